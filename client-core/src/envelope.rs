@@ -1,0 +1,276 @@
+//! Sealing secrets to the server's HSM key-transport key.
+//!
+//! Wire format (all integers big-endian):
+//!
+//! ```text
+//! +--------+--------+-------------+-------------+--------+------------------------+
+//! | 0x01   | 0x01   | wrapped_len | wrapped_key | iv     | AES-256-GCM ct || tag  |
+//! | version| alg    | u16         | wrapped_len | 12 B   | plaintext_len + 16 B   |
+//! +--------+--------+-------------+-------------+--------+------------------------+
+//! ```
+//!
+//! Algorithm `0x01`: a fresh random AES-256 key is wrapped with RSA-OAEP using SHA-1 and
+//! MGF1-SHA-1 (empty label) under the transport key. SHA-1 is used because it is the only OAEP
+//! variant SoftHSM 2.6.1 supports for `CKM_RSA_PKCS_OAEP`; OAEP's security does not rest on
+//! SHA-1's collision resistance. The content is AES-256-GCM with the caller's context bytes as
+//! AAD (see the `aad_*` builders), so an envelope cannot be replayed in another role, for
+//! another registration, transaction or key type.
+//!
+//! Envelopes are at most [`MAX_ENVELOPE_LEN`] bytes; the transport key must have 2048 to 8192
+//! bits.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use rand_core::{CryptoRng, RngCore};
+use rsa::pkcs8::DecodePublicKey;
+use rsa::traits::PublicKeyParts;
+use rsa::{Oaep, RsaPrivateKey, RsaPublicKey};
+use zeroize::Zeroizing;
+
+use crate::keys::ServerShare;
+use crate::types::KeyType;
+use crate::{Error, Result};
+
+/// Envelope format version.
+pub const ENVELOPE_VERSION: u8 = 0x01;
+/// Algorithm: RSA-OAEP(SHA-1, MGF1-SHA-1) key wrap + AES-256-GCM.
+pub const ALG_RSA_OAEP_SHA1_AES256_GCM: u8 = 0x01;
+/// Largest envelope accepted or produced.
+pub const MAX_ENVELOPE_LEN: usize = 64 * 1024;
+/// GCM IV length.
+pub const IV_LEN: usize = 12;
+/// GCM tag length.
+pub const TAG_LEN: usize = 16;
+const HEADER_LEN: usize = 4;
+const MIN_WRAPPED_LEN: usize = 2048 / 8;
+const MAX_WRAPPED_LEN: usize = 8192 / 8;
+
+/// Seals `plaintext` to the transport key given as a DER `SubjectPublicKeyInfo`, binding
+/// `aad` (use one of the `aad_*` builders).
+pub fn seal(
+    transport_public_key_spki_der: &[u8],
+    plaintext: &[u8],
+    aad: &[u8],
+    rng: &mut (impl CryptoRng + RngCore),
+) -> Result<Vec<u8>> {
+    let key = RsaPublicKey::from_public_key_der(transport_public_key_spki_der)
+        .map_err(|_| Error::InvalidTransportKey)?;
+    if !(MIN_WRAPPED_LEN..=MAX_WRAPPED_LEN).contains(&key.size()) {
+        return Err(Error::InvalidTransportKey);
+    }
+    let total = HEADER_LEN + key.size() + IV_LEN + plaintext.len() + TAG_LEN;
+    if total > MAX_ENVELOPE_LEN {
+        return Err(Error::Encryption);
+    }
+    let mut cek = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(&mut *cek);
+    let wrapped = key
+        .encrypt(rng, Oaep::new::<sha1::Sha1>(), &*cek)
+        .map_err(|_| Error::Encryption)?;
+    let mut iv = [0u8; IV_LEN];
+    rng.fill_bytes(&mut iv);
+    let cipher = Aes256Gcm::new((&*cek).into());
+    let ct = cipher
+        .encrypt(
+            Nonce::from_slice(&iv),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| Error::Encryption)?;
+    let wrapped_len = u16::try_from(wrapped.len()).map_err(|_| Error::Encryption)?;
+
+    let mut out = Vec::with_capacity(total);
+    out.push(ENVELOPE_VERSION);
+    out.push(ALG_RSA_OAEP_SHA1_AES256_GCM);
+    out.extend_from_slice(&wrapped_len.to_be_bytes());
+    out.extend_from_slice(&wrapped);
+    out.extend_from_slice(&iv);
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Seals the server share `d1''` for the server. Takes the share **by value**: after this
+/// call the device no longer holds it (it is zeroized when the function returns).
+pub fn seal_server_share(
+    transport_public_key_spki_der: &[u8],
+    share: ServerShare,
+    aad: &[u8],
+    rng: &mut (impl CryptoRng + RngCore),
+) -> Result<Vec<u8>> {
+    seal(
+        transport_public_key_spki_der,
+        share.expose_secret(),
+        aad,
+        rng,
+    )
+    // `share` dropped (and zeroized) here.
+}
+
+/// The fields of a parsed envelope, borrowed from the blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeParts<'a> {
+    /// RSA-OAEP ciphertext of the content key (transport-key length).
+    pub wrapped_key: &'a [u8],
+    /// GCM IV.
+    pub iv: [u8; IV_LEN],
+    /// AES-GCM ciphertext followed by its 16-byte tag.
+    pub ciphertext: &'a [u8],
+}
+
+impl<'a> EnvelopeParts<'a> {
+    /// Parses an envelope, rejecting unknown versions and algorithms, oversize blobs, wrapped
+    /// keys outside 2048..=8192 bits and ciphertexts without a tag.
+    pub fn parse(blob: &'a [u8]) -> Result<Self> {
+        const WHAT: &str = "envelope";
+        if blob.len() > MAX_ENVELOPE_LEN {
+            return Err(Error::Malformed(WHAT));
+        }
+        let [version, alg, l0, l1, rest @ ..] = blob else {
+            return Err(Error::Malformed(WHAT));
+        };
+        if *version != ENVELOPE_VERSION {
+            return Err(Error::UnsupportedVersion {
+                what: WHAT,
+                version: u32::from(*version),
+            });
+        }
+        if *alg != ALG_RSA_OAEP_SHA1_AES256_GCM {
+            return Err(Error::UnsupportedAlgorithm {
+                what: WHAT,
+                algorithm: format!("0x{alg:02x}"),
+            });
+        }
+        let wrapped_len = usize::from(u16::from_be_bytes([*l0, *l1]));
+        if !(MIN_WRAPPED_LEN..=MAX_WRAPPED_LEN).contains(&wrapped_len)
+            || rest.len() < wrapped_len + IV_LEN + TAG_LEN
+        {
+            return Err(Error::Malformed(WHAT));
+        }
+        let (wrapped_key, rest) = rest.split_at(wrapped_len);
+        let (iv, ciphertext) = rest.split_at(IV_LEN);
+        let iv: [u8; IV_LEN] = iv.try_into().map_err(|_| Error::Malformed(WHAT))?;
+        Ok(Self {
+            wrapped_key,
+            iv,
+            ciphertext,
+        })
+    }
+}
+
+/// Opens an envelope with a software private key. **Tests and tooling only**: the server
+/// opens envelopes inside its HSM, where the transport private key lives. Every failure is
+/// the coarse [`Error::EnvelopeOpen`] (except unknown version/algorithm and malformed blobs).
+pub fn open_with_private_key(
+    private_key: &RsaPrivateKey,
+    blob: &[u8],
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let parts = EnvelopeParts::parse(blob)?;
+    let cek = Zeroizing::new(
+        private_key
+            .decrypt(Oaep::new::<sha1::Sha1>(), parts.wrapped_key)
+            .map_err(|_| Error::EnvelopeOpen)?,
+    );
+    if cek.len() != 32 {
+        return Err(Error::EnvelopeOpen);
+    }
+    let cipher = Aes256Gcm::new_from_slice(&cek).map_err(|_| Error::EnvelopeOpen)?;
+    let pt = cipher
+        .decrypt(
+            Nonce::from_slice(&parts.iv),
+            Payload {
+                msg: parts.ciphertext,
+                aad,
+            },
+        )
+        .map_err(|_| Error::EnvelopeOpen)?;
+    Ok(Zeroizing::new(pt))
+}
+
+/// `label || u16(len(field)) || field || ... || key type`.
+fn aad(label: &[u8], fields: &[&str], key_type: KeyType) -> Vec<u8> {
+    let mut out = label.to_vec();
+    for f in fields {
+        // Identifiers are short; a longer one is truncated in the length field only if it
+        // exceeds 64 KiB, which the wire layer never accepts.
+        let len = u16::try_from(f.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(f.as_bytes());
+    }
+    out.extend_from_slice(key_type.as_str().as_bytes());
+    out
+}
+
+/// AAD for the sealed server share `d1''` of a registration.
+pub fn aad_server_share(registration_id: &str, key_type: KeyType) -> Vec<u8> {
+    aad(b"tandem/v1/server-share\0", &[registration_id], key_type)
+}
+
+/// AAD for the sealed partial signature that proves a registration (registration end).
+pub fn aad_proof_share(registration_id: &str, key_type: KeyType) -> Vec<u8> {
+    aad(b"tandem/v1/proof-share\0", &[registration_id], key_type)
+}
+
+/// AAD for a sealed partial signature `s1'` in a transaction.
+pub fn aad_partial_signature(transaction_id: &str, account_id: &str, key_type: KeyType) -> Vec<u8> {
+    aad(
+        b"tandem/v1/partial-signature\0",
+        &[transaction_id, account_id],
+        key_type,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn aad_labels_are_distinct_and_unambiguous() {
+        let a = aad_server_share("r1", KeyType::Auth);
+        let b = aad_proof_share("r1", KeyType::Auth);
+        let c = aad_partial_signature("r1", "", KeyType::Auth);
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert!(a.starts_with(b"tandem/v1/server-share\0"));
+        assert_ne!(
+            aad_server_share("r1", KeyType::Auth),
+            aad_server_share("r1", KeyType::Sign)
+        );
+        assert_ne!(
+            aad_partial_signature("ab", "c", KeyType::Sign),
+            aad_partial_signature("a", "bc", KeyType::Sign)
+        );
+    }
+
+    #[test]
+    fn parse_rejects_bad_headers() {
+        let mut blob = vec![1u8, 1, 1, 0];
+        blob.extend_from_slice(&[0u8; 256 + 12 + 16]);
+        EnvelopeParts::parse(&blob).unwrap();
+        let mut v = blob.clone();
+        v[0] = 2;
+        assert!(matches!(
+            EnvelopeParts::parse(&v),
+            Err(Error::UnsupportedVersion { version: 2, .. })
+        ));
+        let mut a = blob.clone();
+        a[1] = 7;
+        assert!(matches!(
+            EnvelopeParts::parse(&a),
+            Err(Error::UnsupportedAlgorithm { .. })
+        ));
+        // No room for the tag.
+        assert!(EnvelopeParts::parse(&blob[..blob.len() - 1]).is_err());
+        // Wrapped key too short.
+        let mut s = blob.clone();
+        s[2] = 0;
+        s[3] = 16;
+        assert!(EnvelopeParts::parse(&s).is_err());
+        assert!(EnvelopeParts::parse(&[1, 1, 1]).is_err());
+        let big = vec![1u8; MAX_ENVELOPE_LEN + 1];
+        assert!(EnvelopeParts::parse(&big).is_err());
+    }
+}

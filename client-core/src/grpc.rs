@@ -1,0 +1,681 @@
+//! The gRPC shell around the sans-IO core (feature `grpc`): what a phone app does, as
+//! library calls. The device simulator of the `tandem` command line is built on it.
+//!
+//! Every state-changing call carries a fresh [`RequestNonce`]; when the transport fails
+//! (lost answer, reset connection) the *same* request with the *same* nonce is sent again,
+//! so the server answers from its stored reply instead of judging the share twice.
+
+use std::time::Duration;
+
+use rand_core::{CryptoRng, OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use tandem_proto::v1 as pb;
+use tandem_proto::v1::device_client::DeviceClient;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Code, Status};
+
+use crate::encoding::{HashAlgorithm, SignatureScheme};
+use crate::envelope;
+use crate::hazmat::bigint::{bit_length, multiply};
+use crate::pin::{KdfParams, KeystoreSecret, Pin, ProtectedShare};
+use crate::sign::{SigningRequest, partial_sign};
+use crate::state::{DeviceState, KeyPairState};
+use crate::types::{CloneToken, DeviceSecret, KeyType, RequestNonce};
+use crate::vc;
+
+/// Errors of the device shell.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server answered with an error status.
+    #[error("server: {}: {}", .0.code(), .0.message())]
+    Status(#[from] Status),
+    /// Could not connect.
+    #[error("connection: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The core refused (e.g. the value to sign does not encode the digest shown).
+    #[error("{0}")]
+    Core(#[from] crate::Error),
+    /// The server's answer does not make sense.
+    #[error("protocol: {0}")]
+    Protocol(String),
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// A connection to the device service.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: DeviceClient<Channel>,
+    url: String,
+}
+
+impl Client {
+    /// Connects to `url` (`https://127.0.0.1:7443`), trusting `ca_pem` for TLS.
+    pub async fn connect(url: &str, ca_pem: &[u8]) -> Result<Self> {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca_pem))
+            .domain_name("localhost");
+        let channel = Endpoint::from_shared(url.to_owned())?
+            .tls_config(tls)?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .connect()
+            .await?;
+        Ok(Self {
+            inner: DeviceClient::new(channel),
+            url: url.to_owned(),
+        })
+    }
+
+    /// The server URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The raw generated client, for tests that send malformed requests on purpose.
+    pub fn raw(&self) -> DeviceClient<Channel> {
+        self.inner.clone()
+    }
+}
+
+/// Sends `req` and, on a transport-level failure, the same request again (same nonce),
+/// at most three times.
+async fn with_retries<Req: Clone, Resp, F, Fut>(mut call: F, req: Req) -> Result<Resp>
+where
+    F: FnMut(Req) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<tonic::Response<Resp>, Status>>,
+{
+    let mut last = None;
+    for attempt in 0..3u64 {
+        match call(req.clone()).await {
+            Ok(r) => return Ok(r.into_inner()),
+            Err(s)
+                if matches!(
+                    s.code(),
+                    Code::Unavailable | Code::Unknown | Code::DeadlineExceeded | Code::Cancelled
+                ) =>
+            {
+                last = Some(s);
+                tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+            }
+            Err(s) => return Err(s.into()),
+        }
+    }
+    Err(last
+        .map(ClientError::Status)
+        .unwrap_or_else(|| ClientError::Protocol("no attempt made".into())))
+}
+
+/// `with_retries` for one method of the generated client.
+macro_rules! retry {
+    ($client:expr, $method:ident, $req:expr) => {
+        with_retries(
+            |r| {
+                let mut c = $client.inner.clone();
+                async move { c.$method(r).await }
+            },
+            $req,
+        )
+    };
+}
+
+fn nonce(rng: &mut (impl CryptoRng + RngCore)) -> Vec<u8> {
+    RequestNonce::generate(rng).as_bytes().to_vec()
+}
+
+fn key_type_pb(k: KeyType) -> i32 {
+    match k {
+        KeyType::Auth => pb::KeyType::Auth as i32,
+        KeyType::Sign => pb::KeyType::Sign as i32,
+    }
+}
+
+fn key_type_from_pb(v: i32) -> Result<KeyType> {
+    match pb::KeyType::try_from(v) {
+        Ok(pb::KeyType::Auth) => Ok(KeyType::Auth),
+        Ok(pb::KeyType::Sign) => Ok(KeyType::Sign),
+        _ => Err(ClientError::Protocol("unknown key type".into())),
+    }
+}
+
+/// Converts a wire signing request into the validated domain type.
+pub fn signing_request(
+    r: &pb::SigningRequest,
+    composite_modulus_bits: usize,
+) -> Result<SigningRequest> {
+    let scheme = match pb::SignatureScheme::try_from(r.scheme) {
+        Ok(pb::SignatureScheme::Pkcs1V15) => SignatureScheme::Pkcs1v15,
+        Ok(pb::SignatureScheme::Pss) => SignatureScheme::Pss,
+        _ => return Err(ClientError::Protocol("unknown signature scheme".into())),
+    };
+    let hash = match pb::HashAlgorithm::try_from(r.hash) {
+        Ok(pb::HashAlgorithm::Sha256) => HashAlgorithm::Sha256,
+        Ok(pb::HashAlgorithm::Sha384) => HashAlgorithm::Sha384,
+        Ok(pb::HashAlgorithm::Sha512) => HashAlgorithm::Sha512,
+        _ => return Err(ClientError::Protocol("unknown hash algorithm".into())),
+    };
+    Ok(SigningRequest {
+        scheme,
+        hash,
+        digest: r.digest.clone(),
+        encoded_message: r.encoded_message.clone(),
+        composite_modulus_bits,
+    })
+}
+
+// ---------------------------------------------------------------------- registration
+
+/// A key pair generated during registration, kept until the proof succeeds.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingKey {
+    /// AUTH or SIGN.
+    pub key_type: KeyType,
+    /// n1 (base64).
+    #[serde(with = "crate::serde_b64")]
+    pub client_modulus: Vec<u8>,
+    /// n = n1·n2 (base64), from the server's challenge.
+    #[serde(with = "crate::serde_b64")]
+    pub composite_modulus: Vec<u8>,
+    /// d1' under the chosen PIN.
+    pub protected_share: ProtectedShare,
+    /// The proof challenge: scheme, hash, digest, x (protobuf, base64).
+    #[serde(with = "crate::serde_b64")]
+    pub challenge: Vec<u8>,
+}
+
+/// A registration in progress on the device (saved between the steps).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingRegistration {
+    /// Server URL.
+    pub server_url: String,
+    /// Device id (hex).
+    pub device_id: String,
+    /// Registration id.
+    pub registration_id: String,
+    /// Authenticates the registration calls (base64). Not a key share.
+    #[serde(with = "crate::serde_b64")]
+    pub registration_secret: Vec<u8>,
+    /// Code for the operator.
+    pub registration_code: String,
+    /// Code both sides show.
+    pub matching_code: String,
+    /// Unix seconds.
+    pub expires_at_unix: i64,
+    /// Keystore secret (base64); stands in for the phone's hardware keystore.
+    pub keystore_secret: String,
+    /// Keys after hand-over.
+    #[serde(default)]
+    pub keys: Vec<PendingKey>,
+}
+
+/// Starts a registration. The device shows `matching_code`; the person gives
+/// `registration_code` to the operator, who checks the same matching code.
+pub async fn register_start(client: &Client, device_id: [u8; 16]) -> Result<PendingRegistration> {
+    let mut rng = OsRng;
+    let mut challenge = [0u8; 32];
+    rng.fill_bytes(&mut challenge);
+    let req = pb::StartRegistrationRequest {
+        device_id: device_id.to_vec(),
+        device_challenge: challenge.to_vec(),
+        nonce: nonce(&mut rng),
+    };
+    let resp = retry!(client, start_registration, req).await?;
+    let expected = vc::matching_code(&resp.registration_id, &challenge);
+    if expected != resp.matching_code {
+        return Err(ClientError::Protocol(
+            "the server's matching code differs from the device's".into(),
+        ));
+    }
+    Ok(PendingRegistration {
+        server_url: client.url.clone(),
+        device_id: hex::encode(device_id),
+        registration_id: resp.registration_id,
+        registration_secret: resp.registration_secret,
+        registration_code: resp.registration_code,
+        matching_code: expected,
+        expires_at_unix: resp.expires_at_unix,
+        keystore_secret: KeystoreSecret::generate(&mut rng).to_base64().to_string(),
+        keys: Vec::new(),
+    })
+}
+
+/// The registration's state on the server.
+pub async fn registration_status(
+    client: &Client,
+    p: &PendingRegistration,
+) -> Result<pb::RegistrationStatus> {
+    let mut c = client.inner.clone();
+    let req = pb::GetRegistrationRequest {
+        registration_id: p.registration_id.clone(),
+        registration_secret: p.registration_secret.clone(),
+    };
+    Ok(c.get_registration(req).await?.into_inner())
+}
+
+/// After approval: generates the AUTH and SIGN client keys, seals each `d1''` to the
+/// server's transport key, protects each `d1'` under its PIN, and hands the keys over.
+pub async fn submit_keys(
+    client: &Client,
+    p: &mut PendingRegistration,
+    pin1: &Pin,
+    pin2: &Pin,
+    key_bits: usize,
+    kdf: KdfParams,
+) -> Result<()> {
+    let mut rng = OsRng;
+    let mut c = client.inner.clone();
+    let info = c
+        .get_server_info(pb::GetServerInfoRequest {})
+        .await?
+        .into_inner();
+    let keystore = KeystoreSecret::from_base64(&p.keystore_secret)?;
+    let mut submissions = Vec::new();
+    let mut protected = Vec::new();
+    for (kt, pin) in [(KeyType::Auth, pin1), (KeyType::Sign, pin2)] {
+        let material = crate::keys::generate_client_key(&mut rng, key_bits)?;
+        let sealed = envelope::seal_server_share(
+            &info.transport_public_key_der,
+            material.server_share,
+            &envelope::aad_server_share(&p.registration_id, kt),
+            &mut rng,
+        )?;
+        let share = ProtectedShare::protect(
+            &material.device_share,
+            pin,
+            &keystore,
+            kdf.clone(),
+            &mut rng,
+        )?;
+        submissions.push(pb::KeySubmission {
+            key_type: key_type_pb(kt),
+            client_modulus: material.modulus.clone(),
+            server_share_envelope: sealed,
+        });
+        protected.push((kt, material.modulus, share));
+    }
+    let req = pb::SubmitKeysRequest {
+        registration_id: p.registration_id.clone(),
+        registration_secret: p.registration_secret.clone(),
+        keys: submissions,
+        nonce: nonce(&mut rng),
+    };
+    let resp = retry!(client, submit_keys, req).await?;
+    let mut keys = Vec::new();
+    for (kt, n1, share) in protected {
+        let ch = resp
+            .challenges
+            .iter()
+            .find(|c| key_type_from_pb(c.key_type).ok() == Some(kt))
+            .ok_or_else(|| ClientError::Protocol(format!("no proof challenge for {kt}")))?;
+        // The composite key must really contain our n1.
+        if multiply(&n1, &ch.server_modulus) != ch.composite_modulus {
+            return Err(ClientError::Protocol(
+                "composite modulus is not n1·n2".into(),
+            ));
+        }
+        let sr = ch
+            .signing_request
+            .clone()
+            .ok_or_else(|| ClientError::Protocol("challenge without request".into()))?;
+        keys.push(PendingKey {
+            key_type: kt,
+            client_modulus: n1,
+            composite_modulus: ch.composite_modulus.clone(),
+            protected_share: share,
+            challenge: prost::Message::encode_to_vec(&sr),
+        });
+    }
+    p.keys = keys;
+    Ok(())
+}
+
+/// Result of the registration proof.
+#[derive(Debug)]
+pub enum ProofOutcome {
+    /// The account exists; save this state.
+    Completed(Box<DeviceState>),
+    /// A PIN did not match the one chosen; try again (same keys).
+    PinMismatch {
+        /// Which key pairs failed.
+        failed: Vec<KeyType>,
+        /// Proofs left before the registration is aborted.
+        attempts_left: u32,
+    },
+}
+
+/// Signs the proof challenges with PIN1 and PIN2 and completes the registration.
+pub async fn prove(
+    client: &Client,
+    p: &PendingRegistration,
+    pin1: &Pin,
+    pin2: &Pin,
+) -> Result<ProofOutcome> {
+    let mut rng = OsRng;
+    let keystore = KeystoreSecret::from_base64(&p.keystore_secret)?;
+    let mut shares = Vec::new();
+    for k in &p.keys {
+        let pin = if k.key_type == KeyType::Auth {
+            pin1
+        } else {
+            pin2
+        };
+        let sr: pb::SigningRequest = prost::Message::decode(k.challenge.as_slice())
+            .map_err(|_| ClientError::Protocol("stored challenge is corrupt".into()))?;
+        let request = signing_request(&sr, bit_length(&k.composite_modulus))?;
+        let share = k.protected_share.unlock(pin, &keystore)?;
+        let s1 = partial_sign(&share, &k.client_modulus, &request)?;
+        drop(share);
+        let info_key = transport_key(client).await?;
+        shares.push(pb::ProofShare {
+            key_type: key_type_pb(k.key_type),
+            share_envelope: envelope::seal(
+                &info_key,
+                s1.as_bytes(),
+                &envelope::aad_proof_share(&p.registration_id, k.key_type),
+                &mut rng,
+            )?,
+        });
+    }
+    let req = pb::CompleteRegistrationRequest {
+        registration_id: p.registration_id.clone(),
+        registration_secret: p.registration_secret.clone(),
+        shares,
+        nonce: nonce(&mut rng),
+    };
+    let resp = retry!(client, complete_registration, req).await?;
+    if !resp.failed.is_empty() {
+        return Ok(ProofOutcome::PinMismatch {
+            failed: resp
+                .failed
+                .iter()
+                .filter_map(|&k| key_type_from_pb(k).ok())
+                .collect(),
+            attempts_left: resp.attempts_left,
+        });
+    }
+    let account = resp
+        .account
+        .ok_or_else(|| ClientError::Protocol("no account in the answer".into()))?;
+    let identity = account.identity.unwrap_or_default();
+    let mut key_pairs = Vec::new();
+    for k in &p.keys {
+        let token = resp
+            .clone_tokens
+            .iter()
+            .find(|t| key_type_from_pb(t.key_type).ok() == Some(k.key_type))
+            .ok_or_else(|| ClientError::Protocol("clone token missing".into()))?;
+        let protected_share: ProtectedShare = serde_json::from_value(
+            serde_json::to_value(&k.protected_share)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?,
+        )
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        key_pairs.push(KeyPairState {
+            key_type: k.key_type,
+            client_modulus: k.client_modulus.clone(),
+            composite_modulus: k.composite_modulus.clone(),
+            protected_share,
+            clone_token: CloneToken::from_slice(&token.token)?,
+        });
+    }
+    let device_id: [u8; 16] = hex::decode(&p.device_id)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| ClientError::Protocol("device id".into()))?;
+    Ok(ProofOutcome::Completed(Box::new(DeviceState {
+        server_url: p.server_url.clone(),
+        device_id,
+        account_id: account.account_id,
+        document_number: account.document_number,
+        given_name: identity.given_name,
+        surname: identity.surname,
+        country: identity.country,
+        national_id: identity.national_id,
+        expires_at_unix: account.expires_at_unix,
+        device_secret: DeviceSecret::from_slice(&resp.device_secret)?,
+        keystore_secret: keystore,
+        key_pairs,
+    })))
+}
+
+async fn transport_key(client: &Client) -> Result<Vec<u8>> {
+    let mut c = client.inner.clone();
+    Ok(c.get_server_info(pb::GetServerInfoRequest {})
+        .await?
+        .into_inner()
+        .transport_public_key_der)
+}
+
+// ---------------------------------------------------------------------- transactions
+
+fn credential(state: &DeviceState) -> Option<pb::DeviceCredential> {
+    Some(pb::DeviceCredential {
+        account_id: state.account_id.clone(),
+        device_secret: state.device_secret.expose_secret().to_vec(),
+    })
+}
+
+/// Pending transactions for this device.
+pub async fn list_pending(
+    client: &Client,
+    state: &DeviceState,
+) -> Result<Vec<pb::PendingTransaction>> {
+    let mut c = client.inner.clone();
+    let resp = c
+        .list_pending(pb::ListPendingRequest {
+            credential: credential(state),
+        })
+        .await?;
+    Ok(resp.into_inner().transactions)
+}
+
+/// Opens the server-streaming watch for pending transactions.
+pub async fn watch_pending(
+    client: &Client,
+    state: &DeviceState,
+) -> Result<tonic::Streaming<pb::PendingTransaction>> {
+    let mut c = client.inner.clone();
+    Ok(c.watch_pending(pb::ListPendingRequest {
+        credential: credential(state),
+    })
+    .await?
+    .into_inner())
+}
+
+/// What the device shows before asking for the PIN.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    /// Relying party.
+    pub relying_party: String,
+    /// Text to confirm.
+    pub display_text: String,
+    /// The verification code the device computed from the digest.
+    pub verification_code: String,
+    /// The three codes to choose from (empty: show `verification_code`).
+    pub vc_choices: Vec<String>,
+    /// Which key (PIN1 for AUTH, PIN2 for SIGN).
+    pub key_type: KeyType,
+}
+
+/// Checks a pending transaction against the device's own view and builds the prompt.
+pub fn prompt(state: &DeviceState, t: &pb::PendingTransaction) -> Result<Prompt> {
+    let sr = t
+        .signing_request
+        .as_ref()
+        .ok_or_else(|| ClientError::Protocol("transaction without request".into()))?;
+    let key_type = key_type_from_pb(sr.key_type)?;
+    let kp = state
+        .key_pair(key_type)
+        .ok_or_else(|| ClientError::Protocol("no such key pair".into()))?;
+    let request = signing_request(sr, bit_length(&kp.composite_modulus))?;
+    // Refuse before any PIN is asked if x does not encode the digest we will show.
+    crate::encoding::verify_encoding(
+        request.scheme,
+        request.hash,
+        &request.digest,
+        &request.encoded_message,
+        request.composite_modulus_bits,
+    )
+    .map_err(|_| ClientError::Core(crate::Error::EncodingMismatch))?;
+    let code = vc::verification_code(&sr.digest);
+    if !t.vc_choices.is_empty() && (t.vc_choices.len() != 3 || !t.vc_choices.contains(&code)) {
+        return Err(ClientError::Protocol(
+            "the verification-code choice does not contain this transaction's code".into(),
+        ));
+    }
+    Ok(Prompt {
+        relying_party: t.relying_party_name.clone(),
+        display_text: t.display_text.clone(),
+        verification_code: code,
+        vc_choices: t.vc_choices.clone(),
+        key_type,
+    })
+}
+
+/// A confirmation prepared for sending: build once, send (and re-send) with the same nonce.
+#[derive(Debug, Clone)]
+pub struct PreparedConfirm {
+    /// The request, nonce included.
+    pub request: pb::ConfirmRequest,
+    /// Which key pair's clone token the answer refreshes.
+    pub key_type: KeyType,
+}
+
+/// Unlocks the share with `pin`, signs (after checking the encoding) and seals the partial
+/// signature. `chosen_vc` is the code the person picked when a choice was shown.
+pub fn prepare_confirm(
+    state: &DeviceState,
+    t: &pb::PendingTransaction,
+    pin: &Pin,
+    chosen_vc: Option<&str>,
+    transport_key_der: &[u8],
+) -> Result<PreparedConfirm> {
+    let mut rng = OsRng;
+    let p = prompt(state, t)?;
+    let kp = state
+        .key_pair(p.key_type)
+        .ok_or_else(|| ClientError::Protocol("no such key pair".into()))?;
+    let sr = t
+        .signing_request
+        .as_ref()
+        .ok_or_else(|| ClientError::Protocol("transaction without request".into()))?;
+    let request = signing_request(sr, bit_length(&kp.composite_modulus))?;
+    let share = kp.protected_share.unlock(pin, &state.keystore_secret)?;
+    let s1 = partial_sign(&share, &kp.client_modulus, &request)?;
+    drop(share);
+    let sealed = envelope::seal(
+        transport_key_der,
+        s1.as_bytes(),
+        &envelope::aad_partial_signature(&t.transaction_id, &state.account_id, p.key_type),
+        &mut rng,
+    )?;
+    Ok(PreparedConfirm {
+        request: pb::ConfirmRequest {
+            credential: credential(state),
+            transaction_id: t.transaction_id.clone(),
+            chosen_vc: chosen_vc.unwrap_or_default().to_owned(),
+            share_envelope: sealed,
+            clone_token: kp.clone_token.as_bytes().to_vec(),
+            nonce: nonce(&mut rng),
+        },
+        key_type: p.key_type,
+    })
+}
+
+/// Sends a prepared confirmation (retrying with the same nonce on transport failures) and
+/// stores the next clone token in `state` when the server issued one. Save the state
+/// afterwards.
+pub async fn send_confirm(
+    client: &Client,
+    state: &mut DeviceState,
+    prepared: &PreparedConfirm,
+) -> Result<pb::ConfirmResponse> {
+    let resp = retry!(client, confirm, prepared.request.clone()).await?;
+    if !resp.next_clone_token.is_empty() {
+        let token = CloneToken::from_slice(&resp.next_clone_token)?;
+        if let Some(kp) = state.key_pair_mut(prepared.key_type) {
+            kp.clone_token = token;
+        }
+    }
+    Ok(resp)
+}
+
+/// Confirms a transaction: [`prepare_confirm`] + [`send_confirm`].
+pub async fn confirm(
+    client: &Client,
+    state: &mut DeviceState,
+    t: &pb::PendingTransaction,
+    pin: &Pin,
+    chosen_vc: Option<&str>,
+) -> Result<pb::ConfirmResponse> {
+    let key = transport_key(client).await?;
+    let prepared = prepare_confirm(state, t, pin, chosen_vc, &key)?;
+    send_confirm(client, state, &prepared).await
+}
+
+/// Refuses a transaction.
+pub async fn refuse(client: &Client, state: &DeviceState, transaction_id: &str) -> Result<()> {
+    let req = pb::RefuseRequest {
+        credential: credential(state),
+        transaction_id: transaction_id.to_owned(),
+        nonce: nonce(&mut OsRng),
+    };
+    retry!(client, refuse, req).await?;
+    Ok(())
+}
+
+/// Lock state of both key pairs.
+pub async fn key_state(client: &Client, state: &DeviceState) -> Result<Vec<pb::KeyPairState>> {
+    let mut c = client.inner.clone();
+    Ok(c.get_key_state(pb::GetKeyStateRequest {
+        credential: credential(state),
+    })
+    .await?
+    .into_inner()
+    .key_pairs)
+}
+
+/// Replaces a key pair's clone token (e.g. after restoring from a backup the server
+/// knows about). Save the state afterwards.
+pub async fn refresh_clone_token(
+    client: &Client,
+    state: &mut DeviceState,
+    key_type: KeyType,
+) -> Result<()> {
+    let kp = state
+        .key_pair(key_type)
+        .ok_or_else(|| ClientError::Protocol("no such key pair".into()))?;
+    let req = pb::RefreshCloneTokenRequest {
+        credential: credential(state),
+        key_type: key_type_pb(key_type),
+        clone_token: kp.clone_token.as_bytes().to_vec(),
+        nonce: nonce(&mut OsRng),
+    };
+    let resp = retry!(client, refresh_clone_token, req).await?;
+    let token = CloneToken::from_slice(&resp.next_clone_token)?;
+    if let Some(kp) = state.key_pair_mut(key_type) {
+        kp.clone_token = token;
+    }
+    Ok(())
+}
+
+/// Account information as the server has it.
+pub async fn account(client: &Client, state: &DeviceState) -> Result<pb::AccountInfo> {
+    let mut c = client.inner.clone();
+    Ok(c.get_account(pb::GetAccountRequest {
+        credential: credential(state),
+    })
+    .await?
+    .into_inner())
+}
+
+/// Deletes the account on the server (its secrets there are destroyed).
+pub async fn delete_account(client: &Client, state: &DeviceState) -> Result<()> {
+    let req = pb::DeleteAccountRequest {
+        credential: credential(state),
+        nonce: nonce(&mut OsRng),
+    };
+    retry!(client, delete_account, req).await?;
+    Ok(())
+}

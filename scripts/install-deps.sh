@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the system packages that the demo and the tests need (Debian/Ubuntu).
+# Idempotent: does nothing when everything is present.
+set -euo pipefail
+need=()
+command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
+command -v pkcs11-tool   >/dev/null 2>&1 || need+=(opensc)
+command -v openssl       >/dev/null 2>&1 || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! command -v cargo-nextest >/dev/null 2>&1 && [ "${1:-}" = "--with-nextest" ]; then
+  cargo install --locked cargo-nextest
+fi

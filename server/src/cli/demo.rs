@@ -1,0 +1,366 @@
+//! `tandem demo`: a fresh data directory, a real server process, a simulated device, one
+//! authentication, one signature, the PIN lockout, and OpenSSL commands that check the
+//! signatures independently.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use tandem_client_core::grpc::{self as dev, Client, ProofOutcome};
+use tandem_client_core::pin::{KdfParams, Pin};
+use tandem_proto::v1 as pb;
+
+use super::{describe_key_state, rp_client, runtime, save_state, wait_status};
+use crate::config::Config;
+use crate::store::{Identity, Store, unix_now};
+
+const MARKER: &str = ".tandem-demo";
+const PIN1: &str = "1234";
+const PIN2: &str = "12345";
+
+/// Stops the server child when the demo ends, however it ends.
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn step(n: u32, text: &str) {
+    println!("\n== {n}. {text}");
+}
+
+/// Runs the demo in `dir`.
+pub fn run(dir: &Path, key_bits: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        [2048, 3072, 4096].contains(&key_bits),
+        "--key-bits must be 2048, 3072 or 4096"
+    );
+    if dir.exists() {
+        anyhow::ensure!(
+            dir.join(MARKER).exists(),
+            "{} exists and is not an earlier demo directory; choose another --data-dir",
+            dir.display()
+        );
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join(MARKER),
+        "created by `tandem demo`; deleted by the next demo run\n",
+    )?;
+    let exe = std::env::current_exe()?;
+    let server_dir = dir.join("server");
+
+    step(
+        1,
+        "Initialise the server (SoftHSM token, key-encryption key, key-transport key, TLS)",
+    );
+    let status = Command::new(&exe)
+        .args([
+            "server",
+            "init",
+            "--softhsm",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&server_dir)
+        .args(["--server-key-bits", &key_bits.to_string()])
+        .status()
+        .context("cannot run `tandem server init`")?;
+    anyhow::ensure!(status.success(), "server init failed");
+    let cfg = Config::load(&server_dir)?;
+
+    step(2, "Start the server");
+    let mut child = Command::new(&exe)
+        .args(["--log", "warn", "server", "run", "--data-dir"])
+        .arg(&server_dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start the server")?;
+    let stdout = child.stdout.take().context("no server stdout")?;
+    let server = ServerProcess(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .with_context(|| format!("the server did not start: {line:?}"))?
+        .to_owned();
+    let url = format!("https://{addr}");
+    println!("server listening on {url}");
+
+    let ca = std::fs::read(&cfg.tls.cert)?;
+    let result = runtime()?.block_on(scenario(dir, &cfg, &url, &ca, key_bits));
+    drop(server);
+    result
+}
+
+async fn scenario(
+    dir: &Path,
+    cfg: &Config,
+    url: &str,
+    ca: &[u8],
+    key_bits: usize,
+) -> anyhow::Result<()> {
+    let client = Client::connect(url, ca).await?;
+    let mut rp = rp_client(url, ca).await?;
+    let device_dir = dir.join("device");
+    std::fs::create_dir_all(&device_dir)?;
+
+    step(3, "Register a simulated device");
+    let mut device_id = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut device_id);
+    let mut reg = dev::register_start(&client, device_id).await?;
+    println!(
+        "device shows registration code {} and matching code {}",
+        reg.registration_code, reg.matching_code
+    );
+    let store = Store::open(&cfg.database)?;
+    let approved = store.approve_registration(
+        &reg.registration_code,
+        &Identity {
+            given_name: "MARY".into(),
+            surname: "TESTNUMBER".into(),
+            country: "EE".into(),
+            national_id: "30303039914".into(),
+        },
+        unix_now(),
+    )?;
+    println!(
+        "operator approves the code; operator screen shows matching code {}",
+        approved.matching_code
+    );
+    let pin1 = Pin::new(PIN1)?;
+    let pin2 = Pin::new(PIN2)?;
+    println!(
+        "device generates two {key_bits}-bit client keys, splits them, hands d1'' to the HSM ..."
+    );
+    dev::submit_keys(
+        &client,
+        &mut reg,
+        &pin1,
+        &pin2,
+        key_bits,
+        KdfParams::default(),
+    )
+    .await?;
+    let mut state = match dev::prove(&client, &reg, &pin1, &pin2).await? {
+        ProofOutcome::Completed(s) => *s,
+        ProofOutcome::PinMismatch { .. } => anyhow::bail!("registration proof failed"),
+    };
+    save_state(&device_dir, &state)?;
+    println!(
+        "registered {} {}: document number {} (PIN1 {PIN1}, PIN2 {PIN2})",
+        state.given_name, state.surname, state.document_number
+    );
+    let doc = state.document_number.clone();
+
+    step(
+        4,
+        "Authentication (AUTH key, PIN1, RSASSA-PKCS1-v1_5 / SHA-256)",
+    );
+    let mut challenge = [0u8; 64];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut challenge);
+    std::fs::write(dir.join("auth-challenge.bin"), challenge)?;
+    let start = rp
+        .start_authentication(pb::StartTransactionRequest {
+            relying_party_name: "Demo Bank".into(),
+            target: Some(pb::start_transaction_request::Target::DocumentNumber(
+                doc.clone(),
+            )),
+            hash: pb::HashAlgorithm::Sha256 as i32,
+            digest: Sha256::digest(challenge).to_vec(),
+            scheme: pb::SignatureScheme::Pkcs1V15 as i32,
+            display_text: "Log in to Demo Bank".into(),
+            vc_choice: false,
+            timeout_seconds: 0,
+        })
+        .await?
+        .into_inner();
+    println!(
+        "relying party shows verification code {}",
+        start.verification_code
+    );
+    let pending = dev::list_pending(&client, &state).await?;
+    let t = pending.first().context("the device sees no transaction")?;
+    let prompt = dev::prompt(&state, t)?;
+    println!(
+        "device shows: {} asks {:?}, code {}",
+        prompt.relying_party, prompt.display_text, prompt.verification_code
+    );
+    let r = dev::confirm(&client, &mut state, t, &pin1, None).await?;
+    save_state(&device_dir, &state)?;
+    anyhow::ensure!(
+        r.outcome == pb::ConfirmOutcome::Accepted as i32,
+        "authentication was not accepted"
+    );
+    let st = wait_status(&mut rp, &start.transaction_id, 10).await?;
+    write_result(dir, "auth", &st)?;
+    println!("result: OK, signature by {}", st.document_number);
+
+    step(
+        5,
+        "Signature (SIGN key, PIN2, RSASSA-PSS / SHA-256, three-code choice)",
+    );
+    let document = "I agree to pay 100.00 EUR to Demo Shop.\n";
+    std::fs::write(dir.join("document.txt"), document)?;
+    let start = rp
+        .start_signature(pb::StartTransactionRequest {
+            relying_party_name: "Demo Bank".into(),
+            target: Some(pb::start_transaction_request::Target::DocumentNumber(
+                doc.clone(),
+            )),
+            hash: pb::HashAlgorithm::Sha256 as i32,
+            digest: Sha256::digest(document.as_bytes()).to_vec(),
+            scheme: pb::SignatureScheme::Pss as i32,
+            display_text: "Pay 100.00 EUR to Demo Shop".into(),
+            vc_choice: true,
+            timeout_seconds: 0,
+        })
+        .await?
+        .into_inner();
+    println!(
+        "relying party shows verification code {}",
+        start.verification_code
+    );
+    let pending = dev::list_pending(&client, &state).await?;
+    let t = pending.first().context("the device sees no transaction")?;
+    let prompt = dev::prompt(&state, t)?;
+    println!(
+        "device offers {}; the person picks {}",
+        prompt.vc_choices.join(" / "),
+        start.verification_code
+    );
+    let r = dev::confirm(
+        &client,
+        &mut state,
+        t,
+        &pin2,
+        Some(&start.verification_code),
+    )
+    .await?;
+    save_state(&device_dir, &state)?;
+    anyhow::ensure!(
+        r.outcome == pb::ConfirmOutcome::Accepted as i32,
+        "signature was not accepted"
+    );
+    let st = wait_status(&mut rp, &start.transaction_id, 10).await?;
+    write_result(dir, "sign", &st)?;
+    println!("result: OK");
+
+    step(6, "Three wrong PIN1 entries lock the AUTH key");
+    let start = rp
+        .start_authentication(pb::StartTransactionRequest {
+            relying_party_name: "Demo Bank".into(),
+            target: Some(pb::start_transaction_request::Target::DocumentNumber(
+                doc.clone(),
+            )),
+            hash: pb::HashAlgorithm::Sha256 as i32,
+            digest: Sha256::digest(b"another login").to_vec(),
+            scheme: pb::SignatureScheme::Pkcs1V15 as i32,
+            display_text: "Log in to Demo Bank".into(),
+            vc_choice: false,
+            timeout_seconds: 0,
+        })
+        .await?
+        .into_inner();
+    let pending = dev::list_pending(&client, &state).await?;
+    let t = pending
+        .iter()
+        .find(|t| t.transaction_id == start.transaction_id)
+        .context("no transaction")?
+        .clone();
+    for wrong in ["0000", "1111", "2222"] {
+        let r = dev::confirm(&client, &mut state, &t, &Pin::new(wrong)?, None).await?;
+        save_state(&device_dir, &state)?;
+        let outcome = pb::ConfirmOutcome::try_from(r.outcome)
+            .map(|o| o.as_str_name())
+            .unwrap_or("?");
+        let ks = r
+            .key_state
+            .as_ref()
+            .map(describe_key_state)
+            .unwrap_or_default();
+        println!("PIN1 {wrong}: {outcome}; {ks}");
+    }
+    let st = wait_status(&mut rp, &start.transaction_id, 5).await?;
+    println!(
+        "relying party sees: {}",
+        pb::EndResult::try_from(st.end_result)
+            .map(|r| r.as_str_name())
+            .unwrap_or("?")
+    );
+    let again = rp
+        .start_authentication(pb::StartTransactionRequest {
+            relying_party_name: "Demo Bank".into(),
+            target: Some(pb::start_transaction_request::Target::DocumentNumber(
+                doc.clone(),
+            )),
+            hash: pb::HashAlgorithm::Sha256 as i32,
+            digest: Sha256::digest(b"third login").to_vec(),
+            scheme: pb::SignatureScheme::Pkcs1V15 as i32,
+            display_text: "Log in to Demo Bank".into(),
+            vc_choice: false,
+            timeout_seconds: 0,
+        })
+        .await;
+    match again {
+        Err(s) => println!(
+            "a new authentication is refused while locked: {}",
+            s.message()
+        ),
+        Ok(_) => anyhow::bail!("a locked key accepted a new transaction"),
+    }
+    for s in dev::key_state(&client, &state).await? {
+        println!("{}", describe_key_state(&s));
+    }
+
+    step(7, "Check the signatures independently with OpenSSL");
+    let auth_pem = std::fs::read_to_string(dir.join("auth-public-key.pem"))?;
+    println!("composite AUTH public key (n = n1·n2, e = 65537):\n{auth_pem}");
+    let d = dir.display();
+    let commands = [
+        format!(
+            "openssl dgst -sha256 -verify {d}/auth-public-key.pem -signature {d}/auth-signature.bin {d}/auth-challenge.bin"
+        ),
+        format!(
+            "openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -verify {d}/sign-public-key.pem -signature {d}/sign-signature.bin {d}/document.txt"
+        ),
+    ];
+    for cmd in &commands {
+        println!("$ {cmd}");
+        match Command::new("sh").arg("-c").arg(cmd).output() {
+            Ok(out) => {
+                print!("{}", String::from_utf8_lossy(&out.stdout));
+                eprint!("{}", String::from_utf8_lossy(&out.stderr));
+                anyhow::ensure!(out.status.success(), "OpenSSL did not accept the signature");
+            }
+            Err(e) => println!("(openssl not available here: {e})"),
+        }
+    }
+    println!("\ndemo finished; files are in {d}");
+    Ok(())
+}
+
+fn write_result(dir: &Path, name: &str, st: &pb::TransactionStatus) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        st.end_result == pb::EndResult::Ok as i32,
+        "{name}: transaction did not end OK"
+    );
+    let kp = st
+        .key_pair
+        .as_ref()
+        .context("no public key in the result")?;
+    std::fs::write(dir.join(format!("{name}-signature.bin")), &st.signature)?;
+    std::fs::write(
+        dir.join(format!("{name}-public-key.pem")),
+        crate::pki::rsa_spki_pem(&kp.composite_modulus)?,
+    )?;
+    Ok(())
+}

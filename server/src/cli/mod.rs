@@ -1,0 +1,952 @@
+//! The `tandem` command line. Secrets (HSM PIN, device PINs) never come from arguments:
+//! the HSM PIN from a file or `TANDEM_HSM_PIN`, device PINs from `TANDEM_PIN1` /
+//! `TANDEM_PIN2` / `TANDEM_PIN` or standard input.
+
+pub mod demo;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use tandem_client_core::grpc::{self as dev, Client, ProofOutcome};
+use tandem_client_core::pin::{KdfParams, Pin};
+use tandem_client_core::state::DeviceState;
+use tandem_client_core::types::KeyType;
+use tandem_proto::v1 as pb;
+use tandem_proto::v1::relying_party_client::RelyingPartyClient;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+use crate::config::Config;
+use crate::run;
+use crate::store::{Identity, Store, unix_now};
+
+/// Sets up `tracing` to stderr.
+pub fn init_logging(filter: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A multi-threaded runtime.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+// ---------------------------------------------------------------------- server
+
+/// `tandem server ...`
+#[derive(Subcommand, Debug)]
+pub enum ServerCommand {
+    /// Creates a data directory: configuration, TLS certificate, database, HSM objects.
+    Init {
+        /// Data directory to create.
+        #[arg(long, default_value = "tandem-data")]
+        data_dir: PathBuf,
+        /// Provision a SoftHSM token inside the data directory (development and tests).
+        #[arg(long)]
+        softhsm: bool,
+        /// PKCS#11 module.
+        #[arg(long, default_value = run::DEFAULT_SOFTHSM_MODULE)]
+        module: PathBuf,
+        /// Token label.
+        #[arg(long, default_value = "tandem")]
+        token_label: String,
+        /// File holding the token user PIN (otherwise $TANDEM_HSM_PIN at run time).
+        #[arg(long)]
+        pin_file: Option<PathBuf>,
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:7443")]
+        listen: String,
+        /// Size of the per-account server keys n2.
+        #[arg(long, default_value_t = 3072)]
+        server_key_bits: usize,
+        /// Size of the key-transport key.
+        #[arg(long, default_value_t = 3072)]
+        transport_key_bits: usize,
+    },
+    /// Creates the HSM objects of an initialised data directory (run by `init`).
+    HsmInit {
+        /// Data directory.
+        #[arg(long, default_value = "tandem-data")]
+        data_dir: PathBuf,
+    },
+    /// Runs the server until SIGINT / SIGTERM.
+    Run {
+        /// Data directory.
+        #[arg(long, default_value = "tandem-data")]
+        data_dir: PathBuf,
+        /// Overrides the configured listen address (e.g. 127.0.0.1:0 for a free port).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+}
+
+/// Runs a `server` subcommand.
+pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
+    match cmd {
+        ServerCommand::Init {
+            data_dir,
+            softhsm,
+            module,
+            token_label,
+            pin_file,
+            listen,
+            server_key_bits,
+            transport_key_bits,
+        } => {
+            let opts = run::InitOptions {
+                module,
+                token_label,
+                softhsm,
+                pin_file,
+                listen,
+                server_key_bits,
+                transport_key_bits,
+            };
+            let cfg = run::init(&data_dir, &opts)?;
+            // The module reads its environment at load time: create the HSM objects in a
+            // child process that has it.
+            let status = std::process::Command::new(std::env::current_exe()?)
+                .args(["server", "hsm-init", "--data-dir"])
+                .arg(&data_dir)
+                .envs(&cfg.hsm.env)
+                .status()?;
+            anyhow::ensure!(status.success(), "creating the HSM objects failed");
+            println!("initialised {}", data_dir.display());
+            println!(
+                "TLS certificate for devices and relying parties: {}",
+                cfg.tls.cert.display()
+            );
+            Ok(())
+        }
+        ServerCommand::HsmInit { data_dir } => {
+            let cfg = Config::load(&data_dir)?;
+            run::ensure_module_env(&cfg)?;
+            run::init_hsm_objects(&cfg)
+        }
+        ServerCommand::Run { data_dir, listen } => {
+            let mut cfg = Config::load(&data_dir)?;
+            run::ensure_module_env(&cfg)?;
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            runtime()?.block_on(run::serve(cfg, shutdown_signal()))
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+// ---------------------------------------------------------------------- operator
+
+/// Which key pair.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum KeyArg {
+    /// AUTH (PIN1).
+    Auth,
+    /// SIGN (PIN2).
+    Sign,
+}
+
+impl From<KeyArg> for KeyType {
+    fn from(k: KeyArg) -> Self {
+        match k {
+            KeyArg::Auth => KeyType::Auth,
+            KeyArg::Sign => KeyType::Sign,
+        }
+    }
+}
+
+/// `tandem operator ...`
+#[derive(Subcommand, Debug)]
+pub enum OperatorCommand {
+    /// Lists registrations waiting for approval (with their matching codes).
+    Registrations,
+    /// Approves a registration code for a person.
+    Approve {
+        /// Registration code the person received on the device.
+        code: String,
+        /// Given name.
+        #[arg(long)]
+        given_name: String,
+        /// Surname.
+        #[arg(long)]
+        surname: String,
+        /// ISO 3166-1 alpha-2 country.
+        #[arg(long)]
+        country: String,
+        /// National identity number.
+        #[arg(long)]
+        national_id: String,
+    },
+    /// Lists accounts.
+    Accounts,
+    /// Shows an account and its key pairs (by document number or account id).
+    Show {
+        /// Document number or account id.
+        account: String,
+    },
+    /// Lifts a temporary PIN lock.
+    Unlock {
+        /// Document number or account id.
+        account: String,
+        /// Which key pair.
+        #[arg(long, value_enum)]
+        key: KeyArg,
+    },
+    /// Deletes an account and destroys its secrets.
+    Delete {
+        /// Document number or account id.
+        account: String,
+    },
+    /// Prints the audit log.
+    Audit {
+        /// First sequence number.
+        #[arg(long, default_value_t = 1)]
+        since: i64,
+        /// Only check the hash chain.
+        #[arg(long)]
+        verify: bool,
+    },
+}
+
+fn open_store(data_dir: &Path) -> anyhow::Result<(Config, Store)> {
+    let cfg = Config::load(data_dir)?;
+    let store = Store::open(&cfg.database)
+        .with_context(|| format!("cannot open {}", cfg.database.display()))?;
+    Ok((cfg, store))
+}
+
+fn find_account(store: &Store, key: &str) -> anyhow::Result<crate::store::Account> {
+    store
+        .account_by_document(key)
+        .or_else(|_| store.account(key))
+        .map_err(|_| anyhow::anyhow!("no account with document number or id {key:?}"))
+}
+
+fn fmt_time(t: i64) -> String {
+    format!("{t} (unix)")
+}
+
+/// Runs an `operator` subcommand.
+pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
+    let (cfg, store) = open_store(data_dir)?;
+    let now = unix_now();
+    match cmd {
+        OperatorCommand::Registrations => {
+            let regs = store.pending_registrations(now)?;
+            if regs.is_empty() {
+                println!("no registration is waiting for approval");
+            }
+            for r in regs {
+                println!(
+                    "code {}  matching code {}  expires in {} s  (registration {})",
+                    r.code,
+                    r.matching_code,
+                    r.expires_at - now,
+                    r.id
+                );
+            }
+        }
+        OperatorCommand::Approve {
+            code,
+            given_name,
+            surname,
+            country,
+            national_id,
+        } => {
+            anyhow::ensure!(
+                country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase()),
+                "country must be two upper-case letters (ISO 3166-1 alpha-2)"
+            );
+            anyhow::ensure!(
+                !national_id.is_empty()
+                    && national_id.len() <= 32
+                    && national_id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "national id must be 1-32 letters or digits"
+            );
+            anyhow::ensure!(
+                !given_name.trim().is_empty() && !surname.trim().is_empty(),
+                "names must not be empty"
+            );
+            let reg = store.approve_registration(
+                &code,
+                &Identity {
+                    given_name,
+                    surname,
+                    country,
+                    national_id,
+                },
+                now,
+            )?;
+            println!(
+                "approved registration {} (matching code {}: check the device shows it)",
+                reg.id, reg.matching_code
+            );
+        }
+        OperatorCommand::Accounts => {
+            for a in store.all_accounts()? {
+                println!(
+                    "{}  {:?}  {} {}  {}-{}  expires {}",
+                    a.document_number,
+                    a.state,
+                    a.identity.given_name,
+                    a.identity.surname,
+                    a.identity.country,
+                    a.identity.national_id,
+                    fmt_time(a.expires_at)
+                );
+            }
+        }
+        OperatorCommand::Show { account } => {
+            let a = find_account(&store, &account)?;
+            println!(
+                "account {}\ndocument number {}\nstate {:?}",
+                a.id, a.document_number, a.state
+            );
+            println!(
+                "person {} {} ({}-{})\ncreated {}\nexpires {}",
+                a.identity.given_name,
+                a.identity.surname,
+                a.identity.country,
+                a.identity.national_id,
+                fmt_time(a.created_at),
+                fmt_time(a.expires_at)
+            );
+            for kp in store.key_pairs(&a.id)? {
+                let st = crate::service::key_state_summary(&kp, &cfg.lockout, now);
+                println!(
+                    "{} key: {} bits, {st}, consecutive failures {}{}",
+                    kp.key_type,
+                    tandem_client_core::hazmat::bigint::bit_length(&kp.composite_modulus),
+                    kp.consecutive_failures,
+                    kp.disabled_reason
+                        .map(|r| format!(", disabled: {r}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        OperatorCommand::Unlock { account, key } => {
+            let a = find_account(&store, &account)?;
+            store.unlock_key_pair(&a.id, key.into(), now)?;
+            println!(
+                "unlocked the {} key of {}",
+                KeyType::from(key),
+                a.document_number
+            );
+        }
+        OperatorCommand::Delete { account } => {
+            let a = find_account(&store, &account)?;
+            store.delete_account(&a.id, now, "operator", None)?;
+            println!("deleted {}; its secrets are destroyed", a.document_number);
+        }
+        OperatorCommand::Audit { since, verify } => {
+            if verify {
+                match store.verify_audit_chain()? {
+                    Ok(n) => println!("audit chain intact: {n} records"),
+                    Err(seq) => anyhow::bail!("audit chain broken at record {seq}"),
+                }
+            } else {
+                for r in store.audit_log(since, 10_000)? {
+                    println!(
+                        "{:>6} {} {:<28} {} {}",
+                        r.seq,
+                        r.at,
+                        r.event,
+                        r.account_id.as_deref().unwrap_or("-"),
+                        r.details
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------- device simulator
+
+/// Options of the device simulator.
+#[derive(Args, Debug, Clone)]
+pub struct DeviceOptions {
+    /// Directory of the simulated device (device id, registration, account state).
+    #[arg(long, default_value = "device")]
+    pub dir: PathBuf,
+    /// Server URL.
+    #[arg(long, default_value = "https://127.0.0.1:7443", env = "TANDEM_SERVER")]
+    pub server: String,
+    /// CA certificate (PEM) to trust for the server's TLS.
+    #[arg(long, env = "TANDEM_CA")]
+    pub ca: PathBuf,
+}
+
+/// `tandem device ...`
+#[derive(Subcommand, Debug)]
+pub enum DeviceCommand {
+    /// Starts a registration; prints the registration code and the matching code.
+    RegisterStart,
+    /// After approval: generates and hands over the keys, then proves PIN1 and PIN2.
+    /// PINs from $TANDEM_PIN1 / $TANDEM_PIN2 or standard input.
+    RegisterFinish {
+        /// Client key size.
+        #[arg(long, default_value_t = 3072)]
+        key_bits: usize,
+        /// Wait up to this many seconds for the approval.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// Fast Argon2 parameters (tests only: weakens the PIN protection).
+        #[arg(long)]
+        insecure_fast_kdf: bool,
+    },
+    /// Lists pending transactions.
+    Pending {
+        /// Wait up to this many seconds for one to arrive (server-streaming watch).
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+    /// Confirms a transaction; PIN from $TANDEM_PIN or standard input.
+    Confirm {
+        /// Transaction id.
+        transaction: String,
+        /// The verification code chosen when three are shown.
+        #[arg(long)]
+        vc: Option<String>,
+    },
+    /// Refuses a transaction.
+    Refuse {
+        /// Transaction id.
+        transaction: String,
+    },
+    /// Shows lock state and attempts left.
+    State,
+    /// Shows the account as the server knows it.
+    Info,
+    /// Replaces a key pair's clone-detection token.
+    RefreshToken {
+        /// Which key pair.
+        #[arg(long, value_enum)]
+        key: KeyArg,
+    },
+    /// Deletes the account on the server and the local state.
+    Delete,
+}
+
+const REGISTRATION_FILE: &str = "registration.json";
+const ACCOUNT_FILE: &str = "account.json";
+
+/// Writes a file atomically with mode 0600 (temp file, fsync, rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    crate::tls::write_private(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Loads the device state file.
+pub fn load_state(dir: &Path) -> anyhow::Result<DeviceState> {
+    let path = dir.join(ACCOUNT_FILE);
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("no account on this device ({})", path.display()))?;
+    Ok(DeviceState::from_json_bytes(&bytes)?)
+}
+
+/// Saves the device state file.
+pub fn save_state(dir: &Path, state: &DeviceState) -> anyhow::Result<()> {
+    write_atomic(&dir.join(ACCOUNT_FILE), &state.to_json_bytes()?)
+}
+
+fn read_pin(var: &str, prompt: &str) -> anyhow::Result<Pin> {
+    let raw = match std::env::var(var) {
+        Ok(v) => v,
+        Err(_) => {
+            eprint!("{prompt}: ");
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end().to_owned()
+        }
+    };
+    Pin::from_string(raw).map_err(|_| anyhow::anyhow!("a PIN is 4 to 12 digits"))
+}
+
+fn device_id(dir: &Path) -> anyhow::Result<[u8; 16]> {
+    let path = dir.join("device-id");
+    if let Ok(hex_id) = std::fs::read_to_string(&path) {
+        let v = hex::decode(hex_id.trim()).context("corrupt device-id file")?;
+        return v
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("corrupt device-id file"));
+    }
+    let mut id = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(&path, hex::encode(id))?;
+    Ok(id)
+}
+
+fn outcome_name(v: i32) -> &'static str {
+    match pb::ConfirmOutcome::try_from(v) {
+        Ok(pb::ConfirmOutcome::Accepted) => "ACCEPTED",
+        Ok(pb::ConfirmOutcome::WrongPin) => "WRONG_PIN",
+        Ok(pb::ConfirmOutcome::Locked) => "LOCKED",
+        Ok(pb::ConfirmOutcome::Disabled) => "DISABLED",
+        Ok(pb::ConfirmOutcome::WrongVc) => "WRONG_VC",
+        Ok(pb::ConfirmOutcome::CloneDetected) => "CLONE_DETECTED",
+        Ok(pb::ConfirmOutcome::TransactionClosed) => "TRANSACTION_CLOSED",
+        _ => "UNKNOWN",
+    }
+}
+
+/// One line describing a key pair's state.
+pub fn describe_key_state(s: &pb::KeyPairState) -> String {
+    let kt = if s.key_type == pb::KeyType::Auth as i32 {
+        "AUTH"
+    } else {
+        "SIGN"
+    };
+    match pb::KeyStatus::try_from(s.status) {
+        Ok(pb::KeyStatus::Active) => format!(
+            "{kt}: active, {} wrong PIN(s) left before a lock",
+            s.attempts_before_lock
+        ),
+        Ok(pb::KeyStatus::Locked) => format!(
+            "{kt}: LOCKED for {} more seconds after {} wrong PINs",
+            (s.locked_until_unix - unix_now()).max(0),
+            s.consecutive_failures
+        ),
+        Ok(pb::KeyStatus::Disabled) => format!("{kt}: DISABLED for good; register again"),
+        _ => format!("{kt}: unknown"),
+    }
+}
+
+/// Runs a `device` subcommand.
+pub async fn device(opts: DeviceOptions, cmd: DeviceCommand) -> anyhow::Result<()> {
+    let ca = std::fs::read(&opts.ca)
+        .with_context(|| format!("cannot read CA certificate {}", opts.ca.display()))?;
+    let client = Client::connect(&opts.server, &ca)
+        .await
+        .with_context(|| format!("cannot connect to {}", opts.server))?;
+    let dir = &opts.dir;
+    match cmd {
+        DeviceCommand::RegisterStart => {
+            if dir.join(ACCOUNT_FILE).exists() {
+                anyhow::bail!("this device already has an account; delete it first");
+            }
+            let id = device_id(dir)?;
+            let p = dev::register_start(&client, id).await?;
+            write_atomic(
+                &dir.join(REGISTRATION_FILE),
+                serde_json::to_string_pretty(&p)?.as_bytes(),
+            )?;
+            println!("registration code: {}", p.registration_code);
+            println!("matching code:     {}", p.matching_code);
+            println!(
+                "valid for {} seconds; give the code to the operator and check they see the same matching code",
+                p.expires_at_unix - unix_now()
+            );
+        }
+        DeviceCommand::RegisterFinish {
+            key_bits,
+            wait,
+            insecure_fast_kdf,
+        } => {
+            let path = dir.join(REGISTRATION_FILE);
+            let mut p: dev::PendingRegistration = serde_json::from_slice(
+                &std::fs::read(&path).context("no registration in progress; run register-start")?,
+            )?;
+            if p.keys.is_empty() {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+                loop {
+                    let st = dev::registration_status(&client, &p).await?;
+                    match pb::RegistrationState::try_from(st.state) {
+                        Ok(pb::RegistrationState::Approved) => break,
+                        Ok(pb::RegistrationState::PendingApproval)
+                            if std::time::Instant::now() < deadline =>
+                        {
+                            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                        }
+                        Ok(pb::RegistrationState::PendingApproval) => {
+                            anyhow::bail!("not approved yet")
+                        }
+                        Ok(pb::RegistrationState::Expired) => {
+                            anyhow::bail!("the registration code expired; start again")
+                        }
+                        _ => anyhow::bail!("the registration cannot continue (state {})", st.state),
+                    }
+                }
+                let pin1 = read_pin("TANDEM_PIN1", "choose PIN1 (authentication)")?;
+                let pin2 = read_pin("TANDEM_PIN2", "choose PIN2 (signing)")?;
+                let kdf = if insecure_fast_kdf {
+                    KdfParams::testing()
+                } else {
+                    KdfParams::default()
+                };
+                eprintln!("generating two {key_bits}-bit client keys ...");
+                dev::submit_keys(&client, &mut p, &pin1, &pin2, key_bits, kdf).await?;
+                write_atomic(&path, serde_json::to_string_pretty(&p)?.as_bytes())?;
+            }
+            let pin1 = read_pin("TANDEM_PIN1", "enter PIN1 to confirm")?;
+            let pin2 = read_pin("TANDEM_PIN2", "enter PIN2 to confirm")?;
+            match dev::prove(&client, &p, &pin1, &pin2).await? {
+                ProofOutcome::Completed(state) => {
+                    save_state(dir, &state)?;
+                    std::fs::remove_file(&path)?;
+                    println!("registered: document number {}", state.document_number);
+                }
+                ProofOutcome::PinMismatch {
+                    failed,
+                    attempts_left,
+                } => {
+                    anyhow::bail!(
+                        "PIN confirmation failed for {failed:?}; {attempts_left} attempt(s) left"
+                    );
+                }
+            }
+        }
+        DeviceCommand::Pending { wait } => {
+            let state = load_state(dir)?;
+            let mut list = dev::list_pending(&client, &state).await?;
+            if list.is_empty() && wait > 0 {
+                let mut stream = dev::watch_pending(&client, &state).await?;
+                if let Ok(Ok(Some(t))) =
+                    tokio::time::timeout(std::time::Duration::from_secs(wait), stream.message())
+                        .await
+                {
+                    list.push(t);
+                }
+            }
+            for t in &list {
+                let p = dev::prompt(&state, t)?;
+                let vc = if p.vc_choices.is_empty() {
+                    p.verification_code.clone()
+                } else {
+                    format!("choose one of {}", p.vc_choices.join(" / "))
+                };
+                println!(
+                    "{}  {}  {:?}  {:?}  code {}",
+                    t.transaction_id, p.relying_party, p.key_type, p.display_text, vc
+                );
+            }
+            if list.is_empty() {
+                println!("no pending transaction");
+            }
+        }
+        DeviceCommand::Confirm { transaction, vc } => {
+            let mut state = load_state(dir)?;
+            let list = dev::list_pending(&client, &state).await?;
+            let t = list
+                .iter()
+                .find(|t| t.transaction_id == transaction)
+                .ok_or_else(|| anyhow::anyhow!("no pending transaction {transaction}"))?;
+            let p = dev::prompt(&state, t)?;
+            eprintln!(
+                "{} asks: {:?} (code {})",
+                p.relying_party, p.display_text, p.verification_code
+            );
+            let pin = read_pin(
+                "TANDEM_PIN",
+                if p.key_type == KeyType::Auth {
+                    "PIN1"
+                } else {
+                    "PIN2"
+                },
+            )?;
+            let resp = dev::confirm(&client, &mut state, t, &pin, vc.as_deref()).await?;
+            save_state(dir, &state)?;
+            println!("{}", outcome_name(resp.outcome));
+            if let Some(ks) = &resp.key_state {
+                println!("{}", describe_key_state(ks));
+            }
+            if resp.outcome != pb::ConfirmOutcome::Accepted as i32 {
+                std::process::exit(3);
+            }
+        }
+        DeviceCommand::Refuse { transaction } => {
+            let state = load_state(dir)?;
+            dev::refuse(&client, &state, &transaction).await?;
+            println!("refused");
+        }
+        DeviceCommand::State => {
+            let state = load_state(dir)?;
+            for s in dev::key_state(&client, &state).await? {
+                println!("{}", describe_key_state(&s));
+            }
+        }
+        DeviceCommand::Info => {
+            let state = load_state(dir)?;
+            let a = dev::account(&client, &state).await?;
+            let i = a.identity.unwrap_or_default();
+            println!(
+                "{} {} ({}-{})",
+                i.given_name, i.surname, i.country, i.national_id
+            );
+            println!("document number {}", a.document_number);
+            println!("expires {}", fmt_time(a.expires_at_unix));
+        }
+        DeviceCommand::RefreshToken { key } => {
+            let mut state = load_state(dir)?;
+            dev::refresh_clone_token(&client, &mut state, key.into()).await?;
+            save_state(dir, &state)?;
+            println!("clone-detection token refreshed");
+        }
+        DeviceCommand::Delete => {
+            let state = load_state(dir)?;
+            dev::delete_account(&client, &state).await?;
+            std::fs::remove_file(dir.join(ACCOUNT_FILE))?;
+            println!("account deleted");
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------- relying party
+
+/// Options of the relying-party client.
+#[derive(Args, Debug, Clone)]
+pub struct RpOptions {
+    /// Server URL.
+    #[arg(long, default_value = "https://127.0.0.1:7443", env = "TANDEM_SERVER")]
+    pub server: String,
+    /// CA certificate (PEM) to trust for the server's TLS.
+    #[arg(long, env = "TANDEM_CA")]
+    pub ca: PathBuf,
+    /// Relying party name shown on the device.
+    #[arg(long, default_value = "Demo Bank")]
+    pub name: String,
+}
+
+/// Signature scheme argument.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum SchemeArg {
+    /// RSASSA-PKCS1-v1_5.
+    Pkcs1,
+    /// RSASSA-PSS (salt = hash length).
+    Pss,
+}
+
+/// Who to ask.
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct TargetArgs {
+    /// Document number of one account.
+    #[arg(long)]
+    pub document: Option<String>,
+    /// Person (PNOEE-30303039914): every active device of that person.
+    #[arg(long)]
+    pub person: Option<String>,
+}
+
+/// `tandem rp ...`
+#[derive(Subcommand, Debug)]
+pub enum RpCommand {
+    /// Starts an authentication: signs SHA-256 of a fresh random challenge with the AUTH key.
+    Auth {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Signature scheme.
+        #[arg(long, value_enum, default_value = "pkcs1")]
+        scheme: SchemeArg,
+        /// Ask the device for the three-code choice.
+        #[arg(long)]
+        vc_choice: bool,
+        /// Text shown on the device.
+        #[arg(long, default_value = "Log in to Demo Bank")]
+        text: String,
+        /// Where to write the challenge (the signed data).
+        #[arg(long)]
+        challenge_out: Option<PathBuf>,
+    },
+    /// Starts a signature over SHA-256 of a file with the SIGN key.
+    Sign {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// File to sign.
+        #[arg(long)]
+        file: PathBuf,
+        /// Signature scheme.
+        #[arg(long, value_enum, default_value = "pss")]
+        scheme: SchemeArg,
+        /// Ask the device for the three-code choice.
+        #[arg(long)]
+        vc_choice: bool,
+        /// Text shown on the device.
+        #[arg(long, default_value = "Sign the document")]
+        text: String,
+    },
+    /// Shows (and optionally waits for) a transaction's result; writes signature and key.
+    Status {
+        /// Transaction id.
+        transaction: String,
+        /// Wait up to this many seconds for completion.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// Write the signature here (binary).
+        #[arg(long)]
+        signature_out: Option<PathBuf>,
+        /// Write the public key here (PEM).
+        #[arg(long)]
+        pubkey_out: Option<PathBuf>,
+    },
+}
+
+/// Connects a relying-party client.
+pub async fn rp_client(server: &str, ca_pem: &[u8]) -> anyhow::Result<RelyingPartyClient<Channel>> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("localhost");
+    let channel = Endpoint::from_shared(server.to_owned())?
+        .tls_config(tls)?
+        .connect()
+        .await?;
+    Ok(RelyingPartyClient::new(channel))
+}
+
+fn target(t: &TargetArgs) -> Option<pb::start_transaction_request::Target> {
+    use pb::start_transaction_request::Target;
+    t.document
+        .clone()
+        .map(Target::DocumentNumber)
+        .or_else(|| t.person.clone().map(Target::PersonId))
+}
+
+fn scheme_pb(s: SchemeArg) -> i32 {
+    match s {
+        SchemeArg::Pkcs1 => pb::SignatureScheme::Pkcs1V15 as i32,
+        SchemeArg::Pss => pb::SignatureScheme::Pss as i32,
+    }
+}
+
+/// Polls until the transaction completes or `wait` seconds pass.
+pub async fn wait_status(
+    client: &mut RelyingPartyClient<Channel>,
+    id: &str,
+    wait: u64,
+) -> anyhow::Result<pb::TransactionStatus> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+    loop {
+        let st = client
+            .get_transaction_status(pb::GetTransactionStatusRequest {
+                transaction_id: id.to_owned(),
+            })
+            .await?
+            .into_inner();
+        if st.state == pb::TransactionState::Complete as i32
+            || std::time::Instant::now() >= deadline
+        {
+            return Ok(st);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// Runs an `rp` subcommand.
+pub async fn rp(opts: RpOptions, cmd: RpCommand) -> anyhow::Result<()> {
+    use sha2::{Digest, Sha256};
+    let ca = std::fs::read(&opts.ca)
+        .with_context(|| format!("cannot read CA certificate {}", opts.ca.display()))?;
+    let mut client = rp_client(&opts.server, &ca)
+        .await
+        .with_context(|| format!("cannot connect to {}", opts.server))?;
+    match cmd {
+        RpCommand::Auth {
+            target: t,
+            scheme,
+            vc_choice,
+            text,
+            challenge_out,
+        } => {
+            let mut challenge = [0u8; 64];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut challenge);
+            if let Some(p) = &challenge_out {
+                std::fs::write(p, challenge)?;
+            }
+            let r = client
+                .start_authentication(pb::StartTransactionRequest {
+                    relying_party_name: opts.name,
+                    target: target(&t),
+                    hash: pb::HashAlgorithm::Sha256 as i32,
+                    digest: Sha256::digest(challenge).to_vec(),
+                    scheme: scheme_pb(scheme),
+                    display_text: text,
+                    vc_choice,
+                    timeout_seconds: 0,
+                })
+                .await?
+                .into_inner();
+            println!(
+                "transaction {}\nverification code {}",
+                r.transaction_id, r.verification_code
+            );
+        }
+        RpCommand::Sign {
+            target: t,
+            file,
+            scheme,
+            vc_choice,
+            text,
+        } => {
+            let data =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let r = client
+                .start_signature(pb::StartTransactionRequest {
+                    relying_party_name: opts.name,
+                    target: target(&t),
+                    hash: pb::HashAlgorithm::Sha256 as i32,
+                    digest: Sha256::digest(&data).to_vec(),
+                    scheme: scheme_pb(scheme),
+                    display_text: text,
+                    vc_choice,
+                    timeout_seconds: 0,
+                })
+                .await?
+                .into_inner();
+            println!(
+                "transaction {}\nverification code {}",
+                r.transaction_id, r.verification_code
+            );
+        }
+        RpCommand::Status {
+            transaction,
+            wait,
+            signature_out,
+            pubkey_out,
+        } => {
+            let st = wait_status(&mut client, &transaction, wait).await?;
+            let state = if st.state == pb::TransactionState::Complete as i32 {
+                "COMPLETE"
+            } else {
+                "RUNNING"
+            };
+            let result = pb::EndResult::try_from(st.end_result)
+                .map(|r| r.as_str_name())
+                .unwrap_or("-");
+            println!("state {state}\nresult {result}");
+            if !st.signature.is_empty() {
+                println!("document number {}", st.document_number);
+                if let Some(p) = signature_out {
+                    std::fs::write(&p, &st.signature)?;
+                    println!("signature written to {}", p.display());
+                }
+                if let (Some(p), Some(kp)) = (pubkey_out, &st.key_pair) {
+                    std::fs::write(&p, crate::pki::rsa_spki_pem(&kp.composite_modulus)?)?;
+                    println!("public key written to {}", p.display());
+                }
+            }
+        }
+    }
+    Ok(())
+}

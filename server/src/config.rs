@@ -1,0 +1,205 @@
+//! Server configuration: `<data-dir>/tandem.toml`, written by `tandem server init`.
+//!
+//! Relative paths are resolved against the data directory. The HSM user PIN is never part
+//! of the configuration or the command line: it comes from `hsm.pin_file` or the
+//! environment variable named by `hsm.pin_env` (default `TANDEM_HSM_PIN`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::lockout::LockoutPolicy;
+
+/// File name of the configuration inside the data directory.
+pub const CONFIG_FILE: &str = "tandem.toml";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address of the gRPC listener (device and relying-party services).
+    pub listen: String,
+    /// SQLite database file.
+    pub database: PathBuf,
+    /// TLS server certificate and key (PEM).
+    pub tls: TlsConfig,
+    /// PKCS#11 module and token.
+    pub hsm: HsmSection,
+    /// Key sizes.
+    #[serde(default)]
+    pub keys: KeySizes,
+    /// PIN lockout table.
+    #[serde(default)]
+    pub lockout: LockoutPolicy,
+    /// Time limits.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+}
+
+/// TLS files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+}
+
+/// HSM access.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HsmSection {
+    /// Path of the PKCS#11 module (`.so`).
+    pub module: PathBuf,
+    /// Label of the token holding Tandem's keys.
+    pub token_label: String,
+    /// File holding the token's user PIN (mode 0600).
+    #[serde(default)]
+    pub pin_file: Option<PathBuf>,
+    /// Environment variable holding the user PIN when there is no `pin_file`.
+    #[serde(default = "default_pin_env")]
+    pub pin_env: String,
+    /// Environment the module needs (e.g. `SOFTHSM2_CONF`); the server re-executes itself
+    /// with these set before loading the module.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+fn default_pin_env() -> String {
+    "TANDEM_HSM_PIN".into()
+}
+
+/// Key sizes in bits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySizes {
+    /// Server key n2, generated in the HSM.
+    pub server_key_bits: usize,
+    /// Accepted device key sizes n1.
+    pub client_key_bits: Vec<usize>,
+    /// Key-transport key.
+    pub transport_key_bits: usize,
+}
+
+impl Default for KeySizes {
+    fn default() -> Self {
+        Self {
+            server_key_bits: 3072,
+            client_key_bits: vec![2048, 3072, 4096],
+            transport_key_bits: 3072,
+        }
+    }
+}
+
+/// Time limits in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// Validity of a registration code.
+    pub registration_seconds: i64,
+    /// Default lifetime of a transaction nobody answers.
+    pub transaction_seconds: u32,
+    /// Upper bound a relying party may ask for.
+    pub max_transaction_seconds: u32,
+    /// Account validity.
+    pub account_validity_days: i64,
+    /// PIN proofs allowed during registration.
+    pub registration_proof_attempts: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            registration_seconds: 15 * 60,
+            transaction_seconds: 120,
+            max_transaction_seconds: 600,
+            account_validity_days: 3 * 365,
+            registration_proof_attempts: 3,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults for a data directory; `module` and `token_label` name the HSM.
+    pub fn defaults(module: PathBuf, token_label: String) -> Self {
+        Self {
+            listen: "127.0.0.1:7443".into(),
+            database: "tandem.db".into(),
+            tls: TlsConfig {
+                cert: "tls/server.crt".into(),
+                key: "tls/server.key".into(),
+            },
+            hsm: HsmSection {
+                module,
+                token_label,
+                pin_file: None,
+                pin_env: default_pin_env(),
+                env: BTreeMap::new(),
+            },
+            keys: KeySizes::default(),
+            lockout: LockoutPolicy::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    /// Loads `<dir>/tandem.toml` and resolves relative paths.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read {}: {e} (run `tandem server init` first)",
+                path.display()
+            )
+        })?;
+        let mut cfg: Config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid {}: {e}", path.display()))?;
+        cfg.validate()?;
+        cfg.resolve(dir);
+        Ok(cfg)
+    }
+
+    /// Writes the configuration as TOML.
+    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        let text = toml::to_string_pretty(self)?;
+        std::fs::write(dir.join(CONFIG_FILE), text)?;
+        Ok(())
+    }
+
+    /// Checks values that would otherwise fail late.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.lockout.validate().map_err(|e| anyhow::anyhow!(e))?;
+        anyhow::ensure!(
+            [2048, 3072, 4096].contains(&self.keys.server_key_bits),
+            "keys.server_key_bits must be 2048, 3072 or 4096"
+        );
+        anyhow::ensure!(
+            !self.keys.client_key_bits.is_empty(),
+            "keys.client_key_bits must not be empty"
+        );
+        anyhow::ensure!(
+            self.timeouts.transaction_seconds > 0,
+            "timeouts.transaction_seconds must be positive"
+        );
+        anyhow::ensure!(
+            self.timeouts.registration_seconds > 0,
+            "timeouts.registration_seconds must be positive"
+        );
+        Ok(())
+    }
+
+    fn resolve(&mut self, dir: &Path) {
+        let abs = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        abs(&mut self.database);
+        abs(&mut self.tls.cert);
+        abs(&mut self.tls.key);
+        if let Some(p) = self.hsm.pin_file.as_mut() {
+            abs(p);
+        }
+    }
+}

@@ -1,0 +1,978 @@
+//! HSM access over PKCS#11 (`cryptoki`).
+//!
+//! What the HSM holds (see DESIGN.md, "What the HSM holds"):
+//!
+//! ```text
+//!   token objects (created once by `Hsm::ensure_objects`)
+//!     "tandem-kek"        AES-256 secret key, sensitive, non-extractable
+//!                         -> seals d1'' at rest (AES-GCM), wraps server keys (AES-KW-PAD)
+//!     "tandem-transport"  RSA key pair, private half sensitive, non-extractable
+//!                         -> devices encrypt a content key to it (RSA-OAEP)
+//!
+//!   session objects (live for one call, destroyed before it returns)
+//!     unwrapped content keys (open_envelope)
+//!     server key pairs being generated and wrapped (generate_server_key)
+//!     unwrapped server private keys (sign_raw)
+//!
+//!   database <- ServerKey { modulus, wrapped_private_key }   (sealed by the KEK)
+//!            <- seal_at_rest blobs                            (sealed by the KEK)
+//! ```
+//!
+//! Threading: the PKCS#11 module is loaded and `C_Initialize`d once per process (with
+//! `CKF_OS_LOCKING_OK`), whatever the number of [`Hsm`] values. A PKCS#11 session is
+//! `Send` but not `Sync`, so each call checks a session out of a small pool, uses it on
+//! the calling thread only, and returns it. One extra session stays open for the life of
+//! the [`Hsm`] because the user login of an application ends when its last session closes.
+//! All methods block: call them from `spawn_blocking`, never on the async executor.
+//!
+//! Persisted blobs start with a version and an algorithm byte; anything else is rejected.
+//!
+//! Nothing here logs or reports key material or the PIN; spans name operations only.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
+use cryptoki::error::{Error as CryptokiError, RvError};
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use rsa::BigUint;
+use rsa::pkcs8::EncodePublicKey;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+/// Label of the key-encryption key (AES-256 token object).
+pub const KEK_LABEL: &str = "tandem-kek";
+/// Label of the key-transport RSA key pair (token objects).
+pub const TRANSPORT_KEY_LABEL: &str = "tandem-transport";
+
+/// Blob format version understood by this module.
+const BLOB_VERSION: u8 = 0x01;
+/// Algorithm id: AES-256-GCM under the KEK, 12-byte IV, 16-byte tag.
+const ALG_AES_GCM_KEK: u8 = 0x01;
+/// Algorithm id: RSA private key, PKCS#8, wrapped with AES-KW-PAD (RFC 5649) under the KEK.
+const ALG_AES_KWP_KEK: u8 = 0x02;
+
+const GCM_IV_LEN: usize = 12;
+const GCM_TAG_LEN: usize = 16;
+const GCM_TAG_BITS: u64 = 128;
+/// The RSA public exponent of every key this module generates.
+const PUBLIC_EXPONENT: [u8; 3] = [0x01, 0x00, 0x01];
+/// Sessions kept open in the pool when idle; more are opened on demand and closed on return.
+const MAX_IDLE_SESSIONS: usize = 8;
+
+/// One error type for the HSM layer.
+///
+/// Decryption and authentication failures (wrong AAD, tampered ciphertext, a wrapped content
+/// key that does not decrypt) are one opaque variant, [`HsmError::Decryption`], so that
+/// callers cannot turn them into an oracle.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HsmError {
+    /// A PKCS#11 function returned an error.
+    #[error("PKCS#11 C_{function:?} failed: CKR {rv:?}")]
+    Pkcs11 { function: Function, rv: RvError },
+    /// Loading the module or converting a value failed outside a PKCS#11 call.
+    #[error("PKCS#11 module error: {0}")]
+    Module(#[source] CryptokiError),
+    /// No initialised token carries the configured label.
+    #[error("no PKCS#11 token labelled {label:?}")]
+    TokenNotFound { label: String },
+    /// A required object is not on the token.
+    #[error("HSM object {label:?} ({kind}) is missing; run ensure_objects first")]
+    ObjectMissing {
+        label: &'static str,
+        kind: &'static str,
+    },
+    /// More than one token or object carries a label that must be unique.
+    #[error("more than one HSM {kind} labelled {label:?}")]
+    Ambiguous { label: String, kind: &'static str },
+    /// A wrapped server key does not belong to the expected modulus.
+    #[error("the wrapped server key does not match the expected modulus")]
+    WrongKey,
+    /// A blob has an unknown version or algorithm or a wrong size.
+    #[error("bad blob: {0}")]
+    BadBlob(&'static str),
+    /// Decryption or authentication failed (deliberately without detail).
+    #[error("decryption failed")]
+    Decryption,
+    /// An argument is out of range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+    /// The token PIN could not be obtained. Names the source, never the value.
+    #[error("token PIN unavailable from {from}: {reason}")]
+    Pin { from: String, reason: String },
+    /// A value read from the token is not what PKCS#11 promises.
+    #[error("unexpected value from the token: {0}")]
+    Token(&'static str),
+}
+
+impl HsmError {
+    /// The PKCS#11 return value, if this error came from a PKCS#11 call.
+    pub fn rv(&self) -> Option<RvError> {
+        match self {
+            HsmError::Pkcs11 { rv, .. } => Some(*rv),
+            _ => None,
+        }
+    }
+
+    /// The PKCS#11 function that failed, if any.
+    pub fn function(&self) -> Option<Function> {
+        match self {
+            HsmError::Pkcs11 { function, .. } => Some(*function),
+            _ => None,
+        }
+    }
+}
+
+impl From<CryptokiError> for HsmError {
+    fn from(err: CryptokiError) -> Self {
+        match err {
+            CryptokiError::Pkcs11(rv, function) => HsmError::Pkcs11 { function, rv },
+            other => HsmError::Module(other),
+        }
+    }
+}
+
+/// The user PIN of the token. Read from a file or an environment variable, never from a
+/// command-line argument.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct TokenPin(String);
+
+impl TokenPin {
+    /// Wraps a PIN the caller already holds.
+    pub fn new(pin: String) -> Self {
+        TokenPin(pin)
+    }
+
+    /// Reads the PIN from a file. One trailing newline (`\n` or `\r\n`) is removed.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, HsmError> {
+        let path = path.as_ref();
+        let from = || format!("file {}", path.display());
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| HsmError::Pin {
+            from: from(),
+            reason: e.kind().to_string(),
+        })?);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = std::fs::metadata(path)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the token PIN file is readable by group or others; use mode 0600"
+                );
+            }
+        }
+        let text = std::str::from_utf8(&bytes).map_err(|_| HsmError::Pin {
+            from: from(),
+            reason: "not UTF-8".into(),
+        })?;
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        Self::checked(text, from)
+    }
+
+    /// Reads the PIN from an environment variable.
+    pub fn from_env(var: &str) -> Result<Self, HsmError> {
+        let from = || format!("environment variable {var}");
+        let value = Zeroizing::new(std::env::var(var).map_err(|e| HsmError::Pin {
+            from: from(),
+            reason: match e {
+                std::env::VarError::NotPresent => "not set".into(),
+                std::env::VarError::NotUnicode(_) => "not UTF-8".into(),
+            },
+        })?);
+        Self::checked(&value, from)
+    }
+
+    fn checked(text: &str, from: impl Fn() -> String) -> Result<Self, HsmError> {
+        if text.is_empty() {
+            return Err(HsmError::Pin {
+                from: from(),
+                reason: "empty".into(),
+            });
+        }
+        // Exact capacity, so that the later conversion into a boxed str does not reallocate
+        // and leave an unzeroized copy behind.
+        let mut pin = String::with_capacity(text.len());
+        pin.push_str(text);
+        Ok(TokenPin(pin))
+    }
+
+    /// The only way to read the PIN.
+    pub(crate) fn expose_secret(&self) -> &str {
+        &self.0
+    }
+
+    fn to_auth_pin(&self) -> AuthPin {
+        let mut copy = String::with_capacity(self.expose_secret().len());
+        copy.push_str(self.expose_secret());
+        // `AuthPin` (secrecy) zeroizes its own copy on drop.
+        AuthPin::from(copy)
+    }
+}
+
+impl fmt::Debug for TokenPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenPin(<redacted>)")
+    }
+}
+
+/// Where the HSM is and how to log in.
+#[derive(Debug)]
+pub struct HsmConfig {
+    /// Path of the PKCS#11 module (`.so`).
+    pub module_path: PathBuf,
+    /// Label of the token to use.
+    pub token_label: String,
+    /// User PIN of that token.
+    pub user_pin: TokenPin,
+}
+
+/// Whether [`Hsm::ensure_objects`] created an object or found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectStatus {
+    Created,
+    Found,
+}
+
+/// What [`Hsm::ensure_objects`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectsReport {
+    /// The key-encryption key "tandem-kek".
+    pub kek: ObjectStatus,
+    /// The key-transport key pair "tandem-transport".
+    pub transport_key: ObjectStatus,
+    /// Modulus size of the transport key on the token (may differ from the requested size
+    /// when the key was found).
+    pub transport_key_bits: usize,
+}
+
+/// A per-account server RSA key as stored in the database. `wrapped_private_key` is only
+/// usable inside this HSM (sealed by the KEK); `modulus` is public.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerKey {
+    /// Big-endian modulus `n2`, without leading zeros.
+    pub modulus: Vec<u8>,
+    /// `[0x01, 0x02] || AES-KW-PAD(KEK, PKCS#8 private key)`.
+    pub wrapped_private_key: Vec<u8>,
+}
+
+impl fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerKey")
+            .field("modulus_bits", &bit_length(&self.modulus))
+            .field("wrapped_private_key_len", &self.wrapped_private_key.len())
+            .finish()
+    }
+}
+
+/// Handle on one token of one PKCS#11 module. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Hsm {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Hsm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hsm")
+            .field("token_label", &self.inner.token_label)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    ctx: Pkcs11,
+    slot: Slot,
+    token_label: String,
+    /// Idle sessions. A `std::sync::Mutex`: held only to push or pop, never across a call
+    /// into the module (and there is no `.await` in this module at all).
+    idle: Mutex<Vec<Session>>,
+    /// Cached handles of the token objects (valid across sessions of this application).
+    handles: Mutex<CachedHandles>,
+    /// Serialises `ensure_objects` within this process.
+    provisioning: Mutex<()>,
+    /// Keeps the user logged in: the login ends when the application's last session closes.
+    /// Declared last so it is closed after the pooled sessions. Never used for operations.
+    _login_session: Mutex<Session>,
+}
+
+#[derive(Default)]
+struct CachedHandles {
+    kek: Option<ObjectHandle>,
+    transport_private: Option<ObjectHandle>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded data (a list of sessions, cached handles) stays consistent even if a
+    // holder panicked, so poisoning is ignored.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Loaded and initialised modules, one per canonical path, for the whole process.
+static MODULES: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
+
+fn module_context(path: &Path) -> Result<Pkcs11, HsmError> {
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut modules = lock(MODULES.get_or_init(Default::default));
+    if let Some(ctx) = modules.get(&key) {
+        return Ok(ctx.clone());
+    }
+    let ctx = Pkcs11::new(&key)?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) => {}
+        // Someone else in this process initialised it; that is fine, it stays initialised.
+        Err(CryptokiError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    modules.insert(key, ctx.clone());
+    Ok(ctx)
+}
+
+/// A session checked out of the pool. Closed instead of returned when `discard` is set.
+struct PooledSession {
+    session: Session,
+    discard: std::cell::Cell<bool>,
+}
+
+/// Destroys a session object when dropped (also on error paths). If destroying fails, the
+/// session is discarded, which destroys its session objects.
+struct SessionObject<'s> {
+    session: &'s PooledSession,
+    handle: ObjectHandle,
+}
+
+impl<'s> SessionObject<'s> {
+    fn new(session: &'s PooledSession, handle: ObjectHandle) -> Self {
+        SessionObject { session, handle }
+    }
+}
+
+impl Drop for SessionObject<'_> {
+    fn drop(&mut self) {
+        if let Err(err) = self.session.session.destroy_object(self.handle) {
+            tracing::warn!(error = %HsmError::from(err), "could not destroy a session object; closing its session");
+            self.session.discard.set(true);
+        }
+    }
+}
+
+impl Hsm {
+    /// Loads the module (once per process), finds the token by label and logs in as user.
+    ///
+    /// The login belongs to the whole process (PKCS#11 application). If this process is
+    /// already logged in to the token (another `Hsm` for it is open), the module answers
+    /// `CKR_USER_ALREADY_LOGGED_IN` without checking the PIN again; that is accepted.
+    pub fn open(config: &HsmConfig) -> Result<Hsm, HsmError> {
+        let _span = tracing::info_span!("hsm.open", token = %config.token_label).entered();
+        let ctx = module_context(&config.module_path)?;
+
+        let mut found = None;
+        for slot in ctx.get_slots_with_initialized_token()? {
+            let info = ctx.get_token_info(slot)?;
+            if info.label().trim_end() == config.token_label {
+                if found.is_some() {
+                    return Err(HsmError::Ambiguous {
+                        label: config.token_label.clone(),
+                        kind: "token",
+                    });
+                }
+                found = Some(slot);
+            }
+        }
+        let slot = found.ok_or_else(|| HsmError::TokenNotFound {
+            label: config.token_label.clone(),
+        })?;
+
+        let login_session = ctx.open_rw_session(slot)?;
+        let pin = config.user_pin.to_auth_pin();
+        match login_session.login(UserType::User, Some(&pin)) {
+            Ok(()) => {}
+            // Another `Hsm` on this token in this process logged in already.
+            Err(CryptokiError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        drop(pin);
+
+        Ok(Hsm {
+            inner: Arc::new(Inner {
+                ctx,
+                slot,
+                token_label: config.token_label.clone(),
+                idle: Mutex::new(Vec::new()),
+                handles: Mutex::new(CachedHandles::default()),
+                provisioning: Mutex::new(()),
+                _login_session: Mutex::new(login_session),
+            }),
+        })
+    }
+
+    /// Creates the KEK and the transport key pair if they are missing. Idempotent.
+    ///
+    /// Not safe against two *processes* provisioning the same token at the same moment
+    /// (duplicates are then reported as [`HsmError::Ambiguous`] by later calls); run it from
+    /// one place, e.g. `tandem hsm init`.
+    pub fn ensure_objects(&self, transport_key_bits: usize) -> Result<ObjectsReport, HsmError> {
+        let _span = tracing::info_span!("hsm.ensure_objects").entered();
+        if !(2048..=4096).contains(&transport_key_bits) || !transport_key_bits.is_multiple_of(8) {
+            return Err(HsmError::InvalidArgument(
+                "transport key bits must be a multiple of 8 in 2048..=4096",
+            ));
+        }
+        let _provisioning = lock(&self.inner.provisioning);
+        self.with_session(|s| {
+            let kek = match find_unique(s, KEK_LABEL, ObjectClass::SECRET_KEY)? {
+                Some(_) => ObjectStatus::Found,
+                None => {
+                    s.session.generate_key(
+                        &Mechanism::AesKeyGen,
+                        &[
+                            Attribute::Class(ObjectClass::SECRET_KEY),
+                            Attribute::KeyType(KeyType::AES),
+                            Attribute::ValueLen(32.into()),
+                            Attribute::Label(KEK_LABEL.as_bytes().to_vec()),
+                            Attribute::Id(KEK_LABEL.as_bytes().to_vec()),
+                            Attribute::Token(true),
+                            Attribute::Private(true),
+                            Attribute::Sensitive(true),
+                            Attribute::Extractable(false),
+                            Attribute::Modifiable(false),
+                            Attribute::Encrypt(true),
+                            Attribute::Decrypt(true),
+                            Attribute::Wrap(true),
+                            Attribute::Unwrap(true),
+                            Attribute::Sign(false),
+                            Attribute::Verify(false),
+                            Attribute::Derive(false),
+                        ],
+                    )?;
+                    tracing::info!(label = KEK_LABEL, "created the key-encryption key");
+                    ObjectStatus::Created
+                }
+            };
+            let transport_key = match find_unique(s, TRANSPORT_KEY_LABEL, ObjectClass::PRIVATE_KEY)?
+            {
+                Some(_) => ObjectStatus::Found,
+                None => {
+                    let id = TRANSPORT_KEY_LABEL.as_bytes().to_vec();
+                    s.session.generate_key_pair(
+                        &Mechanism::RsaPkcsKeyPairGen,
+                        &[
+                            Attribute::Token(true),
+                            Attribute::Private(false),
+                            Attribute::Label(id.clone()),
+                            Attribute::Id(id.clone()),
+                            Attribute::ModulusBits(transport_key_bits.try_into()?),
+                            Attribute::PublicExponent(PUBLIC_EXPONENT.to_vec()),
+                            Attribute::Encrypt(true),
+                            Attribute::Wrap(true),
+                            Attribute::Verify(false),
+                        ],
+                        &[
+                            Attribute::Token(true),
+                            Attribute::Private(true),
+                            Attribute::Label(id.clone()),
+                            Attribute::Id(id),
+                            Attribute::Sensitive(true),
+                            Attribute::Extractable(false),
+                            Attribute::Modifiable(false),
+                            Attribute::Decrypt(true),
+                            Attribute::Unwrap(true),
+                            Attribute::Sign(false),
+                            Attribute::Derive(false),
+                        ],
+                    )?;
+                    tracing::info!(
+                        label = TRANSPORT_KEY_LABEL,
+                        "created the key-transport key pair"
+                    );
+                    ObjectStatus::Created
+                }
+            };
+            let transport = self.transport_private(s)?;
+            let modulus = read_modulus(s, transport)?;
+            Ok(ObjectsReport {
+                kek,
+                transport_key,
+                transport_key_bits: bit_length(&modulus),
+            })
+        })
+    }
+
+    /// The transport public key as DER `SubjectPublicKeyInfo`, for devices to encrypt to.
+    /// Read from the private key object, so it is the key `open_envelope` decrypts with.
+    pub fn transport_public_key_der(&self) -> Result<Vec<u8>, HsmError> {
+        let _span = tracing::debug_span!("hsm.transport_public_key_der").entered();
+        let (n, e) = self.with_session(|s| {
+            let key = self.transport_private(s)?;
+            let attrs = s.session.get_attributes(
+                key,
+                &[AttributeType::Modulus, AttributeType::PublicExponent],
+            )?;
+            let mut n = None;
+            let mut e = None;
+            for attr in attrs {
+                match attr {
+                    Attribute::Modulus(v) => n = Some(v),
+                    Attribute::PublicExponent(v) => e = Some(v),
+                    _ => {}
+                }
+            }
+            match (n, e) {
+                (Some(n), Some(e)) => Ok((n, e)),
+                _ => Err(HsmError::Token("transport key lacks modulus or exponent")),
+            }
+        })?;
+        let public = rsa::RsaPublicKey::new(BigUint::from_bytes_be(&n), BigUint::from_bytes_be(&e))
+            .map_err(|_| HsmError::Token("transport key is not a usable RSA public key"))?;
+        let der = public
+            .to_public_key_der()
+            .map_err(|_| HsmError::Token("transport key cannot be DER-encoded"))?;
+        Ok(der.into_vec())
+    }
+
+    /// Opens a device envelope: `wrapped_key` is an AES-256 content key encrypted with
+    /// RSA-OAEP (SHA-1, MGF1-SHA-1, empty label) to the transport key; `ciphertext_and_tag`
+    /// is AES-256-GCM with `iv` and `aad` and a 16-byte tag.
+    ///
+    /// The content key exists only as a sensitive, non-extractable session object inside
+    /// the HSM and is destroyed before returning. Every failure to unwrap or to
+    /// authenticate is [`HsmError::Decryption`], without detail.
+    pub fn open_envelope(
+        &self,
+        wrapped_key: &[u8],
+        iv: &[u8; 12],
+        ciphertext_and_tag: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        let _span = tracing::debug_span!("hsm.open_envelope").entered();
+        if ciphertext_and_tag.len() < GCM_TAG_LEN {
+            return Err(HsmError::Decryption);
+        }
+        self.with_session(|s| {
+            let transport = self.transport_private(s)?;
+            // SoftHSM 2.6.1 implements OAEP only with SHA-1 / MGF1-SHA-1 and no label.
+            let oaep = Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
+                MechanismType::SHA1,
+                PkcsMgfType::MGF1_SHA1,
+                PkcsOaepSource::empty(),
+            ));
+            let content_key = s
+                .session
+                .unwrap_key(
+                    &oaep,
+                    transport,
+                    wrapped_key,
+                    &[
+                        Attribute::Class(ObjectClass::SECRET_KEY),
+                        Attribute::KeyType(KeyType::AES),
+                        Attribute::Token(false),
+                        Attribute::Private(true),
+                        Attribute::Sensitive(true),
+                        Attribute::Extractable(false),
+                        Attribute::Decrypt(true),
+                        Attribute::Encrypt(false),
+                        Attribute::Wrap(false),
+                        Attribute::Unwrap(false),
+                    ],
+                )
+                .map_err(|e| self.classify(e, true))?;
+            let content_key = SessionObject::new(s, content_key);
+            let len = s
+                .session
+                .get_attributes(content_key.handle, &[AttributeType::ValueLen])?;
+            // Devices send AES-256 content keys. SoftHSM 2.6.1 leaves CKA_VALUE_LEN at 0 on
+            // unwrap (and refuses it in the template), so only a reported length is checked.
+            if matches!(len.first(), Some(Attribute::ValueLen(l)) if !matches!(u64::from(*l), 0 | 32))
+            {
+                return Err(HsmError::Decryption);
+            }
+            gcm_decrypt(s, content_key.handle, iv, ciphertext_and_tag, aad)
+                .map_err(|e| self.classify(e, false))
+        })
+    }
+
+    /// Encrypts a secret for storage: AES-256-GCM under the KEK inside the HSM with a random
+    /// 12-byte IV from the HSM. Output: `[0x01, 0x01] || iv || ciphertext || tag`.
+    pub fn seal_at_rest(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, HsmError> {
+        let _span = tracing::debug_span!("hsm.seal_at_rest").entered();
+        self.with_session(|s| {
+            let kek = self.kek(s)?;
+            let mut iv = [0u8; GCM_IV_LEN];
+            s.session.generate_random_slice(&mut iv)?;
+            let mut iv_param = iv;
+            let params = GcmParams::new(&mut iv_param, aad, GCM_TAG_BITS.into())?;
+            let sealed = s
+                .session
+                .encrypt(&Mechanism::AesGcm(params), kek, plaintext)
+                .map_err(|e| self.classify(e, false))?;
+            if sealed.len() != plaintext.len() + GCM_TAG_LEN {
+                return Err(HsmError::Token("unexpected AES-GCM output length"));
+            }
+            let mut blob = Vec::with_capacity(2 + GCM_IV_LEN + sealed.len());
+            blob.extend_from_slice(&[BLOB_VERSION, ALG_AES_GCM_KEK]);
+            blob.extend_from_slice(&iv);
+            blob.extend_from_slice(&sealed);
+            Ok(blob)
+        })
+    }
+
+    /// Inverse of [`Hsm::seal_at_rest`]. Unknown versions, algorithms and short blobs are
+    /// [`HsmError::BadBlob`]; a wrong AAD or a modified blob is [`HsmError::Decryption`].
+    pub fn open_at_rest(&self, blob: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        let _span = tracing::debug_span!("hsm.open_at_rest").entered();
+        let body = parse_header(blob, ALG_AES_GCM_KEK)?;
+        if body.len() < GCM_IV_LEN + GCM_TAG_LEN {
+            return Err(HsmError::BadBlob("sealed blob too short"));
+        }
+        let (iv, sealed) = body.split_at(GCM_IV_LEN);
+        let iv: &[u8; GCM_IV_LEN] = iv
+            .try_into()
+            .map_err(|_| HsmError::BadBlob("sealed blob too short"))?;
+        self.with_session(|s| {
+            let kek = self.kek(s)?;
+            gcm_decrypt(s, kek, iv, sealed, aad).map_err(|e| self.classify(e, false))
+        })
+    }
+
+    /// Generates a server RSA key pair (e = 65537) in the HSM as session objects, wraps the
+    /// private key under the KEK (AES-KW-PAD) and destroys both objects. The private key
+    /// never leaves the HSM unwrapped.
+    pub fn generate_server_key(&self, bits: usize) -> Result<ServerKey, HsmError> {
+        let _span = tracing::debug_span!("hsm.generate_server_key", bits).entered();
+        if !(2048..=8192).contains(&bits) || !bits.is_multiple_of(8) {
+            return Err(HsmError::InvalidArgument(
+                "server key bits must be a multiple of 8 in 2048..=8192",
+            ));
+        }
+        self.with_session(|s| {
+            let kek = self.kek(s)?;
+            let (public, private) = s.session.generate_key_pair(
+                &Mechanism::RsaPkcsKeyPairGen,
+                &[
+                    Attribute::Token(false),
+                    Attribute::Private(false),
+                    Attribute::ModulusBits(bits.try_into()?),
+                    Attribute::PublicExponent(PUBLIC_EXPONENT.to_vec()),
+                    Attribute::Verify(true),
+                    Attribute::Encrypt(false),
+                    Attribute::Wrap(false),
+                ],
+                &[
+                    Attribute::Token(false),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    // Extractable only so that it can be wrapped under the KEK right away.
+                    Attribute::Extractable(true),
+                    Attribute::Sign(true),
+                    Attribute::Decrypt(false),
+                    Attribute::Unwrap(false),
+                    Attribute::Derive(false),
+                ],
+            )?;
+            let public = SessionObject::new(s, public);
+            let private = SessionObject::new(s, private);
+            let modulus = strip_leading_zeros(&read_modulus(s, private.handle)?).to_vec();
+            if bit_length(&modulus) != bits {
+                return Err(HsmError::Token("generated modulus has the wrong size"));
+            }
+            let wrapped = s
+                .session
+                .wrap_key(&Mechanism::AesKeyWrapPad, kek, private.handle)
+                .map_err(|e| self.classify(e, false))?;
+            drop(private);
+            drop(public);
+            let mut wrapped_private_key = Vec::with_capacity(2 + wrapped.len());
+            wrapped_private_key.extend_from_slice(&[BLOB_VERSION, ALG_AES_KWP_KEK]);
+            wrapped_private_key.extend_from_slice(&wrapped);
+            Ok(ServerKey {
+                modulus,
+                wrapped_private_key,
+            })
+        })
+    }
+
+    /// Raw RSA private-key operation `x^d2 mod n2` with a wrapped server key.
+    ///
+    /// **Hazardous:** no padding is applied; the caller must encode `x` (EMSA-PKCS1-v1_5 or
+    /// PSS) before. `x` is reduced modulo `n2` and left-padded to the modulus length. The
+    /// key is unwrapped into a sensitive, non-extractable session object whose modulus must
+    /// equal `expected_modulus` (else [`HsmError::WrongKey`]), used once and destroyed.
+    /// Returns `s2`, left-padded to the modulus length.
+    pub fn sign_raw(
+        &self,
+        wrapped_private_key: &[u8],
+        expected_modulus: &[u8],
+        x: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        let _span = tracing::debug_span!("hsm.sign_raw").entered();
+        let wrapped = parse_header(wrapped_private_key, ALG_AES_KWP_KEK)?;
+        if wrapped.is_empty() {
+            return Err(HsmError::BadBlob("wrapped key is empty"));
+        }
+        let expected_modulus = strip_leading_zeros(expected_modulus);
+        if bit_length(expected_modulus) < 1024 {
+            return Err(HsmError::InvalidArgument("modulus too small"));
+        }
+        let k = expected_modulus.len();
+        let n = BigUint::from_bytes_be(expected_modulus);
+        let x = left_pad(&(BigUint::from_bytes_be(x) % &n).to_bytes_be(), k)?;
+
+        self.with_session(|s| {
+            let kek = self.kek(s)?;
+            let key = s
+                .session
+                .unwrap_key(
+                    &Mechanism::AesKeyWrapPad,
+                    kek,
+                    wrapped,
+                    &[
+                        Attribute::Class(ObjectClass::PRIVATE_KEY),
+                        Attribute::KeyType(KeyType::RSA),
+                        Attribute::Token(false),
+                        Attribute::Private(true),
+                        Attribute::Sensitive(true),
+                        Attribute::Extractable(false),
+                        Attribute::Sign(true),
+                        Attribute::Decrypt(false),
+                        Attribute::Unwrap(false),
+                        Attribute::Derive(false),
+                    ],
+                )
+                .map_err(|e| self.classify(e, false))?;
+            let key = SessionObject::new(s, key);
+            let modulus = read_modulus(s, key.handle)?;
+            if strip_leading_zeros(&modulus) != expected_modulus {
+                return Err(HsmError::WrongKey);
+            }
+            let signature = s.session.sign(&Mechanism::RsaX509, key.handle, &x)?;
+            left_pad(strip_leading_zeros(&signature), k)
+        })
+    }
+
+    /// `len` random bytes from the HSM's generator.
+    pub fn random(&self, len: usize) -> Result<Vec<u8>, HsmError> {
+        let _span = tracing::debug_span!("hsm.random", len).entered();
+        let mut out = vec![0u8; len];
+        if len > 0 {
+            self.with_session(|s| Ok(s.session.generate_random_slice(&mut out)?))?;
+        }
+        Ok(out)
+    }
+
+    // ---- sessions and object handles ----
+
+    /// Runs `f` with a session used by this thread only. The session goes back to the pool
+    /// on success and is closed on failure (which also destroys any session object left).
+    fn with_session<T>(
+        &self,
+        f: impl FnOnce(&PooledSession) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
+        let popped = lock(&self.inner.idle).pop();
+        let session = match popped {
+            Some(session) => session,
+            None => self.inner.ctx.open_rw_session(self.inner.slot)?,
+        };
+        let pooled = PooledSession {
+            session,
+            discard: std::cell::Cell::new(false),
+        };
+        let result = f(&pooled);
+        if result.is_ok() && !pooled.discard.get() {
+            let mut idle = lock(&self.inner.idle);
+            if idle.len() < MAX_IDLE_SESSIONS {
+                idle.push(pooled.session);
+            }
+        }
+        result
+    }
+
+    fn kek(&self, s: &PooledSession) -> Result<ObjectHandle, HsmError> {
+        if let Some(handle) = lock(&self.inner.handles).kek {
+            return Ok(handle);
+        }
+        let handle =
+            find_unique(s, KEK_LABEL, ObjectClass::SECRET_KEY)?.ok_or(HsmError::ObjectMissing {
+                label: KEK_LABEL,
+                kind: "AES secret key",
+            })?;
+        lock(&self.inner.handles).kek = Some(handle);
+        Ok(handle)
+    }
+
+    fn transport_private(&self, s: &PooledSession) -> Result<ObjectHandle, HsmError> {
+        if let Some(handle) = lock(&self.inner.handles).transport_private {
+            return Ok(handle);
+        }
+        let handle = find_unique(s, TRANSPORT_KEY_LABEL, ObjectClass::PRIVATE_KEY)?.ok_or(
+            HsmError::ObjectMissing {
+                label: TRANSPORT_KEY_LABEL,
+                kind: "RSA private key",
+            },
+        )?;
+        lock(&self.inner.handles).transport_private = Some(handle);
+        Ok(handle)
+    }
+
+    /// Maps a cryptoki error: forgets cached handles the module no longer knows, and turns
+    /// ciphertext and wrapped-key failures into the opaque [`HsmError::Decryption`] (for
+    /// `unwrap`, also wrapped-key errors: device-supplied OAEP input must not be an oracle).
+    fn classify(&self, err: CryptokiError, unwrap: bool) -> HsmError {
+        let err = HsmError::from(err);
+        match err.rv() {
+            Some(
+                RvError::KeyHandleInvalid
+                | RvError::ObjectHandleInvalid
+                | RvError::WrappingKeyHandleInvalid
+                | RvError::UnwrappingKeyHandleInvalid,
+            ) => {
+                *lock(&self.inner.handles) = CachedHandles::default();
+                err
+            }
+            Some(RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange) => {
+                tracing::debug!(error = %err, "decryption failed");
+                HsmError::Decryption
+            }
+            // SoftHSM 2.6.1 reports an AES-GCM tag mismatch as CKR_GENERAL_ERROR from C_Decrypt.
+            Some(RvError::GeneralError) if matches!(err.function(), Some(Function::Decrypt)) => {
+                tracing::debug!(error = %err, "decryption failed");
+                HsmError::Decryption
+            }
+            // SoftHSM 2.6.1 reports an OAEP decoding failure as CKR_GENERAL_ERROR.
+            Some(
+                RvError::WrappedKeyInvalid
+                | RvError::WrappedKeyLenRange
+                | RvError::DataInvalid
+                | RvError::DataLenRange
+                | RvError::GeneralError,
+            ) if unwrap => {
+                tracing::debug!(error = %err, "unwrapping failed");
+                HsmError::Decryption
+            }
+            _ => err,
+        }
+    }
+}
+
+fn find_unique(
+    s: &PooledSession,
+    label: &'static str,
+    class: ObjectClass,
+) -> Result<Option<ObjectHandle>, HsmError> {
+    let found = s.session.find_objects(&[
+        Attribute::Token(true),
+        Attribute::Class(class),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ])?;
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        _ => Err(HsmError::Ambiguous {
+            label: label.to_owned(),
+            kind: "object",
+        }),
+    }
+}
+
+fn read_modulus(s: &PooledSession, key: ObjectHandle) -> Result<Vec<u8>, HsmError> {
+    let attrs = s.session.get_attributes(key, &[AttributeType::Modulus])?;
+    match attrs.into_iter().next() {
+        Some(Attribute::Modulus(n)) if !n.is_empty() => Ok(n),
+        _ => Err(HsmError::Token("RSA key without a modulus")),
+    }
+}
+
+fn gcm_decrypt(
+    s: &PooledSession,
+    key: ObjectHandle,
+    iv: &[u8; GCM_IV_LEN],
+    sealed: &[u8],
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptokiError> {
+    let mut iv = *iv;
+    let params = GcmParams::new(&mut iv, aad, GCM_TAG_BITS.into())?;
+    // cryptoki returns a plain Vec; it moves into zeroizing memory at once. (cryptoki may
+    // truncate it to the plaintext length; the tail it cuts off was never written.)
+    let plaintext = Zeroizing::new(s.session.decrypt(&Mechanism::AesGcm(params), key, sealed)?);
+    Ok(plaintext)
+}
+
+fn parse_header(blob: &[u8], alg: u8) -> Result<&[u8], HsmError> {
+    match blob {
+        [BLOB_VERSION, a, body @ ..] if *a == alg => Ok(body),
+        [BLOB_VERSION, _, ..] => Err(HsmError::BadBlob("unknown algorithm")),
+        [_, _, ..] => Err(HsmError::BadBlob("unknown version")),
+        _ => Err(HsmError::BadBlob("too short")),
+    }
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
+}
+
+fn bit_length(big_endian: &[u8]) -> usize {
+    let bytes = strip_leading_zeros(big_endian);
+    match bytes.first() {
+        Some(top) => bytes.len() * 8 - top.leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+fn left_pad(bytes: &[u8], len: usize) -> Result<Vec<u8>, HsmError> {
+    if bytes.len() > len {
+        return Err(HsmError::Token("value longer than the modulus"));
+    }
+    let mut out = vec![0u8; len - bytes.len()];
+    out.extend_from_slice(bytes);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn hsm_is_send_and_sync() {
+        assert_send_sync::<Hsm>();
+    }
+
+    #[test]
+    fn pin_debug_is_redacted() {
+        let pin = TokenPin::new("123456".into());
+        assert_eq!(format!("{pin:?}"), "TokenPin(<redacted>)");
+    }
+
+    #[test]
+    fn blob_headers() {
+        assert!(matches!(parse_header(&[1, 1, 9], 1), Ok([9])));
+        assert!(matches!(
+            parse_header(&[1, 2, 9], 1),
+            Err(HsmError::BadBlob(_))
+        ));
+        assert!(matches!(
+            parse_header(&[2, 1, 9], 1),
+            Err(HsmError::BadBlob(_))
+        ));
+        assert!(matches!(parse_header(&[1], 1), Err(HsmError::BadBlob(_))));
+    }
+
+    #[test]
+    fn bit_lengths() {
+        assert_eq!(bit_length(&[0, 0x80, 0]), 16);
+        assert_eq!(bit_length(&[0x01]), 1);
+        assert_eq!(bit_length(&[]), 0);
+    }
+}

@@ -1,0 +1,25 @@
+//! Tandem server: the device gRPC API, the relying-party gRPC API, the signing core,
+//! lockout and clone detection, SQLite storage, PKCS#11 HSM access, and the `tandem`
+//! command line (operator tools, device simulator, demo).
+//!
+//! ```text
+//!   device (client-core) ──gRPC/TLS──▶ service::DeviceService ─┐
+//!   relying party ─────────gRPC/TLS──▶ service::RelyingParty  ─┤
+//!                                                              ▼
+//!                    store (SQLite, WAL) ◀── signing core ──▶ hsm (PKCS#11: KEK,
+//!                    lockout gate, replies,   (d1'' share,     transport key, d2)
+//!                    audit chain)              CRT combine)
+//! ```
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod cli;
+pub mod config;
+pub mod hsm;
+pub mod lockout;
+pub mod pki;
+pub mod run;
+pub mod service;
+pub mod signing;
+pub mod store;
+pub mod tls;

@@ -1,0 +1,77 @@
+//! `tandem`: server, operator tools, device simulator, relying-party client and demo.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tandem_server::cli;
+
+#[derive(Parser, Debug)]
+#[command(name = "tandem", version, about = "Tandem split-key signing service")]
+struct Cli {
+    /// Log filter (also RUST_LOG), e.g. `info`, `tandem=debug`, `trace`.
+    #[arg(long, global = true, default_value = "info", env = "TANDEM_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Initialise and run the server.
+    #[command(subcommand)]
+    Server(cli::ServerCommand),
+    /// Operator commands on a data directory (registrations, accounts, audit log).
+    Operator {
+        /// Server data directory.
+        #[arg(long, default_value = "tandem-data")]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        command: cli::OperatorCommand,
+    },
+    /// Device simulator built on client-core.
+    Device {
+        #[command(flatten)]
+        opts: cli::DeviceOptions,
+        #[command(subcommand)]
+        command: cli::DeviceCommand,
+    },
+    /// Relying-party client over the gRPC RelyingParty service.
+    Rp {
+        #[command(flatten)]
+        opts: cli::RpOptions,
+        #[command(subcommand)]
+        command: cli::RpCommand,
+    },
+    /// Runs the whole thing once: server, device, authentication, signature, lockout.
+    Demo {
+        /// Fresh data directory for the demo (wiped if it holds an earlier demo).
+        #[arg(long, default_value = "demo-data")]
+        data_dir: PathBuf,
+        /// Client and server key size (3072 as deployed; 2048 is faster).
+        #[arg(long, default_value_t = 3072)]
+        key_bits: usize,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Cli::parse();
+    cli::init_logging(&args.log);
+    let result = match args.command {
+        Command::Server(c) => cli::server(c),
+        Command::Operator { data_dir, command } => cli::operator(&data_dir, command),
+        Command::Device { opts, command } => {
+            cli::runtime().and_then(|rt| rt.block_on(cli::device(opts, command)))
+        }
+        Command::Rp { opts, command } => {
+            cli::runtime().and_then(|rt| rt.block_on(cli::rp(opts, command)))
+        }
+        Command::Demo { data_dir, key_bits } => cli::demo::run(&data_dir, key_bits),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! `tandem server init` and `tandem server run`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tandem_proto::v1::device_server::DeviceServer;
+use tandem_proto::v1::relying_party_server::RelyingPartyServer;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use crate::config::{CONFIG_FILE, Config};
+use crate::hsm::{Hsm, HsmConfig, TokenPin};
+use crate::service::{App, DeviceService, RelyingPartyService};
+use crate::store::Store;
+
+/// The provisioning script, embedded so `server init --softhsm` works from any directory.
+const SOFTHSM_PROVISION: &str = include_str!("../../deploy/softhsm-provision.sh");
+
+/// Default SoftHSM module path on Debian/Ubuntu.
+pub const DEFAULT_SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// Options of `server init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// PKCS#11 module.
+    pub module: PathBuf,
+    /// Token label.
+    pub token_label: String,
+    /// Provision a SoftHSM token inside the data directory (development).
+    pub softhsm: bool,
+    /// File with the token user PIN (when not provisioning SoftHSM).
+    pub pin_file: Option<PathBuf>,
+    /// Listen address.
+    pub listen: String,
+    /// Key sizes: server key n2 (bits).
+    pub server_key_bits: usize,
+    /// Transport key size (bits).
+    pub transport_key_bits: usize,
+}
+
+/// Creates a data directory: configuration, TLS certificate, database, HSM objects.
+/// Refuses to overwrite an existing configuration.
+pub fn init(dir: &Path, opts: &InitOptions) -> anyhow::Result<Config> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    if dir.join(CONFIG_FILE).exists() {
+        anyhow::bail!(
+            "{} already holds a configuration; refusing to overwrite it",
+            dir.display()
+        );
+    }
+    let mut cfg = Config::defaults(opts.module.clone(), opts.token_label.clone());
+    cfg.listen = opts.listen.clone();
+    cfg.keys.server_key_bits = opts.server_key_bits;
+    cfg.keys.transport_key_bits = opts.transport_key_bits;
+    cfg.hsm.pin_file = opts.pin_file.clone();
+    if opts.softhsm {
+        eprintln!(
+            "provisioning a SoftHSM token in {}",
+            dir.join("hsm").display()
+        );
+        let hsm_dir = dir.join("hsm");
+        let pin_file = hsm_dir.join("user-pin");
+        std::fs::create_dir_all(&hsm_dir)?;
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(SOFTHSM_PROVISION)
+            .arg("softhsm-provision.sh")
+            .arg(&hsm_dir)
+            .arg(&opts.token_label)
+            .arg(&pin_file)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("cannot run bash for the SoftHSM provisioning")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "SoftHSM provisioning failed (is softhsm2 installed? run scripts/install-deps.sh)"
+        );
+        cfg.hsm.pin_file = Some(PathBuf::from("hsm/user-pin"));
+        cfg.hsm.env.insert(
+            "SOFTHSM2_CONF".into(),
+            hsm_dir.join("softhsm2.conf").display().to_string(),
+        );
+    }
+    cfg.validate()?;
+    cfg.save(&dir)?;
+    let cfg = Config::load(&dir)?;
+    crate::tls::generate_self_signed(&cfg.tls.cert, &cfg.tls.key)?;
+    Store::open(&cfg.database).context("cannot create the database")?;
+    Ok(cfg)
+}
+
+/// Creates the HSM objects (KEK, transport key). Needs the module's environment (see
+/// [`ensure_module_env`]).
+pub fn init_hsm_objects(cfg: &Config) -> anyhow::Result<()> {
+    let hsm = open_hsm(cfg)?;
+    let report = hsm.ensure_objects(cfg.keys.transport_key_bits)?;
+    eprintln!(
+        "HSM objects: key-encryption key {:?}, key-transport key {:?} ({} bits)",
+        report.kek, report.transport_key, report.transport_key_bits
+    );
+    Ok(())
+}
+
+/// Opens the configured HSM with the PIN from the file or the environment.
+pub fn open_hsm(cfg: &Config) -> anyhow::Result<Hsm> {
+    let pin = match &cfg.hsm.pin_file {
+        Some(path) => TokenPin::from_file(path)
+            .with_context(|| format!("cannot read the HSM PIN file {}", path.display()))?,
+        None => TokenPin::from_env(&cfg.hsm.pin_env)
+            .with_context(|| format!("set the HSM PIN in ${} or hsm.pin_file", cfg.hsm.pin_env))?,
+    };
+    let hsm = Hsm::open(&HsmConfig {
+        module_path: cfg.hsm.module.clone(),
+        token_label: cfg.hsm.token_label.clone(),
+        user_pin: pin,
+    })
+    .with_context(|| {
+        format!(
+            "cannot open the HSM token {:?} via {}",
+            cfg.hsm.token_label,
+            cfg.hsm.module.display()
+        )
+    })?;
+    Ok(hsm)
+}
+
+/// PKCS#11 modules read their configuration from the environment at load time (SoftHSM:
+/// `SOFTHSM2_CONF`). If the configured environment differs from ours, re-execute this
+/// program with it set (changing the environment of a running multi-threaded process is
+/// unsound). Returns only when the environment is already right.
+pub fn ensure_module_env(cfg: &Config) -> anyhow::Result<()> {
+    let missing: Vec<_> = cfg
+        .hsm
+        .env
+        .iter()
+        .filter(|(k, v)| std::env::var(k).ok().as_deref() != Some(v.as_str()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(std::env::args_os().skip(1));
+    for (k, v) in &cfg.hsm.env {
+        cmd.env(k, v);
+    }
+    let err = cmd.exec();
+    Err(anyhow::anyhow!(
+        "cannot re-execute with the HSM environment: {err}"
+    ))
+}
+
+/// Runs the server until `shutdown` resolves. Prints `listening on ADDR` once bound.
+pub async fn serve(
+    cfg: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = Store::open(&cfg.database)
+        .with_context(|| format!("cannot open {}", cfg.database.display()))?;
+    let hsm = tokio::task::spawn_blocking({
+        let cfg = cfg.clone();
+        move || open_hsm(&cfg)
+    })
+    .await??;
+    let cert = std::fs::read(&cfg.tls.cert)
+        .with_context(|| format!("cannot read {}", cfg.tls.cert.display()))?;
+    let key = std::fs::read(&cfg.tls.key)
+        .with_context(|| format!("cannot read {}", cfg.tls.key.display()))?;
+    let addr: SocketAddr = cfg
+        .listen
+        .parse()
+        .with_context(|| format!("invalid listen address {}", cfg.listen))?;
+    let app = App::new(cfg, store, hsm)?;
+
+    // Expire unanswered transactions even when nobody asks.
+    let sweeper = {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let r = app
+                    .blocking(|app| Ok(app.store.expire_transactions(crate::store::unix_now())?))
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "expiry sweep failed");
+                }
+            }
+        })
+    };
+
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    println!("listening on {local}");
+    tracing::info!(%local, "server started");
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let result = Server::builder()
+        .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))?
+        .concurrency_limit_per_connection(64)
+        .add_service(DeviceServer::new(DeviceService::new(Arc::clone(&app))))
+        .add_service(RelyingPartyServer::new(RelyingPartyService::new(
+            Arc::clone(&app),
+        )))
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await;
+    sweeper.abort();
+    result?;
+    tracing::info!("server stopped");
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! Wire ↔ domain conversions. The rest of the server never sees raw wire enums.
+
+use tandem_client_core::encoding::{HashAlgorithm, SignatureScheme};
+use tandem_client_core::types::KeyType;
+use tandem_proto::v1 as pb;
+
+use super::ApiError;
+use crate::store::{self, KeyPair};
+
+pub(crate) fn key_type(v: i32) -> Result<KeyType, ApiError> {
+    match pb::KeyType::try_from(v) {
+        Ok(pb::KeyType::Auth) => Ok(KeyType::Auth),
+        Ok(pb::KeyType::Sign) => Ok(KeyType::Sign),
+        _ => Err(ApiError::InvalidArgument(
+            "key_type must be AUTH or SIGN".into(),
+        )),
+    }
+}
+
+pub(crate) fn key_type_to_pb(k: KeyType) -> i32 {
+    match k {
+        KeyType::Auth => pb::KeyType::Auth as i32,
+        KeyType::Sign => pb::KeyType::Sign as i32,
+    }
+}
+
+pub(crate) fn hash(v: i32) -> Result<HashAlgorithm, ApiError> {
+    match pb::HashAlgorithm::try_from(v) {
+        Ok(pb::HashAlgorithm::Sha256) => Ok(HashAlgorithm::Sha256),
+        Ok(pb::HashAlgorithm::Sha384) => Ok(HashAlgorithm::Sha384),
+        Ok(pb::HashAlgorithm::Sha512) => Ok(HashAlgorithm::Sha512),
+        _ => Err(ApiError::InvalidArgument(
+            "hash must be SHA256, SHA384 or SHA512".into(),
+        )),
+    }
+}
+
+pub(crate) fn hash_name(h: HashAlgorithm) -> &'static str {
+    match h {
+        HashAlgorithm::Sha256 => "SHA256",
+        HashAlgorithm::Sha384 => "SHA384",
+        HashAlgorithm::Sha512 => "SHA512",
+    }
+}
+
+pub(crate) fn hash_from_name(s: &str) -> Result<HashAlgorithm, ApiError> {
+    match s {
+        "SHA256" => Ok(HashAlgorithm::Sha256),
+        "SHA384" => Ok(HashAlgorithm::Sha384),
+        "SHA512" => Ok(HashAlgorithm::Sha512),
+        other => Err(ApiError::Internal(format!("stored hash {other}"))),
+    }
+}
+
+pub(crate) fn hash_to_pb(h: HashAlgorithm) -> i32 {
+    match h {
+        HashAlgorithm::Sha256 => pb::HashAlgorithm::Sha256 as i32,
+        HashAlgorithm::Sha384 => pb::HashAlgorithm::Sha384 as i32,
+        HashAlgorithm::Sha512 => pb::HashAlgorithm::Sha512 as i32,
+    }
+}
+
+pub(crate) fn scheme(v: i32) -> Result<SignatureScheme, ApiError> {
+    match pb::SignatureScheme::try_from(v) {
+        Ok(pb::SignatureScheme::Pkcs1V15) => Ok(SignatureScheme::Pkcs1v15),
+        Ok(pb::SignatureScheme::Pss) => Ok(SignatureScheme::Pss),
+        _ => Err(ApiError::InvalidArgument(
+            "scheme must be PKCS1_V15 or PSS".into(),
+        )),
+    }
+}
+
+pub(crate) fn scheme_name(s: SignatureScheme) -> &'static str {
+    match s {
+        SignatureScheme::Pkcs1v15 => "PKCS1_V15",
+        SignatureScheme::Pss => "PSS",
+    }
+}
+
+pub(crate) fn scheme_from_name(s: &str) -> Result<SignatureScheme, ApiError> {
+    match s {
+        "PKCS1_V15" => Ok(SignatureScheme::Pkcs1v15),
+        "PSS" => Ok(SignatureScheme::Pss),
+        other => Err(ApiError::Internal(format!("stored scheme {other}"))),
+    }
+}
+
+pub(crate) fn scheme_to_pb(s: SignatureScheme) -> i32 {
+    match s {
+        SignatureScheme::Pkcs1v15 => pb::SignatureScheme::Pkcs1V15 as i32,
+        SignatureScheme::Pss => pb::SignatureScheme::Pss as i32,
+    }
+}
+
+pub(crate) fn identity_to_pb(i: &store::Identity) -> pb::Identity {
+    pb::Identity {
+        given_name: i.given_name.clone(),
+        surname: i.surname.clone(),
+        country: i.country.clone(),
+        national_id: i.national_id.clone(),
+    }
+}
+
+/// SubjectPublicKeyInfo (DER) of an RSA public key with a composite modulus.
+pub(crate) fn public_key_der(modulus: &[u8]) -> Result<Vec<u8>, ApiError> {
+    crate::pki::rsa_spki_der(modulus).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+pub(crate) fn key_pair_info(kp: &KeyPair) -> Result<pb::KeyPairInfo, ApiError> {
+    Ok(pb::KeyPairInfo {
+        key_type: key_type_to_pb(kp.key_type),
+        composite_modulus: kp.composite_modulus.clone(),
+        public_exponent: crate::signing::E,
+        public_key_der: public_key_der(&kp.composite_modulus)?,
+    })
+}
+
+pub(crate) fn account_info(
+    acc: &store::Account,
+    kps: &[KeyPair],
+) -> Result<pb::AccountInfo, ApiError> {
+    Ok(pb::AccountInfo {
+        account_id: acc.id.clone(),
+        document_number: acc.document_number.clone(),
+        identity: Some(identity_to_pb(&acc.identity)),
+        expires_at_unix: acc.expires_at,
+        key_pairs: kps.iter().map(key_pair_info).collect::<Result<_, _>>()?,
+    })
+}
+
+pub(crate) fn key_state(
+    kp: &KeyPair,
+    policy: &crate::lockout::LockoutPolicy,
+    now: i64,
+) -> pb::KeyPairState {
+    let status = if kp.status == store::KeyPairStatus::Disabled {
+        pb::KeyStatus::Disabled
+    } else if kp.is_locked(now) {
+        pb::KeyStatus::Locked
+    } else {
+        pb::KeyStatus::Active
+    };
+    pb::KeyPairState {
+        key_type: key_type_to_pb(kp.key_type),
+        status: status as i32,
+        locked_until_unix: if status == pb::KeyStatus::Locked {
+            kp.locked_until.unwrap_or(0)
+        } else {
+            0
+        },
+        consecutive_failures: kp.consecutive_failures,
+        attempts_before_lock: if status == pb::KeyStatus::Disabled {
+            0
+        } else {
+            policy.attempts_before_next_lock(kp.consecutive_failures)
+        },
+    }
+}
+
+pub(crate) fn end_result_to_pb(r: store::EndResult) -> i32 {
+    use store::EndResult as E;
+    (match r {
+        E::Ok => pb::EndResult::Ok,
+        E::UserRefused => pb::EndResult::UserRefused,
+        E::Timeout => pb::EndResult::Timeout,
+        E::WrongVc => pb::EndResult::WrongVc,
+        E::DocumentUnusable => pb::EndResult::DocumentUnusable,
+        E::ServerError => pb::EndResult::ServerError,
+    }) as i32
+}
+
+/// Bytes field of an exact length.
+pub(crate) fn exact<'a>(field: &str, bytes: &'a [u8], len: usize) -> Result<&'a [u8], ApiError> {
+    if bytes.len() != len {
+        return Err(ApiError::InvalidArgument(format!(
+            "{field} must be {len} bytes, got {}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// A non-empty identifier of bounded length.
+pub(crate) fn ident<'a>(field: &str, s: &'a str) -> Result<&'a str, ApiError> {
+    if s.is_empty() || s.len() > 64 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(ApiError::InvalidArgument(format!(
+            "{field} is missing or malformed"
+        )));
+    }
+    Ok(s)
+}

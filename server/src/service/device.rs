@@ -1,0 +1,1002 @@
+//! The device gRPC service: registration, pending transactions, confirm / refuse, key
+//! state, clone-token refresh, account info and deletion.
+
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use tandem_client_core::encoding::{self, HashAlgorithm};
+use tandem_client_core::envelope::{self, EnvelopeParts};
+use tandem_client_core::types::KeyType;
+use tandem_client_core::{hazmat, vc};
+use tandem_proto::v1 as pb;
+use tandem_proto::v1::device_server::Device;
+use tokio_stream::Stream;
+use tonic::{Code, Request, Response, Status};
+use tracing::{info, instrument};
+
+use super::convert::{self, exact, ident};
+use super::{ApiError, App, Retransmission, now};
+use crate::signing::{self, ServerKeyRef, ShareVerdict};
+use crate::store::{
+    self, Account, AttemptGate, KeyPairStatus, NewRegistration, RegistrationKey, RegistrationState,
+    secret_hash,
+};
+
+/// Largest accepted envelope (a sealed share of a 4096-bit key is about 1 KiB).
+const MAX_ENVELOPE: usize = 8 * 1024;
+
+/// The device service.
+#[derive(Debug, Clone)]
+pub struct DeviceService {
+    app: Arc<App>,
+}
+
+impl DeviceService {
+    /// Wraps the shared state.
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
+    }
+}
+
+type Res<T> = Result<Response<T>, Status>;
+
+fn respond<T>(r: Result<T, ApiError>) -> Res<T> {
+    r.map(Response::new).map_err(ApiError::into_status)
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    OsRng.fill_bytes(&mut b);
+    b
+}
+
+/// `XXXX-XXXX` from an alphabet without look-alikes.
+fn registration_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut out = String::with_capacity(9);
+    for (i, b) in random_bytes::<8>().iter().enumerate() {
+        if i == 4 {
+            out.push('-');
+        }
+        out.push(ALPHABET[(*b as usize) % ALPHABET.len()] as char);
+    }
+    out
+}
+
+/// `PNO<CC>-<national id>-<4 random>-Q`.
+fn document_number(identity: &store::Identity) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
+    let suffix: String = random_bytes::<4>()
+        .iter()
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect();
+    format!(
+        "PNO{}-{}-{}-Q",
+        identity.country, identity.national_id, suffix
+    )
+}
+
+fn parse_envelope(field: &str, bytes: &[u8]) -> Result<(), ApiError> {
+    if bytes.is_empty() || bytes.len() > MAX_ENVELOPE {
+        return Err(ApiError::InvalidArgument(format!(
+            "{field} is missing or too large"
+        )));
+    }
+    EnvelopeParts::parse(bytes)
+        .map_err(|_| ApiError::InvalidArgument(format!("{field} is malformed")))?;
+    Ok(())
+}
+
+/// Opens a device envelope inside the HSM. A bad envelope is the sender's fault.
+fn open_envelope(
+    app: &App,
+    field: &str,
+    bytes: &[u8],
+    aad: &[u8],
+) -> Result<zeroize::Zeroizing<Vec<u8>>, ApiError> {
+    let parts = EnvelopeParts::parse(bytes)
+        .map_err(|_| ApiError::InvalidArgument(format!("{field} is malformed")))?;
+    app.hsm
+        .open_envelope(parts.wrapped_key, &parts.iv, parts.ciphertext, aad)
+        .map_err(|_| {
+            ApiError::InvalidArgument(format!("{field} cannot be opened (wrong key or context)"))
+        })
+}
+
+/// A share s1' must be a number below n1 of n1's length.
+fn check_share(share: &[u8], n1: &[u8]) -> Result<(), ApiError> {
+    if share.len() != n1.len() || share >= n1 {
+        return Err(ApiError::InvalidArgument(
+            "signature share has the wrong size".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Authenticates a device credential.
+fn authenticate(app: &App, cred: Option<&pb::DeviceCredential>) -> Result<Account, ApiError> {
+    let cred = cred.ok_or_else(|| ApiError::Unauthenticated("device credential missing".into()))?;
+    ident("account_id", &cred.account_id)
+        .map_err(|_| ApiError::Unauthenticated("unknown device".into()))?;
+    app.store
+        .authenticate_device(&cred.account_id, &cred.device_secret)?
+        .ok_or_else(|| ApiError::Unauthenticated("unknown device or account deleted".into()))
+}
+
+fn registration(app: &App, id: &str, secret: &[u8]) -> Result<store::Registration, ApiError> {
+    ident("registration_id", id)?;
+    let reg = app
+        .store
+        .registration(id)
+        .map_err(|_| ApiError::Unauthenticated("unknown registration".into()))?;
+    let ok: bool =
+        subtle::ConstantTimeEq::ct_eq(reg.secret_hash.as_slice(), secret_hash(secret).as_slice())
+            .into();
+    if !ok {
+        return Err(ApiError::Unauthenticated("unknown registration".into()));
+    }
+    Ok(reg)
+}
+
+fn modulus_bits_allowed(app: &App, n1: &[u8]) -> Result<usize, ApiError> {
+    let bits = hazmat::bit_length(n1);
+    if !app.config.keys.client_key_bits.contains(&bits)
+        || n1.len() * 8 != bits
+        || n1.last().is_none_or(|b| b & 1 == 0)
+    {
+        return Err(ApiError::InvalidArgument(format!(
+            "client modulus must be an odd number of {:?} bits",
+            app.config.keys.client_key_bits
+        )));
+    }
+    Ok(bits)
+}
+
+fn proof_request(
+    registration_id: &str,
+    key_type: KeyType,
+    composite_bits: usize,
+) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
+    let mut h = Sha256::new();
+    h.update(b"tandem-registration-proof-v1\0");
+    h.update(registration_id.as_bytes());
+    h.update(key_type.to_string().as_bytes());
+    h.update(random_bytes::<32>());
+    let digest = h.finalize().to_vec();
+    let x = encoding::encode_pkcs1v15(HashAlgorithm::Sha256, &digest, composite_bits)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((digest, x))
+}
+
+fn pending_to_pb(t: &store::TxForAccount) -> Result<pb::PendingTransaction, ApiError> {
+    let hash = convert::hash_from_name(&t.tx.hash)?;
+    let scheme = convert::scheme_from_name(&t.tx.scheme)?;
+    Ok(pb::PendingTransaction {
+        transaction_id: t.tx.id.clone(),
+        kind: if t.tx.kind == "AUTHENTICATION" {
+            pb::TransactionKind::Authentication as i32
+        } else {
+            pb::TransactionKind::Signature as i32
+        },
+        relying_party_name: t.tx.relying_party.clone(),
+        display_text: t.tx.display_text.clone(),
+        signing_request: Some(pb::SigningRequest {
+            key_type: convert::key_type_to_pb(t.tx.key_type),
+            scheme: convert::scheme_to_pb(scheme),
+            hash: convert::hash_to_pb(hash),
+            digest: t.tx.digest.clone(),
+            encoded_message: t.encoded_message.clone(),
+        }),
+        vc_choices: t.tx.vc_choices.clone(),
+        expires_at_unix: t.tx.expires_at,
+    })
+}
+
+#[tonic::async_trait]
+impl Device for DeviceService {
+    async fn get_server_info(
+        &self,
+        _request: Request<pb::GetServerInfoRequest>,
+    ) -> Res<pb::ServerInfo> {
+        Ok(Response::new(pb::ServerInfo {
+            transport_public_key_der: self.app.transport_key_der.clone(),
+            transport_key_id: 1,
+            client_key_bits: self
+                .app
+                .config
+                .keys
+                .client_key_bits
+                .iter()
+                .map(|&b| b as u32)
+                .collect(),
+            server_version: env!("CARGO_PKG_VERSION").into(),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn start_registration(
+        &self,
+        request: Request<pb::StartRegistrationRequest>,
+    ) -> Res<pb::StartRegistrationResponse> {
+        let req = request.into_inner();
+        respond(
+            self.app
+                .blocking(move |app| {
+                    exact("device_id", &req.device_id, 16)?;
+                    exact("device_challenge", &req.device_challenge, 32)?;
+                    let rt = Retransmission::new(
+                        format!("start-registration:{}", hex::encode(&req.device_id)),
+                        &req.nonce,
+                        &req,
+                    )?;
+                    if let Some(stored) = rt.lookup::<pb::StartRegistrationResponse>(&app.store)? {
+                        return stored
+                            .map_err(|s| ApiError::FailedPrecondition(s.message().into()));
+                    }
+                    let now = now();
+                    let id = uuid::Uuid::new_v4().to_string();
+                    let secret = random_bytes::<32>();
+                    let code = registration_code();
+                    let matching_code = vc::matching_code(&id, &req.device_challenge);
+                    let expires_at = now + app.config.timeouts.registration_seconds;
+                    let response = pb::StartRegistrationResponse {
+                        registration_id: id.clone(),
+                        registration_secret: secret.to_vec(),
+                        registration_code: code.clone(),
+                        expires_at_unix: expires_at,
+                        matching_code: matching_code.clone(),
+                    };
+                    app.store.create_registration(
+                        &NewRegistration {
+                            id: id.clone(),
+                            secret_hash: secret_hash(&secret),
+                            code,
+                            device_id: req.device_id.clone(),
+                            matching_code,
+                            created_at: now,
+                            expires_at,
+                        },
+                        &rt.ok(&response),
+                    )?;
+                    info!(registration_id = %id, "registration started");
+                    Ok(response)
+                })
+                .await,
+        )
+    }
+
+    async fn get_registration(
+        &self,
+        request: Request<pb::GetRegistrationRequest>,
+    ) -> Res<pb::RegistrationStatus> {
+        let req = request.into_inner();
+        respond(
+            self.app
+                .blocking(move |app| {
+                    let reg = registration(app, &req.registration_id, &req.registration_secret)?;
+                    let state = if reg.is_expired(now()) {
+                        pb::RegistrationState::Expired
+                    } else {
+                        match reg.state {
+                            RegistrationState::PendingApproval => {
+                                pb::RegistrationState::PendingApproval
+                            }
+                            RegistrationState::Approved => pb::RegistrationState::Approved,
+                            RegistrationState::KeysSubmitted => {
+                                pb::RegistrationState::KeysSubmitted
+                            }
+                            RegistrationState::Completed => pb::RegistrationState::Completed,
+                            RegistrationState::Failed => pb::RegistrationState::Failed,
+                        }
+                    };
+                    Ok(pb::RegistrationStatus {
+                        state: state as i32,
+                        identity: reg.identity.as_ref().map(convert::identity_to_pb),
+                        expires_at_unix: reg.expires_at,
+                    })
+                })
+                .await,
+        )
+    }
+
+    #[instrument(skip_all, fields(registration_id = %request.get_ref().registration_id))]
+    async fn submit_keys(
+        &self,
+        request: Request<pb::SubmitKeysRequest>,
+    ) -> Res<pb::SubmitKeysResponse> {
+        let req = request.into_inner();
+        let result = self
+            .app
+            .blocking(move |app| {
+                let reg = registration(app, &req.registration_id, &req.registration_secret)?;
+                let rt = Retransmission::new(format!("registration:{}", reg.id), &req.nonce, &req)?;
+                if let Some(stored) = rt.lookup::<pb::SubmitKeysResponse>(&app.store)? {
+                    return Ok(stored);
+                }
+                if reg.is_expired(now()) {
+                    return Err(ApiError::FailedPrecondition(
+                        "the registration has expired; start again".into(),
+                    ));
+                }
+                if reg.state != RegistrationState::Approved {
+                    return Err(ApiError::FailedPrecondition(
+                        "the registration is not approved yet, or its keys were already submitted"
+                            .into(),
+                    ));
+                }
+                // Validate everything before touching the HSM.
+                let mut seen = HashSet::new();
+                for k in &req.keys {
+                    let kt = convert::key_type(k.key_type)?;
+                    if !seen.insert(kt) {
+                        return Err(ApiError::InvalidArgument(
+                            "each key type may be submitted once".into(),
+                        ));
+                    }
+                    modulus_bits_allowed(app, &k.client_modulus)?;
+                    parse_envelope("server_share_envelope", &k.server_share_envelope)?;
+                }
+                if seen.len() != 2 {
+                    return Err(ApiError::InvalidArgument(
+                        "submit exactly one AUTH and one SIGN key".into(),
+                    ));
+                }
+                let mut keys = Vec::new();
+                let mut challenges = Vec::new();
+                for k in &req.keys {
+                    let kt = convert::key_type(k.key_type)?;
+                    let n1 = &k.client_modulus;
+                    let d1pp = open_envelope(
+                        app,
+                        "server_share_envelope",
+                        &k.server_share_envelope,
+                        &envelope::aad_server_share(&reg.id, kt),
+                    )?;
+                    if d1pp.len() != n1.len() {
+                        return Err(ApiError::InvalidArgument(
+                            "server share has the wrong size".into(),
+                        ));
+                    }
+                    let server_share_blob = app
+                        .hsm
+                        .seal_at_rest(&d1pp, &signing::server_share_aad(kt, n1))?;
+                    drop(d1pp);
+                    let server_key = app
+                        .hsm
+                        .generate_server_key(app.config.keys.server_key_bits)?;
+                    let composite = hazmat::multiply(n1, &server_key.modulus);
+                    let bits = hazmat::bit_length(&composite);
+                    let (digest, x) = proof_request(&reg.id, kt, bits)?;
+                    challenges.push(pb::KeyProofChallenge {
+                        key_type: k.key_type,
+                        composite_modulus: composite,
+                        server_modulus: server_key.modulus.clone(),
+                        signing_request: Some(pb::SigningRequest {
+                            key_type: k.key_type,
+                            scheme: pb::SignatureScheme::Pkcs1V15 as i32,
+                            hash: pb::HashAlgorithm::Sha256 as i32,
+                            digest: digest.clone(),
+                            encoded_message: x.clone(),
+                        }),
+                    });
+                    keys.push(RegistrationKey {
+                        key_type: kt,
+                        client_modulus: n1.clone(),
+                        server_modulus: server_key.modulus,
+                        server_share_blob,
+                        server_key_blob: server_key.wrapped_private_key,
+                        proof_hash: "SHA256".into(),
+                        proof_scheme: "PKCS1_V15".into(),
+                        proof_digest: digest,
+                        proof_message: x,
+                    });
+                }
+                let response = pb::SubmitKeysResponse { challenges };
+                app.store
+                    .submit_registration_keys(&reg.id, &keys, now(), &rt.ok(&response))?;
+                info!("keys handed over");
+                Ok(Ok(response))
+            })
+            .await;
+        match result {
+            Ok(Ok(r)) => Ok(Response::new(r)),
+            Ok(Err(status)) => Err(status),
+            Err(e) => Err(e.into_status()),
+        }
+    }
+
+    #[instrument(skip_all, fields(registration_id = %request.get_ref().registration_id))]
+    async fn complete_registration(
+        &self,
+        request: Request<pb::CompleteRegistrationRequest>,
+    ) -> Res<pb::CompleteRegistrationResponse> {
+        let req = request.into_inner();
+        let result = self
+            .app
+            .blocking(move |app| {
+                let reg = registration(app, &req.registration_id, &req.registration_secret)?;
+                let rt = Retransmission::new(format!("registration:{}", reg.id), &req.nonce, &req)?;
+                if let Some(stored) = rt.lookup::<pb::CompleteRegistrationResponse>(&app.store)? {
+                    return Ok(stored);
+                }
+                let now = now();
+                if reg.is_expired(now) {
+                    return Err(ApiError::FailedPrecondition(
+                        "the registration has expired; start again".into(),
+                    ));
+                }
+                if reg.state != RegistrationState::KeysSubmitted {
+                    return Err(ApiError::FailedPrecondition(
+                        "the registration is not waiting for its PIN proof".into(),
+                    ));
+                }
+                let keys = app.store.registration_keys(&reg.id)?;
+                let mut failed = Vec::new();
+                let mut seen = HashSet::new();
+                for share in &req.shares {
+                    let kt = convert::key_type(share.key_type)?;
+                    seen.insert(kt);
+                    parse_envelope("share_envelope", &share.share_envelope)?;
+                }
+                if seen.len() != 2 || req.shares.len() != 2 {
+                    return Err(ApiError::InvalidArgument(
+                        "send exactly one AUTH and one SIGN proof".into(),
+                    ));
+                }
+                for share in &req.shares {
+                    let kt = convert::key_type(share.key_type)?;
+                    let key = keys
+                        .iter()
+                        .find(|k| k.key_type == kt)
+                        .ok_or_else(|| ApiError::Internal("registration key missing".into()))?;
+                    let s1 = open_envelope(
+                        app,
+                        "share_envelope",
+                        &share.share_envelope,
+                        &envelope::aad_proof_share(&reg.id, kt),
+                    )?;
+                    check_share(&s1, &key.client_modulus)?;
+                    let verdict = signing::evaluate_share(
+                        &app.hsm,
+                        ServerKeyRef {
+                            key_type: kt,
+                            client_modulus: &key.client_modulus,
+                            server_modulus: &key.server_modulus,
+                            server_share_blob: &key.server_share_blob,
+                            server_key_blob: &key.server_key_blob,
+                        },
+                        &key.proof_message,
+                        &s1,
+                    )?;
+                    if matches!(verdict, ShareVerdict::Invalid) {
+                        failed.push(kt);
+                    }
+                }
+                if !failed.is_empty() {
+                    let failed_pb: Vec<i32> =
+                        failed.iter().map(|&k| convert::key_type_to_pb(k)).collect();
+                    let mut response = pb::CompleteRegistrationResponse {
+                        failed: failed_pb,
+                        ..Default::default()
+                    };
+                    let left = app.store.registration_proof_failed(
+                        &reg.id,
+                        app.config.timeouts.registration_proof_attempts,
+                        now,
+                        |left| {
+                            response.attempts_left = left;
+                            rt.ok(&response)
+                        },
+                    )?;
+                    response.attempts_left = left;
+                    info!(attempts_left = left, "registration proof failed");
+                    return Ok(Ok(response));
+                }
+                let identity = reg
+                    .identity
+                    .clone()
+                    .ok_or_else(|| ApiError::Internal("identity missing".into()))?;
+                let account_id = uuid::Uuid::new_v4().to_string();
+                let document_number = document_number(&identity);
+                let device_secret = random_bytes::<32>();
+                let tokens: Vec<(KeyType, [u8; 32])> = [KeyType::Auth, KeyType::Sign]
+                    .into_iter()
+                    .map(|k| (k, random_bytes::<32>()))
+                    .collect();
+                let token_hashes: Vec<(KeyType, Vec<u8>)> =
+                    tokens.iter().map(|(k, t)| (*k, secret_hash(t))).collect();
+                let expires_at = now + app.config.timeouts.account_validity_days * 86_400;
+                // The account info is built from what will be stored, so the reply can be
+                // written in the same database transaction.
+                let kps_preview: Vec<pb::KeyPairInfo> = keys
+                    .iter()
+                    .map(|k| {
+                        let n = hazmat::multiply(&k.client_modulus, &k.server_modulus);
+                        Ok(pb::KeyPairInfo {
+                            key_type: convert::key_type_to_pb(k.key_type),
+                            public_key_der: convert::public_key_der(&n)?,
+                            composite_modulus: n,
+                            public_exponent: signing::E,
+                        })
+                    })
+                    .collect::<Result<_, ApiError>>()?;
+                let response = pb::CompleteRegistrationResponse {
+                    account: Some(pb::AccountInfo {
+                        account_id: account_id.clone(),
+                        document_number: document_number.clone(),
+                        identity: Some(convert::identity_to_pb(&identity)),
+                        expires_at_unix: expires_at,
+                        key_pairs: kps_preview,
+                    }),
+                    device_secret: device_secret.to_vec(),
+                    clone_tokens: tokens
+                        .iter()
+                        .map(|(k, t)| pb::CloneToken {
+                            key_type: convert::key_type_to_pb(*k),
+                            token: t.to_vec(),
+                        })
+                        .collect(),
+                    failed: Vec::new(),
+                    attempts_left: 0,
+                };
+                app.store.complete_registration(
+                    &reg.id,
+                    &account_id,
+                    &document_number,
+                    &secret_hash(&device_secret),
+                    expires_at,
+                    &token_hashes,
+                    now,
+                    &rt.ok(&response),
+                )?;
+                info!(%account_id, %document_number, "registration completed");
+                Ok(Ok(response))
+            })
+            .await;
+        match result {
+            Ok(Ok(r)) => Ok(Response::new(r)),
+            Ok(Err(status)) => Err(status),
+            Err(e) => Err(e.into_status()),
+        }
+    }
+
+    async fn list_pending(
+        &self,
+        request: Request<pb::ListPendingRequest>,
+    ) -> Res<pb::ListPendingResponse> {
+        let req = request.into_inner();
+        respond(
+            self.app
+                .blocking(move |app| {
+                    let acc = authenticate(app, req.credential.as_ref())?;
+                    let pending = app.store.pending_for_account(&acc.id, now())?;
+                    Ok(pb::ListPendingResponse {
+                        transactions: pending
+                            .iter()
+                            .map(pending_to_pb)
+                            .collect::<Result<_, _>>()?,
+                    })
+                })
+                .await,
+        )
+    }
+
+    type WatchPendingStream =
+        Pin<Box<dyn Stream<Item = Result<pb::PendingTransaction, Status>> + Send + 'static>>;
+
+    async fn watch_pending(
+        &self,
+        request: Request<pb::ListPendingRequest>,
+    ) -> Res<Self::WatchPendingStream> {
+        let req = request.into_inner();
+        let acc = self
+            .app
+            .blocking(move |app| authenticate(app, req.credential.as_ref()))
+            .await
+            .map_err(ApiError::into_status)?;
+        let app = Arc::clone(&self.app);
+        let mut events = app.events.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut sent = HashSet::new();
+            loop {
+                let account_id = acc.id.clone();
+                let pending = app
+                    .blocking(move |app| Ok(app.store.pending_for_account(&account_id, now())?))
+                    .await;
+                let pending = match pending {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into_status())).await;
+                        return;
+                    }
+                };
+                for t in &pending {
+                    if sent.insert(t.tx.id.clone()) {
+                        let item = pending_to_pb(t).map_err(ApiError::into_status);
+                        if tx.send(item).await.is_err() {
+                            return; // the device went away
+                        }
+                    }
+                }
+                // Wake on news for this account, or re-check once a second (other
+                // replicas, expiry), until the device disconnects.
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    ev = events.recv() => {
+                        if let Ok(id) = ev && id != acc.id { continue; }
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    #[instrument(skip_all, fields(transaction_id = %request.get_ref().transaction_id))]
+    async fn confirm(&self, request: Request<pb::ConfirmRequest>) -> Res<pb::ConfirmResponse> {
+        let req = request.into_inner();
+        let app = Arc::clone(&self.app);
+        // Authenticate and find the key pair, then serialise per key pair.
+        let (acc, key_type) = {
+            let req = req.clone();
+            app.blocking(move |app| {
+                let acc = authenticate(app, req.credential.as_ref())?;
+                ident("transaction_id", &req.transaction_id)?;
+                let t =
+                    app.store
+                        .transaction_for_account(&req.transaction_id, &acc.id, i64::MIN)?;
+                Ok((acc, t.tx.key_type))
+            })
+            .await
+            .map_err(ApiError::into_status)?
+        };
+        let lock = app.key_locks.get(&format!("{}:{}", acc.id, key_type));
+        let _guard = lock.lock().await;
+        let account_id = acc.id.clone();
+        let result = app
+            .blocking(move |app| confirm_locked(app, &acc, key_type, &req))
+            .await;
+        app.notify(&account_id);
+        match result {
+            Ok(Ok(r)) => Ok(Response::new(r)),
+            Ok(Err(status)) => Err(status),
+            Err(e) => Err(e.into_status()),
+        }
+    }
+
+    async fn refuse(&self, request: Request<pb::RefuseRequest>) -> Res<pb::RefuseResponse> {
+        let req = request.into_inner();
+        let result = self
+            .app
+            .blocking(move |app| {
+                let acc = authenticate(app, req.credential.as_ref())?;
+                ident("transaction_id", &req.transaction_id)?;
+                let rt = Retransmission::new(format!("account:{}", acc.id), &req.nonce, &req)?;
+                if let Some(stored) = rt.lookup::<pb::RefuseResponse>(&app.store)? {
+                    return Ok(stored);
+                }
+                app.store
+                    .transaction_for_account(&req.transaction_id, &acc.id, now())?;
+                let response = pb::RefuseResponse {};
+                app.store.end_transaction(
+                    &req.transaction_id,
+                    store::EndResult::UserRefused,
+                    Some(&acc.id),
+                    now(),
+                    Some(&rt.ok(&response)),
+                )?;
+                app.notify(&acc.id);
+                Ok(Ok(response))
+            })
+            .await;
+        match result {
+            Ok(Ok(r)) => Ok(Response::new(r)),
+            Ok(Err(status)) => Err(status),
+            Err(e) => Err(e.into_status()),
+        }
+    }
+
+    async fn get_key_state(
+        &self,
+        request: Request<pb::GetKeyStateRequest>,
+    ) -> Res<pb::GetKeyStateResponse> {
+        let req = request.into_inner();
+        respond(
+            self.app
+                .blocking(move |app| {
+                    let acc = authenticate(app, req.credential.as_ref())?;
+                    let now = now();
+                    let kps = app.store.key_pairs(&acc.id)?;
+                    Ok(pb::GetKeyStateResponse {
+                        key_pairs: kps
+                            .iter()
+                            .map(|kp| convert::key_state(kp, &app.config.lockout, now))
+                            .collect(),
+                    })
+                })
+                .await,
+        )
+    }
+
+    async fn refresh_clone_token(
+        &self,
+        request: Request<pb::RefreshCloneTokenRequest>,
+    ) -> Res<pb::RefreshCloneTokenResponse> {
+        let req = request.into_inner();
+        let app = Arc::clone(&self.app);
+        let acc = {
+            let cred = req.credential.clone();
+            app.blocking(move |app| authenticate(app, cred.as_ref()))
+                .await
+                .map_err(ApiError::into_status)?
+        };
+        let key_type = convert::key_type(req.key_type).map_err(ApiError::into_status)?;
+        let lock = app.key_locks.get(&format!("{}:{}", acc.id, key_type));
+        let _guard = lock.lock().await;
+        let result = app
+            .blocking(move |app| {
+                exact("clone_token", &req.clone_token, 32)?;
+                let rt = Retransmission::new(format!("account:{}", acc.id), &req.nonce, &req)?;
+                if let Some(stored) = rt.lookup::<pb::RefreshCloneTokenResponse>(&app.store)? {
+                    return Ok(stored);
+                }
+                let kp = app.store.key_pair(&acc.id, key_type)?;
+                let next = random_bytes::<32>();
+                let response = pb::RefreshCloneTokenResponse { next_clone_token: next.to_vec() };
+                let stale_msg = "stale clone-detection token: the key pair is disabled";
+                let ok = app.store.refresh_clone_token(
+                    kp.id,
+                    &secret_hash(&req.clone_token),
+                    &secret_hash(&next),
+                    now(),
+                    |ok| if ok { rt.ok(&response) } else { rt.err(Code::FailedPrecondition, stale_msg) },
+                )?;
+                if ok {
+                    Ok(Ok(response))
+                } else {
+                    tracing::warn!(account_id = %acc.id, %key_type, "clone detected on token refresh");
+                    Ok(Err(Status::failed_precondition(stale_msg)))
+                }
+            })
+            .await;
+        match result {
+            Ok(Ok(r)) => Ok(Response::new(r)),
+            Ok(Err(status)) => Err(status),
+            Err(e) => Err(e.into_status()),
+        }
+    }
+
+    async fn get_account(&self, request: Request<pb::GetAccountRequest>) -> Res<pb::AccountInfo> {
+        let req = request.into_inner();
+        respond(
+            self.app
+                .blocking(move |app| {
+                    let acc = authenticate(app, req.credential.as_ref())?;
+                    let kps = app.store.key_pairs(&acc.id)?;
+                    convert::account_info(&acc, &kps)
+                })
+                .await,
+        )
+    }
+
+    async fn delete_account(
+        &self,
+        request: Request<pb::DeleteAccountRequest>,
+    ) -> Res<pb::DeleteAccountResponse> {
+        let req = request.into_inner();
+        let result = self
+            .app
+            .blocking(move |app| {
+                let cred = req
+                    .credential
+                    .as_ref()
+                    .ok_or_else(|| ApiError::Unauthenticated("device credential missing".into()))?;
+                ident("account_id", &cred.account_id)
+                    .map_err(|_| ApiError::Unauthenticated("unknown device".into()))?;
+                let rt =
+                    Retransmission::new(format!("account:{}", cred.account_id), &req.nonce, &req)?;
+                // A retry after a lost answer finds the account already deleted: answer
+                // from the stored reply (the request hash covers the device secret).
+                if let Some(stored) = rt.lookup::<pb::DeleteAccountResponse>(&app.store)? {
+                    return Ok(stored);
+                }
+                let acc = authenticate(app, req.credential.as_ref())?;
+                let response = pb::DeleteAccountResponse {};
+                app.store
+                    .delete_account(&acc.id, now(), "device", Some(&rt.ok(&response)))?;
+                info!(account_id = %acc.id, "account deleted by its device");
+                Ok(Ok(response))
+            })
+            .await;
+        match result {
+            Ok(Ok(r)) => Ok(Response::new(r)),
+            Ok(Err(status)) => Err(status),
+            Err(e) => Err(e.into_status()),
+        }
+    }
+}
+
+/// The body of `Confirm`, run with the key pair's lock held, on a blocking thread.
+fn confirm_locked(
+    app: &App,
+    acc: &Account,
+    key_type: KeyType,
+    req: &pb::ConfirmRequest,
+) -> Result<Result<pb::ConfirmResponse, Status>, ApiError> {
+    let rt = Retransmission::new(format!("account:{}", acc.id), &req.nonce, req)?;
+    if let Some(stored) = rt.lookup::<pb::ConfirmResponse>(&app.store)? {
+        return Ok(stored);
+    }
+    exact("clone_token", &req.clone_token, 32)?;
+    parse_envelope("share_envelope", &req.share_envelope)?;
+    let now = now();
+    let policy = &app.config.lockout;
+    let t = app
+        .store
+        .transaction_for_account(&req.transaction_id, &acc.id, now)?;
+    let kp = app.store.key_pair(&acc.id, key_type)?;
+    let closed = |kp: &store::KeyPair| pb::ConfirmResponse {
+        outcome: pb::ConfirmOutcome::TransactionClosed as i32,
+        next_clone_token: Vec::new(),
+        key_state: Some(convert::key_state(kp, policy, now)),
+    };
+    if t.tx.state != store::TxState::Running {
+        let response = closed(&kp);
+        app.store.store_reply(&rt.ok(&response))?;
+        return Ok(Ok(response));
+    }
+    // The three-code choice: a wrong pick ends the transaction; no share is judged and
+    // no PIN attempt is counted.
+    if !t.tx.vc_choices.is_empty() {
+        let right: bool = subtle::ConstantTimeEq::ct_eq(
+            req.chosen_vc.as_bytes(),
+            t.tx.verification_code.as_bytes(),
+        )
+        .into();
+        if !right {
+            let response = pb::ConfirmResponse {
+                outcome: pb::ConfirmOutcome::WrongVc as i32,
+                next_clone_token: Vec::new(),
+                key_state: Some(convert::key_state(&kp, policy, now)),
+            };
+            app.store.end_transaction(
+                &t.tx.id,
+                store::EndResult::WrongVc,
+                Some(&acc.id),
+                now,
+                Some(&rt.ok(&response)),
+            )?;
+            info!("wrong verification code chosen");
+            return Ok(Ok(response));
+        }
+    }
+    // A malformed share is rejected before anything is counted.
+    let s1 = open_envelope(
+        app,
+        "share_envelope",
+        &req.share_envelope,
+        &envelope::aad_partial_signature(&t.tx.id, &acc.id, key_type),
+    )?;
+    check_share(&s1, &kp.client_modulus)?;
+
+    // The gate: the attempt is committed as a failure before the share is judged.
+    match app.store.begin_attempt(kp.id, policy, now)? {
+        AttemptGate::Proceed { .. } => {}
+        gate @ (AttemptGate::Locked { .. } | AttemptGate::Disabled) => {
+            let kp = app.store.key_pair(&acc.id, key_type)?;
+            let outcome = if gate == AttemptGate::Disabled {
+                pb::ConfirmOutcome::Disabled
+            } else {
+                pb::ConfirmOutcome::Locked
+            };
+            let response = pb::ConfirmResponse {
+                outcome: outcome as i32,
+                next_clone_token: Vec::new(),
+                key_state: Some(convert::key_state(&kp, policy, now)),
+            };
+            app.store.end_transaction(
+                &t.tx.id,
+                store::EndResult::DocumentUnusable,
+                Some(&acc.id),
+                now,
+                Some(&rt.ok(&response)),
+            )?;
+            return Ok(Ok(response));
+        }
+    }
+    let verdict = signing::evaluate_share(
+        &app.hsm,
+        ServerKeyRef {
+            key_type,
+            client_modulus: &kp.client_modulus,
+            server_modulus: &kp.server_modulus,
+            server_share_blob: kp.server_share_blob.as_deref().unwrap_or_default(),
+            server_key_blob: kp.server_key_blob.as_deref().unwrap_or_default(),
+        },
+        &t.encoded_message,
+        &s1,
+    )?;
+    let signature = match verdict {
+        ShareVerdict::Invalid => {
+            let kp = app
+                .store
+                .attempt_failed(kp.id, policy, Some(&t.tx.id), now, |kp| {
+                    rt.ok(&pb::ConfirmResponse {
+                        outcome: if kp.status == KeyPairStatus::Disabled {
+                            pb::ConfirmOutcome::Disabled
+                        } else {
+                            pb::ConfirmOutcome::WrongPin
+                        } as i32,
+                        next_clone_token: Vec::new(),
+                        key_state: Some(convert::key_state(kp, policy, now)),
+                    })
+                })?;
+            info!(failures = kp.consecutive_failures, "wrong PIN");
+            return Ok(Ok(pb::ConfirmResponse {
+                outcome: if kp.status == KeyPairStatus::Disabled {
+                    pb::ConfirmOutcome::Disabled
+                } else {
+                    pb::ConfirmOutcome::WrongPin
+                } as i32,
+                next_clone_token: Vec::new(),
+                key_state: Some(convert::key_state(&kp, policy, now)),
+            }));
+        }
+        ShareVerdict::Valid { signature } => signature,
+    };
+    // The share is right. Now the clone-detection token decides.
+    let token_ok: bool = subtle::ConstantTimeEq::ct_eq(
+        kp.clone_token_hash.as_slice(),
+        secret_hash(&req.clone_token).as_slice(),
+    )
+    .into();
+    if !token_ok {
+        let kp = app.store.clone_detected(kp.id, Some(&t.tx.id), now, |kp| {
+            rt.ok(&pb::ConfirmResponse {
+                outcome: pb::ConfirmOutcome::CloneDetected as i32,
+                next_clone_token: Vec::new(),
+                key_state: Some(convert::key_state(kp, policy, now)),
+            })
+        })?;
+        tracing::warn!(account_id = %acc.id, %key_type, "clone detected: valid share with a stale token");
+        return Ok(Ok(pb::ConfirmResponse {
+            outcome: pb::ConfirmOutcome::CloneDetected as i32,
+            next_clone_token: Vec::new(),
+            key_state: Some(convert::key_state(&kp, policy, now)),
+        }));
+    }
+    let next = random_bytes::<32>();
+    let mut kp_after = kp.clone();
+    kp_after.consecutive_failures = 0;
+    kp_after.locked_until = None;
+    let make = |won: bool| pb::ConfirmResponse {
+        outcome: if won {
+            pb::ConfirmOutcome::Accepted
+        } else {
+            pb::ConfirmOutcome::TransactionClosed
+        } as i32,
+        next_clone_token: next.to_vec(),
+        key_state: Some(convert::key_state(&kp_after, policy, now)),
+    };
+    let mut won_flag = false;
+    app.store.attempt_succeeded(
+        kp.id,
+        &secret_hash(&next),
+        Some(&t.tx.id),
+        Some(&signature),
+        &acc.id,
+        now,
+        |won| {
+            won_flag = won;
+            rt.ok(&make(won))
+        },
+    )?;
+    info!(won = won_flag, "signature share accepted");
+    Ok(Ok(make(won_flag)))
+}

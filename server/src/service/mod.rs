@@ -1,0 +1,248 @@
+//! The async shell: tonic services over the store, the HSM and the signing core.
+//!
+//! All HSM and SQLite work runs on blocking threads (`spawn_blocking`); the async executor
+//! only moves data. Wire structs are converted to domain values in `convert`, and every
+//! error becomes a `tonic::Status` in [`ApiError::into_status`] without internal detail.
+
+mod convert;
+mod device;
+mod rp;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
+use tonic::{Code, Status};
+
+use crate::config::Config;
+use crate::hsm::Hsm;
+use crate::store::{Reply, ReplyLookup, Store, StoreError};
+
+pub use device::DeviceService;
+pub use rp::RelyingPartyService;
+
+/// Shared state of the running server.
+#[derive(Debug)]
+pub struct App {
+    /// Configuration.
+    pub config: Config,
+    /// Durable state.
+    pub store: Arc<Store>,
+    /// The HSM.
+    pub hsm: Hsm,
+    /// Key-transport public key (SPKI DER), handed to devices.
+    pub transport_key_der: Vec<u8>,
+    /// Tells watchers which account has news.
+    pub events: broadcast::Sender<String>,
+    key_locks: KeyLocks,
+}
+
+impl App {
+    /// Builds the shared state.
+    pub fn new(config: Config, store: Store, hsm: Hsm) -> anyhow::Result<Arc<Self>> {
+        let transport_key_der = hsm.transport_public_key_der()?;
+        let (events, _) = broadcast::channel(1024);
+        Ok(Arc::new(Self {
+            config,
+            store: Arc::new(store),
+            hsm,
+            transport_key_der,
+            events,
+            key_locks: KeyLocks::default(),
+        }))
+    }
+
+    /// Runs blocking work (SQLite, HSM) off the async executor.
+    pub async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&App) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let app = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&app))
+            .await
+            .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
+    }
+
+    fn notify(&self, account_id: &str) {
+        // No receivers is fine.
+        let _ = self.events.send(account_id.to_owned());
+    }
+}
+
+/// Serialises share evaluations per key pair inside this process (the database gate makes
+/// it safe across processes as well; this keeps the order fair and the HSM load bounded).
+#[derive(Debug, Default)]
+struct KeyLocks {
+    // std Mutex: only held to look up the per-key async mutex, never across an await.
+    map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl KeyLocks {
+    fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(key.to_owned()).or_default().clone()
+    }
+}
+
+/// Errors of the API layer, mapped to gRPC codes in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed or out-of-range input.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// Unknown credential.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Not found.
+    #[error("{0}")]
+    NotFound(String),
+    /// Wrong state for the request.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// Internal failure (details go to the log only).
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The gRPC status; internal details are logged, not sent.
+    pub fn into_status(self) -> Status {
+        match self {
+            Self::InvalidArgument(m) => Status::invalid_argument(m),
+            Self::Unauthenticated(m) => Status::unauthenticated(m),
+            Self::NotFound(m) => Status::not_found(m),
+            Self::FailedPrecondition(m) => Status::failed_precondition(m),
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                Status::internal("internal server error")
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
+            StoreError::Conflict(m) => Self::FailedPrecondition(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::hsm::HsmError> for ApiError {
+    fn from(e: crate::hsm::HsmError) -> Self {
+        Self::Internal(format!("HSM: {e}"))
+    }
+}
+
+impl From<crate::signing::SigningError> for ApiError {
+    fn from(e: crate::signing::SigningError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+/// Retransmission handling: the stored answer for a request nonce.
+pub(crate) struct Retransmission {
+    scope: String,
+    nonce: Vec<u8>,
+    request_hash: Vec<u8>,
+}
+
+impl Retransmission {
+    /// `scope` names the nonce space (e.g. account id + method); `request` is the whole
+    /// request message, hashed so a reused nonce with other content is refused.
+    pub(crate) fn new(
+        scope: String,
+        nonce: &[u8],
+        request: &impl Message,
+    ) -> Result<Self, ApiError> {
+        if nonce.len() != 16 {
+            return Err(ApiError::InvalidArgument(
+                "nonce must be 16 random bytes".into(),
+            ));
+        }
+        Ok(Self {
+            scope,
+            nonce: nonce.to_vec(),
+            request_hash: Sha256::digest(request.encode_to_vec()).to_vec(),
+        })
+    }
+
+    /// A stored answer, if this nonce was seen with the same request.
+    pub(crate) fn lookup<T: Message + Default>(
+        &self,
+        store: &Store,
+    ) -> Result<Option<Result<T, Status>>, ApiError> {
+        match store.lookup_reply(&self.scope, &self.nonce, &self.request_hash)? {
+            ReplyLookup::New => Ok(None),
+            ReplyLookup::Replay(bytes) => Ok(Some(decode_reply(&bytes)?)),
+            ReplyLookup::Mismatch => Err(ApiError::InvalidArgument(
+                "this nonce was already used for a different request".into(),
+            )),
+        }
+    }
+
+    /// The reply record for a successful answer.
+    pub(crate) fn ok(&self, response: &impl Message) -> Reply {
+        let mut bytes = vec![0u8];
+        bytes.extend(response.encode_to_vec());
+        self.record(bytes)
+    }
+
+    /// The reply record for an error answer.
+    pub(crate) fn err(&self, code: Code, message: &str) -> Reply {
+        let mut bytes = vec![1u8];
+        bytes.extend((code as i32).to_be_bytes());
+        bytes.extend(message.as_bytes());
+        self.record(bytes)
+    }
+
+    fn record(&self, response: Vec<u8>) -> Reply {
+        Reply {
+            scope: self.scope.clone(),
+            nonce: self.nonce.clone(),
+            request_hash: self.request_hash.clone(),
+            response,
+        }
+    }
+}
+
+fn decode_reply<T: Message + Default>(bytes: &[u8]) -> Result<Result<T, Status>, ApiError> {
+    let corrupt = || ApiError::Internal("stored reply is corrupt".into());
+    match bytes.split_first() {
+        Some((0, body)) => Ok(Ok(T::decode(body).map_err(|_| corrupt())?)),
+        Some((1, rest)) if rest.len() >= 4 => {
+            let code = i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+            let msg = String::from_utf8_lossy(&rest[4..]).into_owned();
+            Ok(Err(Status::new(Code::from_i32(code), msg)))
+        }
+        _ => Err(corrupt()),
+    }
+}
+
+/// A short human description of a key pair's lock state (operator output).
+pub fn key_state_summary(
+    kp: &crate::store::KeyPair,
+    policy: &crate::lockout::LockoutPolicy,
+    now: i64,
+) -> String {
+    let st = convert::key_state(kp, policy, now);
+    match tandem_proto::v1::KeyStatus::try_from(st.status) {
+        Ok(tandem_proto::v1::KeyStatus::Locked) => {
+            format!("locked for {} more seconds", st.locked_until_unix - now)
+        }
+        Ok(tandem_proto::v1::KeyStatus::Disabled) => "disabled".into(),
+        _ => format!(
+            "active, {} attempts before the next lock",
+            st.attempts_before_lock
+        ),
+    }
+}
+
+/// Current unix time.
+pub(crate) fn now() -> i64 {
+    crate::store::unix_now()
+}

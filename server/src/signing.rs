@@ -1,0 +1,115 @@
+//! The server's half of a composite signature.
+//!
+//! ```text
+//!  device share s1' ──┐
+//!                     ├─ s1 = s1'·s1'' mod n1 ── s1^e ≡ x (mod n1)? ── no ──▶ WrongPin
+//!  d1'' (HSM-decrypted│                                  │ yes
+//!   into zeroized     │                                  ▼
+//!   memory) ─ s1'' ───┘             s2 = x^d2 mod n2 inside the HSM (CKM_RSA_X_509)
+//!                                                        │
+//!                          s = CRT(s1, s2) mod n, s^e ≡ x (mod n)? ──▶ Valid(s)
+//! ```
+//!
+//! `d1''` is used only with constant-time exponentiation and dropped (zeroized) right after.
+
+use sha2::{Digest, Sha256};
+use tandem_client_core::hazmat;
+use tandem_client_core::keys::ServerShare;
+use tandem_client_core::sign::{combine_client_shares, server_partial, verify_raw};
+use tandem_client_core::types::KeyType;
+
+use crate::hsm::{Hsm, HsmError};
+
+/// Public exponent of every key.
+pub const E: u32 = 65537;
+
+/// Failures that are not a wrong PIN.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SigningError {
+    /// The HSM failed.
+    #[error("HSM: {0}")]
+    Hsm(#[from] HsmError),
+    /// Arithmetic or stored-data failure.
+    #[error("signing core: {0}")]
+    Core(String),
+    /// The key pair's secrets were destroyed.
+    #[error("the key pair's secrets were destroyed")]
+    Destroyed,
+}
+
+/// The verdict on a device share.
+#[derive(Debug)]
+pub enum ShareVerdict {
+    /// The share combines to a valid signature under the composite key.
+    Valid {
+        /// s, |n| bytes.
+        signature: Vec<u8>,
+    },
+    /// The share does not verify: the PIN was wrong (or the share was garbage).
+    Invalid,
+}
+
+/// What the server holds for one key pair.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerKeyRef<'a> {
+    /// AUTH or SIGN.
+    pub key_type: KeyType,
+    /// n1.
+    pub client_modulus: &'a [u8],
+    /// n2.
+    pub server_modulus: &'a [u8],
+    /// d1'' encrypted under the KEK.
+    pub server_share_blob: &'a [u8],
+    /// d2 wrapped under the KEK.
+    pub server_key_blob: &'a [u8],
+}
+
+/// AAD binding an at-rest `d1''` blob to its key type and client modulus.
+pub fn server_share_aad(key_type: KeyType, client_modulus: &[u8]) -> Vec<u8> {
+    let mut aad = b"tandem/v1/server-share-at-rest\0".to_vec();
+    aad.extend_from_slice(key_type.to_string().as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(&Sha256::digest(client_modulus));
+    aad
+}
+
+/// Judges a device share for the encoded message `x` and, if it is right, completes the
+/// composite signature. Runs HSM calls: call it from a blocking thread.
+pub fn evaluate_share(
+    hsm: &Hsm,
+    key: ServerKeyRef<'_>,
+    x: &[u8],
+    device_share: &[u8],
+) -> Result<ShareVerdict, SigningError> {
+    if key.server_share_blob.is_empty() || key.server_key_blob.is_empty() {
+        return Err(SigningError::Destroyed);
+    }
+    let core = |e: tandem_client_core::Error| SigningError::Core(e.to_string());
+    let n1 = key.client_modulus;
+    let n2 = key.server_modulus;
+    let x1 = hazmat::reduce(x, n1).map_err(core)?;
+    let d1pp = hsm.open_at_rest(key.server_share_blob, &server_share_aad(key.key_type, n1))?;
+    let share = ServerShare::from_bytes(d1pp).map_err(core)?;
+    let s1pp = server_partial(&share, n1, &x1).map_err(core)?;
+    drop(share);
+    let s1 = combine_client_shares(device_share, &s1pp, n1).map_err(core)?;
+    if !verify_raw(&s1, &x1, n1, E) {
+        return Ok(ShareVerdict::Invalid);
+    }
+    let x2 = hazmat::reduce(x, n2).map_err(core)?;
+    let s2 = hsm.sign_raw(key.server_key_blob, n2, &x2)?;
+    if !verify_raw(&s2, &x2, n2, E) {
+        return Err(SigningError::Core(
+            "the HSM returned a wrong partial signature".into(),
+        ));
+    }
+    let signature = hazmat::crt_combine(&s1, n1, &s2, n2).map_err(core)?;
+    let n = hazmat::multiply(n1, n2);
+    if !verify_raw(&signature, x, &n, E) {
+        return Err(SigningError::Core(
+            "the combined signature does not verify".into(),
+        ));
+    }
+    Ok(ShareVerdict::Valid { signature })
+}

@@ -1,0 +1,131 @@
+//! Schema migrations, applied in order at open. Each entry runs once, inside a transaction,
+//! and is recorded in `schema_migrations`. The SQL sticks to what SQLite and PostgreSQL
+//! both accept (apart from `INTEGER PRIMARY KEY` row ids and `BLOB`, which map to
+//! `BIGSERIAL` / `BYTEA`).
+
+/// `(version, description, sql)`.
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial schema",
+    r#"
+CREATE TABLE registrations (
+    id                  TEXT PRIMARY KEY,
+    secret_hash         BLOB NOT NULL,
+    code                TEXT NOT NULL UNIQUE,
+    device_id           BLOB NOT NULL,
+    matching_code       TEXT NOT NULL,
+    state               TEXT NOT NULL,
+    created_at          INTEGER NOT NULL,
+    expires_at          INTEGER NOT NULL,
+    given_name          TEXT,
+    surname             TEXT,
+    country             TEXT,
+    national_id         TEXT,
+    proof_attempts      INTEGER NOT NULL DEFAULT 0,
+    account_id          TEXT
+);
+
+CREATE TABLE registration_keys (
+    registration_id     TEXT NOT NULL REFERENCES registrations(id),
+    key_type            TEXT NOT NULL,
+    client_modulus      BLOB NOT NULL,
+    server_modulus      BLOB NOT NULL,
+    server_share_blob   BLOB,
+    server_key_blob     BLOB,
+    proof_hash          TEXT NOT NULL,
+    proof_scheme        TEXT NOT NULL,
+    proof_digest        BLOB NOT NULL,
+    proof_message       BLOB NOT NULL,
+    PRIMARY KEY (registration_id, key_type)
+);
+
+CREATE TABLE accounts (
+    id                  TEXT PRIMARY KEY,
+    document_number     TEXT NOT NULL UNIQUE,
+    device_id           BLOB NOT NULL,
+    device_secret_hash  BLOB NOT NULL,
+    given_name          TEXT NOT NULL,
+    surname             TEXT NOT NULL,
+    country             TEXT NOT NULL,
+    national_id         TEXT NOT NULL,
+    created_at          INTEGER NOT NULL,
+    expires_at          INTEGER NOT NULL,
+    state               TEXT NOT NULL,
+    deleted_at          INTEGER
+);
+CREATE UNIQUE INDEX accounts_one_active_per_device ON accounts(device_id) WHERE state = 'ACTIVE';
+CREATE INDEX accounts_person ON accounts(country, national_id);
+
+CREATE TABLE key_pairs (
+    id                   INTEGER PRIMARY KEY,
+    account_id           TEXT NOT NULL REFERENCES accounts(id),
+    key_type             TEXT NOT NULL,
+    client_modulus       BLOB NOT NULL,
+    server_modulus       BLOB NOT NULL,
+    composite_modulus    BLOB NOT NULL,
+    server_share_blob    BLOB,
+    server_key_blob      BLOB,
+    status               TEXT NOT NULL,
+    disabled_reason      TEXT,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    locked_until         INTEGER,
+    last_attempt_at      INTEGER,
+    clone_token_hash     BLOB NOT NULL,
+    UNIQUE (account_id, key_type)
+);
+
+CREATE TABLE transactions (
+    id                  TEXT PRIMARY KEY,
+    kind                TEXT NOT NULL,
+    relying_party       TEXT NOT NULL,
+    key_type            TEXT NOT NULL,
+    hash                TEXT NOT NULL,
+    scheme              TEXT NOT NULL,
+    digest              BLOB NOT NULL,
+    display_text        TEXT NOT NULL,
+    verification_code   TEXT NOT NULL,
+    vc_choices          TEXT NOT NULL,
+    state               TEXT NOT NULL,
+    end_result          TEXT,
+    signature           BLOB,
+    answered_by         TEXT,
+    created_at          INTEGER NOT NULL,
+    expires_at          INTEGER NOT NULL,
+    completed_at        INTEGER
+);
+CREATE INDEX transactions_running ON transactions(state, expires_at);
+
+CREATE TABLE transaction_targets (
+    transaction_id      TEXT NOT NULL REFERENCES transactions(id),
+    account_id          TEXT NOT NULL REFERENCES accounts(id),
+    encoded_message     BLOB NOT NULL,
+    PRIMARY KEY (transaction_id, account_id)
+);
+CREATE INDEX transaction_targets_account ON transaction_targets(account_id);
+
+-- Stored answers to state-changing device requests, by retransmission nonce.
+CREATE TABLE replies (
+    scope               TEXT NOT NULL,
+    nonce               BLOB NOT NULL,
+    request_hash        BLOB NOT NULL,
+    response            BLOB NOT NULL,
+    created_at          INTEGER NOT NULL,
+    PRIMARY KEY (scope, nonce)
+);
+
+-- Append-only, hash-chained; never holds secrets.
+CREATE TABLE audit_log (
+    seq                 INTEGER PRIMARY KEY,
+    at                  INTEGER NOT NULL,
+    event               TEXT NOT NULL,
+    account_id          TEXT,
+    details             TEXT NOT NULL,
+    prev_hash           BLOB NOT NULL,
+    hash                BLOB NOT NULL
+);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+"#,
+)];

@@ -1,0 +1,435 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::lockout::LockStep;
+
+const NOW: i64 = 1_800_000_000;
+
+fn reply(scope: &str, nonce: u8) -> Reply {
+    Reply {
+        scope: scope.into(),
+        nonce: vec![nonce; 16],
+        request_hash: vec![nonce; 32],
+        response: vec![nonce],
+    }
+}
+
+fn identity() -> Identity {
+    Identity {
+        given_name: "MARY ÄNN".into(),
+        surname: "O'CONNEŽ-ŠUSLIK TESTNUMBER".into(),
+        country: "EE".into(),
+        national_id: "30303039914".into(),
+    }
+}
+
+/// Registers an account with small fake moduli (the store does not check the maths).
+fn account(store: &Store, n: u8) -> (String, KeyPair, KeyPair) {
+    account_on_device(store, n, n)
+}
+
+fn account_on_device(store: &Store, n: u8, device: u8) -> (String, KeyPair, KeyPair) {
+    let reg_id = format!("reg-{n}");
+    store
+        .create_registration(
+            &NewRegistration {
+                id: reg_id.clone(),
+                secret_hash: secret_hash(b"reg-secret"),
+                code: format!("CODE{n}"),
+                device_id: vec![device; 16],
+                matching_code: "1234".into(),
+                created_at: NOW,
+                expires_at: NOW + 900,
+            },
+            &reply(&format!("dev-{n}"), 0),
+        )
+        .unwrap();
+    store
+        .approve_registration(&format!("CODE{n}"), &identity(), NOW + 1)
+        .unwrap();
+    let keys: Vec<RegistrationKey> = [KeyType::Auth, KeyType::Sign]
+        .into_iter()
+        .map(|key_type| RegistrationKey {
+            key_type,
+            client_modulus: vec![0x0b],
+            server_modulus: vec![0x0d],
+            server_share_blob: vec![1, 2, 3],
+            server_key_blob: vec![4, 5, 6],
+            proof_hash: "SHA256".into(),
+            proof_scheme: "PKCS1_V15".into(),
+            proof_digest: vec![0; 32],
+            proof_message: vec![7; 8],
+        })
+        .collect();
+    store
+        .submit_registration_keys(&reg_id, &keys, NOW + 2, &reply(&reg_id, 1))
+        .unwrap();
+    let acc_id = format!("acc-{n}");
+    store
+        .complete_registration(
+            &reg_id,
+            &acc_id,
+            &format!("PNOEE-30303039914-AB1{n}-Q"),
+            &secret_hash(b"device-secret"),
+            NOW + 1000,
+            &[(KeyType::Auth, vec![1; 32]), (KeyType::Sign, vec![2; 32])],
+            NOW + 3,
+            &reply(&reg_id, 2),
+        )
+        .unwrap();
+    let auth = store.key_pair(&acc_id, KeyType::Auth).unwrap();
+    let sign = store.key_pair(&acc_id, KeyType::Sign).unwrap();
+    (acc_id, auth, sign)
+}
+
+fn fail(store: &Store, kp: &KeyPair, policy: &LockoutPolicy, now: i64, nonce: u8) -> AttemptGate {
+    let gate = store.begin_attempt(kp.id, policy, now).unwrap();
+    if let AttemptGate::Proceed { .. } = gate {
+        store
+            .attempt_failed(kp.id, policy, None, now, |_| reply("confirm", nonce))
+            .unwrap();
+    }
+    gate
+}
+
+#[test]
+fn registration_creates_account_with_composite_moduli() {
+    let store = Store::open_in_memory().unwrap();
+    let (acc, auth, sign) = account(&store, 1);
+    assert_eq!(auth.composite_modulus, vec![0x8f]); // 11 * 13
+    assert_eq!(sign.key_type, KeyType::Sign);
+    let a = store.account(&acc).unwrap();
+    assert_eq!(a.identity, identity());
+    assert!(
+        store
+            .authenticate_device(&acc, b"device-secret")
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.authenticate_device(&acc, b"wrong").unwrap().is_none());
+    // The registration's copies of the secrets are gone.
+    let keys = store.registration_keys("reg-1").unwrap();
+    assert!(
+        keys.iter()
+            .all(|k| k.server_share_blob.is_empty() && k.server_key_blob.is_empty())
+    );
+}
+
+#[test]
+fn expired_registration_code_cannot_be_approved() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .create_registration(
+            &NewRegistration {
+                id: "r".into(),
+                secret_hash: vec![0; 32],
+                code: "C".into(),
+                device_id: vec![9; 16],
+                matching_code: "0000".into(),
+                created_at: NOW,
+                expires_at: NOW + 900,
+            },
+            &reply("x", 0),
+        )
+        .unwrap();
+    let err = store
+        .approve_registration("C", &identity(), NOW + 900)
+        .unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
+    assert_eq!(
+        store.registration("r").unwrap().state,
+        RegistrationState::PendingApproval
+    );
+}
+
+#[test]
+fn lockout_walks_the_table() {
+    let store = Store::open_in_memory().unwrap();
+    let (_, auth, sign) = account(&store, 1);
+    let policy = LockoutPolicy::default();
+    let mut now = NOW + 10;
+    for i in 1..=3 {
+        assert_eq!(
+            fail(&store, &auth, &policy, now, i),
+            AttemptGate::Proceed { failures: i as u32 }
+        );
+    }
+    // Third failure: locked for 3 h, nothing evaluated or counted while locked.
+    assert_eq!(
+        fail(&store, &auth, &policy, now + 1, 50),
+        AttemptGate::Locked {
+            until: now + 3 * 3600
+        }
+    );
+    assert_eq!(
+        store
+            .key_pair("acc-1", KeyType::Auth)
+            .unwrap()
+            .consecutive_failures,
+        3
+    );
+    // SIGN counts separately.
+    assert_eq!(
+        store
+            .key_pair("acc-1", KeyType::Sign)
+            .unwrap()
+            .consecutive_failures,
+        0
+    );
+    assert_eq!(
+        store.begin_attempt(sign.id, &policy, now).unwrap(),
+        AttemptGate::Proceed { failures: 1 }
+    );
+    now += 3 * 3600;
+    for i in 4..=6 {
+        assert_eq!(
+            fail(&store, &auth, &policy, now, i),
+            AttemptGate::Proceed { failures: i as u32 }
+        );
+    }
+    assert_eq!(
+        fail(&store, &auth, &policy, now + 1, 51),
+        AttemptGate::Locked {
+            until: now + 24 * 3600
+        }
+    );
+    now += 24 * 3600;
+    for i in 7..=9 {
+        assert_eq!(
+            fail(&store, &auth, &policy, now, i),
+            AttemptGate::Proceed { failures: i as u32 }
+        );
+    }
+    let kp = store.key_pair("acc-1", KeyType::Auth).unwrap();
+    assert_eq!(kp.status, KeyPairStatus::Disabled);
+    assert_eq!(kp.disabled_reason.as_deref(), Some("PIN_LOCKOUT"));
+    assert_eq!(
+        fail(&store, &auth, &policy, now + 10 * 86400, 52),
+        AttemptGate::Disabled
+    );
+}
+
+#[test]
+fn success_resets_the_count() {
+    let store = Store::open_in_memory().unwrap();
+    let (acc, auth, _) = account(&store, 1);
+    let policy = LockoutPolicy::default();
+    fail(&store, &auth, &policy, NOW, 1);
+    fail(&store, &auth, &policy, NOW, 2);
+    assert_eq!(
+        store.begin_attempt(auth.id, &policy, NOW).unwrap(),
+        AttemptGate::Proceed { failures: 3 }
+    );
+    // Counted (and tentatively locked) before the verdict ...
+    assert!(store.key_pair(&acc, KeyType::Auth).unwrap().is_locked(NOW));
+    // ... the verdict is success: count and lock are undone.
+    store
+        .attempt_succeeded(auth.id, &[9; 32], None, None, &acc, NOW, |_| reply("c", 3))
+        .unwrap();
+    let kp = store.key_pair(&acc, KeyType::Auth).unwrap();
+    assert_eq!(kp.consecutive_failures, 0);
+    assert!(!kp.is_locked(NOW));
+    assert_eq!(kp.clone_token_hash, vec![9; 32]);
+}
+
+#[test]
+fn a_counted_attempt_without_verdict_stands_as_failure() {
+    // Simulates a crash between the count and the verdict, including on the last attempt.
+    let store = Store::open_in_memory().unwrap();
+    let (acc, auth, _) = account(&store, 1);
+    let policy = LockoutPolicy {
+        locks: vec![LockStep {
+            failures: 2,
+            lock_seconds: 5,
+        }],
+        disable_after: 3,
+    };
+    assert_eq!(
+        store.begin_attempt(auth.id, &policy, NOW).unwrap(),
+        AttemptGate::Proceed { failures: 1 }
+    );
+    assert_eq!(
+        store.begin_attempt(auth.id, &policy, NOW).unwrap(),
+        AttemptGate::Proceed { failures: 2 }
+    );
+    assert_eq!(
+        store.begin_attempt(auth.id, &policy, NOW).unwrap(),
+        AttemptGate::Locked { until: NOW + 5 }
+    );
+    assert_eq!(
+        store.begin_attempt(auth.id, &policy, NOW + 5).unwrap(),
+        AttemptGate::Proceed { failures: 3 }
+    );
+    // "crash": no verdict. The next request finds the key pair disabled.
+    assert_eq!(
+        store.begin_attempt(auth.id, &policy, NOW + 6).unwrap(),
+        AttemptGate::Disabled
+    );
+    assert_eq!(
+        store.key_pair(&acc, KeyType::Auth).unwrap().status,
+        KeyPairStatus::Disabled
+    );
+}
+
+#[test]
+fn clone_detection_disables_and_refresh_checks_the_token() {
+    let store = Store::open_in_memory().unwrap();
+    let (acc, auth, sign) = account(&store, 1);
+    assert!(
+        store
+            .refresh_clone_token(auth.id, &[1; 32], &[3; 32], NOW, |_| reply("r", 1))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .refresh_clone_token(auth.id, &[1; 32], &[4; 32], NOW, |_| reply("r", 2))
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .key_pair(&acc, KeyType::Auth)
+            .unwrap()
+            .disabled_reason
+            .as_deref(),
+        Some("CLONE_DETECTED")
+    );
+    let kp = store
+        .clone_detected(sign.id, None, NOW, |_| reply("c", 3))
+        .unwrap();
+    assert_eq!(kp.status, KeyPairStatus::Disabled);
+}
+
+#[test]
+fn replies_are_stored_once_and_mismatches_detected() {
+    let store = Store::open_in_memory().unwrap();
+    let r = reply("scope", 7);
+    assert_eq!(
+        store
+            .lookup_reply("scope", &r.nonce, &r.request_hash)
+            .unwrap(),
+        ReplyLookup::New
+    );
+    store.store_reply(&r).unwrap();
+    assert_eq!(
+        store
+            .lookup_reply("scope", &r.nonce, &r.request_hash)
+            .unwrap(),
+        ReplyLookup::Replay(vec![7])
+    );
+    assert_eq!(
+        store.lookup_reply("scope", &r.nonce, &[0; 32]).unwrap(),
+        ReplyLookup::Mismatch
+    );
+    assert!(store.store_reply(&r).is_err());
+    assert_eq!(
+        store
+            .lookup_reply("other", &r.nonce, &r.request_hash)
+            .unwrap(),
+        ReplyLookup::New
+    );
+}
+
+#[test]
+fn transactions_expire_and_complete_once() {
+    let store = Store::open_in_memory().unwrap();
+    let (acc, _, _) = account(&store, 1);
+    let mk = |id: &str| TxRecord {
+        id: id.into(),
+        kind: "SIGNATURE".into(),
+        relying_party: "Bank".into(),
+        key_type: KeyType::Sign,
+        hash: "SHA256".into(),
+        scheme: "PSS".into(),
+        digest: vec![1; 32],
+        display_text: "Pay 10 EUR".into(),
+        verification_code: "1234".into(),
+        vc_choices: vec!["1234".into(), "5678".into(), "9012".into()],
+        state: TxState::Running,
+        end_result: None,
+        signature: None,
+        answered_by: None,
+        created_at: NOW,
+        expires_at: NOW + 60,
+    };
+    store
+        .create_transaction(&mk("t1"), &[(acc.clone(), vec![5; 8])])
+        .unwrap();
+    store
+        .create_transaction(&mk("t2"), &[(acc.clone(), vec![6; 8])])
+        .unwrap();
+    let pending = store.pending_for_account(&acc, NOW + 1).unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].tx.vc_choices.len(), 3);
+    assert!(
+        store
+            .end_transaction("t1", EndResult::UserRefused, Some(&acc), NOW + 2, None)
+            .unwrap()
+    );
+    assert!(
+        !store
+            .end_transaction("t1", EndResult::WrongVc, Some(&acc), NOW + 3, None)
+            .unwrap()
+    );
+    assert_eq!(
+        store.transaction("t1", NOW + 3).unwrap().end_result,
+        Some(EndResult::UserRefused)
+    );
+    let t2 = store.transaction("t2", NOW + 60).unwrap();
+    assert_eq!(
+        (t2.state, t2.end_result),
+        (TxState::Complete, Some(EndResult::Timeout))
+    );
+    assert!(
+        store
+            .pending_for_account(&acc, NOW + 61)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn delete_destroys_secrets_and_one_account_per_device() {
+    let store = Store::open_in_memory().unwrap();
+    let (acc, _, _) = account(&store, 1);
+    store.delete_account(&acc, NOW + 5, "device", None).unwrap();
+    for kp in store.key_pairs(&acc).unwrap() {
+        assert!(kp.server_share_blob.is_none() && kp.server_key_blob.is_none());
+        assert_eq!(kp.status, KeyPairStatus::Disabled);
+    }
+    assert!(
+        store
+            .authenticate_device(&acc, b"device-secret")
+            .unwrap()
+            .is_none()
+    );
+    // After deletion the same device may register again.
+    let (acc2, _, _) = account_on_device(&store, 2, 1);
+    assert_ne!(acc, acc2);
+}
+
+#[test]
+fn a_device_with_an_active_account_cannot_complete_another_registration() {
+    let store = Store::open_in_memory().unwrap();
+    account_on_device(&store, 1, 7);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        account_on_device(&store, 2, 7)
+    }));
+    assert!(
+        result.is_err(),
+        "second account on the same device must be refused"
+    );
+}
+
+#[test]
+fn audit_log_is_chained_and_append_only() {
+    let store = Store::open_in_memory().unwrap();
+    account(&store, 1);
+    let n = store.verify_audit_chain().unwrap().unwrap();
+    assert!(n >= 4, "{n}");
+    let conn = store.conn();
+    assert!(
+        conn.execute("UPDATE audit_log SET event = 'x' WHERE seq = 1", [])
+            .is_err()
+    );
+    assert!(conn.execute("DELETE FROM audit_log", []).is_err());
+}

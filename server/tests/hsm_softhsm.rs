@@ -1,0 +1,722 @@
+//! The HSM layer against SoftHSM 2.
+//!
+//! SoftHSM reads `SOFTHSM2_CONF` when the module is initialised, once per process, and
+//! setting an environment variable in-process is `unsafe` (forbidden in this workspace).
+//! So each test provisions its own token with `deploy/softhsm-provision.sh` and runs its
+//! body in a child process of this test binary (`<exe> <test> --exact`) with
+//! `SOFTHSM2_CONF` set. That works the same under `cargo test` (tests as threads) and
+//! nextest (a process per test). The child leaves a marker file so that a test that
+//! silently did not run fails.
+//!
+//! Module: `TANDEM_TEST_PKCS11_MODULE`, default `/usr/lib/softhsm/libsofthsm2.so`.
+//! Timings are printed; see them with `-- --nocapture`.
+
+// The workspace warns on unwrap for server code; in tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CryptokiError, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::MechanismType;
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+use rand::{Rng, RngCore};
+use rsa::pkcs8::DecodePublicKey;
+use rsa::traits::PublicKeyParts;
+use rsa::{BigUint, Oaep, RsaPublicKey};
+use tandem_server::hsm::*;
+
+const TOKEN_LABEL: &str = "tandem-test";
+const CHILD_DIR_ENV: &str = "TANDEM_HSM_TEST_CHILD_DIR";
+
+fn module_path() -> PathBuf {
+    let path = std::env::var_os("TANDEM_TEST_PKCS11_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"));
+    assert!(
+        path.exists(),
+        "PKCS#11 module {} not found: install SoftHSM 2 (apt install softhsm2) or set \
+         TANDEM_TEST_PKCS11_MODULE",
+        path.display()
+    );
+    path
+}
+
+fn provision_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/softhsm-provision.sh")
+}
+
+fn config(dir: &Path) -> HsmConfig {
+    HsmConfig {
+        module_path: module_path(),
+        token_label: TOKEN_LABEL.into(),
+        user_pin: TokenPin::from_file(dir.join("user-pin")).expect("read the PIN file"),
+    }
+}
+
+/// Runs `body` in a child process with a freshly provisioned token of its own.
+/// `name` must be the name of the calling test function.
+fn with_fresh_token(name: &str, body: impl FnOnce(&Path)) {
+    if let Some(dir) = std::env::var_os(CHILD_DIR_ENV) {
+        let dir = PathBuf::from(dir);
+        body(&dir);
+        std::fs::write(dir.join(format!("ran-{name}")), b"ok").expect("write marker");
+        return;
+    }
+
+    let module = module_path();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new("bash")
+        .arg(provision_script())
+        .arg(dir.path())
+        .arg(TOKEN_LABEL)
+        .arg(dir.path().join("user-pin"))
+        .output()
+        .expect("run softhsm-provision.sh");
+    assert!(
+        out.status.success(),
+        "softhsm-provision.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let conf = dir.path().canonicalize().unwrap().join("softhsm2.conf");
+    assert_eq!(
+        stdout.trim_end(),
+        format!("export SOFTHSM2_CONF={}", conf.display())
+    );
+
+    let status = Command::new(std::env::current_exe().expect("current exe"))
+        .args([name, "--exact", "--nocapture", "--test-threads", "1"])
+        .env(CHILD_DIR_ENV, dir.path())
+        .env("SOFTHSM2_CONF", &conf)
+        .env("TANDEM_TEST_PKCS11_MODULE", &module)
+        .status()
+        .expect("spawn the test child");
+    assert!(status.success(), "test body failed in the child process");
+    assert!(
+        dir.path().join(format!("ran-{name}")).exists(),
+        "the child process did not run test {name}"
+    );
+}
+
+fn open(dir: &Path) -> Hsm {
+    Hsm::open(&config(dir)).expect("open the HSM")
+}
+
+/// An independent raw PKCS#11 session in this process (same application, so it shares the
+/// login of `Hsm`), used to inspect objects behind the API's back.
+fn raw_session() -> Session {
+    let ctx = Pkcs11::new(module_path()).expect("load module");
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CryptokiError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => panic!("C_Initialize: {e}"),
+    }
+    let slot = ctx
+        .get_slots_with_initialized_token()
+        .unwrap()
+        .into_iter()
+        .find(|slot| ctx.get_token_info(*slot).unwrap().label().trim_end() == TOKEN_LABEL)
+        .expect("token");
+    ctx.open_rw_session(slot).expect("open session")
+}
+
+fn find(session: &Session, label: &str, class: ObjectClass) -> ObjectHandle {
+    let found = session
+        .find_objects(&[
+            Attribute::Class(class),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(found.len(), 1, "{label} objects");
+    found[0]
+}
+
+/// Session objects (keys) of this application left on the token.
+fn session_keys_left(session: &Session) -> usize {
+    [
+        ObjectClass::PRIVATE_KEY,
+        ObjectClass::PUBLIC_KEY,
+        ObjectClass::SECRET_KEY,
+    ]
+    .into_iter()
+    .map(|class| {
+        session
+            .find_objects(&[Attribute::Token(false), Attribute::Class(class)])
+            .unwrap()
+            .len()
+    })
+    .sum()
+}
+
+fn bool_attr(session: &Session, key: ObjectHandle, ty: AttributeType) -> Option<bool> {
+    session
+        .get_attributes(key, &[ty])
+        .unwrap()
+        .into_iter()
+        .find_map(|a| match a {
+            Attribute::Extractable(b)
+            | Attribute::Sensitive(b)
+            | Attribute::NeverExtractable(b)
+            | Attribute::AlwaysSensitive(b)
+            | Attribute::Token(b) => Some(b),
+            _ => None,
+        })
+}
+
+fn has_attr(session: &Session, key: ObjectHandle, ty: AttributeType) -> bool {
+    !session.get_attributes(key, &[ty]).unwrap().is_empty()
+}
+
+/// What a device does: RSA-OAEP(SHA-1) of a fresh AES-256 key to the transport key, and
+/// AES-256-GCM of the payload with AAD.
+struct Envelope {
+    wrapped_key: Vec<u8>,
+    iv: [u8; 12],
+    ciphertext_and_tag: Vec<u8>,
+}
+
+fn seal_envelope(transport: &RsaPublicKey, oaep: Oaep, plaintext: &[u8], aad: &[u8]) -> Envelope {
+    let mut rng = rand::thread_rng();
+    let mut key = [0u8; 32];
+    rng.fill_bytes(&mut key);
+    let mut iv = [0u8; 12];
+    rng.fill_bytes(&mut iv);
+    let wrapped_key = transport.encrypt(&mut rng, oaep, &key).unwrap();
+    let ciphertext_and_tag = Aes256Gcm::new_from_slice(&key)
+        .unwrap()
+        .encrypt(
+            Nonce::from_slice(&iv),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .unwrap();
+    Envelope {
+        wrapped_key,
+        iv,
+        ciphertext_and_tag,
+    }
+}
+
+fn transport_key(hsm: &Hsm) -> RsaPublicKey {
+    RsaPublicKey::from_public_key_der(&hsm.transport_public_key_der().unwrap())
+        .expect("transport key DER parses")
+}
+
+/// Checks s^e mod n == x mod n.
+fn assert_raw_signature(modulus: &[u8], x: &[u8], s: &[u8]) {
+    assert_eq!(s.len(), modulus.len(), "s2 is padded to the modulus length");
+    let n = BigUint::from_bytes_be(modulus);
+    let e = BigUint::from(65537u32);
+    assert_eq!(
+        BigUint::from_bytes_be(s).modpow(&e, &n),
+        BigUint::from_bytes_be(x) % &n,
+        "s^e mod n != x"
+    );
+}
+
+fn random_x(modulus: &[u8]) -> Vec<u8> {
+    let mut x = vec![0u8; modulus.len()];
+    rand::thread_rng().fill_bytes(&mut x);
+    x[0] &= 0x7f; // below n (the top bit of n is set)
+    x
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+#[test]
+fn objects_are_idempotent_and_not_extractable() {
+    with_fresh_token("objects_are_idempotent_and_not_extractable", |dir| {
+        let hsm = open(dir);
+        assert!(matches!(
+            hsm.seal_at_rest(b"x", b""),
+            Err(HsmError::ObjectMissing { .. })
+        ));
+        assert!(matches!(
+            hsm.transport_public_key_der(),
+            Err(HsmError::ObjectMissing { .. })
+        ));
+
+        let first = hsm.ensure_objects(2048).unwrap();
+        assert_eq!(first.kek, ObjectStatus::Created);
+        assert_eq!(first.transport_key, ObjectStatus::Created);
+        assert_eq!(first.transport_key_bits, 2048);
+        let second = hsm.ensure_objects(3072).unwrap();
+        assert_eq!(second.kek, ObjectStatus::Found);
+        assert_eq!(second.transport_key, ObjectStatus::Found);
+        assert_eq!(second.transport_key_bits, 2048, "the existing key is kept");
+
+        // A second Hsm in the same process (already logged in) finds the same objects.
+        let again = open(dir);
+        assert_eq!(again.ensure_objects(2048).unwrap(), second);
+        assert_eq!(
+            again.transport_public_key_der().unwrap(),
+            hsm.transport_public_key_der().unwrap()
+        );
+
+        let raw = raw_session();
+        let kek = find(&raw, KEK_LABEL, ObjectClass::SECRET_KEY);
+        let transport = find(&raw, TRANSPORT_KEY_LABEL, ObjectClass::PRIVATE_KEY);
+        let transport_pub = find(&raw, TRANSPORT_KEY_LABEL, ObjectClass::PUBLIC_KEY);
+        for key in [kek, transport] {
+            assert_eq!(bool_attr(&raw, key, AttributeType::Token), Some(true));
+            assert_eq!(
+                bool_attr(&raw, key, AttributeType::Extractable),
+                Some(false)
+            );
+            assert_eq!(bool_attr(&raw, key, AttributeType::Sensitive), Some(true));
+            assert_eq!(
+                bool_attr(&raw, key, AttributeType::NeverExtractable),
+                Some(true)
+            );
+        }
+        assert!(
+            !has_attr(&raw, kek, AttributeType::Value),
+            "KEK value readable"
+        );
+        assert!(
+            !has_attr(&raw, transport, AttributeType::PrivateExponent),
+            "transport private exponent readable"
+        );
+        assert!(!has_attr(&raw, transport, AttributeType::Prime1));
+        assert!(has_attr(&raw, transport, AttributeType::Modulus));
+        // Nor can they be wrapped out of the token.
+        let wrap_kek = raw.wrap_key(
+            &Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
+                MechanismType::SHA1,
+                PkcsMgfType::MGF1_SHA1,
+                PkcsOaepSource::empty(),
+            )),
+            transport_pub,
+            kek,
+        );
+        assert!(
+            matches!(
+                wrap_kek,
+                Err(CryptokiError::Pkcs11(RvError::KeyUnextractable, _))
+            ),
+            "{wrap_kek:?}"
+        );
+        let wrap_transport = raw.wrap_key(&Mechanism::AesKeyWrapPad, kek, transport);
+        assert!(
+            matches!(
+                wrap_transport,
+                Err(CryptokiError::Pkcs11(RvError::KeyUnextractable, _))
+            ),
+            "{wrap_transport:?}"
+        );
+    });
+}
+
+#[test]
+fn wrong_pin_and_unknown_token_are_rejected() {
+    with_fresh_token("wrong_pin_and_unknown_token_are_rejected", |dir| {
+        let mut bad = config(dir);
+        bad.user_pin = TokenPin::new("not-the-pin".into());
+        let err = Hsm::open(&bad).unwrap_err();
+        assert_eq!(err.rv(), Some(RvError::PinIncorrect), "{err}");
+        assert!(!format!("{err} {err:?}").contains("not-the-pin"));
+
+        let mut unknown = config(dir);
+        unknown.token_label = "no-such-token".into();
+        assert!(matches!(
+            Hsm::open(&unknown),
+            Err(HsmError::TokenNotFound { .. })
+        ));
+
+        open(dir).ensure_objects(2048).unwrap();
+    });
+}
+
+#[test]
+fn envelope_opens_in_the_hsm() {
+    with_fresh_token("envelope_opens_in_the_hsm", |dir| {
+        let hsm = open(dir);
+        hsm.ensure_objects(2048).unwrap();
+        let transport = transport_key(&hsm);
+        assert_eq!(transport.size(), 256);
+        assert_eq!(transport.e(), &BigUint::from(65537u32));
+
+        let plaintext = b"d1'' share of account 42".to_vec();
+        let aad = b"tandem/v1/registration/42";
+        let env = seal_envelope(&transport, Oaep::new::<sha1::Sha1>(), &plaintext, aad);
+        let opened = hsm
+            .open_envelope(&env.wrapped_key, &env.iv, &env.ciphertext_and_tag, aad)
+            .unwrap();
+        assert_eq!(opened.as_slice(), plaintext.as_slice());
+
+        // Wrong AAD, IV, ciphertext, tag or wrapped key: one opaque error.
+        let open = |wk: &[u8], iv: &[u8; 12], ct: &[u8], aad: &[u8]| {
+            hsm.open_envelope(wk, iv, ct, aad).map(|p| p.to_vec())
+        };
+        assert!(matches!(
+            open(&env.wrapped_key, &env.iv, &env.ciphertext_and_tag, b"other"),
+            Err(HsmError::Decryption)
+        ));
+        let mut iv = env.iv;
+        iv[0] ^= 1;
+        assert!(matches!(
+            open(&env.wrapped_key, &iv, &env.ciphertext_and_tag, aad),
+            Err(HsmError::Decryption)
+        ));
+        for i in [0, env.ciphertext_and_tag.len() - 1] {
+            let mut ct = env.ciphertext_and_tag.clone();
+            ct[i] ^= 1;
+            assert!(matches!(
+                open(&env.wrapped_key, &env.iv, &ct, aad),
+                Err(HsmError::Decryption)
+            ));
+        }
+        assert!(matches!(
+            open(
+                &env.wrapped_key,
+                &env.iv,
+                &env.ciphertext_and_tag[..10],
+                aad
+            ),
+            Err(HsmError::Decryption)
+        ));
+        let mut wk = env.wrapped_key.clone();
+        wk[100] ^= 1;
+        let tampered_key = open(&wk, &env.iv, &env.ciphertext_and_tag, aad);
+        assert!(
+            matches!(tampered_key, Err(HsmError::Decryption)),
+            "{tampered_key:?}"
+        );
+        // A different content key (here: garbage of the wrong size) does not open it either.
+        let other = transport
+            .encrypt(
+                &mut rand::thread_rng(),
+                Oaep::new::<sha1::Sha1>(),
+                &[7u8; 16],
+            )
+            .unwrap();
+        assert!(matches!(
+            open(&other, &env.iv, &env.ciphertext_and_tag, aad),
+            Err(HsmError::Decryption)
+        ));
+
+        // OAEP with SHA-256 (as the device might prefer): what does this module accept?
+        let env256 = seal_envelope(&transport, Oaep::new::<sha2::Sha256>(), &plaintext, aad);
+        let via_api = open(
+            &env256.wrapped_key,
+            &env256.iv,
+            &env256.ciphertext_and_tag,
+            aad,
+        );
+        assert!(
+            matches!(via_api, Err(HsmError::Decryption)),
+            "the API uses OAEP-SHA-1 only"
+        );
+        let raw = raw_session();
+        let tk = find(&raw, TRANSPORT_KEY_LABEL, ObjectClass::PRIVATE_KEY);
+        for (name, hash, mgf) in [
+            (
+                "SHA-1/MGF1-SHA-1",
+                MechanismType::SHA1,
+                PkcsMgfType::MGF1_SHA1,
+            ),
+            (
+                "SHA-256/MGF1-SHA-256",
+                MechanismType::SHA256,
+                PkcsMgfType::MGF1_SHA256,
+            ),
+        ] {
+            let wk = if hash == MechanismType::SHA1 {
+                &env.wrapped_key
+            } else {
+                &env256.wrapped_key
+            };
+            let result = raw.unwrap_key(
+                &Mechanism::RsaPkcsOaep(PkcsOaepParams::new(hash, mgf, PkcsOaepSource::empty())),
+                tk,
+                wk,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::AES),
+                    Attribute::Token(false),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Decrypt(true),
+                ],
+            );
+            match &result {
+                Ok(handle) => {
+                    println!("OAEP {name}: accepted by C_UnwrapKey");
+                    raw.destroy_object(*handle).unwrap();
+                }
+                Err(e) => println!("OAEP {name}: rejected: {e:?}"),
+            }
+            if hash == MechanismType::SHA1 {
+                assert!(result.is_ok());
+            }
+        }
+
+        let mut samples = Vec::new();
+        for _ in 0..20 {
+            let start = Instant::now();
+            let opened = hsm
+                .open_envelope(&env.wrapped_key, &env.iv, &env.ciphertext_and_tag, aad)
+                .unwrap();
+            samples.push(start.elapsed());
+            assert_eq!(opened.as_slice(), plaintext.as_slice());
+        }
+        println!(
+            "timing: open_envelope (RSA-2048 transport) median {:?}",
+            median(samples)
+        );
+        assert_eq!(session_keys_left(&raw), 0, "content keys left behind");
+    });
+}
+
+#[test]
+fn sealed_at_rest_round_trip() {
+    with_fresh_token("sealed_at_rest_round_trip", |dir| {
+        let hsm = open(dir);
+        hsm.ensure_objects(2048).unwrap();
+        let secret = b"d1'' = 0x1234...".to_vec();
+        let aad = b"account:42/share:d1";
+        let blob = hsm.seal_at_rest(&secret, aad).unwrap();
+        assert_eq!(blob.len(), 2 + 12 + secret.len() + 16);
+        assert_eq!(&blob[..2], &[0x01, 0x01]);
+        assert!(!blob.windows(secret.len()).any(|w| w == secret.as_slice()));
+        assert_eq!(
+            hsm.open_at_rest(&blob, aad).unwrap().as_slice(),
+            secret.as_slice()
+        );
+        let blob2 = hsm.seal_at_rest(&secret, aad).unwrap();
+        assert_ne!(blob[2..14], blob2[2..14], "fresh IV per seal");
+
+        assert!(matches!(
+            hsm.open_at_rest(&blob, b"account:43/share:d1"),
+            Err(HsmError::Decryption)
+        ));
+        for i in 2..blob.len() {
+            let mut tampered = blob.clone();
+            tampered[i] ^= 0x80;
+            assert!(
+                matches!(hsm.open_at_rest(&tampered, aad), Err(HsmError::Decryption)),
+                "byte {i}"
+            );
+        }
+        let mut v2 = blob.clone();
+        v2[0] = 0x02;
+        assert!(matches!(
+            hsm.open_at_rest(&v2, aad),
+            Err(HsmError::BadBlob(_))
+        ));
+        let mut alg = blob.clone();
+        alg[1] = 0x02;
+        assert!(matches!(
+            hsm.open_at_rest(&alg, aad),
+            Err(HsmError::BadBlob(_))
+        ));
+        assert!(matches!(
+            hsm.open_at_rest(&blob[..2 + 12 + 15], aad),
+            Err(HsmError::BadBlob(_))
+        ));
+        assert!(matches!(
+            hsm.open_at_rest(&[], aad),
+            Err(HsmError::BadBlob(_))
+        ));
+
+        let empty = hsm.seal_at_rest(b"", b"").unwrap();
+        assert!(hsm.open_at_rest(&empty, b"").unwrap().is_empty());
+
+        let r1 = hsm.random(32).unwrap();
+        let r2 = hsm.random(32).unwrap();
+        assert_eq!(r1.len(), 32);
+        assert_ne!(r1, r2);
+        assert!(hsm.random(0).unwrap().is_empty());
+    });
+}
+
+#[test]
+fn server_key_signs_raw() {
+    with_fresh_token("server_key_signs_raw", |dir| {
+        let hsm = open(dir);
+        hsm.ensure_objects(2048).unwrap();
+        let key = hsm.generate_server_key(2048).unwrap();
+        assert_eq!(key.modulus.len(), 256);
+        assert!(key.modulus[0] & 0x80 != 0);
+        assert_eq!(&key.wrapped_private_key[..2], &[0x01, 0x02]);
+        assert!(!format!("{key:?}").contains(&hex::encode(&key.wrapped_private_key[2..10])));
+
+        for _ in 0..3 {
+            let x = random_x(&key.modulus);
+            let s = hsm
+                .sign_raw(&key.wrapped_private_key, &key.modulus, &x)
+                .unwrap();
+            assert_raw_signature(&key.modulus, &x, &s);
+        }
+        // Short x is padded, x >= n is reduced.
+        let s = hsm
+            .sign_raw(&key.wrapped_private_key, &key.modulus, &[2])
+            .unwrap();
+        assert_raw_signature(&key.modulus, &[2], &s);
+        let mut big = vec![0xff; key.modulus.len()];
+        big.push(0x01);
+        let s = hsm
+            .sign_raw(&key.wrapped_private_key, &key.modulus, &big)
+            .unwrap();
+        assert_raw_signature(&key.modulus, &big, &s);
+        // A leading zero on the expected modulus is fine.
+        let mut padded_n = vec![0];
+        padded_n.extend_from_slice(&key.modulus);
+        let x = random_x(&key.modulus);
+        let s = hsm
+            .sign_raw(&key.wrapped_private_key, &padded_n, &x)
+            .unwrap();
+        assert_raw_signature(&key.modulus, &x, &s);
+
+        // Another account's modulus: wrong key.
+        let other = hsm.generate_server_key(2048).unwrap();
+        assert_ne!(other.modulus, key.modulus);
+        assert!(matches!(
+            hsm.sign_raw(&key.wrapped_private_key, &other.modulus, &x),
+            Err(HsmError::WrongKey)
+        ));
+        // Unknown format, corrupted wrapping.
+        let mut bad = key.wrapped_private_key.clone();
+        bad[1] = 0x01;
+        assert!(matches!(
+            hsm.sign_raw(&bad, &key.modulus, &x),
+            Err(HsmError::BadBlob(_))
+        ));
+        let mut corrupt = key.wrapped_private_key.clone();
+        corrupt[40] ^= 1;
+        let err = hsm.sign_raw(&corrupt, &key.modulus, &x).unwrap_err();
+        println!("corrupted wrapped key: {err}");
+
+        let raw = raw_session();
+        assert_eq!(
+            session_keys_left(&raw),
+            0,
+            "session key objects left behind"
+        );
+    });
+}
+
+#[test]
+fn concurrent_sign_raw() {
+    with_fresh_token("concurrent_sign_raw", |dir| {
+        let hsm = open(dir);
+        hsm.ensure_objects(2048).unwrap();
+        let keys: Vec<ServerKey> = (0..2)
+            .map(|_| hsm.generate_server_key(2048).unwrap())
+            .collect();
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let hsm = hsm.clone();
+                let keys = &keys;
+                scope.spawn(move || {
+                    for i in 0..10 {
+                        let key = &keys[(t + i) % keys.len()];
+                        let x = random_x(&key.modulus);
+                        let s = hsm
+                            .sign_raw(&key.wrapped_private_key, &key.modulus, &x)
+                            .unwrap();
+                        assert_raw_signature(&key.modulus, &x, &s);
+                        // Interleave other operations on the same pool.
+                        let aad = [t as u8, i as u8];
+                        let secret: [u8; 24] = rand::thread_rng().r#gen();
+                        let blob = hsm.seal_at_rest(&secret, &aad).unwrap();
+                        assert_eq!(hsm.open_at_rest(&blob, &aad).unwrap().as_slice(), &secret);
+                    }
+                });
+            }
+        });
+        let raw = raw_session();
+        assert_eq!(
+            session_keys_left(&raw),
+            0,
+            "session key objects left behind"
+        );
+    });
+}
+
+#[test]
+fn timings_rsa3072() {
+    with_fresh_token("timings_rsa3072", |dir| {
+        let hsm = open(dir);
+        let start = Instant::now();
+        hsm.ensure_objects(3072).unwrap();
+        println!(
+            "timing: ensure_objects (RSA-3072 transport) {:?}",
+            start.elapsed()
+        );
+
+        let transport = transport_key(&hsm);
+        let aad = b"aad";
+        let env = seal_envelope(&transport, Oaep::new::<sha1::Sha1>(), &[5u8; 384], aad);
+        let mut samples = Vec::new();
+        for _ in 0..20 {
+            let start = Instant::now();
+            hsm.open_envelope(&env.wrapped_key, &env.iv, &env.ciphertext_and_tag, aad)
+                .unwrap();
+            samples.push(start.elapsed());
+        }
+        println!(
+            "timing: open_envelope (RSA-3072 transport) median {:?}",
+            median(samples)
+        );
+
+        let start = Instant::now();
+        let key = hsm.generate_server_key(3072).unwrap();
+        println!("timing: generate_server_key(3072) {:?}", start.elapsed());
+        let mut samples = Vec::new();
+        for _ in 0..30 {
+            let x = random_x(&key.modulus);
+            let start = Instant::now();
+            let s = hsm
+                .sign_raw(&key.wrapped_private_key, &key.modulus, &x)
+                .unwrap();
+            samples.push(start.elapsed());
+            assert_raw_signature(&key.modulus, &x, &s);
+        }
+        println!("timing: sign_raw (RSA-3072) median {:?}", median(samples));
+
+        let blob = hsm.seal_at_rest(&[9u8; 384], aad).unwrap();
+        let mut samples = Vec::new();
+        for _ in 0..20 {
+            let start = Instant::now();
+            hsm.open_at_rest(&blob, aad).unwrap();
+            samples.push(start.elapsed());
+        }
+        println!(
+            "timing: open_at_rest (384 bytes) median {:?}",
+            median(samples)
+        );
+    });
+}
+
+#[test]
+fn token_pin_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pin");
+    std::fs::write(&path, "s3cret-pin\n").unwrap();
+    let pin = TokenPin::from_file(&path).unwrap();
+    assert_eq!(format!("{pin:?}"), "TokenPin(<redacted>)");
+
+    std::fs::write(&path, "\n").unwrap();
+    let err = TokenPin::from_file(&path).unwrap_err();
+    assert!(matches!(err, HsmError::Pin { .. }));
+    let err = TokenPin::from_file(dir.path().join("missing")).unwrap_err();
+    assert!(matches!(err, HsmError::Pin { .. }));
+    let err = TokenPin::from_env("TANDEM_TEST_SURELY_UNSET_PIN_VARIABLE").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("TANDEM_TEST_SURELY_UNSET_PIN_VARIABLE")
+    );
+}
