@@ -1,6 +1,7 @@
 //! Device-core timings: `cargo bench -p tandem-client-core --bench client`.
 //!
 //! Plain `std::time::Instant`, median of N runs, printed as a markdown table.
+// A benchmark binary: failing loudly on an unexpected error is what we want.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};

@@ -61,6 +61,9 @@ mod serde_b64;
 
 pub mod encoding;
 pub mod envelope;
+/// The gRPC shell (tonic client) around the sans-IO core.
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod hazmat;
 pub mod keys;
 pub mod pin;
@@ -76,7 +79,3 @@ pub use keys::{
 };
 pub use sign::{PartialSignature, SigningRequest};
 pub use types::{KeyType, RequestNonce};
-
-/// The gRPC shell (feature `grpc`).
-#[cfg(feature = "grpc")]
-pub mod grpc;

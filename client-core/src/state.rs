@@ -72,6 +72,8 @@ pub struct KeyPairState {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StateFileIn {
+    // Checked beforehand through `Header` (for clear errors); kept here so that
+    // `deny_unknown_fields` accepts them.
     #[allow(dead_code)]
     format: String,
     #[allow(dead_code)]

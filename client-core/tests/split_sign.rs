@@ -2,6 +2,7 @@
 //!
 //! All keys here are 2048-bit (and the composite ~4096-bit) because key generation is slow;
 //! such sizes are for tests only.
+// Tests may unwrap (workspace lint policy).
 #![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;

@@ -1,1 +1,437 @@
-//! placeholder
+//! Harness for the end-to-end tests: real `tandem` server processes on 127.0.0.1 with a
+//! SoftHSM token and a SQLite file in a temporary directory, simulated devices built on
+//! `client-core`, relying-party calls over gRPC, and OpenSSL as the independent verifier.
+//!
+//! Keys are 2048 bits and the device's Argon2 parameters are the test ones: these servers
+//! are for tests only.
+
+#![allow(clippy::unwrap_used, missing_debug_implementations)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use tandem_client_core::grpc::{self as dev, Client, ProofOutcome};
+use tandem_client_core::pin::{KdfParams, Pin};
+use tandem_client_core::state::DeviceState;
+use tandem_proto::v1 as pb;
+use tandem_proto::v1::relying_party_client::RelyingPartyClient;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+/// Key size used by the tests (client and server halves).
+pub const TEST_KEY_BITS: usize = 2048;
+
+/// Path of the `tandem` binary, built once per test process if needed.
+pub fn tandem_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // target/debug/deps/<test> -> target/debug/tandem
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let bin = dir.join("tandem");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "tandem-server", "--bin", "tandem"])
+            .status()
+            .expect("cannot run cargo to build the tandem binary");
+        assert!(status.success(), "building the tandem binary failed");
+        assert!(bin.exists(), "tandem binary not found at {}", bin.display());
+        bin
+    })
+    .clone()
+}
+
+/// Runs `tandem` with arguments; returns stdout, fails with stderr.
+pub fn tandem(args: &[&str]) -> Result<String> {
+    let out = Command::new(tandem_bin())
+        .args(["--log", "warn"])
+        .args(args)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "tandem {:?} failed: {}{}",
+            args,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// A server's data directory and, while running, its process.
+pub struct TestServer {
+    /// Temporary directory holding everything.
+    pub tmp: tempfile::TempDir,
+    /// `<tmp>/server`.
+    pub data_dir: PathBuf,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// TLS certificate (PEM).
+    pub ca: Vec<u8>,
+    child: Option<Child>,
+    log_path: PathBuf,
+    log_level: String,
+    extra_env: Vec<(String, String)>,
+}
+
+/// Edits of the generated `tandem.toml` (TOML text appended / replaced sections).
+#[derive(Default, Clone)]
+pub struct ServerOptions {
+    /// Replaces the `[lockout]` table, e.g. short lock durations.
+    pub lockout: Option<String>,
+    /// Replaces the `[timeouts]` table.
+    pub timeouts: Option<String>,
+    /// Log filter for the server process.
+    pub log: Option<String>,
+    /// Extra environment for the server process (test hooks).
+    pub env: Vec<(String, String)>,
+}
+
+/// A short lockout table: 3 -> `l1` s, 6 -> `l2` s, 9 -> disabled.
+pub fn short_lockout(l1: i64, l2: i64) -> String {
+    format!(
+        "[lockout]\ndisable_after = 9\n\n[[lockout.locks]]\nfailures = 3\nlock_seconds = {l1}\n\n[[lockout.locks]]\nfailures = 6\nlock_seconds = {l2}\n"
+    )
+}
+
+/// A `[timeouts]` table.
+pub fn timeouts(registration_seconds: i64, transaction_seconds: u32) -> String {
+    format!(
+        "[timeouts]\nregistration_seconds = {registration_seconds}\ntransaction_seconds = {transaction_seconds}\nmax_transaction_seconds = 600\naccount_validity_days = 1095\nregistration_proof_attempts = 3\n"
+    )
+}
+
+fn replace_table(toml: &str, table: &str, replacement: &str) -> String {
+    // Drop the existing table (and its sub-tables), then append the replacement.
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in toml.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            let name = t.trim_start_matches('[').trim_end_matches(']');
+            skipping = name == table || name.starts_with(&format!("{table}."));
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    out.push_str(replacement);
+    out
+}
+
+impl TestServer {
+    /// Initialises a data directory (SoftHSM token included) and starts the server.
+    pub fn start(opts: ServerOptions) -> Result<Self> {
+        let tmp = tempfile::tempdir()?;
+        let data_dir = tmp.path().join("server");
+        let bits = TEST_KEY_BITS.to_string();
+        tandem(&[
+            "server",
+            "init",
+            "--softhsm",
+            "--listen",
+            "127.0.0.1:0",
+            "--server-key-bits",
+            &bits,
+            "--transport-key-bits",
+            &bits,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ])?;
+        let cfg_path = data_dir.join("tandem.toml");
+        let mut cfg = std::fs::read_to_string(&cfg_path)?;
+        if let Some(l) = &opts.lockout {
+            cfg = replace_table(&cfg, "lockout", l);
+        }
+        if let Some(t) = &opts.timeouts {
+            cfg = replace_table(&cfg, "timeouts", t);
+        }
+        std::fs::write(&cfg_path, cfg)?;
+        let ca = std::fs::read(data_dir.join("tls/server.crt"))?;
+        let log_path = tmp.path().join("server.log");
+        let mut s = Self {
+            tmp,
+            data_dir,
+            url: String::new(),
+            ca,
+            child: None,
+            log_path,
+            log_level: opts.log.unwrap_or_else(|| "info".into()),
+            extra_env: opts.env,
+        };
+        s.spawn()?;
+        Ok(s)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)?;
+        // Re-use the port after a restart so devices reconnect to the same URL.
+        let listen = self
+            .url
+            .strip_prefix("https://")
+            .unwrap_or("127.0.0.1:0")
+            .to_owned();
+        let mut child = Command::new(tandem_bin())
+            .args([
+                "--log",
+                &self.log_level,
+                "server",
+                "run",
+                "--listen",
+                &listen,
+                "--data-dir",
+            ])
+            .arg(&self.data_dir)
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .context("server did not start within 60 s")?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .with_context(|| format!("unexpected server output {line:?}; log: {}", self.log()))?
+            .to_owned();
+        self.url = format!("https://{addr}");
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown handling at all.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same data directory and port.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.spawn() {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("restart retry: {e}");
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Runs `tandem operator` on this data directory.
+    pub fn operator(&self, args: &[&str]) -> Result<String> {
+        let mut all = vec!["operator", "--data-dir", self.data_dir.to_str().unwrap()];
+        all.extend_from_slice(args);
+        tandem(&all)
+    }
+
+    /// A device client.
+    pub async fn device_client(&self) -> Result<Client> {
+        Ok(Client::connect(&self.url, &self.ca).await?)
+    }
+
+    /// A relying-party client.
+    pub async fn rp(&self) -> Result<RelyingPartyClient<Channel>> {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca))
+            .domain_name("localhost");
+        let channel = Endpoint::from_shared(self.url.clone())?
+            .tls_config(tls)?
+            .connect()
+            .await?;
+        Ok(RelyingPartyClient::new(channel))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A person's identity for approvals.
+pub struct Person {
+    /// Given name.
+    pub given: &'static str,
+    /// Surname.
+    pub surname: &'static str,
+    /// Country.
+    pub country: &'static str,
+    /// National id.
+    pub id: &'static str,
+}
+
+/// The default test person.
+pub const MARY: Person = Person {
+    given: "MARY",
+    surname: "TESTNUMBER",
+    country: "EE",
+    id: "30303039914",
+};
+
+/// Registers a device for `person` with the given PINs: start, operator approval (through
+/// the `tandem operator` command), key hand-over, proof.
+pub async fn register(
+    server: &TestServer,
+    person: &Person,
+    pin1: &str,
+    pin2: &str,
+) -> Result<DeviceState> {
+    let client = server.device_client().await?;
+    let mut id = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
+    let mut reg = dev::register_start(&client, id).await?;
+    let out = server.operator(&["registrations"])?;
+    assert!(
+        out.contains(&reg.registration_code) && out.contains(&reg.matching_code),
+        "{out}"
+    );
+    server.operator(&[
+        "approve",
+        &reg.registration_code,
+        "--given-name",
+        person.given,
+        "--surname",
+        person.surname,
+        "--country",
+        person.country,
+        "--national-id",
+        person.id,
+    ])?;
+    let (p1, p2) = (Pin::new(pin1)?, Pin::new(pin2)?);
+    dev::submit_keys(
+        &client,
+        &mut reg,
+        &p1,
+        &p2,
+        TEST_KEY_BITS,
+        KdfParams::testing(),
+    )
+    .await?;
+    match dev::prove(&client, &reg, &p1, &p2).await? {
+        ProofOutcome::Completed(state) => Ok(*state),
+        ProofOutcome::PinMismatch { .. } => bail!("proof failed"),
+    }
+}
+
+/// Starts a transaction for a document number.
+pub async fn start_tx(
+    rp: &mut RelyingPartyClient<Channel>,
+    kind: pb::TransactionKind,
+    document: &str,
+    data: &[u8],
+    scheme: pb::SignatureScheme,
+    vc_choice: bool,
+) -> Result<pb::StartTransactionResponse> {
+    let req = pb::StartTransactionRequest {
+        relying_party_name: "Test Bank".into(),
+        target: Some(pb::start_transaction_request::Target::DocumentNumber(
+            document.into(),
+        )),
+        hash: pb::HashAlgorithm::Sha256 as i32,
+        digest: Sha256::digest(data).to_vec(),
+        scheme: scheme as i32,
+        display_text: "Test".into(),
+        vc_choice,
+        timeout_seconds: 0,
+    };
+    let r = match kind {
+        pb::TransactionKind::Authentication => rp.start_authentication(req).await?,
+        _ => rp.start_signature(req).await?,
+    };
+    Ok(r.into_inner())
+}
+
+/// The device's view of one pending transaction.
+pub async fn pending(
+    client: &Client,
+    state: &DeviceState,
+    id: &str,
+) -> Result<pb::PendingTransaction> {
+    let list = dev::list_pending(client, state).await?;
+    list.into_iter()
+        .find(|t| t.transaction_id == id)
+        .context("transaction not pending on the device")
+}
+
+/// Polls until complete (at most 10 s).
+pub async fn status(
+    rp: &mut RelyingPartyClient<Channel>,
+    id: &str,
+) -> Result<pb::TransactionStatus> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = rp
+            .get_transaction_status(pb::GetTransactionStatusRequest {
+                transaction_id: id.into(),
+            })
+            .await?
+            .into_inner();
+        if st.state == pb::TransactionState::Complete as i32 || Instant::now() > deadline {
+            return Ok(st);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Verifies `signature` over `data` with OpenSSL under the SPKI (DER) public key.
+pub fn openssl_verify(
+    dir: &Path,
+    spki_der: &[u8],
+    data: &[u8],
+    signature: &[u8],
+    pss: bool,
+) -> Result<()> {
+    let key = dir.join("key.der");
+    let sig = dir.join("sig.bin");
+    let msg = dir.join("data.bin");
+    std::fs::write(&key, spki_der)?;
+    std::fs::write(&sig, signature)?;
+    std::fs::write(&msg, data)?;
+    let mut cmd = Command::new("openssl");
+    cmd.args(["dgst", "-sha256", "-keyform", "DER", "-verify"])
+        .arg(&key);
+    if pss {
+        cmd.args([
+            "-sigopt",
+            "rsa_padding_mode:pss",
+            "-sigopt",
+            "rsa_pss_saltlen:32",
+        ]);
+    }
+    let out = cmd.arg("-signature").arg(&sig).arg(&msg).output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !stdout.contains("Verified OK") {
+        bail!(
+            "openssl rejected the signature: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}

@@ -822,6 +822,22 @@ impl Device for DeviceService {
     }
 }
 
+/// Test hook for the crash tests: `TANDEM_TEST_PAUSE_AFTER_COUNT_MS` makes the server
+/// wait between counting an attempt and judging the share, so a test can kill it exactly
+/// there. Unset (the default) it does nothing.
+fn crash_test_pause() {
+    static PAUSE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let pause = PAUSE.get_or_init(|| {
+        std::env::var("TANDEM_TEST_PAUSE_AFTER_COUNT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(ms) = pause {
+        tracing::warn!(ms, "test hook: pausing after the attempt was counted");
+        std::thread::sleep(std::time::Duration::from_millis(*ms));
+    }
+}
+
 /// The body of `Confirm`, run with the key pair's lock held, on a blocking thread.
 fn confirm_locked(
     app: &App,
@@ -887,7 +903,10 @@ fn confirm_locked(
 
     // The gate: the attempt is committed as a failure before the share is judged.
     match app.store.begin_attempt(kp.id, policy, now)? {
-        AttemptGate::Proceed { .. } => {}
+        AttemptGate::Proceed { failures } => {
+            tracing::debug!(failures, "attempt counted before judging the share");
+            crash_test_pause();
+        }
         gate @ (AttemptGate::Locked { .. } | AttemptGate::Disabled) => {
             let kp = app.store.key_pair(&acc.id, key_type)?;
             let outcome = if gate == AttemptGate::Disabled {
