@@ -6,6 +6,9 @@ need=()
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 command -v pkcs11-tool   >/dev/null 2>&1 || need+=(opensc)
 command -v openssl       >/dev/null 2>&1 || need+=(openssl)
+# The benchmarks link OpenSSL (reference figures); they are built with --all-targets.
+dpkg -s libssl-dev  >/dev/null 2>&1 || need+=(libssl-dev)
+command -v pkg-config    >/dev/null 2>&1 || need+=(pkg-config)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   SUDO=""

@@ -281,13 +281,7 @@ pub async fn submit_keys(
             &envelope::aad_server_share(&p.registration_id, kt),
             &mut rng,
         )?;
-        let share = ProtectedShare::protect(
-            &material.device_share,
-            pin,
-            &keystore,
-            kdf.clone(),
-            &mut rng,
-        )?;
+        let share = ProtectedShare::protect(&material.device_share, pin, &keystore, kdf, &mut rng)?;
         submissions.push(pb::KeySubmission {
             key_type: key_type_pb(kt),
             client_modulus: material.modulus.clone(),

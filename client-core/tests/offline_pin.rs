@@ -12,7 +12,9 @@ use rand::rngs::StdRng;
 use tandem_client_core::encoding::{HashAlgorithm, SignatureScheme, encode_pss};
 use tandem_client_core::hazmat::bigint::{bit_length, multiply};
 use tandem_client_core::pin::{KdfParams, KeystoreSecret, Pin, ProtectedShare};
-use tandem_client_core::sign::{SigningRequest, combine_client_shares, partial_sign, server_partial, verify_raw};
+use tandem_client_core::sign::{
+    SigningRequest, combine_client_shares, partial_sign, server_partial, verify_raw,
+};
 use tandem_client_core::state::{DeviceState, KeyPairState};
 use tandem_client_core::types::{CloneToken, DeviceSecret, KeyType};
 use tandem_client_core::{PUBLIC_EXPONENT, generate_client_key};
@@ -25,7 +27,14 @@ fn a_stolen_state_file_gives_no_offline_pin_test() {
     let n = multiply(&km.modulus, &n2);
     let right = Pin::new("4711").unwrap();
     let keystore = KeystoreSecret::generate(&mut rng);
-    let protected = ProtectedShare::protect(&km.device_share, &right, &keystore, KdfParams::testing(), &mut rng).unwrap();
+    let protected = ProtectedShare::protect(
+        &km.device_share,
+        &right,
+        &keystore,
+        KdfParams::testing(),
+        &mut rng,
+    )
+    .unwrap();
     let state = DeviceState {
         server_url: "https://127.0.0.1:7443".into(),
         device_id: [7; 16],
@@ -67,7 +76,10 @@ fn a_stolen_state_file_gives_no_offline_pin_test() {
     for guess in 0..10_000u32 {
         let pin = Pin::new(&format!("{guess:04}")).unwrap();
         // Offline: every guess unlocks and signs, with output of the same shape.
-        let share = kp.protected_share.unlock(&pin, &stolen.keystore_secret).unwrap();
+        let share = kp
+            .protected_share
+            .unlock(&pin, &stolen.keystore_secret)
+            .unwrap();
         assert_eq!(share.len(), km.modulus.len());
         if guess % 50 == 0 || guess == 4711 {
             let s1 = partial_sign(&share, &kp.client_modulus, &request).unwrap();
@@ -81,12 +93,23 @@ fn a_stolen_state_file_gives_no_offline_pin_test() {
             }
         }
     }
-    assert_eq!(accepted_by_server, vec![4711], "exactly the right PIN passes the server's check");
-    assert!(top_bytes.len() > 50, "partial signatures of wrong PINs look like any other residue");
+    assert_eq!(
+        accepted_by_server,
+        vec![4711],
+        "exactly the right PIN passes the server's check"
+    );
+    assert!(
+        top_bytes.len() > 50,
+        "partial signatures of wrong PINs look like any other residue"
+    );
     // The file holds no check value that a guess could be compared with: the ciphertext is
     // exactly the share's length (no tag, no padding, no hash).
     let json: serde_json::Value = serde_json::from_slice(&state.to_json_bytes().unwrap()).unwrap();
     let share = &json["key_pairs"][0]["protected_share"];
     let fields: Vec<&String> = share.as_object().unwrap().keys().collect();
-    assert_eq!(fields, ["algorithm", "ciphertext", "kdf", "salt", "version"], "{share}");
+    assert_eq!(
+        fields,
+        ["algorithm", "ciphertext", "kdf", "salt", "version"],
+        "{share}"
+    );
 }

@@ -33,14 +33,18 @@ use tandem_server::signing::{ServerKeyRef, ShareVerdict, evaluate_share, server_
 const CHILD_ENV: &str = "TANDEM_BENCH_TOKEN_DIR";
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let bits: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(3072);
     let iterations: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(20);
     match std::env::var_os(CHILD_ENV) {
         Some(dir) => run(Path::new(&dir), bits, iterations),
         None => {
             let dir = tempfile::tempdir().unwrap();
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/softhsm-provision.sh");
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/softhsm-provision.sh");
             let out = Command::new("bash")
                 .arg(script)
                 .arg(dir.path())
@@ -48,7 +52,11 @@ fn main() {
                 .arg(dir.path().join("pin"))
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "provisioning failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "provisioning failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let status = Command::new(std::env::current_exe().unwrap())
                 .args(std::env::args().skip(1))
                 .env("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"))
@@ -122,7 +130,9 @@ fn run(token_dir: &Path, bits: usize, n: usize) {
     let x_ossl = random_below_bits(bits);
     let (ossl_crt, _) = time(n, || {
         let mut out = vec![0u8; bits / 8];
-        ossl_key.private_encrypt(&x_ossl, &mut out, Padding::NONE).unwrap();
+        ossl_key
+            .private_encrypt(&x_ossl, &mut out, Padding::NONE)
+            .unwrap();
         out
     });
 
@@ -143,14 +153,27 @@ fn run(token_dir: &Path, bits: usize, n: usize) {
     let n2 = server_key.modulus.clone();
     let composite = multiply(&n1, &n2);
     let composite_bits = bit_length(&composite);
-    let sealed = envelope::seal_server_share(&transport, material.server_share, b"bench", &mut OsRng).unwrap();
+    let sealed =
+        envelope::seal_server_share(&transport, material.server_share, b"bench", &mut OsRng)
+            .unwrap();
     let parts = envelope::EnvelopeParts::parse(&sealed).unwrap();
-    let d1pp = hsm.open_envelope(parts.wrapped_key, &parts.iv, parts.ciphertext, b"bench").unwrap();
-    let share_blob = hsm.seal_at_rest(&d1pp, &server_share_aad(KeyType::Auth, &n1)).unwrap();
+    let d1pp = hsm
+        .open_envelope(parts.wrapped_key, &parts.iv, parts.ciphertext, b"bench")
+        .unwrap();
+    let share_blob = hsm
+        .seal_at_rest(&d1pp, &server_share_aad(KeyType::Auth, &n1))
+        .unwrap();
     drop(d1pp);
     let keystore = KeystoreSecret::generate(&mut OsRng);
     let pin = Pin::new("1234").unwrap();
-    let protected = ProtectedShare::protect(&material.device_share, &pin, &keystore, KdfParams::default(), &mut OsRng).unwrap();
+    let protected = ProtectedShare::protect(
+        &material.device_share,
+        &pin,
+        &keystore,
+        KdfParams::default(),
+        &mut OsRng,
+    )
+    .unwrap();
     let digest = HashAlgorithm::Sha256.digest(b"benchmark");
     let x = encode_pkcs1v15(HashAlgorithm::Sha256, &digest, composite_bits).unwrap();
     let request = SigningRequest {
@@ -166,7 +189,9 @@ fn run(token_dir: &Path, bits: usize, n: usize) {
     let share: DeviceShare = protected.unlock(&pin, &keystore).unwrap();
     let (psign, psign90) = time(n, || partial_sign(&share, &n1, &request).unwrap());
     rows.push(Row {
-        what: format!("client partial signature s1' = x^d1' mod n1, RSA-{bits} (incl. encoding check)"),
+        what: format!(
+            "client partial signature s1' = x^d1' mod n1, RSA-{bits} (incl. encoding check)"
+        ),
         median: psign,
         p90: psign90,
         reference: format!("OpenSSL BN_mod_exp_mont_consttime {bits}"),
@@ -192,16 +217,28 @@ fn run(token_dir: &Path, bits: usize, n: usize) {
     };
     let (open, open90) = time(n, || {
         let p = envelope::EnvelopeParts::parse(&share_env).unwrap();
-        hsm.open_envelope(p.wrapped_key, &p.iv, p.ciphertext, b"bench-share").unwrap()
+        hsm.open_envelope(p.wrapped_key, &p.iv, p.ciphertext, b"bench-share")
+            .unwrap()
     });
-    let (eval, eval90) = time(n, || match evaluate_share(&hsm, key, &x, s1.as_bytes()).unwrap() {
-        ShareVerdict::Valid { signature } => signature,
-        ShareVerdict::Invalid => panic!("share rejected"),
+    let (eval, eval90) = time(n, || {
+        match evaluate_share(&hsm, key, &x, s1.as_bytes()).unwrap() {
+            ShareVerdict::Valid { signature } => signature,
+            ShareVerdict::Invalid => panic!("share rejected"),
+        }
     });
-    let (hsm_sign, hsm_sign90) = time(n, || hsm.sign_raw(&server_key.wrapped_private_key, &n2, &random_below_bits(bits)).unwrap());
+    let (hsm_sign, hsm_sign90) = time(n, || {
+        hsm.sign_raw(
+            &server_key.wrapped_private_key,
+            &n2,
+            &random_below_bits(bits),
+        )
+        .unwrap()
+    });
     let (total, total90) = time(n, || {
         let p = envelope::EnvelopeParts::parse(&share_env).unwrap();
-        let s = hsm.open_envelope(p.wrapped_key, &p.iv, p.ciphertext, b"bench-share").unwrap();
+        let s = hsm
+            .open_envelope(p.wrapped_key, &p.iv, p.ciphertext, b"bench-share")
+            .unwrap();
         evaluate_share(&hsm, key, &x, &s).unwrap()
     });
     let lower_bound = ossl_modexp + ossl_crt;
@@ -220,7 +257,9 @@ fn run(token_dir: &Path, bits: usize, n: usize) {
         ref_median: ossl_crt,
     });
     rows.push(Row {
-        what: "server: judge share + complete signature (d1'' decrypt, s1'', verify, s2, CRT, verify)".into(),
+        what:
+            "server: judge share + complete signature (d1'' decrypt, s1'', verify, s2, CRT, verify)"
+                .into(),
         median: eval,
         p90: eval90,
         reference: "OpenSSL consttime modexp + CRT private op (lower bound)".into(),
@@ -234,7 +273,9 @@ fn run(token_dir: &Path, bits: usize, n: usize) {
         ref_median: lower_bound,
     });
 
-    println!("RSA halves of {bits} bits (composite n of {composite_bits} bits), {n} iterations (key generation {keygen_n}), medians:\n");
+    println!(
+        "RSA halves of {bits} bits (composite n of {composite_bits} bits), {n} iterations (key generation {keygen_n}), medians:\n"
+    );
     println!("| operation | median ms | p90 ms | reference (same run) | reference ms | ratio |");
     println!("|---|---:|---:|---|---:|---:|");
     for r in rows {

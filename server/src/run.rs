@@ -17,6 +17,10 @@ use crate::store::Store;
 /// The provisioning script, embedded so `server init --softhsm` works from any directory.
 const SOFTHSM_PROVISION: &str = include_str!("../../deploy/softhsm-provision.sh");
 
+/// Largest request message accepted (the biggest legitimate one, the key hand-over with
+/// two 4096-bit keys, is about 3 KiB).
+const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
 /// Default SoftHSM module path on Debian/Ubuntu.
 pub const DEFAULT_SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
@@ -202,10 +206,14 @@ pub async fn serve(
     let result = Server::builder()
         .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))?
         .concurrency_limit_per_connection(64)
-        .add_service(DeviceServer::new(DeviceService::new(Arc::clone(&app))))
-        .add_service(RelyingPartyServer::new(RelyingPartyService::new(
-            Arc::clone(&app),
-        )))
+        .add_service(
+            DeviceServer::new(DeviceService::new(Arc::clone(&app)))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            RelyingPartyServer::new(RelyingPartyService::new(Arc::clone(&app)))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     sweeper.abort();

@@ -53,9 +53,16 @@ pub fn tandem_bin() -> PathBuf {
 
 /// Runs `tandem` with arguments; returns stdout, fails with stderr.
 pub fn tandem(args: &[&str]) -> Result<String> {
+    tandem_env(args, &[])
+}
+
+/// Runs `tandem` with arguments and extra environment; returns stdout, fails with stderr.
+pub fn tandem_env(args: &[&str], env: &[(&str, &str)]) -> Result<String> {
     let out = Command::new(tandem_bin())
         .args(["--log", "warn"])
         .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
         .output()?;
     if !out.status.success() {
         bail!(

@@ -1,5 +1,7 @@
 //! Bad input gets a clear gRPC status and changes nothing.
 
+#![allow(clippy::unwrap_used)] // tests
+
 use rand::RngCore;
 use tandem_client_core::envelope;
 use tandem_client_core::grpc as dev;
@@ -67,7 +69,7 @@ async fn malformed_confirmations_are_rejected_without_counting() {
     };
     let right_aad =
         envelope::aad_partial_signature(&t.transaction_id, &state.account_id, KeyType::Auth);
-    let mut huge = vec![0u8; 1 << 20];
+    let mut huge = vec![0u8; 100 * 1024];
     rng.fill_bytes(&mut huge);
     let mut truncated = good.share_envelope.clone();
     truncated.truncate(truncated.len() - 20);
@@ -180,6 +182,21 @@ async fn malformed_confirmations_are_rejected_without_counting() {
         assert_eq!(e.code(), code, "{name}: {e:?}");
         assert!(!e.message().is_empty(), "{name}: a clear message");
     }
+    // A message beyond the server's size limit is refused before it is decoded.
+    let mut too_big = vec![0u8; 1 << 20];
+    rng.fill_bytes(&mut too_big);
+    let e = client
+        .raw()
+        .confirm(pb::ConfirmRequest {
+            share_envelope: too_big,
+            ..good.clone()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{e:?}"
+    );
     // Nothing changed: no attempt counted, the transaction still waits.
     let ks = dev::key_state(&client, &state).await.unwrap();
     assert!(ks.iter().all(|k| k.consecutive_failures == 0), "{ks:?}");

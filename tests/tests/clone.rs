@@ -1,6 +1,8 @@
 //! Clone detection and retransmission: a stale clone token with a valid share disables the
 //! key pair; the same request re-sent with the same nonce gets the same answer.
 
+#![allow(clippy::unwrap_used)] // tests
+
 use tandem_client_core::grpc as dev;
 use tandem_client_core::pin::Pin;
 use tandem_client_core::state::DeviceState;

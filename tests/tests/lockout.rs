@@ -1,12 +1,13 @@
 //! PIN lockout through real server processes: the table (3, 6, 9), resets, PIN1 and PIN2
 //! counting separately, concurrent wrong PINs, and a SIGKILL between counting and judging.
 
+#![allow(clippy::unwrap_used)] // tests
+
 use std::time::Duration;
 
 use tandem_client_core::grpc as dev;
 use tandem_client_core::pin::Pin;
 use tandem_client_core::state::DeviceState;
-use tandem_client_core::types::KeyType;
 use tandem_proto::v1 as pb;
 use tandem_tests::*;
 
@@ -329,5 +330,4 @@ async fn sigkill_between_count_and_verdict_keeps_the_attempt() {
         pb::KeyStatus::Locked as i32,
         "the third counted attempt locked the key"
     );
-    let _ = KeyType::Auth;
 }

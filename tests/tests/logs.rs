@@ -1,5 +1,7 @@
 //! No secret appears in the server's logs, even at the most verbose level.
 
+#![allow(clippy::unwrap_used)] // tests
+
 use base64::Engine as _;
 use tandem_client_core::grpc as dev;
 use tandem_client_core::pin::Pin;

@@ -1,6 +1,8 @@
 //! Registration, authentication and signature through real server processes; every
 //! signature is checked by OpenSSL under the composite public key n = n1·n2.
 
+#![allow(clippy::unwrap_used)] // tests
+
 use tandem_client_core::grpc as dev;
 use tandem_client_core::pin::Pin;
 use tandem_proto::v1 as pb;

@@ -280,7 +280,7 @@ async fn scenario(
         let r = dev::confirm(&client, &mut state, &t, &Pin::new(wrong)?, None).await?;
         save_state(&device_dir, &state)?;
         let outcome = pb::ConfirmOutcome::try_from(r.outcome)
-            .map(|o| o.as_str_name())
+            .map(|o| o.as_str_name().trim_start_matches("CONFIRM_OUTCOME_"))
             .unwrap_or("?");
         let ks = r
             .key_state
@@ -293,7 +293,7 @@ async fn scenario(
     println!(
         "relying party sees: {}",
         pb::EndResult::try_from(st.end_result)
-            .map(|r| r.as_str_name())
+            .map(|r| r.as_str_name().trim_start_matches("END_RESULT_"))
             .unwrap_or("?")
     );
     let again = rp

@@ -932,7 +932,7 @@ pub async fn rp(opts: RpOptions, cmd: RpCommand) -> anyhow::Result<()> {
                 "RUNNING"
             };
             let result = pb::EndResult::try_from(st.end_result)
-                .map(|r| r.as_str_name())
+                .map(|r| r.as_str_name().trim_start_matches("END_RESULT_"))
                 .unwrap_or("-");
             println!("state {state}\nresult {result}");
             if !st.signature.is_empty() {

@@ -472,6 +472,8 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Destroyed secrets (wrapped keys, encrypted shares) are overwritten on disk.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                 version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL)",
@@ -772,7 +774,8 @@ impl Store {
                     expires_at
                 ],
             )?;
-            let keys: Vec<(String, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)> = {
+            type KeyRow = (String, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+            let keys: Vec<KeyRow> = {
                 let mut stmt = tx.prepare(
                     "SELECT key_type, client_modulus, server_modulus, server_share_blob, server_key_blob
                      FROM registration_keys WHERE registration_id = ?1",
@@ -1226,6 +1229,14 @@ impl Store {
 
     /// Completes running transactions whose time ran out as `TIMEOUT`.
     pub fn expire_transactions(&self, now: i64) -> Result<usize> {
+        let due: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM transactions WHERE state = 'RUNNING' AND expires_at <= ?1",
+            params![now],
+            |r| r.get(0),
+        )?;
+        if due == 0 {
+            return Ok(0);
+        }
         self.write(|tx| {
             let ids: Vec<String> = {
                 let mut stmt = tx.prepare(

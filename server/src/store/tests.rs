@@ -411,13 +411,43 @@ fn delete_destroys_secrets_and_one_account_per_device() {
 fn a_device_with_an_active_account_cannot_complete_another_registration() {
     let store = Store::open_in_memory().unwrap();
     account_on_device(&store, 1, 7);
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        account_on_device(&store, 2, 7)
-    }));
+    store
+        .create_registration(
+            &NewRegistration {
+                id: "reg-2".into(),
+                secret_hash: vec![0; 32],
+                code: "CODE2".into(),
+                device_id: vec![7; 16],
+                matching_code: "0000".into(),
+                created_at: NOW,
+                expires_at: NOW + 900,
+            },
+            &reply("dev-2", 0),
+        )
+        .unwrap();
+    store
+        .approve_registration("CODE2", &identity(), NOW + 1)
+        .unwrap();
+    store
+        .submit_registration_keys("reg-2", &[], NOW + 2, &reply("reg-2", 1))
+        .unwrap();
+    let err = store
+        .complete_registration(
+            "reg-2",
+            "acc-2",
+            "PNOEE-2",
+            &[0; 32],
+            NOW + 9,
+            &[],
+            NOW + 3,
+            &reply("reg-2", 2),
+        )
+        .unwrap_err();
     assert!(
-        result.is_err(),
-        "second account on the same device must be refused"
+        err.to_string().contains("already has an active account"),
+        "{err}"
     );
+    assert!(store.account("acc-2").is_err(), "nothing was created");
 }
 
 #[test]
