@@ -169,18 +169,13 @@ async fn scenario(
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut challenge);
     std::fs::write(dir.join("auth-challenge.bin"), challenge)?;
     let start = rp
-        .start_authentication(pb::StartTransactionRequest {
-            relying_party_name: "Demo Bank".into(),
-            target: Some(pb::start_transaction_request::Target::DocumentNumber(
-                doc.clone(),
-            )),
-            hash: pb::HashAlgorithm::Sha256 as i32,
-            digest: Sha256::digest(challenge).to_vec(),
-            scheme: pb::SignatureScheme::Pkcs1V15 as i32,
-            display_text: "Log in to Demo Bank".into(),
-            vc_choice: false,
-            timeout_seconds: 0,
-        })
+        .start_authentication(request(
+            &doc,
+            Sha256::digest(challenge).to_vec(),
+            pb::SignatureScheme::Pkcs1V15,
+            "Log in to Demo Bank",
+            false,
+        ))
         .await?
         .into_inner();
     println!(
@@ -211,18 +206,13 @@ async fn scenario(
     let document = "I agree to pay 100.00 EUR to Demo Shop.\n";
     std::fs::write(dir.join("document.txt"), document)?;
     let start = rp
-        .start_signature(pb::StartTransactionRequest {
-            relying_party_name: "Demo Bank".into(),
-            target: Some(pb::start_transaction_request::Target::DocumentNumber(
-                doc.clone(),
-            )),
-            hash: pb::HashAlgorithm::Sha256 as i32,
-            digest: Sha256::digest(document.as_bytes()).to_vec(),
-            scheme: pb::SignatureScheme::Pss as i32,
-            display_text: "Pay 100.00 EUR to Demo Shop".into(),
-            vc_choice: true,
-            timeout_seconds: 0,
-        })
+        .start_signature(request(
+            &doc,
+            Sha256::digest(document.as_bytes()).to_vec(),
+            pb::SignatureScheme::Pss,
+            "Pay 100.00 EUR to Demo Shop",
+            true,
+        ))
         .await?
         .into_inner();
     println!(
@@ -256,18 +246,13 @@ async fn scenario(
 
     step(6, "Three wrong PIN1 entries lock the AUTH key");
     let start = rp
-        .start_authentication(pb::StartTransactionRequest {
-            relying_party_name: "Demo Bank".into(),
-            target: Some(pb::start_transaction_request::Target::DocumentNumber(
-                doc.clone(),
-            )),
-            hash: pb::HashAlgorithm::Sha256 as i32,
-            digest: Sha256::digest(b"another login").to_vec(),
-            scheme: pb::SignatureScheme::Pkcs1V15 as i32,
-            display_text: "Log in to Demo Bank".into(),
-            vc_choice: false,
-            timeout_seconds: 0,
-        })
+        .start_authentication(request(
+            &doc,
+            Sha256::digest(b"another login").to_vec(),
+            pb::SignatureScheme::Pkcs1V15,
+            "Log in to Demo Bank",
+            false,
+        ))
         .await?
         .into_inner();
     let pending = dev::list_pending(&client, &state).await?;
@@ -297,18 +282,13 @@ async fn scenario(
             .unwrap_or("?")
     );
     let again = rp
-        .start_authentication(pb::StartTransactionRequest {
-            relying_party_name: "Demo Bank".into(),
-            target: Some(pb::start_transaction_request::Target::DocumentNumber(
-                doc.clone(),
-            )),
-            hash: pb::HashAlgorithm::Sha256 as i32,
-            digest: Sha256::digest(b"third login").to_vec(),
-            scheme: pb::SignatureScheme::Pkcs1V15 as i32,
-            display_text: "Log in to Demo Bank".into(),
-            vc_choice: false,
-            timeout_seconds: 0,
-        })
+        .start_authentication(request(
+            &doc,
+            Sha256::digest(b"third login").to_vec(),
+            pb::SignatureScheme::Pkcs1V15,
+            "Log in to Demo Bank",
+            false,
+        ))
         .await;
     match again {
         Err(s) => println!(
@@ -346,6 +326,28 @@ async fn scenario(
     }
     println!("\ndemo finished; files are in {d}");
     Ok(())
+}
+
+/// A relying-party request for the demo account.
+fn request(
+    document_number: &str,
+    digest: Vec<u8>,
+    scheme: pb::SignatureScheme,
+    text: &str,
+    vc_choice: bool,
+) -> pb::StartTransactionRequest {
+    pb::StartTransactionRequest {
+        relying_party_name: "Demo Bank".into(),
+        target: Some(pb::start_transaction_request::Target::DocumentNumber(
+            document_number.into(),
+        )),
+        hash: pb::HashAlgorithm::Sha256 as i32,
+        digest,
+        scheme: scheme as i32,
+        display_text: text.into(),
+        vc_choice,
+        timeout_seconds: 0,
+    }
 }
 
 fn write_result(dir: &Path, name: &str, st: &pb::TransactionStatus) -> anyhow::Result<()> {

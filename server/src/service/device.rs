@@ -47,6 +47,30 @@ fn respond<T>(r: Result<T, ApiError>) -> Res<T> {
     r.map(Response::new).map_err(ApiError::into_status)
 }
 
+/// For handlers whose answer may come from a stored reply (which can be an error status).
+fn answer<T>(r: Result<Result<T, Status>, ApiError>) -> Res<T> {
+    match r {
+        Ok(Ok(r)) => Ok(Response::new(r)),
+        Ok(Err(status)) => Err(status),
+        Err(e) => Err(e.into_status()),
+    }
+}
+
+/// A `Confirm` answer with the key pair's state after it.
+fn confirm_response(
+    outcome: pb::ConfirmOutcome,
+    next_clone_token: Vec<u8>,
+    kp: &store::KeyPair,
+    policy: &crate::lockout::LockoutPolicy,
+    now: i64,
+) -> pb::ConfirmResponse {
+    pb::ConfirmResponse {
+        outcome: outcome as i32,
+        next_clone_token,
+        key_state: Some(convert::key_state(kp, policy, now)),
+    }
+}
+
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     OsRng.fill_bytes(&mut b);
@@ -401,11 +425,7 @@ impl Device for DeviceService {
                 Ok(Ok(response))
             })
             .await;
-        match result {
-            Ok(Ok(r)) => Ok(Response::new(r)),
-            Ok(Err(status)) => Err(status),
-            Err(e) => Err(e.into_status()),
-        }
+        answer(result)
     }
 
     #[instrument(skip_all, fields(registration_id = %request.get_ref().registration_id))]
@@ -556,11 +576,7 @@ impl Device for DeviceService {
                 Ok(Ok(response))
             })
             .await;
-        match result {
-            Ok(Ok(r)) => Ok(Response::new(r)),
-            Ok(Err(status)) => Err(status),
-            Err(e) => Err(e.into_status()),
-        }
+        answer(result)
     }
 
     async fn list_pending(
@@ -663,11 +679,7 @@ impl Device for DeviceService {
             .blocking(move |app| confirm_locked(app, &acc, key_type, &req))
             .await;
         app.notify(&account_id);
-        match result {
-            Ok(Ok(r)) => Ok(Response::new(r)),
-            Ok(Err(status)) => Err(status),
-            Err(e) => Err(e.into_status()),
-        }
+        answer(result)
     }
 
     async fn refuse(&self, request: Request<pb::RefuseRequest>) -> Res<pb::RefuseResponse> {
@@ -695,11 +707,7 @@ impl Device for DeviceService {
                 Ok(Ok(response))
             })
             .await;
-        match result {
-            Ok(Ok(r)) => Ok(Response::new(r)),
-            Ok(Err(status)) => Err(status),
-            Err(e) => Err(e.into_status()),
-        }
+        answer(result)
     }
 
     async fn get_key_state(
@@ -765,11 +773,7 @@ impl Device for DeviceService {
                 }
             })
             .await;
-        match result {
-            Ok(Ok(r)) => Ok(Response::new(r)),
-            Ok(Err(status)) => Err(status),
-            Err(e) => Err(e.into_status()),
-        }
+        answer(result)
     }
 
     async fn get_account(&self, request: Request<pb::GetAccountRequest>) -> Res<pb::AccountInfo> {
@@ -814,11 +818,7 @@ impl Device for DeviceService {
                 Ok(Ok(response))
             })
             .await;
-        match result {
-            Ok(Ok(r)) => Ok(Response::new(r)),
-            Ok(Err(status)) => Err(status),
-            Err(e) => Err(e.into_status()),
-        }
+        answer(result)
     }
 }
 
@@ -857,13 +857,14 @@ fn confirm_locked(
         .store
         .transaction_for_account(&req.transaction_id, &acc.id, now)?;
     let kp = app.store.key_pair(&acc.id, key_type)?;
-    let closed = |kp: &store::KeyPair| pb::ConfirmResponse {
-        outcome: pb::ConfirmOutcome::TransactionClosed as i32,
-        next_clone_token: Vec::new(),
-        key_state: Some(convert::key_state(kp, policy, now)),
-    };
     if t.tx.state != store::TxState::Running {
-        let response = closed(&kp);
+        let response = confirm_response(
+            pb::ConfirmOutcome::TransactionClosed,
+            Vec::new(),
+            &kp,
+            policy,
+            now,
+        );
         app.store.store_reply(&rt.ok(&response))?;
         return Ok(Ok(response));
     }
@@ -876,17 +877,15 @@ fn confirm_locked(
         )
         .into();
         if !right {
-            let response = pb::ConfirmResponse {
-                outcome: pb::ConfirmOutcome::WrongVc as i32,
-                next_clone_token: Vec::new(),
-                key_state: Some(convert::key_state(&kp, policy, now)),
-            };
+            let response =
+                confirm_response(pb::ConfirmOutcome::WrongVc, Vec::new(), &kp, policy, now);
+            let reply = rt.ok(&response);
             app.store.end_transaction(
                 &t.tx.id,
                 store::EndResult::WrongVc,
                 Some(&acc.id),
                 now,
-                Some(&rt.ok(&response)),
+                Some(&reply),
             )?;
             info!("wrong verification code chosen");
             return Ok(Ok(response));
@@ -914,17 +913,14 @@ fn confirm_locked(
             } else {
                 pb::ConfirmOutcome::Locked
             };
-            let response = pb::ConfirmResponse {
-                outcome: outcome as i32,
-                next_clone_token: Vec::new(),
-                key_state: Some(convert::key_state(&kp, policy, now)),
-            };
+            let response = confirm_response(outcome, Vec::new(), &kp, policy, now);
+            let reply = rt.ok(&response);
             app.store.end_transaction(
                 &t.tx.id,
                 store::EndResult::DocumentUnusable,
                 Some(&acc.id),
                 now,
-                Some(&rt.ok(&response)),
+                Some(&reply),
             )?;
             return Ok(Ok(response));
         }
@@ -941,31 +937,27 @@ fn confirm_locked(
         &t.encoded_message,
         &s1,
     )?;
+    // Each verdict is written with its reply in one database transaction; the closures
+    // build the answer from the key pair as committed, and that answer is returned.
+    let mut answer = None;
     let signature = match verdict {
         ShareVerdict::Invalid => {
             let kp = app
                 .store
                 .attempt_failed(kp.id, policy, Some(&t.tx.id), now, |kp| {
-                    rt.ok(&pb::ConfirmResponse {
-                        outcome: if kp.status == KeyPairStatus::Disabled {
-                            pb::ConfirmOutcome::Disabled
-                        } else {
-                            pb::ConfirmOutcome::WrongPin
-                        } as i32,
-                        next_clone_token: Vec::new(),
-                        key_state: Some(convert::key_state(kp, policy, now)),
-                    })
+                    let outcome = if kp.status == KeyPairStatus::Disabled {
+                        pb::ConfirmOutcome::Disabled
+                    } else {
+                        pb::ConfirmOutcome::WrongPin
+                    };
+                    record(
+                        &rt,
+                        &mut answer,
+                        confirm_response(outcome, Vec::new(), kp, policy, now),
+                    )
                 })?;
             info!(failures = kp.consecutive_failures, "wrong PIN");
-            return Ok(Ok(pb::ConfirmResponse {
-                outcome: if kp.status == KeyPairStatus::Disabled {
-                    pb::ConfirmOutcome::Disabled
-                } else {
-                    pb::ConfirmOutcome::WrongPin
-                } as i32,
-                next_clone_token: Vec::new(),
-                key_state: Some(convert::key_state(&kp, policy, now)),
-            }));
+            return recorded(answer);
         }
         ShareVerdict::Valid { signature } => signature,
     };
@@ -976,35 +968,27 @@ fn confirm_locked(
     )
     .into();
     if !token_ok {
-        let kp = app.store.clone_detected(kp.id, Some(&t.tx.id), now, |kp| {
-            rt.ok(&pb::ConfirmResponse {
-                outcome: pb::ConfirmOutcome::CloneDetected as i32,
-                next_clone_token: Vec::new(),
-                key_state: Some(convert::key_state(kp, policy, now)),
-            })
+        app.store.clone_detected(kp.id, Some(&t.tx.id), now, |kp| {
+            record(
+                &rt,
+                &mut answer,
+                confirm_response(
+                    pb::ConfirmOutcome::CloneDetected,
+                    Vec::new(),
+                    kp,
+                    policy,
+                    now,
+                ),
+            )
         })?;
         tracing::warn!(account_id = %acc.id, %key_type, "clone detected: valid share with a stale token");
-        return Ok(Ok(pb::ConfirmResponse {
-            outcome: pb::ConfirmOutcome::CloneDetected as i32,
-            next_clone_token: Vec::new(),
-            key_state: Some(convert::key_state(&kp, policy, now)),
-        }));
+        return recorded(answer);
     }
     let next = random_bytes::<32>();
     let mut kp_after = kp.clone();
     kp_after.consecutive_failures = 0;
     kp_after.locked_until = None;
-    let make = |won: bool| pb::ConfirmResponse {
-        outcome: if won {
-            pb::ConfirmOutcome::Accepted
-        } else {
-            pb::ConfirmOutcome::TransactionClosed
-        } as i32,
-        next_clone_token: next.to_vec(),
-        key_state: Some(convert::key_state(&kp_after, policy, now)),
-    };
-    let mut won_flag = false;
-    app.store.attempt_succeeded(
+    let won = app.store.attempt_succeeded(
         kp.id,
         &secret_hash(&next),
         Some(&t.tx.id),
@@ -1012,10 +996,38 @@ fn confirm_locked(
         &acc.id,
         now,
         |won| {
-            won_flag = won;
-            rt.ok(&make(won))
+            let outcome = if won {
+                pb::ConfirmOutcome::Accepted
+            } else {
+                pb::ConfirmOutcome::TransactionClosed
+            };
+            record(
+                &rt,
+                &mut answer,
+                confirm_response(outcome, next.to_vec(), &kp_after, policy, now),
+            )
         },
     )?;
-    info!(won = won_flag, "signature share accepted");
-    Ok(Ok(make(won_flag)))
+    info!(won, "signature share accepted");
+    recorded(answer)
+}
+
+/// Keeps `response` as the answer and returns its reply record.
+fn record(
+    rt: &Retransmission,
+    answer: &mut Option<pb::ConfirmResponse>,
+    response: pb::ConfirmResponse,
+) -> store::Reply {
+    let reply = rt.ok(&response);
+    *answer = Some(response);
+    reply
+}
+
+/// The answer kept by [`record`].
+fn recorded(
+    answer: Option<pb::ConfirmResponse>,
+) -> Result<Result<pb::ConfirmResponse, Status>, ApiError> {
+    answer
+        .map(Ok)
+        .ok_or_else(|| ApiError::Internal("no answer was recorded".into()))
 }
