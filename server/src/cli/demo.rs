@@ -304,6 +304,11 @@ async fn scenario(
     step(7, "Check the signatures independently with OpenSSL");
     let auth_pem = std::fs::read_to_string(dir.join("auth-public-key.pem"))?;
     println!("composite AUTH public key (n = n1·n2, e = 65537):\n{auth_pem}");
+    let sign_sig = std::fs::read(dir.join("sign-signature.bin"))?;
+    println!(
+        "signature over document.txt (RSASSA-PSS, SHA-256, base64):\n{}\n",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sign_sig)
+    );
     let d = dir.display();
     let commands = [
         format!(
