@@ -569,6 +569,7 @@ impl Device for DeviceService {
                     &secret_hash(&device_secret),
                     expires_at,
                     &token_hashes,
+                    &[],
                     now,
                     &rt.ok(&response),
                 )?;

@@ -292,6 +292,65 @@ impl DisableReason {
     }
 }
 
+/// RFC 5280 CRLReason codes used by Tandem.
+pub mod reason {
+    /// unspecified (0)
+    pub const UNSPECIFIED: i64 = 0;
+    /// keyCompromise (1): clone detected.
+    pub const KEY_COMPROMISE: i64 = 1;
+    /// cessationOfOperation (5): permanent PIN lockout, account deleted.
+    pub const CESSATION_OF_OPERATION: i64 = 5;
+}
+
+impl DisableReason {
+    /// The CRL reason code for certificates revoked because of this.
+    pub fn crl_reason(self) -> i64 {
+        match self {
+            Self::CloneDetected => reason::KEY_COMPROMISE,
+            Self::PinLockout | Self::AccountDeleted => reason::CESSATION_OF_OPERATION,
+            Self::Operator => reason::UNSPECIFIED,
+        }
+    }
+}
+
+/// A certificate to store with a new account.
+#[derive(Debug, Clone)]
+pub struct NewCertificate {
+    /// Serial number (big-endian, positive).
+    pub serial: Vec<u8>,
+    /// AUTH or SIGN.
+    pub key_type: KeyType,
+    /// `QUALIFIED` or `ADVANCED`.
+    pub level: String,
+    /// DER.
+    pub der: Vec<u8>,
+    /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
+    pub not_after: i64,
+}
+
+/// A stored certificate.
+#[derive(Debug, Clone)]
+pub struct CertRecord {
+    /// Serial, lower-case hex.
+    pub serial_hex: String,
+    /// Owning account.
+    pub account_id: String,
+    /// AUTH or SIGN.
+    pub key_type: KeyType,
+    /// `QUALIFIED` or `ADVANCED`.
+    pub level: String,
+    /// DER.
+    pub der: Vec<u8>,
+    /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// Revocation time and RFC 5280 reason code, if revoked.
+    pub revoked: Option<(i64, i64)>,
+}
+
 /// Outcome of the gate in front of a share evaluation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptGate {
@@ -734,6 +793,7 @@ impl Store {
         device_secret_hash: &[u8],
         expires_at: i64,
         clone_token_hashes: &[(KeyType, Vec<u8>)],
+        certificates: &[NewCertificate],
         now: i64,
         reply: &Reply,
     ) -> Result<Account> {
@@ -809,6 +869,21 @@ impl Store {
                 "UPDATE registrations SET state = 'COMPLETED', account_id = ?2 WHERE id = ?1",
                 params![registration_id, account_id],
             )?;
+            for c in certificates {
+                tx.execute(
+                    "INSERT INTO certificates (serial, account_id, key_type, level, der, not_before, not_after, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'GOOD')",
+                    params![
+                        hex::encode(&c.serial),
+                        account_id,
+                        key_type_str(c.key_type),
+                        c.level,
+                        c.der,
+                        c.not_before,
+                        c.not_after
+                    ],
+                )?;
+            }
             insert_reply(tx, reply)?;
             audit(tx, now, "registration_completed", Some(account_id), &serde_json::json!({
                 "registration_id": registration_id, "document_number": document_number }))?;
@@ -891,6 +966,14 @@ impl Store {
                 "UPDATE key_pairs SET server_share_blob = NULL, server_key_blob = NULL, status = 'DISABLED',
                     disabled_reason = COALESCE(disabled_reason, ?2) WHERE account_id = ?1",
                 params![account_id, DisableReason::AccountDeleted.as_str()],
+            )?;
+            revoke_where(
+                tx,
+                "account_id = ?1",
+                account_id,
+                None,
+                DisableReason::AccountDeleted.crl_reason(),
+                now,
             )?;
             if let Some(reply) = reply {
                 insert_reply(tx, reply)?;
@@ -1252,6 +1335,73 @@ impl Store {
         })
     }
 
+    // ------------------------------------------------------------------ certificates
+
+    /// A certificate by serial (big-endian bytes).
+    pub fn certificate(&self, serial: &[u8]) -> Result<Option<CertRecord>> {
+        let conn = self.conn();
+        certs_where(
+            &conn,
+            "serial = ?1",
+            params![hex::encode(strip_zeros(serial))],
+        )
+        .map(|mut v| v.pop())
+    }
+
+    /// The certificates of an account (newest first).
+    pub fn certificates_of(&self, account_id: &str) -> Result<Vec<CertRecord>> {
+        let conn = self.conn();
+        certs_where(&conn, "account_id = ?1", params![account_id])
+    }
+
+    /// All certificates (operator listing).
+    pub fn all_certificates(&self) -> Result<Vec<CertRecord>> {
+        let conn = self.conn();
+        certs_where(&conn, "1 = 1", [])
+    }
+
+    /// Revoked certificates that have not expired (for the CRL).
+    pub fn revoked_certificates(&self) -> Result<Vec<CertRecord>> {
+        let conn = self.conn();
+        certs_where(&conn, "status = 'REVOKED'", [])
+    }
+
+    /// Operator: revokes one certificate. Returns false if it was revoked already.
+    pub fn revoke_certificate(&self, serial: &[u8], reason: i64, now: i64) -> Result<bool> {
+        self.write(|tx| {
+            let serial_hex = hex::encode(strip_zeros(serial));
+            let rec = certs_where(tx, "serial = ?1", params![serial_hex])?
+                .pop()
+                .ok_or(StoreError::NotFound("certificate"))?;
+            if rec.revoked.is_some() {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE certificates SET status = 'REVOKED', revoked_at = ?2, revocation_reason = ?3 WHERE serial = ?1",
+                params![serial_hex, now, reason],
+            )?;
+            let details = serde_json::json!({ "serial": serial_hex, "reason": reason, "by": "operator" });
+            audit(tx, now, "certificate_revoked", Some(&rec.account_id), &details)?;
+            Ok(true)
+        })
+    }
+
+    /// Takes the next CRL number (monotonic, durable).
+    pub fn next_crl_number(&self) -> Result<u64> {
+        self.write(|tx| {
+            let n: i64 = tx.query_row(
+                "SELECT next_number FROM crl_counter WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "UPDATE crl_counter SET next_number = next_number + 1 WHERE id = 1",
+                [],
+            )?;
+            Ok(n as u64)
+        })
+    }
+
     // ------------------------------------------------------------------ audit
 
     /// Appends an audit event in its own transaction.
@@ -1540,15 +1690,93 @@ fn disable(tx: &Transaction<'_>, kp: &KeyPair, reason: DisableReason, now: i64) 
         "UPDATE key_pairs SET status = 'DISABLED', disabled_reason = ?2, locked_until = NULL WHERE id = ?1 AND status = 'ACTIVE'",
         params![kp.id, reason.as_str()],
     )?;
-    audit(
+    let details =
+        serde_json::json!({ "key_type": key_type_str(kp.key_type), "reason": reason.as_str() });
+    audit(tx, now, "key_disabled", Some(&kp.account_id), &details)?;
+    revoke_where(
         tx,
+        "account_id = ?1 AND key_type = ?2",
+        &kp.account_id,
+        Some(key_type_str(kp.key_type)),
+        reason.crl_reason(),
         now,
-        "key_disabled",
-        Some(&kp.account_id),
-        &serde_json::json!({
-        "key_type": key_type_str(kp.key_type), "reason": reason.as_str() }),
-    )?;
+    )
+}
+
+/// Revokes the matching good certificates (same transaction as the cause).
+fn revoke_where(
+    tx: &Transaction<'_>,
+    cond: &str,
+    account_id: &str,
+    key_type: Option<&str>,
+    reason: i64,
+    now: i64,
+) -> Result<()> {
+    let serials: Vec<String> = {
+        let sql = format!("SELECT serial FROM certificates WHERE {cond} AND status = 'GOOD'");
+        let mut stmt = tx.prepare(&sql)?;
+        match key_type {
+            Some(kt) => stmt
+                .query_map(params![account_id, kt], |r| r.get(0))?
+                .collect::<std::result::Result<_, _>>()?,
+            None => stmt
+                .query_map(params![account_id], |r| r.get(0))?
+                .collect::<std::result::Result<_, _>>()?,
+        }
+    };
+    for serial in serials {
+        tx.execute(
+            "UPDATE certificates SET status = 'REVOKED', revoked_at = ?2, revocation_reason = ?3 WHERE serial = ?1",
+            params![serial, now, reason],
+        )?;
+        let details = serde_json::json!({ "serial": serial, "reason": reason });
+        audit(tx, now, "certificate_revoked", Some(account_id), &details)?;
+    }
     Ok(())
+}
+
+fn strip_zeros(serial: &[u8]) -> &[u8] {
+    let first = serial.iter().position(|&b| b != 0).unwrap_or(serial.len());
+    &serial[first..]
+}
+
+fn certs_where<P: rusqlite::Params>(
+    conn: &Connection,
+    cond: &str,
+    values: P,
+) -> Result<Vec<CertRecord>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT serial, account_id, key_type, level, der, not_before, not_after, status, revoked_at, revocation_reason
+         FROM certificates WHERE {cond} ORDER BY not_before DESC, serial"
+    ))?;
+    let rows = stmt.query_map(values, |r| {
+        Ok((
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(7)?,
+            r.get::<_, Option<i64>>(8)?,
+            r.get::<_, Option<i64>>(9)?,
+            CertRecord {
+                serial_hex: r.get(0)?,
+                account_id: r.get(1)?,
+                key_type: KeyType::Auth,
+                level: r.get(3)?,
+                der: r.get(4)?,
+                not_before: r.get(5)?,
+                not_after: r.get(6)?,
+                revoked: None,
+            },
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (kt, status, at, reason, mut rec) = row?;
+        rec.key_type = parse_key_type(&kt)?;
+        if status == "REVOKED" {
+            rec.revoked = Some((at.unwrap_or(0), reason.unwrap_or(0)));
+        }
+        out.push(rec);
+    }
+    Ok(out)
 }
 
 fn lookup_reply(

@@ -4,10 +4,11 @@
 //! `BIGSERIAL` / `BYTEA`).
 
 /// `(version, description, sql)`.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial schema",
-    r#"
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial schema",
+        r#"
 CREATE TABLE registrations (
     id                  TEXT PRIMARY KEY,
     secret_hash         BLOB NOT NULL,
@@ -128,4 +129,31 @@ BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 "#,
-)];
+    ),
+    (
+        2,
+        "certificates and CRL numbers",
+        r#"
+CREATE TABLE certificates (
+    serial              TEXT PRIMARY KEY,
+    account_id          TEXT NOT NULL REFERENCES accounts(id),
+    key_type            TEXT NOT NULL,
+    level               TEXT NOT NULL,
+    der                 BLOB NOT NULL,
+    not_before          INTEGER NOT NULL,
+    not_after           INTEGER NOT NULL,
+    status              TEXT NOT NULL,
+    revoked_at          INTEGER,
+    revocation_reason   INTEGER
+);
+CREATE INDEX certificates_account ON certificates(account_id, key_type);
+CREATE INDEX certificates_revoked ON certificates(status);
+
+CREATE TABLE crl_counter (
+    id                  INTEGER PRIMARY KEY CHECK (id = 1),
+    next_number         INTEGER NOT NULL
+);
+INSERT INTO crl_counter (id, next_number) VALUES (1, 1);
+"#,
+    ),
+];

@@ -73,6 +73,24 @@ fn account_on_device(store: &Store, n: u8, device: u8) -> (String, KeyPair, KeyP
             &secret_hash(b"device-secret"),
             NOW + 1000,
             &[(KeyType::Auth, vec![1; 32]), (KeyType::Sign, vec![2; 32])],
+            &[
+                NewCertificate {
+                    serial: vec![n, 1],
+                    key_type: KeyType::Auth,
+                    level: "QUALIFIED".into(),
+                    der: vec![0x30, 0],
+                    not_before: NOW,
+                    not_after: NOW + 1000,
+                },
+                NewCertificate {
+                    serial: vec![n, 2],
+                    key_type: KeyType::Sign,
+                    level: "QUALIFIED".into(),
+                    der: vec![0x30, 0],
+                    not_before: NOW,
+                    not_after: NOW + 1000,
+                },
+            ],
             NOW + 3,
             &reply(&reg_id, 2),
         )
@@ -439,6 +457,7 @@ fn a_device_with_an_active_account_cannot_complete_another_registration() {
             &[0; 32],
             NOW + 9,
             &[],
+            &[],
             NOW + 3,
             &reply("reg-2", 2),
         )
@@ -462,4 +481,69 @@ fn audit_log_is_chained_and_append_only() {
             .is_err()
     );
     assert!(conn.execute("DELETE FROM audit_log", []).is_err());
+}
+
+#[test]
+fn disabling_and_deleting_revoke_certificates_in_the_same_transaction() {
+    let store = Store::open_in_memory().unwrap();
+    let (acc, auth, _) = account(&store, 1);
+    assert_eq!(store.certificates_of(&acc).unwrap().len(), 2);
+    assert!(store.revoked_certificates().unwrap().is_empty());
+    // Clone detected on AUTH: its certificate is revoked with keyCompromise.
+    store
+        .clone_detected(auth.id, None, NOW, |_| reply("c", 1))
+        .unwrap();
+    let auth_cert = store.certificate(&[1, 1]).unwrap().unwrap();
+    assert_eq!(auth_cert.revoked, Some((NOW, reason::KEY_COMPROMISE)));
+    assert!(
+        store
+            .certificate(&[1, 2])
+            .unwrap()
+            .unwrap()
+            .revoked
+            .is_none()
+    );
+    // Leading zero bytes of a serial do not matter.
+    assert!(store.certificate(&[0, 1, 1]).unwrap().is_some());
+    assert!(store.certificate(&[9, 9]).unwrap().is_none());
+    // Deletion revokes the rest with cessationOfOperation.
+    store.delete_account(&acc, NOW + 5, "device", None).unwrap();
+    let sign_cert = store.certificate(&[1, 2]).unwrap().unwrap();
+    assert_eq!(
+        sign_cert.revoked,
+        Some((NOW + 5, reason::CESSATION_OF_OPERATION))
+    );
+    assert_eq!(store.revoked_certificates().unwrap().len(), 2);
+    // The operator cannot revoke twice.
+    assert!(
+        !store
+            .revoke_certificate(&[1, 2], reason::UNSPECIFIED, NOW + 6)
+            .unwrap()
+    );
+    assert_eq!(store.next_crl_number().unwrap(), 1);
+    assert_eq!(store.next_crl_number().unwrap(), 2);
+}
+
+#[test]
+fn pin_lockout_revokes_with_cessation_of_operation() {
+    let store = Store::open_in_memory().unwrap();
+    let (_, _, sign) = account(&store, 1);
+    let policy = LockoutPolicy {
+        locks: vec![],
+        disable_after: 2,
+    };
+    fail(&store, &sign, &policy, NOW, 1);
+    assert!(
+        store
+            .certificate(&[1, 2])
+            .unwrap()
+            .unwrap()
+            .revoked
+            .is_none()
+    );
+    fail(&store, &sign, &policy, NOW, 2);
+    assert_eq!(
+        store.certificate(&[1, 2]).unwrap().unwrap().revoked,
+        Some((NOW, reason::CESSATION_OF_OPERATION))
+    );
 }
