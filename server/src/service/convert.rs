@@ -106,25 +106,42 @@ pub(crate) fn public_key_der(modulus: &[u8]) -> Result<Vec<u8>, ApiError> {
     crate::pki::rsa_spki_der(modulus).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-pub(crate) fn key_pair_info(kp: &KeyPair) -> Result<pb::KeyPairInfo, ApiError> {
+/// The newest certificate of a key pair (revoked or not: OCSP tells its status), DER.
+pub(crate) fn certificate_of(certs: &[store::CertRecord], key_type: KeyType) -> Vec<u8> {
+    certs
+        .iter()
+        .find(|c| c.key_type == key_type)
+        .map(|c| c.der.clone())
+        .unwrap_or_default()
+}
+
+pub(crate) fn key_pair_info(
+    kp: &KeyPair,
+    certs: &[store::CertRecord],
+) -> Result<pb::KeyPairInfo, ApiError> {
     Ok(pb::KeyPairInfo {
         key_type: key_type_to_pb(kp.key_type),
         composite_modulus: kp.composite_modulus.clone(),
         public_exponent: crate::signing::E,
         public_key_der: public_key_der(&kp.composite_modulus)?,
+        certificate_der: certificate_of(certs, kp.key_type),
     })
 }
 
 pub(crate) fn account_info(
     acc: &store::Account,
     kps: &[KeyPair],
+    certs: &[store::CertRecord],
 ) -> Result<pb::AccountInfo, ApiError> {
     Ok(pb::AccountInfo {
         account_id: acc.id.clone(),
         document_number: acc.document_number.clone(),
         identity: Some(identity_to_pb(&acc.identity)),
         expires_at_unix: acc.expires_at,
-        key_pairs: kps.iter().map(key_pair_info).collect::<Result<_, _>>()?,
+        key_pairs: kps
+            .iter()
+            .map(|kp| key_pair_info(kp, certs))
+            .collect::<Result<_, _>>()?,
     })
 }
 

@@ -540,6 +540,7 @@ impl Device for DeviceService {
                             public_key_der: convert::public_key_der(&n)?,
                             composite_modulus: n,
                             public_exponent: signing::E,
+                            certificate_der: Vec::new(),
                         })
                     })
                     .collect::<Result<_, ApiError>>()?;
@@ -784,7 +785,8 @@ impl Device for DeviceService {
                 .blocking(move |app| {
                     let acc = authenticate(app, req.credential.as_ref())?;
                     let kps = app.store.key_pairs(&acc.id)?;
-                    convert::account_info(&acc, &kps)
+                    let certs = app.store.certificates_of(&acc.id)?;
+                    convert::account_info(&acc, &kps, &certs)
                 })
                 .await,
         )

@@ -247,7 +247,8 @@ impl RelyingParty for RelyingPartyService {
                     let kp = app.store.key_pair(account_id, t.key_type)?;
                     status.signature = t.signature.clone().unwrap_or_default();
                     status.document_number = acc.document_number;
-                    status.key_pair = Some(convert::key_pair_info(&kp)?);
+                    let certs = app.store.certificates_of(account_id)?;
+                    status.key_pair = Some(convert::key_pair_info(&kp, &certs)?);
                 }
                 Ok(status)
             })
