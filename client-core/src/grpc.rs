@@ -411,6 +411,12 @@ pub async fn prove(
             composite_modulus: k.composite_modulus.clone(),
             protected_share,
             clone_token: CloneToken::from_slice(&token.token)?,
+            certificate: account
+                .key_pairs
+                .iter()
+                .find(|i| key_type_from_pb(i.key_type).ok() == Some(k.key_type))
+                .map(|i| i.certificate_der.clone())
+                .unwrap_or_default(),
         });
     }
     let device_id: [u8; 16] = hex::decode(&p.device_id)

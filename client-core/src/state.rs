@@ -66,6 +66,13 @@ pub struct KeyPairState {
     pub protected_share: ProtectedShare,
     /// Current clone-detection token.
     pub clone_token: CloneToken,
+    /// The key pair's X.509 certificate (DER, base64 in JSON), once issued.
+    #[serde(
+        default,
+        with = "crate::serde_b64",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub certificate: Vec<u8>,
 }
 
 /// The file as read: same fields plus the format tag and version.
@@ -317,6 +324,7 @@ mod tests {
             client_modulus: km.modulus.clone(),
             protected_share: ps,
             clone_token: CloneToken::generate(&mut rng),
+            certificate: Vec::new(),
         };
         let mut state = sample_state(&mut rng, vec![kp]);
         state.keystore_secret = ks;

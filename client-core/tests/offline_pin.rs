@@ -53,6 +53,7 @@ fn a_stolen_state_file_gives_no_offline_pin_test() {
             composite_modulus: n.clone(),
             protected_share: protected,
             clone_token: CloneToken::generate(&mut rng),
+            certificate: Vec::new(),
         }],
     };
     // What the attacker has: the file's bytes.
