@@ -9,6 +9,11 @@
 //!     "tandem-transport"  RSA key pair, private half sensitive, non-extractable
 //!                         -> devices encrypt a content key to it (RSA-OAEP)
 //!
+//!   CA key pairs (token objects, created by `Hsm::ensure_ca_key`, one label each)
+//!     <label>             RSA-4096 / RSA-3072 / EC P-384; private half sensitive,
+//!                         non-extractable, CKA_SIGN only -> certificates, CRLs, OCSP
+//!                         responses (`Hsm::ca_sign`)
+//!
 //!   session objects (live for one call, destroyed before it returns)
 //!     unwrapped content keys (open_envelope)
 //!     server key pairs being generated and wrapped (generate_server_key)
@@ -45,6 +50,7 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use rsa::BigUint;
 use rsa::pkcs8::EncodePublicKey;
+use sha2::{Digest, Sha384};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Label of the key-encryption key (AES-256 token object).
@@ -111,6 +117,22 @@ pub enum HsmError {
     /// A value read from the token is not what PKCS#11 promises.
     #[error("unexpected value from the token: {0}")]
     Token(&'static str),
+    /// No CA key pair with this label is on the token.
+    #[error("CA key {label:?} is not on the token; run ensure_ca_key first")]
+    CaKeyMissing { label: String },
+    /// A CA key with this label exists but is not of the requested kind.
+    #[error("CA key {label:?} on the token is {found}, not {expected}")]
+    CaKeySpecMismatch {
+        label: String,
+        found: String,
+        expected: CaKeySpec,
+    },
+    /// A key with this label exists but is no CA key this module can use.
+    #[error("HSM key {label:?} is not a supported CA key ({found})")]
+    CaKeyUnsupported { label: String, found: String },
+    /// Test hook: `TANDEM_TEST_FAIL_CA_SIGN` is set, so [`Hsm::ca_sign`] fails on purpose.
+    #[error("injected test fault: CA signing disabled by TANDEM_TEST_FAIL_CA_SIGN")]
+    InjectedFault,
 }
 
 impl HsmError {
@@ -244,6 +266,75 @@ pub enum ObjectStatus {
     Found,
 }
 
+/// Key type and size of a CA key pair in the HSM.
+///
+/// Signatures made by [`Hsm::ca_sign`]: `sha384WithRSAEncryption` (PKCS#1 v1.5) for the
+/// RSA kinds, `ecdsa-with-SHA384` (DER `Ecdsa-Sig-Value`) for P-384.
+///
+/// Serde names: `rsa4096`, `rsa3072`, `ec-p384` (`rsa-4096` and `rsa-3072` are accepted
+/// as well).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaKeySpec {
+    /// RSA, 4096-bit modulus, e = 65537. The production default.
+    #[default]
+    #[serde(alias = "rsa-4096")]
+    Rsa4096,
+    /// RSA, 3072-bit modulus, e = 65537. Faster to generate; used by tests.
+    #[serde(alias = "rsa-3072")]
+    Rsa3072,
+    /// ECDSA on NIST P-384 (secp384r1).
+    EcP384,
+}
+
+impl CaKeySpec {
+    /// The RSA modulus size, or `None` for EC.
+    pub fn rsa_bits(self) -> Option<usize> {
+        match self {
+            CaKeySpec::Rsa4096 => Some(4096),
+            CaKeySpec::Rsa3072 => Some(3072),
+            CaKeySpec::EcP384 => None,
+        }
+    }
+}
+
+impl fmt::Display for CaKeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CaKeySpec::Rsa4096 => "RSA-4096",
+            CaKeySpec::Rsa3072 => "RSA-3072",
+            CaKeySpec::EcP384 => "EC P-384",
+        })
+    }
+}
+
+/// DER of the OID secp384r1 (1.3.132.0.34): the CKA_EC_PARAMS of a P-384 key.
+const SECP384R1_PARAMS: [u8; 7] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+/// Length of an uncompressed P-384 point, `0x04 || X || Y`.
+const P384_POINT_LEN: usize = 97;
+/// Length of one P-384 scalar (r or s).
+const P384_SCALAR_LEN: usize = 48;
+/// DER of `SubjectPublicKeyInfo` for P-384 up to the point: SEQUENCE (118 bytes) {
+/// SEQUENCE { OID id-ecPublicKey 1.2.840.10045.2.1, OID secp384r1 }, BIT STRING (98 bytes,
+/// no unused bits) }. The 97-byte uncompressed point follows.
+const P384_SPKI_PREFIX: [u8; 23] = [
+    0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+    0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
+];
+
+/// Test hook: when the environment variable `TANDEM_TEST_FAIL_CA_SIGN` is set (to any
+/// value) in the process, [`Hsm::ca_sign`] fails with [`HsmError::InjectedFault`] without
+/// touching the HSM. Read once per process. For acceptance tests of "the HSM cannot sign";
+/// never set it in production.
+pub const TEST_FAIL_CA_SIGN_ENV: &str = "TANDEM_TEST_FAIL_CA_SIGN";
+
+fn ca_sign_fault_injected() -> bool {
+    static FAIL: OnceLock<bool> = OnceLock::new();
+    *FAIL.get_or_init(|| std::env::var_os(TEST_FAIL_CA_SIGN_ENV).is_some())
+}
+
 /// What [`Hsm::ensure_objects`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ObjectsReport {
@@ -309,6 +400,8 @@ struct Inner {
 struct CachedHandles {
     kek: Option<ObjectHandle>,
     transport_private: Option<ObjectHandle>,
+    /// CA private keys by label, with their kind.
+    ca: HashMap<String, (ObjectHandle, CaKeySpec)>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -515,30 +608,10 @@ impl Hsm {
         let _span = tracing::debug_span!("hsm.transport_public_key_der").entered();
         let (n, e) = self.with_session(|s| {
             let key = self.transport_private(s)?;
-            let attrs = s.session.get_attributes(
-                key,
-                &[AttributeType::Modulus, AttributeType::PublicExponent],
-            )?;
-            let mut n = None;
-            let mut e = None;
-            for attr in attrs {
-                match attr {
-                    Attribute::Modulus(v) => n = Some(v),
-                    Attribute::PublicExponent(v) => e = Some(v),
-                    _ => {}
-                }
-            }
-            match (n, e) {
-                (Some(n), Some(e)) => Ok((n, e)),
-                _ => Err(HsmError::Token("transport key lacks modulus or exponent")),
-            }
+            read_rsa_public(s, key)?
+                .ok_or(HsmError::Token("transport key lacks modulus or exponent"))
         })?;
-        let public = rsa::RsaPublicKey::new(BigUint::from_bytes_be(&n), BigUint::from_bytes_be(&e))
-            .map_err(|_| HsmError::Token("transport key is not a usable RSA public key"))?;
-        let der = public
-            .to_public_key_der()
-            .map_err(|_| HsmError::Token("transport key cannot be DER-encoded"))?;
-        Ok(der.into_vec())
+        rsa_spki_der(&n, &e)
     }
 
     /// Opens a device envelope: `wrapped_key` is an AES-256 content key encrypted with
@@ -770,6 +843,194 @@ impl Hsm {
         Ok(out)
     }
 
+    // ---- CA keys ----
+
+    /// Creates the CA key pair `label` as token objects if it is missing. Idempotent:
+    /// returns [`ObjectStatus::Found`] when a key pair of kind `spec` is there already.
+    ///
+    /// The private key is private, sensitive, non-extractable, non-modifiable and may only
+    /// sign (CKA_ALLOWED_MECHANISMS: CKM_SHA384_RSA_PKCS for RSA, CKM_ECDSA for EC); the
+    /// public key may only verify. Both carry `label` as CKA_LABEL and CKA_ID. An existing
+    /// key of another kind is never replaced: [`HsmError::CaKeySpecMismatch`]. As with
+    /// [`Hsm::ensure_objects`], run it from one process at a time.
+    pub fn ensure_ca_key(&self, label: &str, spec: CaKeySpec) -> Result<ObjectStatus, HsmError> {
+        let _span = tracing::info_span!("hsm.ensure_ca_key", label, spec = %spec).entered();
+        check_ca_label(label)?;
+        let _provisioning = lock(&self.inner.provisioning);
+        self.with_session(|s| {
+            if let Some(private) = find_unique(s, label, ObjectClass::PRIVATE_KEY)? {
+                let found = describe_ca_key(s, private)?;
+                if found != Ok(spec) {
+                    return Err(HsmError::CaKeySpecMismatch {
+                        label: label.to_owned(),
+                        found: found.map_or_else(|other| other, |found| found.to_string()),
+                        expected: spec,
+                    });
+                }
+                if find_unique(s, label, ObjectClass::PUBLIC_KEY)?.is_none() {
+                    return Err(HsmError::Token("CA private key without its public key"));
+                }
+                lock(&self.inner.handles)
+                    .ca
+                    .insert(label.to_owned(), (private, spec));
+                return Ok(ObjectStatus::Found);
+            }
+            if find_unique(s, label, ObjectClass::PUBLIC_KEY)?.is_some() {
+                return Err(HsmError::Token("CA public key without its private key"));
+            }
+
+            let id = label.as_bytes().to_vec();
+            let (mechanism, mut public_template, allowed) = match spec.rsa_bits() {
+                Some(bits) => (
+                    Mechanism::RsaPkcsKeyPairGen,
+                    vec![
+                        Attribute::ModulusBits(bits.try_into()?),
+                        Attribute::PublicExponent(PUBLIC_EXPONENT.to_vec()),
+                        Attribute::Encrypt(false),
+                        Attribute::Wrap(false),
+                    ],
+                    MechanismType::SHA384_RSA_PKCS,
+                ),
+                None => (
+                    Mechanism::EccKeyPairGen,
+                    vec![
+                        Attribute::EcParams(SECP384R1_PARAMS.to_vec()),
+                        Attribute::Derive(false),
+                    ],
+                    MechanismType::ECDSA,
+                ),
+            };
+            public_template.extend([
+                Attribute::Token(true),
+                Attribute::Private(false),
+                Attribute::Label(id.clone()),
+                Attribute::Id(id.clone()),
+                Attribute::Modifiable(false),
+                Attribute::Verify(true),
+            ]);
+            let private_template = [
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Label(id.clone()),
+                Attribute::Id(id),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Modifiable(false),
+                Attribute::Sign(true),
+                Attribute::SignRecover(false),
+                Attribute::Decrypt(false),
+                Attribute::Unwrap(false),
+                Attribute::Derive(false),
+                Attribute::AllowedMechanisms(vec![allowed]),
+            ];
+            let (_public, private) =
+                s.session
+                    .generate_key_pair(&mechanism, &public_template, &private_template)?;
+            if describe_ca_key(s, private)? != Ok(spec) {
+                return Err(HsmError::Token(
+                    "generated CA key is not of the requested kind",
+                ));
+            }
+            lock(&self.inner.handles)
+                .ca
+                .insert(label.to_owned(), (private, spec));
+            tracing::info!(label, spec = %spec, "created a CA key pair");
+            Ok(ObjectStatus::Created)
+        })
+    }
+
+    /// The kind of the existing CA key `label`: RSA by modulus size, EC by CKA_EC_PARAMS.
+    /// [`HsmError::CaKeyMissing`] if there is none, [`HsmError::CaKeyUnsupported`] for
+    /// other sizes and curves.
+    pub fn ca_key_spec(&self, label: &str) -> Result<CaKeySpec, HsmError> {
+        let _span = tracing::debug_span!("hsm.ca_key_spec", label).entered();
+        check_ca_label(label)?;
+        self.with_session(|s| Ok(self.ca_private(s, label)?.1))
+    }
+
+    /// The DER `SubjectPublicKeyInfo` of the CA key `label`: `rsaEncryption` (NULL
+    /// parameters) from the modulus and exponent of the private key object, or
+    /// `id-ecPublicKey` with `namedCurve secp384r1` and the uncompressed point from the
+    /// public key object (CKA_EC_POINT, a DER OCTET STRING, unwrapped).
+    pub fn ca_public_key_der(&self, label: &str) -> Result<Vec<u8>, HsmError> {
+        let _span = tracing::debug_span!("hsm.ca_public_key_der", label).entered();
+        check_ca_label(label)?;
+        self.with_session(|s| {
+            let (private, spec) = self.ca_private(s, label)?;
+            if spec.rsa_bits().is_some() {
+                let (n, e) = read_rsa_public(s, private)
+                    .map_err(|e| self.classify(e, false))?
+                    .ok_or(HsmError::Token("CA key lacks modulus or exponent"))?;
+                return rsa_spki_der(&n, &e);
+            }
+            let public = find_unique(s, label, ObjectClass::PUBLIC_KEY)?
+                .ok_or(HsmError::Token("CA private key without its public key"))?;
+            let attrs = s
+                .session
+                .get_attributes(public, &[AttributeType::EcParams, AttributeType::EcPoint])?;
+            let mut params = None;
+            let mut point = None;
+            for attr in attrs {
+                match attr {
+                    Attribute::EcParams(v) => params = Some(v),
+                    Attribute::EcPoint(v) => point = Some(v),
+                    _ => {}
+                }
+            }
+            if params.as_deref() != Some(SECP384R1_PARAMS.as_slice()) {
+                return Err(HsmError::Token("CA public key is not on P-384"));
+            }
+            let point = point.ok_or(HsmError::Token("CA public key without CKA_EC_POINT"))?;
+            let point = unwrap_ec_point(&point)?;
+            let mut der = Vec::with_capacity(P384_SPKI_PREFIX.len() + point.len());
+            der.extend_from_slice(&P384_SPKI_PREFIX);
+            der.extend_from_slice(point);
+            Ok(der)
+        })
+    }
+
+    /// Signs `data` with the CA key `label`, inside the HSM.
+    ///
+    /// - RSA: CKM_SHA384_RSA_PKCS; returns the PKCS#1 v1.5 signature (modulus length), the
+    ///   BIT STRING content of `sha384WithRSAEncryption`.
+    /// - EC P-384: SHA-384 of `data` in software, then CKM_ECDSA (SoftHSM 2.6.1 has no
+    ///   CKM_ECDSA_SHA384); the raw `r || s` becomes a DER `Ecdsa-Sig-Value`, the BIT
+    ///   STRING content of `ecdsa-with-SHA384`.
+    ///
+    /// Test hook: fails with [`HsmError::InjectedFault`] when `TANDEM_TEST_FAIL_CA_SIGN` is
+    /// set (see [`TEST_FAIL_CA_SIGN_ENV`]).
+    pub fn ca_sign(&self, label: &str, data: &[u8]) -> Result<Vec<u8>, HsmError> {
+        let _span = tracing::debug_span!("hsm.ca_sign", label).entered();
+        check_ca_label(label)?;
+        if ca_sign_fault_injected() {
+            tracing::warn!(
+                label,
+                "CA signing refused: {TEST_FAIL_CA_SIGN_ENV} is set (test fault injection)"
+            );
+            return Err(HsmError::InjectedFault);
+        }
+        self.with_session(|s| {
+            let (key, spec) = self.ca_private(s, label)?;
+            match spec.rsa_bits() {
+                Some(bits) => {
+                    let signature = s
+                        .session
+                        .sign(&Mechanism::Sha384RsaPkcs, key, data)
+                        .map_err(|e| self.classify(e, false))?;
+                    left_pad(strip_leading_zeros(&signature), bits / 8)
+                }
+                None => {
+                    let digest = Sha384::digest(data);
+                    let raw = s
+                        .session
+                        .sign(&Mechanism::Ecdsa, key, &digest)
+                        .map_err(|e| self.classify(e, false))?;
+                    ecdsa_raw_to_der(&raw)
+                }
+            }
+        })
+    }
+
     // ---- sessions and object handles ----
 
     /// Runs `f` with a session used by this thread only. The session goes back to the pool
@@ -824,6 +1085,30 @@ impl Hsm {
         Ok(handle)
     }
 
+    /// The private key of CA key pair `label` and its kind, from the cache or the token.
+    fn ca_private(
+        &self,
+        s: &PooledSession,
+        label: &str,
+    ) -> Result<(ObjectHandle, CaKeySpec), HsmError> {
+        if let Some(cached) = lock(&self.inner.handles).ca.get(label) {
+            return Ok(*cached);
+        }
+        let handle = find_unique(s, label, ObjectClass::PRIVATE_KEY)?.ok_or_else(|| {
+            HsmError::CaKeyMissing {
+                label: label.to_owned(),
+            }
+        })?;
+        let spec = describe_ca_key(s, handle)?.map_err(|found| HsmError::CaKeyUnsupported {
+            label: label.to_owned(),
+            found,
+        })?;
+        lock(&self.inner.handles)
+            .ca
+            .insert(label.to_owned(), (handle, spec));
+        Ok((handle, spec))
+    }
+
     /// Maps a cryptoki error: forgets cached handles the module no longer knows, and turns
     /// ciphertext and wrapped-key failures into the opaque [`HsmError::Decryption`] (for
     /// `unwrap`, also wrapped-key errors: device-supplied OAEP input must not be an oracle).
@@ -866,7 +1151,7 @@ impl Hsm {
 
 fn find_unique(
     s: &PooledSession,
-    label: &'static str,
+    label: &str,
     class: ObjectClass,
 ) -> Result<Option<ObjectHandle>, HsmError> {
     let found = s.session.find_objects(&[
@@ -889,6 +1174,143 @@ fn read_modulus(s: &PooledSession, key: ObjectHandle) -> Result<Vec<u8>, HsmErro
     match attrs.into_iter().next() {
         Some(Attribute::Modulus(n)) if !n.is_empty() => Ok(n),
         _ => Err(HsmError::Token("RSA key without a modulus")),
+    }
+}
+
+/// Big-endian modulus and public exponent of an RSA key.
+type RsaPublicParts = (Vec<u8>, Vec<u8>);
+
+/// Modulus and public exponent of an RSA key object, `None` if one is missing.
+fn read_rsa_public(
+    s: &PooledSession,
+    key: ObjectHandle,
+) -> Result<Option<RsaPublicParts>, CryptokiError> {
+    let attrs = s.session.get_attributes(
+        key,
+        &[AttributeType::Modulus, AttributeType::PublicExponent],
+    )?;
+    let mut n = None;
+    let mut e = None;
+    for attr in attrs {
+        match attr {
+            Attribute::Modulus(v) if !v.is_empty() => n = Some(v),
+            Attribute::PublicExponent(v) if !v.is_empty() => e = Some(v),
+            _ => {}
+        }
+    }
+    Ok(n.zip(e))
+}
+
+/// DER `SubjectPublicKeyInfo` (rsaEncryption, NULL parameters) of an RSA public key.
+fn rsa_spki_der(n: &[u8], e: &[u8]) -> Result<Vec<u8>, HsmError> {
+    let public = rsa::RsaPublicKey::new(BigUint::from_bytes_be(n), BigUint::from_bytes_be(e))
+        .map_err(|_| HsmError::Token("not a usable RSA public key"))?;
+    let der = public
+        .to_public_key_der()
+        .map_err(|_| HsmError::Token("RSA public key cannot be DER-encoded"))?;
+    Ok(der.into_vec())
+}
+
+/// CA key labels must be non-empty and must not name the KEK or the transport key.
+fn check_ca_label(label: &str) -> Result<(), HsmError> {
+    if label.is_empty() || label == KEK_LABEL || label == TRANSPORT_KEY_LABEL {
+        return Err(HsmError::InvalidArgument(
+            "CA key label must be non-empty and not a reserved label",
+        ));
+    }
+    Ok(())
+}
+
+/// The [`CaKeySpec`] of a private key object, or a description of what it is instead.
+fn describe_ca_key(
+    s: &PooledSession,
+    key: ObjectHandle,
+) -> Result<Result<CaKeySpec, String>, HsmError> {
+    let key_type = match s
+        .session
+        .get_attributes(key, &[AttributeType::KeyType])?
+        .into_iter()
+        .next()
+    {
+        Some(Attribute::KeyType(key_type)) => key_type,
+        _ => return Err(HsmError::Token("key without CKA_KEY_TYPE")),
+    };
+    if key_type == KeyType::RSA {
+        return Ok(match bit_length(&read_modulus(s, key)?) {
+            4096 => Ok(CaKeySpec::Rsa4096),
+            3072 => Ok(CaKeySpec::Rsa3072),
+            bits => Err(format!("RSA-{bits}")),
+        });
+    }
+    if key_type == KeyType::EC {
+        let params = s
+            .session
+            .get_attributes(key, &[AttributeType::EcParams])?
+            .into_iter()
+            .find_map(|attr| match attr {
+                Attribute::EcParams(v) => Some(v),
+                _ => None,
+            });
+        return Ok(match params {
+            Some(p) if p == SECP384R1_PARAMS => Ok(CaKeySpec::EcP384),
+            _ => Err("EC on another curve".to_owned()),
+        });
+    }
+    Ok(Err(format!("key type {key_type}")))
+}
+
+/// The uncompressed P-384 point from CKA_EC_POINT: a DER OCTET STRING around the point
+/// (PKCS#11 2.40), or the bare point as some modules return it.
+fn unwrap_ec_point(value: &[u8]) -> Result<&[u8], HsmError> {
+    let point = match value {
+        [0x04, len, point @ ..] if usize::from(*len) == point.len() => point,
+        _ => value,
+    };
+    match point {
+        [0x04, ..] if point.len() == P384_POINT_LEN => Ok(point),
+        _ => Err(HsmError::Token(
+            "CKA_EC_POINT is not an uncompressed P-384 point",
+        )),
+    }
+}
+
+/// Raw ECDSA P-384 output `r || s` (48 bytes each) as DER
+/// `Ecdsa-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }` with minimal positive integers.
+fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, HsmError> {
+    if raw.len() != 2 * P384_SCALAR_LEN {
+        return Err(HsmError::Token("ECDSA signature of the wrong length"));
+    }
+    let (r, s) = raw.split_at(P384_SCALAR_LEN);
+    let mut body = Vec::with_capacity(2 * (3 + P384_SCALAR_LEN));
+    for value in [r, s] {
+        let value = strip_leading_zeros(value);
+        let Some(&top) = value.first() else {
+            return Err(HsmError::Token("ECDSA signature with a zero component"));
+        };
+        let pad = usize::from(top & 0x80 != 0);
+        body.push(0x02);
+        push_der_len(&mut body, value.len() + pad);
+        if pad == 1 {
+            body.push(0x00);
+        }
+        body.extend_from_slice(value);
+    }
+    let mut der = Vec::with_capacity(body.len() + 4);
+    der.push(0x30);
+    push_der_len(&mut der, body.len());
+    der.extend_from_slice(&body);
+    Ok(der)
+}
+
+/// A DER definite length (short form below 128, else long form).
+fn push_der_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let bytes = strip_leading_zeros(&bytes);
+        out.push(0x80 | bytes.len() as u8);
+        out.extend_from_slice(bytes);
     }
 }
 
@@ -967,6 +1389,90 @@ mod tests {
             Err(HsmError::BadBlob(_))
         ));
         assert!(matches!(parse_header(&[1], 1), Err(HsmError::BadBlob(_))));
+    }
+
+    #[test]
+    fn ecdsa_signature_der() {
+        // Top bit set: a 0x00 is prepended.
+        let mut raw = vec![0x80u8; 48];
+        raw.extend_from_slice(&[0x01; 48]);
+        let der = ecdsa_raw_to_der(&raw).unwrap();
+        assert_eq!(&der[..5], &[0x30, 2 + 49 + 2 + 48, 0x02, 49, 0x00]);
+        assert_eq!(&der[5..53], &[0x80; 48]);
+        assert_eq!(&der[53..55], &[0x02, 48]);
+        assert_eq!(der.len(), 2 + 2 + 49 + 2 + 48);
+        // Leading zeros are removed, down to the minimal encoding.
+        let mut raw = vec![0u8; 96];
+        raw[47] = 0x05;
+        raw[48] = 0x00;
+        raw[49] = 0x7f;
+        raw[95] = 0x01;
+        let der = ecdsa_raw_to_der(&raw).unwrap();
+        let mut expected = vec![0x30, 3 + 2 + 47, 0x02, 0x01, 0x05, 0x02, 47, 0x7f];
+        expected.extend_from_slice(&raw[50..]);
+        assert_eq!(der, expected);
+        // r = 0 or a wrong length is refused.
+        let mut zero_r = vec![0u8; 96];
+        zero_r[95] = 1;
+        assert!(ecdsa_raw_to_der(&zero_r).is_err());
+        assert!(ecdsa_raw_to_der(&[1u8; 64]).is_err());
+    }
+
+    #[test]
+    fn der_lengths() {
+        for (len, expected) in [
+            (0usize, vec![0x00]),
+            (127, vec![0x7f]),
+            (128, vec![0x81, 0x80]),
+            (256, vec![0x82, 0x01, 0x00]),
+        ] {
+            let mut out = Vec::new();
+            push_der_len(&mut out, len);
+            assert_eq!(out, expected, "{len}");
+        }
+    }
+
+    #[test]
+    fn ec_points() {
+        let mut point = vec![0x04u8];
+        point.extend_from_slice(&[0xab; 96]);
+        let mut wrapped = vec![0x04, 97];
+        wrapped.extend_from_slice(&point);
+        assert_eq!(unwrap_ec_point(&wrapped).unwrap(), point.as_slice());
+        assert_eq!(unwrap_ec_point(&point).unwrap(), point.as_slice());
+        let mut compressed = vec![0x04, 49, 0x02];
+        compressed.extend_from_slice(&[0xab; 48]);
+        assert!(unwrap_ec_point(&compressed).is_err());
+        assert!(unwrap_ec_point(&[]).is_err());
+        // The SPKI prefix announces exactly the 97-byte point.
+        assert_eq!(
+            usize::from(P384_SPKI_PREFIX[1]),
+            P384_SPKI_PREFIX.len() - 2 + P384_POINT_LEN
+        );
+        assert_eq!(usize::from(P384_SPKI_PREFIX[21]), 1 + P384_POINT_LEN);
+    }
+
+    #[test]
+    fn ca_key_spec_names() {
+        assert_eq!(CaKeySpec::default(), CaKeySpec::Rsa4096);
+        assert_eq!(
+            serde_json::to_string(&CaKeySpec::EcP384).unwrap(),
+            "\"ec-p384\""
+        );
+        assert_eq!(
+            serde_json::to_string(&CaKeySpec::Rsa4096).unwrap(),
+            "\"rsa4096\""
+        );
+        for name in ["\"rsa3072\"", "\"rsa-3072\""] {
+            assert_eq!(
+                serde_json::from_str::<CaKeySpec>(name).unwrap(),
+                CaKeySpec::Rsa3072
+            );
+        }
+        assert_eq!(CaKeySpec::Rsa4096.to_string(), "RSA-4096");
+        assert!(check_ca_label(KEK_LABEL).is_err());
+        assert!(check_ca_label("").is_err());
+        assert!(check_ca_label("tandem-root-ca").is_ok());
     }
 
     #[test]

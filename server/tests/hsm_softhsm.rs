@@ -64,6 +64,11 @@ fn config(dir: &Path) -> HsmConfig {
 /// Runs `body` in a child process with a freshly provisioned token of its own.
 /// `name` must be the name of the calling test function.
 fn with_fresh_token(name: &str, body: impl FnOnce(&Path)) {
+    with_fresh_token_env(name, &[], body);
+}
+
+/// [`with_fresh_token`] with extra environment variables for the child process.
+fn with_fresh_token_env(name: &str, env: &[(&str, &str)], body: impl FnOnce(&Path)) {
     if let Some(dir) = std::env::var_os(CHILD_DIR_ENV) {
         let dir = PathBuf::from(dir);
         body(&dir);
@@ -97,6 +102,7 @@ fn with_fresh_token(name: &str, body: impl FnOnce(&Path)) {
         .env(CHILD_DIR_ENV, dir.path())
         .env("SOFTHSM2_CONF", &conf)
         .env("TANDEM_TEST_PKCS11_MODULE", &module)
+        .envs(env.iter().copied())
         .status()
         .expect("spawn the test child");
     assert!(status.success(), "test body failed in the child process");
@@ -719,4 +725,407 @@ fn token_pin_sources() {
         err.to_string()
             .contains("TANDEM_TEST_SURELY_UNSET_PIN_VARIABLE")
     );
+}
+
+// ---- CA keys ----
+
+const CA_RSA: &str = "tandem-test-ca-rsa";
+const CA_EC: &str = "tandem-test-ca-ec";
+
+/// Verifies a `ca_sign` signature with the key from `ca_public_key_der`: RSA with the
+/// `rsa` crate (PKCS#1 v1.5, SHA-384), EC with the `openssl` crate (ECDSA, SHA-384, DER).
+fn verify_ca_signature(spki_der: &[u8], spec: CaKeySpec, data: &[u8], signature: &[u8]) {
+    match spec {
+        CaKeySpec::Rsa3072 | CaKeySpec::Rsa4096 => {
+            use rsa::signature::Verifier;
+            let public = RsaPublicKey::from_public_key_der(spki_der).expect("RSA SPKI parses");
+            let key = rsa::pkcs1v15::VerifyingKey::<sha2::Sha384>::new(public);
+            let signature = rsa::pkcs1v15::Signature::try_from(signature).unwrap();
+            key.verify(data, &signature)
+                .expect("RSA CA signature verifies");
+        }
+        CaKeySpec::EcP384 => {
+            let key = openssl::pkey::PKey::public_key_from_der(spki_der).expect("EC SPKI parses");
+            let mut verifier =
+                openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha384(), &key).unwrap();
+            verifier.update(data).unwrap();
+            assert!(
+                verifier.verify(signature).unwrap(),
+                "EC CA signature verifies"
+            );
+        }
+    }
+}
+
+/// `openssl dgst -sha384 -verify` on files in `dir`, as a relying party would check.
+fn openssl_cli_verify(dir: &Path, name: &str, spki_der: &[u8], data: &[u8], signature: &[u8]) {
+    let der = dir.join(format!("{name}.der"));
+    let pem = dir.join(format!("{name}.pem"));
+    let sig = dir.join(format!("{name}.sig"));
+    let msg = dir.join(format!("{name}.bin"));
+    std::fs::write(&der, spki_der).unwrap();
+    std::fs::write(&sig, signature).unwrap();
+    std::fs::write(&msg, data).unwrap();
+    let out = Command::new("openssl")
+        .args(["pkey", "-pubin", "-inform", "DER", "-in"])
+        .arg(&der)
+        .arg("-out")
+        .arg(&pem)
+        .output()
+        .expect("run openssl pkey");
+    assert!(
+        out.status.success(),
+        "openssl pkey: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha384", "-verify"])
+        .arg(&pem)
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&msg)
+        .output()
+        .expect("run openssl dgst");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("Verified OK"),
+        "openssl dgst -verify ({name}): {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn sign_attr(session: &Session, key: ObjectHandle, ty: AttributeType) -> Option<bool> {
+    session
+        .get_attributes(key, &[ty])
+        .unwrap()
+        .into_iter()
+        .find_map(|a| match a {
+            Attribute::Sign(b)
+            | Attribute::Decrypt(b)
+            | Attribute::Unwrap(b)
+            | Attribute::Derive(b)
+            | Attribute::Verify(b)
+            | Attribute::Private(b) => Some(b),
+            _ => None,
+        })
+}
+
+#[test]
+fn ca_keys_are_idempotent_and_typed() {
+    with_fresh_token("ca_keys_are_idempotent_and_typed", |dir| {
+        let hsm = open(dir);
+        assert!(matches!(
+            hsm.ca_key_spec(CA_RSA),
+            Err(HsmError::CaKeyMissing { .. })
+        ));
+        assert!(matches!(
+            hsm.ca_sign(CA_EC, b"x"),
+            Err(HsmError::CaKeyMissing { .. })
+        ));
+        assert!(matches!(
+            hsm.ca_public_key_der(CA_EC),
+            Err(HsmError::CaKeyMissing { .. })
+        ));
+        for reserved in ["", KEK_LABEL, TRANSPORT_KEY_LABEL] {
+            assert!(matches!(
+                hsm.ensure_ca_key(reserved, CaKeySpec::EcP384),
+                Err(HsmError::InvalidArgument(_))
+            ));
+        }
+
+        let start = Instant::now();
+        assert_eq!(
+            hsm.ensure_ca_key(CA_RSA, CaKeySpec::Rsa3072).unwrap(),
+            ObjectStatus::Created
+        );
+        println!("timing: ensure_ca_key(RSA-3072) {:?}", start.elapsed());
+        let start = Instant::now();
+        assert_eq!(
+            hsm.ensure_ca_key(CA_EC, CaKeySpec::EcP384).unwrap(),
+            ObjectStatus::Created
+        );
+        println!("timing: ensure_ca_key(P-384) {:?}", start.elapsed());
+        assert_eq!(
+            hsm.ensure_ca_key(CA_RSA, CaKeySpec::Rsa3072).unwrap(),
+            ObjectStatus::Found
+        );
+        assert_eq!(
+            hsm.ensure_ca_key(CA_EC, CaKeySpec::EcP384).unwrap(),
+            ObjectStatus::Found
+        );
+        assert_eq!(hsm.ca_key_spec(CA_RSA).unwrap(), CaKeySpec::Rsa3072);
+        assert_eq!(hsm.ca_key_spec(CA_EC).unwrap(), CaKeySpec::EcP384);
+
+        // Another spec for an existing label is an error, and the key stays.
+        for (label, wrong) in [
+            (CA_RSA, CaKeySpec::Rsa4096),
+            (CA_RSA, CaKeySpec::EcP384),
+            (CA_EC, CaKeySpec::Rsa3072),
+        ] {
+            let err = hsm.ensure_ca_key(label, wrong).unwrap_err();
+            assert!(
+                matches!(&err, HsmError::CaKeySpecMismatch { expected, .. } if *expected == wrong),
+                "{err:?}"
+            );
+            println!("wrong spec: {err}");
+        }
+
+        // A fresh Hsm (empty handle cache) sees the same keys and public keys.
+        let rsa_der = hsm.ca_public_key_der(CA_RSA).unwrap();
+        let ec_der = hsm.ca_public_key_der(CA_EC).unwrap();
+        let again = open(dir);
+        assert_eq!(again.ca_key_spec(CA_RSA).unwrap(), CaKeySpec::Rsa3072);
+        assert_eq!(again.ca_key_spec(CA_EC).unwrap(), CaKeySpec::EcP384);
+        assert_eq!(again.ca_public_key_der(CA_RSA).unwrap(), rsa_der);
+        assert_eq!(again.ca_public_key_der(CA_EC).unwrap(), ec_der);
+        assert_eq!(
+            again.ensure_ca_key(CA_EC, CaKeySpec::EcP384).unwrap(),
+            ObjectStatus::Found
+        );
+
+        // SPKI shapes: RSA-3072 with e = 65537; P-384 is 120 bytes, openssl reads it.
+        let rsa_public = RsaPublicKey::from_public_key_der(&rsa_der).unwrap();
+        assert_eq!(rsa_public.size(), 384);
+        assert_eq!(rsa_public.e(), &BigUint::from(65537u32));
+        assert_eq!(ec_der.len(), 120);
+        let ec_key = openssl::pkey::PKey::public_key_from_der(&ec_der).unwrap();
+        let ec_key = ec_key.ec_key().unwrap();
+        assert_eq!(
+            ec_key.group().curve_name(),
+            Some(openssl::nid::Nid::SECP384R1)
+        );
+        ec_key.check_key().unwrap();
+
+        // The private CA keys: token, private, sensitive, never extractable, sign only.
+        hsm.ensure_objects(2048).unwrap();
+        let raw = raw_session();
+        let kek = find(&raw, KEK_LABEL, ObjectClass::SECRET_KEY);
+        for label in [CA_RSA, CA_EC] {
+            let private = find(&raw, label, ObjectClass::PRIVATE_KEY);
+            let public = find(&raw, label, ObjectClass::PUBLIC_KEY);
+            assert_eq!(bool_attr(&raw, private, AttributeType::Token), Some(true));
+            assert_eq!(bool_attr(&raw, public, AttributeType::Token), Some(true));
+            assert_eq!(
+                bool_attr(&raw, private, AttributeType::Extractable),
+                Some(false)
+            );
+            assert_eq!(
+                bool_attr(&raw, private, AttributeType::Sensitive),
+                Some(true)
+            );
+            assert_eq!(
+                bool_attr(&raw, private, AttributeType::NeverExtractable),
+                Some(true)
+            );
+            assert_eq!(
+                bool_attr(&raw, private, AttributeType::AlwaysSensitive),
+                Some(true)
+            );
+            assert_eq!(sign_attr(&raw, private, AttributeType::Private), Some(true));
+            assert_eq!(sign_attr(&raw, private, AttributeType::Sign), Some(true));
+            assert_eq!(
+                sign_attr(&raw, private, AttributeType::Decrypt),
+                Some(false)
+            );
+            assert_eq!(sign_attr(&raw, private, AttributeType::Unwrap), Some(false));
+            assert_eq!(sign_attr(&raw, private, AttributeType::Derive), Some(false));
+            assert_eq!(sign_attr(&raw, public, AttributeType::Verify), Some(true));
+            for secret in [
+                AttributeType::PrivateExponent,
+                AttributeType::Prime1,
+                AttributeType::Value,
+            ] {
+                assert!(!has_attr(&raw, private, secret), "{label}: {secret:?}");
+            }
+            let wrapped = raw.wrap_key(&Mechanism::AesKeyWrapPad, kek, private);
+            assert!(
+                matches!(
+                    wrapped,
+                    Err(CryptokiError::Pkcs11(RvError::KeyUnextractable, _))
+                ),
+                "{label}: {wrapped:?}"
+            );
+        }
+        // CKA_ALLOWED_MECHANISMS: the RSA CA key refuses raw RSA (no padding).
+        let rsa_private = find(&raw, CA_RSA, ObjectClass::PRIVATE_KEY);
+        let raw_rsa = raw.sign(&Mechanism::RsaX509, rsa_private, &[1u8; 384]);
+        println!("raw RSA with the CA key: {raw_rsa:?}");
+        assert!(raw_rsa.is_err(), "raw RSA signing with the CA key allowed");
+    });
+}
+
+#[test]
+fn ca_sign_verifies() {
+    with_fresh_token("ca_sign_verifies", |dir| {
+        let hsm = open(dir);
+        hsm.ensure_ca_key(CA_RSA, CaKeySpec::Rsa3072).unwrap();
+        hsm.ensure_ca_key(CA_EC, CaKeySpec::EcP384).unwrap();
+
+        // What this module offers for CA signing.
+        let ctx = Pkcs11::new(module_path()).unwrap();
+        let slot = ctx
+            .get_slots_with_initialized_token()
+            .unwrap()
+            .into_iter()
+            .find(|slot| ctx.get_token_info(*slot).unwrap().label().trim_end() == TOKEN_LABEL)
+            .unwrap();
+        let mechanisms = ctx.get_mechanism_list(slot).unwrap();
+        for m in [
+            MechanismType::SHA384_RSA_PKCS,
+            MechanismType::ECDSA,
+            MechanismType::ECDSA_SHA384,
+            MechanismType::ECC_KEY_PAIR_GEN,
+        ] {
+            println!("mechanism {m}: {}", mechanisms.contains(&m));
+        }
+
+        let tbs = b"tbsCertificate bytes would go here".to_vec();
+        let rsa_der = hsm.ca_public_key_der(CA_RSA).unwrap();
+        let ec_der = hsm.ca_public_key_der(CA_EC).unwrap();
+
+        let rsa_sig = hsm.ca_sign(CA_RSA, &tbs).unwrap();
+        assert_eq!(rsa_sig.len(), 384);
+        verify_ca_signature(&rsa_der, CaKeySpec::Rsa3072, &tbs, &rsa_sig);
+        assert_eq!(
+            hsm.ca_sign(CA_RSA, &tbs).unwrap(),
+            rsa_sig,
+            "PKCS#1 v1.5 is deterministic"
+        );
+        openssl_cli_verify(dir, "rsa", &rsa_der, &tbs, &rsa_sig);
+
+        let ec_sig = hsm.ca_sign(CA_EC, &tbs).unwrap();
+        assert_eq!(ec_sig[0], 0x30);
+        assert_eq!(usize::from(ec_sig[1]), ec_sig.len() - 2);
+        openssl_cli_verify(dir, "ec", &ec_der, &tbs, &ec_sig);
+        verify_ca_signature(&ec_der, CaKeySpec::EcP384, &tbs, &ec_sig);
+        assert_ne!(
+            hsm.ca_sign(CA_EC, &tbs).unwrap(),
+            ec_sig,
+            "fresh ECDSA nonce"
+        );
+
+        // Other data does not verify under an old signature; empty and large data sign.
+        let mut other = tbs.clone();
+        other[0] ^= 1;
+        {
+            use rsa::signature::Verifier;
+            let key = rsa::pkcs1v15::VerifyingKey::<sha2::Sha384>::new(
+                RsaPublicKey::from_public_key_der(&rsa_der).unwrap(),
+            );
+            let sig = rsa::pkcs1v15::Signature::try_from(rsa_sig.as_slice()).unwrap();
+            assert!(key.verify(&other, &sig).is_err());
+        }
+        for data in [Vec::new(), vec![0x5a; 100_000]] {
+            for (label, der, spec) in [
+                (CA_RSA, &rsa_der, CaKeySpec::Rsa3072),
+                (CA_EC, &ec_der, CaKeySpec::EcP384),
+            ] {
+                let sig = hsm.ca_sign(label, &data).unwrap();
+                verify_ca_signature(der, spec, &data, &sig);
+            }
+        }
+        // Many ECDSA signatures: DER encoding holds for r, s with and without a top bit.
+        for i in 0..50u8 {
+            let data = [i; 7];
+            let sig = hsm.ca_sign(CA_EC, &data).unwrap();
+            verify_ca_signature(&ec_der, CaKeySpec::EcP384, &data, &sig);
+        }
+
+        let raw = raw_session();
+        assert_eq!(
+            session_keys_left(&raw),
+            0,
+            "session key objects left behind"
+        );
+    });
+}
+
+#[test]
+fn ca_sign_concurrently() {
+    with_fresh_token("ca_sign_concurrently", |dir| {
+        let hsm = open(dir);
+        hsm.ensure_ca_key(CA_RSA, CaKeySpec::Rsa3072).unwrap();
+        hsm.ensure_ca_key(CA_EC, CaKeySpec::EcP384).unwrap();
+        let keys = [
+            (
+                CA_RSA,
+                CaKeySpec::Rsa3072,
+                hsm.ca_public_key_der(CA_RSA).unwrap(),
+            ),
+            (
+                CA_EC,
+                CaKeySpec::EcP384,
+                hsm.ca_public_key_der(CA_EC).unwrap(),
+            ),
+        ];
+        // A second handle with a cold cache races the first one.
+        let other = open(dir);
+        std::thread::scope(|scope| {
+            for t in 0..4usize {
+                let hsm = if t % 2 == 0 {
+                    hsm.clone()
+                } else {
+                    other.clone()
+                };
+                let keys = &keys;
+                scope.spawn(move || {
+                    for i in 0..5usize {
+                        let (label, spec, der) = &keys[(t + i) % keys.len()];
+                        let data = format!("thread {t} certificate {i}").into_bytes();
+                        let sig = hsm.ca_sign(label, &data).unwrap();
+                        verify_ca_signature(der, *spec, &data, &sig);
+                        assert_eq!(hsm.ca_key_spec(label).unwrap(), *spec);
+                    }
+                });
+            }
+        });
+    });
+}
+
+#[test]
+fn ca_sign_injected_fault() {
+    with_fresh_token_env(
+        "ca_sign_injected_fault",
+        &[("TANDEM_TEST_FAIL_CA_SIGN", "1")],
+        |dir| {
+            let hsm = open(dir);
+            hsm.ensure_ca_key(CA_EC, CaKeySpec::EcP384).unwrap();
+            assert_eq!(hsm.ca_key_spec(CA_EC).unwrap(), CaKeySpec::EcP384);
+            assert_eq!(hsm.ca_public_key_der(CA_EC).unwrap().len(), 120);
+            let err = hsm.ca_sign(CA_EC, b"tbs").unwrap_err();
+            assert!(matches!(err, HsmError::InjectedFault), "{err:?}");
+            assert!(err.to_string().contains("injected test fault"), "{err}");
+            assert_eq!(err.rv(), None);
+        },
+    );
+}
+
+#[test]
+fn ca_timings_rsa4096_p384() {
+    with_fresh_token("ca_timings_rsa4096_p384", |dir| {
+        let hsm = open(dir);
+        let start = Instant::now();
+        assert_eq!(
+            hsm.ensure_ca_key(CA_RSA, CaKeySpec::Rsa4096).unwrap(),
+            ObjectStatus::Created
+        );
+        println!("timing: ensure_ca_key(RSA-4096) {:?}", start.elapsed());
+        let start = Instant::now();
+        hsm.ensure_ca_key(CA_EC, CaKeySpec::EcP384).unwrap();
+        println!("timing: ensure_ca_key(P-384) {:?}", start.elapsed());
+        assert_eq!(hsm.ca_key_spec(CA_RSA).unwrap(), CaKeySpec::Rsa4096);
+
+        let data = vec![0x42u8; 1500]; // about a TBSCertificate
+        for (label, spec) in [(CA_RSA, CaKeySpec::Rsa4096), (CA_EC, CaKeySpec::EcP384)] {
+            let der = hsm.ca_public_key_der(label).unwrap();
+            let mut samples = Vec::new();
+            for _ in 0..20 {
+                let start = Instant::now();
+                let sig = hsm.ca_sign(label, &data).unwrap();
+                samples.push(start.elapsed());
+                verify_ca_signature(&der, spec, &data, &sig);
+            }
+            println!("timing: ca_sign ({spec}) median {:?}", median(samples));
+        }
+    });
 }
