@@ -16,6 +16,11 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# pkilint (X.509 linter) for the certificate tests; pinned for reproducible findings.
+if ! command -v lint_etsi_cert >/dev/null 2>&1; then
+  echo "installing pkilint" >&2
+  python3 -m pip install --quiet --disable-pip-version-check "pkilint==0.13.3" >&2
+fi
 if ! command -v cargo-nextest >/dev/null 2>&1 && [ "${1:-}" = "--with-nextest" ]; then
   cargo install --locked cargo-nextest
 fi

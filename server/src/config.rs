@@ -35,6 +35,40 @@ pub struct Config {
     /// Time limits.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Certificate authority, OCSP and CRL.
+    #[serde(default)]
+    pub pki: PkiConfig,
+}
+
+/// Certificate authority settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PkiConfig {
+    /// CA key type: `rsa-4096`, `rsa-3072` (tests) or `ec-p384`.
+    pub key_spec: crate::hsm::CaKeySpec,
+    /// Plain-HTTP listener for OCSP, CRL and CA certificates.
+    pub http_listen: String,
+    /// Base URL written into certificates (AIA, CRL distribution point).
+    pub public_base_url: String,
+    /// Arc under which the certificate policy OIDs live (ours: a 2.25 UUID arc by default).
+    pub policy_arc: String,
+    /// Level of the certificates: `QUALIFIED` (ETSI QC statements) or `ADVANCED`.
+    pub level: String,
+    /// Validity of a CRL (nextUpdate − thisUpdate), in seconds.
+    pub crl_validity_seconds: i64,
+}
+
+impl Default for PkiConfig {
+    fn default() -> Self {
+        Self {
+            key_spec: crate::hsm::CaKeySpec::Rsa4096,
+            http_listen: "127.0.0.1:7480".into(),
+            public_base_url: "http://127.0.0.1:7480".into(),
+            policy_arc: crate::pki::DEFAULT_POLICY_ARC.into(),
+            level: "QUALIFIED".into(),
+            crl_validity_seconds: 24 * 3600,
+        }
+    }
 }
 
 /// TLS files.
@@ -141,6 +175,7 @@ impl Config {
             keys: KeySizes::default(),
             lockout: LockoutPolicy::default(),
             timeouts: Timeouts::default(),
+            pki: PkiConfig::default(),
         }
     }
 
@@ -185,6 +220,21 @@ impl Config {
         anyhow::ensure!(
             self.timeouts.registration_seconds > 0,
             "timeouts.registration_seconds must be positive"
+        );
+        anyhow::ensure!(
+            matches!(self.pki.level.as_str(), "QUALIFIED" | "ADVANCED"),
+            "pki.level must be QUALIFIED or ADVANCED"
+        );
+        anyhow::ensure!(
+            self.pki
+                .policy_arc
+                .parse::<const_oid::ObjectIdentifier>()
+                .is_ok(),
+            "pki.policy_arc must be an object identifier like 2.25.123"
+        );
+        anyhow::ensure!(
+            self.pki.crl_validity_seconds > 0,
+            "pki.crl_validity_seconds must be positive"
         );
         Ok(())
     }

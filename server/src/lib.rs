@@ -13,9 +13,11 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod ca;
 pub mod cli;
 pub mod config;
 pub mod hsm;
+pub mod http;
 pub mod lockout;
 pub mod pki;
 pub mod run;

@@ -1,5 +1,6 @@
 //! `tandem server init` and `tandem server run`.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +42,10 @@ pub struct InitOptions {
     pub server_key_bits: usize,
     /// Transport key size (bits).
     pub transport_key_bits: usize,
+    /// CA key type.
+    pub ca_key_spec: crate::hsm::CaKeySpec,
+    /// Base URL of the OCSP/CRL/CA publication point written into certificates.
+    pub public_base_url: Option<String>,
 }
 
 /// Creates a data directory: configuration, TLS certificate, database, HSM objects.
@@ -59,6 +64,10 @@ pub fn init(dir: &Path, opts: &InitOptions) -> anyhow::Result<Config> {
     cfg.keys.server_key_bits = opts.server_key_bits;
     cfg.keys.transport_key_bits = opts.transport_key_bits;
     cfg.hsm.pin_file = opts.pin_file.clone();
+    cfg.pki.key_spec = opts.ca_key_spec;
+    if let Some(url) = &opts.public_base_url {
+        cfg.pki.public_base_url = url.clone();
+    }
     if opts.softhsm {
         eprintln!(
             "provisioning a SoftHSM token in {}",
@@ -97,14 +106,14 @@ pub fn init(dir: &Path, opts: &InitOptions) -> anyhow::Result<Config> {
 
 /// Creates the HSM objects (KEK, transport key). Needs the module's environment (see
 /// [`ensure_module_env`]).
-pub fn init_hsm_objects(cfg: &Config) -> anyhow::Result<()> {
+pub fn init_hsm_objects(cfg: &Config, data_dir: &Path) -> anyhow::Result<()> {
     let hsm = open_hsm(cfg)?;
     let report = hsm.ensure_objects(cfg.keys.transport_key_bits)?;
     eprintln!(
         "HSM objects: key-encryption key {:?}, key-transport key {:?} ({} bits)",
         report.kek, report.transport_key, report.transport_key_bits
     );
-    Ok(())
+    crate::ca::init(cfg, data_dir, &hsm)
 }
 
 /// Opens the configured HSM with the PIN from the file or the environment.
@@ -160,6 +169,7 @@ pub fn ensure_module_env(cfg: &Config) -> anyhow::Result<()> {
 /// Runs the server until `shutdown` resolves. Prints `listening on ADDR` once bound.
 pub async fn serve(
     cfg: Config,
+    data_dir: &Path,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = Store::open(&cfg.database)
@@ -177,7 +187,18 @@ pub async fn serve(
         .listen
         .parse()
         .with_context(|| format!("invalid listen address {}", cfg.listen))?;
-    let app = App::new(cfg, store, hsm)?;
+    let ca = tokio::task::spawn_blocking({
+        let (cfg, hsm, dir) = (cfg.clone(), hsm.clone(), data_dir.to_path_buf());
+        move || crate::ca::Ca::load(&cfg, &dir, &hsm)
+    })
+    .await??;
+    let http_addr: SocketAddr = cfg
+        .pki
+        .http_listen
+        .parse()
+        .with_context(|| format!("invalid pki.http_listen address {}", cfg.pki.http_listen))?;
+    let app = App::new(cfg, store, hsm, ca.clone())?;
+    let publication = crate::http::Publication::new(ca, Arc::clone(&app.store));
 
     // Expire unanswered transactions even when nobody asks.
     let sweeper = {
@@ -199,9 +220,29 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let http_listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {http_addr} (pki.http_listen)"))?;
     let local = listener.local_addr()?;
+    let http_local = http_listener.local_addr()?;
     println!("listening on {local}");
-    tracing::info!(%local, "server started");
+    println!("http listening on {http_local}");
+    tracing::info!(%local, %http_local, "server started");
+
+    // One shutdown signal for both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let http = tokio::spawn(
+        axum::serve(http_listener, crate::http::router(publication))
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+    );
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let result = Server::builder()
         .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))?
@@ -214,10 +255,11 @@ pub async fn serve(
             RelyingPartyServer::new(RelyingPartyService::new(Arc::clone(&app)))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .serve_with_incoming_shutdown(incoming, shutdown)
+        .serve_with_incoming_shutdown(incoming, stopped(stop_rx))
         .await;
     sweeper.abort();
     result?;
+    http.await??;
     tracing::info!("server stopped");
     Ok(())
 }

@@ -83,6 +83,8 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     /// `https://127.0.0.1:PORT`.
     pub url: String,
+    /// `http://127.0.0.1:PORT`: OCSP, CRL, CA certificates.
+    pub http_url: String,
     /// TLS certificate (PEM).
     pub ca: Vec<u8>,
     child: Option<Child>,
@@ -102,6 +104,8 @@ pub struct ServerOptions {
     pub log: Option<String>,
     /// Extra environment for the server process (test hooks).
     pub env: Vec<(String, String)>,
+    /// CA key type (`ec-p384` by default: fast to generate).
+    pub ca_key_spec: Option<String>,
 }
 
 /// A short lockout table: 3 -> `l1` s, 6 -> `l2` s, 9 -> disabled.
@@ -154,6 +158,10 @@ impl TestServer {
             &bits,
             "--transport-key-bits",
             &bits,
+            "--ca-key-spec",
+            opts.ca_key_spec.as_deref().unwrap_or("ec-p384"),
+            "--public-base-url",
+            "http://ca.tandem.example",
             "--data-dir",
             data_dir.to_str().unwrap(),
         ])?;
@@ -172,6 +180,7 @@ impl TestServer {
             tmp,
             data_dir,
             url: String::new(),
+            http_url: String::new(),
             ca,
             child: None,
             log_path,
@@ -187,10 +196,15 @@ impl TestServer {
             .create(true)
             .append(true)
             .open(&self.log_path)?;
-        // Re-use the port after a restart so devices reconnect to the same URL.
+        // Re-use the ports after a restart so devices and OCSP clients reconnect.
         let listen = self
             .url
             .strip_prefix("https://")
+            .unwrap_or("127.0.0.1:0")
+            .to_owned();
+        let http_listen = self
+            .http_url
+            .strip_prefix("http://")
             .unwrap_or("127.0.0.1:0")
             .to_owned();
         let mut child = Command::new(tandem_bin())
@@ -201,8 +215,8 @@ impl TestServer {
                 "run",
                 "--listen",
                 &listen,
-                "--data-dir",
             ])
+            .args(["--http-listen", &http_listen, "--data-dir"])
             .arg(&self.data_dir)
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
@@ -211,19 +225,27 @@ impl TestServer {
         let stdout = child.stdout.take().context("stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
+            let mut reader = BufReader::new(stdout);
+            for _ in 0..2 {
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let _ = tx.send(line);
+            }
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .context("server did not start within 60 s")?;
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .with_context(|| format!("unexpected server output {line:?}; log: {}", self.log()))?
-            .to_owned();
-        self.url = format!("https://{addr}");
+        let addr_of = |prefix: &str| -> Result<String> {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .context("server did not start within 60 s")?;
+            Ok(line
+                .trim()
+                .strip_prefix(prefix)
+                .with_context(|| format!("unexpected server output {line:?}; log: {}", self.log()))?
+                .to_owned())
+        };
+        let grpc = addr_of("listening on ")?;
+        let http = addr_of("http listening on ")?;
+        self.url = format!("https://{grpc}");
+        self.http_url = format!("http://{http}");
         self.child = Some(child);
         Ok(())
     }

@@ -68,6 +68,12 @@ pub enum ServerCommand {
         /// Size of the key-transport key.
         #[arg(long, default_value_t = 3072)]
         transport_key_bits: usize,
+        /// CA key type: rsa4096, rsa3072 or ec-p384.
+        #[arg(long, default_value = "rsa4096", value_parser = parse_ca_key_spec)]
+        ca_key_spec: crate::hsm::CaKeySpec,
+        /// Base URL of the OCSP/CRL publication point written into certificates.
+        #[arg(long)]
+        public_base_url: Option<String>,
     },
     /// Creates the HSM objects of an initialised data directory (run by `init`).
     HsmInit {
@@ -83,7 +89,15 @@ pub enum ServerCommand {
         /// Overrides the configured listen address (e.g. 127.0.0.1:0 for a free port).
         #[arg(long)]
         listen: Option<String>,
+        /// Overrides the OCSP/CRL listener address (pki.http_listen).
+        #[arg(long)]
+        http_listen: Option<String>,
     },
+}
+
+fn parse_ca_key_spec(s: &str) -> Result<crate::hsm::CaKeySpec, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| format!("unknown CA key type {s:?}: use rsa4096, rsa3072 or ec-p384"))
 }
 
 /// Runs a `server` subcommand.
@@ -98,6 +112,8 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
             listen,
             server_key_bits,
             transport_key_bits,
+            ca_key_spec,
+            public_base_url,
         } => {
             let opts = run::InitOptions {
                 module,
@@ -107,6 +123,8 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
                 listen,
                 server_key_bits,
                 transport_key_bits,
+                ca_key_spec,
+                public_base_url,
             };
             let cfg = run::init(&data_dir, &opts)?;
             // The module reads its environment at load time: create the HSM objects in a
@@ -127,15 +145,22 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
         ServerCommand::HsmInit { data_dir } => {
             let cfg = Config::load(&data_dir)?;
             run::ensure_module_env(&cfg)?;
-            run::init_hsm_objects(&cfg)
+            run::init_hsm_objects(&cfg, &data_dir)
         }
-        ServerCommand::Run { data_dir, listen } => {
+        ServerCommand::Run {
+            data_dir,
+            listen,
+            http_listen,
+        } => {
             let mut cfg = Config::load(&data_dir)?;
             run::ensure_module_env(&cfg)?;
             if let Some(l) = listen {
                 cfg.listen = l;
             }
-            runtime()?.block_on(run::serve(cfg, shutdown_signal()))
+            if let Some(l) = http_listen {
+                cfg.pki.http_listen = l;
+            }
+            runtime()?.block_on(run::serve(cfg, &data_dir, shutdown_signal()))
         }
     }
 }
@@ -215,6 +240,31 @@ pub enum OperatorCommand {
         /// Document number or account id.
         account: String,
     },
+    /// Lists certificates (all, or one account's by document number or id).
+    Certs {
+        /// Document number or account id.
+        account: Option<String>,
+    },
+    /// Prints one certificate (PEM) and its status.
+    Cert {
+        /// Serial number, hex.
+        serial: String,
+    },
+    /// Revokes a certificate (OCSP answers `revoked` at once; the next CRL lists it).
+    Revoke {
+        /// Serial number, hex.
+        serial: String,
+        /// RFC 5280 reason code: 0 unspecified, 1 keyCompromise, 3 affiliationChanged,
+        /// 4 superseded, 5 cessationOfOperation.
+        #[arg(long, default_value_t = 0)]
+        reason: i64,
+    },
+    /// Copies the root and issuing CA certificates (PEM) into a directory.
+    ExportCa {
+        /// Target directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Prints the audit log.
     Audit {
         /// First sequence number.
@@ -238,6 +288,19 @@ fn find_account(store: &Store, key: &str) -> anyhow::Result<crate::store::Accoun
         .account_by_document(key)
         .or_else(|_| store.account(key))
         .map_err(|_| anyhow::anyhow!("no account with document number or id {key:?}"))
+}
+
+/// PEM (RFC 7468) encoding.
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 fn fmt_time(t: i64) -> String {
@@ -355,6 +418,57 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
             let a = find_account(&store, &account)?;
             store.delete_account(&a.id, now, "operator", None)?;
             println!("deleted {}; its secrets are destroyed", a.document_number);
+        }
+        OperatorCommand::Certs { account } => {
+            let certs = match account {
+                Some(a) => store.certificates_of(&find_account(&store, &a)?.id)?,
+                None => store.all_certificates()?,
+            };
+            if certs.is_empty() {
+                println!("no certificates");
+            }
+            for c in certs {
+                let status = match c.revoked {
+                    Some((at, reason)) => format!("REVOKED at {at} (reason {reason})"),
+                    None => "GOOD".into(),
+                };
+                println!(
+                    "{}  {}  {}  account {}  valid {}..{}  {status}",
+                    c.serial_hex, c.key_type, c.level, c.account_id, c.not_before, c.not_after
+                );
+            }
+        }
+        OperatorCommand::Cert { serial } => {
+            let bytes = hex::decode(serial.trim()).context("the serial number must be hex")?;
+            let c = store
+                .certificate(&bytes)?
+                .ok_or_else(|| anyhow::anyhow!("no certificate with serial {serial}"))?;
+            match c.revoked {
+                Some((at, reason)) => println!("status REVOKED at {at} (reason {reason})"),
+                None => println!("status GOOD"),
+            }
+            print!("{}", pem_encode("CERTIFICATE", &c.der));
+        }
+        OperatorCommand::Revoke { serial, reason } => {
+            anyhow::ensure!(
+                [0, 1, 3, 4, 5].contains(&reason),
+                "reason must be 0, 1, 3, 4 or 5"
+            );
+            let bytes = hex::decode(serial.trim()).context("the serial number must be hex")?;
+            if store.revoke_certificate(&bytes, reason, now)? {
+                println!("revoked {serial}");
+            } else {
+                println!("{serial} was already revoked");
+            }
+        }
+        OperatorCommand::ExportCa { out } => {
+            std::fs::create_dir_all(&out)?;
+            for name in ["root.pem", "issuing.pem"] {
+                let from = data_dir.join("pki").join(name);
+                std::fs::copy(&from, out.join(name))
+                    .with_context(|| format!("cannot copy {}", from.display()))?;
+            }
+            println!("wrote root.pem and issuing.pem to {}", out.display());
         }
         OperatorCommand::Audit { since, verify } => {
             if verify {

@@ -529,6 +529,20 @@ impl Device for DeviceService {
                 let token_hashes: Vec<(KeyType, Vec<u8>)> =
                     tokens.iter().map(|(k, t)| (*k, secret_hash(t))).collect();
                 let expires_at = now + app.config.timeouts.account_validity_days * 86_400;
+                // Both certificates are issued (signed in the HSM) before anything is
+                // stored: if the HSM fails, nothing is half-issued and the device can
+                // send its proof again.
+                let mut certificates = Vec::new();
+                for k in &keys {
+                    let n = hazmat::multiply(&k.client_modulus, &k.server_modulus);
+                    let cert = app
+                        .ca
+                        .issue(k.key_type, &n, &identity, now, expires_at)
+                        .map_err(|e| {
+                            ApiError::Internal(format!("certificate issuance failed: {e:#}"))
+                        })?;
+                    certificates.push(cert);
+                }
                 // The account info is built from what will be stored, so the reply can be
                 // written in the same database transaction.
                 let kps_preview: Vec<pb::KeyPairInfo> = keys
@@ -540,7 +554,11 @@ impl Device for DeviceService {
                             public_key_der: convert::public_key_der(&n)?,
                             composite_modulus: n,
                             public_exponent: signing::E,
-                            certificate_der: Vec::new(),
+                            certificate_der: certificates
+                                .iter()
+                                .find(|c| c.key_type == k.key_type)
+                                .map(|c| c.der.clone())
+                                .unwrap_or_default(),
                         })
                     })
                     .collect::<Result<_, ApiError>>()?;
@@ -570,7 +588,7 @@ impl Device for DeviceService {
                     &secret_hash(&device_secret),
                     expires_at,
                     &token_hashes,
-                    &[],
+                    &certificates,
                     now,
                     &rt.ok(&response),
                 )?;

@@ -36,12 +36,19 @@ pub struct App {
     pub transport_key_der: Vec<u8>,
     /// Tells watchers which account has news.
     pub events: broadcast::Sender<String>,
+    /// The certificate authority (issuing key in the HSM).
+    pub ca: crate::ca::Ca,
     key_locks: KeyLocks,
 }
 
 impl App {
     /// Builds the shared state.
-    pub fn new(config: Config, store: Store, hsm: Hsm) -> anyhow::Result<Arc<Self>> {
+    pub fn new(
+        config: Config,
+        store: Store,
+        hsm: Hsm,
+        ca: crate::ca::Ca,
+    ) -> anyhow::Result<Arc<Self>> {
         let transport_key_der = hsm.transport_public_key_der()?;
         let (events, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
@@ -50,6 +57,7 @@ impl App {
             hsm,
             transport_key_der,
             events,
+            ca,
             key_locks: KeyLocks::default(),
         }))
     }

@@ -1,0 +1,231 @@
+//! Plain-HTTP publication point: OCSP responder (RFC 6960, GET and POST), CRL (RFC 5280)
+//! and the CA certificates. Answers are signed in the HSM by the issuing CA.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /ocsp` (`application/ocsp-request`) | `application/ocsp-response` |
+//! | `GET /ocsp/{base64 request}` | `application/ocsp-response` |
+//! | `GET /crl/issuing.crl` | `application/pkix-crl` (DER) |
+//! | `GET /ca/root.crt`, `GET /ca/issuing.crt` | `application/pkix-cert` (DER) |
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use der::Encode;
+
+use crate::ca::Ca;
+use crate::pki::{self, OcspResponseStatus, OcspStatus, RevocationReason, RevokedCert};
+use crate::store::Store;
+
+/// Largest OCSP request accepted.
+const MAX_OCSP_REQUEST: usize = 16 * 1024;
+
+/// State of the publication point.
+#[derive(Debug)]
+pub struct Publication {
+    ca: Ca,
+    store: Arc<Store>,
+    // std Mutex: only held to read or replace the cached CRL, never across an await.
+    crl_cache: Mutex<Option<CachedCrl>>,
+}
+
+#[derive(Debug)]
+struct CachedCrl {
+    der: Vec<u8>,
+    serials: Vec<String>,
+    generated: SystemTime,
+}
+
+impl Publication {
+    /// Wraps the CA and the store.
+    pub fn new(ca: Ca, store: Arc<Store>) -> Arc<Self> {
+        Arc::new(Self {
+            ca,
+            store,
+            crl_cache: Mutex::new(None),
+        })
+    }
+}
+
+/// The router.
+pub fn router(state: Arc<Publication>) -> Router {
+    Router::new()
+        .route("/ocsp", post(ocsp_post))
+        .route("/ocsp/{*request}", get(ocsp_get))
+        .route("/crl/issuing.crl", get(crl))
+        .route("/ca/root.crt", get(root_cert))
+        .route("/ca/issuing.crt", get(issuing_cert))
+        .layer(DefaultBodyLimit::max(MAX_OCSP_REQUEST))
+        .with_state(state)
+}
+
+fn der_response(content_type: &'static str, body: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn ocsp_response(body: Vec<u8>) -> Response {
+    der_response("application/ocsp-response", body)
+}
+
+async fn ocsp_post(State(state): State<Arc<Publication>>, body: Bytes) -> Response {
+    answer_ocsp(state, body.to_vec()).await
+}
+
+async fn ocsp_get(State(state): State<Arc<Publication>>, Path(request): Path<String>) -> Response {
+    // RFC 6960 A.1: the path is the URL-encoded base64 of the DER request; axum has
+    // already percent-decoded it.
+    let text: String = request.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text.as_bytes()));
+    match der {
+        Ok(der) if der.len() <= MAX_OCSP_REQUEST => answer_ocsp(state, der).await,
+        _ => ocsp_response(pki::ocsp_error_response(
+            OcspResponseStatus::MalformedRequest,
+        )),
+    }
+}
+
+fn reason_of(code: i64) -> RevocationReason {
+    RevocationReason::from_code(code).unwrap_or(RevocationReason::Unspecified)
+}
+
+fn unix(t: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(t.max(0) as u64)
+}
+
+async fn answer_ocsp(state: Arc<Publication>, der: Vec<u8>) -> Response {
+    let body = tokio::task::spawn_blocking(move || {
+        let Ok(query) = pki::parse_ocsp_request(&der) else {
+            return pki::ocsp_error_response(OcspResponseStatus::MalformedRequest);
+        };
+        let mut answers = Vec::with_capacity(query.cert_ids.len());
+        for id in query.cert_ids {
+            let status = if !pki::cert_id_matches_issuer(&id, &state.ca.issuing_cert) {
+                OcspStatus::Unknown
+            } else {
+                match state.store.certificate(&id.serial) {
+                    Ok(Some(rec)) => match rec.revoked {
+                        Some((at, reason)) => OcspStatus::Revoked {
+                            at: unix(at),
+                            reason: reason_of(reason),
+                        },
+                        None => OcspStatus::Good,
+                    },
+                    Ok(None) => OcspStatus::Unknown,
+                    Err(e) => {
+                        tracing::error!(error = %e, "OCSP lookup failed");
+                        return pki::ocsp_error_response(OcspResponseStatus::InternalError);
+                    }
+                }
+            };
+            answers.push((id, status));
+        }
+        let now = SystemTime::now();
+        match pki::ocsp_response(
+            &state.ca.issuing,
+            &state.ca.issuing_cert,
+            &answers,
+            now,
+            now,
+            Some(now + state.ca.crl_validity),
+            query.nonce.as_deref(),
+        ) {
+            Ok(der) => der,
+            Err(e) => {
+                tracing::error!(error = %e, "OCSP signing failed");
+                pki::ocsp_error_response(OcspResponseStatus::InternalError)
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| pki::ocsp_error_response(OcspResponseStatus::InternalError));
+    ocsp_response(body)
+}
+
+/// The current CRL: regenerated when the set of revoked serials changed or half its
+/// validity has passed.
+fn current_crl(state: &Publication) -> anyhow::Result<Vec<u8>> {
+    let revoked = state.store.revoked_certificates()?;
+    let serials: Vec<String> = revoked.iter().map(|r| r.serial_hex.clone()).collect();
+    let now = SystemTime::now();
+    {
+        let cache = state.crl_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.as_ref()
+            && c.serials == serials
+            && now.duration_since(c.generated).unwrap_or_default() < state.ca.crl_validity / 2
+        {
+            return Ok(c.der.clone());
+        }
+    }
+    let entries: Vec<RevokedCert> = revoked
+        .iter()
+        .filter_map(|r| {
+            let (at, reason) = r.revoked?;
+            Some(RevokedCert {
+                serial: hex::decode(&r.serial_hex).ok()?,
+                revoked_at: unix(at),
+                reason: reason_of(reason),
+            })
+        })
+        .collect();
+    let number = state.store.next_crl_number()?;
+    let der = pki::crl(
+        &state.ca.issuing,
+        &state.ca.issuing_cert,
+        number,
+        now,
+        now + state.ca.crl_validity,
+        &entries,
+    )?;
+    *state.crl_cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(CachedCrl {
+        der: der.clone(),
+        serials,
+        generated: now,
+    });
+    Ok(der)
+}
+
+async fn crl(State(state): State<Arc<Publication>>) -> Response {
+    match tokio::task::spawn_blocking(move || current_crl(&state)).await {
+        Ok(Ok(der)) => der_response("application/pkix-crl", der),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "CRL generation failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "CRL temporarily unavailable",
+            )
+                .into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
+    }
+}
+
+async fn root_cert(State(state): State<Arc<Publication>>) -> Response {
+    cert_response(&state.ca.root_cert)
+}
+
+async fn issuing_cert(State(state): State<Arc<Publication>>) -> Response {
+    cert_response(&state.ca.issuing_cert)
+}
+
+fn cert_response(cert: &x509_cert::Certificate) -> Response {
+    match cert.to_der() {
+        Ok(der) => der_response("application/pkix-cert", der),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
+    }
+}

@@ -1,0 +1,532 @@
+//! X.509 v3 certificates: the self-signed root CA, the issuing CA, and the end-entity AUTH
+//! and SIGN certificates over the composite public keys (n = n1·n2, e = 65537).
+
+use std::time::SystemTime;
+
+use const_oid::ObjectIdentifier;
+use der::asn1::{Any, BitString, Ia5String, OctetString};
+use der::{Decode, Encode, EncodePem, Sequence, Tag};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use x509_cert::Certificate;
+use x509_cert::attr::AttributeTypeAndValue;
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
+    CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+};
+use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::Validity;
+
+use super::{
+    CA_COUNTRY, CaProfile, CaSigner, PkiError, check_signer_matches, extension,
+    issuer_key_identifier, key_identifier, oids, policy_oid, rsa_spki_der, sign_der,
+    signature_algorithm, x509_time,
+};
+
+/// Which key pair of an account a certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// AUTH key (PIN1): digitalSignature, clientAuth.
+    Authentication,
+    /// SIGN key (PIN2): nonRepudiation.
+    Signature,
+}
+
+/// Assurance level of a SIGN certificate (AUTH certificates carry the same level name but
+/// no QC statements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateLevel {
+    /// Qualified: ETSI QC statements and the QCP-n-qscd policy on the SIGN certificate.
+    Qualified,
+    /// Advanced: no QC statements.
+    Advanced,
+}
+
+/// What an end-entity certificate certifies.
+#[derive(Debug, Clone)]
+pub struct EndEntity {
+    /// AUTH or SIGN.
+    pub purpose: KeyPurpose,
+    /// QUALIFIED or ADVANCED.
+    pub level: CertificateLevel,
+    /// The composite RSA modulus n (big-endian); e = 65537.
+    pub composite_modulus: Vec<u8>,
+    /// Given name(s), as on the identity document.
+    pub given_name: String,
+    /// Surname(s).
+    pub surname: String,
+    /// ISO 3166-1 alpha-2 country code of the national identifier, e.g. `EE`.
+    pub country: String,
+    /// National identity code, e.g. `30001010004`.
+    pub national_id: String,
+    /// Certificate serial number: big-endian, 1 to 20 bytes, first byte non-zero.
+    pub serial: Vec<u8>,
+    /// Start of validity.
+    pub not_before: SystemTime,
+    /// End of validity (the account's expiry).
+    pub not_after: SystemTime,
+}
+
+/// TBSCertificate (RFC 5280 4.1), always v3 with extensions.
+#[derive(Sequence)]
+struct TbsCertificateOut {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
+    version: u8,
+    serial_number: SerialNumber,
+    signature: AlgorithmIdentifierOwned,
+    issuer: Name,
+    validity: Validity,
+    subject: Name,
+    subject_public_key_info: SubjectPublicKeyInfoOwned,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT")]
+    extensions: Vec<Extension>,
+}
+
+/// Certificate (RFC 5280 4.1).
+#[derive(Sequence)]
+struct CertificateOut {
+    tbs_certificate: TbsCertificateOut,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    signature: BitString,
+}
+
+/// PolicyInformation without qualifiers.
+#[derive(Sequence)]
+struct PolicyInformationOut {
+    policy_identifier: ObjectIdentifier,
+}
+
+/// QCStatement (RFC 3739).
+#[derive(Sequence)]
+struct QcStatement {
+    statement_id: ObjectIdentifier,
+    #[asn1(optional = "true")]
+    statement_info: Option<Any>,
+}
+
+/// SemanticsInformation (RFC 3739), with only the semantics identifier.
+#[derive(Sequence)]
+struct SemanticsInformation {
+    semantics_identifier: ObjectIdentifier,
+}
+
+/// DER bytes of a certificate.
+pub fn certificate_der(cert: &Certificate) -> Vec<u8> {
+    // A decoded certificate always re-encodes; `build` checked it round-trips exactly.
+    cert.to_der().unwrap_or_default()
+}
+
+/// PEM text (`-----BEGIN CERTIFICATE-----`) of a certificate, LF line endings.
+pub fn certificate_pem(cert: &Certificate) -> String {
+    cert.to_pem(der::pem::LineEnding::LF).unwrap_or_default()
+}
+
+/// Self-signed root CA certificate: C=[`CA_COUNTRY`], O=Tandem, CN=`common_name`; basicConstraints cA
+/// (critical), keyUsage keyCertSign + cRLSign (critical), subjectKeyIdentifier.
+pub fn root_ca_certificate(
+    signer: &dyn CaSigner,
+    common_name: &str,
+    serial: &[u8],
+    not_before: SystemTime,
+    not_after: SystemTime,
+) -> Result<Certificate, PkiError> {
+    let subject = ca_name(common_name)?;
+    let spki = signer.public_key();
+    let extensions = vec![
+        extension(
+            oids::CE_BASIC_CONSTRAINTS,
+            true,
+            &BasicConstraints {
+                ca: true,
+                path_len_constraint: None,
+            },
+        )?,
+        extension(
+            oids::CE_KEY_USAGE,
+            true,
+            &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign),
+        )?,
+        extension(
+            oids::CE_SUBJECT_KEY_IDENTIFIER,
+            false,
+            &OctetString::new(key_identifier(&spki))?,
+        )?,
+    ];
+    build(
+        signer,
+        serial,
+        subject.clone(),
+        subject,
+        not_before,
+        not_after,
+        spki,
+        extensions,
+    )
+}
+
+/// Issuing CA certificate, signed by the root: basicConstraints cA pathLen 0 (critical),
+/// keyUsage digitalSignature + keyCertSign + cRLSign (critical; digitalSignature because
+/// this CA signs its OCSP responses itself), SKI, AKI, certificatePolicies anyPolicy.
+#[allow(clippy::too_many_arguments)] // mirrors the certificate's fields one to one
+pub fn issuing_ca_certificate(
+    root: &dyn CaSigner,
+    root_cert: &Certificate,
+    issuing_public_key: SubjectPublicKeyInfoOwned,
+    common_name: &str,
+    serial: &[u8],
+    not_before: SystemTime,
+    not_after: SystemTime,
+    profile: &CaProfile,
+) -> Result<Certificate, PkiError> {
+    let _ = profile; // the CA certificate carries no URLs of its own CA yet
+    check_signer_matches(root, root_cert)?;
+    let subject = ca_name(common_name)?;
+    let extensions = vec![
+        extension(
+            oids::CE_BASIC_CONSTRAINTS,
+            true,
+            &BasicConstraints {
+                ca: true,
+                path_len_constraint: Some(0),
+            },
+        )?,
+        extension(
+            oids::CE_KEY_USAGE,
+            true,
+            &KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyCertSign | KeyUsages::CRLSign),
+        )?,
+        extension(
+            oids::CE_SUBJECT_KEY_IDENTIFIER,
+            false,
+            &OctetString::new(key_identifier(&issuing_public_key))?,
+        )?,
+        authority_key_identifier(root_cert)?,
+        extension(
+            oids::CE_CERTIFICATE_POLICIES,
+            false,
+            &vec![PolicyInformationOut {
+                policy_identifier: oids::ANY_POLICY,
+            }],
+        )?,
+    ];
+    build(
+        root,
+        serial,
+        root_cert.tbs_certificate().subject().clone(),
+        subject,
+        not_before,
+        not_after,
+        issuing_public_key,
+        extensions,
+    )
+}
+
+/// End-entity AUTH or SIGN certificate over a composite key, signed by the issuing CA.
+///
+/// Subject: C, SN, GN, CN `SURNAME,GIVENNAME`, serialNumber `PNO<CC>-<id>` (ETSI EN 319
+/// 412-1 semantics identifier). Extensions: basicConstraints cA=false, keyUsage (critical;
+/// AUTH digitalSignature, SIGN nonRepudiation), extKeyUsage clientAuth (AUTH only),
+/// certificatePolicies, qcStatements, authorityInfoAccess (OCSP, caIssuers),
+/// cRLDistributionPoints, AKI, SKI.
+pub fn end_entity_certificate(
+    issuer: &dyn CaSigner,
+    issuer_cert: &Certificate,
+    ee: &EndEntity,
+    profile: &CaProfile,
+) -> Result<Certificate, PkiError> {
+    check_signer_matches(issuer, issuer_cert)?;
+    let subject = person_name(ee)?;
+    let spki_der = rsa_spki_der(&ee.composite_modulus)
+        .map_err(|_| PkiError::Malformed("composite modulus is not a usable RSA modulus"))?;
+    let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der)?;
+    if spki.subject_public_key.raw_bytes().len() < 256 {
+        return Err(PkiError::Malformed(
+            "composite modulus is shorter than 2048 bits",
+        ));
+    }
+
+    let arc = profile.policy_arc;
+    let (key_usage, policies) = match (ee.purpose, ee.level) {
+        (KeyPurpose::Authentication, _) => (
+            KeyUsages::DigitalSignature,
+            vec![policy_oid(arc, 1)?, oids::ETSI_NCP_PLUS],
+        ),
+        (KeyPurpose::Signature, CertificateLevel::Qualified) => (
+            KeyUsages::NonRepudiation,
+            vec![policy_oid(arc, 2)?, oids::ETSI_QCP_N_QSCD],
+        ),
+        (KeyPurpose::Signature, CertificateLevel::Advanced) => {
+            (KeyUsages::NonRepudiation, vec![policy_oid(arc, 3)?])
+        }
+    };
+    let policies: Vec<PolicyInformationOut> = policies
+        .into_iter()
+        .map(|policy_identifier| PolicyInformationOut { policy_identifier })
+        .collect();
+
+    let mut extensions = vec![
+        extension(
+            oids::CE_BASIC_CONSTRAINTS,
+            false,
+            &BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            },
+        )?,
+        extension(oids::CE_KEY_USAGE, true, &KeyUsage(key_usage.into()))?,
+    ];
+    if ee.purpose == KeyPurpose::Authentication {
+        extensions.push(extension(
+            oids::CE_EXT_KEY_USAGE,
+            false,
+            &ExtendedKeyUsage(vec![oids::KP_CLIENT_AUTH]),
+        )?);
+    }
+    extensions.push(extension(oids::CE_CERTIFICATE_POLICIES, false, &policies)?);
+    extensions.push(extension(
+        oids::PE_QC_STATEMENTS,
+        false,
+        &qc_statements(ee)?,
+    )?);
+    extensions.push(extension(
+        oids::PE_AUTHORITY_INFO_ACCESS,
+        false,
+        &AuthorityInfoAccessSyntax(vec![
+            AccessDescription {
+                access_method: oids::AD_OCSP,
+                access_location: uri(&profile.ocsp_url)?,
+            },
+            AccessDescription {
+                access_method: oids::AD_CA_ISSUERS,
+                access_location: uri(&profile.ca_issuers_url)?,
+            },
+        ]),
+    )?);
+    extensions.push(extension(
+        oids::CE_CRL_DISTRIBUTION_POINTS,
+        false,
+        &CrlDistributionPoints(vec![DistributionPoint {
+            distribution_point: Some(DistributionPointName::FullName(vec![
+                uri(&profile.crl_url)?,
+            ])),
+            reasons: None,
+            crl_issuer: None,
+        }]),
+    )?);
+    extensions.push(authority_key_identifier(issuer_cert)?);
+    extensions.push(extension(
+        oids::CE_SUBJECT_KEY_IDENTIFIER,
+        false,
+        &OctetString::new(key_identifier(&spki))?,
+    )?);
+
+    build(
+        issuer,
+        &ee.serial,
+        issuer_cert.tbs_certificate().subject().clone(),
+        subject,
+        ee.not_before,
+        ee.not_after,
+        spki,
+        extensions,
+    )
+}
+
+/// QC statements: the natural-person semantics identifier always (it defines the meaning
+/// of the `PNO…` serialNumber), plus QcCompliance, QcSSCD and QcType esign for a qualified
+/// SIGN certificate.
+fn qc_statements(ee: &EndEntity) -> Result<Vec<QcStatement>, PkiError> {
+    let semantics = SemanticsInformation {
+        semantics_identifier: oids::ETSI_SEMANTICS_ID_NATURAL,
+    };
+    let mut statements = vec![QcStatement {
+        statement_id: oids::QCS_PKIX_QC_SYNTAX_V2,
+        statement_info: Some(Any::from_der(&semantics.to_der()?)?),
+    }];
+    if ee.purpose == KeyPurpose::Signature && ee.level == CertificateLevel::Qualified {
+        statements.push(QcStatement {
+            statement_id: oids::ETSI_QCS_QC_COMPLIANCE,
+            statement_info: None,
+        });
+        statements.push(QcStatement {
+            statement_id: oids::ETSI_QCS_QC_SSCD,
+            statement_info: None,
+        });
+        let types = vec![oids::ETSI_QCT_ESIGN];
+        statements.push(QcStatement {
+            statement_id: oids::ETSI_QCS_QC_TYPE,
+            statement_info: Some(Any::from_der(&types.to_der()?)?),
+        });
+    }
+    Ok(statements)
+}
+
+#[allow(clippy::too_many_arguments)] // private: the fields of a TBSCertificate
+fn build(
+    signer: &dyn CaSigner,
+    serial: &[u8],
+    issuer: Name,
+    subject: Name,
+    not_before: SystemTime,
+    not_after: SystemTime,
+    spki: SubjectPublicKeyInfoOwned,
+    extensions: Vec<Extension>,
+) -> Result<Certificate, PkiError> {
+    if serial.is_empty() || serial.len() > 20 || serial[0] == 0 {
+        return Err(PkiError::Malformed(
+            "serial must be 1 to 20 bytes without a leading zero byte",
+        ));
+    }
+    if not_before >= not_after {
+        return Err(PkiError::Malformed("validity ends before it starts"));
+    }
+    let algorithm = signature_algorithm(signer)?;
+    let tbs = TbsCertificateOut {
+        version: 2,
+        serial_number: SerialNumber::new(serial)?,
+        signature: algorithm.clone(),
+        issuer,
+        validity: Validity::new(x509_time(not_before)?, x509_time(not_after)?),
+        subject,
+        subject_public_key_info: spki,
+        extensions,
+    };
+    let tbs_der = tbs.to_der()?;
+    let signature = sign_der(signer, &tbs_der)?;
+    let der = CertificateOut {
+        tbs_certificate: tbs,
+        signature_algorithm: algorithm,
+        signature,
+    }
+    .to_der()?;
+    let cert = Certificate::from_der(&der)?;
+    // The typed certificate must give back exactly the signed bytes.
+    if cert.to_der()? != der {
+        return Err(PkiError::Encoding(
+            "certificate does not re-encode identically".into(),
+        ));
+    }
+    Ok(cert)
+}
+
+fn authority_key_identifier(issuer_cert: &Certificate) -> Result<Extension, PkiError> {
+    extension(
+        oids::CE_AUTHORITY_KEY_IDENTIFIER,
+        false,
+        &AuthorityKeyIdentifier {
+            key_identifier: Some(OctetString::new(issuer_key_identifier(issuer_cert))?),
+            authority_cert_issuer: None,
+            authority_cert_serial_number: None,
+        },
+    )
+}
+
+fn uri(url: &str) -> Result<GeneralName, PkiError> {
+    if url.is_empty() {
+        return Err(PkiError::Malformed("empty URL in the CA profile"));
+    }
+    Ok(GeneralName::UniformResourceIdentifier(
+        Ia5String::new(url).map_err(|_| PkiError::Malformed("URL is not ASCII"))?,
+    ))
+}
+
+/// An attribute value as UTF8String (names) after basic checks.
+fn utf8(value: &str, max_chars: usize, what: &'static str) -> Result<Any, PkiError> {
+    let count = value.chars().count();
+    if count == 0
+        || count > max_chars
+        || value.chars().any(char::is_control)
+        || value.trim() != value
+    {
+        return Err(PkiError::Malformed(what));
+    }
+    Ok(Any::new(Tag::Utf8String, value.as_bytes())?)
+}
+
+/// An attribute value as PrintableString.
+fn printable(value: &str, max_chars: usize, what: &'static str) -> Result<Any, PkiError> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || " '()+,-./:=?".contains(c);
+    if value.is_empty() || value.len() > max_chars || !value.chars().all(ok) {
+        return Err(PkiError::Malformed(what));
+    }
+    Ok(Any::new(Tag::PrintableString, value.as_bytes())?)
+}
+
+fn name(attributes: Vec<(ObjectIdentifier, Any)>) -> Result<Name, PkiError> {
+    let mut rdns = RdnSequence::default();
+    for (oid, value) in attributes {
+        let mut rdn = RelativeDistinguishedName::default();
+        rdn.insert(AttributeTypeAndValue { oid, value })?;
+        rdns.push(rdn);
+    }
+    Ok(Name::from_der(&rdns.to_der()?)?)
+}
+
+/// C=[`CA_COUNTRY`], O=Tandem, CN=`common_name`.
+fn ca_name(common_name: &str) -> Result<Name, PkiError> {
+    name(vec![
+        (
+            oids::AT_COUNTRY_NAME,
+            printable(CA_COUNTRY, 2, "CA country")?,
+        ),
+        (
+            oids::AT_ORGANIZATION_NAME,
+            utf8("Tandem", 64, "organization name")?,
+        ),
+        (
+            oids::AT_COMMON_NAME,
+            utf8(common_name, 64, "CA common name must be 1 to 64 characters")?,
+        ),
+    ])
+}
+
+/// C, SN, GN, CN `SURNAME,GIVENNAME`, serialNumber `PNO<CC>-<id>`.
+fn person_name(ee: &EndEntity) -> Result<Name, PkiError> {
+    let country = &ee.country;
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(PkiError::Malformed(
+            "country must be two upper-case letters (ISO 3166-1)",
+        ));
+    }
+    let national_id_ok = !ee.national_id.is_empty()
+        && ee
+            .national_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !national_id_ok {
+        return Err(PkiError::Malformed(
+            "national id must be letters, digits, '-' or '.'",
+        ));
+    }
+    let common_name = format!("{},{}", ee.surname, ee.given_name);
+    name(vec![
+        (oids::AT_COUNTRY_NAME, printable(country, 2, "country")?),
+        (
+            oids::AT_SURNAME,
+            utf8(&ee.surname, 64, "surname must be 1 to 64 characters")?,
+        ),
+        (
+            oids::AT_GIVEN_NAME,
+            utf8(&ee.given_name, 64, "given name must be 1 to 64 characters")?,
+        ),
+        (
+            oids::AT_COMMON_NAME,
+            utf8(
+                &common_name,
+                64,
+                "SURNAME,GIVENNAME is longer than 64 characters",
+            )?,
+        ),
+        (
+            oids::AT_SERIAL_NUMBER,
+            printable(
+                &format!("PNO{country}-{}", ee.national_id),
+                64,
+                "national id is too long",
+            )?,
+        ),
+    ])
+}
