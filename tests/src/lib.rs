@@ -161,7 +161,7 @@ impl TestServer {
             "--ca-key-spec",
             opts.ca_key_spec.as_deref().unwrap_or("ec-p384"),
             "--public-base-url",
-            "http://ca.tandem.example",
+            "http://ca.example.com",
             "--data-dir",
             data_dir.to_str().unwrap(),
         ])?;
@@ -277,6 +277,11 @@ impl TestServer {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Drops the extra environment (test hooks) for the next restart.
+    pub fn clear_env(&mut self) {
+        self.extra_env.clear();
     }
 
     /// Runs `tandem operator` on this data directory.
@@ -540,4 +545,64 @@ impl tonic::codec::Decoder for RawCodec {
         src.copy_to_slice(&mut out);
         Ok(Some(out))
     }
+}
+
+/// A plain HTTP/1.1 request to the server's publication point; returns status and body.
+pub fn http(server: &TestServer, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let addr = server
+        .http_url
+        .strip_prefix("http://")
+        .context("no http url")?;
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/ocsp-request\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no HTTP header end")?;
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .context("no status")?
+        .parse()?;
+    Ok((status, response[split + 4..].to_vec()))
+}
+
+/// Runs `openssl` with arguments in `dir`; returns stdout + stderr and whether it succeeded.
+pub fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// PEM of a DER certificate.
+pub fn cert_pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
 }
