@@ -10,6 +10,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use tandem_client_core::grpc::{self as dev, Client, ProofOutcome};
 use tandem_client_core::pin::{KdfParams, Pin};
+use tandem_client_core::types::KeyType;
 use tandem_proto::v1 as pb;
 
 use super::{describe_key_state, rp_client, runtime, save_state, wait_status};
@@ -78,25 +79,38 @@ pub fn run(dir: &Path, key_bits: usize) -> anyhow::Result<()> {
 
     step(2, "Start the server");
     let mut child = Command::new(&exe)
-        .args(["--log", "warn", "server", "run", "--data-dir"])
+        .args([
+            "--log",
+            "warn",
+            "server",
+            "run",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&server_dir)
         .stdout(Stdio::piped())
         .spawn()
         .context("cannot start the server")?;
     let stdout = child.stdout.take().context("no server stdout")?;
     let server = ServerProcess(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .with_context(|| format!("the server did not start: {line:?}"))?
-        .to_owned();
-    let url = format!("https://{addr}");
-    println!("server listening on {url}");
+    let mut reader = BufReader::new(stdout);
+    let mut next_addr = |prefix: &str| -> anyhow::Result<String> {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        Ok(line
+            .trim()
+            .strip_prefix(prefix)
+            .with_context(|| format!("the server did not start: {line:?}"))?
+            .to_owned())
+    };
+    let url = format!("https://{}", next_addr("listening on ")?);
+    let http_url = format!("http://{}", next_addr("http listening on ")?);
+    println!("server listening on {url} (gRPC) and {http_url} (OCSP, CRL, CA certificates)");
 
     let ca = std::fs::read(&cfg.tls.cert)?;
     let result = runtime()?.block_on(scenario(dir, &cfg, &url, &ca, key_bits));
+    let result = result.and_then(|()| check_certificates(dir, &server_dir, &http_url));
     drop(server);
     result
 }
@@ -328,6 +342,48 @@ async fn scenario(
             }
             Err(e) => println!("(openssl not available here: {e})"),
         }
+    }
+    Ok(())
+}
+
+/// Step 8: the account's certificates chain to our CA and OCSP answers for them.
+fn check_certificates(dir: &Path, server_dir: &Path, http_url: &str) -> anyhow::Result<()> {
+    step(
+        8,
+        "The account's X.509 certificates (issued by the CA in the HSM) and OCSP",
+    );
+    let state = super::load_state(&dir.join("device"))?;
+    for name in ["root.pem", "issuing.pem"] {
+        std::fs::copy(crate::ca::pki_dir(server_dir).join(name), dir.join(name))?;
+    }
+    for (kt, name) in [
+        (KeyType::Auth, "auth-cert.pem"),
+        (KeyType::Sign, "sign-cert.pem"),
+    ] {
+        let der = &state.key_pair(kt).context("key pair")?.certificate;
+        std::fs::write(dir.join(name), super::pem_encode("CERTIFICATE", der))?;
+    }
+    let d = dir.display();
+    let commands = [
+        format!(
+            "openssl verify -CAfile {d}/root.pem -untrusted {d}/issuing.pem {d}/auth-cert.pem {d}/sign-cert.pem"
+        ),
+        format!(
+            "openssl x509 -in {d}/sign-cert.pem -noout -subject -ext keyUsage,certificatePolicies"
+        ),
+        format!(
+            "openssl ocsp -issuer {d}/issuing.pem -cert {d}/sign-cert.pem -url {http_url}/ocsp -CAfile {d}/root.pem -VAfile {d}/issuing.pem"
+        ),
+    ];
+    for cmd in &commands {
+        println!("$ {cmd}");
+        let out = Command::new("sh").arg("-c").arg(cmd).output()?;
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        anyhow::ensure!(
+            out.status.success(),
+            "OpenSSL did not accept the certificates"
+        );
     }
     println!("\ndemo finished; files are in {d}");
     Ok(())
