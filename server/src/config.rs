@@ -253,3 +253,31 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses_and_validates() {
+        let cfg: Config = toml::from_str(include_str!("../../deploy/tandem.toml.example")).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.lockout, LockoutPolicy::default());
+        assert_eq!(cfg.pki.key_spec, crate::hsm::CaKeySpec::Rsa4096);
+    }
+
+    #[test]
+    fn defaults_round_trip_and_bad_values_are_refused() {
+        let cfg = Config::defaults("/m.so".into(), "t".into());
+        let text = toml::to_string_pretty(&cfg).unwrap();
+        let back: Config = toml::from_str(&text).unwrap();
+        back.validate().unwrap();
+        let mut bad = back.clone();
+        bad.pki.level = "GOLD".into();
+        assert!(bad.validate().is_err());
+        let mut bad = back;
+        bad.pki.policy_arc = "not an oid".into();
+        assert!(bad.validate().is_err());
+        assert!(toml::from_str::<Config>(&format!("{text}\nunknown = 1\n")).is_err());
+    }
+}
