@@ -119,6 +119,7 @@ async fn command_line_walk_through() {
 
     let sig = server.tmp.path().join("sig.bin");
     let key = server.tmp.path().join("key.pem");
+    let cert = server.tmp.path().join("cert.pem");
     let out = rp(&[
         "status",
         &tx,
@@ -128,6 +129,8 @@ async fn command_line_walk_through() {
         sig.to_str().unwrap(),
         "--pubkey-out",
         key.to_str().unwrap(),
+        "--cert-out",
+        cert.to_str().unwrap(),
     ])
     .unwrap();
     assert!(out.contains("result OK") && out.contains(&doc), "{out}");
@@ -150,6 +153,17 @@ async fn command_line_walk_through() {
     assert!(
         String::from_utf8_lossy(&verify.stdout).contains("Verified OK"),
         "{verify:?}"
+    );
+
+    // The certificate the relying party got carries exactly that public key.
+    let from_cert = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-pubkey", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&from_cert.stdout),
+        std::fs::read_to_string(&key).unwrap()
     );
 
     // Operator views and the audit chain.

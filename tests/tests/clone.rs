@@ -134,6 +134,15 @@ async fn replayed_clone_token_disables_but_nonce_retry_does_not() {
     assert_eq!(auth.status, pb::KeyStatus::Disabled as i32);
     let shown = server.operator(&["show", &state.document_number]).unwrap();
     assert!(shown.contains("CLONE_DETECTED"), "{shown}");
+    // The AUTH certificate is revoked for key compromise; SIGN stays good.
+    let certs = server.operator(&["certs", &state.document_number]).unwrap();
+    let auth_line = certs.lines().find(|l| l.contains(" AUTH ")).unwrap();
+    let sign_line = certs.lines().find(|l| l.contains(" SIGN ")).unwrap();
+    assert!(
+        auth_line.contains("REVOKED") && auth_line.contains("reason 1"),
+        "{certs}"
+    );
+    assert!(sign_line.contains("GOOD"), "{certs}");
     // The real device can no longer authenticate either.
     let e = start_tx(
         &mut rp,

@@ -280,4 +280,8 @@ async fn watch_streams_new_transactions_and_delete_destroys_the_account() {
     assert!(e.to_string().contains("no account"), "{e}");
     let shown = server.operator(&["show", &state.document_number]).unwrap();
     assert!(shown.contains("Deleted"), "{shown}");
+    // Deletion revokes both certificates (cessationOfOperation).
+    let certs = server.operator(&["certs", &state.document_number]).unwrap();
+    assert_eq!(certs.matches("REVOKED").count(), 2, "{certs}");
+    assert_eq!(certs.matches("reason 5").count(), 2, "{certs}");
 }

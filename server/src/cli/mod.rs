@@ -914,6 +914,9 @@ pub enum RpCommand {
         /// Write the public key here (PEM).
         #[arg(long)]
         pubkey_out: Option<PathBuf>,
+        /// Write the signer's certificate here (PEM).
+        #[arg(long)]
+        cert_out: Option<PathBuf>,
     },
 }
 
@@ -1038,6 +1041,7 @@ pub async fn rp(opts: RpOptions, cmd: RpCommand) -> anyhow::Result<()> {
             wait,
             signature_out,
             pubkey_out,
+            cert_out,
         } => {
             let st = wait_status(&mut client, &transaction, wait).await?;
             let state = if st.state == pb::TransactionState::Complete as i32 {
@@ -1058,6 +1062,14 @@ pub async fn rp(opts: RpOptions, cmd: RpCommand) -> anyhow::Result<()> {
                 if let (Some(p), Some(kp)) = (pubkey_out, &st.key_pair) {
                     std::fs::write(&p, crate::pki::rsa_spki_pem(&kp.composite_modulus)?)?;
                     println!("public key written to {}", p.display());
+                }
+                if let (Some(p), Some(kp)) = (cert_out, &st.key_pair) {
+                    anyhow::ensure!(
+                        !kp.certificate_der.is_empty(),
+                        "the result carries no certificate"
+                    );
+                    std::fs::write(&p, pem_encode("CERTIFICATE", &kp.certificate_der))?;
+                    println!("certificate written to {}", p.display());
                 }
             }
         }
