@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-exec cargo run -q -p tandem-server --bin tandem -- demo "$@"
+echo "building tandem (the first build takes a few minutes) ..." >&2
+exec cargo run -p tandem-server --bin tandem -- demo "$@"
