@@ -684,9 +684,7 @@ impl Device for DeviceService {
             app.blocking(move |app| {
                 let acc = authenticate(app, req.credential.as_ref())?;
                 ident("transaction_id", &req.transaction_id)?;
-                let t =
-                    app.store
-                        .transaction_for_account(&req.transaction_id, &acc.id, i64::MIN)?;
+                let t = app.store.transaction_target(&req.transaction_id, &acc.id)?;
                 Ok((acc, t.tx.key_type))
             })
             .await

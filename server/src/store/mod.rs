@@ -1251,6 +1251,11 @@ impl Store {
         now: i64,
     ) -> Result<TxForAccount> {
         self.expire_transactions(now)?;
+        self.transaction_target(id, account_id)
+    }
+
+    /// A transaction as one account sees it, as stored (no expiry sweep).
+    pub fn transaction_target(&self, id: &str, account_id: &str) -> Result<TxForAccount> {
         let conn = self.conn();
         let tx = tx_where(&conn, id)?.ok_or(StoreError::NotFound("transaction"))?;
         let x: Option<Vec<u8>> = conn
