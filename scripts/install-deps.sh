@@ -17,7 +17,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 # pkilint (X.509 linter) for the certificate tests; pinned for reproducible findings.
-if ! command -v lint_etsi_cert >/dev/null 2>&1; then
+if ! python3 -c "import pkilint" >/dev/null 2>&1; then
   echo "installing pkilint" >&2
   python3 -m pip install --quiet --disable-pip-version-check "pkilint==0.13.3" >&2
 fi

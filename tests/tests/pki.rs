@@ -428,22 +428,24 @@ async fn rsa4096_ca_and_pkilint() {
     );
 
     // pkilint (installed by scripts/install-deps.sh): no ERROR or FATAL findings.
+    // Run as Python modules so no console-script shim is needed on PATH.
     let lint = |args: &[&str]| {
-        let out = std::process::Command::new(args[0])
+        let out = std::process::Command::new("python3")
+            .args(["-m", &format!("pkilint.bin.{}", args[0])])
             .args(&args[1..])
             .current_dir(&dir)
-            .output();
-        match out {
-            Ok(o) => format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-            Err(e) => panic!(
-                "{} is not installed (scripts/install-deps.sh installs pkilint): {e}",
-                args[0]
-            ),
-        }
+            .output()
+            .expect("python3 runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !text.contains("No module named"),
+            "pkilint is not installed (scripts/install-deps.sh installs it): {text}"
+        );
+        text
     };
     for cert in ["auth.pem", "sign.pem"] {
         for out in [
