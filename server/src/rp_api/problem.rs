@@ -1,0 +1,187 @@
+//! RFC 9457 problem documents (`application/problem+json`) with the status codes of the RP API
+//! v3: 400, 401, 403, 404, 480 (client too old), 580 (under maintenance), plus 500 for our own
+//! failures. 471/472 are no longer used (changes.txt). `type` is always `about:blank` and
+//! `title` the status phrase, as in openapi.yml's examples.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::types::ValidationError;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// `ErrorDetail` of the spec's `errors` extension.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+}
+
+/// `ExtendedProblemDetailsJson`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub status: u16,
+    pub title: String,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ErrorDetail>>,
+}
+
+impl Problem {
+    pub fn new(status: u16, title: &str, detail: impl Into<String>) -> Self {
+        Self {
+            problem_type: "about:blank".to_owned(),
+            status,
+            title: title.to_owned(),
+            detail: detail.into(),
+            instance: None,
+            errors: None,
+        }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<ErrorDetail>) -> Self {
+        self.errors = Some(errors);
+        self
+    }
+
+    /// 400: malformed JSON, wrong types, failed validation.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(400, "Bad Request", detail)
+    }
+
+    /// 400 naming the invalid field, as in `InvalidRequestErrorResponseJsonExample`.
+    pub fn invalid(e: &ValidationError) -> Self {
+        Self::bad_request("Invalid request parameters found").with_errors(vec![ErrorDetail {
+            code: None,
+            detail: Some(format!("Invalid {}: {}", e.field, e.reason)),
+            param_name: Some(e.field.rsplit('.').next().unwrap_or(e.field).to_owned()),
+            pointer: Some(e.pointer()),
+        }])
+    }
+
+    /// 401: unknown relying party / IP and UUID combination.
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
+    /// 403: the relying party may not do this.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", detail)
+    }
+
+    /// 404: no such account / document (same text for every cause, to resist enumeration).
+    pub fn not_found() -> Self {
+        Self::new(404, "Not Found", "Not Found")
+    }
+
+    /// 404 for GET /session: the session does not exist or has expired.
+    pub fn session_not_found() -> Self {
+        Self::new(404, "Not Found", "Session not found")
+    }
+
+    /// 480: the client is too old.
+    pub fn client_too_old() -> Self {
+        Self::new(
+            480,
+            "Client Too Old",
+            "The RP API client is too old and not supported anymore",
+        )
+    }
+
+    /// 500: our own failure (never says what).
+    pub fn internal() -> Self {
+        Self::new(500, "Internal Server Error", "Internal Server Error")
+    }
+
+    /// 580: system under maintenance.
+    pub fn under_maintenance() -> Self {
+        Self::new(
+            580,
+            "System Under Maintenance",
+            "System is under maintenance, retry again later",
+        )
+    }
+}
+
+impl From<ValidationError> for Problem {
+    fn from(e: ValidationError) -> Self {
+        Self::invalid(&e)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut resp = (status, body).into_response();
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_invalid_request_example_round_trips() {
+        let json = r#"{"type":"about:blank","status":400,"title":"Bad Request","detail":"Invalid request parameters found","errors":[{"detail":"Invalid initialCallbackUrl: The callback URL value is invalid","paramName":"initialCallbackUrl","pointer":"/initialCallbackUrl"}]}"#;
+        let p: Problem = serde_json::from_str(json).unwrap();
+        assert_eq!(p.status, 400);
+        assert_eq!(serde_json::to_string(&p).unwrap(), json);
+    }
+
+    #[test]
+    fn spec_not_found_example_parses() {
+        let json = r#"{"type":"about:blank","title":"Not Found","status":404,"detail":"Not Found","instance":"/task-id/tdgx2dj9cfumh8","errors":[{"code":"NO_SUITABLE_ACCOUNT_FOUND","detail":"No suitable account of requested type found, but user has some other accounts"}]}"#;
+        let p: Problem = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            p.errors.unwrap()[0].code.as_deref(),
+            Some("NO_SUITABLE_ACCOUNT_FOUND")
+        );
+    }
+
+    #[test]
+    fn validation_error_names_field() {
+        let e = ValidationError {
+            field: "signatureProtocolParameters.rpChallenge",
+            reason: "not Base64".into(),
+        };
+        let p = Problem::from(e);
+        let d = &p.errors.unwrap()[0];
+        assert_eq!(d.param_name.as_deref(), Some("rpChallenge"));
+        assert_eq!(
+            d.pointer.as_deref(),
+            Some("/signatureProtocolParameters/rpChallenge")
+        );
+    }
+
+    #[test]
+    fn into_response_sets_status_and_type() {
+        for (p, code) in [
+            (Problem::bad_request("x"), 400),
+            (Problem::unauthorized(), 401),
+            (Problem::forbidden("x"), 403),
+            (Problem::not_found(), 404),
+            (Problem::client_too_old(), 480),
+            (Problem::under_maintenance(), 580),
+        ] {
+            let r = p.into_response();
+            assert_eq!(r.status().as_u16(), code);
+            assert_eq!(r.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
+        }
+    }
+}
