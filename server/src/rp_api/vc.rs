@@ -8,13 +8,11 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand_core::CryptoRngCore;
-use sha2::{Digest as _, Sha256};
 
 /// VC of a notification authentication from the raw rpChallenge bytes.
 pub fn authentication_vc(rp_challenge: &[u8]) -> String {
-    let h = Sha256::digest(rp_challenge);
-    let n = u16::from_be_bytes([h[30], h[31]]);
-    format!("{:04}", n % 10_000)
+    // The same rule as the device's code (one implementation, in client-core).
+    tandem_client_core::vc::verification_code(rp_challenge)
 }
 
 /// VC from the Base64 rpChallenge as it appears in the request; `None` if not Base64.
