@@ -8,9 +8,10 @@ use tandem_server::cli;
 #[derive(Parser, Debug)]
 #[command(name = "tandem", version, about = "Tandem split-key signing service")]
 struct Cli {
-    /// Log filter (also RUST_LOG), e.g. `info`, `tandem=debug`, `trace`.
-    #[arg(long, global = true, default_value = "info", env = "TANDEM_LOG")]
-    log: String,
+    /// Log filter (also RUST_LOG), e.g. `info`, `tandem=debug`, `trace`. Default: `info`
+    /// for `server`, `warn` for the other commands.
+    #[arg(long, global = true, env = "TANDEM_LOG")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,7 +56,12 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let args = Cli::parse();
-    cli::init_logging(&args.log);
+    let default_level = if matches!(args.command, Command::Server(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    cli::init_logging(args.log.as_deref().unwrap_or(default_level));
     let result = match args.command {
         Command::Server(c) => cli::server(c),
         Command::Operator { data_dir, command } => cli::operator(&data_dir, command),

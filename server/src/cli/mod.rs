@@ -265,6 +265,25 @@ pub enum OperatorCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Registers a relying party (Smart-ID RP API: relyingPartyUUID + relyingPartyName).
+    RpAdd {
+        /// Display name; requests must carry exactly this relyingPartyName.
+        #[arg(long)]
+        name: String,
+        /// UUID (a random one is generated when absent).
+        #[arg(long)]
+        uuid: Option<String>,
+        /// Allowed source address (repeat for several); none = any address.
+        #[arg(long = "allow-ip")]
+        allow_ip: Vec<std::net::IpAddr>,
+    },
+    /// Lists the registered relying parties.
+    Rps,
+    /// Removes (deactivates) a relying party.
+    RpRemove {
+        /// UUID.
+        uuid: String,
+    },
     /// Prints the audit log.
     Audit {
         /// First sequence number.
@@ -469,6 +488,53 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                     .with_context(|| format!("cannot copy {}", from.display()))?;
             }
             println!("wrote root.pem and issuing.pem to {}", out.display());
+        }
+        OperatorCommand::RpAdd {
+            name,
+            uuid,
+            allow_ip,
+        } => {
+            let name = name.trim().to_owned();
+            anyhow::ensure!(
+                !name.is_empty() && name.chars().count() <= 100,
+                "the name must be 1 to 100 characters"
+            );
+            let uuid = match uuid {
+                Some(u) => uuid::Uuid::parse_str(&u)
+                    .map_err(|_| anyhow::anyhow!("{u:?} is not a UUID"))?
+                    .hyphenated()
+                    .to_string(),
+                None => uuid::Uuid::new_v4().to_string(),
+            };
+            let rp = crate::store::RelyingParty {
+                uuid,
+                name,
+                allowed_ips: allow_ip,
+            };
+            store.add_relying_party(&rp, now)?;
+            println!("relying party {} registered as {:?}", rp.uuid, rp.name);
+        }
+        OperatorCommand::Rps => {
+            let rps = store.relying_parties()?;
+            if rps.is_empty() {
+                println!("no relying parties");
+            }
+            for rp in rps {
+                let ips: Vec<String> = rp.allowed_ips.iter().map(ToString::to_string).collect();
+                let from = if ips.is_empty() {
+                    "any address".to_owned()
+                } else {
+                    ips.join(", ")
+                };
+                println!("{}  {:?}  from {from}", rp.uuid, rp.name);
+            }
+        }
+        OperatorCommand::RpRemove { uuid } => {
+            if store.remove_relying_party(&uuid, now)? {
+                println!("removed relying party {uuid}");
+            } else {
+                anyhow::bail!("no active relying party {uuid}");
+            }
         }
         OperatorCommand::Audit { since, verify } => {
             if verify {

@@ -351,6 +351,28 @@ pub struct CertRecord {
     pub revoked: Option<(i64, i64)>,
 }
 
+/// A relying party registered by the operator (Smart-ID RP API: UUID + name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelyingParty {
+    /// `relyingPartyUUID`.
+    pub uuid: String,
+    /// `relyingPartyName`, matched exactly.
+    pub name: String,
+    /// Source addresses allowed to call; empty = any.
+    pub allowed_ips: Vec<std::net::IpAddr>,
+}
+
+/// Result of checking a relying party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RpCheck {
+    /// Known and allowed.
+    Allowed(RelyingParty),
+    /// Unknown UUID or a name that does not match (HTTP 401).
+    Unknown,
+    /// Known, but not from this address (HTTP 403).
+    AddressNotAllowed,
+}
+
 /// Outcome of the gate in front of a share evaluation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptGate {
@@ -1405,6 +1427,106 @@ impl Store {
             )?;
             Ok(n as u64)
         })
+    }
+
+    // ------------------------------------------------------------------ relying parties
+
+    /// Registers a relying party (operator). `allowed_ips` empty = any address.
+    pub fn add_relying_party(&self, rp: &RelyingParty, now: i64) -> Result<()> {
+        self.write(|tx| {
+            let exists: Option<String> = tx
+                .query_row("SELECT uuid FROM relying_parties WHERE uuid = ?1", params![rp.uuid], |r| r.get(0))
+                .optional()?;
+            if exists.is_some() {
+                return Err(StoreError::Conflict(format!("relying party {} exists already", rp.uuid)));
+            }
+            let ips: Vec<String> = rp.allowed_ips.iter().map(ToString::to_string).collect();
+            tx.execute(
+                "INSERT INTO relying_parties (uuid, name, allowed_ips, created_at, active) VALUES (?1, ?2, ?3, ?4, 1)",
+                params![rp.uuid, rp.name, ips.join(","), now],
+            )?;
+            let details = serde_json::json!({ "uuid": rp.uuid, "name": rp.name, "allowed_ips": ips });
+            audit(tx, now, "relying_party_added", None, &details)?;
+            Ok(())
+        })
+    }
+
+    /// Deactivates a relying party (operator). Returns false if it was unknown or inactive.
+    pub fn remove_relying_party(&self, uuid: &str, now: i64) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE relying_parties SET active = 0 WHERE uuid = ?1 AND active = 1",
+                params![uuid],
+            )?;
+            if n == 1 {
+                audit(
+                    tx,
+                    now,
+                    "relying_party_removed",
+                    None,
+                    &serde_json::json!({ "uuid": uuid }),
+                )?;
+            }
+            Ok(n == 1)
+        })
+    }
+
+    /// Active relying parties.
+    pub fn relying_parties(&self) -> Result<Vec<RelyingParty>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT uuid, name, allowed_ips FROM relying_parties WHERE active = 1 ORDER BY created_at, uuid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (uuid, name, ips) = row?;
+            let allowed_ips = ips
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse()
+                        .map_err(|_| StoreError::Corrupt(format!("relying party address {s}")))
+                })
+                .collect::<Result<_>>()?;
+            out.push(RelyingParty {
+                uuid,
+                name,
+                allowed_ips,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Checks a relying party's UUID, name and source address: `Unknown` answers 401,
+    /// `AddressNotAllowed` 403.
+    pub fn authenticate_relying_party(
+        &self,
+        uuid: &str,
+        name: &str,
+        from: std::net::IpAddr,
+    ) -> Result<RpCheck> {
+        let Some(rp) = self
+            .relying_parties()?
+            .into_iter()
+            .find(|rp| rp.uuid == uuid)
+        else {
+            return Ok(RpCheck::Unknown);
+        };
+        let name_ok: bool = rp.name.as_bytes().ct_eq(name.as_bytes()).into();
+        if !name_ok {
+            return Ok(RpCheck::Unknown);
+        }
+        if !rp.allowed_ips.is_empty() && !rp.allowed_ips.contains(&from) {
+            return Ok(RpCheck::AddressNotAllowed);
+        }
+        Ok(RpCheck::Allowed(rp))
     }
 
     // ------------------------------------------------------------------ audit

@@ -156,4 +156,17 @@ CREATE TABLE crl_counter (
 INSERT INTO crl_counter (id, next_number) VALUES (1, 1);
 "#,
     ),
+    (
+        3,
+        "relying parties",
+        r#"
+CREATE TABLE relying_parties (
+    uuid                TEXT PRIMARY KEY,
+    name                TEXT NOT NULL,
+    allowed_ips         TEXT NOT NULL,
+    created_at          INTEGER NOT NULL,
+    active              INTEGER NOT NULL
+);
+"#,
+    ),
 ];

@@ -547,3 +547,64 @@ fn pin_lockout_revokes_with_cessation_of_operation() {
         Some((NOW, reason::CESSATION_OF_OPERATION))
     );
 }
+
+#[test]
+fn relying_parties_are_checked_by_uuid_name_and_address() {
+    let store = Store::open_in_memory().unwrap();
+    let uuid = "00000000-0000-4000-8000-000000000000";
+    let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let other: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    assert_eq!(
+        store
+            .authenticate_relying_party(uuid, "DEMO", local)
+            .unwrap(),
+        RpCheck::Unknown
+    );
+    let rp = RelyingParty {
+        uuid: uuid.into(),
+        name: "DEMO".into(),
+        allowed_ips: vec![local],
+    };
+    store.add_relying_party(&rp, NOW).unwrap();
+    assert!(store.add_relying_party(&rp, NOW).is_err(), "no duplicates");
+    assert_eq!(
+        store
+            .authenticate_relying_party(uuid, "DEMO", local)
+            .unwrap(),
+        RpCheck::Allowed(rp.clone())
+    );
+    assert_eq!(
+        store
+            .authenticate_relying_party(uuid, "demo", local)
+            .unwrap(),
+        RpCheck::Unknown
+    );
+    assert_eq!(
+        store
+            .authenticate_relying_party(uuid, "DEMO", other)
+            .unwrap(),
+        RpCheck::AddressNotAllowed
+    );
+    let open = RelyingParty {
+        uuid: "11111111-1111-4111-8111-111111111111".into(),
+        name: "Open".into(),
+        allowed_ips: vec![],
+    };
+    store.add_relying_party(&open, NOW).unwrap();
+    assert!(matches!(
+        store
+            .authenticate_relying_party(&open.uuid, "Open", other)
+            .unwrap(),
+        RpCheck::Allowed(_)
+    ));
+    assert_eq!(store.relying_parties().unwrap().len(), 2);
+    assert!(store.remove_relying_party(uuid, NOW).unwrap());
+    assert!(!store.remove_relying_party(uuid, NOW).unwrap());
+    assert_eq!(
+        store
+            .authenticate_relying_party(uuid, "DEMO", local)
+            .unwrap(),
+        RpCheck::Unknown
+    );
+    assert!(store.verify_audit_chain().unwrap().is_ok());
+}
