@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
-use tandem_client_core::grpc::{self as dev, Client, ProofOutcome};
+use tandem_client_core::grpc::{self as dev, Client, PendingRegistration, ProofOutcome};
 use tandem_client_core::pin::{KdfParams, Pin};
 use tandem_client_core::state::DeviceState;
 use tandem_proto::v1 as pb;
@@ -284,6 +284,22 @@ impl TestServer {
         self.extra_env.clear();
     }
 
+    /// `tandem operator approve CODE` for a person.
+    pub fn approve(&self, code: &str, person: &Person) -> Result<String> {
+        self.operator(&[
+            "approve",
+            code,
+            "--given-name",
+            person.given,
+            "--surname",
+            person.surname,
+            "--country",
+            person.country,
+            "--national-id",
+            person.id,
+        ])
+    }
+
     /// Runs `tandem operator` on this data directory.
     pub fn operator(&self, args: &[&str]) -> Result<String> {
         let mut all = vec!["operator", "--data-dir", self.data_dir.to_str().unwrap()];
@@ -335,35 +351,31 @@ pub const MARY: Person = Person {
     id: "30303039914",
 };
 
-/// Registers a device for `person` with the given PINs: start, operator approval (through
-/// the `tandem operator` command), key hand-over, proof.
-pub async fn register(
+/// Another test person.
+pub const OTHER: Person = Person {
+    given: "A",
+    surname: "B",
+    country: "EE",
+    id: "1",
+};
+
+/// Starts a registration for `device_id`, has the operator approve it for `person` (through
+/// the `tandem operator` command) and hands the keys over; stops before the PIN proof.
+pub async fn register_until_proof(
     server: &TestServer,
+    device_id: [u8; 16],
     person: &Person,
     pin1: &str,
     pin2: &str,
-) -> Result<DeviceState> {
+) -> Result<(Client, PendingRegistration, Pin, Pin)> {
     let client = server.device_client().await?;
-    let mut id = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
-    let mut reg = dev::register_start(&client, id).await?;
+    let mut reg = dev::register_start(&client, device_id).await?;
     let out = server.operator(&["registrations"])?;
     assert!(
         out.contains(&reg.registration_code) && out.contains(&reg.matching_code),
         "{out}"
     );
-    server.operator(&[
-        "approve",
-        &reg.registration_code,
-        "--given-name",
-        person.given,
-        "--surname",
-        person.surname,
-        "--country",
-        person.country,
-        "--national-id",
-        person.id,
-    ])?;
+    server.approve(&reg.registration_code, person)?;
     let (p1, p2) = (Pin::new(pin1)?, Pin::new(pin2)?);
     dev::submit_keys(
         &client,
@@ -374,6 +386,20 @@ pub async fn register(
         KdfParams::testing(),
     )
     .await?;
+    Ok((client, reg, p1, p2))
+}
+
+/// Registers a device for `person` with the given PINs: start, operator approval, key
+/// hand-over, proof.
+pub async fn register(
+    server: &TestServer,
+    person: &Person,
+    pin1: &str,
+    pin2: &str,
+) -> Result<DeviceState> {
+    let mut id = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
+    let (client, reg, p1, p2) = register_until_proof(server, id, person, pin1, pin2).await?;
     match dev::prove(&client, &reg, &p1, &p2).await? {
         ProofOutcome::Completed(state) => Ok(*state),
         ProofOutcome::PinMismatch { .. } => bail!("proof failed"),

@@ -362,20 +362,7 @@ async fn registration_rejects_bad_keys_and_expired_codes() {
     // Not approved yet.
     let e = client.raw().submit_keys(submit(vec![])).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
-    server
-        .operator(&[
-            "approve",
-            &reg.registration_code,
-            "--given-name",
-            "A",
-            "--surname",
-            "B",
-            "--country",
-            "EE",
-            "--national-id",
-            "1",
-        ])
-        .unwrap();
+    server.approve(&reg.registration_code, &OTHER).unwrap();
     let odd = |bytes: usize| {
         let mut n = vec![0xc5u8; bytes];
         *n.last_mut().unwrap() |= 1;
@@ -434,20 +421,7 @@ async fn registration_rejects_bad_keys_and_expired_codes() {
     // A code that has expired can no longer be approved or used.
     let reg2 = dev::register_start(&client, [9; 16]).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
-    let e = server
-        .operator(&[
-            "approve",
-            &reg2.registration_code,
-            "--given-name",
-            "A",
-            "--surname",
-            "B",
-            "--country",
-            "EE",
-            "--national-id",
-            "1",
-        ])
-        .unwrap_err();
+    let e = server.approve(&reg2.registration_code, &OTHER).unwrap_err();
     assert!(e.to_string().contains("expired"), "{e}");
     let st = dev::registration_status(&client, &reg2).await.unwrap();
     assert_eq!(st.state, pb::RegistrationState::Expired as i32);

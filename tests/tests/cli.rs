@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests
 
 use tandem_client_core::grpc::{self as dev, ProofOutcome};
-use tandem_client_core::pin::{KdfParams, Pin};
+use tandem_client_core::pin::Pin;
 use tandem_tests::*;
 
 fn field<'a>(out: &'a str, prefix: &str) -> &'a str {
@@ -60,20 +60,7 @@ async fn command_line_walk_through() {
         )
         .is_err()
     );
-    server
-        .operator(&[
-            "approve",
-            &code,
-            "--given-name",
-            "MARY",
-            "--surname",
-            "TESTNUMBER",
-            "--country",
-            "EE",
-            "--national-id",
-            "30303039914",
-        ])
-        .unwrap();
+    server.approve(&code, &MARY).unwrap();
     let pins = [("TANDEM_PIN1", "1234"), ("TANDEM_PIN2", "12345")];
     let out = device(
         &[
@@ -185,33 +172,9 @@ async fn command_line_walk_through() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mistyped_pin_is_caught_before_the_account_is_active() {
     let server = TestServer::start(ServerOptions::default()).unwrap();
-    let client = server.device_client().await.unwrap();
-    let mut reg = dev::register_start(&client, [3; 16]).await.unwrap();
-    server
-        .operator(&[
-            "approve",
-            &reg.registration_code,
-            "--given-name",
-            "A",
-            "--surname",
-            "B",
-            "--country",
-            "EE",
-            "--national-id",
-            "1",
-        ])
+    let (client, reg, p1, p2) = register_until_proof(&server, [3; 16], &OTHER, "1234", "12345")
+        .await
         .unwrap();
-    let (p1, p2) = (Pin::new("1234").unwrap(), Pin::new("12345").unwrap());
-    dev::submit_keys(
-        &client,
-        &mut reg,
-        &p1,
-        &p2,
-        TEST_KEY_BITS,
-        KdfParams::testing(),
-    )
-    .await
-    .unwrap();
     // PIN2 mistyped at the confirmation step.
     match dev::prove(&client, &reg, &p1, &Pin::new("12346").unwrap())
         .await

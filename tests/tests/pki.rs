@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use tandem_client_core::grpc::{self as dev, ProofOutcome};
-use tandem_client_core::pin::{KdfParams, Pin};
+use tandem_client_core::pin::Pin;
 use tandem_client_core::state::DeviceState;
 use tandem_client_core::types::KeyType;
 use tandem_proto::v1 as pb;
@@ -328,33 +328,9 @@ async fn an_hsm_signing_failure_issues_nothing() {
         ..Default::default()
     })
     .unwrap();
-    let client = server.device_client().await.unwrap();
-    let mut reg = dev::register_start(&client, [5; 16]).await.unwrap();
-    server
-        .operator(&[
-            "approve",
-            &reg.registration_code,
-            "--given-name",
-            "A",
-            "--surname",
-            "B",
-            "--country",
-            "EE",
-            "--national-id",
-            "1",
-        ])
+    let (client, reg, p1, p2) = register_until_proof(&server, [5; 16], &OTHER, "1234", "12345")
+        .await
         .unwrap();
-    let (p1, p2) = (Pin::new("1234").unwrap(), Pin::new("12345").unwrap());
-    dev::submit_keys(
-        &client,
-        &mut reg,
-        &p1,
-        &p2,
-        TEST_KEY_BITS,
-        KdfParams::testing(),
-    )
-    .await
-    .unwrap();
     let e = dev::prove(&client, &reg, &p1, &p2).await.unwrap_err();
     assert!(e.to_string().contains("internal"), "{e}");
     assert!(

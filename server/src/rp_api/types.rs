@@ -340,19 +340,15 @@ pub struct AuthSignatureProtocolParameters {
 impl AuthSignatureProtocolParameters {
     /// The hash to apply to the ACSP_V2 payload.
     pub fn hash_algorithm(&self) -> Option<HashAlgorithm> {
-        self.signature_algorithm.implied_hash().or(self
-            .signature_algorithm_parameters
-            .as_ref()
-            .map(|p| p.hash_algorithm))
+        request_hash(
+            self.signature_algorithm,
+            self.signature_algorithm_parameters.as_ref(),
+        )
     }
 
     pub fn validate(&self) -> Result<(), ValidationError> {
         const F: &str = "signatureProtocolParameters.rpChallenge";
-        check_b64_len(F, &self.rp_challenge, 44, 88)?;
-        let n = STANDARD
-            .decode(&self.rp_challenge)
-            .map_err(|_| ValidationError::new(F, "not Base64"))?
-            .len();
+        let n = decoded_b64_len(F, &self.rp_challenge, 44, 88)?;
         if !(32..=64).contains(&n) {
             return Err(ValidationError::new(F, "must encode 32 to 64 bytes"));
         }
@@ -375,21 +371,17 @@ pub struct SignSignatureProtocolParameters {
 
 impl SignSignatureProtocolParameters {
     pub fn hash_algorithm(&self) -> Option<HashAlgorithm> {
-        self.signature_algorithm.implied_hash().or(self
-            .signature_algorithm_parameters
-            .as_ref()
-            .map(|p| p.hash_algorithm))
+        request_hash(
+            self.signature_algorithm,
+            self.signature_algorithm_parameters.as_ref(),
+        )
     }
 
     /// Besides the spec's pattern and 44..=88 length, we require the digest length to match
     /// the hash algorithm (our choice: a mismatched digest cannot be a valid RAW digest).
     pub fn validate(&self) -> Result<(), ValidationError> {
         const F: &str = "signatureProtocolParameters.digest";
-        check_b64_len(F, &self.digest, 44, 88)?;
-        let n = STANDARD
-            .decode(&self.digest)
-            .map_err(|_| ValidationError::new(F, "not Base64"))?
-            .len();
+        let n = decoded_b64_len(F, &self.digest, 44, 88)?;
         check_alg_params(
             self.signature_algorithm,
             self.signature_algorithm_parameters.as_ref(),
@@ -899,6 +891,30 @@ pub(crate) fn is_base64_pattern(s: &str) -> bool {
         && body
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// The hash of a request: implied by the algorithm name, else from its parameters.
+fn request_hash(
+    algorithm: SignatureAlgorithm,
+    parameters: Option<&SignatureAlgorithmParametersInRequest>,
+) -> Option<HashAlgorithm> {
+    algorithm
+        .implied_hash()
+        .or(parameters.map(|p| p.hash_algorithm))
+}
+
+/// Checks the Base64 text's length and pattern, decodes it, and returns the byte length.
+fn decoded_b64_len(
+    field: &'static str,
+    s: &str,
+    min: usize,
+    max: usize,
+) -> Result<usize, ValidationError> {
+    check_b64_len(field, s, min, max)?;
+    STANDARD
+        .decode(s)
+        .map(|b| b.len())
+        .map_err(|_| ValidationError::new(field, "not Base64"))
 }
 
 fn check_b64_len(
