@@ -208,7 +208,13 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 let r = app
-                    .blocking(|app| Ok(app.store.expire_transactions(crate::store::unix_now())?))
+                    .blocking(|app| {
+                        let now = crate::store::unix_now();
+                        app.store.expire_transactions(now)?;
+                        app.store
+                            .prune_replies(now - crate::store::REPLY_RETENTION_SECONDS)?;
+                        Ok(())
+                    })
                     .await;
                 if let Err(e) = r {
                     tracing::warn!(error = %e, "expiry sweep failed");

@@ -390,9 +390,14 @@ pub enum AttemptGate {
     Disabled,
 }
 
+/// How long stored answers are kept for retries (seconds). Device retries come within
+/// seconds; registrations and transactions end well within this window. Answers can hold a
+/// fresh device secret or clone token, so they are not kept longer than needed.
+pub const REPLY_RETENTION_SECONDS: i64 = 15 * 60;
+
 /// A stored answer for a retransmission nonce, written in the same database transaction as
 /// the state change it answers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Reply {
     /// Whose nonce space (account or registration id plus method).
     pub scope: String,
@@ -404,8 +409,18 @@ pub struct Reply {
     pub response: Vec<u8>,
 }
 
+// The response may hold a device secret or a clone token: never printed.
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("scope", &self.scope)
+            .field("response_len", &self.response.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A stored reply looked up by nonce.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ReplyLookup {
     /// First time this nonce is seen.
     New,
@@ -413,6 +428,16 @@ pub enum ReplyLookup {
     Replay(Vec<u8>),
     /// Seen with a different request.
     Mismatch,
+}
+
+impl std::fmt::Debug for ReplyLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::New => f.write_str("New"),
+            Self::Replay(r) => write!(f, "Replay(<{} bytes>)", r.len()),
+            Self::Mismatch => f.write_str("Mismatch"),
+        }
+    }
 }
 
 /// Transaction lifecycle.
@@ -611,6 +636,14 @@ impl Store {
     ) -> Result<ReplyLookup> {
         let conn = self.conn();
         lookup_reply(&conn, scope, nonce, request_hash)
+    }
+
+    /// Deletes stored replies older than `before` (unix seconds); `secure_delete` overwrites
+    /// them on disk. Returns how many were removed.
+    pub fn prune_replies(&self, before: i64) -> Result<usize> {
+        self.write(|tx| {
+            Ok(tx.execute("DELETE FROM replies WHERE created_at < ?1", params![before])?)
+        })
     }
 
     /// Stores a reply on its own (for requests whose state change is a single write).

@@ -169,4 +169,9 @@ CREATE TABLE relying_parties (
 );
 "#,
     ),
+    (
+        4,
+        "index for pruning stored replies",
+        "CREATE INDEX replies_created ON replies(created_at);",
+    ),
 ];

@@ -608,3 +608,31 @@ fn relying_parties_are_checked_by_uuid_name_and_address() {
     );
     assert!(store.verify_audit_chain().unwrap().is_ok());
 }
+
+#[test]
+fn stored_replies_are_pruned_and_not_printed() {
+    let store = Store::open_in_memory().unwrap();
+    let r = Reply {
+        scope: "s".into(),
+        nonce: vec![1; 16],
+        request_hash: vec![2; 32],
+        response: b"device-secret".to_vec(),
+    };
+    store.store_reply(&r).unwrap();
+    assert!(!format!("{r:?}").contains("device-secret") && !format!("{r:?}").contains("100, 101"));
+    let found = store.lookup_reply("s", &r.nonce, &r.request_hash).unwrap();
+    assert!(!format!("{found:?}").contains("100, 101"), "{found:?}");
+    let later = unix_now() + REPLY_RETENTION_SECONDS + 1;
+    assert_eq!(
+        store
+            .prune_replies(later - REPLY_RETENTION_SECONDS - 3600)
+            .unwrap(),
+        0,
+        "recent replies stay"
+    );
+    assert_eq!(store.prune_replies(later).unwrap(), 1);
+    assert_eq!(
+        store.lookup_reply("s", &r.nonce, &r.request_hash).unwrap(),
+        ReplyLookup::New
+    );
+}
