@@ -23,6 +23,8 @@ pub const SERVER_RANDOM_LEN: usize = 24;
 /// Everything the ACSP_V2 payload is built from, as the RP and the device see it.
 #[derive(Debug, Clone, Copy)]
 pub struct AcspV2Fields<'a> {
+    /// `smart-id` (production) or `smart-id-demo`; the server's configured scheme name.
+    pub scheme_name: &'a str,
     /// Standard Base64, as returned in `signature.serverRandom`.
     pub server_random: &'a str,
     /// Standard Base64, exactly as the RP sent it.
@@ -51,7 +53,7 @@ pub struct UnsupportedHash(pub HashAlgorithm);
 pub fn acsp_v2_payload(f: &AcspV2Fields<'_>) -> String {
     let interactions_digest = STANDARD.encode(Sha256::digest(f.interactions.as_bytes()));
     [
-        "smart-id",
+        f.scheme_name,
         "ACSP_V2",
         f.server_random,
         f.rp_challenge,
@@ -118,6 +120,7 @@ mod tests {
 
     fn spec_fields() -> AcspV2Fields<'static> {
         AcspV2Fields {
+            scheme_name: "smart-id",
             server_random: "MTlop6EXCrQ6FOErcKjxUhbV",
             rp_challenge: "GYS+yoah6emAcVDNIajwSs6UB/M95XrDxMzXBUkwQJ9YFDipXXzGpPc7raWcuc2+TEoRc7WvIZ/7dU/iRXenYg==",
             user_challenge: "GnsWXXEjTCKR89fj9uo5u5ReBZ9JR7_pezLAI5jMS00",

@@ -102,6 +102,8 @@ impl SessionBinding<'_> {
 /// Request values of one device-link session that go into every authCode.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthCodeContext<'a> {
+    /// `smart-id` (production) or `smart-id-demo`; the server's configured scheme name.
+    pub scheme_name: &'a str,
     pub binding: SessionBinding<'a>,
     /// Exactly as in the request.
     pub relying_party_name: &'a str,
@@ -160,7 +162,7 @@ pub fn auth_code_payload(
         DeviceLinkType::Web2App | DeviceLinkType::App2App => ctx.initial_callback_url.unwrap_or(""),
     };
     [
-        "smart-id",
+        ctx.scheme_name,
         protocol,
         challenge,
         &STANDARD.encode(ctx.relying_party_name.as_bytes()),
@@ -399,6 +401,7 @@ mod tests {
 
     fn ctx(binding: SessionBinding<'static>) -> AuthCodeContext<'static> {
         AuthCodeContext {
+            scheme_name: "smart-id",
             binding,
             relying_party_name: "DEMO",
             brokered_rp_name: Some("Example RP"),
