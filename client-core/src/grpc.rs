@@ -496,10 +496,18 @@ pub struct Prompt {
     pub vc_choices: Vec<String>,
     /// Which key (PIN1 for AUTH, PIN2 for SIGN).
     pub key_type: KeyType,
+    /// REST sessions: the interaction shown (the first of the relying party's list this
+    /// app supports). `None` for gRPC transactions.
+    pub interaction: Option<crate::rp_api::Interaction>,
+    /// REST sessions: a certificate choice (no PIN, no signature).
+    pub certificate_choice: bool,
 }
 
 /// Checks a pending transaction against the device's own view and builds the prompt.
 pub fn prompt(state: &DeviceState, t: &pb::PendingTransaction) -> Result<Prompt> {
+    if let Some(ctx) = &t.rp_api {
+        return rp_prompt(state, t, ctx);
+    }
     let sr = t
         .signing_request
         .as_ref()
@@ -530,6 +538,178 @@ pub fn prompt(state: &DeviceState, t: &pb::PendingTransaction) -> Result<Prompt>
         verification_code: code,
         vc_choices: t.vc_choices.clone(),
         key_type,
+        interaction: None,
+        certificate_choice: false,
+    })
+}
+
+/// The prompt of a REST (RP API v3) session.
+fn rp_prompt(
+    state: &DeviceState,
+    t: &pb::PendingTransaction,
+    ctx: &pb::RpApiContext,
+) -> Result<Prompt> {
+    let sr = t
+        .signing_request
+        .as_ref()
+        .ok_or_else(|| ClientError::Protocol("transaction without request".into()))?;
+    let key_type = key_type_from_pb(sr.key_type)?;
+    if ctx.session_type == "cert" {
+        return Ok(Prompt {
+            relying_party: t.relying_party_name.clone(),
+            display_text: String::new(),
+            verification_code: String::new(),
+            vc_choices: Vec::new(),
+            key_type,
+            interaction: None,
+            certificate_choice: true,
+        });
+    }
+    let list = crate::rp_api::decode_interactions(&ctx.interactions)
+        .ok_or_else(|| ClientError::Protocol("malformed interactions".into()))?;
+    let interaction =
+        crate::rp_api::choose_interaction(&list, &crate::rp_api::SUPPORTED_INTERACTIONS)
+            .cloned()
+            .ok_or_else(|| ClientError::Protocol("no supported interaction".into()))?;
+    let kp = state
+        .key_pair(key_type)
+        .ok_or_else(|| ClientError::Protocol("no such key pair".into()))?;
+    let verification_code = match ctx.signature_protocol.as_str() {
+        "ACSP_V2" => {
+            // Authentication: the code comes from the relying party's challenge, computed
+            // here exactly as the relying party computes it.
+            let raw = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                &ctx.rp_challenge,
+            )
+            .map_err(|_| ClientError::Protocol("rpChallenge is not Base64".into()))?;
+            vc::verification_code(&raw)
+        }
+        "RAW_DIGEST_SIGNATURE" => {
+            let request = signing_request(sr, bit_length(&kp.composite_modulus))?;
+            crate::encoding::verify_encoding(
+                request.scheme,
+                request.hash,
+                &request.digest,
+                &request.encoded_message,
+                request.composite_modulus_bits,
+            )
+            .map_err(|_| ClientError::Core(crate::Error::EncodingMismatch))?;
+            ctx.verification_code.clone()
+        }
+        other => {
+            return Err(ClientError::Protocol(format!(
+                "unknown signature protocol {other:?}"
+            )));
+        }
+    };
+    let vc_choices = if interaction.kind == crate::rp_api::CONFIRMATION_MESSAGE_AND_VC_CHOICE {
+        if t.vc_choices.len() != 3 || !t.vc_choices.contains(&verification_code) {
+            return Err(ClientError::Protocol(
+                "the verification-code choice does not contain this session's code".into(),
+            ));
+        }
+        t.vc_choices.clone()
+    } else {
+        Vec::new()
+    };
+    Ok(Prompt {
+        relying_party: t.relying_party_name.clone(),
+        display_text: interaction.text.clone(),
+        verification_code,
+        vc_choices,
+        key_type,
+        interaction: Some(interaction),
+        certificate_choice: false,
+    })
+}
+
+/// Presents a device link (a scanned QR code, a followed Web2App / App2App link) to the
+/// server, which checks it and returns the session it names.
+pub async fn claim_device_link(
+    client: &Client,
+    state: &DeviceState,
+    link: &str,
+) -> Result<pb::PendingTransaction> {
+    let mut c = client.inner.clone();
+    Ok(c.claim_device_link(pb::ClaimDeviceLinkRequest {
+        credential: credential(state),
+        device_link: link.to_owned(),
+    })
+    .await?
+    .into_inner())
+}
+
+/// The ACSP_V2 message for a REST authentication: the app picks its user challenge,
+/// derives the digest from what it showed and encodes `x` for its composite modulus.
+fn acsp_request(
+    t: &pb::PendingTransaction,
+    ctx: &pb::RpApiContext,
+    interaction: &str,
+    composite_modulus_bits: usize,
+) -> Result<(SigningRequest, String)> {
+    let mut rng = OsRng;
+    let hash = crate::rp_api::hash_from_name(&ctx.hash_algorithm)
+        .ok_or_else(|| ClientError::Protocol("unsupported hash algorithm".into()))?;
+    let verifier = crate::rp_api::generate_user_challenge_verifier(&mut rng);
+    let user_challenge = crate::rp_api::user_challenge(&verifier);
+    let callback = (!ctx.initial_callback_url.is_empty()
+        && matches!(ctx.flow_type.as_str(), "Web2App" | "App2App"))
+    .then_some(ctx.initial_callback_url.as_str());
+    let digest = crate::rp_api::acsp_v2_digest(
+        &crate::rp_api::AcspV2Fields {
+            scheme_name: &ctx.scheme_name,
+            server_random: &ctx.server_random,
+            rp_challenge: &ctx.rp_challenge,
+            user_challenge: &user_challenge,
+            relying_party_name: &t.relying_party_name,
+            brokered_rp_name: None,
+            interactions: &ctx.interactions,
+            interaction_type_used: interaction,
+            initial_callback_url: callback,
+            flow_type: &ctx.flow_type,
+        },
+        hash,
+    );
+    let scheme = if ctx.signature_algorithm == "rsassa-pss" {
+        SignatureScheme::Pss
+    } else {
+        SignatureScheme::Pkcs1v15
+    };
+    let x = match scheme {
+        SignatureScheme::Pss => {
+            crate::encoding::encode_pss(hash, &digest, composite_modulus_bits, &mut rng)
+        }
+        SignatureScheme::Pkcs1v15 => {
+            crate::encoding::encode_pkcs1v15(hash, &digest, composite_modulus_bits)
+        }
+    }?;
+    Ok((
+        SigningRequest {
+            scheme,
+            hash,
+            digest,
+            encoded_message: x,
+            composite_modulus_bits,
+        },
+        user_challenge,
+    ))
+}
+
+/// Answers a certificate choice: no PIN, no signature; the server returns this account's
+/// signing certificate to the relying party.
+pub fn prepare_certificate_choice(
+    state: &DeviceState,
+    t: &pb::PendingTransaction,
+) -> Result<PreparedConfirm> {
+    Ok(PreparedConfirm {
+        request: pb::ConfirmRequest {
+            credential: credential(state),
+            transaction_id: t.transaction_id.clone(),
+            nonce: nonce(&mut OsRng),
+            ..Default::default()
+        },
+        key_type: KeyType::Sign,
     })
 }
 
@@ -560,7 +740,19 @@ pub fn prepare_confirm(
         .signing_request
         .as_ref()
         .ok_or_else(|| ClientError::Protocol("transaction without request".into()))?;
-    let request = signing_request(sr, bit_length(&kp.composite_modulus))?;
+    let bits = bit_length(&kp.composite_modulus);
+    let interaction_type_used = p
+        .interaction
+        .as_ref()
+        .map(|i| i.kind.clone())
+        .unwrap_or_default();
+    let (request, user_challenge) = match &t.rp_api {
+        Some(ctx) if ctx.signature_protocol == "ACSP_V2" => {
+            let (r, uc) = acsp_request(t, ctx, &interaction_type_used, bits)?;
+            (r, uc)
+        }
+        _ => (signing_request(sr, bits)?, String::new()),
+    };
     let share = kp.protected_share.unlock(pin, &state.keystore_secret)?;
     let s1 = partial_sign(&share, &kp.client_modulus, &request)?;
     drop(share);
@@ -578,6 +770,13 @@ pub fn prepare_confirm(
             share_envelope: sealed,
             clone_token: kp.clone_token.as_bytes().to_vec(),
             nonce: nonce(&mut rng),
+            encoded_message: if user_challenge.is_empty() {
+                Vec::new()
+            } else {
+                request.encoded_message.clone()
+            },
+            interaction_type_used,
+            user_challenge,
         },
         key_type: p.key_type,
     })
@@ -616,10 +815,24 @@ pub async fn confirm(
 
 /// Refuses a transaction.
 pub async fn refuse(client: &Client, state: &DeviceState, transaction_id: &str) -> Result<()> {
+    refuse_with(client, state, transaction_id, pb::RefuseReason::User, "").await
+}
+
+/// Refuses with a reason: a refused interaction (`interaction` names it), an interaction
+/// the app cannot show, or a cancelled certificate choice.
+pub async fn refuse_with(
+    client: &Client,
+    state: &DeviceState,
+    transaction_id: &str,
+    reason: pb::RefuseReason,
+    interaction: &str,
+) -> Result<()> {
     let req = pb::RefuseRequest {
         credential: credential(state),
         transaction_id: transaction_id.to_owned(),
         nonce: nonce(&mut OsRng),
+        reason: reason as i32,
+        interaction: interaction.to_owned(),
     };
     retry!(client, refuse, req).await?;
     Ok(())

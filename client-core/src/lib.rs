@@ -67,6 +67,7 @@ pub mod grpc;
 pub mod hazmat;
 pub mod keys;
 pub mod pin;
+pub mod rp_api;
 pub mod sign;
 pub mod state;
 pub mod types;

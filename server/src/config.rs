@@ -38,6 +38,57 @@ pub struct Config {
     /// Certificate authority, OCSP and CRL.
     #[serde(default)]
     pub pki: PkiConfig,
+    /// Relying-party REST API (Smart-ID RP API v3 compatible).
+    #[serde(default)]
+    pub rp_api: RpApiConfig,
+}
+
+/// Relying-party REST API settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpApiConfig {
+    /// Listener of the REST API; empty turns it off.
+    pub listen: String,
+    /// Serve HTTPS with the server's TLS certificate (`false`: plain HTTP, for a TLS
+    /// terminating proxy in front or loopback tests).
+    pub tls: bool,
+    /// Path prefix of every endpoint.
+    pub base_path: String,
+    /// `deviceLinkBase` handed to relying parties (the app's universal-link prefix).
+    pub device_link_base: String,
+    /// `schemeName` of ACSP_V2 payloads and authCodes: `smart-id` or `smart-id-demo` keep
+    /// existing client libraries working unchanged.
+    pub scheme_name: String,
+    /// How old (seconds) a QR device link may be when the app presents it.
+    pub max_qr_age_seconds: u64,
+    /// How long (seconds) a completed session's result stays available.
+    pub result_retention_seconds: i64,
+    /// Window (seconds) in which an identical signing request returns the same session.
+    pub idempotency_seconds: i64,
+    /// Session-start requests per second and relying party (token bucket refill rate).
+    pub rate_limit_per_second: u32,
+    /// Burst size of the token bucket.
+    pub rate_limit_burst: u32,
+    /// Test accounts answering with fixed end results. Never enable in production.
+    pub test_accounts: bool,
+}
+
+impl Default for RpApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8088".into(),
+            tls: true,
+            base_path: "/v3".into(),
+            device_link_base: "https://tandem.example/device-link".into(),
+            scheme_name: "smart-id".into(),
+            max_qr_age_seconds: 60,
+            result_retention_seconds: 300,
+            idempotency_seconds: 15,
+            rate_limit_per_second: 20,
+            rate_limit_burst: 50,
+            test_accounts: false,
+        }
+    }
 }
 
 /// Certificate authority settings.
@@ -176,6 +227,7 @@ impl Config {
             lockout: LockoutPolicy::default(),
             timeouts: Timeouts::default(),
             pki: PkiConfig::default(),
+            rp_api: RpApiConfig::default(),
         }
     }
 
@@ -220,6 +272,21 @@ impl Config {
         anyhow::ensure!(
             self.timeouts.registration_seconds > 0,
             "timeouts.registration_seconds must be positive"
+        );
+        anyhow::ensure!(
+            matches!(
+                self.rp_api.scheme_name.as_str(),
+                "smart-id" | "smart-id-demo"
+            ),
+            "rp_api.scheme_name must be smart-id or smart-id-demo"
+        );
+        anyhow::ensure!(
+            self.rp_api.base_path.starts_with('/') && !self.rp_api.base_path.ends_with('/'),
+            "rp_api.base_path must start with / and not end with /"
+        );
+        anyhow::ensure!(
+            self.rp_api.rate_limit_per_second > 0 && self.rp_api.rate_limit_burst > 0,
+            "rp_api rate limits must be positive"
         );
         anyhow::ensure!(
             matches!(self.pki.level.as_str(), "QUALIFIED" | "ADVANCED"),

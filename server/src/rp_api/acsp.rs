@@ -51,21 +51,19 @@ pub struct UnsupportedHash(pub HashAlgorithm);
 
 /// The ACSP_V2 payload string.
 pub fn acsp_v2_payload(f: &AcspV2Fields<'_>) -> String {
-    let interactions_digest = STANDARD.encode(Sha256::digest(f.interactions.as_bytes()));
-    [
-        f.scheme_name,
-        "ACSP_V2",
-        f.server_random,
-        f.rp_challenge,
-        f.user_challenge,
-        &STANDARD.encode(f.relying_party_name.as_bytes()),
-        &STANDARD.encode(f.brokered_rp_name.unwrap_or("").as_bytes()),
-        &interactions_digest,
-        f.interaction_type_used.as_str(),
-        f.initial_callback_url.unwrap_or(""),
-        f.flow_type.as_str(),
-    ]
-    .join("|")
+    // One implementation, shared with the app (client-core).
+    tandem_client_core::rp_api::acsp_v2_payload(&tandem_client_core::rp_api::AcspV2Fields {
+        scheme_name: f.scheme_name,
+        server_random: f.server_random,
+        rp_challenge: f.rp_challenge,
+        user_challenge: f.user_challenge,
+        relying_party_name: f.relying_party_name,
+        brokered_rp_name: f.brokered_rp_name,
+        interactions: f.interactions,
+        interaction_type_used: f.interaction_type_used.as_str(),
+        initial_callback_url: f.initial_callback_url,
+        flow_type: f.flow_type.as_str(),
+    })
 }
 
 /// `hash(payload)`: the digest the device signs and the RP verifies against.
@@ -93,19 +91,7 @@ pub fn generate_server_random(rng: &mut impl CryptoRngCore) -> String {
     STANDARD.encode(b)
 }
 
-/// A fresh `userChallengeVerifier` (device side): Base64URL of 32 random bytes. It stays on
-/// the device until it goes into the callback URL of a same-device flow.
-pub fn generate_user_challenge_verifier(rng: &mut impl CryptoRngCore) -> String {
-    let mut b = [0u8; 32];
-    rng.fill_bytes(&mut b);
-    URL_SAFE_NO_PAD.encode(b)
-}
-
-/// `userChallenge := BASE64URL(SHA-256(userChallengeVerifier))`, hashing the verifier string
-/// as is (callback_urls.txt). Always 43 characters.
-pub fn user_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
+pub use tandem_client_core::rp_api::{generate_user_challenge_verifier, user_challenge};
 
 /// `sessionSecretDigest` of the callback URL: Base64URL(SHA-256(decoded sessionSecret)).
 pub fn session_secret_digest(session_secret: &[u8]) -> String {

@@ -182,7 +182,10 @@ pub(crate) fn end_result_to_pb(r: store::EndResult) -> i32 {
         E::Timeout => pb::EndResult::Timeout,
         E::WrongVc => pb::EndResult::WrongVc,
         E::DocumentUnusable => pb::EndResult::DocumentUnusable,
-        E::ServerError => pb::EndResult::ServerError,
+        E::ServerError | E::ProtocolFailure => pb::EndResult::ServerError,
+        E::UserRefusedInteraction
+        | E::RequiredInteractionNotSupportedByApp
+        | E::UserRefusedCertChoice => pb::EndResult::UserRefused,
     }) as i32
 }
 

@@ -18,6 +18,7 @@ use tonic::{Code, Request, Response, Status};
 use tracing::{info, instrument};
 
 use super::convert::{self, exact, ident};
+use super::rp_device::RpConfirm;
 use super::{ApiError, App, Retransmission, now};
 use crate::signing::{self, ServerKeyRef, ShareVerdict};
 use crate::store::{
@@ -195,7 +196,12 @@ fn proof_request(
     Ok((digest, x))
 }
 
-fn pending_to_pb(t: &store::TxForAccount) -> Result<pb::PendingTransaction, ApiError> {
+fn pending_to_pb(
+    app: &App,
+    t: &store::TxForAccount,
+    account_id: &str,
+) -> Result<pb::PendingTransaction, ApiError> {
+    let rp_api = super::rp_device::context(app, t, account_id)?;
     let hash = convert::hash_from_name(&t.tx.hash)?;
     let scheme = convert::scheme_from_name(&t.tx.scheme)?;
     Ok(pb::PendingTransaction {
@@ -216,6 +222,7 @@ fn pending_to_pb(t: &store::TxForAccount) -> Result<pb::PendingTransaction, ApiE
         }),
         vc_choices: t.tx.vc_choices.clone(),
         expires_at_unix: t.tx.expires_at,
+        rp_api,
     })
 }
 
@@ -612,7 +619,7 @@ impl Device for DeviceService {
                     Ok(pb::ListPendingResponse {
                         transactions: pending
                             .iter()
-                            .map(pending_to_pb)
+                            .map(|t| pending_to_pb(app, t, &acc.id))
                             .collect::<Result<_, _>>()?,
                     })
                 })
@@ -650,9 +657,13 @@ impl Device for DeviceService {
                         return;
                     }
                 };
-                for t in &pending {
+                for t in pending {
                     if sent.insert(t.tx.id.clone()) {
-                        let item = pending_to_pb(t).map_err(ApiError::into_status);
+                        let account_id = acc.id.clone();
+                        let item = app
+                            .blocking(move |app| pending_to_pb(app, &t, &account_id))
+                            .await
+                            .map_err(ApiError::into_status);
                         if tx.send(item).await.is_err() {
                             return; // the device went away
                         }
@@ -700,6 +711,26 @@ impl Device for DeviceService {
         answer(result)
     }
 
+    #[instrument(skip_all)]
+    async fn claim_device_link(
+        &self,
+        request: Request<pb::ClaimDeviceLinkRequest>,
+    ) -> Res<pb::PendingTransaction> {
+        let req = request.into_inner();
+        let result = self
+            .app
+            .blocking(move |app| {
+                let acc = authenticate(app, req.credential.as_ref())?;
+                let id = super::rp_device::claim(app, &acc, &req.device_link)?;
+                let t = app.store.transaction_for_account(&id, &acc.id, now())?;
+                let pending = pending_to_pb(app, &t, &acc.id)?;
+                app.notify(&acc.id);
+                Ok(pending)
+            })
+            .await;
+        respond(result)
+    }
+
     async fn refuse(&self, request: Request<pb::RefuseRequest>) -> Res<pb::RefuseResponse> {
         let req = request.into_inner();
         let result = self
@@ -713,10 +744,12 @@ impl Device for DeviceService {
                 }
                 app.store
                     .transaction_for_account(&req.transaction_id, &acc.id, now())?;
+                let (result, detail) = super::rp_device::refusal(app, &req.transaction_id, &req)?;
                 let response = pb::RefuseResponse {};
-                app.store.end_transaction(
+                app.store.end_transaction_with_detail(
                     &req.transaction_id,
-                    store::EndResult::UserRefused,
+                    result,
+                    detail.as_deref(),
                     Some(&acc.id),
                     now(),
                     Some(&rt.ok(&response)),
@@ -868,8 +901,6 @@ fn confirm_locked(
     if let Some(stored) = rt.lookup::<pb::ConfirmResponse>(&app.store)? {
         return Ok(stored);
     }
-    exact("clone_token", &req.clone_token, 32)?;
-    parse_envelope("share_envelope", &req.share_envelope)?;
     let now = now();
     let policy = &app.config.lockout;
     let t = app
@@ -887,9 +918,82 @@ fn confirm_locked(
         app.store.store_reply(&rt.ok(&response))?;
         return Ok(Ok(response));
     }
+    // REST sessions: certificate choice needs no share; ACSP_V2 brings the app's own x.
+    let (x, vc_choice) =
+        match super::rp_device::check_confirm(app, acc, &t, req, &kp.composite_modulus)? {
+            RpConfirm::Grpc => (t.encoded_message.clone(), !t.tx.vc_choices.is_empty()),
+            RpConfirm::Sign { x, vc_choice } => (x, vc_choice),
+            RpConfirm::CertificateChoice => {
+                let response = if kp.status == KeyPairStatus::Disabled {
+                    let response = confirm_response(
+                        pb::ConfirmOutcome::Disabled,
+                        Vec::new(),
+                        &kp,
+                        policy,
+                        now,
+                    );
+                    app.store.end_transaction(
+                        &t.tx.id,
+                        store::EndResult::DocumentUnusable,
+                        Some(&acc.id),
+                        now,
+                        Some(&rt.ok(&response)),
+                    )?;
+                    response
+                } else {
+                    let accepted = confirm_response(
+                        pb::ConfirmOutcome::Accepted,
+                        Vec::new(),
+                        &kp,
+                        policy,
+                        now,
+                    );
+                    let closed = confirm_response(
+                        pb::ConfirmOutcome::TransactionClosed,
+                        Vec::new(),
+                        &kp,
+                        policy,
+                        now,
+                    );
+                    // Decide the answer first, then store it with the completion.
+                    let won = app.store.complete_without_signature(
+                        &t.tx.id,
+                        &acc.id,
+                        now,
+                        &rt.ok(&accepted),
+                    )?;
+                    if won {
+                        accepted
+                    } else {
+                        app.store.store_reply(&rt.ok(&closed))?;
+                        closed
+                    }
+                };
+                return Ok(Ok(response));
+            }
+            RpConfirm::ProtocolFailure => {
+                let response = confirm_response(
+                    pb::ConfirmOutcome::TransactionClosed,
+                    Vec::new(),
+                    &kp,
+                    policy,
+                    now,
+                );
+                app.store.end_transaction(
+                    &t.tx.id,
+                    store::EndResult::ProtocolFailure,
+                    Some(&acc.id),
+                    now,
+                    Some(&rt.ok(&response)),
+                )?;
+                return Ok(Ok(response));
+            }
+        };
+    exact("clone_token", &req.clone_token, 32)?;
+    parse_envelope("share_envelope", &req.share_envelope)?;
     // The three-code choice: a wrong pick ends the transaction; no share is judged and
     // no PIN attempt is counted.
-    if !t.tx.vc_choices.is_empty() {
+    if vc_choice {
         let right: bool = subtle::ConstantTimeEq::ct_eq(
             req.chosen_vc.as_bytes(),
             t.tx.verification_code.as_bytes(),
@@ -953,7 +1057,7 @@ fn confirm_locked(
             server_share_blob: kp.server_share_blob.as_deref().unwrap_or_default(),
             server_key_blob: kp.server_key_blob.as_deref().unwrap_or_default(),
         },
-        &t.encoded_message,
+        &x,
         &s1,
     )?;
     // Each verdict is written with its reply in one database transaction; the closures

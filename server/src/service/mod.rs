@@ -7,6 +7,7 @@
 mod convert;
 mod device;
 mod rp;
+pub(crate) mod rp_device;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -73,7 +74,7 @@ impl App {
             .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
     }
 
-    fn notify(&self, account_id: &str) {
+    pub(crate) fn notify(&self, account_id: &str) {
         // No receivers is fine.
         let _ = self.events.send(account_id.to_owned());
     }
@@ -109,6 +110,9 @@ pub enum ApiError {
     /// Wrong state for the request.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// Authenticated, but not allowed (a device link for another person, a bad authCode).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// Internal failure (details go to the log only).
     #[error("internal error")]
     Internal(String),
@@ -122,6 +126,7 @@ impl ApiError {
             Self::Unauthenticated(m) => Status::unauthenticated(m),
             Self::NotFound(m) => Status::not_found(m),
             Self::FailedPrecondition(m) => Status::failed_precondition(m),
+            Self::PermissionDenied(m) => Status::permission_denied(m),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 Status::internal("internal server error")

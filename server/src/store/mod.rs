@@ -8,7 +8,10 @@
 //! The store is synchronous. The async shell calls it from `spawn_blocking` threads; the
 //! connection sits behind a `std::sync::Mutex` that is never held across an `.await`.
 
+mod rp_sessions;
 mod schema;
+
+pub use rp_sessions::{ClaimResult, RpSession};
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -464,6 +467,15 @@ pub enum EndResult {
     DocumentUnusable,
     /// Server-side failure.
     ServerError,
+    /// The user refused one interaction of a REST session (`details.interaction`).
+    UserRefusedInteraction,
+    /// The app supports none of the session's interactions.
+    RequiredInteractionNotSupportedByApp,
+    /// App and server disagreed on the protocol (for example an ACSP_V2 message that is not
+    /// the encoding of the digest the server derives).
+    ProtocolFailure,
+    /// The user cancelled a certificate choice.
+    UserRefusedCertChoice,
 }
 
 impl EndResult {
@@ -476,6 +488,12 @@ impl EndResult {
             Self::WrongVc => "WRONG_VC",
             Self::DocumentUnusable => "DOCUMENT_UNUSABLE",
             Self::ServerError => "SERVER_ERROR",
+            Self::UserRefusedInteraction => "USER_REFUSED_INTERACTION",
+            Self::RequiredInteractionNotSupportedByApp => {
+                "REQUIRED_INTERACTION_NOT_SUPPORTED_BY_APP"
+            }
+            Self::ProtocolFailure => "PROTOCOL_FAILURE",
+            Self::UserRefusedCertChoice => "USER_REFUSED_CERT_CHOICE",
         }
     }
     fn parse(s: &str) -> Result<Self> {
@@ -486,6 +504,12 @@ impl EndResult {
             "WRONG_VC" => Self::WrongVc,
             "DOCUMENT_UNUSABLE" => Self::DocumentUnusable,
             "SERVER_ERROR" => Self::ServerError,
+            "USER_REFUSED_INTERACTION" => Self::UserRefusedInteraction,
+            "REQUIRED_INTERACTION_NOT_SUPPORTED_BY_APP" => {
+                Self::RequiredInteractionNotSupportedByApp
+            }
+            "PROTOCOL_FAILURE" => Self::ProtocolFailure,
+            "USER_REFUSED_CERT_CHOICE" => Self::UserRefusedCertChoice,
             other => return Err(StoreError::Corrupt(format!("end result {other}"))),
         })
     }
@@ -1258,37 +1282,7 @@ impl Store {
 
     /// Stores a new transaction and its per-account encoded messages.
     pub fn create_transaction(&self, t: &TxRecord, targets: &[(String, Vec<u8>)]) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO transactions (id, kind, relying_party, key_type, hash, scheme, digest, display_text,
-                    verification_code, vc_choices, state, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'RUNNING', ?11, ?12)",
-                params![
-                    t.id,
-                    t.kind,
-                    t.relying_party,
-                    key_type_str(t.key_type),
-                    t.hash,
-                    t.scheme,
-                    t.digest,
-                    t.display_text,
-                    t.verification_code,
-                    t.vc_choices.join(","),
-                    t.created_at,
-                    t.expires_at
-                ],
-            )?;
-            for (account_id, x) in targets {
-                tx.execute(
-                    "INSERT INTO transaction_targets (transaction_id, account_id, encoded_message) VALUES (?1, ?2, ?3)",
-                    params![t.id, account_id, x],
-                )?;
-            }
-            audit(tx, t.created_at, "transaction_started", None, &serde_json::json!({
-                "transaction_id": t.id, "kind": t.kind, "relying_party": t.relying_party,
-                "key_type": key_type_str(t.key_type), "targets": targets.len() }))?;
-            Ok(())
-        })
+        self.write(|tx| insert_transaction(tx, t, targets))
     }
 
     /// A transaction; expired running ones are completed as `TIMEOUT` first.
@@ -1767,6 +1761,48 @@ fn key_pair_by_id(conn: &Connection, id: i64) -> Result<KeyPair> {
 const TX_COLS: &str = "id, kind, relying_party, key_type, hash, scheme, digest, display_text, verification_code, \
                        vc_choices, state, end_result, signature, answered_by, created_at, expires_at";
 
+fn insert_transaction(
+    tx: &Transaction<'_>,
+    t: &TxRecord,
+    targets: &[(String, Vec<u8>)],
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO transactions (id, kind, relying_party, key_type, hash, scheme, digest, display_text,
+            verification_code, vc_choices, state, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'RUNNING', ?11, ?12)",
+        params![
+            t.id,
+            t.kind,
+            t.relying_party,
+            key_type_str(t.key_type),
+            t.hash,
+            t.scheme,
+            t.digest,
+            t.display_text,
+            t.verification_code,
+            t.vc_choices.join(","),
+            t.created_at,
+            t.expires_at
+        ],
+    )?;
+    for (account_id, x) in targets {
+        tx.execute(
+            "INSERT INTO transaction_targets (transaction_id, account_id, encoded_message) VALUES (?1, ?2, ?3)",
+            params![t.id, account_id, x],
+        )?;
+    }
+    audit(
+        tx,
+        t.created_at,
+        "transaction_started",
+        None,
+        &serde_json::json!({
+        "transaction_id": t.id, "kind": t.kind, "relying_party": t.relying_party,
+        "key_type": key_type_str(t.key_type), "targets": targets.len() }),
+    )?;
+    Ok(())
+}
+
 fn tx_where(conn: &Connection, id: &str) -> Result<Option<TxRecord>> {
     let row = conn
         .query_row(
@@ -2021,6 +2057,14 @@ fn audit(
 }
 
 /// Current unix time in seconds.
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Current Unix time in seconds.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

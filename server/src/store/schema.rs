@@ -174,4 +174,25 @@ CREATE TABLE relying_parties (
         "index for pruning stored replies",
         "CREATE INDEX replies_created ON replies(created_at);",
     ),
+    (
+        5,
+        "relying-party REST sessions",
+        r#"
+ALTER TABLE transactions ADD COLUMN end_detail TEXT;
+ALTER TABLE transaction_targets ADD COLUMN outcome TEXT;
+CREATE TABLE rp_sessions (
+    transaction_id      TEXT PRIMARY KEY REFERENCES transactions(id),
+    rp_uuid             TEXT NOT NULL,
+    session_type        TEXT NOT NULL,
+    flow                TEXT NOT NULL,
+    session_token       TEXT UNIQUE,
+    session_secret      BLOB,
+    restriction         TEXT,
+    params              TEXT NOT NULL,
+    request_hash        BLOB NOT NULL,
+    created_at_ms       INTEGER NOT NULL
+);
+CREATE INDEX rp_sessions_idempotency ON rp_sessions(rp_uuid, request_hash, created_at_ms);
+"#,
+    ),
 ];

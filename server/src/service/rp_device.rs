@@ -1,0 +1,347 @@
+//! The app's side of REST (RP API v3) sessions: what a pending session shows, presenting a
+//! device link, and checking an ACSP_V2 answer before the share is judged.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rand_core::OsRng;
+use tandem_client_core::encoding::{self, HashAlgorithm, SignatureScheme};
+use tandem_client_core::hazmat;
+use tandem_proto::v1 as pb;
+use tracing::info;
+
+use super::{ApiError, App, now};
+use crate::rp_api::device_link::{AuthCodeContext, LinkError, ParsedLink, SessionBinding};
+use crate::rp_api::session::{self, SessionParams, TargetOutcome};
+use crate::rp_api::types::{self, FlowType, InteractionType, SignatureAlgorithm};
+use crate::store::{self, Account, ClaimResult, RpSession};
+
+/// The client-core hash for an RP API hash (SHA-3 is refused when the session starts).
+pub(crate) fn core_hash(h: types::HashAlgorithm) -> Result<HashAlgorithm, ApiError> {
+    match h {
+        types::HashAlgorithm::Sha256 => Ok(HashAlgorithm::Sha256),
+        types::HashAlgorithm::Sha384 => Ok(HashAlgorithm::Sha384),
+        types::HashAlgorithm::Sha512 => Ok(HashAlgorithm::Sha512),
+        other => Err(ApiError::Internal(format!("unsupported hash {other:?}"))),
+    }
+}
+
+/// PSS for `rsassa-pss`, PKCS#1 v1.5 for the `sha*WithRSAEncryption` names.
+pub(crate) fn core_scheme(a: SignatureAlgorithm) -> SignatureScheme {
+    match a {
+        SignatureAlgorithm::RsassaPss => SignatureScheme::Pss,
+        _ => SignatureScheme::Pkcs1v15,
+    }
+}
+
+/// The stored parameters of a session.
+pub(crate) fn params_of(s: &RpSession) -> Result<SessionParams, ApiError> {
+    SessionParams::parse(&s.params).map_err(|e| ApiError::Internal(format!("session params: {e}")))
+}
+
+/// The encoded message `x` of a RAW_DIGEST_SIGNATURE session for one composite modulus.
+pub(crate) fn raw_digest_message(
+    p: &SessionParams,
+    composite_modulus: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    let (Some(digest), Some(alg), Some(hash)) =
+        (&p.digest, p.signature_algorithm, p.hash_algorithm)
+    else {
+        return Err(ApiError::Internal("signing session without digest".into()));
+    };
+    let digest = STANDARD
+        .decode(digest)
+        .map_err(|_| ApiError::Internal("stored digest is not Base64".into()))?;
+    let bits = hazmat::bit_length(composite_modulus);
+    let hash = core_hash(hash)?;
+    match core_scheme(alg) {
+        SignatureScheme::Pss => encoding::encode_pss(hash, &digest, bits, &mut OsRng),
+        SignatureScheme::Pkcs1v15 => encoding::encode_pkcs1v15(hash, &digest, bits),
+    }
+    .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// What the app needs to show and sign a REST session.
+pub(crate) fn context(
+    app: &App,
+    t: &store::TxForAccount,
+    account_id: &str,
+) -> Result<Option<pb::RpApiContext>, ApiError> {
+    let Some(s) = app.store.rp_session(&t.tx.id)? else {
+        return Ok(None);
+    };
+    let p = params_of(&s)?;
+    let outcome = TargetOutcome::parse(app.store.target_outcome(&t.tx.id, account_id)?.as_deref());
+    let flow_type = outcome.flow_type.unwrap_or(FlowType::Notification);
+    Ok(Some(pb::RpApiContext {
+        session_type: s.session_type.clone(),
+        signature_protocol: p.signature_protocol.clone().unwrap_or_default(),
+        scheme_name: app.config.rp_api.scheme_name.clone(),
+        server_random: p.server_random.clone().unwrap_or_default(),
+        rp_challenge: p.rp_challenge.clone().unwrap_or_default(),
+        interactions: p.interactions.clone(),
+        initial_callback_url: p.initial_callback_url.clone().unwrap_or_default(),
+        flow_type: flow_type.as_str().to_owned(),
+        signature_algorithm: p
+            .signature_algorithm
+            .map(|a| {
+                serde_json::to_value(a)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default(),
+        hash_algorithm: p
+            .hash_algorithm
+            .map(|h| h.as_str().to_owned())
+            .unwrap_or_default(),
+        verification_code: if s.flow == session::FLOW_DEVICE_LINK {
+            String::new()
+        } else {
+            t.tx.verification_code.clone()
+        },
+    }))
+}
+
+fn link_error(e: LinkError) -> ApiError {
+    match e {
+        LinkError::Malformed(_) => ApiError::InvalidArgument(e.to_string()),
+        LinkError::QrExpired | LinkError::QrFromFuture => {
+            ApiError::FailedPrecondition(e.to_string())
+        }
+        _ => ApiError::PermissionDenied(e.to_string()),
+    }
+}
+
+/// `ClaimDeviceLink`: check the link (authCode, age, session type), the person the session
+/// is meant for, and bind the session to this account. Returns the transaction id.
+pub(crate) fn claim(app: &App, acc: &Account, link: &str) -> Result<String, ApiError> {
+    if link.len() > 4096 {
+        return Err(ApiError::InvalidArgument("device link is too long".into()));
+    }
+    let parsed = ParsedLink::parse(link).map_err(link_error)?;
+    let s = app
+        .store
+        .rp_session_by_token(&parsed.session_token)?
+        .ok_or_else(|| ApiError::NotFound("no session for this device link".into()))?;
+    let secret = s
+        .session_secret
+        .clone()
+        .ok_or_else(|| ApiError::FailedPrecondition("session is no longer running".into()))?;
+    let p = params_of(&s)?;
+    let binding = match s.session_type.as_str() {
+        session::AUTH => SessionBinding::Auth {
+            rp_challenge: p.rp_challenge.as_deref().unwrap_or_default(),
+        },
+        session::SIGN => SessionBinding::Sign {
+            digest: p.digest.as_deref().unwrap_or_default(),
+        },
+        _ => SessionBinding::Cert,
+    };
+    let ctx = AuthCodeContext {
+        scheme_name: &app.config.rp_api.scheme_name,
+        binding,
+        relying_party_name: &p.relying_party_name,
+        brokered_rp_name: None,
+        interactions: &p.interactions,
+        initial_callback_url: p.initial_callback_url.as_deref(),
+    };
+    let now_ms = store::unix_now_ms();
+    let elapsed = u64::try_from((now_ms - s.created_at_ms).max(0) / 1000).unwrap_or(0);
+    let verified = parsed
+        .verify(
+            &app.config.rp_api.device_link_base,
+            &ctx,
+            &secret,
+            elapsed,
+            app.config.rp_api.max_qr_age_seconds,
+        )
+        .map_err(|e| {
+            info!(session_id = %s.transaction_id, error = %e, "device link refused");
+            link_error(e)
+        })?;
+    // A non-anonymous session may only be answered by the person it names.
+    if let Some(r) = &s.restriction {
+        let ok = match r.split_once(':') {
+            Some(("document", doc)) => doc == acc.document_number,
+            Some(("person", who)) => {
+                who == format!("{}:{}", acc.identity.country, acc.identity.national_id)
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(ApiError::PermissionDenied(
+                "this session is meant for another person".into(),
+            ));
+        }
+    }
+    let t = app.store.transaction(&s.transaction_id, now())?;
+    let x = if s.session_type == session::SIGN {
+        let kp = app.store.key_pair(&acc.id, t.key_type)?;
+        raw_digest_message(&p, &kp.composite_modulus)?
+    } else {
+        Vec::new()
+    };
+    let flow_type = match verified.link_type {
+        crate::rp_api::device_link::DeviceLinkType::Qr => FlowType::Qr,
+        crate::rp_api::device_link::DeviceLinkType::Web2App => FlowType::Web2App,
+        crate::rp_api::device_link::DeviceLinkType::App2App => FlowType::App2App,
+    };
+    let outcome = TargetOutcome {
+        flow_type: Some(flow_type),
+        ..Default::default()
+    };
+    match app
+        .store
+        .claim_device_link(&s.transaction_id, &acc.id, &x, &outcome.to_json(), now())?
+    {
+        ClaimResult::Claimed | ClaimResult::AlreadyYours => Ok(s.transaction_id),
+        ClaimResult::Taken => Err(ApiError::FailedPrecondition(
+            "another device already answers this session".into(),
+        )),
+        ClaimResult::Closed => Err(ApiError::FailedPrecondition(
+            "session is no longer running".into(),
+        )),
+    }
+}
+
+/// How a confirmation of a REST session proceeds.
+pub(crate) enum RpConfirm {
+    /// Not a REST session: the gRPC path as before.
+    Grpc,
+    /// Certificate choice: no share; completes with this account's certificate.
+    CertificateChoice,
+    /// Judge the share against this `x` (the app's own for ACSP_V2).
+    Sign { x: Vec<u8>, vc_choice: bool },
+    /// The app's answer contradicts the session: end it with PROTOCOL_FAILURE.
+    ProtocolFailure,
+}
+
+/// Checks the REST parts of a confirmation and records the app's answer; nothing here
+/// counts a PIN attempt.
+pub(crate) fn check_confirm(
+    app: &App,
+    acc: &Account,
+    t: &store::TxForAccount,
+    req: &pb::ConfirmRequest,
+    composite_modulus: &[u8],
+) -> Result<RpConfirm, ApiError> {
+    let Some(s) = app.store.rp_session(&t.tx.id)? else {
+        return Ok(RpConfirm::Grpc);
+    };
+    if s.session_type == session::CERT {
+        return Ok(RpConfirm::CertificateChoice);
+    }
+    let p = params_of(&s)?;
+    let used: InteractionType =
+        serde_json::from_value(serde_json::Value::String(req.interaction_type_used.clone()))
+            .map_err(|_| ApiError::InvalidArgument("interaction_type_used is unknown".into()))?;
+    let flow = match s.flow.as_str() {
+        session::FLOW_DEVICE_LINK => types::InteractionFlow::DeviceLink,
+        session::FLOW_LINKED => types::InteractionFlow::LinkedNotification,
+        _ => types::InteractionFlow::Notification,
+    };
+    let list = types::decode_interactions(&p.interactions, flow)
+        .map_err(|e| ApiError::Internal(format!("stored interactions: {e}")))?;
+    if !list.iter().any(|i| i.interaction_type() == used) {
+        return Err(ApiError::InvalidArgument(
+            "interaction_type_used is not one the relying party asked for".into(),
+        ));
+    }
+    let mut outcome = TargetOutcome::parse(app.store.target_outcome(&t.tx.id, &acc.id)?.as_deref());
+    let flow_type = *outcome.flow_type.get_or_insert(FlowType::Notification);
+    outcome.interaction_type_used = Some(used);
+    let vc_choice = used == InteractionType::ConfirmationMessageAndVerificationCodeChoice;
+    let x = if p.signature_protocol.as_deref() == Some("ACSP_V2") {
+        let uc = &req.user_challenge;
+        if uc.len() != 43
+            || !uc
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ApiError::InvalidArgument(
+                "user_challenge must be 43 Base64URL characters".into(),
+            ));
+        }
+        outcome.user_challenge = Some(uc.clone());
+        let (Some(alg), Some(hash)) = (p.signature_algorithm, p.hash_algorithm) else {
+            return Err(ApiError::Internal(
+                "ACSP_V2 session without algorithm".into(),
+            ));
+        };
+        let callback = matches!(flow_type, FlowType::Web2App | FlowType::App2App)
+            .then_some(p.initial_callback_url.as_deref())
+            .flatten();
+        let digest = crate::rp_api::acsp::acsp_v2_digest(
+            &crate::rp_api::acsp::AcspV2Fields {
+                scheme_name: &app.config.rp_api.scheme_name,
+                server_random: p.server_random.as_deref().unwrap_or_default(),
+                rp_challenge: p.rp_challenge.as_deref().unwrap_or_default(),
+                user_challenge: uc,
+                relying_party_name: &p.relying_party_name,
+                brokered_rp_name: None,
+                interactions: &p.interactions,
+                interaction_type_used: used,
+                initial_callback_url: callback,
+                flow_type,
+            },
+            hash,
+        )
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let bits = hazmat::bit_length(composite_modulus);
+        if encoding::verify_encoding(
+            core_scheme(alg),
+            core_hash(hash)?,
+            &digest,
+            &req.encoded_message,
+            bits,
+        )
+        .is_err()
+        {
+            info!(session_id = %t.tx.id, "ACSP_V2 message does not encode the derived digest");
+            return Ok(RpConfirm::ProtocolFailure);
+        }
+        req.encoded_message.clone()
+    } else {
+        t.encoded_message.clone()
+    };
+    app.store
+        .set_target_outcome(&t.tx.id, &acc.id, &outcome.to_json())?;
+    Ok(RpConfirm::Sign { x, vc_choice })
+}
+
+/// The end result (and refused interaction) of a refusal.
+pub(crate) fn refusal(
+    app: &App,
+    transaction_id: &str,
+    req: &pb::RefuseRequest,
+) -> Result<(store::EndResult, Option<String>), ApiError> {
+    let reason = pb::RefuseReason::try_from(req.reason)
+        .map_err(|_| ApiError::InvalidArgument("unknown refuse reason".into()))?;
+    let rest = app.store.rp_session(transaction_id)?;
+    Ok(match (reason, rest) {
+        (pb::RefuseReason::User, _) | (_, None) => (store::EndResult::UserRefused, None),
+        (pb::RefuseReason::Interaction, Some(s)) => {
+            let p = params_of(&s)?;
+            let named = crate::rp_api::types::decode_interactions(
+                &p.interactions,
+                types::InteractionFlow::Notification,
+            )
+            .map_err(|e| ApiError::Internal(format!("stored interactions: {e}")))?
+            .iter()
+            .any(|i| i.interaction_type().as_str() == req.interaction);
+            if !named {
+                return Err(ApiError::InvalidArgument(
+                    "the refused interaction is not one of the session's".into(),
+                ));
+            }
+            (
+                store::EndResult::UserRefusedInteraction,
+                Some(req.interaction.clone()),
+            )
+        }
+        (pb::RefuseReason::InteractionNotSupported, Some(_)) => {
+            (store::EndResult::RequiredInteractionNotSupportedByApp, None)
+        }
+        (pb::RefuseReason::CertChoice, Some(_)) => (store::EndResult::UserRefusedCertChoice, None),
+    })
+}

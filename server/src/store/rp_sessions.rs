@@ -1,0 +1,305 @@
+//! Sessions of the relying-party REST API. A session is a transaction (same state machine,
+//! lockout and signing path as the gRPC relying-party service) plus the REST request's
+//! values: protocol parameters, device-link token and secret, the target restriction.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{
+    EndResult, Result, Store, TxRecord, audit, end_transaction, insert_reply, insert_transaction,
+};
+
+/// The REST side of one transaction.
+#[derive(Clone)]
+pub struct RpSession {
+    /// The transaction (= `sessionID`).
+    pub transaction_id: String,
+    /// Relying party that started it.
+    pub rp_uuid: String,
+    /// `auth`, `sign` or `cert`.
+    pub session_type: String,
+    /// `DEVICE_LINK`, `NOTIFICATION` or `LINKED`.
+    pub flow: String,
+    /// Device-link sessions: the `sessionToken` in the link.
+    pub session_token: Option<String>,
+    /// Device-link sessions: the authCode key (raw bytes). Dropped once the result expires.
+    pub session_secret: Option<Vec<u8>>,
+    /// `document:<number>` or `person:<CC>:<id>` for non-anonymous device-link sessions.
+    pub restriction: Option<String>,
+    /// JSON of the request values the app and the status response need.
+    pub params: String,
+    /// SHA-256 of the canonical request (idempotency window).
+    pub request_hash: Vec<u8>,
+    /// When the start response was produced (Unix milliseconds; QR `elapsedSeconds` base).
+    pub created_at_ms: i64,
+}
+
+impl std::fmt::Debug for RpSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpSession")
+            .field("transaction_id", &self.transaction_id)
+            .field("rp_uuid", &self.rp_uuid)
+            .field("session_type", &self.session_type)
+            .field("flow", &self.flow)
+            .field("session_secret", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// What presenting a device link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimResult {
+    /// This account now answers the session.
+    Claimed,
+    /// This account had already claimed it (a repeated scan).
+    AlreadyYours,
+    /// Another account claimed it first.
+    Taken,
+    /// The session is no longer running.
+    Closed,
+}
+
+const COLS: &str = "transaction_id, rp_uuid, session_type, flow, session_token, session_secret, \
+                    restriction, params, request_hash, created_at_ms";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RpSession> {
+    Ok(RpSession {
+        transaction_id: r.get(0)?,
+        rp_uuid: r.get(1)?,
+        session_type: r.get(2)?,
+        flow: r.get(3)?,
+        session_token: r.get(4)?,
+        session_secret: r.get(5)?,
+        restriction: r.get(6)?,
+        params: r.get(7)?,
+        request_hash: r.get(8)?,
+        created_at_ms: r.get(9)?,
+    })
+}
+
+impl Store {
+    /// Stores a transaction, its targets and its REST session in one database transaction.
+    pub fn create_rp_session(
+        &self,
+        t: &TxRecord,
+        targets: &[(String, Vec<u8>)],
+        s: &RpSession,
+    ) -> Result<()> {
+        self.write(|tx| {
+            insert_transaction(tx, t, targets)?;
+            tx.execute(
+                &format!("INSERT INTO rp_sessions ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params![
+                    s.transaction_id,
+                    s.rp_uuid,
+                    s.session_type,
+                    s.flow,
+                    s.session_token,
+                    s.session_secret,
+                    s.restriction,
+                    s.params,
+                    s.request_hash,
+                    s.created_at_ms
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The REST session of a transaction.
+    pub fn rp_session(&self, id: &str) -> Result<Option<RpSession>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                &format!("SELECT {COLS} FROM rp_sessions WHERE transaction_id = ?1"),
+                params![id],
+                row,
+            )
+            .optional()?)
+    }
+
+    /// The REST session a device link's `sessionToken` names.
+    pub fn rp_session_by_token(&self, token: &str) -> Result<Option<RpSession>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                &format!("SELECT {COLS} FROM rp_sessions WHERE session_token = ?1"),
+                params![token],
+                row,
+            )
+            .optional()?)
+    }
+
+    /// A session the same relying party started with the same request since `since_ms`.
+    pub fn idempotent_session(
+        &self,
+        rp_uuid: &str,
+        request_hash: &[u8],
+        since_ms: i64,
+    ) -> Result<Option<RpSession>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                &format!(
+                    "SELECT {COLS} FROM rp_sessions WHERE rp_uuid = ?1 AND request_hash = ?2
+                     AND created_at_ms >= ?3 ORDER BY created_at_ms DESC LIMIT 1"
+                ),
+                params![rp_uuid, request_hash, since_ms],
+                row,
+            )
+            .optional()?)
+    }
+
+    /// Binds a running device-link session to the account whose app presented the link.
+    /// `x` is the encoded message for that account (empty for ACSP_V2 and certificate
+    /// choice), `outcome` the JSON the app's answer starts from (its flow type).
+    pub fn claim_device_link(
+        &self,
+        id: &str,
+        account_id: &str,
+        x: &[u8],
+        outcome: &str,
+        now: i64,
+    ) -> Result<ClaimResult> {
+        self.write(|tx| {
+            let state: Option<(String, i64)> = tx
+                .query_row(
+                    "SELECT state, expires_at FROM transactions WHERE id = ?1",
+                    params![id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match state {
+                Some((s, exp)) if s == "RUNNING" && exp > now => {}
+                _ => return Ok(ClaimResult::Closed),
+            }
+            let holder: Option<String> = tx
+                .query_row(
+                    "SELECT account_id FROM transaction_targets WHERE transaction_id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match holder {
+                Some(a) if a == account_id => return Ok(ClaimResult::AlreadyYours),
+                Some(_) => return Ok(ClaimResult::Taken),
+                None => {}
+            }
+            tx.execute(
+                "INSERT INTO transaction_targets (transaction_id, account_id, encoded_message, outcome)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id, account_id, x, outcome],
+            )?;
+            audit(
+                tx,
+                now,
+                "device_link_claimed",
+                Some(account_id),
+                &serde_json::json!({ "transaction_id": id }),
+            )?;
+            Ok(ClaimResult::Claimed)
+        })
+    }
+
+    /// Records what one account's app answered (user challenge, interaction, flow type).
+    pub fn set_target_outcome(&self, id: &str, account_id: &str, outcome: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE transaction_targets SET outcome = ?3 WHERE transaction_id = ?1 AND account_id = ?2",
+                params![id, account_id, outcome],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The answer recorded by [`Store::set_target_outcome`] or at claim time.
+    pub fn target_outcome(&self, id: &str, account_id: &str) -> Result<Option<String>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT outcome FROM transaction_targets WHERE transaction_id = ?1 AND account_id = ?2",
+                params![id, account_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Ends a running transaction with a result and a detail (the refused interaction).
+    pub fn end_transaction_with_detail(
+        &self,
+        id: &str,
+        result: EndResult,
+        detail: Option<&str>,
+        account_id: Option<&str>,
+        now: i64,
+        reply: Option<&super::Reply>,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let ended = end_transaction(tx, id, result, account_id, now)?;
+            if ended && detail.is_some() {
+                tx.execute(
+                    "UPDATE transactions SET end_detail = ?2 WHERE id = ?1",
+                    params![id, detail],
+                )?;
+            }
+            if let Some(reply) = reply {
+                insert_reply(tx, reply)?;
+            }
+            Ok(ended)
+        })
+    }
+
+    /// Completes a certificate choice as OK for the account that answered it.
+    pub fn complete_without_signature(
+        &self,
+        id: &str,
+        account_id: &str,
+        now: i64,
+        reply: &super::Reply,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE transactions SET state = 'COMPLETE', end_result = 'OK', answered_by = ?2,
+                    completed_at = ?3 WHERE id = ?1 AND state = 'RUNNING' AND expires_at > ?3",
+                params![id, account_id, now],
+            )?;
+            if n == 1 {
+                audit(
+                    tx,
+                    now,
+                    "transaction_completed",
+                    Some(account_id),
+                    &serde_json::json!({
+                    "transaction_id": id, "end_result": "OK" }),
+                )?;
+            }
+            insert_reply(tx, reply)?;
+            Ok(n == 1)
+        })
+    }
+
+    /// `(end_detail, completed_at)` of a transaction.
+    pub fn completion(&self, id: &str) -> Result<(Option<String>, Option<i64>)> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT end_detail, completed_at FROM transactions WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((None, None)))
+    }
+
+    /// Forgets the device-link secrets of sessions completed before `before` (Unix seconds);
+    /// their results are no longer served either.
+    pub fn prune_rp_sessions(&self, before: i64) -> Result<usize> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE rp_sessions SET session_secret = NULL WHERE session_secret IS NOT NULL
+                 AND transaction_id IN (SELECT id FROM transactions WHERE state = 'COMPLETE' AND completed_at < ?1)",
+                params![before],
+            )?)
+        })
+    }
+}
