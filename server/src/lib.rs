@@ -20,6 +20,7 @@ pub mod hsm;
 pub mod http;
 pub mod lockout;
 pub mod pki;
+pub mod rest;
 pub mod rp_api;
 pub mod run;
 pub mod service;

@@ -197,6 +197,17 @@ pub async fn serve(
         .http_listen
         .parse()
         .with_context(|| format!("invalid pki.http_listen address {}", cfg.pki.http_listen))?;
+    let rest_addr: Option<SocketAddr> = if cfg.rp_api.listen.is_empty() {
+        None
+    } else {
+        Some(
+            cfg.rp_api
+                .listen
+                .parse()
+                .with_context(|| format!("invalid rp_api.listen address {}", cfg.rp_api.listen))?,
+        )
+    };
+    let rest_tls = cfg.rp_api.tls.then(|| (cert.clone(), key.clone()));
     let app = App::new(cfg, store, hsm, ca.clone())?;
     let publication = crate::http::Publication::new(ca, Arc::clone(&app.store));
 
@@ -213,6 +224,8 @@ pub async fn serve(
                         app.store.expire_transactions(now)?;
                         app.store
                             .prune_replies(now - crate::store::REPLY_RETENTION_SECONDS)?;
+                        app.store
+                            .prune_rp_sessions(now - app.config.rp_api.result_retention_seconds)?;
                         Ok(())
                     })
                     .await;
@@ -233,6 +246,16 @@ pub async fn serve(
     let http_local = http_listener.local_addr()?;
     println!("listening on {local}");
     println!("http listening on {http_local}");
+    let rest_listener = match rest_addr {
+        Some(a) => {
+            let l = tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("cannot listen on {a} (rp_api.listen)"))?;
+            println!("rest listening on {}", l.local_addr()?);
+            Some(l)
+        }
+        None => None,
+    };
     tracing::info!(%local, %http_local, "server started");
 
     // One shutdown signal for both listeners.
@@ -249,6 +272,14 @@ pub async fn serve(
             .with_graceful_shutdown(stopped(stop_rx.clone()))
             .into_future(),
     );
+    let rest = rest_listener.map(|l| {
+        tokio::spawn(crate::rest::serve(
+            Arc::clone(&app),
+            l,
+            rest_tls,
+            stopped(stop_rx.clone()),
+        ))
+    });
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let result = Server::builder()
         .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))?
@@ -266,6 +297,9 @@ pub async fn serve(
     sweeper.abort();
     result?;
     http.await??;
+    if let Some(rest) = rest {
+        rest.await??;
+    }
     tracing::info!("server stopped");
     Ok(())
 }

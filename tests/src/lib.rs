@@ -85,6 +85,8 @@ pub struct TestServer {
     pub url: String,
     /// `http://127.0.0.1:PORT`: OCSP, CRL, CA certificates.
     pub http_url: String,
+    /// `http://127.0.0.1:PORT`: the REST relying-party API's origin (base path `/v3`).
+    pub rest_url: String,
     /// TLS certificate (PEM).
     pub ca: Vec<u8>,
     child: Option<Child>,
@@ -106,6 +108,22 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// CA key type (`ec-p384` by default: fast to generate).
     pub ca_key_spec: Option<String>,
+    /// Replaces the `[rp_api]` table (default: [`rp_api_table`] with plain HTTP).
+    pub rp_api: Option<String>,
+}
+
+/// Relying party registered in every test server (REST API).
+pub const RP_UUID: &str = "00000000-0000-4000-8000-000000000001";
+/// Its name.
+pub const RP_NAME: &str = "Tandem Test Bank";
+/// The `deviceLinkBase` of test servers.
+pub const DEVICE_LINK_BASE: &str = "https://app.tandem.example/device-link";
+
+/// An `[rp_api]` table: plain HTTP, scheme `smart-id`, test accounts as given.
+pub fn rp_api_table(max_qr_age_seconds: u64, test_accounts: bool) -> String {
+    format!(
+        "[rp_api]\nlisten = \"127.0.0.1:0\"\ntls = false\nbase_path = \"/v3\"\ndevice_link_base = \"{DEVICE_LINK_BASE}\"\nscheme_name = \"smart-id\"\nmax_qr_age_seconds = {max_qr_age_seconds}\nresult_retention_seconds = 300\nidempotency_seconds = 15\nrate_limit_per_second = 50\nrate_limit_burst = 100\ntest_accounts = {test_accounts}\n"
+    )
 }
 
 /// A short lockout table: 3 -> `l1` s, 6 -> `l2` s, 9 -> disabled.
@@ -173,6 +191,11 @@ impl TestServer {
         if let Some(t) = &opts.timeouts {
             cfg = replace_table(&cfg, "timeouts", t);
         }
+        cfg = replace_table(
+            &cfg,
+            "rp_api",
+            opts.rp_api.as_deref().unwrap_or(&rp_api_table(60, false)),
+        );
         std::fs::write(&cfg_path, cfg)?;
         let ca = std::fs::read(data_dir.join("tls/server.crt"))?;
         let log_path = tmp.path().join("server.log");
@@ -181,6 +204,7 @@ impl TestServer {
             data_dir,
             url: String::new(),
             http_url: String::new(),
+            rest_url: String::new(),
             ca,
             child: None,
             log_path,
@@ -188,6 +212,7 @@ impl TestServer {
             extra_env: opts.env,
         };
         s.spawn()?;
+        s.operator(&["rp-add", "--uuid", RP_UUID, "--name", RP_NAME])?;
         Ok(s)
     }
 
@@ -207,6 +232,11 @@ impl TestServer {
             .strip_prefix("http://")
             .unwrap_or("127.0.0.1:0")
             .to_owned();
+        let rest_listen = self
+            .rest_url
+            .strip_prefix("http://")
+            .unwrap_or("127.0.0.1:0")
+            .to_owned();
         let mut child = Command::new(tandem_bin())
             .args([
                 "--log",
@@ -216,7 +246,8 @@ impl TestServer {
                 "--listen",
                 &listen,
             ])
-            .args(["--http-listen", &http_listen, "--data-dir"])
+            .args(["--http-listen", &http_listen, "--rest-listen", &rest_listen])
+            .arg("--data-dir")
             .arg(&self.data_dir)
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
@@ -226,7 +257,7 @@ impl TestServer {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
-            for _ in 0..2 {
+            for _ in 0..3 {
                 let mut line = String::new();
                 let _ = reader.read_line(&mut line);
                 let _ = tx.send(line);
@@ -244,8 +275,10 @@ impl TestServer {
         };
         let grpc = addr_of("listening on ")?;
         let http = addr_of("http listening on ")?;
+        let rest = addr_of("rest listening on ")?;
         self.url = format!("https://{grpc}");
         self.http_url = format!("http://{http}");
+        self.rest_url = format!("http://{rest}");
         self.child = Some(child);
         Ok(())
     }

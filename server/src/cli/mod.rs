@@ -92,6 +92,9 @@ pub enum ServerCommand {
         /// Overrides the OCSP/CRL listener address (pki.http_listen).
         #[arg(long)]
         http_listen: Option<String>,
+        /// Overrides the REST relying-party API listener address (rp_api.listen).
+        #[arg(long)]
+        rest_listen: Option<String>,
     },
 }
 
@@ -151,6 +154,7 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
             data_dir,
             listen,
             http_listen,
+            rest_listen,
         } => {
             let mut cfg = Config::load(&data_dir)?;
             run::ensure_module_env(&cfg)?;
@@ -159,6 +163,9 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
             }
             if let Some(l) = http_listen {
                 cfg.pki.http_listen = l;
+            }
+            if let Some(l) = rest_listen {
+                cfg.rp_api.listen = l;
             }
             runtime()?.block_on(run::serve(cfg, &data_dir, shutdown_signal()))
         }

@@ -21,7 +21,7 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
         Self {
             field,
             reason: reason.into(),

@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::hsm::Hsm;
 use crate::store::{Reply, ReplyLookup, Store, StoreError};
 
+pub(crate) use convert::{hash_name, scheme_name};
 pub use device::DeviceService;
 pub use rp::RelyingPartyService;
 

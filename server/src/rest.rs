@@ -1,0 +1,1276 @@
+//! The relying-party REST API, wire-compatible with the Smart-ID RP API v3.
+//!
+//! ```text
+//!  POST {base}/authentication/{device-link,notification}/…  ─┐ relying party checked
+//!  POST {base}/signature/{device-link,notification}/…        ├─▶ (UUID + name + IP, rate
+//!  POST {base}/signature/certificate-choice/…, /certificate  ─┘  limit) → validate() →
+//!                                                                  transaction + rp_session
+//!  GET  {base}/session/{id}?timeoutMs=   long-poll until COMPLETE or the timeout
+//! ```
+//! Sessions are transactions of the same core as the gRPC relying-party service: the app
+//! sees them in its pending list (notification flows) or after presenting the device link
+//! (device-link flows), and answers with the same confirm / refuse calls.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rand_core::{OsRng, RngCore};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest as _, Sha256};
+use tandem_client_core::types::KeyType;
+use tandem_client_core::vc as core_vc;
+use tracing::{info, warn};
+
+use crate::rp_api::problem::Problem;
+use crate::rp_api::session::{self, SessionParams, TargetOutcome};
+use crate::rp_api::types::{self as t, FlowType, SessionStatusResponse};
+use crate::rp_api::{acsp, vc};
+use crate::service::rp_device::{core_hash, core_scheme, params_of, raw_digest_message};
+use crate::service::{ApiError, App};
+use crate::store::{self, AccountState, KeyPairStatus, RpCheck, RpSession, TxRecord, TxState};
+
+/// Largest accepted request body.
+const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Clone)]
+struct Rest {
+    app: Arc<App>,
+    limiter: Arc<RateLimiter>,
+}
+
+/// Token bucket per relying party (in memory, per process).
+#[derive(Debug, Default)]
+struct RateLimiter {
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    fn allow(&self, rp: &str, per_second: u32, burst: u32) -> bool {
+        let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let (tokens, last) = map.entry(rp.to_owned()).or_insert((f64::from(burst), now));
+        let refill = now.duration_since(*last).as_secs_f64() * f64::from(per_second);
+        *tokens = (*tokens + refill).min(f64::from(burst));
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The REST router under the configured base path.
+pub fn router(app: Arc<App>) -> Router {
+    let base = app.config.rp_api.base_path.clone();
+    let state = Rest {
+        app,
+        limiter: Arc::new(RateLimiter::default()),
+    };
+    let api = Router::new()
+        .route(
+            "/authentication/device-link/anonymous",
+            post(auth_dl_anonymous),
+        )
+        .route("/authentication/device-link/etsi/{id}", post(auth_dl_etsi))
+        .route(
+            "/authentication/device-link/document/{doc}",
+            post(auth_dl_document),
+        )
+        .route("/authentication/notification/etsi/{id}", post(auth_n_etsi))
+        .route(
+            "/authentication/notification/document/{doc}",
+            post(auth_n_document),
+        )
+        .route("/signature/device-link/etsi/{id}", post(sign_dl_etsi))
+        .route(
+            "/signature/device-link/document/{doc}",
+            post(sign_dl_document),
+        )
+        .route("/signature/notification/etsi/{id}", post(sign_n_etsi))
+        .route(
+            "/signature/notification/document/{doc}",
+            post(sign_n_document),
+        )
+        .route("/signature/notification/linked/{doc}", post(sign_linked))
+        .route("/signature/certificate/{doc}", post(signing_certificate))
+        .route(
+            "/signature/certificate-choice/device-link/anonymous",
+            post(cert_choice_dl),
+        )
+        .route(
+            "/signature/certificate-choice/notification/etsi/{id}",
+            post(cert_choice_n_etsi),
+        )
+        .route("/session/{id}", get(session_status))
+        .fallback(|| async { Problem::not_found() })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state);
+    Router::new()
+        .nest(&base, api)
+        .fallback(|| async { Problem::not_found() })
+}
+
+// ------------------------------------------------------------------ plumbing
+
+type Answer = Result<Response, Problem>;
+
+fn json<T: Serialize>(v: &T) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(v).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+/// Parses a body; malformed JSON and wrong types are 400 problems naming the place.
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, Problem> {
+    serde_json::from_slice(body)
+        .map_err(|e| Problem::bad_request(format!("Invalid request body: {e}")))
+}
+
+fn internal(e: impl std::fmt::Display) -> Problem {
+    warn!(error = %e, "REST request failed");
+    Problem::internal()
+}
+
+impl From<ApiError> for Problem {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::InvalidArgument(m) | ApiError::FailedPrecondition(m) => {
+                Problem::bad_request(m)
+            }
+            ApiError::NotFound(_) => Problem::not_found(),
+            ApiError::Unauthenticated(_) => Problem::unauthorized(),
+            ApiError::PermissionDenied(m) => Problem::forbidden(m),
+            ApiError::Internal(m) => internal(m),
+        }
+    }
+}
+
+impl From<store::StoreError> for Problem {
+    fn from(e: store::StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+/// Relying party check (401 unknown, 403 wrong address) and its rate limit (429).
+fn admit(rest: &Rest, uuid: &str, name: &str, from: IpAddr) -> Result<(), Problem> {
+    match rest
+        .app
+        .store
+        .authenticate_relying_party(uuid, name, from)?
+    {
+        RpCheck::Allowed(_) => {}
+        RpCheck::Unknown => return Err(Problem::unauthorized()),
+        RpCheck::AddressNotAllowed => {
+            return Err(Problem::forbidden(
+                "Relying party is not allowed to use the API from this address",
+            ));
+        }
+    }
+    let cfg = &rest.app.config.rp_api;
+    if !rest
+        .limiter
+        .allow(uuid, cfg.rate_limit_per_second, cfg.rate_limit_burst)
+    {
+        return Err(Problem::new(
+            429,
+            "Too Many Requests",
+            "Rate limit exceeded",
+        ));
+    }
+    Ok(())
+}
+
+/// SHA-256 over the path and the body as sent (the idempotency key).
+fn request_hash(path: &str, body: &[u8]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(path.as_bytes());
+    h.update([0]);
+    h.update(body);
+    h.finalize().to_vec()
+}
+
+async fn run<T: Send + 'static>(
+    rest: &Rest,
+    f: impl FnOnce(&App) -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    let app = Arc::clone(&rest.app);
+    tokio::task::spawn_blocking(move || f(&app))
+        .await
+        .map_err(internal)?
+}
+
+// ------------------------------------------------------------------ session start
+
+#[derive(Debug, Clone)]
+enum Target {
+    Anonymous,
+    Document(String),
+    Etsi(String),
+    Linked { document: String, linked: String },
+}
+
+#[derive(Debug)]
+struct Start {
+    session_type: &'static str,
+    flow: &'static str,
+    target: Target,
+    rp_uuid: String,
+    params: SessionParams,
+    /// Raw digest (signing) for the transaction record.
+    digest: Vec<u8>,
+    request_hash: Vec<u8>,
+}
+
+fn level_rank(level: &str) -> u8 {
+    match level {
+        "ADVANCED" => 0,
+        "QUALIFIED" => 1,
+        _ => 2,
+    }
+}
+
+/// `PNO<CC>-<id>` → (country, id); other ETSI semantics identifiers (PAS, IDC) have no
+/// accounts here.
+fn parse_etsi(id: &str) -> Result<Option<(String, String)>, Problem> {
+    let bad = || Problem::bad_request("Invalid semantics identifier");
+    if id.len() < 7 || id.len() > 64 || !id.is_ascii() {
+        return Err(bad());
+    }
+    let (prefix, rest) = id.split_at(3);
+    let (cc, nid) = rest.split_once('-').ok_or_else(bad)?;
+    if cc.len() != 2
+        || !cc.bytes().all(|b| b.is_ascii_uppercase())
+        || nid.is_empty()
+        || !nid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(bad());
+    }
+    match prefix {
+        "PNO" => Ok(Some((cc.to_owned(), nid.to_owned()))),
+        "PAS" | "IDC" => Ok(None),
+        _ => Err(bad()),
+    }
+}
+
+fn check_document(doc: &str) -> Result<(), Problem> {
+    if doc.is_empty()
+        || doc.len() > 64
+        || !doc.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(Problem::bad_request("Invalid document number"));
+    }
+    Ok(())
+}
+
+/// The certificate level of an account's key, if it has a valid certificate.
+fn account_level(
+    app: &App,
+    account_id: &str,
+    key_type: KeyType,
+) -> Result<Option<String>, Problem> {
+    Ok(app
+        .store
+        .certificates_of(account_id)?
+        .into_iter()
+        .filter(|c| c.key_type == key_type && c.revoked.is_none())
+        .map(|c| c.level)
+        .next_back())
+}
+
+fn start_session(app: &App, s: Start) -> Result<serde_json::Value, Problem> {
+    let cfg = &app.config.rp_api;
+    let now_ms = store::unix_now_ms();
+    let now = now_ms / 1000;
+    // The same request again inside the window gets the same session.
+    if let Some(prev) = app.store.idempotent_session(
+        &s.rp_uuid,
+        &s.request_hash,
+        now_ms - cfg.idempotency_seconds * 1000,
+    )? {
+        info!(session_id = %prev.transaction_id, "repeated request, same session");
+        return start_response(app, &prev);
+    }
+    let key_type = if s.session_type == session::AUTH {
+        KeyType::Auth
+    } else {
+        KeyType::Sign
+    };
+    let (accounts, restriction) = match &s.target {
+        Target::Anonymous => (Vec::new(), None),
+        Target::Document(doc) | Target::Linked { document: doc, .. } => {
+            check_document(doc)?;
+            let acc = app
+                .store
+                .account_by_document(doc)
+                .map_err(|_| Problem::not_found())?;
+            if acc.state != AccountState::Active || acc.expires_at <= now {
+                return Err(Problem::not_found());
+            }
+            (vec![acc], Some(format!("document:{doc}")))
+        }
+        Target::Etsi(id) => {
+            let Some((cc, nid)) = parse_etsi(id)? else {
+                return Err(Problem::not_found());
+            };
+            let accs: Vec<_> = app
+                .store
+                .active_accounts_of(&cc, &nid)?
+                .into_iter()
+                .filter(|a| a.expires_at > now)
+                .collect();
+            (accs, Some(format!("person:{cc}:{nid}")))
+        }
+    };
+    if !matches!(s.target, Target::Anonymous) {
+        // Only accounts whose certificate reaches the requested level qualify.
+        let wanted = level_rank(&s.params.certificate_level);
+        let mut suitable = Vec::new();
+        for a in accounts.iter() {
+            if let Some(l) = account_level(app, &a.id, key_type)?
+                && level_rank(&l) >= wanted
+            {
+                suitable.push(a.clone());
+            }
+        }
+        if suitable.is_empty() {
+            return Err(Problem::not_found());
+        }
+    }
+    if let Target::Linked { document, linked } = &s.target {
+        let ok = match app.store.rp_session(linked)? {
+            Some(l) if l.rp_uuid == s.rp_uuid && l.session_type == session::CERT => {
+                let lt = app.store.transaction(linked, now)?;
+                let by = lt
+                    .answered_by
+                    .as_deref()
+                    .map(|a| app.store.account(a))
+                    .transpose()?;
+                lt.end_result == Some(store::EndResult::Ok)
+                    && by.is_some_and(|a| &a.document_number == document)
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(Problem::bad_request(
+                "linkedSessionID does not name a completed certificate choice of this document",
+            ));
+        }
+    }
+    let notification = s.flow != session::FLOW_DEVICE_LINK;
+    // Which accounts can answer now: the key must be usable.
+    let mut usable = Vec::new();
+    if notification {
+        for a in &accounts {
+            let kp = app.store.key_pair(&a.id, key_type)?;
+            if kp.status != KeyPairStatus::Disabled && !kp.is_locked(now) {
+                usable.push((a.clone(), kp));
+            }
+        }
+    }
+    let interactions = if s.params.interactions.is_empty() {
+        Vec::new()
+    } else {
+        let flow = match s.flow {
+            session::FLOW_DEVICE_LINK => t::InteractionFlow::DeviceLink,
+            session::FLOW_LINKED => t::InteractionFlow::LinkedNotification,
+            _ => t::InteractionFlow::Notification,
+        };
+        t::decode_interactions(&s.params.interactions, flow)?
+    };
+    let verification_code = match (notification, s.session_type) {
+        (true, session::AUTH) => s
+            .params
+            .rp_challenge
+            .as_deref()
+            .and_then(vc::authentication_vc_b64)
+            .unwrap_or_default(),
+        (true, session::SIGN) if s.flow == session::FLOW_NOTIFICATION => {
+            vc::generate_numeric4(&mut OsRng)
+        }
+        _ => String::new(),
+    };
+    let vc_choices = if !verification_code.is_empty()
+        && interactions.iter().any(|i| {
+            i.interaction_type() == t::InteractionType::ConfirmationMessageAndVerificationCodeChoice
+        }) {
+        core_vc::vc_choices(&verification_code, &mut OsRng)
+    } else {
+        Vec::new()
+    };
+    let hash = s.params.hash_algorithm.map(core_hash).transpose()?;
+    let scheme = s.params.signature_algorithm.map(core_scheme);
+    let mut targets = Vec::new();
+    for (a, kp) in &usable {
+        let x = if s.session_type == session::SIGN {
+            raw_digest_message(&s.params, &kp.composite_modulus)?
+        } else {
+            Vec::new()
+        };
+        targets.push((a.id.clone(), x));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let tx = TxRecord {
+        id: id.clone(),
+        kind: match s.session_type {
+            session::AUTH => "AUTHENTICATION",
+            session::SIGN => "SIGNATURE",
+            _ => "CERTIFICATE_CHOICE",
+        }
+        .into(),
+        relying_party: s.params.relying_party_name.clone(),
+        key_type,
+        hash: crate::service::hash_name(
+            hash.unwrap_or(tandem_client_core::encoding::HashAlgorithm::Sha256),
+        )
+        .into(),
+        scheme: crate::service::scheme_name(
+            scheme.unwrap_or(tandem_client_core::encoding::SignatureScheme::Pss),
+        )
+        .into(),
+        digest: s.digest.clone(),
+        display_text: interactions
+            .first()
+            .map(|i| i.display_text().to_owned())
+            .unwrap_or_default(),
+        verification_code,
+        vc_choices,
+        state: TxState::Running,
+        end_result: None,
+        signature: None,
+        answered_by: None,
+        created_at: now,
+        expires_at: now + i64::from(app.config.timeouts.transaction_seconds),
+    };
+    let (token, secret) = if s.flow == session::FLOW_DEVICE_LINK {
+        let mut tok = [0u8; 18];
+        OsRng.fill_bytes(&mut tok);
+        let mut sec = vec![0u8; 32];
+        OsRng.fill_bytes(&mut sec);
+        (Some(URL_SAFE_NO_PAD.encode(tok)), Some(sec))
+    } else {
+        (None, None)
+    };
+    let rs = RpSession {
+        transaction_id: id.clone(),
+        rp_uuid: s.rp_uuid.clone(),
+        session_type: s.session_type.into(),
+        flow: s.flow.into(),
+        session_token: token,
+        session_secret: secret,
+        restriction,
+        params: s.params.to_json(),
+        request_hash: s.request_hash.clone(),
+        created_at_ms: store::unix_now_ms(),
+    };
+    app.store.create_rp_session(&tx, &targets, &rs)?;
+    if notification && targets.is_empty() {
+        // Every account of the person has this key locked or disabled.
+        app.store
+            .end_transaction(&id, store::EndResult::DocumentUnusable, None, now, None)?;
+    }
+    for (a, _) in &targets {
+        app.notify(a);
+    }
+    info!(session_id = %id, session_type = s.session_type, flow = s.flow, devices = targets.len(), "REST session started");
+    start_response(app, &rs)
+}
+
+/// The start response of a stored session (also for a repeated request).
+fn start_response(app: &App, s: &RpSession) -> Result<serde_json::Value, Problem> {
+    let v = if s.flow == session::FLOW_DEVICE_LINK {
+        serde_json::to_value(t::DeviceLinkSessionResponse {
+            session_id: s.transaction_id.clone(),
+            session_token: s.session_token.clone().unwrap_or_default(),
+            session_secret: STANDARD.encode(s.session_secret.as_deref().unwrap_or_default()),
+            device_link_base: app.config.rp_api.device_link_base.clone(),
+        })
+    } else if s.session_type == session::SIGN && s.flow == session::FLOW_NOTIFICATION {
+        let tx = app
+            .store
+            .transaction(&s.transaction_id, store::unix_now())?;
+        serde_json::to_value(t::NotificationSigningResponse {
+            session_id: s.transaction_id.clone(),
+            vc: t::Vc {
+                vc_type: t::VerificationCodeType::Numeric4,
+                value: tx.verification_code,
+            },
+        })
+    } else {
+        serde_json::to_value(t::SessionIdResponse {
+            session_id: s.transaction_id.clone(),
+        })
+    };
+    v.map_err(internal)
+}
+
+fn base_params(
+    rp_name: &str,
+    interactions: &str,
+    callback: Option<&String>,
+    level: String,
+    props: Option<&t::RequestProperties>,
+) -> SessionParams {
+    SessionParams {
+        signature_protocol: None,
+        rp_challenge: None,
+        server_random: None,
+        digest: None,
+        signature_algorithm: None,
+        hash_algorithm: None,
+        relying_party_name: rp_name.to_owned(),
+        interactions: interactions.to_owned(),
+        initial_callback_url: callback.cloned(),
+        certificate_level: level,
+        share_ip: props.is_some_and(t::RequestProperties::share_ip),
+        ignored_properties: props.map(|p| p.ignored_properties()).unwrap_or_default(),
+    }
+}
+
+fn level_name<T: Serialize>(l: Option<T>, default: &str) -> String {
+    l.and_then(|l| serde_json::to_value(l).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| default.to_owned())
+}
+
+fn unsupported_hash(h: Option<t::HashAlgorithm>) -> Result<t::HashAlgorithm, Problem> {
+    match h {
+        Some(
+            h @ (t::HashAlgorithm::Sha256 | t::HashAlgorithm::Sha384 | t::HashAlgorithm::Sha512),
+        ) => Ok(h),
+        _ => Err(Problem::bad_request(
+            "Invalid hashAlgorithm: SHA3 algorithms are not supported by this server",
+        )),
+    }
+}
+
+fn auth_params(
+    rp_name: &str,
+    p: &t::AuthSignatureProtocolParameters,
+    interactions: &str,
+    callback: Option<&String>,
+    level: Option<t::AuthCertificateLevel>,
+    props: Option<&t::RequestProperties>,
+) -> Result<SessionParams, Problem> {
+    let hash = unsupported_hash(p.hash_algorithm())?;
+    Ok(SessionParams {
+        signature_protocol: Some("ACSP_V2".into()),
+        rp_challenge: Some(p.rp_challenge.clone()),
+        server_random: Some(acsp::generate_server_random(&mut OsRng)),
+        signature_algorithm: Some(p.signature_algorithm),
+        hash_algorithm: Some(hash),
+        ..base_params(
+            rp_name,
+            interactions,
+            callback,
+            level_name(level, "QUALIFIED"),
+            props,
+        )
+    })
+}
+
+fn sign_params(
+    rp_name: &str,
+    p: &t::SignSignatureProtocolParameters,
+    interactions: &str,
+    callback: Option<&String>,
+    level: Option<t::SignCertificateLevel>,
+    props: Option<&t::RequestProperties>,
+) -> Result<(SessionParams, Vec<u8>), Problem> {
+    let hash = unsupported_hash(p.hash_algorithm())?;
+    let digest = STANDARD
+        .decode(&p.digest)
+        .map_err(|_| Problem::bad_request("Invalid digest"))?;
+    Ok((
+        SessionParams {
+            signature_protocol: Some("RAW_DIGEST_SIGNATURE".into()),
+            digest: Some(p.digest.clone()),
+            signature_algorithm: Some(p.signature_algorithm),
+            hash_algorithm: Some(hash),
+            ..base_params(
+                rp_name,
+                interactions,
+                callback,
+                level_name(level, "QUALIFIED"),
+                props,
+            )
+        },
+        digest,
+    ))
+}
+
+/// Shared shape of every start handler.
+async fn begin(
+    rest: Rest,
+    from: SocketAddr,
+    path: String,
+    body: Bytes,
+    build: impl FnOnce(Vec<u8>) -> Result<(String, String, Start), Problem> + Send + 'static,
+) -> Answer {
+    let hash = request_hash(&path, &body);
+    let (uuid, name, start) = build(hash)?;
+    admit(&rest, &uuid, &name, from.ip())?;
+    let v = run(&rest, move |app| start_session(app, start)).await?;
+    Ok(json(&v))
+}
+
+fn auth_device_link(
+    body: &Bytes,
+    target: Target,
+    hash: Vec<u8>,
+) -> Result<(String, String, Start), Problem> {
+    let r: t::DeviceLinkAuthenticationRequest = parse(body)?;
+    r.validate()?;
+    let params = auth_params(
+        &r.relying_party_name,
+        &r.signature_protocol_parameters,
+        &r.interactions,
+        r.initial_callback_url.as_ref(),
+        r.certificate_level,
+        r.request_properties.as_ref(),
+    )?;
+    Ok((
+        r.relying_party_uuid.clone(),
+        r.relying_party_name.clone(),
+        Start {
+            session_type: session::AUTH,
+            flow: session::FLOW_DEVICE_LINK,
+            target,
+            rp_uuid: r.relying_party_uuid,
+            params,
+            digest: Vec::new(),
+            request_hash: hash,
+        },
+    ))
+}
+
+fn auth_notification(
+    body: &Bytes,
+    target: Target,
+    hash: Vec<u8>,
+) -> Result<(String, String, Start), Problem> {
+    let r: t::NotificationAuthenticationRequest = parse(body)?;
+    r.validate()?;
+    let params = auth_params(
+        &r.relying_party_name,
+        &r.signature_protocol_parameters,
+        &r.interactions,
+        None,
+        r.certificate_level,
+        r.request_properties.as_ref(),
+    )?;
+    Ok((
+        r.relying_party_uuid.clone(),
+        r.relying_party_name.clone(),
+        Start {
+            session_type: session::AUTH,
+            flow: session::FLOW_NOTIFICATION,
+            target,
+            rp_uuid: r.relying_party_uuid,
+            params,
+            digest: Vec::new(),
+            request_hash: hash,
+        },
+    ))
+}
+
+fn sign_device_link(
+    body: &Bytes,
+    target: Target,
+    hash: Vec<u8>,
+) -> Result<(String, String, Start), Problem> {
+    let r: t::DeviceLinkSigningRequest = parse(body)?;
+    r.validate()?;
+    let (params, digest) = sign_params(
+        &r.relying_party_name,
+        &r.signature_protocol_parameters,
+        &r.interactions,
+        r.initial_callback_url.as_ref(),
+        r.certificate_level,
+        r.request_properties.as_ref(),
+    )?;
+    Ok((
+        r.relying_party_uuid.clone(),
+        r.relying_party_name.clone(),
+        Start {
+            session_type: session::SIGN,
+            flow: session::FLOW_DEVICE_LINK,
+            target,
+            rp_uuid: r.relying_party_uuid,
+            params,
+            digest,
+            request_hash: hash,
+        },
+    ))
+}
+
+fn sign_notification(
+    body: &Bytes,
+    target: Target,
+    hash: Vec<u8>,
+) -> Result<(String, String, Start), Problem> {
+    let r: t::NotificationSigningRequest = parse(body)?;
+    r.validate()?;
+    let (params, digest) = sign_params(
+        &r.relying_party_name,
+        &r.signature_protocol_parameters,
+        &r.interactions,
+        None,
+        r.certificate_level,
+        r.request_properties.as_ref(),
+    )?;
+    Ok((
+        r.relying_party_uuid.clone(),
+        r.relying_party_name.clone(),
+        Start {
+            session_type: session::SIGN,
+            flow: session::FLOW_NOTIFICATION,
+            target,
+            rp_uuid: r.relying_party_uuid,
+            params,
+            digest,
+            request_hash: hash,
+        },
+    ))
+}
+
+fn cert_choice(
+    body: &Bytes,
+    target: Target,
+    flow: &'static str,
+    hash: Vec<u8>,
+) -> Result<(String, String, Start), Problem> {
+    let r: t::CertificateChoiceRequest = parse(body)?;
+    r.validate()?;
+    let params = base_params(
+        &r.relying_party_name,
+        "",
+        r.initial_callback_url.as_ref(),
+        level_name(r.certificate_level, "QUALIFIED"),
+        r.request_properties.as_ref(),
+    );
+    Ok((
+        r.relying_party_uuid.clone(),
+        r.relying_party_name.clone(),
+        Start {
+            session_type: session::CERT,
+            flow,
+            target,
+            rp_uuid: r.relying_party_uuid,
+            params,
+            digest: Vec::new(),
+            request_hash: hash,
+        },
+    ))
+}
+
+type Rp = State<Rest>;
+type Peer = ConnectInfo<PeerAddr>;
+
+async fn auth_dl_anonymous(State(r): Rp, ConnectInfo(PeerAddr(f)): Peer, b: Bytes) -> Answer {
+    begin(r, f, "auth-dl-anon".into(), b.clone(), move |h| {
+        auth_device_link(&b, Target::Anonymous, h)
+    })
+    .await
+}
+async fn auth_dl_etsi(
+    State(r): Rp,
+    ConnectInfo(PeerAddr(f)): Peer,
+    Path(id): Path<String>,
+    b: Bytes,
+) -> Answer {
+    begin(r, f, format!("auth-dl-etsi:{id}"), b.clone(), move |h| {
+        auth_device_link(&b, Target::Etsi(id), h)
+    })
+    .await
+}
+async fn auth_dl_document(
+    State(r): Rp,
+    ConnectInfo(PeerAddr(f)): Peer,
+    Path(d): Path<String>,
+    b: Bytes,
+) -> Answer {
+    begin(r, f, format!("auth-dl-doc:{d}"), b.clone(), move |h| {
+        auth_device_link(&b, Target::Document(d), h)
+    })
+    .await
+}
+async fn auth_n_etsi(
+    State(r): Rp,
+    ConnectInfo(PeerAddr(f)): Peer,
+    Path(id): Path<String>,
+    b: Bytes,
+) -> Answer {
+    begin(r, f, format!("auth-n-etsi:{id}"), b.clone(), move |h| {
+        auth_notification(&b, Target::Etsi(id), h)
+    })
+    .await
+}
+async fn auth_n_document(
+    State(r): Rp,
+    ConnectInfo(PeerAddr(f)): Peer,
+    Path(d): Path<String>,
+    b: Bytes,
+) -> Answer {
+    begin(r, f, format!("auth-n-doc:{d}"), b.clone(), move |h| {
+        auth_notification(&b, Target::Document(d), h)
+    })
+    .await
+}
+async fn sign_dl_etsi(
+    State(r): Rp,
+    ConnectInfo(PeerAddr(f)): Peer,
+    Path(id): Path<String>,
+    b: Bytes,
+) -> Answer {
+    begin(r, f, format!("sign-dl-etsi:{id}"), b.clone(), move |h| {
+        sign_device_link(&b, Target::Etsi(id), h)
+    })
+    .await
+}
+async fn sign_dl_document(
+    State(r): Rp,
+    ConnectInfo(PeerAddr(f)): Peer,
+    Path(d): Path<String>,
+    b: Bytes,
+) -> Answer {
+    begin(r, f, format!("sign-dl-doc:{d}"), b.clone(), move |h| {
+        sign_device_link(&b, Target::Document(d), h)
+    })
+    .await
+}
+async fn sign_n_etsi(
+    State(r): Rp,
+    ConnectInfo(PeerAddr(f)): Peer,
+    Path(id): Path<String>,
+    b: Bytes,
+) -> Answer {
+    begin(r, f, format!("sign-n-etsi:{id}"), b.clone(), move |h| {
+        sign_notification(&b, Target::Etsi(id), h)
+    })
+    .await
+}
+async fn sign_n_document(
+    State(r): Rp,
+    ConnectInfo(PeerAddr(f)): Peer,
+    Path(d): Path<String>,
+    b: Bytes,
+) -> Answer {
+    begin(r, f, format!("sign-n-doc:{d}"), b.clone(), move |h| {
+        sign_notification(&b, Target::Document(d), h)
+    })
+    .await
+}
+async fn cert_choice_dl(State(r): Rp, ConnectInfo(PeerAddr(f)): Peer, b: Bytes) -> Answer {
+    begin(r, f, "cert-dl-anon".into(), b.clone(), move |h| {
+        cert_choice(&b, Target::Anonymous, session::FLOW_DEVICE_LINK, h)
+    })
+    .await
+}
+async fn cert_choice_n_etsi(
+    State(r): Rp,
+    ConnectInfo(PeerAddr(f)): Peer,
+    Path(id): Path<String>,
+    b: Bytes,
+) -> Answer {
+    begin(r, f, format!("cert-n-etsi:{id}"), b.clone(), move |h| {
+        cert_choice(&b, Target::Etsi(id), session::FLOW_NOTIFICATION, h)
+    })
+    .await
+}
+
+async fn sign_linked(
+    State(r): Rp,
+    ConnectInfo(PeerAddr(f)): Peer,
+    Path(d): Path<String>,
+    b: Bytes,
+) -> Answer {
+    begin(r, f, format!("sign-linked:{d}"), b.clone(), move |h| {
+        let req: t::NotificationSigningLinkedRequest = parse(&b)?;
+        req.validate()?;
+        let (params, digest) = sign_params(
+            &req.relying_party_name,
+            &req.signature_protocol_parameters,
+            &req.interactions,
+            None,
+            req.certificate_level,
+            req.request_properties.as_ref(),
+        )?;
+        Ok((
+            req.relying_party_uuid.clone(),
+            req.relying_party_name.clone(),
+            Start {
+                session_type: session::SIGN,
+                flow: session::FLOW_LINKED,
+                target: Target::Linked {
+                    document: d,
+                    linked: req.linked_session_id.clone(),
+                },
+                rp_uuid: req.relying_party_uuid,
+                params,
+                digest,
+                request_hash: h,
+            },
+        ))
+    })
+    .await
+}
+
+/// POST {base}/signature/certificate/{document-number}: synchronous.
+async fn signing_certificate(
+    State(rest): Rp,
+    ConnectInfo(PeerAddr(f)): Peer,
+    Path(doc): Path<String>,
+    b: Bytes,
+) -> Answer {
+    let r: t::SigningCertificateRequest = parse(&b)?;
+    r.validate()?;
+    check_document(&doc)?;
+    admit(&rest, &r.relying_party_uuid, &r.relying_party_name, f.ip())?;
+    let wanted = level_name(r.certificate_level, "QUALIFIED");
+    let v = run(&rest, move |app| {
+        let now = store::unix_now();
+        let acc = app
+            .store
+            .account_by_document(&doc)
+            .map_err(|_| Problem::not_found())?;
+        if acc.state != AccountState::Active || acc.expires_at <= now {
+            return Err(Problem::not_found());
+        }
+        let kp = app.store.key_pair(&acc.id, KeyType::Sign)?;
+        let cert = app
+            .store
+            .certificates_of(&acc.id)?
+            .into_iter()
+            .filter(|c| c.key_type == KeyType::Sign && c.revoked.is_none())
+            .next_back();
+        let Some(cert) = cert else {
+            return Err(Problem::not_found());
+        };
+        if level_rank(&cert.level) < level_rank(&wanted) {
+            return Err(Problem::not_found());
+        }
+        let usable = kp.status != KeyPairStatus::Disabled;
+        Ok(t::CertificateResponse {
+            state: if usable {
+                t::CertificateState::Ok
+            } else {
+                t::CertificateState::DocumentUnusable
+            },
+            cert: usable.then(|| t::Cert {
+                value: STANDARD.encode(&cert.der),
+                certificate_level: cert.level.clone(),
+            }),
+        })
+    })
+    .await?;
+    Ok(json(&v))
+}
+
+// ------------------------------------------------------------------ session status
+
+#[derive(Debug, serde::Deserialize)]
+struct StatusQuery {
+    #[serde(rename = "timeoutMs")]
+    timeout_ms: Option<String>,
+}
+
+fn end_result(r: store::EndResult) -> t::EndResult {
+    use store::EndResult as E;
+    match r {
+        E::Ok => t::EndResult::Ok,
+        E::UserRefused => t::EndResult::UserRefused,
+        E::Timeout => t::EndResult::Timeout,
+        E::WrongVc => t::EndResult::WrongVc,
+        E::DocumentUnusable => t::EndResult::DocumentUnusable,
+        E::ServerError => t::EndResult::ServerError,
+        E::UserRefusedInteraction => t::EndResult::UserRefusedInteraction,
+        E::RequiredInteractionNotSupportedByApp => {
+            t::EndResult::RequiredInteractionNotSupportedByApp
+        }
+        E::ProtocolFailure => t::EndResult::ProtocolFailure,
+        E::UserRefusedCertChoice => t::EndResult::UserRefusedCertChoice,
+    }
+}
+
+/// `None` while running; the response once complete. A session that never existed, is not
+/// a REST session, or whose result retention ran out is 404.
+fn status_once(app: &App, id: &str) -> Result<(Option<SessionStatusResponse>, i64), Problem> {
+    let now = store::unix_now();
+    let s = app
+        .store
+        .rp_session(id)?
+        .ok_or_else(Problem::session_not_found)?;
+    let tx = app.store.transaction(id, now)?;
+    if tx.state == TxState::Running {
+        return Ok((None, tx.expires_at));
+    }
+    let (detail, completed_at) = app.store.completion(id)?;
+    if completed_at.is_some_and(|c| c + app.config.rp_api.result_retention_seconds < now) {
+        return Err(Problem::session_not_found());
+    }
+    let p = params_of(&s)?;
+    let result = tx
+        .end_result
+        .map(end_result)
+        .unwrap_or(t::EndResult::ServerError);
+    let ignored = (!p.ignored_properties.is_empty()).then(|| p.ignored_properties.clone());
+    if result != t::EndResult::Ok {
+        let mut r = SessionStatusResponse::failed(
+            result,
+            detail.map(|d| t::ResultDetails {
+                interaction: Some(d),
+            }),
+        );
+        r.ignored_properties = ignored;
+        return Ok((Some(r), tx.expires_at));
+    }
+    let account_id = tx
+        .answered_by
+        .clone()
+        .ok_or_else(|| internal("OK without an answering account"))?;
+    let acc = app.store.account(&account_id)?;
+    let outcome = TargetOutcome::parse(app.store.target_outcome(id, &account_id)?.as_deref());
+    let cert = app
+        .store
+        .certificates_of(&account_id)?
+        .into_iter()
+        .filter(|c| c.key_type == tx.key_type)
+        .next_back()
+        .ok_or_else(|| internal("account without certificate"))?;
+    let flow_type = outcome.flow_type.unwrap_or(FlowType::Notification);
+    let alg_params = p
+        .hash_algorithm
+        .map(t::SignatureAlgorithmParametersInResponse::rsassa_pss);
+    let value = STANDARD.encode(tx.signature.as_deref().unwrap_or_default());
+    let (protocol, signature) = match p.signature_protocol.as_deref() {
+        Some("ACSP_V2") => (
+            Some(t::SignatureProtocol::AcspV2),
+            t::Signature::AcspV2(t::AcspV2Signature {
+                value,
+                server_random: p.server_random.clone().unwrap_or_default(),
+                user_challenge: outcome.user_challenge.clone().unwrap_or_default(),
+                flow_type,
+                signature_algorithm: p
+                    .signature_algorithm
+                    .unwrap_or(t::SignatureAlgorithm::RsassaPss),
+                signature_algorithm_parameters: alg_params
+                    .filter(|_| p.signature_algorithm == Some(t::SignatureAlgorithm::RsassaPss)),
+            }),
+        ),
+        Some(_) => (
+            Some(t::SignatureProtocol::RawDigestSignature),
+            t::Signature::RawDigest(t::RawDigestSignature {
+                value,
+                flow_type,
+                signature_algorithm: p
+                    .signature_algorithm
+                    .unwrap_or(t::SignatureAlgorithm::RsassaPss),
+                signature_algorithm_parameters: alg_params
+                    .filter(|_| p.signature_algorithm == Some(t::SignatureAlgorithm::RsassaPss)),
+            }),
+        ),
+        None => (
+            None,
+            t::Signature::CertificateChoice(t::CertificateChoiceSignature { flow_type }),
+        ),
+    };
+    Ok((
+        Some(SessionStatusResponse {
+            state: t::SessionState::Complete,
+            result: Some(t::SessionResult {
+                end_result: t::EndResult::Ok,
+                document_number: Some(acc.document_number),
+                details: None,
+            }),
+            signature_protocol: protocol,
+            signature: Some(signature),
+            cert: Some(t::Cert {
+                value: STANDARD.encode(&cert.der),
+                certificate_level: cert.level,
+            }),
+            interaction_type_used: outcome.interaction_type_used,
+            device_ip_address: if p.share_ip {
+                outcome.device_ip_address
+            } else {
+                None
+            },
+            ignored_properties: ignored,
+        }),
+        tx.expires_at,
+    ))
+}
+
+/// GET {base}/session/{id}?timeoutMs=: waits until the session completes or `timeoutMs`
+/// (1000..=120000, default 60500) passes, then answers RUNNING.
+async fn session_status(
+    State(rest): Rp,
+    Path(id): Path<String>,
+    query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    let Query(q) = query.map_err(|_| Problem::bad_request("Invalid query"))?;
+    let timeout = match q.timeout_ms.as_deref() {
+        None => None,
+        Some(s) => Some(s.parse::<u64>().map_err(|_| {
+            Problem::from(t::ValidationError::new(
+                "timeoutMs",
+                "must be a whole number",
+            ))
+        })?),
+    };
+    let timeout = t::session_timeout_ms(timeout)?;
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(Problem::session_not_found());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout);
+    let mut events = rest.app.events.subscribe();
+    loop {
+        let id2 = id.clone();
+        let (done, expires_at) = run(&rest, move |app| status_once(app, &id2)).await?;
+        if let Some(r) = done {
+            return Ok(json(&r));
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(json(&SessionStatusResponse::running()));
+        }
+        // Wake on any device answer, at the session's expiry, or at the deadline.
+        let to_expiry = u64::try_from(expires_at - store::unix_now() + 1)
+            .map(Duration::from_secs)
+            .unwrap_or(Duration::ZERO);
+        let wake = deadline.min(now + to_expiry.max(Duration::from_millis(200)));
+        tokio::select! {
+            _ = events.recv() => {}
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+    }
+}
+
+// ------------------------------------------------------------------ listener
+
+/// The client's address, for the relying-party IP check.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Self(*s.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        Self(*s.remote_addr())
+    }
+}
+
+/// A TCP listener that completes a TLS handshake before handing out a connection.
+#[allow(missing_debug_implementations)]
+pub struct TlsListener {
+    inner: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+/// How long a client may take for its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl TlsListener {
+    /// TLS with the server's certificate chain and key (PEM).
+    pub fn new(
+        inner: tokio::net::TcpListener,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> anyhow::Result<Self> {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_slice_iter(cert_pem).collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem)?;
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+        Ok(Self {
+            inner,
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (tcp, addr) = match self.inner.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => return (tls, addr),
+                Ok(Err(e)) => info!(%addr, error = %e, "TLS handshake failed"),
+                Err(_) => info!(%addr, "TLS handshake timed out"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// Serves the REST API on `listener` (HTTPS when `tls` holds the PEM cert and key) until
+/// `stop` resolves.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    tls: Option<(Vec<u8>, Vec<u8>)>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let router = router(app);
+    match tls {
+        Some((cert, key)) => {
+            let l = TlsListener::new(listener, &cert, &key)?;
+            axum::serve(l, router.into_make_service_with_connect_info::<PeerAddr>())
+                .with_graceful_shutdown(stop)
+                .await?;
+        }
+        None => {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<PeerAddr>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await?;
+        }
+    }
+    Ok(())
+}
