@@ -439,7 +439,8 @@ pub async fn prove(
     })))
 }
 
-async fn transport_key(client: &Client) -> Result<Vec<u8>> {
+/// The server's key-transport public key (SPKI DER).
+pub async fn transport_key(client: &Client) -> Result<Vec<u8>> {
     let mut c = client.inner.clone();
     Ok(c.get_server_info(pb::GetServerInfoRequest {})
         .await?

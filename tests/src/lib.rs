@@ -636,6 +636,43 @@ pub fn http(server: &TestServer, method: &str, path: &str, body: &[u8]) -> Resul
     Ok((status, response[split + 4..].to_vec()))
 }
 
+/// A JSON request to the REST relying-party API (`path` below the origin, e.g.
+/// `/v3/session/…`); returns the status and the parsed body (`Null` when empty or not JSON).
+pub fn rest(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(u16, serde_json::Value)> {
+    use std::io::{Read, Write};
+    let addr = server
+        .rest_url
+        .strip_prefix("http://")
+        .context("no REST url")?;
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(150)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body.as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no HTTP header end")?;
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .context("no status")?
+        .parse()?;
+    let json = serde_json::from_slice(&response[split + 4..]).unwrap_or(serde_json::Value::Null);
+    Ok((status, json))
+}
+
 /// Runs `openssl` with arguments in `dir`; returns stdout + stderr and whether it succeeded.
 pub fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new("openssl")
