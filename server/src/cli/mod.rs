@@ -614,6 +614,20 @@ pub enum DeviceCommand {
         #[arg(long)]
         vc: Option<String>,
     },
+    /// "Scans" a device link (QR code, Web2App / App2App link of the REST API): the server
+    /// checks its authCode and age; then the session is shown and answered like `confirm`.
+    /// PIN from $TANDEM_PIN or standard input.
+    Scan {
+        /// The link, or `@FILE` to read it from a file (e.g. the one `tandem rp-api login
+        /// --link-file` keeps current).
+        link: String,
+        /// The verification code chosen when three are shown.
+        #[arg(long)]
+        vc: Option<String>,
+        /// Refuse instead of confirming.
+        #[arg(long)]
+        refuse: bool,
+    },
     /// Refuses a transaction.
     Refuse {
         /// Transaction id.
@@ -858,6 +872,49 @@ pub async fn device(opts: DeviceOptions, cmd: DeviceCommand) -> anyhow::Result<(
             if let Some(ks) = &resp.key_state {
                 println!("{}", describe_key_state(ks));
             }
+            if resp.outcome != pb::ConfirmOutcome::Accepted as i32 {
+                std::process::exit(3);
+            }
+        }
+        DeviceCommand::Scan { link, vc, refuse } => {
+            let mut state = load_state(dir)?;
+            let link = match link.strip_prefix('@') {
+                Some(file) => std::fs::read_to_string(file)?.trim().to_owned(),
+                None => link,
+            };
+            let t = dev::claim_device_link(&client, &state, &link).await?;
+            let p = dev::prompt(&state, &t)?;
+            if refuse {
+                let reason = if p.certificate_choice {
+                    pb::RefuseReason::CertChoice
+                } else {
+                    pb::RefuseReason::User
+                };
+                dev::refuse_with(&client, &state, &t.transaction_id, reason, "").await?;
+                println!("refused");
+                return Ok(());
+            }
+            let resp = if p.certificate_choice {
+                eprintln!(
+                    "{} asks which signing certificate to use: this account's",
+                    p.relying_party
+                );
+                let prepared = dev::prepare_certificate_choice(&state, &t)?;
+                dev::send_confirm(&client, &mut state, &prepared).await?
+            } else {
+                eprintln!("{} asks: {:?}", p.relying_party, p.display_text);
+                let pin = read_pin(
+                    "TANDEM_PIN",
+                    if p.key_type == KeyType::Auth {
+                        "PIN1"
+                    } else {
+                        "PIN2"
+                    },
+                )?;
+                dev::confirm(&client, &mut state, &t, &pin, vc.as_deref()).await?
+            };
+            save_state(dir, &state)?;
+            println!("{}", outcome_name(resp.outcome));
             if resp.outcome != pb::ConfirmOutcome::Accepted as i32 {
                 std::process::exit(3);
             }
