@@ -23,7 +23,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use rand_core::{OsRng, RngCore};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -458,11 +458,9 @@ fn start_session(app: &App, s: Start) -> Result<serde_json::Value, Problem> {
         expires_at: now + i64::from(app.config.timeouts.transaction_seconds),
     };
     let (token, secret) = if s.flow == session::FLOW_DEVICE_LINK {
-        let mut tok = [0u8; 18];
-        OsRng.fill_bytes(&mut tok);
         let mut sec = vec![0u8; 32];
         OsRng.fill_bytes(&mut sec);
-        (Some(URL_SAFE_NO_PAD.encode(tok)), Some(sec))
+        (Some(session_token()), Some(sec))
     } else {
         (None, None)
     };
@@ -489,6 +487,22 @@ fn start_session(app: &App, s: Start) -> Result<serde_json::Value, Problem> {
     }
     info!(session_id = %id, session_type = s.session_type, flow = s.flow, devices = targets.len(), "REST session started");
     start_response(app, &rs)
+}
+
+/// A `sessionToken`: 24 random alphanumerics (about 143 bits), as in the spec's examples;
+/// links carry it without URL encoding.
+fn session_token() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(24);
+    while out.len() < 24 {
+        let mut b = [0u8; 1];
+        OsRng.fill_bytes(&mut b);
+        // 248 = 4·62: rejection sampling keeps the choice uniform.
+        if b[0] < 248 {
+            out.push(char::from(ALPHABET[usize::from(b[0] % 62)]));
+        }
+    }
+    out
 }
 
 /// The start response of a stored session (also for a repeated request).
