@@ -161,7 +161,11 @@ async fn bad_requests_relying_parties_long_poll_bounds_and_idempotency() {
     .unwrap();
     assert_eq!(s, 200, "{b}");
     let id = b["sessionID"].as_str().unwrap().to_owned();
-    assert_eq!(started_sessions(&server), before + 1, "the audit log counts sessions");
+    assert_eq!(
+        started_sessions(&server),
+        before + 1,
+        "the audit log counts sessions"
+    );
     for bad in ["999", "120001", "abc", "-5"] {
         let (s, b) = rest(
             &server,
