@@ -517,16 +517,8 @@ pub fn prompt(state: &DeviceState, t: &pb::PendingTransaction) -> Result<Prompt>
     let kp = state
         .key_pair(key_type)
         .ok_or_else(|| ClientError::Protocol("no such key pair".into()))?;
-    let request = signing_request(sr, bit_length(&kp.composite_modulus))?;
     // Refuse before any PIN is asked if x does not encode the digest we will show.
-    crate::encoding::verify_encoding(
-        request.scheme,
-        request.hash,
-        &request.digest,
-        &request.encoded_message,
-        request.composite_modulus_bits,
-    )
-    .map_err(|_| ClientError::Core(crate::Error::EncodingMismatch))?;
+    checked_request(sr, &kp.composite_modulus)?;
     let code = vc::verification_code(&sr.digest);
     if !t.vc_choices.is_empty() && (t.vc_choices.len() != 3 || !t.vc_choices.contains(&code)) {
         return Err(ClientError::Protocol(
@@ -542,6 +534,20 @@ pub fn prompt(state: &DeviceState, t: &pb::PendingTransaction) -> Result<Prompt>
         interaction: None,
         certificate_choice: false,
     })
+}
+
+/// The server's signing request, refused unless its x encodes the digest it names.
+fn checked_request(sr: &pb::SigningRequest, composite_modulus: &[u8]) -> Result<SigningRequest> {
+    let request = signing_request(sr, bit_length(composite_modulus))?;
+    crate::encoding::verify_encoding(
+        request.scheme,
+        request.hash,
+        &request.digest,
+        &request.encoded_message,
+        request.composite_modulus_bits,
+    )
+    .map_err(|_| ClientError::Core(crate::Error::EncodingMismatch))?;
+    Ok(request)
 }
 
 /// The prompt of a REST (RP API v3) session.
@@ -587,15 +593,7 @@ fn rp_prompt(
             vc::verification_code(&raw)
         }
         "RAW_DIGEST_SIGNATURE" => {
-            let request = signing_request(sr, bit_length(&kp.composite_modulus))?;
-            crate::encoding::verify_encoding(
-                request.scheme,
-                request.hash,
-                &request.digest,
-                &request.encoded_message,
-                request.composite_modulus_bits,
-            )
-            .map_err(|_| ClientError::Core(crate::Error::EncodingMismatch))?;
+            checked_request(sr, &kp.composite_modulus)?;
             ctx.verification_code.clone()
         }
         other => {

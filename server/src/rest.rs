@@ -11,6 +11,10 @@
 //! sees them in its pending list (notification flows) or after presenting the device link
 //! (device-link flows), and answers with the same confirm / refuse calls.
 
+// `Problem` is the error answer itself (built once per failed request, sent at once):
+// boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -82,37 +86,52 @@ pub fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route(
             "/authentication/device-link/anonymous",
-            post(auth_dl_anonymous),
+            anonymous(Kind::AuthDeviceLink),
         )
-        .route("/authentication/device-link/etsi/{id}", post(auth_dl_etsi))
+        .route(
+            "/authentication/device-link/etsi/{id}",
+            named(Kind::AuthDeviceLink, false),
+        )
         .route(
             "/authentication/device-link/document/{doc}",
-            post(auth_dl_document),
+            named(Kind::AuthDeviceLink, true),
         )
-        .route("/authentication/notification/etsi/{id}", post(auth_n_etsi))
+        .route(
+            "/authentication/notification/etsi/{id}",
+            named(Kind::AuthNotification, false),
+        )
         .route(
             "/authentication/notification/document/{doc}",
-            post(auth_n_document),
+            named(Kind::AuthNotification, true),
         )
-        .route("/signature/device-link/etsi/{id}", post(sign_dl_etsi))
+        .route(
+            "/signature/device-link/etsi/{id}",
+            named(Kind::SignDeviceLink, false),
+        )
         .route(
             "/signature/device-link/document/{doc}",
-            post(sign_dl_document),
+            named(Kind::SignDeviceLink, true),
         )
-        .route("/signature/notification/etsi/{id}", post(sign_n_etsi))
+        .route(
+            "/signature/notification/etsi/{id}",
+            named(Kind::SignNotification, false),
+        )
         .route(
             "/signature/notification/document/{doc}",
-            post(sign_n_document),
+            named(Kind::SignNotification, true),
         )
-        .route("/signature/notification/linked/{doc}", post(sign_linked))
+        .route(
+            "/signature/notification/linked/{doc}",
+            named(Kind::SignLinked, true),
+        )
         .route("/signature/certificate/{doc}", post(signing_certificate))
         .route(
             "/signature/certificate-choice/device-link/anonymous",
-            post(cert_choice_dl),
+            anonymous(Kind::CertDeviceLink),
         )
         .route(
             "/signature/certificate-choice/notification/etsi/{id}",
-            post(cert_choice_n_etsi),
+            named(Kind::CertNotification, false),
         )
         .route("/session/{id}", get(session_status))
         .fallback(|| async { Problem::not_found() })
@@ -278,19 +297,18 @@ fn check_document(doc: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-/// The certificate level of an account's key, if it has a valid certificate.
-fn account_level(
+/// The newest certificate of an account's key (`valid_only`: not revoked).
+fn latest_certificate(
     app: &App,
     account_id: &str,
     key_type: KeyType,
-) -> Result<Option<String>, Problem> {
+    valid_only: bool,
+) -> Result<Option<store::CertRecord>, Problem> {
     Ok(app
         .store
         .certificates_of(account_id)?
         .into_iter()
-        .filter(|c| c.key_type == key_type && c.revoked.is_none())
-        .map(|c| c.level)
-        .next_back())
+        .rfind(|c| c.key_type == key_type && (!valid_only || c.revoked.is_none())))
 }
 
 fn start_session(app: &App, s: Start) -> Result<serde_json::Value, Problem> {
@@ -342,8 +360,8 @@ fn start_session(app: &App, s: Start) -> Result<serde_json::Value, Problem> {
         let wanted = level_rank(&s.params.certificate_level);
         let mut suitable = Vec::new();
         for a in accounts.iter() {
-            if let Some(l) = account_level(app, &a.id, key_type)?
-                && level_rank(&l) >= wanted
+            if let Some(c) = latest_certificate(app, &a.id, key_type, true)?
+                && level_rank(&c.level) >= wanted
             {
                 suitable.push(a.clone());
             }
@@ -628,321 +646,227 @@ fn sign_params(
     ))
 }
 
-/// Shared shape of every start handler.
-async fn begin(
-    rest: Rest,
-    from: SocketAddr,
-    path: String,
-    body: Bytes,
-    build: impl FnOnce(Vec<u8>) -> Result<(String, String, Start), Problem> + Send + 'static,
-) -> Answer {
-    let hash = request_hash(&path, &body);
-    let (uuid, name, start) = build(hash)?;
+/// The session-start endpoints (one request schema and flow each).
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    AuthDeviceLink,
+    AuthNotification,
+    SignDeviceLink,
+    SignNotification,
+    SignLinked,
+    CertDeviceLink,
+    CertNotification,
+}
+
+type Rp = State<Rest>;
+type Peer = ConnectInfo<PeerAddr>;
+/// `(relyingPartyUUID, relyingPartyName, what to start)`.
+type Parsed = (String, String, Start);
+
+/// Every session start: parse and validate, check the relying party, then start (or find
+/// the identical request's session) on a blocking thread.
+async fn start(rest: Rest, from: SocketAddr, kind: Kind, target: Target, body: Bytes) -> Answer {
+    let hash = request_hash(&format!("{kind:?}:{target:?}"), &body);
+    let (uuid, name, start) = parse_start(kind, target, &body, hash)?;
     admit(&rest, &uuid, &name, from.ip())?;
     let v = run(&rest, move |app| start_session(app, start)).await?;
     Ok(json(&v))
 }
 
-fn auth_device_link(
-    body: &Bytes,
-    target: Target,
-    hash: Vec<u8>,
-) -> Result<(String, String, Start), Problem> {
-    let r: t::DeviceLinkAuthenticationRequest = parse(body)?;
-    r.validate()?;
-    let params = auth_params(
-        &r.relying_party_name,
-        &r.signature_protocol_parameters,
-        &r.interactions,
-        r.initial_callback_url.as_ref(),
-        r.certificate_level,
-        r.request_properties.as_ref(),
-    )?;
-    Ok((
-        r.relying_party_uuid.clone(),
-        r.relying_party_name.clone(),
-        Start {
-            session_type: session::AUTH,
-            flow: session::FLOW_DEVICE_LINK,
-            target,
-            rp_uuid: r.relying_party_uuid,
-            params,
-            digest: Vec::new(),
-            request_hash: hash,
-        },
-    ))
-}
-
-fn auth_notification(
-    body: &Bytes,
-    target: Target,
-    hash: Vec<u8>,
-) -> Result<(String, String, Start), Problem> {
-    let r: t::NotificationAuthenticationRequest = parse(body)?;
-    r.validate()?;
-    let params = auth_params(
-        &r.relying_party_name,
-        &r.signature_protocol_parameters,
-        &r.interactions,
-        None,
-        r.certificate_level,
-        r.request_properties.as_ref(),
-    )?;
-    Ok((
-        r.relying_party_uuid.clone(),
-        r.relying_party_name.clone(),
-        Start {
-            session_type: session::AUTH,
-            flow: session::FLOW_NOTIFICATION,
-            target,
-            rp_uuid: r.relying_party_uuid,
-            params,
-            digest: Vec::new(),
-            request_hash: hash,
-        },
-    ))
-}
-
-fn sign_device_link(
-    body: &Bytes,
-    target: Target,
-    hash: Vec<u8>,
-) -> Result<(String, String, Start), Problem> {
-    let r: t::DeviceLinkSigningRequest = parse(body)?;
-    r.validate()?;
-    let (params, digest) = sign_params(
-        &r.relying_party_name,
-        &r.signature_protocol_parameters,
-        &r.interactions,
-        r.initial_callback_url.as_ref(),
-        r.certificate_level,
-        r.request_properties.as_ref(),
-    )?;
-    Ok((
-        r.relying_party_uuid.clone(),
-        r.relying_party_name.clone(),
-        Start {
-            session_type: session::SIGN,
-            flow: session::FLOW_DEVICE_LINK,
-            target,
-            rp_uuid: r.relying_party_uuid,
-            params,
-            digest,
-            request_hash: hash,
-        },
-    ))
-}
-
-fn sign_notification(
-    body: &Bytes,
-    target: Target,
-    hash: Vec<u8>,
-) -> Result<(String, String, Start), Problem> {
-    let r: t::NotificationSigningRequest = parse(body)?;
-    r.validate()?;
-    let (params, digest) = sign_params(
-        &r.relying_party_name,
-        &r.signature_protocol_parameters,
-        &r.interactions,
-        None,
-        r.certificate_level,
-        r.request_properties.as_ref(),
-    )?;
-    Ok((
-        r.relying_party_uuid.clone(),
-        r.relying_party_name.clone(),
-        Start {
-            session_type: session::SIGN,
-            flow: session::FLOW_NOTIFICATION,
-            target,
-            rp_uuid: r.relying_party_uuid,
-            params,
-            digest,
-            request_hash: hash,
-        },
-    ))
-}
-
-fn cert_choice(
-    body: &Bytes,
-    target: Target,
+#[allow(clippy::too_many_arguments)]
+fn parsed(
+    uuid: String,
+    name: String,
+    session_type: &'static str,
     flow: &'static str,
-    hash: Vec<u8>,
-) -> Result<(String, String, Start), Problem> {
-    let r: t::CertificateChoiceRequest = parse(body)?;
-    r.validate()?;
-    let params = base_params(
-        &r.relying_party_name,
-        "",
-        r.initial_callback_url.as_ref(),
-        level_name(r.certificate_level, "QUALIFIED"),
-        r.request_properties.as_ref(),
-    );
-    Ok((
-        r.relying_party_uuid.clone(),
-        r.relying_party_name.clone(),
-        Start {
-            session_type: session::CERT,
-            flow,
-            target,
-            rp_uuid: r.relying_party_uuid,
-            params,
-            digest: Vec::new(),
-            request_hash: hash,
+    target: Target,
+    params: SessionParams,
+    digest: Vec<u8>,
+    request_hash: Vec<u8>,
+) -> Parsed {
+    let start = Start {
+        session_type,
+        flow,
+        target,
+        rp_uuid: uuid.clone(),
+        params,
+        digest,
+        request_hash,
+    };
+    (uuid, name, start)
+}
+
+#[allow(clippy::too_many_lines)]
+fn parse_start(kind: Kind, target: Target, body: &Bytes, hash: Vec<u8>) -> Result<Parsed, Problem> {
+    use session::{AUTH, CERT, FLOW_DEVICE_LINK as DL, FLOW_LINKED, FLOW_NOTIFICATION as N, SIGN};
+    Ok(match kind {
+        Kind::AuthDeviceLink => {
+            let r: t::DeviceLinkAuthenticationRequest = parse(body)?;
+            r.validate()?;
+            let p = auth_params(
+                &r.relying_party_name,
+                &r.signature_protocol_parameters,
+                &r.interactions,
+                r.initial_callback_url.as_ref(),
+                r.certificate_level,
+                r.request_properties.as_ref(),
+            )?;
+            parsed(
+                r.relying_party_uuid,
+                r.relying_party_name,
+                AUTH,
+                DL,
+                target,
+                p,
+                Vec::new(),
+                hash,
+            )
+        }
+        Kind::AuthNotification => {
+            let r: t::NotificationAuthenticationRequest = parse(body)?;
+            r.validate()?;
+            let p = auth_params(
+                &r.relying_party_name,
+                &r.signature_protocol_parameters,
+                &r.interactions,
+                None,
+                r.certificate_level,
+                r.request_properties.as_ref(),
+            )?;
+            parsed(
+                r.relying_party_uuid,
+                r.relying_party_name,
+                AUTH,
+                N,
+                target,
+                p,
+                Vec::new(),
+                hash,
+            )
+        }
+        Kind::SignDeviceLink => {
+            let r: t::DeviceLinkSigningRequest = parse(body)?;
+            r.validate()?;
+            let (p, d) = sign_params(
+                &r.relying_party_name,
+                &r.signature_protocol_parameters,
+                &r.interactions,
+                r.initial_callback_url.as_ref(),
+                r.certificate_level,
+                r.request_properties.as_ref(),
+            )?;
+            parsed(
+                r.relying_party_uuid,
+                r.relying_party_name,
+                SIGN,
+                DL,
+                target,
+                p,
+                d,
+                hash,
+            )
+        }
+        Kind::SignNotification => {
+            let r: t::NotificationSigningRequest = parse(body)?;
+            r.validate()?;
+            let (p, d) = sign_params(
+                &r.relying_party_name,
+                &r.signature_protocol_parameters,
+                &r.interactions,
+                None,
+                r.certificate_level,
+                r.request_properties.as_ref(),
+            )?;
+            parsed(
+                r.relying_party_uuid,
+                r.relying_party_name,
+                SIGN,
+                N,
+                target,
+                p,
+                d,
+                hash,
+            )
+        }
+        Kind::SignLinked => {
+            let r: t::NotificationSigningLinkedRequest = parse(body)?;
+            r.validate()?;
+            let (p, d) = sign_params(
+                &r.relying_party_name,
+                &r.signature_protocol_parameters,
+                &r.interactions,
+                None,
+                r.certificate_level,
+                r.request_properties.as_ref(),
+            )?;
+            let Target::Document(document) = target else {
+                return Err(Problem::internal());
+            };
+            let target = Target::Linked {
+                document,
+                linked: r.linked_session_id.clone(),
+            };
+            parsed(
+                r.relying_party_uuid,
+                r.relying_party_name,
+                SIGN,
+                FLOW_LINKED,
+                target,
+                p,
+                d,
+                hash,
+            )
+        }
+        Kind::CertDeviceLink | Kind::CertNotification => {
+            let r: t::CertificateChoiceRequest = parse(body)?;
+            r.validate()?;
+            let p = base_params(
+                &r.relying_party_name,
+                "",
+                r.initial_callback_url.as_ref(),
+                level_name(r.certificate_level, "QUALIFIED"),
+                r.request_properties.as_ref(),
+            );
+            let flow = if matches!(kind, Kind::CertDeviceLink) {
+                DL
+            } else {
+                N
+            };
+            parsed(
+                r.relying_party_uuid,
+                r.relying_party_name,
+                CERT,
+                flow,
+                target,
+                p,
+                Vec::new(),
+                hash,
+            )
+        }
+    })
+}
+
+/// A start route without a path parameter.
+fn anonymous(kind: Kind) -> axum::routing::MethodRouter<Rest> {
+    post(
+        move |State(r): Rp, ConnectInfo(PeerAddr(f)): Peer, b: Bytes| {
+            start(r, f, kind, Target::Anonymous, b)
         },
-    ))
+    )
 }
 
-type Rp = State<Rest>;
-type Peer = ConnectInfo<PeerAddr>;
-
-async fn auth_dl_anonymous(State(r): Rp, ConnectInfo(PeerAddr(f)): Peer, b: Bytes) -> Answer {
-    begin(r, f, "auth-dl-anon".into(), b.clone(), move |h| {
-        auth_device_link(&b, Target::Anonymous, h)
-    })
-    .await
-}
-async fn auth_dl_etsi(
-    State(r): Rp,
-    ConnectInfo(PeerAddr(f)): Peer,
-    Path(id): Path<String>,
-    b: Bytes,
-) -> Answer {
-    begin(r, f, format!("auth-dl-etsi:{id}"), b.clone(), move |h| {
-        auth_device_link(&b, Target::Etsi(id), h)
-    })
-    .await
-}
-async fn auth_dl_document(
-    State(r): Rp,
-    ConnectInfo(PeerAddr(f)): Peer,
-    Path(d): Path<String>,
-    b: Bytes,
-) -> Answer {
-    begin(r, f, format!("auth-dl-doc:{d}"), b.clone(), move |h| {
-        auth_device_link(&b, Target::Document(d), h)
-    })
-    .await
-}
-async fn auth_n_etsi(
-    State(r): Rp,
-    ConnectInfo(PeerAddr(f)): Peer,
-    Path(id): Path<String>,
-    b: Bytes,
-) -> Answer {
-    begin(r, f, format!("auth-n-etsi:{id}"), b.clone(), move |h| {
-        auth_notification(&b, Target::Etsi(id), h)
-    })
-    .await
-}
-async fn auth_n_document(
-    State(r): Rp,
-    ConnectInfo(PeerAddr(f)): Peer,
-    Path(d): Path<String>,
-    b: Bytes,
-) -> Answer {
-    begin(r, f, format!("auth-n-doc:{d}"), b.clone(), move |h| {
-        auth_notification(&b, Target::Document(d), h)
-    })
-    .await
-}
-async fn sign_dl_etsi(
-    State(r): Rp,
-    ConnectInfo(PeerAddr(f)): Peer,
-    Path(id): Path<String>,
-    b: Bytes,
-) -> Answer {
-    begin(r, f, format!("sign-dl-etsi:{id}"), b.clone(), move |h| {
-        sign_device_link(&b, Target::Etsi(id), h)
-    })
-    .await
-}
-async fn sign_dl_document(
-    State(r): Rp,
-    ConnectInfo(PeerAddr(f)): Peer,
-    Path(d): Path<String>,
-    b: Bytes,
-) -> Answer {
-    begin(r, f, format!("sign-dl-doc:{d}"), b.clone(), move |h| {
-        sign_device_link(&b, Target::Document(d), h)
-    })
-    .await
-}
-async fn sign_n_etsi(
-    State(r): Rp,
-    ConnectInfo(PeerAddr(f)): Peer,
-    Path(id): Path<String>,
-    b: Bytes,
-) -> Answer {
-    begin(r, f, format!("sign-n-etsi:{id}"), b.clone(), move |h| {
-        sign_notification(&b, Target::Etsi(id), h)
-    })
-    .await
-}
-async fn sign_n_document(
-    State(r): Rp,
-    ConnectInfo(PeerAddr(f)): Peer,
-    Path(d): Path<String>,
-    b: Bytes,
-) -> Answer {
-    begin(r, f, format!("sign-n-doc:{d}"), b.clone(), move |h| {
-        sign_notification(&b, Target::Document(d), h)
-    })
-    .await
-}
-async fn cert_choice_dl(State(r): Rp, ConnectInfo(PeerAddr(f)): Peer, b: Bytes) -> Answer {
-    begin(r, f, "cert-dl-anon".into(), b.clone(), move |h| {
-        cert_choice(&b, Target::Anonymous, session::FLOW_DEVICE_LINK, h)
-    })
-    .await
-}
-async fn cert_choice_n_etsi(
-    State(r): Rp,
-    ConnectInfo(PeerAddr(f)): Peer,
-    Path(id): Path<String>,
-    b: Bytes,
-) -> Answer {
-    begin(r, f, format!("cert-n-etsi:{id}"), b.clone(), move |h| {
-        cert_choice(&b, Target::Etsi(id), session::FLOW_NOTIFICATION, h)
-    })
-    .await
-}
-
-async fn sign_linked(
-    State(r): Rp,
-    ConnectInfo(PeerAddr(f)): Peer,
-    Path(d): Path<String>,
-    b: Bytes,
-) -> Answer {
-    begin(r, f, format!("sign-linked:{d}"), b.clone(), move |h| {
-        let req: t::NotificationSigningLinkedRequest = parse(&b)?;
-        req.validate()?;
-        let (params, digest) = sign_params(
-            &req.relying_party_name,
-            &req.signature_protocol_parameters,
-            &req.interactions,
-            None,
-            req.certificate_level,
-            req.request_properties.as_ref(),
-        )?;
-        Ok((
-            req.relying_party_uuid.clone(),
-            req.relying_party_name.clone(),
-            Start {
-                session_type: session::SIGN,
-                flow: session::FLOW_LINKED,
-                target: Target::Linked {
-                    document: d,
-                    linked: req.linked_session_id.clone(),
-                },
-                rp_uuid: req.relying_party_uuid,
-                params,
-                digest,
-                request_hash: h,
-            },
-        ))
-    })
-    .await
+/// A start route for `etsi/{id}` (`document == false`) or `document/{number}`.
+fn named(kind: Kind, document: bool) -> axum::routing::MethodRouter<Rest> {
+    post(
+        move |State(r): Rp, ConnectInfo(PeerAddr(f)): Peer, Path(p): Path<String>, b: Bytes| {
+            let target = if document {
+                Target::Document(p)
+            } else {
+                Target::Etsi(p)
+            };
+            start(r, f, kind, target, b)
+        },
+    )
 }
 
 /// POST {base}/signature/certificate/{document-number}: synchronous.
@@ -967,12 +891,7 @@ async fn signing_certificate(
             return Err(Problem::not_found());
         }
         let kp = app.store.key_pair(&acc.id, KeyType::Sign)?;
-        let cert = app
-            .store
-            .certificates_of(&acc.id)?
-            .into_iter()
-            .filter(|c| c.key_type == KeyType::Sign && c.revoked.is_none())
-            .next_back();
+        let cert = latest_certificate(app, &acc.id, KeyType::Sign, true)?;
         let Some(cert) = cert else {
             return Err(Problem::not_found());
         };
@@ -1060,12 +979,7 @@ fn status_once(app: &App, id: &str) -> Result<(Option<SessionStatusResponse>, i6
         .ok_or_else(|| internal("OK without an answering account"))?;
     let acc = app.store.account(&account_id)?;
     let outcome = TargetOutcome::parse(app.store.target_outcome(id, &account_id)?.as_deref());
-    let cert = app
-        .store
-        .certificates_of(&account_id)?
-        .into_iter()
-        .filter(|c| c.key_type == tx.key_type)
-        .next_back()
+    let cert = latest_certificate(app, &account_id, tx.key_type, false)?
         .ok_or_else(|| internal("account without certificate"))?;
     let flow_type = outcome.flow_type.unwrap_or(FlowType::Notification);
     let alg_params = p

@@ -606,18 +606,21 @@ impl tonic::codec::Decoder for RawCodec {
     }
 }
 
-/// A plain HTTP/1.1 request to the server's publication point; returns status and body.
-pub fn http(server: &TestServer, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>)> {
+/// One HTTP/1.1 request (`Connection: close`) to `addr`; returns status and body.
+fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<(u16, Vec<u8>)> {
     use std::io::{Read, Write};
-    let addr = server
-        .http_url
-        .strip_prefix("http://")
-        .context("no http url")?;
     let mut stream = std::net::TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.set_read_timeout(Some(timeout))?;
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/ocsp-request\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )?;
     stream.write_all(body)?;
@@ -636,6 +639,22 @@ pub fn http(server: &TestServer, method: &str, path: &str, body: &[u8]) -> Resul
     Ok((status, response[split + 4..].to_vec()))
 }
 
+/// A plain HTTP/1.1 request to the server's publication point; returns status and body.
+pub fn http(server: &TestServer, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>)> {
+    let addr = server
+        .http_url
+        .strip_prefix("http://")
+        .context("no http url")?;
+    http_request(
+        addr,
+        method,
+        path,
+        "application/ocsp-request",
+        body,
+        Duration::from_secs(20),
+    )
+}
+
 /// A JSON request to the REST relying-party API (`path` below the origin, e.g.
 /// `/v3/session/…`); returns the status and the parsed body (`Null` when empty or not JSON).
 pub fn rest(
@@ -644,33 +663,56 @@ pub fn rest(
     path: &str,
     body: &str,
 ) -> Result<(u16, serde_json::Value)> {
-    use std::io::{Read, Write};
     let addr = server
         .rest_url
         .strip_prefix("http://")
         .context("no REST url")?;
-    let mut stream = std::net::TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(150)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
+    let (status, body) = http_request(
+        addr,
+        method,
+        path,
+        "application/json",
+        body.as_bytes(),
+        Duration::from_secs(150),
     )?;
-    stream.write_all(body.as_bytes())?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("no HTTP header end")?;
-    let head = String::from_utf8_lossy(&response[..split]).to_string();
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .context("no status")?
-        .parse()?;
-    let json = serde_json::from_slice(&response[split + 4..]).unwrap_or(serde_json::Value::Null);
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     Ok((status, json))
+}
+
+/// Long-polls `GET /v3/session/{id}` until the session is COMPLETE (at most about a minute).
+pub fn rest_session_result(server: &TestServer, id: &str) -> Result<serde_json::Value> {
+    for _ in 0..30 {
+        let (s, b) = rest(
+            server,
+            "GET",
+            &format!("/v3/session/{id}?timeoutMs=2000"),
+            "",
+        )?;
+        anyhow::ensure!(s == 200, "session status answered {s}: {b}");
+        if b["state"] == "COMPLETE" {
+            return Ok(b);
+        }
+    }
+    anyhow::bail!("session {id} did not complete")
+}
+
+/// Waits (at most 5 s) until the device lists the session as pending.
+pub async fn pending_session(
+    client: &Client,
+    state: &DeviceState,
+    id: &str,
+) -> Result<pb::PendingTransaction> {
+    for _ in 0..50 {
+        if let Some(t) = dev::list_pending(client, state)
+            .await?
+            .into_iter()
+            .find(|t| t.transaction_id == id)
+        {
+            return Ok(t);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("session {id} is not pending on the device")
 }
 
 /// Runs `openssl` with arguments in `dir`; returns stdout + stderr and whether it succeeded.

@@ -225,42 +225,6 @@ async fn start_auth(server: &TestServer, doc: &str, interactions: &str) -> Strin
     b["sessionID"].as_str().unwrap().to_owned()
 }
 
-fn final_status(server: &TestServer, id: &str) -> Value {
-    for _ in 0..30 {
-        let (s, b) = rest(
-            server,
-            "GET",
-            &format!("/v3/session/{id}?timeoutMs=2000"),
-            "",
-        )
-        .unwrap();
-        assert_eq!(s, 200, "{b}");
-        if b["state"] == json!("COMPLETE") {
-            return b;
-        }
-    }
-    panic!("session {id} did not complete");
-}
-
-async fn pending_one(
-    client: &dev::Client,
-    state: &tandem_client_core::state::DeviceState,
-    id: &str,
-) -> pb::PendingTransaction {
-    for _ in 0..50 {
-        if let Some(t) = dev::list_pending(client, state)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|t| t.transaction_id == id)
-        {
-            return t;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("session {id} not pending");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn every_end_result_and_device_link_checks() {
     let server = TestServer::start(ServerOptions {
@@ -277,21 +241,21 @@ async fn every_end_result_and_device_link_checks() {
 
     // USER_REFUSED.
     let id = start_auth(&server, &doc, &pin_interactions()).await;
-    let t = pending_one(&client, &state, &id).await;
+    let t = pending_session(&client, &state, &id).await.unwrap();
     assert_eq!(
         dev::prompt(&state, &t).unwrap().display_text,
         "Log in to Tandem Test Bank"
     );
     dev::refuse(&client, &state, &id).await.unwrap();
     assert_eq!(
-        final_status(&server, &id)["result"]["endResult"],
+        rest_session_result(&server, &id).unwrap()["result"]["endResult"],
         json!("USER_REFUSED")
     );
 
     // USER_REFUSED_INTERACTION names the interaction; an interaction not in the session's
     // list is refused and ends nothing.
     let id = start_auth(&server, &doc, &pin_interactions()).await;
-    pending_one(&client, &state, &id).await;
+    pending_session(&client, &state, &id).await.unwrap();
     assert!(
         dev::refuse_with(
             &client,
@@ -312,7 +276,7 @@ async fn every_end_result_and_device_link_checks() {
     )
     .await
     .unwrap();
-    let b = final_status(&server, &id);
+    let b = rest_session_result(&server, &id).unwrap();
     assert_eq!(b["result"]["endResult"], json!("USER_REFUSED_INTERACTION"));
     assert_eq!(
         b["result"]["details"]["interaction"],
@@ -321,7 +285,7 @@ async fn every_end_result_and_device_link_checks() {
 
     // REQUIRED_INTERACTION_NOT_SUPPORTED_BY_APP.
     let id = start_auth(&server, &doc, &pin_interactions()).await;
-    pending_one(&client, &state, &id).await;
+    pending_session(&client, &state, &id).await.unwrap();
     dev::refuse_with(
         &client,
         &state,
@@ -332,7 +296,7 @@ async fn every_end_result_and_device_link_checks() {
     .await
     .unwrap();
     assert_eq!(
-        final_status(&server, &id)["result"]["endResult"],
+        rest_session_result(&server, &id).unwrap()["result"]["endResult"],
         json!("REQUIRED_INTERACTION_NOT_SUPPORTED_BY_APP")
     );
 
@@ -341,7 +305,7 @@ async fn every_end_result_and_device_link_checks() {
         r#"[{"type":"confirmationMessageAndVerificationCodeChoice","displayText200":"Log in to Tandem Test Bank from a new computer?"}]"#,
     );
     let id = start_auth(&server, &doc, &vc_choice).await;
-    let t = pending_one(&client, &state, &id).await;
+    let t = pending_session(&client, &state, &id).await.unwrap();
     let p = dev::prompt(&state, &t).unwrap();
     assert_eq!(p.vc_choices.len(), 3);
     let wrong = p
@@ -355,19 +319,19 @@ async fn every_end_result_and_device_link_checks() {
         .unwrap();
     assert_eq!(r.outcome, pb::ConfirmOutcome::WrongVc as i32);
     assert_eq!(
-        final_status(&server, &id)["result"]["endResult"],
+        rest_session_result(&server, &id).unwrap()["result"]["endResult"],
         json!("WRONG_VC")
     );
 
     // The right pick with the right PIN: OK, with the interaction used reported.
     let id = start_auth(&server, &doc, &vc_choice).await;
-    let t = pending_one(&client, &state, &id).await;
+    let t = pending_session(&client, &state, &id).await.unwrap();
     let p = dev::prompt(&state, &t).unwrap();
     let r = dev::confirm(&client, &mut state, &t, &pin1, Some(&p.verification_code))
         .await
         .unwrap();
     assert_eq!(r.outcome, pb::ConfirmOutcome::Accepted as i32);
-    let b = final_status(&server, &id);
+    let b = rest_session_result(&server, &id).unwrap();
     assert_eq!(b["result"]["endResult"], json!("OK"), "{b}");
     assert_eq!(
         b["interactionTypeUsed"],
@@ -380,7 +344,7 @@ async fn every_end_result_and_device_link_checks() {
     // PROTOCOL_FAILURE: the app's x does not encode the digest the server derives (here
     // the user challenge was changed after signing). No PIN attempt is counted.
     let id = start_auth(&server, &doc, &pin_interactions()).await;
-    let t = pending_one(&client, &state, &id).await;
+    let t = pending_session(&client, &state, &id).await.unwrap();
     let key = dev::transport_key(&client).await.unwrap();
     let mut prepared = dev::prepare_confirm(&state, &t, &pin1, None, &key).unwrap();
     prepared.request.user_challenge = "A".repeat(43);
@@ -389,14 +353,14 @@ async fn every_end_result_and_device_link_checks() {
         .unwrap();
     assert_eq!(r.outcome, pb::ConfirmOutcome::TransactionClosed as i32);
     assert_eq!(
-        final_status(&server, &id)["result"]["endResult"],
+        rest_session_result(&server, &id).unwrap()["result"]["endResult"],
         json!("PROTOCOL_FAILURE")
     );
 
     // TIMEOUT: nobody answers within the session's 10 s.
     let id = start_auth(&server, &doc, &pin_interactions()).await;
     assert_eq!(
-        final_status(&server, &id)["result"]["endResult"],
+        rest_session_result(&server, &id).unwrap()["result"]["endResult"],
         json!("TIMEOUT")
     );
 
@@ -490,7 +454,7 @@ async fn every_end_result_and_device_link_checks() {
         .await
         .unwrap();
     assert_eq!(r.outcome, pb::ConfirmOutcome::Accepted as i32);
-    let b = final_status(&server, &id);
+    let b = rest_session_result(&server, &id).unwrap();
     assert_eq!(b["result"]["endResult"], json!("OK"), "{b}");
     assert_eq!(b["signature"]["flowType"], json!("QR"));
     assert_eq!(b["signature"]["userChallenge"].as_str().unwrap().len(), 43);
@@ -539,7 +503,7 @@ async fn every_end_result_and_device_link_checks() {
         .await
         .unwrap();
     assert_eq!(
-        final_status(&server, &id)["result"]["endResult"],
+        rest_session_result(&server, &id).unwrap()["result"]["endResult"],
         json!("USER_REFUSED_CERT_CHOICE")
     );
 
@@ -547,7 +511,7 @@ async fn every_end_result_and_device_link_checks() {
     let wrong_pin = Pin::new("9999").unwrap();
     for _ in 0..3 {
         let id = start_auth(&server, &doc, &pin_interactions()).await;
-        let t = pending_one(&client, &state, &id).await;
+        let t = pending_session(&client, &state, &id).await.unwrap();
         let r = dev::confirm(&client, &mut state, &t, &wrong_pin, None)
             .await
             .unwrap();
@@ -555,7 +519,7 @@ async fn every_end_result_and_device_link_checks() {
     }
     let id = start_auth(&server, &doc, &pin_interactions()).await;
     assert_eq!(
-        final_status(&server, &id)["result"]["endResult"],
+        rest_session_result(&server, &id).unwrap()["result"]["endResult"],
         json!("DOCUMENT_UNUSABLE")
     );
 }

@@ -18,7 +18,6 @@
 #![allow(clippy::unwrap_used)] // tests
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -193,44 +192,6 @@ fn same_as_raw(lib: &SessionStatusResponse, raw: &Value) {
         serde_json::to_value(&lib.signature_protocol).unwrap(),
         raw.get("signatureProtocol").cloned().unwrap_or(Value::Null)
     );
-}
-
-/// GET /v3/session/{id}: the raw JSON, polled until COMPLETE.
-fn raw_status(server: &TestServer, id: &str) -> Value {
-    for _ in 0..20 {
-        let (s, b) = rest(
-            server,
-            "GET",
-            &format!("/v3/session/{id}?timeoutMs=1000"),
-            "",
-        )
-        .unwrap();
-        assert_eq!(s, 200, "{b}");
-        if b["state"] == json!("COMPLETE") {
-            return b;
-        }
-    }
-    panic!("session {id} did not complete");
-}
-
-/// Waits until the device sees the session as pending.
-async fn pending_on_device(
-    client: &dev::Client,
-    state: &DeviceState,
-    id: &str,
-) -> pb::PendingTransaction {
-    for _ in 0..50 {
-        if let Some(t) = dev::list_pending(client, state)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|t| t.transaction_id == id)
-        {
-            return t;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("session {id} not pending on the device");
 }
 
 fn level_rank(level: &str) -> u8 {
@@ -622,7 +583,7 @@ async fn authentication(
         let challenge = rp_challenge(&req.signature_protocol_parameters);
         assert_eq!(vc.value, auth_vc(&challenge));
         let id = lib.get_session().unwrap().session_id().clone();
-        let t = pending_on_device(device, state, &id).await;
+        let t = pending_session(device, state, &id).await.unwrap();
         // The code the device shows is the library's.
         let p = dev::prompt(state, &t).unwrap();
         assert_eq!(p.verification_code, vc.value);
@@ -641,7 +602,7 @@ async fn authentication(
 
     let from_library = library_status(lib, step.name, step.verdict).await;
 
-    let b = raw_status(server, &id);
+    let b = rest_session_result(server, &id).unwrap();
     eprintln!("{}: session status {b}", step.name);
     if let Some(s) = &from_library {
         same_as_raw(s, &b);
@@ -759,7 +720,7 @@ async fn library_certificate_choice_then_notification_signing() {
     .await
     .unwrap();
     let id = lib.get_session().unwrap().session_id().clone();
-    let t = pending_on_device(&device, &state, &id).await;
+    let t = pending_session(&device, &state, &id).await.unwrap();
     assert!(dev::prompt(&state, &t).unwrap().certificate_choice);
     let prepared = dev::prepare_certificate_choice(&state, &t).unwrap();
     let r = dev::send_confirm(&device, &mut state, &prepared)
@@ -770,7 +731,7 @@ async fn library_certificate_choice_then_notification_signing() {
     let from_library = library_status(&lib, "certificate-choice", Verdict::Accepted)
         .await
         .unwrap();
-    let b = raw_status(&server, &id);
+    let b = rest_session_result(&server, &id).unwrap();
     eprintln!("certificate-choice: session status {b}");
     same_as_raw(&from_library, &b);
     // A certificate choice carries no signature: only the flow type.
@@ -837,7 +798,7 @@ async fn library_certificate_choice_then_notification_signing() {
         "{vc:?}"
     );
     let id = lib.get_session().unwrap().session_id().clone();
-    let t = pending_on_device(&device, &state, &id).await;
+    let t = pending_session(&device, &state, &id).await.unwrap();
     let p = dev::prompt(&state, &t).unwrap();
     assert_eq!(p.verification_code, vc.value);
     assert_eq!(p.display_text, text);
@@ -850,7 +811,7 @@ async fn library_certificate_choice_then_notification_signing() {
     let from_library = library_status(&lib, "notification-signature", Verdict::Accepted)
         .await
         .unwrap();
-    let b = raw_status(&server, &id);
+    let b = rest_session_result(&server, &id).unwrap();
     eprintln!("notification-signature: session status {b}");
     same_as_raw(&from_library, &b);
     let dir = server.tmp.path().join("notification-signature");

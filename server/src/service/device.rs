@@ -918,75 +918,55 @@ fn confirm_locked(
         app.store.store_reply(&rt.ok(&response))?;
         return Ok(Ok(response));
     }
+    // Ends the transaction with `result`; the answer is stored with the end.
+    let end_with = |result: store::EndResult,
+                    outcome: pb::ConfirmOutcome,
+                    kp: &store::KeyPair|
+     -> Result<pb::ConfirmResponse, ApiError> {
+        let response = confirm_response(outcome, Vec::new(), kp, policy, now);
+        let reply = rt.ok(&response);
+        app.store
+            .end_transaction(&t.tx.id, result, Some(&acc.id), now, Some(&reply))?;
+        Ok(response)
+    };
     // REST sessions: certificate choice needs no share; ACSP_V2 brings the app's own x.
     let (x, vc_choice) =
         match super::rp_device::check_confirm(app, acc, &t, req, &kp.composite_modulus)? {
             RpConfirm::Grpc => (t.encoded_message.clone(), !t.tx.vc_choices.is_empty()),
             RpConfirm::Sign { x, vc_choice } => (x, vc_choice),
+            RpConfirm::CertificateChoice if kp.status == KeyPairStatus::Disabled => {
+                let outcome = pb::ConfirmOutcome::Disabled;
+                return Ok(Ok(end_with(
+                    store::EndResult::DocumentUnusable,
+                    outcome,
+                    &kp,
+                )?));
+            }
             RpConfirm::CertificateChoice => {
-                let response = if kp.status == KeyPairStatus::Disabled {
-                    let response = confirm_response(
-                        pb::ConfirmOutcome::Disabled,
-                        Vec::new(),
-                        &kp,
-                        policy,
-                        now,
-                    );
-                    app.store.end_transaction(
-                        &t.tx.id,
-                        store::EndResult::DocumentUnusable,
-                        Some(&acc.id),
-                        now,
-                        Some(&rt.ok(&response)),
-                    )?;
-                    response
-                } else {
-                    let accepted = confirm_response(
-                        pb::ConfirmOutcome::Accepted,
-                        Vec::new(),
-                        &kp,
-                        policy,
-                        now,
-                    );
-                    let closed = confirm_response(
-                        pb::ConfirmOutcome::TransactionClosed,
-                        Vec::new(),
-                        &kp,
-                        policy,
-                        now,
-                    );
-                    // Decide the answer first, then store it with the completion.
-                    let won = app.store.complete_without_signature(
-                        &t.tx.id,
-                        &acc.id,
-                        now,
-                        &rt.ok(&accepted),
-                    )?;
-                    if won {
-                        accepted
-                    } else {
-                        app.store.store_reply(&rt.ok(&closed))?;
-                        closed
-                    }
-                };
-                return Ok(Ok(response));
+                let answer = |o| confirm_response(o, Vec::new(), &kp, policy, now);
+                let accepted = answer(pb::ConfirmOutcome::Accepted);
+                // The answer is stored with the completion; a session another device
+                // completed first gets TRANSACTION_CLOSED instead.
+                let won = app.store.complete_without_signature(
+                    &t.tx.id,
+                    &acc.id,
+                    now,
+                    &rt.ok(&accepted),
+                )?;
+                if won {
+                    return Ok(Ok(accepted));
+                }
+                let closed = answer(pb::ConfirmOutcome::TransactionClosed);
+                app.store.store_reply(&rt.ok(&closed))?;
+                return Ok(Ok(closed));
             }
             RpConfirm::ProtocolFailure => {
-                let response = confirm_response(
-                    pb::ConfirmOutcome::TransactionClosed,
-                    Vec::new(),
-                    &kp,
-                    policy,
-                    now,
-                );
-                app.store.end_transaction(
-                    &t.tx.id,
+                let outcome = pb::ConfirmOutcome::TransactionClosed;
+                return Ok(Ok(end_with(
                     store::EndResult::ProtocolFailure,
-                    Some(&acc.id),
-                    now,
-                    Some(&rt.ok(&response)),
-                )?;
-                return Ok(Ok(response));
+                    outcome,
+                    &kp,
+                )?));
             }
         };
     exact("clone_token", &req.clone_token, 32)?;
@@ -1000,16 +980,7 @@ fn confirm_locked(
         )
         .into();
         if !right {
-            let response =
-                confirm_response(pb::ConfirmOutcome::WrongVc, Vec::new(), &kp, policy, now);
-            let reply = rt.ok(&response);
-            app.store.end_transaction(
-                &t.tx.id,
-                store::EndResult::WrongVc,
-                Some(&acc.id),
-                now,
-                Some(&reply),
-            )?;
+            let response = end_with(store::EndResult::WrongVc, pb::ConfirmOutcome::WrongVc, &kp)?;
             info!("wrong verification code chosen");
             return Ok(Ok(response));
         }
@@ -1036,16 +1007,11 @@ fn confirm_locked(
             } else {
                 pb::ConfirmOutcome::Locked
             };
-            let response = confirm_response(outcome, Vec::new(), &kp, policy, now);
-            let reply = rt.ok(&response);
-            app.store.end_transaction(
-                &t.tx.id,
+            return Ok(Ok(end_with(
                 store::EndResult::DocumentUnusable,
-                Some(&acc.id),
-                now,
-                Some(&reply),
-            )?;
-            return Ok(Ok(response));
+                outcome,
+                &kp,
+            )?));
         }
     }
     let verdict = signing::evaluate_share(
