@@ -21,6 +21,7 @@ pub mod http;
 pub mod lockout;
 pub mod pki;
 pub mod rp_api;
+pub mod rp_client;
 pub mod run;
 pub mod service;
 pub mod signing;
