@@ -601,6 +601,19 @@ fn finish_authentication(
 
 /// Runs an `rp-api` subcommand.
 pub async fn run(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()> {
+    let https_without_root = opts.api.starts_with("https://") && opts.tls_ca.is_none();
+    run_command(opts, cmd).await.inspect_err(|e| {
+        let transport = matches!(
+            e.downcast_ref::<crate::rp_client::Error>(),
+            Some(crate::rp_client::Error::Transport { .. })
+        );
+        if transport && https_without_root {
+            eprintln!("hint: for a server with a self-signed certificate, give --tls-ca FILE");
+        }
+    })
+}
+
+async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()> {
     match cmd {
         RpApiCommand::Login {
             user,

@@ -165,10 +165,7 @@ impl RpApiClient {
             .json(body)
             .send()
             .await
-            .map_err(|source| Error::Transport {
-                url: url.to_string(),
-                source,
-            })?;
+            .map_err(|e| transport(&url, e))?;
         read_response(&url, resp).await
     }
 
@@ -328,10 +325,7 @@ impl RpApiClient {
             .timeout(wait)
             .send()
             .await
-            .map_err(|source| Error::Transport {
-                url: url.to_string(),
-                source,
-            })?;
+            .map_err(|e| transport(&url, e))?;
         read_response(&url, resp).await
     }
 
@@ -361,16 +355,21 @@ impl RpApiClient {
     }
 }
 
+fn transport(url: &Url, e: reqwest::Error) -> Error {
+    Error::Transport {
+        url: url.to_string(),
+        // The URL is in our message already.
+        source: e.without_url(),
+    }
+}
+
 /// 2xx: the JSON body as `T`. Otherwise a problem document if the body is one.
 async fn read_response<T: DeserializeOwned>(
     url: &Url,
     resp: reqwest::Response,
 ) -> Result<T, Error> {
     let status = resp.status();
-    let body = resp.bytes().await.map_err(|source| Error::Transport {
-        url: url.to_string(),
-        source,
-    })?;
+    let body = resp.bytes().await.map_err(|e| transport(url, e))?;
     decode_body(url, status.as_u16(), &body)
 }
 

@@ -454,6 +454,10 @@ mod tests {
             &req,
         )
         .unwrap();
-        assert!(!format!("{s:?}").contains("B98O"));
+        // The secret never shows in Debug output, in any encoding.
+        let dbg = format!("{s:?}");
+        let secret = STANDARD.decode(start_response().session_secret).unwrap();
+        assert!(dbg.contains("SessionSecret(<redacted>)"), "{dbg}");
+        assert!(!dbg.contains("B98O") && !dbg.contains(&format!("{:?}", &secret[..4])));
     }
 }

@@ -61,8 +61,8 @@ pub enum Error {
     /// Our own request would be refused by the spec's rules (checked before sending).
     #[error("request not sent: {0}")]
     InvalidRequest(#[from] ValidationError),
-    /// Connection, TLS or timeout failure.
-    #[error("cannot reach the RP API at {url}: {source}")]
+    /// Connection, TLS or timeout failure (the cause is the error's `source`).
+    #[error("cannot reach the RP API at {url}")]
     Transport {
         url: String,
         #[source]
