@@ -22,6 +22,7 @@ use crate::rp_api::types::{
     SigningCertificateRequest, VerificationCodeType, encode_interactions,
 };
 use crate::rp_api::vc::authentication_vc_b64;
+use crate::rp_client::revocation::check_ocsp;
 use crate::rp_client::verify::{
     self, CertificatePurpose, Level, VerificationError, VerificationReport, end_result_name,
 };
@@ -62,6 +63,12 @@ pub struct RpApiOptions {
     /// Policy OID every user certificate must carry (scheme identification). Repeatable.
     #[arg(long, global = true)]
     pub require_policy: Vec<String>,
+    /// After verification, ask the certificate's OCSP responder (AIA) whether it is revoked.
+    #[arg(long, global = true)]
+    pub ocsp: bool,
+    /// OCSP responder URL to use instead of the certificate's AIA (implies --ocsp).
+    #[arg(long, global = true)]
+    pub ocsp_url: Option<String>,
     /// Extra root certificate (PEM) to trust for the server's HTTPS certificate.
     #[arg(long, global = true, env = "TANDEM_RP_API_CA")]
     pub tls_ca: Option<PathBuf>,
@@ -577,7 +584,39 @@ fn print_identity(id: &verify::CertificateIdentity, doc: Option<&str>, level: Le
     println!("certificate level: {}", level.as_str());
 }
 
-fn finish_authentication(
+/// The revocation step: OCSP if asked for, else a note that it was not done.
+async fn revocation(
+    opts: &RpApiOptions,
+    certificate_der: &[u8],
+    anchors: &TrustAnchors,
+    out: fn(&str),
+) -> anyhow::Result<()> {
+    if !opts.ocsp && opts.ocsp_url.is_none() {
+        out("revocation (OCSP): not checked (use --ocsp)");
+        return Ok(());
+    }
+    match check_ocsp(certificate_der, anchors, opts.ocsp_url.as_deref()).await {
+        Ok(step) => {
+            out(&step.to_string());
+            Ok(())
+        }
+        Err(e) => {
+            out(&format!("{}: FAILED ({})", e.step, e.reason));
+            bail!("verification failed at {}: {}", e.step, e.reason)
+        }
+    }
+}
+
+fn to_stdout(s: &str) {
+    println!("{s}");
+}
+
+fn to_stderr(s: &str) {
+    eprintln!("{s}");
+}
+
+async fn finish_authentication(
+    opts: &RpApiOptions,
     status: &SessionStatusResponse,
     expected: &AuthenticationExpectation,
     anchors: &TrustAnchors,
@@ -587,6 +626,7 @@ fn finish_authentication(
     let v = verify::verify_authentication(status, expected, anchors, SystemTime::now())
         .map_err(|e| print_failure(&e))?;
     print_report(&v.report);
+    revocation(opts, &v.certificate_der, anchors, to_stdout).await?;
     println!("authenticated: {}", v.identity);
     print_identity(&v.identity, v.document_number.as_deref(), v.level);
     println!("flow: {}", v.flow_type.as_str());
@@ -680,7 +720,7 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
             .await?;
             let expected =
                 AuthenticationExpectation::device_link(&req, &opts.scheme_name, &target)?;
-            finish_authentication(&status, &expected, &anchors, cert_out.as_deref())
+            finish_authentication(&opts, &status, &expected, &anchors, cert_out.as_deref()).await
         }
 
         RpApiCommand::NotifyLogin {
@@ -742,7 +782,7 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
             )
             .await?;
             let expected = AuthenticationExpectation::notification(&req, &opts.scheme_name, &user)?;
-            finish_authentication(&status, &expected, &anchors, cert_out.as_deref())
+            finish_authentication(&opts, &status, &expected, &anchors, cert_out.as_deref()).await
         }
 
         RpApiCommand::Sign {
@@ -869,6 +909,7 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
             let v = verify::verify_signature(&status, &expected, &anchors, SystemTime::now())
                 .map_err(|e| print_failure(&e))?;
             print_report(&v.report);
+            revocation(&opts, &v.certificate_der, &anchors, to_stdout).await?;
             println!("signed by: {}", v.identity);
             print_identity(&v.identity, v.document_number.as_deref(), v.level);
             println!("flow: {}", v.flow_type.as_str());
@@ -932,6 +973,7 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
                         for s in &v.report.steps {
                             eprintln!("{s}");
                         }
+                        revocation(&opts, &der, &anchors, to_stderr).await?;
                     }
                     Err(e) => {
                         for s in &e.passed.steps {

@@ -13,15 +13,17 @@
 //!                                        ◀── SessionStatusResponse ──
 //!  verify::verify_authentication / verify_signature / verify_certificate_choice
 //!     (pure: response + what the RP sent + trust anchors + time ─▶ report or failed step)
+//!  revocation::check_ocsp ──POST OCSP request to the certificate's AIA responder──▶
 //! ```
 //!
-//! Only [`http`] does I/O. Link building, QR rendering and verification take every input as an
+//! Only [`http`] and [`revocation`] do I/O. Link building, QR rendering and verification take every input as an
 //! argument (the receipt time of the start response, the current time, the trust anchors),
 //! so they are unit-tested without a server.
 
 pub mod http;
 pub mod link;
 pub mod qr;
+pub mod revocation;
 pub mod verify;
 
 use base64::Engine as _;

@@ -16,7 +16,7 @@
 //!
 //! Certificates are read with `x509-cert` (extensions) and checked with OpenSSL (chain, time,
 //! signatures), an implementation independent of the one our server signs with. Revocation
-//! (OCSP/CRL) needs the network and is not part of these functions.
+//! (OCSP) needs the network and is not part of these functions: see [`super::revocation`].
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -90,6 +90,8 @@ pub enum VerificationStep {
     ResponseFields,
     /// The signature verifies with the certificate's key.
     Signature,
+    /// The certificate is not revoked (OCSP; [`super::revocation`], needs the network).
+    Revocation,
 }
 
 impl VerificationStep {
@@ -108,6 +110,7 @@ impl VerificationStep {
             Self::SignatureAlgorithm => "signature algorithm",
             Self::ResponseFields => "response fields",
             Self::Signature => "signature",
+            Self::Revocation => "revocation (OCSP)",
         }
     }
 }
@@ -271,6 +274,19 @@ impl TrustAnchors {
             .map_err(|e| Error::Config(format!("policy OID {oid:?}: {e}")))?;
         self.scheme_policies.push(oid);
         Ok(())
+    }
+
+    pub fn roots(&self) -> &[X509] {
+        &self.roots
+    }
+
+    pub fn intermediates(&self) -> &[X509] {
+        &self.intermediates
+    }
+
+    /// Intermediates, then roots.
+    pub fn all_certificates(&self) -> impl Iterator<Item = &X509> {
+        self.intermediates.iter().chain(&self.roots)
     }
 
     pub fn root_count(&self) -> usize {
@@ -1494,4 +1510,4 @@ fn verify_rsa(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -130,23 +130,25 @@ fn person() -> X509Name {
     ])
 }
 
-struct Pki {
-    root: X509,
-    issuing: X509,
-    leaf_key: PKey<Private>,
+pub(crate) struct Pki {
+    pub(crate) root: X509,
+    pub(crate) issuing: X509,
+    pub(crate) issuing_key: PKey<Private>,
+    pub(crate) leaf_key: PKey<Private>,
     /// digitalSignature + clientAuth, NCP+.
-    auth: X509,
+    pub(crate) auth: X509,
     /// nonRepudiation, QcCompliance + QcSSCD.
     sign: X509,
     /// nonRepudiation, no QC statements.
     sign_advanced: X509,
     /// A root nobody trusts, and a leaf under it with the same subject.
-    other_root: X509,
+    pub(crate) other_root: X509,
+    pub(crate) other_root_key: PKey<Private>,
     foreign_auth: X509,
 }
 
 /// Keys take a moment to generate: one PKI for all tests.
-fn pki() -> &'static Pki {
+pub(crate) fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
         let root_key = new_key();
@@ -229,17 +231,19 @@ fn pki() -> &'static Pki {
         Pki {
             root,
             issuing,
+            issuing_key,
             leaf_key,
             auth,
             sign,
             sign_advanced,
             other_root,
+            other_root_key: other_key,
             foreign_auth,
         }
     })
 }
 
-fn anchors() -> TrustAnchors {
+pub(crate) fn anchors() -> TrustAnchors {
     let p = pki();
     let mut a = TrustAnchors::new();
     a.add_roots_pem(&p.root.to_pem().unwrap()).unwrap();
