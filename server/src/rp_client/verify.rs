@@ -398,10 +398,9 @@ pub struct AuthenticationExpectation {
 }
 
 fn missing_hash() -> Error {
-    Error::Verification(VerificationError {
-        step: VerificationStep::SignatureAlgorithm,
-        reason: "the request names no hash algorithm".into(),
-        passed: VerificationReport::default(),
+    Error::InvalidRequest(crate::rp_api::ValidationError {
+        field: "signatureProtocolParameters.signatureAlgorithmParameters",
+        reason: "rsassa-pss needs a hashAlgorithm".into(),
     })
 }
 
@@ -897,7 +896,7 @@ fn check_complete_ok(
         }
         return Err(s);
     }
-    let want = match protocol {
+    let name = |p: SignatureProtocol| match p {
         SignatureProtocol::AcspV2 => "ACSP_V2",
         SignatureProtocol::RawDigestSignature => "RAW_DIGEST_SIGNATURE",
     };
@@ -905,15 +904,17 @@ fn check_complete_ok(
         Some(p) if p == protocol => {}
         Some(p) => {
             return Err(format!(
-                "signatureProtocol is {}, expected {want}",
-                if p == SignatureProtocol::AcspV2 {
-                    "ACSP_V2"
-                } else {
-                    "RAW_DIGEST_SIGNATURE"
-                }
+                "signatureProtocol is {}, expected {}",
+                name(p),
+                name(protocol)
             ));
         }
-        None => return Err(format!("signatureProtocol is missing, expected {want}")),
+        None => {
+            return Err(format!(
+                "signatureProtocol is missing, expected {}",
+                name(protocol)
+            ));
+        }
     }
     if status.signature.is_none() {
         return Err("signature is missing".into());
