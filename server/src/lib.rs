@@ -22,6 +22,7 @@ pub mod lockout;
 pub mod pki;
 pub mod rest;
 pub mod rp_api;
+pub mod rp_client;
 pub mod run;
 pub mod service;
 pub mod signing;

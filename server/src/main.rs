@@ -43,6 +43,14 @@ enum Command {
         #[command(subcommand)]
         command: cli::RpCommand,
     },
+    /// Relying-party client of the REST API (Smart-ID RP API v3): device-link (QR) and
+    /// notification flows, verification of the results.
+    RpApi {
+        #[command(flatten)]
+        opts: Box<cli::rp_api::RpApiOptions>,
+        #[command(subcommand)]
+        command: Box<cli::rp_api::RpApiCommand>,
+    },
     /// Runs the whole thing once: server, device, authentication, signature, lockout.
     Demo {
         /// Fresh data directory for the demo (wiped if it holds an earlier demo).
@@ -70,6 +78,9 @@ fn main() -> std::process::ExitCode {
         }
         Command::Rp { opts, command } => {
             cli::runtime().and_then(|rt| rt.block_on(cli::rp(opts, command)))
+        }
+        Command::RpApi { opts, command } => {
+            cli::runtime().and_then(|rt| rt.block_on(cli::rp_api::run(*opts, *command)))
         }
         Command::Demo { data_dir, key_bits } => cli::demo::run(&data_dir, key_bits),
     };

@@ -85,8 +85,10 @@ pub struct TestServer {
     pub url: String,
     /// `http://127.0.0.1:PORT`: OCSP, CRL, CA certificates.
     pub http_url: String,
-    /// `http://127.0.0.1:PORT`: the REST relying-party API's origin (base path `/v3`).
+    /// `http://127.0.0.1:PORT` (or `https://` with [`rp_api_https_table`]): the REST
+    /// relying-party API's origin (base path `/v3`).
     pub rest_url: String,
+    rest_tls: bool,
     /// TLS certificate (PEM).
     pub ca: Vec<u8>,
     child: Option<Child>,
@@ -124,6 +126,11 @@ pub fn rp_api_table(max_qr_age_seconds: u64, test_accounts: bool) -> String {
     format!(
         "[rp_api]\nlisten = \"127.0.0.1:0\"\ntls = false\nbase_path = \"/v3\"\ndevice_link_base = \"{DEVICE_LINK_BASE}\"\nscheme_name = \"smart-id\"\nmax_qr_age_seconds = {max_qr_age_seconds}\nresult_retention_seconds = 300\nidempotency_seconds = 15\nrate_limit_per_second = 50\nrate_limit_burst = 100\ntest_accounts = {test_accounts}\n"
     )
+}
+
+/// [`rp_api_table`] served over HTTPS with the server's TLS certificate (`tls/server.crt`).
+pub fn rp_api_https_table() -> String {
+    rp_api_table(60, false).replace("tls = false", "tls = true")
 }
 
 /// A short lockout table: 3 -> `l1` s, 6 -> `l2` s, 9 -> disabled.
@@ -191,11 +198,9 @@ impl TestServer {
         if let Some(t) = &opts.timeouts {
             cfg = replace_table(&cfg, "timeouts", t);
         }
-        cfg = replace_table(
-            &cfg,
-            "rp_api",
-            opts.rp_api.as_deref().unwrap_or(&rp_api_table(60, false)),
-        );
+        let rp_api = opts.rp_api.unwrap_or_else(|| rp_api_table(60, false));
+        let rest_tls = rp_api.contains("tls = true");
+        cfg = replace_table(&cfg, "rp_api", &rp_api);
         std::fs::write(&cfg_path, cfg)?;
         let ca = std::fs::read(data_dir.join("tls/server.crt"))?;
         let log_path = tmp.path().join("server.log");
@@ -205,6 +210,7 @@ impl TestServer {
             url: String::new(),
             http_url: String::new(),
             rest_url: String::new(),
+            rest_tls,
             ca,
             child: None,
             log_path,
@@ -234,8 +240,8 @@ impl TestServer {
             .to_owned();
         let rest_listen = self
             .rest_url
-            .strip_prefix("http://")
-            .unwrap_or("127.0.0.1:0")
+            .split_once("://")
+            .map_or("127.0.0.1:0", |(_, addr)| addr)
             .to_owned();
         let mut child = Command::new(tandem_bin())
             .args([
@@ -278,7 +284,8 @@ impl TestServer {
         let rest = addr_of("rest listening on ")?;
         self.url = format!("https://{grpc}");
         self.http_url = format!("http://{http}");
-        self.rest_url = format!("http://{rest}");
+        let scheme = if self.rest_tls { "https" } else { "http" };
+        self.rest_url = format!("{scheme}://{rest}");
         self.child = Some(child);
         Ok(())
     }

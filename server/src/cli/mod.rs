@@ -3,6 +3,7 @@
 //! `TANDEM_PIN2` / `TANDEM_PIN` or standard input.
 
 pub mod demo;
+pub mod rp_api;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,162 @@
+//! QR codes for device links: terminal text (Unicode half blocks) and PNG.
+//!
+//! device_link_flows.txt: error correction LOW or MEDIUM (HIGH does not fit the link
+//! length), a sufficient margin, and 6-10 pixels per module on a PC screen. We use MEDIUM,
+//! the standard 4-module quiet zone, and draw the PNG from the module matrix ourselves (the
+//! `qrcode` crate's image renderer would pull in the `image` crate).
+
+use qrcode::render::unicode::Dense1x2;
+use qrcode::{Color, EcLevel, QrCode};
+
+use super::Error;
+
+/// Quiet zone around the code, in modules (ISO/IEC 18004).
+pub const QUIET_ZONE_MODULES: u32 = 4;
+/// Default PNG module size: inside the spec's 6-10 pixel recommendation.
+pub const DEFAULT_MODULE_PIXELS: u32 = 8;
+
+fn encode(link: &str) -> Result<QrCode, Error> {
+    QrCode::with_error_correction_level(link.as_bytes(), EcLevel::M)
+        .map_err(|e| Error::Qr(format!("cannot encode the link: {e}")))
+}
+
+/// The QR code as lines of Unicode half blocks (two modules per character cell), with quiet
+/// zone. Drawn light-on-dark: the blocks are the *light* modules, so on a terminal with light
+/// text on a dark background the code appears dark-on-light as scanners expect.
+pub fn terminal(link: &str) -> Result<String, Error> {
+    let code = encode(link)?;
+    Ok(code
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .quiet_zone(true)
+        .build())
+}
+
+/// A QR image: dark modules as `true`, row by row, with the quiet zone included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleMatrix {
+    /// Modules per side, quiet zone included.
+    pub size: u32,
+    pub dark: Vec<bool>,
+}
+
+/// The module matrix of `link` with a `quiet`-module margin on every side.
+pub fn modules(link: &str, quiet: u32) -> Result<ModuleMatrix, Error> {
+    let code = encode(link)?;
+    let w = u32::try_from(code.width()).map_err(|_| Error::Qr("code too wide".into()))?;
+    let size = w + 2 * quiet;
+    let colors = code.into_colors();
+    let mut dark = vec![false; (size * size) as usize];
+    for y in 0..w {
+        for x in 0..w {
+            if colors[(y * w + x) as usize] == Color::Dark {
+                dark[((y + quiet) * size + x + quiet) as usize] = true;
+            }
+        }
+    }
+    Ok(ModuleMatrix { size, dark })
+}
+
+/// A PNG (8-bit grayscale, black on white) of the QR code of `link`: quiet zone of
+/// [`QUIET_ZONE_MODULES`], `module_pixels` pixels per module (at least 1).
+pub fn png(link: &str, module_pixels: u32) -> Result<Vec<u8>, Error> {
+    let scale = module_pixels.max(1);
+    let m = modules(link, QUIET_ZONE_MODULES)?;
+    let side = m
+        .size
+        .checked_mul(scale)
+        .filter(|s| *s <= 16_384)
+        .ok_or_else(|| Error::Qr("image too large".into()))?;
+    let mut pixels = Vec::with_capacity((side * side) as usize);
+    for row in m.dark.chunks(m.size as usize) {
+        let mut line = Vec::with_capacity(side as usize);
+        for &d in row {
+            let v = if d { 0u8 } else { 255u8 };
+            line.extend(std::iter::repeat_n(v, scale as usize));
+        }
+        for _ in 0..scale {
+            pixels.extend_from_slice(&line);
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, side, side);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        let perr = |e: png::EncodingError| Error::Qr(format!("PNG encoding: {e}"));
+        let mut w = enc.write_header().map_err(perr)?;
+        w.write_image_data(&pixels).map_err(perr)?;
+        w.finish().map_err(perr)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINK: &str = "https://smart-id.com/device-link?deviceLinkType=QR&elapsedSeconds=22&sessionToken=wGIrqveE6AuGDATZKmR1mtAZ&sessionType=auth&version=1.0&lang=eng&authCode=OY1eHaD4UYedrBwtqUbSkpa0w7ttm4FllPkCD_3wlE0";
+
+    fn decode(png_bytes: &[u8]) -> (png::OutputInfo, Vec<u8>) {
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes))
+            .read_info()
+            .unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        buf.truncate(info.buffer_size());
+        (info, buf)
+    }
+
+    #[test]
+    fn png_decodes_with_quiet_zone_and_module_size() {
+        let m = modules(LINK, 0).unwrap();
+        // Version 9-M for this 191-byte link: 53 modules a side; the spec calls the
+        // device-link QR code at M fine to scan.
+        assert!(
+            m.size >= 21 && (m.size - 17).is_multiple_of(4),
+            "{}",
+            m.size
+        );
+        let bytes = png(LINK, 6).unwrap();
+        let (info, px) = decode(&bytes);
+        let side = (m.size + 2 * QUIET_ZONE_MODULES) * 6;
+        assert_eq!((info.width, info.height), (side, side));
+        assert_eq!(info.color_type, png::ColorType::Grayscale);
+        // Quiet zone white; top-left finder pattern corner black at the right offset.
+        let at = |x: u32, y: u32| px[(y * side + x) as usize];
+        assert_eq!(at(0, 0), 255);
+        assert_eq!(
+            at(QUIET_ZONE_MODULES * 6 - 1, QUIET_ZONE_MODULES * 6 - 1),
+            255
+        );
+        assert_eq!(at(QUIET_ZONE_MODULES * 6, QUIET_ZONE_MODULES * 6), 0);
+        assert_eq!(
+            at(QUIET_ZONE_MODULES * 6 + 5, QUIET_ZONE_MODULES * 6 + 5),
+            0
+        );
+        // Each module is a solid 6x6 block matching the matrix.
+        for (i, &d) in m.dark.iter().enumerate() {
+            let (mx, my) = (i as u32 % m.size, i as u32 / m.size);
+            let (x0, y0) = ((mx + QUIET_ZONE_MODULES) * 6, (my + QUIET_ZONE_MODULES) * 6);
+            let want = if d { 0 } else { 255 };
+            assert_eq!(at(x0, y0), want);
+            assert_eq!(at(x0 + 5, y0 + 5), want);
+        }
+        // Larger modules: larger image, same code.
+        let (info10, _) = decode(&png(LINK, 10).unwrap());
+        assert_eq!(info10.width, (m.size + 2 * QUIET_ZONE_MODULES) * 10);
+    }
+
+    #[test]
+    fn terminal_rendering_has_two_modules_per_line() {
+        let m = modules(LINK, QUIET_ZONE_MODULES).unwrap();
+        let t = terminal(LINK).unwrap();
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len() as u32, m.size.div_ceil(2));
+        assert!(lines.iter().all(|l| l.chars().count() as u32 == m.size));
+        assert!(t.contains('\u{2588}') && t.contains('\u{2580}'));
+        // Different links, different codes.
+        assert_ne!(t, terminal(&LINK.replace("=22&", "=23&")).unwrap());
+    }
+}
