@@ -69,8 +69,13 @@ pub struct RpApiConfig {
     pub rate_limit_per_second: u32,
     /// Burst size of the token bucket.
     pub rate_limit_burst: u32,
-    /// Test accounts answering with fixed end results. Never enable in production.
+    /// Test accounts answering with fixed end results (`docs/RP_API.md`, "Test accounts").
+    /// Never enable in production: their certificates come from this server's CA.
     pub test_accounts: bool,
+    /// How long (milliseconds) a test account "thinks" before it answers.
+    pub test_account_delay_ms: u64,
+    /// Client key size (bits) of the test accounts' simulated devices.
+    pub test_account_key_bits: usize,
 }
 
 impl Default for RpApiConfig {
@@ -87,6 +92,8 @@ impl Default for RpApiConfig {
             rate_limit_per_second: 20,
             rate_limit_burst: 50,
             test_accounts: false,
+            test_account_delay_ms: 3000,
+            test_account_key_bits: 3072,
         }
     }
 }
@@ -287,6 +294,20 @@ impl Config {
         anyhow::ensure!(
             self.rp_api.rate_limit_per_second > 0 && self.rp_api.rate_limit_burst > 0,
             "rp_api rate limits must be positive"
+        );
+        anyhow::ensure!(
+            !self.rp_api.test_accounts || !self.rp_api.listen.is_empty(),
+            "rp_api.test_accounts needs the REST API (rp_api.listen)"
+        );
+        anyhow::ensure!(
+            self.keys
+                .client_key_bits
+                .contains(&self.rp_api.test_account_key_bits),
+            "rp_api.test_account_key_bits must be one of keys.client_key_bits"
+        );
+        anyhow::ensure!(
+            self.rp_api.test_account_delay_ms <= 60_000,
+            "rp_api.test_account_delay_ms must be at most 60000"
         );
         anyhow::ensure!(
             matches!(self.pki.level.as_str(), "QUALIFIED" | "ADVANCED"),

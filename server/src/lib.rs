@@ -27,4 +27,5 @@ pub mod run;
 pub mod service;
 pub mod signing;
 pub mod store;
+pub mod test_accounts;
 pub mod tls;

@@ -43,6 +43,7 @@ use crate::rp_api::{acsp, vc};
 use crate::service::rp_device::{core_hash, core_scheme, params_of, raw_digest_message};
 use crate::service::{ApiError, App};
 use crate::store::{self, AccountState, KeyPairStatus, RpCheck, RpSession, TxRecord, TxState};
+use crate::test_accounts::TestAccounts;
 
 /// Largest accepted request body.
 const MAX_BODY: usize = 64 * 1024;
@@ -51,6 +52,8 @@ const MAX_BODY: usize = 64 * 1024;
 struct Rest {
     app: Arc<App>,
     limiter: Arc<RateLimiter>,
+    /// `rp_api.test_accounts`: the simulated phones of the test accounts.
+    test_accounts: Option<TestAccounts>,
 }
 
 /// Token bucket per relying party (in memory, per process).
@@ -76,12 +79,14 @@ impl RateLimiter {
     }
 }
 
-/// The REST router under the configured base path.
-pub fn router(app: Arc<App>) -> Router {
+/// The REST router under the configured base path (with the test accounts' device-link
+/// endpoint when they are given).
+pub fn router(app: Arc<App>, test_accounts: Option<TestAccounts>) -> Router {
     let base = app.config.rp_api.base_path.clone();
     let state = Rest {
         app,
         limiter: Arc::new(RateLimiter::default()),
+        test_accounts,
     };
     let api = Router::new()
         .route(
@@ -134,6 +139,7 @@ pub fn router(app: Arc<App>) -> Router {
             named(Kind::CertNotification, false),
         )
         .route("/session/{id}", get(session_status))
+        .route("/test-accounts/device-link", post(test_account_scan))
         .fallback(|| async { Problem::not_found() })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);
@@ -870,6 +876,38 @@ fn named(kind: Kind, document: bool) -> axum::routing::MethodRouter<Rest> {
 }
 
 /// POST {base}/signature/certificate/{document-number}: synchronous.
+/// Body of `POST {base}/test-accounts/device-link`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TestAccountScan {
+    /// The device link as the relying party would show it (QR, Web2App, App2App).
+    device_link: String,
+    /// Which test account scans it (needed for anonymous sessions).
+    document_number: Option<String>,
+}
+
+/// Test accounts (`rp_api.test_accounts`): a test account's phone "scans" a device link.
+/// 404 when test accounts are off.
+async fn test_account_scan(State(rest): Rp, b: Bytes) -> Answer {
+    let Some(accounts) = &rest.test_accounts else {
+        return Err(Problem::not_found());
+    };
+    let r: TestAccountScan = parse(&b)?;
+    use crate::test_accounts::LinkError;
+    match accounts
+        .scan(&r.device_link, r.document_number.as_deref())
+        .await
+    {
+        Ok(doc) => Ok(json(&serde_json::json!({ "documentNumber": doc }))),
+        Err(LinkError::NotReady) => Err(Problem::new(
+            503,
+            "Service Unavailable",
+            "The test accounts are still being provisioned",
+        )),
+        Err(e) => Err(Problem::bad_request(e.to_string())),
+    }
+}
+
 async fn signing_certificate(
     State(rest): Rp,
     ConnectInfo(PeerAddr(f)): Peer,
@@ -1181,9 +1219,10 @@ pub async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
     tls: Option<(Vec<u8>, Vec<u8>)>,
+    test_accounts: Option<TestAccounts>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let router = router(app);
+    let router = router(app, test_accounts);
     match tls {
         Some((cert, key)) => {
             let l = TlsListener::new(listener, &cert, &key)?;

@@ -272,11 +272,25 @@ pub async fn serve(
             .with_graceful_shutdown(stopped(stop_rx.clone()))
             .into_future(),
     );
+    let test_accounts = (rest_listener.is_some() && app.config.rp_api.test_accounts).then(|| {
+        let host = if local.ip().is_unspecified() {
+            std::net::IpAddr::from([127, 0, 0, 1])
+        } else {
+            local.ip()
+        };
+        crate::test_accounts::TestAccounts::start(
+            Arc::clone(&app),
+            data_dir,
+            format!("https://{}", SocketAddr::new(host, local.port())),
+            cert.clone(),
+        )
+    });
     let rest = rest_listener.map(|l| {
         tokio::spawn(crate::rest::serve(
             Arc::clone(&app),
             l,
             rest_tls,
+            test_accounts,
             stopped(stop_rx.clone()),
         ))
     });

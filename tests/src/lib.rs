@@ -121,10 +121,11 @@ pub const RP_NAME: &str = "Tandem Test Bank";
 /// The `deviceLinkBase` of test servers.
 pub const DEVICE_LINK_BASE: &str = "https://app.tandem.example/device-link";
 
-/// An `[rp_api]` table: plain HTTP, scheme `smart-id`, test accounts as given.
+/// An `[rp_api]` table: plain HTTP, scheme `smart-id`, test accounts as given (answering
+/// after 300 ms, 2048-bit keys).
 pub fn rp_api_table(max_qr_age_seconds: u64, test_accounts: bool) -> String {
     format!(
-        "[rp_api]\nlisten = \"127.0.0.1:0\"\ntls = false\nbase_path = \"/v3\"\ndevice_link_base = \"{DEVICE_LINK_BASE}\"\nscheme_name = \"smart-id\"\nmax_qr_age_seconds = {max_qr_age_seconds}\nresult_retention_seconds = 300\nidempotency_seconds = 15\nrate_limit_per_second = 50\nrate_limit_burst = 100\ntest_accounts = {test_accounts}\n"
+        "[rp_api]\nlisten = \"127.0.0.1:0\"\ntls = false\nbase_path = \"/v3\"\ndevice_link_base = \"{DEVICE_LINK_BASE}\"\nscheme_name = \"smart-id\"\nmax_qr_age_seconds = {max_qr_age_seconds}\nresult_retention_seconds = 300\nidempotency_seconds = 15\nrate_limit_per_second = 50\nrate_limit_burst = 100\ntest_accounts = {test_accounts}\ntest_account_delay_ms = 300\ntest_account_key_bits = 2048\n"
     )
 }
 

@@ -211,6 +211,16 @@ async fn bad_requests_relying_parties_long_poll_bounds_and_idempotency() {
     // Unknown paths are problems too.
     let (s, b) = rest(&server, "GET", "/v3/nothing-here", "").unwrap();
     assert_problem(s, &b, 404);
+    // Test accounts are off by default: their endpoint does not exist and none was made.
+    let (s, b) = rest(
+        &server,
+        "POST",
+        "/v3/test-accounts/device-link",
+        r#"{"deviceLink":"x","documentNumber":"PNOEE-40504040001-MOCK-Q"}"#,
+    )
+    .unwrap();
+    assert_problem(s, &b, 404);
+    assert!(!server.operator(&["accounts"]).unwrap().contains("MOCK"));
 }
 
 async fn start_auth(server: &TestServer, doc: &str, interactions: &str) -> String {

@@ -214,6 +214,11 @@ pub struct QrArgs {
     /// Do not draw the QR code in the terminal.
     #[arg(long)]
     pub no_terminal_qr: bool,
+    /// Let a test account "scan" the QR code instead of a phone (a server with
+    /// `rp_api.test_accounts`; docs/RP_API.md): its document number, or `named` for a session
+    /// that already names a test account.
+    #[arg(long, value_name = "DOC|named")]
+    pub test_account: Option<String>,
 }
 
 /// `tandem rp-api ...`
@@ -499,12 +504,19 @@ async fn show_qr_until_complete(
         Duration::from_secs(1),
     );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut test_account = qr_args.test_account.as_deref();
     loop {
         tokio::select! {
             status = &mut poll => return Ok(status?),
             _ = tick.tick() => {
                 let now = Instant::now();
-                display.show(&session.qr_link(now), session.elapsed_seconds(now), waiting_for)?;
+                let link = session.qr_link(now);
+                display.show(&link, session.elapsed_seconds(now), waiting_for)?;
+                if let Some(doc) = test_account.take() {
+                    let doc = (doc != "named").then_some(doc);
+                    let r = client.test_account_scan(&link, doc).await?;
+                    eprintln!("test account {} scanned the QR code", r["documentNumber"].as_str().unwrap_or("?"));
+                }
             }
         }
     }

@@ -169,6 +169,21 @@ impl RpApiClient {
         read_response(&url, resp).await
     }
 
+    /// `POST /v3/test-accounts/device-link`: a Tandem server's test account (with
+    /// `rp_api.test_accounts` on) "scans" the device link; for anonymous sessions
+    /// `document_number` names the account. Not part of the Smart-ID RP API.
+    pub async fn test_account_scan(
+        &self,
+        device_link: &str,
+        document_number: Option<&str>,
+    ) -> Result<serde_json::Value, Error> {
+        let body = serde_json::json!({
+            "deviceLink": device_link,
+            "documentNumber": document_number,
+        });
+        self.post(&["test-accounts", "device-link"], &body).await
+    }
+
     /// `POST /v3/authentication/device-link/{anonymous | etsi/{id} | document/{number}}`.
     pub async fn device_link_authentication(
         &self,

@@ -72,7 +72,7 @@ fn confirm_response(
     }
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     OsRng.fill_bytes(&mut b);
     b
@@ -527,7 +527,10 @@ impl Device for DeviceService {
                     .clone()
                     .ok_or_else(|| ApiError::Internal("identity missing".into()))?;
                 let account_id = uuid::Uuid::new_v4().to_string();
-                let document_number = document_number(&identity);
+                let document_number = reg
+                    .document_number
+                    .clone()
+                    .unwrap_or_else(|| document_number(&identity));
                 let device_secret = random_bytes::<32>();
                 let tokens: Vec<(KeyType, [u8; 32])> = [KeyType::Auth, KeyType::Sign]
                     .into_iter()

@@ -23,6 +23,7 @@ use crate::store::{Reply, ReplyLookup, Store, StoreError};
 
 pub(crate) use convert::{hash_name, scheme_name};
 pub use device::DeviceService;
+pub(crate) use device::random_bytes;
 pub use rp::RelyingPartyService;
 
 /// Shared state of the running server.

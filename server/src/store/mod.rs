@@ -139,6 +139,8 @@ pub struct Registration {
     pub proof_attempts: u32,
     /// Account created by this registration.
     pub account_id: Option<String>,
+    /// Document number chosen at approval (test accounts); `None`: generated at activation.
+    pub document_number: Option<String>,
 }
 
 impl Registration {
@@ -730,7 +732,26 @@ impl Store {
         identity: &Identity,
         now: i64,
     ) -> Result<Registration> {
+        self.approve_registration_as(code, identity, None, now)
+    }
+
+    /// Approves a registration with the person's identity and, optionally, the document
+    /// number the account will get (refused if an account already has it).
+    pub fn approve_registration_as(
+        &self,
+        code: &str,
+        identity: &Identity,
+        document_number: Option<&str>,
+        now: i64,
+    ) -> Result<Registration> {
         self.write(|tx| {
+            if let Some(doc) = document_number
+                && account_where(tx, "document_number = ?1", doc)?.is_some()
+            {
+                return Err(StoreError::Conflict(format!(
+                    "document number {doc} is already taken"
+                )));
+            }
             let reg = registration_where(tx, "code = ?1", code)?.ok_or(StoreError::NotFound("registration"))?;
             if reg.is_expired(now) {
                 return Err(StoreError::Conflict("the registration code has expired".into()));
@@ -739,9 +760,10 @@ impl Store {
                 return Err(StoreError::Conflict("the registration is not waiting for approval".into()));
             }
             tx.execute(
-                "UPDATE registrations SET state = 'APPROVED', given_name = ?2, surname = ?3, country = ?4, national_id = ?5
-                 WHERE id = ?1",
-                params![reg.id, identity.given_name, identity.surname, identity.country, identity.national_id],
+                "UPDATE registrations SET state = 'APPROVED', given_name = ?2, surname = ?3, country = ?4, national_id = ?5,
+                 document_number = ?6 WHERE id = ?1",
+                params![reg.id, identity.given_name, identity.surname, identity.country, identity.national_id,
+                        document_number],
             )?;
             audit(tx, now, "registration_approved", None, &serde_json::json!({
                 "registration_id": reg.id, "country": identity.country }))?;
@@ -1620,7 +1642,7 @@ impl Store {
 // ---------------------------------------------------------------------- row helpers
 
 const REG_COLS: &str = "id, secret_hash, code, device_id, matching_code, state, created_at, expires_at, \
-                        given_name, surname, country, national_id, proof_attempts, account_id";
+                        given_name, surname, country, national_id, proof_attempts, account_id, document_number";
 
 fn registration_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Registration>> {
     let state: String = r.get(5)?;
@@ -1647,6 +1669,7 @@ fn registration_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Registrati
             identity,
             proof_attempts: r.get(12)?,
             account_id: r.get(13)?,
+            document_number: r.get(14)?,
         })
     })();
     Ok(reg)

@@ -195,4 +195,9 @@ CREATE TABLE rp_sessions (
 CREATE INDEX rp_sessions_idempotency ON rp_sessions(rp_uuid, request_hash, created_at_ms);
 "#,
     ),
+    (
+        6,
+        "document number chosen at approval (test accounts)",
+        "ALTER TABLE registrations ADD COLUMN document_number TEXT;",
+    ),
 ];
