@@ -29,7 +29,7 @@ use super::{
 /// Which key pair of an account a certificate is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyPurpose {
-    /// AUTH key (PIN1): digitalSignature, clientAuth.
+    /// AUTH key (PIN1): digitalSignature, Smart-ID authentication EKU and clientAuth.
     Authentication,
     /// SIGN key (PIN2): nonRepudiation.
     Signature,
@@ -228,7 +228,8 @@ pub fn issuing_ca_certificate(
 ///
 /// Subject: C, SN, GN, CN `SURNAME,GIVENNAME`, serialNumber `PNO<CC>-<id>` (ETSI EN 319
 /// 412-1 semantics identifier). Extensions: basicConstraints cA=false, keyUsage (critical;
-/// AUTH digitalSignature, SIGN nonRepudiation), extKeyUsage clientAuth (AUTH only),
+/// AUTH digitalSignature, SIGN nonRepudiation), extKeyUsage Smart-ID authentication and
+/// clientAuth (AUTH only),
 /// certificatePolicies, qcStatements, authorityInfoAccess (OCSP, caIssuers),
 /// cRLDistributionPoints, AKI, SKI.
 pub fn end_entity_certificate(
@@ -282,7 +283,7 @@ pub fn end_entity_certificate(
         extensions.push(extension(
             oids::CE_EXT_KEY_USAGE,
             false,
-            &ExtendedKeyUsage(vec![oids::KP_CLIENT_AUTH]),
+            &ExtendedKeyUsage(vec![oids::KP_SMART_ID_AUTH, oids::KP_CLIENT_AUTH]),
         )?);
     }
     extensions.push(extension(oids::CE_CERTIFICATE_POLICIES, false, &policies)?);

@@ -64,6 +64,13 @@ pub const PE_AUTHORITY_INFO_ACCESS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.1");
 pub const PE_QC_STATEMENTS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.3");
 /// id-kp-clientAuth.
 pub const KP_CLIENT_AUTH: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.2");
+/// Smart-ID authentication extended key usage (SK ID Solutions' arc). Relying parties that
+/// follow the RP API's response_verification.txt accept an authentication certificate with
+/// digitalSignature and this EKU (certificates from April 2025), or with digitalSignature,
+/// keyEncipherment, dataEncipherment and clientAuth (older ones). Tandem's AUTH certificates
+/// carry it, next to clientAuth, so those relying parties accept them; it names a purpose,
+/// not an issuer.
+pub const KP_SMART_ID_AUTH: Oid = Oid::new_unwrap("1.3.6.1.4.1.62306.5.7.0");
 /// id-ad-ocsp.
 pub const AD_OCSP: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1");
 /// id-ad-caIssuers.

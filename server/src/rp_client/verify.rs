@@ -54,8 +54,7 @@ use crate::rp_api::types::{
 };
 
 /// Smart-ID authentication extended key usage (certificates issued from April 2025).
-pub const SMART_ID_AUTH_EKU: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.62306.5.7.0");
+pub const SMART_ID_AUTH_EKU: ObjectIdentifier = oids::KP_SMART_ID_AUTH;
 
 // ---------------------------------------------------------------- report
 
@@ -1240,10 +1239,19 @@ fn check_purpose(
                 .map_err(|e| format!("extKeyUsage: {e}"))?
                 .map(|(_, e)| e.0)
                 .unwrap_or_default();
+            // response_verification.txt: digitalSignature with the Smart-ID authentication
+            // EKU, or (older certificates) digitalSignature, keyEncipherment,
+            // dataEncipherment with clientAuth.
             if eku.contains(&SMART_ID_AUTH_EKU) {
                 Ok(passed("digitalSignature, Smart-ID authentication EKU"))
             } else if eku.contains(&oids::KP_CLIENT_AUTH) {
-                Ok(passed("digitalSignature, clientAuth"))
+                if ku.key_encipherment() && ku.data_encipherment() {
+                    Ok(passed(
+                        "digitalSignature, keyEncipherment, dataEncipherment, clientAuth",
+                    ))
+                } else {
+                    Err("clientAuth without the Smart-ID authentication EKU needs keyEncipherment and dataEncipherment".into())
+                }
             } else {
                 Err("extKeyUsage has neither Smart-ID authentication nor clientAuth".into())
             }

@@ -135,8 +135,12 @@ pub(crate) struct Pki {
     pub(crate) issuing: X509,
     pub(crate) issuing_key: PKey<Private>,
     pub(crate) leaf_key: PKey<Private>,
-    /// digitalSignature + clientAuth, NCP+.
+    /// digitalSignature + Smart-ID authentication EKU + clientAuth, NCP+ (Tandem's profile).
     pub(crate) auth: X509,
+    /// digitalSignature, keyEncipherment, dataEncipherment + clientAuth (the older profile).
+    auth_legacy: X509,
+    /// digitalSignature + clientAuth only: neither profile.
+    auth_client_only: X509,
     /// nonRepudiation, QcCompliance + QcSSCD.
     sign: X509,
     /// nonRepudiation, no QC statements.
@@ -169,15 +173,20 @@ pub(crate) fn pki() -> &'static Pki {
             ca_exts(),
         );
         let leaf_key = new_key();
-        let auth_exts = || {
+        let auth_exts_with = |legacy_ku: bool, smart_id_eku: bool| {
+            let mut ku = OsslKeyUsage::new();
+            ku.critical().digital_signature();
+            if legacy_ku {
+                ku.key_encipherment().data_encipherment();
+            }
+            let mut eku = OsslEku::new();
+            if smart_id_eku {
+                eku.other("1.3.6.1.4.1.62306.5.7.0");
+            }
             vec![
                 OsslBasicConstraints::new().build().unwrap(),
-                OsslKeyUsage::new()
-                    .critical()
-                    .digital_signature()
-                    .build()
-                    .unwrap(),
-                OsslEku::new().client_auth().build().unwrap(),
+                ku.build().unwrap(),
+                eku.client_auth().build().unwrap(),
                 policies(&[
                     "1.3.6.1.4.1.32473.1.1.1".parse().unwrap(),
                     oids::ETSI_NCP_PLUS,
@@ -185,6 +194,7 @@ pub(crate) fn pki() -> &'static Pki {
                 qc_statements(&[oids::QCS_PKIX_QC_SYNTAX_V2]),
             ]
         };
+        let auth_exts = || auth_exts_with(false, true);
         let sign_exts = |qc: &[ObjectIdentifier]| {
             vec![
                 OsslBasicConstraints::new().build().unwrap(),
@@ -199,6 +209,9 @@ pub(crate) fn pki() -> &'static Pki {
         };
         let issuer = Some((&issuing, &issuing_key));
         let auth = build_cert(&person(), &leaf_key, issuer, auth_exts());
+        let auth_legacy = build_cert(&person(), &leaf_key, issuer, auth_exts_with(true, false));
+        let auth_client_only =
+            build_cert(&person(), &leaf_key, issuer, auth_exts_with(false, false));
         let sign = build_cert(
             &person(),
             &leaf_key,
@@ -234,6 +247,8 @@ pub(crate) fn pki() -> &'static Pki {
             issuing_key,
             leaf_key,
             auth,
+            auth_legacy,
+            auth_client_only,
             sign,
             sign_advanced,
             other_root,
@@ -656,6 +671,28 @@ fn certificate_level_purpose_policy_and_identity() {
     let mut c = AuthCase::qr();
     c.status.cert.as_mut().unwrap().value = cert_b64(&pki().sign);
     c.fails_at(VerificationStep::CertificatePurpose);
+    // The two authentication profiles of response_verification.txt pass; clientAuth with
+    // digitalSignature alone is neither.
+    let mut c = AuthCase::qr();
+    let step = |c: &AuthCase| {
+        c.run()
+            .unwrap()
+            .report
+            .steps
+            .iter()
+            .find(|s| s.step == VerificationStep::CertificatePurpose)
+            .map(|s| format!("{:?}", s.outcome))
+            .unwrap()
+    };
+    assert!(step(&c).contains("Smart-ID authentication EKU"));
+    c.status.cert.as_mut().unwrap().value = cert_b64(&pki().auth_legacy);
+    assert!(step(&c).contains("keyEncipherment, dataEncipherment, clientAuth"));
+    c.status.cert.as_mut().unwrap().value = cert_b64(&pki().auth_client_only);
+    let r = c.fails_at(VerificationStep::CertificatePurpose);
+    assert!(
+        r.contains("needs keyEncipherment and dataEncipherment"),
+        "{r}"
+    );
 
     // Scheme policy OIDs, when configured.
     let mut c = AuthCase::qr();
