@@ -133,6 +133,10 @@ pub enum HsmError {
     /// Test hook: `TANDEM_TEST_FAIL_CA_SIGN` is set, so [`Hsm::ca_sign`] fails on purpose.
     #[error("injected test fault: CA signing disabled by TANDEM_TEST_FAIL_CA_SIGN")]
     InjectedFault,
+    /// Test hook: the file named by `TANDEM_TEST_FAIL_SIGN_RAW` exists, so
+    /// [`Hsm::sign_raw`] fails on purpose.
+    #[error("injected test fault: raw RSA operation disabled by TANDEM_TEST_FAIL_SIGN_RAW")]
+    InjectedSignRawFault,
 }
 
 impl HsmError {
@@ -333,6 +337,19 @@ pub const TEST_FAIL_CA_SIGN_ENV: &str = "TANDEM_TEST_FAIL_CA_SIGN";
 fn ca_sign_fault_injected() -> bool {
     static FAIL: OnceLock<bool> = OnceLock::new();
     *FAIL.get_or_init(|| std::env::var_os(TEST_FAIL_CA_SIGN_ENV).is_some())
+}
+
+/// Test hook: when the environment variable `TANDEM_TEST_FAIL_SIGN_RAW` names a file and
+/// that file exists, [`Hsm::sign_raw`] (the server's partial signature) fails with
+/// [`HsmError::InjectedSignRawFault`] without touching the HSM; tests switch the fault on and
+/// off by creating and removing the file. Never set it in production.
+pub const TEST_FAIL_SIGN_RAW_ENV: &str = "TANDEM_TEST_FAIL_SIGN_RAW";
+
+fn sign_raw_fault_injected() -> bool {
+    static FLAG: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FLAG.get_or_init(|| std::env::var_os(TEST_FAIL_SIGN_RAW_ENV).map(PathBuf::from))
+        .as_deref()
+        .is_some_and(Path::exists)
 }
 
 /// What [`Hsm::ensure_objects`] did.
@@ -789,6 +806,12 @@ impl Hsm {
         x: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
         let _span = tracing::debug_span!("hsm.sign_raw").entered();
+        if sign_raw_fault_injected() {
+            tracing::warn!(
+                "raw RSA operation refused: {TEST_FAIL_SIGN_RAW_ENV} (test fault injection)"
+            );
+            return Err(HsmError::InjectedSignRawFault);
+        }
         let wrapped = parse_header(wrapped_private_key, ALG_AES_KWP_KEK)?;
         if wrapped.is_empty() {
             return Err(HsmError::BadBlob("wrapped key is empty"));

@@ -237,10 +237,17 @@ async fn start_auth(server: &TestServer, doc: &str, interactions: &str) -> Strin
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_end_result_and_device_link_checks() {
+    // While this file exists the HSM's raw RSA operation fails (server test hook).
+    let faults = tempfile::tempdir().unwrap();
+    let hsm_fault = faults.path().join("fail-sign-raw");
     let server = TestServer::start(ServerOptions {
         lockout: Some(short_lockout(600, 600)),
         timeouts: Some(timeouts(900, 10)),
         rp_api: Some(rp_api_table(2, false)),
+        env: vec![(
+            "TANDEM_TEST_FAIL_SIGN_RAW".into(),
+            hsm_fault.display().to_string(),
+        )],
         ..Default::default()
     })
     .unwrap();
@@ -366,6 +373,57 @@ async fn every_end_result_and_device_link_checks() {
         rest_session_result(&server, &id).unwrap()["result"]["endResult"],
         json!("PROTOCOL_FAILURE")
     );
+
+    // SERVER_ERROR: the HSM fails during a confirmation. The app gets a clear error, the
+    // session ends with SERVER_ERROR, the PIN attempt is not counted (the count stays at the
+    // one wrong PIN before), and once the HSM works again the next session succeeds.
+    let auth_failures = |ks: Vec<pb::KeyPairState>| {
+        ks.iter()
+            .find(|k| k.key_type == pb::KeyType::Auth as i32)
+            .unwrap()
+            .consecutive_failures
+    };
+    let id = start_auth(&server, &doc, &pin_interactions()).await;
+    let t = pending_session(&client, &state, &id).await.unwrap();
+    let r = dev::confirm(&client, &mut state, &t, &Pin::new("9999").unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, pb::ConfirmOutcome::WrongPin as i32);
+    assert_eq!(
+        auth_failures(dev::key_state(&client, &state).await.unwrap()),
+        1
+    );
+    std::fs::write(&hsm_fault, b"").unwrap();
+    let id = start_auth(&server, &doc, &pin_interactions()).await;
+    let t = pending_session(&client, &state, &id).await.unwrap();
+    let e = dev::confirm(&client, &mut state, &t, &pin1, None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("SERVER_ERROR"), "{e}");
+    assert_eq!(
+        rest_session_result(&server, &id).unwrap()["result"]["endResult"],
+        json!("SERVER_ERROR")
+    );
+    assert_eq!(
+        auth_failures(dev::key_state(&client, &state).await.unwrap()),
+        1
+    );
+    std::fs::remove_file(&hsm_fault).unwrap();
+    let id = start_auth(&server, &doc, &pin_interactions()).await;
+    let t = pending_session(&client, &state, &id).await.unwrap();
+    let r = dev::confirm(&client, &mut state, &t, &pin1, None)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, pb::ConfirmOutcome::Accepted as i32);
+    assert_eq!(
+        rest_session_result(&server, &id).unwrap()["result"]["endResult"],
+        json!("OK")
+    );
+    assert_eq!(
+        auth_failures(dev::key_state(&client, &state).await.unwrap()),
+        0
+    );
+    assert!(server.log().contains("share evaluation failed"));
 
     // TIMEOUT: nobody answers within the session's 10 s.
     let id = start_auth(&server, &doc, &pin_interactions()).await;

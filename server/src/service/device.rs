@@ -998,10 +998,11 @@ fn confirm_locked(
     check_share(&s1, &kp.client_modulus)?;
 
     // The gate: the attempt is committed as a failure before the share is judged.
-    match app.store.begin_attempt(kp.id, policy, now)? {
+    let counted = match app.store.begin_attempt(kp.id, policy, now)? {
         AttemptGate::Proceed { failures } => {
             tracing::debug!(failures, "attempt counted before judging the share");
             crash_test_pause();
+            failures
         }
         gate @ (AttemptGate::Locked { .. } | AttemptGate::Disabled) => {
             let kp = app.store.key_pair(&acc.id, key_type)?;
@@ -1016,7 +1017,7 @@ fn confirm_locked(
                 &kp,
             )?));
         }
-    }
+    };
     let verdict = signing::evaluate_share(
         &app.hsm,
         ServerKeyRef {
@@ -1028,7 +1029,32 @@ fn confirm_locked(
         },
         &x,
         &s1,
-    )?;
+    );
+    let verdict = match verdict {
+        Ok(v) => v,
+        Err(e) => {
+            // No verdict (the HSM failed): the attempt is not held against the user, the
+            // transaction ends with SERVER_ERROR. The answer is the same whether or not the
+            // share would have verified, so it tells nothing about the PIN.
+            tracing::error!(error = %e, "share evaluation failed; transaction ends with SERVER_ERROR");
+            let restored = app.store.attempt_aborted(
+                kp.id,
+                counted,
+                kp.consecutive_failures,
+                kp.locked_until,
+                &t.tx.id,
+                &acc.id,
+                now,
+            )?;
+            app.notify(&acc.id);
+            if !restored {
+                tracing::warn!("the attempt count moved meanwhile and was left as it is");
+            }
+            return Err(ApiError::Aborted(
+                "the server could not complete the signature (HSM failure); the transaction ended with SERVER_ERROR and no PIN attempt was counted".into(),
+            ));
+        }
+    };
     // Each verdict is written with its reply in one database transaction; the closures
     // build the answer from the key pair as committed, and that answer is returned.
     let mut answer = None;

@@ -115,6 +115,10 @@ pub enum ApiError {
     /// Authenticated, but not allowed (a device link for another person, a bad authCode).
     #[error("{0}")]
     PermissionDenied(String),
+    /// The server could not finish and has ended the operation (an HSM failure during a
+    /// confirmation: the transaction ended with SERVER_ERROR). The message is for the user.
+    #[error("{0}")]
+    Aborted(String),
     /// Internal failure (details go to the log only).
     #[error("internal error")]
     Internal(String),
@@ -129,6 +133,7 @@ impl ApiError {
             Self::NotFound(m) => Status::not_found(m),
             Self::FailedPrecondition(m) => Status::failed_precondition(m),
             Self::PermissionDenied(m) => Status::permission_denied(m),
+            Self::Aborted(m) => Status::aborted(m),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 Status::internal("internal server error")

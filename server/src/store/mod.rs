@@ -1139,6 +1139,52 @@ impl Store {
         })
     }
 
+    /// The server could not judge a counted attempt (HSM failure): the count goes back to
+    /// what it was before [`Store::begin_attempt`] (only if no other attempt has moved it
+    /// since), and the transaction ends with `SERVER_ERROR`. One database transaction, so a
+    /// crash leaves either the counted attempt or both changes. Returns whether the count
+    /// was restored.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attempt_aborted(
+        &self,
+        key_pair_id: i64,
+        counted_failures: u32,
+        restore_failures: u32,
+        restore_locked_until: Option<i64>,
+        transaction_id: &str,
+        account_id: &str,
+        now: i64,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let restored = tx.execute(
+                "UPDATE key_pairs SET consecutive_failures = ?3, locked_until = ?4
+                 WHERE id = ?1 AND consecutive_failures = ?2 AND status != 'DISABLED'",
+                params![
+                    key_pair_id,
+                    counted_failures,
+                    restore_failures,
+                    restore_locked_until
+                ],
+            )? == 1;
+            end_transaction(
+                tx,
+                transaction_id,
+                EndResult::ServerError,
+                Some(account_id),
+                now,
+            )?;
+            audit(
+                tx,
+                now,
+                "attempt_aborted",
+                Some(account_id),
+                &serde_json::json!({
+                "transaction_id": transaction_id, "count_restored": restored }),
+            )?;
+            Ok(restored)
+        })
+    }
+
     /// The share verified and the clone token matched: resets the count, stores the next
     /// clone token, completes the transaction (if still running) and stores the reply.
     /// Returns whether the transaction was still running (i.e. this answer won).
