@@ -502,6 +502,10 @@ pub struct Prompt {
     pub interaction: Option<crate::rp_api::Interaction>,
     /// REST sessions: a certificate choice (no PIN, no signature).
     pub certificate_choice: bool,
+    /// REST linked signing: the device-link certificate choice this session follows. After
+    /// answering such a choice the app waits for this session; any other one it refuses with
+    /// `RefuseReason::ExpectedLinkedSession`.
+    pub linked_session_id: Option<String>,
 }
 
 /// Checks a pending transaction against the device's own view and builds the prompt.
@@ -533,6 +537,7 @@ pub fn prompt(state: &DeviceState, t: &pb::PendingTransaction) -> Result<Prompt>
         key_type,
         interaction: None,
         certificate_choice: false,
+        linked_session_id: None,
     })
 }
 
@@ -570,6 +575,7 @@ fn rp_prompt(
             key_type,
             interaction: None,
             certificate_choice: true,
+            linked_session_id: None,
         });
     }
     let list = crate::rp_api::decode_interactions(&ctx.interactions)
@@ -620,6 +626,8 @@ fn rp_prompt(
         key_type,
         interaction: Some(interaction),
         certificate_choice: false,
+        linked_session_id: (!ctx.linked_session_id.is_empty())
+            .then(|| ctx.linked_session_id.clone()),
     })
 }
 

@@ -577,6 +577,7 @@ fn base_params(
         certificate_level: level,
         share_ip: props.is_some_and(t::RequestProperties::share_ip),
         ignored_properties: props.map(|p| p.ignored_properties()).unwrap_or_default(),
+        linked_session_id: None,
     }
 }
 
@@ -797,7 +798,7 @@ fn parse_start(kind: Kind, target: Target, body: &Bytes, hash: Vec<u8>) -> Resul
         Kind::SignLinked => {
             let r: t::NotificationSigningLinkedRequest = parse(body)?;
             r.validate()?;
-            let (p, d) = sign_params(
+            let (mut p, d) = sign_params(
                 &r.relying_party_name,
                 &r.signature_protocol_parameters,
                 &r.interactions,
@@ -805,6 +806,7 @@ fn parse_start(kind: Kind, target: Target, body: &Bytes, hash: Vec<u8>) -> Resul
                 r.certificate_level,
                 r.request_properties.as_ref(),
             )?;
+            p.linked_session_id = Some(r.linked_session_id.clone());
             let Target::Document(document) = target else {
                 return Err(Problem::internal());
             };
@@ -976,6 +978,7 @@ fn end_result(r: store::EndResult) -> t::EndResult {
         }
         E::ProtocolFailure => t::EndResult::ProtocolFailure,
         E::UserRefusedCertChoice => t::EndResult::UserRefusedCertChoice,
+        E::ExpectedLinkedSession => t::EndResult::ExpectedLinkedSession,
     }
 }
 

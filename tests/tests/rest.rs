@@ -223,6 +223,22 @@ async fn bad_requests_relying_parties_long_poll_bounds_and_idempotency() {
     assert!(!server.operator(&["accounts"]).unwrap().contains("MOCK"));
 }
 
+/// Refuses a session as an app waiting for another one (the linked signing session).
+async fn expect_linked(
+    client: &dev::Client,
+    state: &tandem_client_core::state::DeviceState,
+    id: &str,
+) -> dev::Result<()> {
+    dev::refuse_with(
+        client,
+        state,
+        id,
+        pb::RefuseReason::ExpectedLinkedSession,
+        "",
+    )
+    .await
+}
+
 async fn start_auth(server: &TestServer, doc: &str, interactions: &str) -> String {
     let (s, b) = rest(
         server,
@@ -534,35 +550,42 @@ async fn every_end_result_and_device_link_checks() {
     assert_eq!(b["cert"]["certificateLevel"], json!("QUALIFIED"));
 
     // Certificate choice over a device link, cancelled: USER_REFUSED_CERT_CHOICE.
-    let body = json!({"relyingPartyUUID": RP_UUID, "relyingPartyName": RP_NAME}).to_string();
-    let (s, start) = rest(
-        &server,
-        "POST",
-        "/v3/signature/certificate-choice/device-link/anonymous",
-        &body,
-    )
-    .unwrap();
-    assert_eq!(s, 200, "{start}");
-    let id = start["sessionID"].as_str().unwrap().to_owned();
-    let secret = STANDARD
-        .decode(start["sessionSecret"].as_str().unwrap())
+    // (A fresh nonce each time: an identical request would return the same session.)
+    let start_cert_choice = || {
+        let body = json!({"relyingPartyUUID": RP_UUID, "relyingPartyName": RP_NAME,
+                          "nonce": &random_challenge()[..20]})
+        .to_string();
+        let (s, start) = rest(
+            &server,
+            "POST",
+            "/v3/signature/certificate-choice/device-link/anonymous",
+            &body,
+        )
         .unwrap();
-    let token = start["sessionToken"].as_str().unwrap().to_owned();
-    let cert_link = device_link::build_device_link(
-        &LinkParams {
-            device_link_base: DEVICE_LINK_BASE,
-            link_type: DeviceLinkType::Qr,
-            session_token: &token,
-            session_type: SessionType::Cert,
-            lang: "eng",
-            elapsed_seconds: 0,
-        },
-        &AuthCodeContext {
-            binding: SessionBinding::Cert,
-            ..ctx
-        },
-        &secret,
-    );
+        assert_eq!(s, 200, "{start}");
+        let id = start["sessionID"].as_str().unwrap().to_owned();
+        let secret = STANDARD
+            .decode(start["sessionSecret"].as_str().unwrap())
+            .unwrap();
+        let token = start["sessionToken"].as_str().unwrap().to_owned();
+        let link = device_link::build_device_link(
+            &LinkParams {
+                device_link_base: DEVICE_LINK_BASE,
+                link_type: DeviceLinkType::Qr,
+                session_token: &token,
+                session_type: SessionType::Cert,
+                lang: "eng",
+                elapsed_seconds: 0,
+            },
+            &AuthCodeContext {
+                binding: SessionBinding::Cert,
+                ..ctx
+            },
+            &secret,
+        );
+        (id, link)
+    };
+    let (id, cert_link) = start_cert_choice();
     let t = dev::claim_device_link(&client, &state, &cert_link)
         .await
         .unwrap();
@@ -574,6 +597,55 @@ async fn every_end_result_and_device_link_checks() {
         rest_session_result(&server, &id).unwrap()["result"]["endResult"],
         json!("USER_REFUSED_CERT_CHOICE")
     );
+
+    // EXPECTED_LINKED_SESSION: after answering a device-link certificate choice the app
+    // waits for the linked signing session; a different session that arrives is refused with
+    // that result. An app that waits for nothing cannot use this reason, nor refuse the
+    // linked session with it; the linked session then signs.
+    let other = start_auth(&server, &doc, &pin_interactions()).await;
+    pending_session(&client, &state, &other).await.unwrap();
+    assert!(expect_linked(&client, &state, &other).await.is_err());
+    let (cert_id, cert_link) = start_cert_choice();
+    let t = dev::claim_device_link(&client, &state, &cert_link)
+        .await
+        .unwrap();
+    let prepared = dev::prepare_certificate_choice(&state, &t).unwrap();
+    let r = dev::send_confirm(&client, &mut state, &prepared)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, pb::ConfirmOutcome::Accepted as i32);
+    let b = rest_session_result(&server, &cert_id).unwrap();
+    assert_eq!(b["result"]["endResult"], json!("OK"), "{b}");
+    assert_eq!(b["result"]["documentNumber"], json!(doc));
+    expect_linked(&client, &state, &other).await.unwrap();
+    assert_eq!(
+        rest_session_result(&server, &other).unwrap()["result"]["endResult"],
+        json!("EXPECTED_LINKED_SESSION")
+    );
+    let mut linked: Value = serde_json::from_str(&sign_body(None)).unwrap();
+    linked["linkedSessionID"] = json!(cert_id);
+    let (s, b) = rest(
+        &server,
+        "POST",
+        &format!("/v3/signature/notification/linked/{doc}"),
+        &linked.to_string(),
+    )
+    .unwrap();
+    assert_eq!(s, 200, "{b}");
+    let linked_id = b["sessionID"].as_str().unwrap().to_owned();
+    let t = pending_session(&client, &state, &linked_id).await.unwrap();
+    assert_eq!(
+        dev::prompt(&state, &t).unwrap().linked_session_id,
+        Some(cert_id.clone())
+    );
+    assert!(expect_linked(&client, &state, &linked_id).await.is_err());
+    let r = dev::confirm(&client, &mut state, &t, &Pin::new("12345").unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, pb::ConfirmOutcome::Accepted as i32);
+    let b = rest_session_result(&server, &linked_id).unwrap();
+    assert_eq!(b["result"]["endResult"], json!("OK"), "{b}");
+    assert!(b["signature"]["value"].is_string(), "{b}");
 
     // DOCUMENT_UNUSABLE: three wrong PINs lock the AUTH key; a new session ends at once.
     let wrong_pin = Pin::new("9999").unwrap();

@@ -44,6 +44,9 @@ pub struct SessionParams {
     pub share_ip: bool,
     /// Unsupported `requestProperties`, reported back.
     pub ignored_properties: Vec<String>,
+    /// Linked signing: the device-link certificate choice it follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_session_id: Option<String>,
 }
 
 /// What the answering app reported.

@@ -185,7 +185,8 @@ pub(crate) fn end_result_to_pb(r: store::EndResult) -> i32 {
         E::ServerError | E::ProtocolFailure => pb::EndResult::ServerError,
         E::UserRefusedInteraction
         | E::RequiredInteractionNotSupportedByApp
-        | E::UserRefusedCertChoice => pb::EndResult::UserRefused,
+        | E::UserRefusedCertChoice
+        | E::ExpectedLinkedSession => pb::EndResult::UserRefused,
     }) as i32
 }
 

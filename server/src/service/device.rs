@@ -747,7 +747,8 @@ impl Device for DeviceService {
                 }
                 app.store
                     .transaction_for_account(&req.transaction_id, &acc.id, now())?;
-                let (result, detail) = super::rp_device::refusal(app, &req.transaction_id, &req)?;
+                let (result, detail) =
+                    super::rp_device::refusal(app, &acc.id, &req.transaction_id, &req)?;
                 let response = pb::RefuseResponse {};
                 app.store.end_transaction_with_detail(
                     &req.transaction_id,

@@ -99,6 +99,7 @@ pub(crate) fn context(
         } else {
             t.tx.verification_code.clone()
         },
+        linked_session_id: p.linked_session_id.clone().unwrap_or_default(),
     }))
 }
 
@@ -312,6 +313,7 @@ pub(crate) fn check_confirm(
 /// The end result (and refused interaction) of a refusal.
 pub(crate) fn refusal(
     app: &App,
+    account_id: &str,
     transaction_id: &str,
     req: &pb::RefuseRequest,
 ) -> Result<(store::EndResult, Option<String>), ApiError> {
@@ -343,5 +345,21 @@ pub(crate) fn refusal(
             (store::EndResult::RequiredInteractionNotSupportedByApp, None)
         }
         (pb::RefuseReason::CertChoice, Some(_)) => (store::EndResult::UserRefusedCertChoice, None),
+        (pb::RefuseReason::ExpectedLinkedSession, Some(s)) => {
+            // Only an app that has just answered a device-link certificate choice waits for a
+            // linked session, and the linked session itself is not "another" one.
+            let window = i64::from(app.config.timeouts.transaction_seconds);
+            let awaited = app
+                .store
+                .recent_device_link_certificate_choice(account_id, now() - window)?;
+            let linked_to_it = awaited.is_some()
+                && params_of(&s)?.linked_session_id.as_deref() == awaited.as_deref();
+            if awaited.is_none() || linked_to_it {
+                return Err(ApiError::InvalidArgument(
+                    "this app is not waiting for a linked signing session".into(),
+                ));
+            }
+            (store::EndResult::ExpectedLinkedSession, None)
+        }
     })
 }

@@ -478,6 +478,9 @@ pub enum EndResult {
     ProtocolFailure,
     /// The user cancelled a certificate choice.
     UserRefusedCertChoice,
+    /// The app, waiting for the signing session linked to the device-link certificate choice
+    /// it answered, received this one instead.
+    ExpectedLinkedSession,
 }
 
 impl EndResult {
@@ -496,6 +499,7 @@ impl EndResult {
             }
             Self::ProtocolFailure => "PROTOCOL_FAILURE",
             Self::UserRefusedCertChoice => "USER_REFUSED_CERT_CHOICE",
+            Self::ExpectedLinkedSession => "EXPECTED_LINKED_SESSION",
         }
     }
     fn parse(s: &str) -> Result<Self> {
@@ -512,6 +516,7 @@ impl EndResult {
             }
             "PROTOCOL_FAILURE" => Self::ProtocolFailure,
             "USER_REFUSED_CERT_CHOICE" => Self::UserRefusedCertChoice,
+            "EXPECTED_LINKED_SESSION" => Self::ExpectedLinkedSession,
             other => return Err(StoreError::Corrupt(format!("end result {other}"))),
         })
     }

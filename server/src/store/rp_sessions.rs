@@ -224,6 +224,26 @@ impl Store {
             .flatten())
     }
 
+    /// The latest device-link certificate choice this account answered (OK) since `since`
+    /// (Unix seconds): the session a linked signing session would follow.
+    pub fn recent_device_link_certificate_choice(
+        &self,
+        account_id: &str,
+        since: i64,
+    ) -> Result<Option<String>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT t.id FROM transactions t JOIN rp_sessions r ON r.transaction_id = t.id
+                 WHERE r.session_type = 'cert' AND r.flow = 'DEVICE_LINK' AND t.answered_by = ?1
+                   AND t.end_result = 'OK' AND t.completed_at >= ?2
+                 ORDER BY t.completed_at DESC LIMIT 1",
+                params![account_id, since],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Ends a running transaction with a result and a detail (the refused interaction).
     pub fn end_transaction_with_detail(
         &self,
