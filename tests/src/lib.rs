@@ -723,6 +723,45 @@ pub async fn pending_session(
     anyhow::bail!("session {id} is not pending on the device")
 }
 
+/// Interactions for `"Sign contract 42"` with the PIN (Base64 JSON, as the RP API wants).
+pub const SIGN_WITH_PIN: &str =
+    r#"[{"type":"displayTextAndPIN","displayText60":"Sign contract 42"}]"#;
+
+/// Base64 of a JSON text (the RP API's `interactions`).
+pub fn b64_json(json: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(json)
+}
+
+/// A RAW_DIGEST_SIGNATURE request body (RSASSA-PSS, SHA-512 over a fixed digest) with
+/// the given interactions (JSON, Base64-encoded here) and optional `nonce`.
+pub fn rest_sign_body(interactions_json: &str, nonce: Option<&str>) -> String {
+    use base64::Engine as _;
+    let mut v = serde_json::json!({
+        "relyingPartyUUID": RP_UUID,
+        "relyingPartyName": RP_NAME,
+        "signatureProtocol": "RAW_DIGEST_SIGNATURE",
+        "signatureProtocolParameters": {
+            "digest": base64::engine::general_purpose::STANDARD.encode([7u8; 64]),
+            "signatureAlgorithm": "rsassa-pss",
+            "signatureAlgorithmParameters": {"hashAlgorithm": "SHA-512"}
+        },
+        "interactions": b64_json(interactions_json)
+    });
+    if let Some(n) = nonce {
+        v["nonce"] = serde_json::json!(n);
+    }
+    v.to_string()
+}
+
+/// The value after `prefix` on the first line of a command's output that starts with it.
+pub fn field<'a>(out: &'a str, prefix: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in {out}"))
+        .trim()
+}
+
 /// Runs `openssl` with arguments in `dir`; returns stdout + stderr and whether it succeeded.
 pub fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new("openssl")

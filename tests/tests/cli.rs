@@ -7,13 +7,6 @@ use tandem_client_core::grpc::{self as dev, ProofOutcome};
 use tandem_client_core::pin::Pin;
 use tandem_tests::*;
 
-fn field<'a>(out: &'a str, prefix: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no {prefix:?} in {out}"))
-        .trim()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn command_line_walk_through() {
     let server = TestServer::start(ServerOptions::default()).unwrap();

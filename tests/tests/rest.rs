@@ -50,21 +50,7 @@ fn auth_body(interactions: &str, challenge: &str) -> String {
 }
 
 fn sign_body(nonce: Option<&str>) -> String {
-    let mut v = json!({
-        "relyingPartyUUID": RP_UUID,
-        "relyingPartyName": RP_NAME,
-        "signatureProtocol": "RAW_DIGEST_SIGNATURE",
-        "signatureProtocolParameters": {
-            "digest": STANDARD.encode([7u8; 64]),
-            "signatureAlgorithm": "rsassa-pss",
-            "signatureAlgorithmParameters": {"hashAlgorithm": "SHA-512"}
-        },
-        "interactions": b64(r#"[{"type":"displayTextAndPIN","displayText60":"Sign contract 42"}]"#)
-    });
-    if let Some(n) = nonce {
-        v["nonce"] = json!(n);
-    }
-    v.to_string()
+    rest_sign_body(SIGN_WITH_PIN, nonce)
 }
 
 fn started_sessions(server: &TestServer) -> usize {

@@ -12,13 +12,6 @@ use std::time::{Duration, Instant};
 
 use tandem_tests::*;
 
-fn field<'a>(out: &'a str, prefix: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no {prefix:?} in {out}"))
-        .trim()
-}
-
 /// `tandem rp-api ARGS` as a child process with the relying party's identity in the
 /// environment (as the README shows).
 fn spawn_rp_api(server: &TestServer, trust: &Path, args: &[&str]) -> Child {

@@ -8,43 +8,19 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tandem_tests::*;
 
 const OK: &str = "PNOEE-40504040001-MOCK-Q";
 
-fn interactions(json: &str) -> String {
-    STANDARD.encode(json)
-}
-
-fn pin_text() -> String {
-    interactions(r#"[{"type":"displayTextAndPIN","displayText60":"Sign contract 42"}]"#)
-}
-
-fn sign_body(interactions: &str) -> String {
-    json!({
-        "relyingPartyUUID": RP_UUID,
-        "relyingPartyName": RP_NAME,
-        "signatureProtocol": "RAW_DIGEST_SIGNATURE",
-        "signatureProtocolParameters": {
-            "digest": STANDARD.encode([7u8; 64]),
-            "signatureAlgorithm": "rsassa-pss",
-            "signatureAlgorithmParameters": {"hashAlgorithm": "SHA-512"}
-        },
-        "interactions": interactions
-    })
-    .to_string()
-}
-
-/// Starts a notification signature for `doc` and returns its final status.
+/// Starts a notification signature for `doc` with the interactions (JSON) and returns its
+/// final status.
 fn sign(server: &TestServer, doc: &str, interactions: &str) -> Value {
     let (s, b) = rest(
         server,
         "POST",
         &format!("/v3/signature/notification/document/{doc}"),
-        &sign_body(interactions),
+        &rest_sign_body(interactions, None),
     )
     .unwrap();
     assert_eq!(s, 200, "{b}");
@@ -119,7 +95,7 @@ async fn every_test_account_answers_with_its_end_result() {
         ("PNOEE-30403039983-MOCK-Q", "TIMEOUT"),
         ("PNOEE-30403039994-MOCK-Q", "DOCUMENT_UNUSABLE"),
     ] {
-        let b = sign(&server, doc, &pin_text());
+        let b = sign(&server, doc, SIGN_WITH_PIN);
         assert_eq!(b["result"]["endResult"], json!(want), "{doc}: {b}");
         assert!(b["signature"].is_null(), "{b}");
         if want == "USER_REFUSED_INTERACTION" {
@@ -131,12 +107,10 @@ async fn every_test_account_answers_with_its_end_result() {
         }
     }
     // WRONG_VC through the real three-code choice, and the right code from OK.
-    let choice = interactions(
-        r#"[{"type":"confirmationMessageAndVerificationCodeChoice","displayText200":"Pay 10 EUR?"}]"#,
-    );
-    let b = sign(&server, "PNOEE-30403039972-MOCK-Q", &choice);
+    let choice = r#"[{"type":"confirmationMessageAndVerificationCodeChoice","displayText200":"Pay 10 EUR?"}]"#;
+    let b = sign(&server, "PNOEE-30403039972-MOCK-Q", choice);
     assert_eq!(b["result"]["endResult"], json!("WRONG_VC"), "{b}");
-    let b = sign(&server, OK, &choice);
+    let b = sign(&server, OK, choice);
     assert_eq!(b["result"]["endResult"], json!("OK"), "{b}");
     assert_eq!(
         b["interactionTypeUsed"],
@@ -242,7 +216,7 @@ async fn every_test_account_answers_with_its_end_result() {
         server.log().matches("registering test account").count(),
         registered
     );
-    let b = sign(&server, OK, &pin_text());
+    let b = sign(&server, OK, SIGN_WITH_PIN);
     assert_eq!(b["result"]["endResult"], json!("OK"), "{b}");
     assert!(b["signature"]["value"].is_string(), "{b}");
 }

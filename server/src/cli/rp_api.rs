@@ -522,6 +522,20 @@ async fn show_qr_until_complete(
     }
 }
 
+/// The interaction of a notification session: the three-code choice (`--vc-choice`) or the
+/// text with the PIN.
+fn notification_interaction(text: String, vc_choice: bool) -> Interaction {
+    if vc_choice {
+        Interaction::ConfirmationMessageAndVerificationCodeChoice {
+            display_text200: text,
+        }
+    } else {
+        Interaction::DisplayTextAndPin {
+            display_text60: text,
+        }
+    }
+}
+
 async fn wait_plain(
     client: &RpApiClient,
     session_id: &str,
@@ -751,15 +765,7 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
             let anchors = required_trust(&opts)?;
             let client = client(&opts)?;
             let rp_challenge = generate_rp_challenge(&mut rand_core::OsRng);
-            let interaction = if vc_choice {
-                Interaction::ConfirmationMessageAndVerificationCodeChoice {
-                    display_text200: text,
-                }
-            } else {
-                Interaction::DisplayTextAndPin {
-                    display_text60: text,
-                }
-            };
+            let interaction = notification_interaction(text, vc_choice);
             let req = NotificationAuthenticationRequest {
                 relying_party_uuid: rp.uuid,
                 relying_party_name: rp.name,
@@ -878,15 +884,7 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
                 .await?;
                 (status, SignatureExpectation::device_link(&req, &user)?)
             } else {
-                let interaction = if vc_choice {
-                    Interaction::ConfirmationMessageAndVerificationCodeChoice {
-                        display_text200: text,
-                    }
-                } else {
-                    Interaction::DisplayTextAndPin {
-                        display_text60: text,
-                    }
-                };
+                let interaction = notification_interaction(text, vc_choice);
                 let req = NotificationSigningRequest {
                     relying_party_uuid: rp.uuid,
                     relying_party_name: rp.name,
