@@ -1,0 +1,884 @@
+//! The safe core of the module: one process-global [`Module`] behind a mutex, created by
+//! `C_Initialize` and dropped by `C_Finalize`.
+//!
+//! ```text
+//!   C entry points (ffi.rs, raw pointers checked)
+//!          │ safe values (slices, templates, Option<usize> output capacity)
+//!          ▼
+//!   MODULE: Mutex<Option<Module>> ── sessions, login state, objects
+//!          │                    └── crypto.rs (OpenSSL)
+//!          ▼
+//!   store.rs: token directory ($TANDEM_HSM_SIM_DIR), only for CKA_TOKEN objects
+//! ```
+//!
+//! Every call holds the mutex for its whole duration, so calls are serialised; that makes
+//! the module safe to use from several threads (`CKF_OS_LOCKING_OK`).
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use cryptoki_sys::*;
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, RsaSignMech};
+use crate::error::{Error, Result, ck};
+use crate::object::{self, AttributeRead, Object, Template, ulong_value};
+use crate::session::{Find, KeyOp, Session};
+use crate::store::{self, Store};
+use crate::token::{Login, Pin, Role, TokenKey, TokenMeta, WrappedKey};
+
+/// The only slot; it always holds the token.
+pub const SLOT_ID: CK_SLOT_ID = 0;
+
+/// Library version reported by `C_GetInfo` and the token.
+const VERSION: CK_VERSION = CK_VERSION { major: 0, minor: 1 };
+
+const MANUFACTURER: &str = "Tandem";
+
+static MODULE: Mutex<Option<Module>> = Mutex::new(None);
+
+/// Locks the global module. A poisoned lock (a panic was caught at the FFI boundary while
+/// it was held) is recovered: every call validates its inputs before it changes state, so
+/// the state is still consistent.
+fn lock() -> MutexGuard<'static, Option<Module>> {
+    MODULE.lock().unwrap_or_else(|poisoned| {
+        MODULE.clear_poison();
+        poisoned.into_inner()
+    })
+}
+
+/// Runs `f` on the initialised module.
+pub fn with<T>(f: impl FnOnce(&mut Module) -> Result<T>) -> Result<T> {
+    match lock().as_mut() {
+        None => ck(CKR_CRYPTOKI_NOT_INITIALIZED),
+        Some(m) => f(m),
+    }
+}
+
+/// `C_Initialize`: loads the token directory.
+pub fn initialize() -> Result<()> {
+    let mut guard = lock();
+    if guard.is_some() {
+        return ck(CKR_CRYPTOKI_ALREADY_INITIALIZED);
+    }
+    *guard = Some(Module::load(Store::from_env())?);
+    Ok(())
+}
+
+/// `C_Finalize`: drops all sessions and the in-memory objects.
+pub fn finalize() -> Result<()> {
+    match lock().take() {
+        None => ck(CKR_CRYPTOKI_NOT_INITIALIZED),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A variable-length result under PKCS#11's buffer protocol.
+#[derive(Debug)]
+pub enum Output {
+    /// The caller only asked for the length, or its buffer was too small (`.1`).
+    Len(usize, bool),
+    /// The result.
+    Data(Vec<u8>),
+}
+
+/// Decides between a length answer and computing the result.
+fn sized(needed: usize, capacity: Option<usize>) -> Option<Output> {
+    match capacity {
+        None => Some(Output::Len(needed, false)),
+        Some(c) if c < needed => Some(Output::Len(needed, true)),
+        Some(_) => None,
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    obj: Object,
+    /// The session that created a session object; `None` for token objects.
+    owner: Option<CK_SESSION_HANDLE>,
+    /// The file id of a token object.
+    store_id: Option<String>,
+}
+
+/// All state of the module.
+#[derive(Debug)]
+pub struct Module {
+    store: Store,
+    meta: Option<TokenMeta>,
+    login: Login,
+    /// Present while the SO or the user is logged in.
+    token_key: Option<TokenKey>,
+    objects: BTreeMap<CK_OBJECT_HANDLE, Entry>,
+    sessions: BTreeMap<CK_SESSION_HANDLE, Session>,
+    next_object: CK_OBJECT_HANDLE,
+    next_session: CK_SESSION_HANDLE,
+}
+
+fn padded<const N: usize>(s: &[u8]) -> [u8; N] {
+    let mut out = [b' '; N];
+    let n = s.len().min(N);
+    out[..n].copy_from_slice(&s[..n]);
+    out
+}
+
+/// The mechanisms of the token and their `CK_MECHANISM_INFO`.
+fn mechanisms() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
+    let rsa = |flags| CK_MECHANISM_INFO {
+        ulMinKeySize: 1024,
+        ulMaxKeySize: 8192,
+        flags: flags | CKF_HW,
+    };
+    vec![
+        (CKM_RSA_PKCS_KEY_PAIR_GEN, rsa(CKF_GENERATE_KEY_PAIR)),
+        (CKM_RSA_X_509, rsa(CKF_SIGN | CKF_VERIFY)),
+        (CKM_RSA_PKCS, rsa(CKF_SIGN | CKF_VERIFY)),
+        (CKM_SHA256_RSA_PKCS, rsa(CKF_SIGN | CKF_VERIFY)),
+        (CKM_SHA384_RSA_PKCS, rsa(CKF_SIGN | CKF_VERIFY)),
+        (CKM_SHA512_RSA_PKCS, rsa(CKF_SIGN | CKF_VERIFY)),
+    ]
+}
+
+fn check_slot(slot: CK_SLOT_ID) -> Result<()> {
+    if slot == SLOT_ID {
+        Ok(())
+    } else {
+        ck(CKR_SLOT_ID_INVALID)
+    }
+}
+
+/// Attributes that only the token computes for a generated key.
+const KEY_MATERIAL: &[CK_ATTRIBUTE_TYPE] = &[
+    CKA_MODULUS,
+    CKA_PRIVATE_EXPONENT,
+    CKA_PRIME_1,
+    CKA_PRIME_2,
+    CKA_EXPONENT_1,
+    CKA_EXPONENT_2,
+    CKA_COEFFICIENT,
+    CKA_VALUE,
+];
+
+impl Module {
+    fn load(store: Store) -> Result<Self> {
+        let lock = store.lock()?;
+        let meta = store.load_meta(&lock)?;
+        let mut m = Self {
+            store,
+            meta,
+            login: Login::Public,
+            token_key: None,
+            objects: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            next_object: 1,
+            next_session: 1,
+        };
+        if m.meta.is_some() {
+            for (id, obj) in m.store.load_objects(&lock, None)? {
+                m.insert(obj, None, Some(id));
+            }
+        }
+        drop(lock);
+        Ok(m)
+    }
+
+    fn insert(
+        &mut self,
+        obj: Object,
+        owner: Option<CK_SESSION_HANDLE>,
+        store_id: Option<String>,
+    ) -> CK_OBJECT_HANDLE {
+        let h = self.next_object;
+        self.next_object += 1;
+        self.objects.insert(
+            h,
+            Entry {
+                obj,
+                owner,
+                store_id,
+            },
+        );
+        h
+    }
+
+    // ---- general, slot and token ----
+
+    /// `C_GetInfo`.
+    pub fn info(&self) -> CK_INFO {
+        CK_INFO {
+            cryptokiVersion: CK_VERSION {
+                major: 2,
+                minor: 40,
+            },
+            manufacturerID: padded(MANUFACTURER.as_bytes()),
+            flags: 0,
+            libraryDescription: padded(b"Tandem hsm-sim PKCS#11 module"),
+            libraryVersion: VERSION,
+        }
+    }
+
+    /// `C_GetSlotList`: one slot, and it always holds a token.
+    pub fn slot_list(&self, _token_present: bool) -> Vec<CK_SLOT_ID> {
+        vec![SLOT_ID]
+    }
+
+    /// `C_GetSlotInfo`.
+    pub fn slot_info(&self, slot: CK_SLOT_ID) -> Result<CK_SLOT_INFO> {
+        check_slot(slot)?;
+        Ok(CK_SLOT_INFO {
+            slotDescription: padded(b"Tandem hsm-sim slot 0"),
+            manufacturerID: padded(MANUFACTURER.as_bytes()),
+            flags: CKF_TOKEN_PRESENT,
+            hardwareVersion: VERSION,
+            firmwareVersion: VERSION,
+        })
+    }
+
+    /// `C_GetTokenInfo`.
+    pub fn token_info(&self, slot: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
+        check_slot(slot)?;
+        let mut flags = CKF_RNG | CKF_LOGIN_REQUIRED;
+        if let Some(meta) = &self.meta {
+            flags |= CKF_TOKEN_INITIALIZED;
+            if meta.user_wrap.is_some() {
+                flags |= CKF_USER_PIN_INITIALIZED;
+            }
+        }
+        let rw = self.sessions.values().filter(|s| s.rw).count();
+        Ok(CK_TOKEN_INFO {
+            label: self.meta.as_ref().map_or([b' '; 32], |m| m.label),
+            manufacturerID: padded(MANUFACTURER.as_bytes()),
+            model: padded(b"hsm-sim"),
+            serialNumber: self.meta.as_ref().map_or([b' '; 16], |m| m.serial),
+            flags,
+            ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
+            ulSessionCount: self.sessions.len() as CK_ULONG,
+            ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,
+            ulRwSessionCount: rw as CK_ULONG,
+            ulMaxPinLen: crate::token::MAX_PIN_LEN as CK_ULONG,
+            ulMinPinLen: crate::token::MIN_PIN_LEN as CK_ULONG,
+            ulTotalPublicMemory: object::CK_UNAVAILABLE_INFORMATION,
+            ulFreePublicMemory: object::CK_UNAVAILABLE_INFORMATION,
+            ulTotalPrivateMemory: object::CK_UNAVAILABLE_INFORMATION,
+            ulFreePrivateMemory: object::CK_UNAVAILABLE_INFORMATION,
+            hardwareVersion: VERSION,
+            firmwareVersion: VERSION,
+            utcTime: [b' '; 16],
+        })
+    }
+
+    /// `C_GetMechanismList`.
+    pub fn mechanism_list(&self, slot: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
+        check_slot(slot)?;
+        Ok(mechanisms().into_iter().map(|(m, _)| m).collect())
+    }
+
+    /// `C_GetMechanismInfo`.
+    pub fn mechanism_info(
+        &self,
+        slot: CK_SLOT_ID,
+        mech: CK_MECHANISM_TYPE,
+    ) -> Result<CK_MECHANISM_INFO> {
+        check_slot(slot)?;
+        mechanisms()
+            .into_iter()
+            .find(|(m, _)| *m == mech)
+            .map(|(_, i)| i)
+            .ok_or(Error::Ck(CKR_MECHANISM_INVALID))
+    }
+
+    /// `C_InitToken`: (re)initialises the token, destroying all its objects. On an
+    /// initialised token the SO PIN must be the current one.
+    pub fn init_token(
+        &mut self,
+        slot: CK_SLOT_ID,
+        so_pin: Zeroizing<Vec<u8>>,
+        label: [u8; 32],
+    ) -> Result<()> {
+        check_slot(slot)?;
+        if !self.sessions.is_empty() {
+            return ck(CKR_SESSION_EXISTS);
+        }
+        let so_pin = Pin::new(so_pin)?;
+        if let Some(meta) = &self.meta {
+            meta.so_wrap.unwrap_with(&so_pin, Role::So)?;
+        }
+        let key = TokenKey::generate()?;
+        let mut serial_bytes = [0u8; 8];
+        crypto::random(&mut serial_bytes)?;
+        let serial_hex: String = serial_bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let meta = TokenMeta {
+            label,
+            serial: padded(serial_hex.as_bytes()),
+            so_wrap: WrappedKey::wrap(&key, &so_pin, Role::So)?,
+            user_wrap: None,
+        };
+        let lock = self.store.lock()?;
+        self.store.wipe_objects(&lock)?;
+        self.store.save_meta(&lock, &meta)?;
+        drop(lock);
+        self.objects.clear();
+        self.meta = Some(meta);
+        self.login = Login::Public;
+        self.token_key = None;
+        Ok(())
+    }
+
+    // ---- sessions ----
+
+    fn session(&self, h: CK_SESSION_HANDLE) -> Result<&Session> {
+        self.sessions
+            .get(&h)
+            .ok_or(Error::Ck(CKR_SESSION_HANDLE_INVALID))
+    }
+
+    fn session_mut(&mut self, h: CK_SESSION_HANDLE) -> Result<&mut Session> {
+        self.sessions
+            .get_mut(&h)
+            .ok_or(Error::Ck(CKR_SESSION_HANDLE_INVALID))
+    }
+
+    /// `C_OpenSession`.
+    pub fn open_session(&mut self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
+        check_slot(slot)?;
+        if flags & CKF_SERIAL_SESSION == 0 {
+            return ck(CKR_SESSION_PARALLEL_NOT_SUPPORTED);
+        }
+        if self.meta.is_none() {
+            return ck(CKR_TOKEN_NOT_RECOGNIZED);
+        }
+        let rw = flags & CKF_RW_SESSION != 0;
+        if !rw && self.login == Login::So {
+            return ck(CKR_SESSION_READ_WRITE_SO_EXISTS);
+        }
+        let h = self.next_session;
+        self.next_session += 1;
+        self.sessions.insert(h, Session::new(rw));
+        Ok(h)
+    }
+
+    /// `C_CloseSession`: destroys the session's objects; closing the last session logs out.
+    pub fn close_session(&mut self, h: CK_SESSION_HANDLE) -> Result<()> {
+        self.sessions
+            .remove(&h)
+            .ok_or(Error::Ck(CKR_SESSION_HANDLE_INVALID))?;
+        self.objects.retain(|_, e| e.owner != Some(h));
+        if self.sessions.is_empty() {
+            self.drop_login();
+        }
+        Ok(())
+    }
+
+    /// `C_CloseAllSessions`.
+    pub fn close_all_sessions(&mut self, slot: CK_SLOT_ID) -> Result<()> {
+        check_slot(slot)?;
+        self.sessions.clear();
+        self.objects.retain(|_, e| e.owner.is_none());
+        self.drop_login();
+        Ok(())
+    }
+
+    /// `C_GetSessionInfo`.
+    pub fn session_info(&self, h: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
+        let s = self.session(h)?;
+        let state = match (self.login, s.rw) {
+            (Login::Public, false) => CKS_RO_PUBLIC_SESSION,
+            (Login::Public, true) => CKS_RW_PUBLIC_SESSION,
+            (Login::User, false) => CKS_RO_USER_FUNCTIONS,
+            (Login::User, true) => CKS_RW_USER_FUNCTIONS,
+            (Login::So, _) => CKS_RW_SO_FUNCTIONS,
+        };
+        Ok(CK_SESSION_INFO {
+            slotID: SLOT_ID,
+            state,
+            flags: CKF_SERIAL_SESSION | if s.rw { CKF_RW_SESSION } else { 0 },
+            ulDeviceError: 0,
+        })
+    }
+
+    // ---- login ----
+
+    /// `C_Login`.
+    pub fn login(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        user_type: CK_USER_TYPE,
+        pin: Zeroizing<Vec<u8>>,
+    ) -> Result<()> {
+        self.session(h)?;
+        let (role, login) = match user_type {
+            CKU_SO => (Role::So, Login::So),
+            CKU_USER => (Role::User, Login::User),
+            CKU_CONTEXT_SPECIFIC => return ck(CKR_OPERATION_NOT_INITIALIZED),
+            _ => return ck(CKR_USER_TYPE_INVALID),
+        };
+        match self.login {
+            Login::Public => {}
+            l if l == login => return ck(CKR_USER_ALREADY_LOGGED_IN),
+            _ => return ck(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
+        }
+        if role == Role::So && self.sessions.values().any(|s| !s.rw) {
+            return ck(CKR_SESSION_READ_ONLY_EXISTS);
+        }
+        let meta = self
+            .meta
+            .as_ref()
+            .ok_or(Error::Ck(CKR_USER_PIN_NOT_INITIALIZED))?;
+        let wrap = match role {
+            Role::So => &meta.so_wrap,
+            Role::User => meta
+                .user_wrap
+                .as_ref()
+                .ok_or(Error::Ck(CKR_USER_PIN_NOT_INITIALIZED))?,
+        };
+        // A PIN of impossible length is simply incorrect.
+        let pin = Pin::new(pin).map_err(|_| Error::Ck(CKR_PIN_INCORRECT))?;
+        let key = wrap.unwrap_with(&pin, role)?;
+        if role == Role::User {
+            let lock = self.store.lock()?;
+            let loaded = self.store.load_objects(&lock, Some(&key))?;
+            drop(lock);
+            for (id, obj) in loaded {
+                if obj.is_private() {
+                    self.insert(obj, None, Some(id));
+                }
+            }
+        }
+        self.token_key = Some(key);
+        self.login = login;
+        Ok(())
+    }
+
+    /// Forgets the login: private objects leave memory, their handles become invalid.
+    fn drop_login(&mut self) {
+        if self.login == Login::User {
+            self.objects.retain(|_, e| !e.obj.is_private());
+        }
+        self.login = Login::Public;
+        self.token_key = None;
+    }
+
+    /// `C_Logout`.
+    pub fn logout(&mut self, h: CK_SESSION_HANDLE) -> Result<()> {
+        self.session(h)?;
+        if self.login == Login::Public {
+            return ck(CKR_USER_NOT_LOGGED_IN);
+        }
+        self.drop_login();
+        Ok(())
+    }
+
+    /// `C_InitPIN`: the SO sets the user PIN.
+    pub fn init_pin(&mut self, h: CK_SESSION_HANDLE, pin: Zeroizing<Vec<u8>>) -> Result<()> {
+        let s = self.session(h)?;
+        if self.login != Login::So || !s.rw {
+            return ck(CKR_USER_NOT_LOGGED_IN);
+        }
+        let pin = Pin::new(pin)?;
+        let key = self
+            .token_key
+            .as_ref()
+            .ok_or(Error::Ck(CKR_USER_NOT_LOGGED_IN))?;
+        let mut meta = self
+            .meta
+            .clone()
+            .ok_or(Error::Ck(CKR_TOKEN_NOT_RECOGNIZED))?;
+        meta.user_wrap = Some(WrappedKey::wrap(key, &pin, Role::User)?);
+        let lock = self.store.lock()?;
+        self.store.save_meta(&lock, &meta)?;
+        drop(lock);
+        self.meta = Some(meta);
+        Ok(())
+    }
+
+    /// `C_SetPIN`: changes the SO PIN when the SO is logged in, otherwise the user PIN.
+    pub fn set_pin(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        old: Zeroizing<Vec<u8>>,
+        new: Zeroizing<Vec<u8>>,
+    ) -> Result<()> {
+        if !self.session(h)?.rw {
+            return ck(CKR_SESSION_READ_ONLY);
+        }
+        let role = if self.login == Login::So {
+            Role::So
+        } else {
+            Role::User
+        };
+        let mut meta = self
+            .meta
+            .clone()
+            .ok_or(Error::Ck(CKR_TOKEN_NOT_RECOGNIZED))?;
+        let old = Pin::new(old).map_err(|_| Error::Ck(CKR_PIN_INCORRECT))?;
+        let new = Pin::new(new)?;
+        let wrap = match role {
+            Role::So => &mut meta.so_wrap,
+            Role::User => meta
+                .user_wrap
+                .as_mut()
+                .ok_or(Error::Ck(CKR_USER_PIN_NOT_INITIALIZED))?,
+        };
+        let key = wrap.unwrap_with(&old, role)?;
+        *wrap = WrappedKey::wrap(&key, &new, role)?;
+        let lock = self.store.lock()?;
+        self.store.save_meta(&lock, &meta)?;
+        drop(lock);
+        self.meta = Some(meta);
+        Ok(())
+    }
+
+    // ---- objects ----
+
+    /// The entry behind a handle, if this application may see it now.
+    fn visible(&self, h: CK_OBJECT_HANDLE) -> Result<&Entry> {
+        match self.objects.get(&h) {
+            Some(e) if !e.obj.is_private() || self.login == Login::User => Ok(e),
+            _ => ck(CKR_OBJECT_HANDLE_INVALID),
+        }
+    }
+
+    /// Whether session `s` may create or change an object with these token/private flags.
+    fn may_write(&self, s: &Session, token: bool, private: bool) -> Result<()> {
+        if token && !s.rw {
+            return ck(CKR_SESSION_READ_ONLY);
+        }
+        if private && self.login != Login::User {
+            return ck(CKR_USER_NOT_LOGGED_IN);
+        }
+        Ok(())
+    }
+
+    /// Stores a new object (and persists it when it is a token object).
+    fn add_object(&mut self, h: CK_SESSION_HANDLE, obj: Object) -> Result<CK_OBJECT_HANDLE> {
+        if obj.is_token() {
+            let id = store::new_object_id()?;
+            let lock = self.store.lock()?;
+            self.store
+                .save_object(&lock, &id, &obj, self.token_key.as_ref())?;
+            drop(lock);
+            Ok(self.insert(obj, None, Some(id)))
+        } else {
+            Ok(self.insert(obj, Some(h), None))
+        }
+    }
+
+    /// `C_CreateObject`.
+    pub fn create_object(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        template: Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let s = self.session(h)?;
+        let obj = object::build(&template, None)?;
+        self.may_write(s, obj.is_token(), obj.is_private())?;
+        self.add_object(h, obj)
+    }
+
+    /// `C_DestroyObject`.
+    pub fn destroy_object(&mut self, h: CK_SESSION_HANDLE, oh: CK_OBJECT_HANDLE) -> Result<()> {
+        let s = self.session(h)?;
+        let e = self.visible(oh)?;
+        if e.obj.is_token() && !s.rw {
+            return ck(CKR_SESSION_READ_ONLY);
+        }
+        if e.obj.get(CKA_DESTROYABLE).is_some() && !e.obj.flag(CKA_DESTROYABLE) {
+            return ck(CKR_ACTION_PROHIBITED);
+        }
+        if let Some(id) = &e.store_id {
+            let lock = self.store.lock()?;
+            self.store.delete_object(&lock, id)?;
+        }
+        self.objects.remove(&oh);
+        Ok(())
+    }
+
+    /// `C_GetAttributeValue`: what may be revealed of each requested attribute.
+    pub fn get_attributes(
+        &self,
+        h: CK_SESSION_HANDLE,
+        oh: CK_OBJECT_HANDLE,
+        types: &[CK_ATTRIBUTE_TYPE],
+    ) -> Result<Vec<AttributeRead>> {
+        self.session(h)?;
+        let e = self.visible(oh)?;
+        Ok(types.iter().map(|t| e.obj.read(*t)).collect())
+    }
+
+    /// `C_SetAttributeValue`.
+    pub fn set_attributes(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        oh: CK_OBJECT_HANDLE,
+        template: Template,
+    ) -> Result<()> {
+        let s = self.session(h)?;
+        let e = self.visible(oh)?;
+        if e.obj.is_token() && !s.rw {
+            return ck(CKR_SESSION_READ_ONLY);
+        }
+        let mut updated = Object::default();
+        for (t, v) in e.obj.attributes() {
+            updated.set(*t, v.clone());
+        }
+        updated.modify(&template)?;
+        if let Some(id) = &e.store_id {
+            let lock = self.store.lock()?;
+            self.store
+                .save_object(&lock, id, &updated, self.token_key.as_ref())?;
+        }
+        if let Some(e) = self.objects.get_mut(&oh) {
+            e.obj = updated;
+        }
+        Ok(())
+    }
+
+    /// `C_FindObjectsInit`.
+    pub fn find_init(&mut self, h: CK_SESSION_HANDLE, template: Template) -> Result<()> {
+        if self.session(h)?.find.is_some() {
+            return ck(CKR_OPERATION_ACTIVE);
+        }
+        let user = self.login == Login::User;
+        let handles = self
+            .objects
+            .iter()
+            .filter(|(_, e)| (user || !e.obj.is_private()) && e.obj.matches(&template))
+            .map(|(h, _)| *h)
+            .collect();
+        self.session_mut(h)?.find = Some(Find { handles, pos: 0 });
+        Ok(())
+    }
+
+    /// `C_FindObjects`: up to `max` further handles.
+    pub fn find(&mut self, h: CK_SESSION_HANDLE, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let f = self
+            .session_mut(h)?
+            .find
+            .as_mut()
+            .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
+        let end = f.handles.len().min(f.pos.saturating_add(max));
+        let out = f.handles[f.pos..end].to_vec();
+        f.pos = end;
+        Ok(out)
+    }
+
+    /// `C_FindObjectsFinal`.
+    pub fn find_final(&mut self, h: CK_SESSION_HANDLE) -> Result<()> {
+        self.session_mut(h)?
+            .find
+            .take()
+            .map(|_| ())
+            .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))
+    }
+
+    // ---- random, key generation ----
+
+    /// `C_GenerateRandom`.
+    pub fn generate_random(&self, h: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {
+        self.session(h)?;
+        crypto::random(out)
+    }
+
+    /// `C_GenerateKeyPair` (`CKM_RSA_PKCS_KEY_PAIR_GEN`).
+    pub fn generate_key_pair(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        mech: CK_MECHANISM_TYPE,
+        mech_params: &[u8],
+        public_template: Template,
+        private_template: Template,
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
+        let s = self.session(h)?;
+        if mech != CKM_RSA_PKCS_KEY_PAIR_GEN {
+            return ck(CKR_MECHANISM_INVALID);
+        }
+        if !mech_params.is_empty() {
+            return ck(CKR_MECHANISM_PARAM_INVALID);
+        }
+        object::validate_template(&public_template)?;
+        object::validate_template(&private_template)?;
+        for (tpl, class) in [
+            (&public_template, CKO_PUBLIC_KEY),
+            (&private_template, CKO_PRIVATE_KEY),
+        ] {
+            if tpl.iter().any(|(t, _)| KEY_MATERIAL.contains(t)) {
+                return ck(CKR_TEMPLATE_INCONSISTENT);
+            }
+            if object::template_ulong(tpl, CKA_CLASS).is_some_and(|c| c != class)
+                || object::template_ulong(tpl, CKA_KEY_TYPE).is_some_and(|k| k != CKK_RSA)
+            {
+                return ck(CKR_TEMPLATE_INCONSISTENT);
+            }
+        }
+        let bits = object::template_ulong(&public_template, CKA_MODULUS_BITS)
+            .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
+        if !(1024..=8192).contains(&bits) {
+            return ck(CKR_KEY_SIZE_RANGE);
+        }
+        let exponent = object::template_get(&public_template, CKA_PUBLIC_EXPONENT)
+            .map_or_else(|| vec![1, 0, 1], |e| e.to_vec());
+        // Even exponents, 1 and huge values are refused before OpenSSL sees them.
+        if exponent.len() > 8
+            || exponent.last().is_none_or(|b| b & 1 == 0)
+            || object::bit_len(&exponent) < 2
+        {
+            return ck(CKR_TEMPLATE_INCONSISTENT);
+        }
+        let with = |tpl: &Template, class: CK_OBJECT_CLASS, material: Vec<_>| -> Template {
+            let mut t = vec![
+                (CKA_CLASS, ulong_value(class)),
+                (CKA_KEY_TYPE, ulong_value(CKK_RSA)),
+            ];
+            t.extend(
+                tpl.iter()
+                    .filter(|(a, _)| *a != CKA_PUBLIC_EXPONENT && *a != CKA_MODULUS_BITS)
+                    .map(|(a, v)| (*a, v.clone())),
+            );
+            t.extend(material);
+            t
+        };
+        // Check the rules on dummy objects first, so nothing is generated in vain.
+        let probe = |tpl: &Template, class| -> Result<(bool, bool)> {
+            let mut t = with(tpl, class, Vec::new());
+            t.retain(|(a, _)| !object::is_secret_attribute(class, *a));
+            let token = object::template_bool(&t, CKA_TOKEN).unwrap_or(false);
+            let private =
+                object::template_bool(&t, CKA_PRIVATE).unwrap_or(class == CKO_PRIVATE_KEY);
+            Ok((token, private))
+        };
+        let (pt, pp) = probe(&public_template, CKO_PUBLIC_KEY)?;
+        let (st, sp) = probe(&private_template, CKO_PRIVATE_KEY)?;
+        self.may_write(s, pt, pp)?;
+        self.may_write(s, st, sp)?;
+        let bits = u32::try_from(bits).map_err(|_| Error::Ck(CKR_KEY_SIZE_RANGE))?;
+        let (public_material, private_material) = crypto::rsa_generate(bits, &exponent)?;
+        let public = object::build(
+            &with(&public_template, CKO_PUBLIC_KEY, public_material),
+            Some(CKM_RSA_PKCS_KEY_PAIR_GEN),
+        )?;
+        let private = object::build(
+            &with(&private_template, CKO_PRIVATE_KEY, private_material),
+            Some(CKM_RSA_PKCS_KEY_PAIR_GEN),
+        )?;
+        let ph = self.add_object(h, public)?;
+        match self.add_object(h, private) {
+            Ok(sh) => Ok((ph, sh)),
+            Err(e) => {
+                // Do not leave half a key pair behind.
+                let _ = self.destroy_object(h, ph);
+                Err(e)
+            }
+        }
+    }
+
+    // ---- sign and verify ----
+
+    fn key_op(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: CK_MECHANISM_TYPE,
+        mech_params: &[u8],
+        key: CK_OBJECT_HANDLE,
+        class: CK_OBJECT_CLASS,
+        usage: CK_ATTRIBUTE_TYPE,
+    ) -> Result<KeyOp> {
+        self.session(h)?;
+        let m = RsaSignMech::from_mechanism(mech).ok_or(Error::Ck(CKR_MECHANISM_INVALID))?;
+        if !mech_params.is_empty() {
+            return ck(CKR_MECHANISM_PARAM_INVALID);
+        }
+        let e = self
+            .visible(key)
+            .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?;
+        if e.obj.class() != Some(class) || e.obj.key_type() != Some(CKK_RSA) {
+            return ck(CKR_KEY_TYPE_INCONSISTENT);
+        }
+        if !e.obj.flag(usage) {
+            return ck(CKR_KEY_FUNCTION_NOT_PERMITTED);
+        }
+        if let Some(allowed) = e.obj.get(CKA_ALLOWED_MECHANISMS)
+            && !allowed
+                .chunks(std::mem::size_of::<CK_ULONG>())
+                .any(|c| object::ulong_of(c) == Some(mech))
+        {
+            return ck(CKR_MECHANISM_INVALID);
+        }
+        Ok(KeyOp { mech: m, key })
+    }
+
+    /// `C_SignInit`.
+    pub fn sign_init(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        mech: CK_MECHANISM_TYPE,
+        mech_params: &[u8],
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        if self.session(h)?.sign.is_some() {
+            return ck(CKR_OPERATION_ACTIVE);
+        }
+        let op = self.key_op(h, mech, mech_params, key, CKO_PRIVATE_KEY, CKA_SIGN)?;
+        self.session_mut(h)?.sign = Some(op);
+        Ok(())
+    }
+
+    /// `C_Sign`. A length query or a too-small buffer keeps the operation active; anything
+    /// else ends it.
+    pub fn sign(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        data: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        let op = self
+            .session(h)?
+            .sign
+            .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
+        let result = (|| {
+            let e = self
+                .visible(op.key)
+                .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?;
+            let k = crypto::rsa_len(&e.obj)?;
+            if let Some(out) = sized(k, capacity) {
+                return Ok(out);
+            }
+            Ok(Output::Data(crypto::rsa_sign(&e.obj, op.mech, data)?))
+        })();
+        if !matches!(result, Ok(Output::Len(..))) {
+            self.session_mut(h)?.sign = None;
+        }
+        result
+    }
+
+    /// `C_VerifyInit`.
+    pub fn verify_init(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        mech: CK_MECHANISM_TYPE,
+        mech_params: &[u8],
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        if self.session(h)?.verify.is_some() {
+            return ck(CKR_OPERATION_ACTIVE);
+        }
+        let op = self.key_op(h, mech, mech_params, key, CKO_PUBLIC_KEY, CKA_VERIFY)?;
+        self.session_mut(h)?.verify = Some(op);
+        Ok(())
+    }
+
+    /// `C_Verify`: ends the operation; a wrong signature is `CKR_SIGNATURE_INVALID`.
+    pub fn verify(&mut self, h: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
+        let op = self
+            .session_mut(h)?
+            .verify
+            .take()
+            .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
+        let e = self
+            .visible(op.key)
+            .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?;
+        if crypto::rsa_verify(&e.obj, op.mech, data, signature)? {
+            Ok(())
+        } else {
+            ck(CKR_SIGNATURE_INVALID)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Sessions and the operations active in them.
+
+use cryptoki_sys::*;
+
+use crate::crypto::RsaSignMech;
+
+/// One open session.
+#[derive(Debug)]
+pub struct Session {
+    /// `CKF_RW_SESSION` was requested.
+    pub rw: bool,
+    /// An active `C_FindObjects*` search.
+    pub find: Option<Find>,
+    /// An active `C_Sign*` operation.
+    pub sign: Option<KeyOp>,
+    /// An active `C_Verify*` operation.
+    pub verify: Option<KeyOp>,
+}
+
+impl Session {
+    /// A fresh session with nothing active.
+    pub fn new(rw: bool) -> Self {
+        Self {
+            rw,
+            find: None,
+            sign: None,
+            verify: None,
+        }
+    }
+}
+
+/// The result set of a search, handed out in pieces.
+#[derive(Debug)]
+pub struct Find {
+    /// Matching handles, fixed at `C_FindObjectsInit`.
+    pub handles: Vec<CK_OBJECT_HANDLE>,
+    /// How many have been returned.
+    pub pos: usize,
+}
+
+/// A single-part operation with a key: the mechanism and the key's handle.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyOp {
+    /// The mechanism chosen at init.
+    pub mech: RsaSignMech,
+    /// The key chosen at init.
+    pub key: CK_OBJECT_HANDLE,
+}
