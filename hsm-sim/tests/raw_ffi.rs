@@ -136,14 +136,18 @@ fn initialisation_pointers_buffers_and_return_codes() {
         );
 
         // C_Initialize argument rules.
-        let mut args = CK_C_INITIALIZE_ARGS::default();
-        args.pReserved = &mut info as *mut _ as *mut c_void;
+        let mut args = CK_C_INITIALIZE_ARGS {
+            pReserved: &mut info as *mut _ as *mut c_void,
+            ..Default::default()
+        };
         assert_eq!(
             f.C_Initialize.unwrap()(&mut args as *mut _ as *mut c_void),
             CKR_ARGUMENTS_BAD
         );
-        let mut args = CK_C_INITIALIZE_ARGS::default();
-        args.CreateMutex = Some(create_mutex);
+        let mut args = CK_C_INITIALIZE_ARGS {
+            CreateMutex: Some(create_mutex),
+            ..Default::default()
+        };
         assert_eq!(
             f.C_Initialize.unwrap()(&mut args as *mut _ as *mut c_void),
             CKR_ARGUMENTS_BAD,
