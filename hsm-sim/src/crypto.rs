@@ -239,3 +239,293 @@ pub fn rsa_verify(key: &Object, mech: RsaSignMech, data: &[u8], signature: &[u8]
     let recovered = &out[..n];
     Ok(recovered.len() == expected.len() && openssl::memcmp::eq(recovered, &expected))
 }
+
+// ---- AES ----
+
+fn aes_ecb(key: &[u8]) -> Result<Cipher> {
+    match key.len() {
+        16 => Ok(Cipher::aes_128_ecb()),
+        24 => Ok(Cipher::aes_192_ecb()),
+        32 => Ok(Cipher::aes_256_ecb()),
+        _ => ck(CKR_KEY_TYPE_INCONSISTENT),
+    }
+}
+
+fn aes_gcm(key: &[u8]) -> Result<Cipher> {
+    match key.len() {
+        16 => Ok(Cipher::aes_128_gcm()),
+        24 => Ok(Cipher::aes_192_gcm()),
+        32 => Ok(Cipher::aes_256_gcm()),
+        _ => ck(CKR_KEY_TYPE_INCONSISTENT),
+    }
+}
+
+/// The AES value of a secret key object.
+pub fn aes_key(obj: &Object) -> Result<&[u8]> {
+    if obj.class() != Some(CKO_SECRET_KEY) || obj.key_type() != Some(CKK_AES) {
+        return ck(CKR_KEY_TYPE_INCONSISTENT);
+    }
+    obj.get(CKA_VALUE)
+        .map(|v| v.as_slice())
+        .ok_or(Error::Ck(CKR_KEY_TYPE_INCONSISTENT))
+}
+
+/// Checks GCM parameters: a non-empty IV of at most 256 bytes, a tag of 96..=128 bits in
+/// steps of 8. Returns the tag length in bytes.
+pub fn gcm_tag_len(iv: &[u8], tag_bits: CK_ULONG) -> Result<usize> {
+    if iv.is_empty()
+        || iv.len() > 256
+        || !(96..=128).contains(&tag_bits)
+        || !tag_bits.is_multiple_of(8)
+    {
+        return ck(CKR_MECHANISM_PARAM_INVALID);
+    }
+    Ok((tag_bits / 8) as usize)
+}
+
+/// AES-GCM encryption: `ciphertext || tag`.
+pub fn aes_gcm_encrypt(
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    tag_len: usize,
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let mut tag = vec![0u8; tag_len];
+    let mut out = encrypt_aead(aes_gcm(key)?, key, Some(iv), aad, plaintext, &mut tag)?;
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
+
+/// AES-GCM decryption of `ciphertext || tag`; any failure is `CKR_ENCRYPTED_DATA_INVALID`.
+pub fn aes_gcm_decrypt(
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    tag_len: usize,
+    data: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    if data.len() < tag_len {
+        return ck(CKR_ENCRYPTED_DATA_LEN_RANGE);
+    }
+    let (ct, tag) = data.split_at(data.len() - tag_len);
+    decrypt_aead(aes_gcm(key)?, key, Some(iv), aad, ct, tag)
+        .map(Zeroizing::new)
+        .map_err(|_| Error::Ck(CKR_ENCRYPTED_DATA_INVALID))
+}
+
+/// One AES block operation (ECB on a single block).
+struct AesBlock(openssl::symm::Crypter);
+
+impl AesBlock {
+    fn new(key: &[u8], mode: openssl::symm::Mode) -> Result<Self> {
+        let mut c = openssl::symm::Crypter::new(aes_ecb(key)?, mode, key, None)?;
+        c.pad(false);
+        Ok(Self(c))
+    }
+
+    fn apply(&mut self, block: &[u8; 16]) -> Result<Zeroizing<[u8; 16]>> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        let n = self.0.update(block, &mut *out)?;
+        if n != 16 {
+            return Err(Error::Crypto);
+        }
+        let mut b = Zeroizing::new([0u8; 16]);
+        b.copy_from_slice(&out[..16]);
+        Ok(b)
+    }
+}
+
+/// The alternative initial value of RFC 5649 (its first half).
+const KWP_AIV: [u8; 4] = [0xa6, 0x59, 0x59, 0xa6];
+
+/// `CKM_AES_KEY_WRAP_PAD`: AES Key Wrap with Padding (RFC 5649).
+pub fn aes_kwp_wrap(kek: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+    let mli = u32::try_from(plaintext.len()).map_err(|_| Error::Ck(CKR_KEY_SIZE_RANGE))?;
+    if plaintext.is_empty() {
+        return ck(CKR_KEY_SIZE_RANGE);
+    }
+    let mut a = [0u8; 8];
+    a[..4].copy_from_slice(&KWP_AIV);
+    a[4..].copy_from_slice(&mli.to_be_bytes());
+    let mut r = Zeroizing::new(plaintext.to_vec());
+    r.resize(plaintext.len().div_ceil(8) * 8, 0);
+    let mut aes = AesBlock::new(kek, openssl::symm::Mode::Encrypt)?;
+    let mut block = Zeroizing::new([0u8; 16]);
+    if r.len() == 8 {
+        block[..8].copy_from_slice(&a);
+        block[8..].copy_from_slice(&r);
+        return Ok(aes.apply(&block)?.to_vec());
+    }
+    let n = r.len() / 8;
+    for j in 0..6u64 {
+        for i in 0..n {
+            block[..8].copy_from_slice(&a);
+            block[8..].copy_from_slice(&r[i * 8..i * 8 + 8]);
+            let b = aes.apply(&block)?;
+            let t = (n as u64) * j + (i as u64) + 1;
+            for (k, x) in a.iter_mut().enumerate() {
+                *x = b[k] ^ t.to_be_bytes()[k];
+            }
+            r[i * 8..i * 8 + 8].copy_from_slice(&b[8..]);
+        }
+    }
+    let mut out = a.to_vec();
+    out.extend_from_slice(&r);
+    Ok(out)
+}
+
+/// Inverse of [`aes_kwp_wrap`]; any failure is `CKR_WRAPPED_KEY_INVALID`, without detail.
+pub fn aes_kwp_unwrap(kek: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let invalid = || Error::Ck(CKR_WRAPPED_KEY_INVALID);
+    if wrapped.len() < 16 || !wrapped.len().is_multiple_of(8) {
+        return ck(CKR_WRAPPED_KEY_LEN_RANGE);
+    }
+    let mut aes = AesBlock::new(kek, openssl::symm::Mode::Decrypt)?;
+    let mut a = [0u8; 8];
+    let mut r;
+    if wrapped.len() == 16 {
+        let mut block = Zeroizing::new([0u8; 16]);
+        block.copy_from_slice(wrapped);
+        let b = aes.apply(&block)?;
+        a.copy_from_slice(&b[..8]);
+        r = Zeroizing::new(b[8..].to_vec());
+    } else {
+        a.copy_from_slice(&wrapped[..8]);
+        r = Zeroizing::new(wrapped[8..].to_vec());
+        let n = r.len() / 8;
+        let mut block = Zeroizing::new([0u8; 16]);
+        for j in (0..6u64).rev() {
+            for i in (0..n).rev() {
+                let t = (n as u64) * j + (i as u64) + 1;
+                for (k, x) in a.iter().enumerate() {
+                    block[k] = x ^ t.to_be_bytes()[k];
+                }
+                block[8..].copy_from_slice(&r[i * 8..i * 8 + 8]);
+                let b = aes.apply(&block)?;
+                a.copy_from_slice(&b[..8]);
+                r[i * 8..i * 8 + 8].copy_from_slice(&b[8..]);
+            }
+        }
+    }
+    let mli = u32::from_be_bytes([a[4], a[5], a[6], a[7]]) as usize;
+    let padded = r.len();
+    let aiv_ok = openssl::memcmp::eq(&a[..4], &KWP_AIV);
+    let len_ok = mli > padded.saturating_sub(8) && mli <= padded;
+    if !aiv_ok || !len_ok || r[mli..].iter().any(|b| *b != 0) {
+        return Err(invalid());
+    }
+    r.truncate(mli);
+    Ok(r)
+}
+
+/// A fresh AES key value.
+pub fn aes_generate(len: usize) -> Result<Value> {
+    let mut v = Zeroizing::new(vec![0u8; len]);
+    random(&mut v)?;
+    Ok(v)
+}
+
+// ---- RSA OAEP, PKCS#8 ----
+
+/// `CKM_RSA_PKCS_OAEP` (SHA-1, MGF1-SHA-1, no label) encryption with a public key object.
+pub fn rsa_oaep_encrypt(key: &Object, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let rsa = rsa_public(key)?;
+    let k = rsa.size() as usize;
+    if plaintext.len() + 42 > k {
+        return ck(CKR_DATA_LEN_RANGE);
+    }
+    let mut out = vec![0u8; k];
+    let n = rsa.public_encrypt(plaintext, &mut out, Padding::PKCS1_OAEP)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// `CKM_RSA_PKCS_OAEP` decryption with a private key object; a failure is
+/// `CKR_ENCRYPTED_DATA_INVALID`, without detail.
+pub fn rsa_oaep_decrypt(key: &Object, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let rsa = rsa_private(key)?;
+    let k = rsa.size() as usize;
+    if ciphertext.len() != k {
+        return ck(CKR_ENCRYPTED_DATA_LEN_RANGE);
+    }
+    let mut out = Zeroizing::new(vec![0u8; k]);
+    let n = rsa
+        .private_decrypt(ciphertext, &mut out, Padding::PKCS1_OAEP)
+        .map_err(|_| Error::Ck(CKR_ENCRYPTED_DATA_INVALID))?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// The PKCS#8 `PrivateKeyInfo` (DER) of an RSA private key object, for wrapping.
+pub fn rsa_private_to_pkcs8(key: &Object) -> Result<Zeroizing<Vec<u8>>> {
+    let pkey = openssl::pkey::PKey::from_rsa(rsa_private(key)?)?;
+    Ok(Zeroizing::new(pkey.private_key_to_pkcs8()?))
+}
+
+/// The attributes of an RSA private key from a PKCS#8 `PrivateKeyInfo` (DER).
+pub fn rsa_private_from_pkcs8(der: &[u8]) -> Result<Vec<(CK_ATTRIBUTE_TYPE, Value)>> {
+    let invalid = || Error::Ck(CKR_WRAPPED_KEY_INVALID);
+    let pkey = openssl::pkey::PKey::private_key_from_pkcs8(der).map_err(|_| invalid())?;
+    let rsa = pkey.rsa().map_err(|_| invalid())?;
+    let v = |b: &openssl::bn::BigNumRef| Zeroizing::new(b.to_vec());
+    Ok(vec![
+        (CKA_MODULUS, v(rsa.n())),
+        (CKA_PUBLIC_EXPONENT, v(rsa.e())),
+        (CKA_PRIVATE_EXPONENT, v(rsa.d())),
+        (CKA_PRIME_1, v(rsa.p().ok_or_else(invalid)?)),
+        (CKA_PRIME_2, v(rsa.q().ok_or_else(invalid)?)),
+        (CKA_EXPONENT_1, v(rsa.dmp1().ok_or_else(invalid)?)),
+        (CKA_EXPONENT_2, v(rsa.dmq1().ok_or_else(invalid)?)),
+        (CKA_COEFFICIENT, v(rsa.iqmp().ok_or_else(invalid)?)),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// RFC 5649 section 6, both examples (192-bit KEK).
+    #[test]
+    fn kwp_matches_rfc5649_vectors() {
+        let kek = hex("5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8");
+        let p20 = hex("c37b7e6492584340bed12207808941155068f738");
+        let c20 = hex("138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a");
+        assert_eq!(aes_kwp_wrap(&kek, &p20).unwrap(), c20);
+        assert_eq!(
+            aes_kwp_unwrap(&kek, &c20).unwrap().as_slice(),
+            p20.as_slice()
+        );
+        let p7 = hex("466f7250617369");
+        let c7 = hex("afbeb0f07dfbf5419200f2ccb50bb24f");
+        assert_eq!(aes_kwp_wrap(&kek, &p7).unwrap(), c7);
+        assert_eq!(aes_kwp_unwrap(&kek, &c7).unwrap().as_slice(), p7.as_slice());
+        // Any changed bit is detected.
+        for i in 0..c20.len() {
+            let mut bad = c20.clone();
+            bad[i] ^= 1;
+            assert!(aes_kwp_unwrap(&kek, &bad).is_err(), "byte {i}");
+        }
+        let other = hex("5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a9");
+        assert!(aes_kwp_unwrap(&other, &c20).is_err());
+    }
+
+    #[test]
+    fn kwp_round_trips_every_length_up_to_40() {
+        let kek = [7u8; 32];
+        for len in 1usize..=40 {
+            let p: Vec<u8> = (0..len as u8).collect();
+            let c = aes_kwp_wrap(&kek, &p).unwrap();
+            assert_eq!(c.len(), len.div_ceil(8) * 8 + 8);
+            assert_eq!(aes_kwp_unwrap(&kek, &c).unwrap().as_slice(), p.as_slice());
+        }
+    }
+}

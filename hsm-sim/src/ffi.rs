@@ -20,6 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
+use crate::mechanism::{GcmParams, Mechanism, OaepParams, Params};
 use crate::module::{self, Output};
 use crate::object::{AttributeRead, CK_UNAVAILABLE_INFORMATION, Template};
 
@@ -137,16 +138,53 @@ unsafe fn template(ptr: *const CK_ATTRIBUTE, count: CK_ULONG) -> Rv<Template> {
     Ok(out)
 }
 
-/// Reads a mechanism: its type and parameter bytes.
+/// Reads a mechanism: its type and parameters, copied out of the caller's memory.
 ///
 /// # Safety
-/// `ptr` valid for one `CK_MECHANISM`, whose parameter is valid for `ulParameterLen` bytes.
-unsafe fn mechanism(ptr: *const CK_MECHANISM) -> Rv<(CK_MECHANISM_TYPE, Vec<u8>)> {
+/// `ptr` valid for one `CK_MECHANISM`, whose parameter is valid for `ulParameterLen` bytes
+/// and, for the structured parameters, points to that structure with its own buffers valid.
+unsafe fn mechanism(ptr: *const CK_MECHANISM) -> Rv<Mechanism> {
     // SAFETY: forwarded contract.
     let m = unsafe { read(ptr) }?;
-    // SAFETY: forwarded contract.
-    let params = unsafe { slice(m.pParameter as *const u8, m.ulParameterLen) }?.to_vec();
-    Ok((m.mechanism, params))
+    let structured = |size: usize| -> Rv<()> {
+        if m.pParameter.is_null() || to_usize(m.ulParameterLen)? != size {
+            Err(CKR_MECHANISM_PARAM_INVALID)
+        } else {
+            Ok(())
+        }
+    };
+    let params = match m.mechanism {
+        CKM_AES_GCM => {
+            structured(size_of::<CK_GCM_PARAMS>())?;
+            // SAFETY: non-NULL and of the structure's size (checked); caller's contract.
+            let g = unsafe { read(m.pParameter as *const CK_GCM_PARAMS) }?;
+            Params::Gcm(GcmParams {
+                // SAFETY: forwarded contract for the IV and AAD buffers.
+                iv: unsafe { slice(g.pIv as *const u8, g.ulIvLen) }?.to_vec(),
+                // SAFETY: as above.
+                aad: unsafe { slice(g.pAAD as *const u8, g.ulAADLen) }?.to_vec(),
+                tag_bits: g.ulTagBits,
+            })
+        }
+        CKM_RSA_PKCS_OAEP => {
+            structured(size_of::<CK_RSA_PKCS_OAEP_PARAMS>())?;
+            // SAFETY: non-NULL and of the structure's size (checked); caller's contract.
+            let o = unsafe { read(m.pParameter as *const CK_RSA_PKCS_OAEP_PARAMS) }?;
+            Params::Oaep(OaepParams {
+                hash: o.hashAlg,
+                mgf: o.mgf,
+                source: o.source,
+                // SAFETY: forwarded contract for the label buffer.
+                label: unsafe { slice(o.pSourceData as *const u8, o.ulSourceDataLen) }?.to_vec(),
+            })
+        }
+        // SAFETY: forwarded contract.
+        _ => Params::Raw(unsafe { slice(m.pParameter as *const u8, m.ulParameterLen) }?.to_vec()),
+    };
+    Ok(Mechanism {
+        kind: m.mechanism,
+        params,
+    })
 }
 
 /// Hands out a list (slots, mechanisms) under the buffer protocol.
@@ -226,12 +264,8 @@ unsupported! { CKR_FUNCTION_NOT_SUPPORTED;
     C_SetOperationState(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE);
     C_CopyObject(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, *mut CK_ATTRIBUTE, CK_ULONG, *mut CK_OBJECT_HANDLE);
     C_GetObjectSize(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, *mut CK_ULONG);
-    C_EncryptInit(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE);
-    C_Encrypt(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
     C_EncryptUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
     C_EncryptFinal(CK_SESSION_HANDLE, *mut CK_BYTE, *mut CK_ULONG);
-    C_DecryptInit(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE);
-    C_Decrypt(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
     C_DecryptUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
     C_DecryptFinal(CK_SESSION_HANDLE, *mut CK_BYTE, *mut CK_ULONG);
     C_DigestInit(CK_SESSION_HANDLE, *mut CK_MECHANISM);
@@ -251,9 +285,6 @@ unsupported! { CKR_FUNCTION_NOT_SUPPORTED;
     C_DecryptDigestUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
     C_SignEncryptUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
     C_DecryptVerifyUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
-    C_GenerateKey(CK_SESSION_HANDLE, *mut CK_MECHANISM, *mut CK_ATTRIBUTE, CK_ULONG, *mut CK_OBJECT_HANDLE);
-    C_WrapKey(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE, *mut CK_BYTE, *mut CK_ULONG);
-    C_UnwrapKey(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_ATTRIBUTE, CK_ULONG, *mut CK_OBJECT_HANDLE);
     C_DeriveKey(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE, *mut CK_ATTRIBUTE, CK_ULONG, *mut CK_OBJECT_HANDLE);
     C_WaitForSlotEvent(CK_FLAGS, *mut CK_SLOT_ID, *mut c_void);
 }
@@ -679,8 +710,8 @@ unsafe extern "C" fn C_SignInit(
 ) -> CK_RV {
     guard(|| {
         // SAFETY: checked by the helper; caller's contract.
-        let (mech, params) = unsafe { mechanism(pMechanism) }?;
-        with(|m| m.sign_init(hSession, mech, &params, hKey))
+        let mech = unsafe { mechanism(pMechanism) }?;
+        with(|m| m.sign_init(hSession, &mech, hKey))
     })
 }
 
@@ -709,8 +740,8 @@ unsafe extern "C" fn C_VerifyInit(
 ) -> CK_RV {
     guard(|| {
         // SAFETY: checked by the helper; caller's contract.
-        let (mech, params) = unsafe { mechanism(pMechanism) }?;
-        with(|m| m.verify_init(hSession, mech, &params, hKey))
+        let mech = unsafe { mechanism(pMechanism) }?;
+        with(|m| m.verify_init(hSession, &mech, hKey))
     })
 }
 
@@ -749,12 +780,12 @@ unsafe extern "C" fn C_GenerateKeyPair(
             return Err(CKR_ARGUMENTS_BAD);
         }
         // SAFETY: checked by the helpers; caller's contract.
-        let (mech, params) = unsafe { mechanism(pMechanism) }?;
+        let mech = unsafe { mechanism(pMechanism) }?;
         // SAFETY: as above.
         let public = unsafe { template(pPublicKeyTemplate, ulPublicKeyAttributeCount) }?;
         // SAFETY: as above.
         let private = unsafe { template(pPrivateKeyTemplate, ulPrivateKeyAttributeCount) }?;
-        let (ph, sh) = with(|m| m.generate_key_pair(hSession, mech, &params, public, private))?;
+        let (ph, sh) = with(|m| m.generate_key_pair(hSession, &mech, public, private))?;
         // SAFETY: checked above and by `write`; caller's contract.
         unsafe { write(phPublicKey, ph) }?;
         // SAFETY: as above.
@@ -771,5 +802,131 @@ unsafe extern "C" fn C_GenerateRandom(
         // SAFETY: checked by the helper; caller's contract (room for `ulRandomLen` bytes).
         let out = unsafe { slice_mut(RandomData, ulRandomLen) }?;
         with(|m| m.generate_random(hSession, out))
+    })
+}
+
+unsafe extern "C" fn C_GenerateKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    pTemplate: *mut CK_ATTRIBUTE,
+    ulCount: CK_ULONG,
+    phKey: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard(|| {
+        if phKey.is_null() || !phKey.is_aligned() {
+            return Err(CKR_ARGUMENTS_BAD);
+        }
+        // SAFETY: checked by the helpers; caller's contract.
+        let mech = unsafe { mechanism(pMechanism) }?;
+        // SAFETY: as above.
+        let tpl = unsafe { template(pTemplate, ulCount) }?;
+        let key = with(|m| m.generate_key(hSession, &mech, tpl))?;
+        // SAFETY: checked above and by `write`; caller's contract.
+        unsafe { write(phKey, key) }
+    })
+}
+
+unsafe extern "C" fn C_EncryptInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard(|| {
+        // SAFETY: checked by the helper; caller's contract.
+        let mech = unsafe { mechanism(pMechanism) }?;
+        with(|m| m.encrypt_init(hSession, &mech, hKey))
+    })
+}
+
+unsafe extern "C" fn C_Encrypt(
+    hSession: CK_SESSION_HANDLE,
+    pData: *mut CK_BYTE,
+    ulDataLen: CK_ULONG,
+    pEncryptedData: *mut CK_BYTE,
+    pulEncryptedDataLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard(|| {
+        // SAFETY: checked by the helper; caller's contract.
+        let data = unsafe { slice(pData, ulDataLen) }?;
+        // SAFETY: as above.
+        let cap = unsafe { capacity(pEncryptedData, pulEncryptedDataLen) }?;
+        let out = with(|m| m.encrypt(hSession, data, cap))?;
+        // SAFETY: as above; the data fits the capacity read before.
+        unsafe { bytes_out(pEncryptedData, pulEncryptedDataLen, out) }
+    })
+}
+
+unsafe extern "C" fn C_DecryptInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard(|| {
+        // SAFETY: checked by the helper; caller's contract.
+        let mech = unsafe { mechanism(pMechanism) }?;
+        with(|m| m.decrypt_init(hSession, &mech, hKey))
+    })
+}
+
+unsafe extern "C" fn C_Decrypt(
+    hSession: CK_SESSION_HANDLE,
+    pEncryptedData: *mut CK_BYTE,
+    ulEncryptedDataLen: CK_ULONG,
+    pData: *mut CK_BYTE,
+    pulDataLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard(|| {
+        // SAFETY: checked by the helper; caller's contract.
+        let data = unsafe { slice(pEncryptedData, ulEncryptedDataLen) }?;
+        // SAFETY: as above.
+        let cap = unsafe { capacity(pData, pulDataLen) }?;
+        let out = with(|m| m.decrypt(hSession, data, cap))?;
+        // SAFETY: as above; the data fits the capacity read before.
+        unsafe { bytes_out(pData, pulDataLen, out) }
+    })
+}
+
+unsafe extern "C" fn C_WrapKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hWrappingKey: CK_OBJECT_HANDLE,
+    hKey: CK_OBJECT_HANDLE,
+    pWrappedKey: *mut CK_BYTE,
+    pulWrappedKeyLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard(|| {
+        // SAFETY: checked by the helpers; caller's contract.
+        let mech = unsafe { mechanism(pMechanism) }?;
+        // SAFETY: as above.
+        let cap = unsafe { capacity(pWrappedKey, pulWrappedKeyLen) }?;
+        let out = with(|m| m.wrap_key(hSession, &mech, hWrappingKey, hKey, cap))?;
+        // SAFETY: as above; the data fits the capacity read before.
+        unsafe { bytes_out(pWrappedKey, pulWrappedKeyLen, out) }
+    })
+}
+
+unsafe extern "C" fn C_UnwrapKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hUnwrappingKey: CK_OBJECT_HANDLE,
+    pWrappedKey: *mut CK_BYTE,
+    ulWrappedKeyLen: CK_ULONG,
+    pTemplate: *mut CK_ATTRIBUTE,
+    ulAttributeCount: CK_ULONG,
+    phKey: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard(|| {
+        if phKey.is_null() || !phKey.is_aligned() {
+            return Err(CKR_ARGUMENTS_BAD);
+        }
+        // SAFETY: checked by the helpers; caller's contract.
+        let mech = unsafe { mechanism(pMechanism) }?;
+        // SAFETY: as above.
+        let wrapped = unsafe { slice(pWrappedKey, ulWrappedKeyLen) }?;
+        // SAFETY: as above.
+        let tpl = unsafe { template(pTemplate, ulAttributeCount) }?;
+        let key = with(|m| m.unwrap_key(hSession, &mech, hUnwrappingKey, wrapped, tpl))?;
+        // SAFETY: checked above and by `write`; caller's contract.
+        unsafe { write(phKey, key) }
     })
 }

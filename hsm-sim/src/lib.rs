@@ -22,6 +22,7 @@
 pub mod crypto;
 pub mod error;
 pub mod ffi;
+pub mod mechanism;
 pub mod module;
 pub mod object;
 pub mod session;

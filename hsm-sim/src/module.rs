@@ -22,8 +22,9 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{self, RsaSignMech};
 use crate::error::{Error, Result, ck};
+use crate::mechanism::{Mechanism, Params};
 use crate::object::{self, AttributeRead, Object, Template, ulong_value};
-use crate::session::{Find, KeyOp, Session};
+use crate::session::{Cipher, CipherOp, Find, KeyOp, Session};
 use crate::store::{self, Store};
 use crate::token::{Login, Pin, Role, TokenKey, TokenMeta, WrappedKey};
 
@@ -79,7 +80,7 @@ pub enum Output {
     /// The caller only asked for the length, or its buffer was too small (`.1`).
     Len(usize, bool),
     /// The result.
-    Data(Vec<u8>),
+    Data(Zeroizing<Vec<u8>>),
 }
 
 /// Decides between a length answer and computing the result.
@@ -128,6 +129,11 @@ fn mechanisms() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
         ulMaxKeySize: 8192,
         flags: flags | CKF_HW,
     };
+    let aes = |flags| CK_MECHANISM_INFO {
+        ulMinKeySize: 16,
+        ulMaxKeySize: 32,
+        flags: flags | CKF_HW,
+    };
     vec![
         (CKM_RSA_PKCS_KEY_PAIR_GEN, rsa(CKF_GENERATE_KEY_PAIR)),
         (CKM_RSA_X_509, rsa(CKF_SIGN | CKF_VERIFY)),
@@ -135,7 +141,28 @@ fn mechanisms() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
         (CKM_SHA256_RSA_PKCS, rsa(CKF_SIGN | CKF_VERIFY)),
         (CKM_SHA384_RSA_PKCS, rsa(CKF_SIGN | CKF_VERIFY)),
         (CKM_SHA512_RSA_PKCS, rsa(CKF_SIGN | CKF_VERIFY)),
+        (
+            CKM_RSA_PKCS_OAEP,
+            rsa(CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
+        ),
+        (CKM_AES_KEY_GEN, aes(CKF_GENERATE)),
+        (CKM_AES_GCM, aes(CKF_ENCRYPT | CKF_DECRYPT)),
+        (CKM_AES_KEY_WRAP_PAD, aes(CKF_WRAP | CKF_UNWRAP)),
     ]
+}
+
+/// `CKA_ALLOWED_MECHANISMS`, when the key has it, must list the mechanism.
+fn check_allowed(obj: &Object, mech: CK_MECHANISM_TYPE) -> Result<()> {
+    match obj.get(CKA_ALLOWED_MECHANISMS) {
+        Some(allowed)
+            if !allowed
+                .chunks(std::mem::size_of::<CK_ULONG>())
+                .any(|c| object::ulong_of(c) == Some(mech)) =>
+        {
+            ck(CKR_MECHANISM_INVALID)
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_slot(slot: CK_SLOT_ID) -> Result<()> {
@@ -682,18 +709,15 @@ impl Module {
     pub fn generate_key_pair(
         &mut self,
         h: CK_SESSION_HANDLE,
-        mech: CK_MECHANISM_TYPE,
-        mech_params: &[u8],
+        mech: &Mechanism,
         public_template: Template,
         private_template: Template,
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
         let s = self.session(h)?;
-        if mech != CKM_RSA_PKCS_KEY_PAIR_GEN {
+        if mech.kind != CKM_RSA_PKCS_KEY_PAIR_GEN {
             return ck(CKR_MECHANISM_INVALID);
         }
-        if !mech_params.is_empty() {
-            return ck(CKR_MECHANISM_PARAM_INVALID);
-        }
+        mech.no_params()?;
         object::validate_template(&public_template)?;
         object::validate_template(&private_template)?;
         for (tpl, class) in [
@@ -775,17 +799,14 @@ impl Module {
     fn key_op(
         &self,
         h: CK_SESSION_HANDLE,
-        mech: CK_MECHANISM_TYPE,
-        mech_params: &[u8],
+        mech: &Mechanism,
         key: CK_OBJECT_HANDLE,
         class: CK_OBJECT_CLASS,
         usage: CK_ATTRIBUTE_TYPE,
     ) -> Result<KeyOp> {
         self.session(h)?;
-        let m = RsaSignMech::from_mechanism(mech).ok_or(Error::Ck(CKR_MECHANISM_INVALID))?;
-        if !mech_params.is_empty() {
-            return ck(CKR_MECHANISM_PARAM_INVALID);
-        }
+        let m = RsaSignMech::from_mechanism(mech.kind).ok_or(Error::Ck(CKR_MECHANISM_INVALID))?;
+        mech.no_params()?;
         let e = self
             .visible(key)
             .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?;
@@ -795,13 +816,7 @@ impl Module {
         if !e.obj.flag(usage) {
             return ck(CKR_KEY_FUNCTION_NOT_PERMITTED);
         }
-        if let Some(allowed) = e.obj.get(CKA_ALLOWED_MECHANISMS)
-            && !allowed
-                .chunks(std::mem::size_of::<CK_ULONG>())
-                .any(|c| object::ulong_of(c) == Some(mech))
-        {
-            return ck(CKR_MECHANISM_INVALID);
-        }
+        check_allowed(&e.obj, mech.kind)?;
         Ok(KeyOp { mech: m, key })
     }
 
@@ -809,14 +824,13 @@ impl Module {
     pub fn sign_init(
         &mut self,
         h: CK_SESSION_HANDLE,
-        mech: CK_MECHANISM_TYPE,
-        mech_params: &[u8],
+        mech: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
         if self.session(h)?.sign.is_some() {
             return ck(CKR_OPERATION_ACTIVE);
         }
-        let op = self.key_op(h, mech, mech_params, key, CKO_PRIVATE_KEY, CKA_SIGN)?;
+        let op = self.key_op(h, mech, key, CKO_PRIVATE_KEY, CKA_SIGN)?;
         self.session_mut(h)?.sign = Some(op);
         Ok(())
     }
@@ -841,7 +855,9 @@ impl Module {
             if let Some(out) = sized(k, capacity) {
                 return Ok(out);
             }
-            Ok(Output::Data(crypto::rsa_sign(&e.obj, op.mech, data)?))
+            Ok(Output::Data(Zeroizing::new(crypto::rsa_sign(
+                &e.obj, op.mech, data,
+            )?)))
         })();
         if !matches!(result, Ok(Output::Len(..))) {
             self.session_mut(h)?.sign = None;
@@ -853,14 +869,13 @@ impl Module {
     pub fn verify_init(
         &mut self,
         h: CK_SESSION_HANDLE,
-        mech: CK_MECHANISM_TYPE,
-        mech_params: &[u8],
+        mech: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
         if self.session(h)?.verify.is_some() {
             return ck(CKR_OPERATION_ACTIVE);
         }
-        let op = self.key_op(h, mech, mech_params, key, CKO_PUBLIC_KEY, CKA_VERIFY)?;
+        let op = self.key_op(h, mech, key, CKO_PUBLIC_KEY, CKA_VERIFY)?;
         self.session_mut(h)?.verify = Some(op);
         Ok(())
     }
@@ -880,5 +895,338 @@ impl Module {
         } else {
             ck(CKR_SIGNATURE_INVALID)
         }
+    }
+
+    // ---- secret keys, encryption, wrapping ----
+
+    /// `C_GenerateKey` (`CKM_AES_KEY_GEN`, `CKA_VALUE_LEN` of 16, 24 or 32).
+    pub fn generate_key(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        template: Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let s = self.session(h)?;
+        if mech.kind != CKM_AES_KEY_GEN {
+            return ck(CKR_MECHANISM_INVALID);
+        }
+        mech.no_params()?;
+        object::validate_template(&template)?;
+        if template.iter().any(|(t, _)| KEY_MATERIAL.contains(t))
+            || object::template_ulong(&template, CKA_CLASS).is_some_and(|c| c != CKO_SECRET_KEY)
+            || object::template_ulong(&template, CKA_KEY_TYPE).is_some_and(|k| k != CKK_AES)
+        {
+            return ck(CKR_TEMPLATE_INCONSISTENT);
+        }
+        let len = object::template_ulong(&template, CKA_VALUE_LEN)
+            .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
+        if !matches!(len, 16 | 24 | 32) {
+            return ck(CKR_KEY_SIZE_RANGE);
+        }
+        let mut t = vec![
+            (CKA_CLASS, ulong_value(CKO_SECRET_KEY)),
+            (CKA_KEY_TYPE, ulong_value(CKK_AES)),
+        ];
+        t.extend(template.into_iter().filter(|(a, _)| *a != CKA_VALUE_LEN));
+        t.push((CKA_VALUE, crypto::aes_generate(len as usize)?));
+        let obj = object::build(&t, Some(CKM_AES_KEY_GEN))?;
+        self.may_write(s, obj.is_token(), obj.is_private())?;
+        self.add_object(h, obj)
+    }
+
+    fn cipher_op(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+        encrypting: bool,
+    ) -> Result<CipherOp> {
+        self.session(h)?;
+        let obj = &self
+            .visible(key)
+            .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?
+            .obj;
+        let cipher = match (mech.kind, &mech.params) {
+            (CKM_AES_GCM, Params::Gcm(g)) => {
+                crypto::aes_key(obj)?;
+                Cipher::AesGcm {
+                    iv: g.iv.clone(),
+                    aad: g.aad.clone(),
+                    tag_len: crypto::gcm_tag_len(&g.iv, g.tag_bits)?,
+                }
+            }
+            (CKM_RSA_PKCS_OAEP, _) => {
+                mech.sha1_oaep()?;
+                let class = if encrypting {
+                    CKO_PUBLIC_KEY
+                } else {
+                    CKO_PRIVATE_KEY
+                };
+                if obj.class() != Some(class) || obj.key_type() != Some(CKK_RSA) {
+                    return ck(CKR_KEY_TYPE_INCONSISTENT);
+                }
+                Cipher::RsaOaep
+            }
+            (CKM_AES_GCM, _) => return ck(CKR_MECHANISM_PARAM_INVALID),
+            _ => return ck(CKR_MECHANISM_INVALID),
+        };
+        if !obj.flag(if encrypting { CKA_ENCRYPT } else { CKA_DECRYPT }) {
+            return ck(CKR_KEY_FUNCTION_NOT_PERMITTED);
+        }
+        check_allowed(obj, mech.kind)?;
+        Ok(CipherOp { cipher, key })
+    }
+
+    /// `C_EncryptInit` (`CKM_AES_GCM`, `CKM_RSA_PKCS_OAEP`).
+    pub fn encrypt_init(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        if self.session(h)?.encrypt.is_some() {
+            return ck(CKR_OPERATION_ACTIVE);
+        }
+        let op = self.cipher_op(h, mech, key, true)?;
+        self.session_mut(h)?.encrypt = Some(op);
+        Ok(())
+    }
+
+    /// `C_Encrypt` (single part). Length queries keep the operation.
+    pub fn encrypt(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        data: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        let op = self
+            .session(h)?
+            .encrypt
+            .clone()
+            .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
+        let result = (|| {
+            let obj = &self
+                .visible(op.key)
+                .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?
+                .obj;
+            match &op.cipher {
+                Cipher::AesGcm { iv, aad, tag_len } => {
+                    if let Some(out) = sized(data.len() + tag_len, capacity) {
+                        return Ok(out);
+                    }
+                    let key = crypto::aes_key(obj)?;
+                    Ok(Output::Data(Zeroizing::new(crypto::aes_gcm_encrypt(
+                        key, iv, aad, *tag_len, data,
+                    )?)))
+                }
+                Cipher::RsaOaep => {
+                    if let Some(out) = sized(crypto::rsa_len(obj)?, capacity) {
+                        return Ok(out);
+                    }
+                    Ok(Output::Data(Zeroizing::new(crypto::rsa_oaep_encrypt(
+                        obj, data,
+                    )?)))
+                }
+            }
+        })();
+        if !matches!(result, Ok(Output::Len(..))) {
+            self.session_mut(h)?.encrypt = None;
+        }
+        result
+    }
+
+    /// `C_DecryptInit` (`CKM_AES_GCM`, `CKM_RSA_PKCS_OAEP`).
+    pub fn decrypt_init(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        if self.session(h)?.decrypt.is_some() {
+            return ck(CKR_OPERATION_ACTIVE);
+        }
+        let op = self.cipher_op(h, mech, key, false)?;
+        self.session_mut(h)?.decrypt = Some(op);
+        Ok(())
+    }
+
+    /// `C_Decrypt` (single part). For OAEP the length answer is the modulus length (an
+    /// upper bound, as PKCS#11 allows).
+    pub fn decrypt(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        data: &[u8],
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        let op = self
+            .session(h)?
+            .decrypt
+            .clone()
+            .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
+        let result = (|| {
+            let obj = &self
+                .visible(op.key)
+                .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?
+                .obj;
+            match &op.cipher {
+                Cipher::AesGcm { iv, aad, tag_len } => {
+                    let plain_len = data
+                        .len()
+                        .checked_sub(*tag_len)
+                        .ok_or(Error::Ck(CKR_ENCRYPTED_DATA_LEN_RANGE))?;
+                    if let Some(out) = sized(plain_len, capacity) {
+                        return Ok(out);
+                    }
+                    let key = crypto::aes_key(obj)?;
+                    Ok(Output::Data(crypto::aes_gcm_decrypt(
+                        key, iv, aad, *tag_len, data,
+                    )?))
+                }
+                Cipher::RsaOaep => {
+                    if let Some(out) = sized(crypto::rsa_len(obj)?, capacity) {
+                        return Ok(out);
+                    }
+                    Ok(Output::Data(crypto::rsa_oaep_decrypt(obj, data)?))
+                }
+            }
+        })();
+        if !matches!(result, Ok(Output::Len(..))) {
+            self.session_mut(h)?.decrypt = None;
+        }
+        result
+    }
+
+    /// `C_WrapKey`: `CKM_AES_KEY_WRAP_PAD` (secret keys as their value, RSA private keys as
+    /// PKCS#8 `PrivateKeyInfo`) and `CKM_RSA_PKCS_OAEP` (secret keys).
+    pub fn wrap_key(
+        &self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        wrapping: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+        capacity: Option<usize>,
+    ) -> Result<Output> {
+        self.session(h)?;
+        let wrapping = &self
+            .visible(wrapping)
+            .map_err(|_| Error::Ck(CKR_WRAPPING_KEY_HANDLE_INVALID))?
+            .obj;
+        let key = &self
+            .visible(key)
+            .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?
+            .obj;
+        if !matches!(mech.kind, CKM_AES_KEY_WRAP_PAD | CKM_RSA_PKCS_OAEP) {
+            return ck(CKR_MECHANISM_INVALID);
+        }
+        if !wrapping.flag(CKA_WRAP) {
+            return ck(CKR_KEY_FUNCTION_NOT_PERMITTED);
+        }
+        check_allowed(wrapping, mech.kind)?;
+        if !key.flag(CKA_EXTRACTABLE) {
+            return ck(CKR_KEY_UNEXTRACTABLE);
+        }
+        if key.flag(CKA_WRAP_WITH_TRUSTED) && !wrapping.flag(CKA_TRUSTED) {
+            return ck(CKR_KEY_NOT_WRAPPABLE);
+        }
+        let encoded = match (key.class(), key.key_type()) {
+            (Some(CKO_SECRET_KEY), _) => key
+                .get(CKA_VALUE)
+                .cloned()
+                .ok_or(Error::Ck(CKR_KEY_NOT_WRAPPABLE))?,
+            (Some(CKO_PRIVATE_KEY), Some(CKK_RSA)) if mech.kind == CKM_AES_KEY_WRAP_PAD => {
+                crypto::rsa_private_to_pkcs8(key)?
+            }
+            _ => return ck(CKR_KEY_NOT_WRAPPABLE),
+        };
+        let wrapped = if mech.kind == CKM_AES_KEY_WRAP_PAD {
+            mech.no_params()?;
+            let kek = crypto::aes_key(wrapping)
+                .map_err(|_| Error::Ck(CKR_WRAPPING_KEY_TYPE_INCONSISTENT))?;
+            crypto::aes_kwp_wrap(kek, &encoded)?
+        } else {
+            mech.sha1_oaep()?;
+            if wrapping.class() != Some(CKO_PUBLIC_KEY) || wrapping.key_type() != Some(CKK_RSA) {
+                return ck(CKR_WRAPPING_KEY_TYPE_INCONSISTENT);
+            }
+            crypto::rsa_oaep_encrypt(wrapping, &encoded).map_err(|e| match e.rv() {
+                CKR_DATA_LEN_RANGE => Error::Ck(CKR_KEY_SIZE_RANGE),
+                _ => e,
+            })?
+        };
+        Ok(sized(wrapped.len(), capacity).unwrap_or(Output::Data(Zeroizing::new(wrapped))))
+    }
+
+    /// `C_UnwrapKey`: the inverse of [`Module::wrap_key`]; the template must name the class
+    /// and key type. Unwrapped keys are not `CKA_LOCAL`, never "always sensitive".
+    pub fn unwrap_key(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        unwrapping: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        template: Template,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let s = self.session(h)?;
+        let unwrapping = &self
+            .visible(unwrapping)
+            .map_err(|_| Error::Ck(CKR_UNWRAPPING_KEY_HANDLE_INVALID))?
+            .obj;
+        if !matches!(mech.kind, CKM_AES_KEY_WRAP_PAD | CKM_RSA_PKCS_OAEP) {
+            return ck(CKR_MECHANISM_INVALID);
+        }
+        if !unwrapping.flag(CKA_UNWRAP) {
+            return ck(CKR_KEY_FUNCTION_NOT_PERMITTED);
+        }
+        check_allowed(unwrapping, mech.kind)?;
+        object::validate_template(&template)?;
+        if template.iter().any(|(t, _)| KEY_MATERIAL.contains(t)) {
+            return ck(CKR_TEMPLATE_INCONSISTENT);
+        }
+        let class = object::template_ulong(&template, CKA_CLASS)
+            .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
+        let key_type = object::template_ulong(&template, CKA_KEY_TYPE)
+            .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
+        let plain = if mech.kind == CKM_AES_KEY_WRAP_PAD {
+            mech.no_params()?;
+            let kek = crypto::aes_key(unwrapping)
+                .map_err(|_| Error::Ck(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT))?;
+            crypto::aes_kwp_unwrap(kek, wrapped)?
+        } else {
+            mech.sha1_oaep()?;
+            if unwrapping.class() != Some(CKO_PRIVATE_KEY) || unwrapping.key_type() != Some(CKK_RSA)
+            {
+                return ck(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT);
+            }
+            crypto::rsa_oaep_decrypt(unwrapping, wrapped).map_err(|e| match e.rv() {
+                CKR_ENCRYPTED_DATA_LEN_RANGE => Error::Ck(CKR_WRAPPED_KEY_LEN_RANGE),
+                CKR_ENCRYPTED_DATA_INVALID => Error::Ck(CKR_WRAPPED_KEY_INVALID),
+                _ => e,
+            })?
+        };
+        let material = match (class, key_type) {
+            (CKO_SECRET_KEY, CKK_AES | CKK_GENERIC_SECRET) => {
+                if object::template_ulong(&template, CKA_VALUE_LEN)
+                    .is_some_and(|l| l as usize != plain.len())
+                {
+                    return ck(CKR_TEMPLATE_INCONSISTENT);
+                }
+                if key_type == CKK_AES && !matches!(plain.len(), 16 | 24 | 32) {
+                    return ck(CKR_WRAPPED_KEY_INVALID);
+                }
+                vec![(CKA_VALUE, plain)]
+            }
+            (CKO_PRIVATE_KEY, CKK_RSA) if mech.kind == CKM_AES_KEY_WRAP_PAD => {
+                crypto::rsa_private_from_pkcs8(&plain)?
+            }
+            _ => return ck(CKR_TEMPLATE_INCONSISTENT),
+        };
+        let mut t: Template = template
+            .into_iter()
+            .filter(|(a, _)| *a != CKA_VALUE_LEN)
+            .collect();
+        t.extend(material);
+        let obj = object::build(&t, None)?;
+        self.may_write(s, obj.is_token(), obj.is_private())?;
+        self.add_object(h, obj)
     }
 }

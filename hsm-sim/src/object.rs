@@ -89,7 +89,7 @@ pub fn validate_template(template: &Template) -> Result<()> {
             Some(Kind::Ulong) if value.len() != ULONG_LEN => {
                 return ck(CKR_ATTRIBUTE_VALUE_INVALID);
             }
-            Some(Kind::UlongArray) if value.len() % ULONG_LEN != 0 => {
+            Some(Kind::UlongArray) if !value.len().is_multiple_of(ULONG_LEN) => {
                 return ck(CKR_ATTRIBUTE_VALUE_INVALID);
             }
             _ => {}

@@ -15,6 +15,10 @@ pub struct Session {
     pub sign: Option<KeyOp>,
     /// An active `C_Verify*` operation.
     pub verify: Option<KeyOp>,
+    /// An active `C_Encrypt*` operation.
+    pub encrypt: Option<CipherOp>,
+    /// An active `C_Decrypt*` operation.
+    pub decrypt: Option<CipherOp>,
 }
 
 impl Session {
@@ -25,6 +29,8 @@ impl Session {
             find: None,
             sign: None,
             verify: None,
+            encrypt: None,
+            decrypt: None,
         }
     }
 }
@@ -43,6 +49,31 @@ pub struct Find {
 pub struct KeyOp {
     /// The mechanism chosen at init.
     pub mech: RsaSignMech,
+    /// The key chosen at init.
+    pub key: CK_OBJECT_HANDLE,
+}
+
+/// The cipher of an encryption or decryption operation.
+#[derive(Debug, Clone)]
+pub enum Cipher {
+    /// `CKM_AES_GCM` with its parameters.
+    AesGcm {
+        /// IV.
+        iv: Vec<u8>,
+        /// Additional authenticated data.
+        aad: Vec<u8>,
+        /// Tag length in bytes.
+        tag_len: usize,
+    },
+    /// `CKM_RSA_PKCS_OAEP` (SHA-1, MGF1-SHA-1, no label).
+    RsaOaep,
+}
+
+/// A single-part encryption or decryption with a key.
+#[derive(Debug, Clone)]
+pub struct CipherOp {
+    /// The cipher chosen at init.
+    pub cipher: Cipher,
     /// The key chosen at init.
     pub key: CK_OBJECT_HANDLE,
 }

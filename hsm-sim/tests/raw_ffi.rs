@@ -556,7 +556,7 @@ fn initialisation_pointers_buffers_and_return_codes() {
             CKR_FUNCTION_NOT_SUPPORTED
         );
         assert_eq!(
-            f.C_EncryptInit.unwrap()(h, &mut mech, pubk),
+            f.C_EncryptUpdate.unwrap()(h, null_mut(), 0, null_mut(), null_mut()),
             CKR_FUNCTION_NOT_SUPPORTED
         );
         assert_eq!(
