@@ -6,8 +6,11 @@
 //! key (`RSA_free` uses `BN_clear_free`).
 
 use cryptoki_sys::*;
-use openssl::bn::BigNum;
+use openssl::bn::{BigNum, BigNumContext};
+use openssl::ec::{EcGroup, EcGroupRef, EcKey, EcPoint, PointConversionForm};
+use openssl::ecdsa::EcdsaSig;
 use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
 use openssl::pkey::{Private, Public};
 use openssl::rsa::{Padding, Rsa};
 use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
@@ -98,14 +101,14 @@ pub fn rsa_len(obj: &Object) -> Result<usize> {
     Ok(crate::object::bit_len(n).div_ceil(8))
 }
 
-/// Key material of a fresh RSA key pair: (public attributes, private attributes).
-pub type RsaMaterial = (
+/// Key material of a fresh key pair: (public attributes, private attributes).
+pub type KeyPairMaterial = (
     Vec<(CK_ATTRIBUTE_TYPE, Value)>,
     Vec<(CK_ATTRIBUTE_TYPE, Value)>,
 );
 
 /// Generates an RSA key pair.
-pub fn rsa_generate(bits: u32, public_exponent: &[u8]) -> Result<RsaMaterial> {
+pub fn rsa_generate(bits: u32, public_exponent: &[u8]) -> Result<KeyPairMaterial> {
     let e = BigNum::from_slice(public_exponent)?;
     let rsa = Rsa::generate_with_e(bits, &e)?;
     let v = |b: &openssl::bn::BigNumRef| Zeroizing::new(b.to_vec());
@@ -204,8 +207,59 @@ impl RsaSignMech {
     }
 }
 
+/// The signature mechanisms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignMech {
+    /// An RSA mechanism.
+    Rsa(RsaSignMech),
+    /// `CKM_ECDSA`: the caller hashes; the signature is `r || s`.
+    Ecdsa,
+}
+
+impl SignMech {
+    /// Maps a mechanism type.
+    pub fn from_mechanism(mech: CK_MECHANISM_TYPE) -> Option<Self> {
+        match mech {
+            CKM_ECDSA => Some(Self::Ecdsa),
+            _ => RsaSignMech::from_mechanism(mech).map(Self::Rsa),
+        }
+    }
+
+    /// The key type the mechanism needs.
+    pub fn key_type(self) -> CK_KEY_TYPE {
+        match self {
+            Self::Rsa(_) => CKK_RSA,
+            Self::Ecdsa => CKK_EC,
+        }
+    }
+}
+
+/// Length of a signature by `key`.
+pub fn signature_len(key: &Object, mech: SignMech) -> Result<usize> {
+    match mech {
+        SignMech::Rsa(_) => rsa_len(key),
+        SignMech::Ecdsa => Ok(2 * ec_curve(key)?.1),
+    }
+}
+
+/// Signs with a private key object.
+pub fn sign(key: &Object, mech: SignMech, data: &[u8]) -> Result<Vec<u8>> {
+    match mech {
+        SignMech::Rsa(m) => rsa_sign(key, m, data),
+        SignMech::Ecdsa => ecdsa_sign(key, data),
+    }
+}
+
+/// Verifies with a public key object; `Ok(false)` for a wrong signature.
+pub fn verify(key: &Object, mech: SignMech, data: &[u8], signature: &[u8]) -> Result<bool> {
+    match mech {
+        SignMech::Rsa(m) => rsa_verify(key, m, data, signature),
+        SignMech::Ecdsa => ecdsa_verify(key, data, signature),
+    }
+}
+
 /// Signs with an RSA private key object; the result is exactly the modulus length.
-pub fn rsa_sign(key: &Object, mech: RsaSignMech, data: &[u8]) -> Result<Vec<u8>> {
+fn rsa_sign(key: &Object, mech: RsaSignMech, data: &[u8]) -> Result<Vec<u8>> {
     let rsa = rsa_private(key)?;
     let k = rsa.size() as usize;
     let (input, padding) = mech.encoded(data, k)?;
@@ -222,7 +276,7 @@ pub fn rsa_sign(key: &Object, mech: RsaSignMech, data: &[u8]) -> Result<Vec<u8>>
 
 /// Verifies an RSA signature with a public (or private) key object. `Ok(false)` means the
 /// signature is wrong; the reason is not told.
-pub fn rsa_verify(key: &Object, mech: RsaSignMech, data: &[u8], signature: &[u8]) -> Result<bool> {
+fn rsa_verify(key: &Object, mech: RsaSignMech, data: &[u8], signature: &[u8]) -> Result<bool> {
     let rsa = rsa_public(key)?;
     let k = rsa.size() as usize;
     if signature.len() != k {
@@ -479,6 +533,135 @@ pub fn rsa_private_from_pkcs8(der: &[u8]) -> Result<Vec<(CK_ATTRIBUTE_TYPE, Valu
         (CKA_EXPONENT_2, v(rsa.dmq1().ok_or_else(invalid)?)),
         (CKA_COEFFICIENT, v(rsa.iqmp().ok_or_else(invalid)?)),
     ])
+}
+
+// ---- EC (P-256, P-384) ----
+
+/// DER OIDs accepted in `CKA_EC_PARAMS`.
+const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const P384_PARAMS: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+
+/// The curve named by `CKA_EC_PARAMS` and its field (and order) length in bytes.
+fn curve(params: &[u8]) -> Result<(EcGroup, usize)> {
+    let (nid, len) = match params {
+        P256_PARAMS => (Nid::X9_62_PRIME256V1, 32),
+        P384_PARAMS => (Nid::SECP384R1, 48),
+        _ => return ck(CKR_CURVE_NOT_SUPPORTED),
+    };
+    Ok((EcGroup::from_curve_name(nid)?, len))
+}
+
+fn ec_curve(obj: &Object) -> Result<(EcGroup, usize)> {
+    curve(
+        obj.get(CKA_EC_PARAMS)
+            .ok_or(Error::Ck(CKR_KEY_TYPE_INCONSISTENT))?,
+    )
+}
+
+/// `CKA_EC_POINT` as PKCS#11 and SoftHSM write it: a DER OCTET STRING around the
+/// uncompressed point.
+fn der_octet_string(point: &[u8]) -> Result<Value> {
+    let len = u8::try_from(point.len()).map_err(|_| Error::Crypto)?;
+    if len >= 0x80 {
+        return Err(Error::Crypto);
+    }
+    let mut v = Zeroizing::new(vec![0x04, len]);
+    v.extend_from_slice(point);
+    Ok(v)
+}
+
+/// The public point of an EC public key object (DER-wrapped or raw).
+fn ec_point(obj: &Object, group: &EcGroupRef) -> Result<EcPoint> {
+    let v = obj
+        .get(CKA_EC_POINT)
+        .ok_or(Error::Ck(CKR_KEY_TYPE_INCONSISTENT))?;
+    let mut ctx = BigNumContext::new()?;
+    if let [0x04, len, inner @ ..] = v.as_slice()
+        && usize::from(*len) == inner.len()
+        && let Ok(p) = EcPoint::from_bytes(group, inner, &mut ctx)
+    {
+        return Ok(p);
+    }
+    EcPoint::from_bytes(group, v, &mut ctx).map_err(|_| Error::Ck(CKR_ATTRIBUTE_VALUE_INVALID))
+}
+
+fn ec_private(obj: &Object) -> Result<EcKey<Private>> {
+    let (group, _) = ec_curve(obj)?;
+    let mut d = bn(obj, CKA_VALUE)?;
+    let key = (|| {
+        let mut ctx = BigNumContext::new()?;
+        let mut public = EcPoint::new(&group)?;
+        public.mul_generator2(&group, &d, &mut ctx)?;
+        EcKey::from_private_components(&group, &d, &public)
+    })();
+    // `BigNum` is freed with BN_free, which does not clear: wipe the scalar first (the
+    // EC_KEY holds its own copy and clears it when freed).
+    d.clear();
+    Ok(key?)
+}
+
+fn ec_public(obj: &Object) -> Result<EcKey<Public>> {
+    let (group, _) = ec_curve(obj)?;
+    let point = ec_point(obj, &group)?;
+    Ok(EcKey::from_public_key(&group, &point)?)
+}
+
+/// Checks an EC public key object: known curve, point on the curve.
+pub fn ec_check_public(obj: &Object) -> Result<()> {
+    ec_public(obj)
+        .and_then(|k| Ok(k.check_key()?))
+        .map_err(|e| match e {
+            Error::Ck(CKR_CURVE_NOT_SUPPORTED) => e,
+            _ => Error::Ck(CKR_ATTRIBUTE_VALUE_INVALID),
+        })
+}
+
+/// Checks an EC private key object: known curve, scalar in range.
+pub fn ec_check_private(obj: &Object) -> Result<()> {
+    ec_private(obj)
+        .and_then(|k| Ok(k.check_key()?))
+        .map_err(|e| match e {
+            Error::Ck(CKR_CURVE_NOT_SUPPORTED) => e,
+            _ => Error::Ck(CKR_ATTRIBUTE_VALUE_INVALID),
+        })
+}
+
+/// Key material of a fresh EC key pair: (`CKA_EC_POINT`), (`CKA_VALUE`).
+pub fn ec_generate(params: &[u8]) -> Result<KeyPairMaterial> {
+    let (group, len) = curve(params)?;
+    let key = EcKey::generate(&group)?;
+    let mut ctx = BigNumContext::new()?;
+    let point = key
+        .public_key()
+        .to_bytes(&group, PointConversionForm::UNCOMPRESSED, &mut ctx)?;
+    let d = Zeroizing::new(key.private_key().to_vec_padded(len as i32)?);
+    Ok((
+        vec![(CKA_EC_POINT, der_octet_string(&point)?)],
+        vec![(CKA_VALUE, d)],
+    ))
+}
+
+/// `CKM_ECDSA`: signs `data` (the caller's hash) and returns `r || s`.
+fn ecdsa_sign(key: &Object, data: &[u8]) -> Result<Vec<u8>> {
+    let (_, len) = ec_curve(key)?;
+    let private = ec_private(key)?;
+    let sig = EcdsaSig::sign(data, &private)?;
+    let mut out = sig.r().to_vec_padded(len as i32)?;
+    out.extend_from_slice(&sig.s().to_vec_padded(len as i32)?);
+    Ok(out)
+}
+
+fn ecdsa_verify(key: &Object, data: &[u8], signature: &[u8]) -> Result<bool> {
+    let (_, len) = ec_curve(key)?;
+    if signature.len() != 2 * len {
+        return ck(CKR_SIGNATURE_LEN_RANGE);
+    }
+    let sig = EcdsaSig::from_private_components(
+        BigNum::from_slice(&signature[..len])?,
+        BigNum::from_slice(&signature[len..])?,
+    )?;
+    let public = ec_public(key)?;
+    Ok(sig.verify(data, &public).unwrap_or(false))
 }
 
 #[cfg(test)]

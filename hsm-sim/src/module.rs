@@ -20,7 +20,7 @@ use std::sync::{Mutex, MutexGuard};
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
-use crate::crypto::{self, RsaSignMech};
+use crate::crypto::{self, SignMech};
 use crate::error::{Error, Result, ck};
 use crate::mechanism::{Mechanism, Params};
 use crate::object::{self, AttributeRead, Object, Template, ulong_value};
@@ -129,6 +129,11 @@ fn mechanisms() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
         ulMaxKeySize: 8192,
         flags: flags | CKF_HW,
     };
+    let ec = |flags| CK_MECHANISM_INFO {
+        ulMinKeySize: 256,
+        ulMaxKeySize: 384,
+        flags: flags | CKF_HW | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS,
+    };
     let aes = |flags| CK_MECHANISM_INFO {
         ulMinKeySize: 16,
         ulMaxKeySize: 32,
@@ -141,6 +146,8 @@ fn mechanisms() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
         (CKM_SHA256_RSA_PKCS, rsa(CKF_SIGN | CKF_VERIFY)),
         (CKM_SHA384_RSA_PKCS, rsa(CKF_SIGN | CKF_VERIFY)),
         (CKM_SHA512_RSA_PKCS, rsa(CKF_SIGN | CKF_VERIFY)),
+        (CKM_EC_KEY_PAIR_GEN, ec(CKF_GENERATE_KEY_PAIR)),
+        (CKM_ECDSA, ec(CKF_SIGN | CKF_VERIFY)),
         (
             CKM_RSA_PKCS_OAEP,
             rsa(CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
@@ -176,6 +183,7 @@ fn check_slot(slot: CK_SLOT_ID) -> Result<()> {
 /// Attributes that only the token computes for a generated key.
 const KEY_MATERIAL: &[CK_ATTRIBUTE_TYPE] = &[
     CKA_MODULUS,
+    CKA_EC_POINT,
     CKA_PRIVATE_EXPONENT,
     CKA_PRIME_1,
     CKA_PRIME_2,
@@ -705,7 +713,9 @@ impl Module {
         crypto::random(out)
     }
 
-    /// `C_GenerateKeyPair` (`CKM_RSA_PKCS_KEY_PAIR_GEN`).
+    /// `C_GenerateKeyPair`: `CKM_RSA_PKCS_KEY_PAIR_GEN` (`CKA_MODULUS_BITS` 1024..=8192,
+    /// `CKA_PUBLIC_EXPONENT` odd, default 65537) and `CKM_EC_KEY_PAIR_GEN` (`CKA_EC_PARAMS`
+    /// naming P-256 or P-384).
     pub fn generate_key_pair(
         &mut self,
         h: CK_SESSION_HANDLE,
@@ -714,9 +724,11 @@ impl Module {
         private_template: Template,
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
         let s = self.session(h)?;
-        if mech.kind != CKM_RSA_PKCS_KEY_PAIR_GEN {
-            return ck(CKR_MECHANISM_INVALID);
-        }
+        let key_type = match mech.kind {
+            CKM_RSA_PKCS_KEY_PAIR_GEN => CKK_RSA,
+            CKM_EC_KEY_PAIR_GEN => CKK_EC,
+            _ => return ck(CKR_MECHANISM_INVALID),
+        };
         mech.no_params()?;
         object::validate_template(&public_template)?;
         object::validate_template(&private_template)?;
@@ -728,60 +740,76 @@ impl Module {
                 return ck(CKR_TEMPLATE_INCONSISTENT);
             }
             if object::template_ulong(tpl, CKA_CLASS).is_some_and(|c| c != class)
-                || object::template_ulong(tpl, CKA_KEY_TYPE).is_some_and(|k| k != CKK_RSA)
+                || object::template_ulong(tpl, CKA_KEY_TYPE).is_some_and(|k| k != key_type)
             {
                 return ck(CKR_TEMPLATE_INCONSISTENT);
             }
         }
-        let bits = object::template_ulong(&public_template, CKA_MODULUS_BITS)
-            .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
-        if !(1024..=8192).contains(&bits) {
-            return ck(CKR_KEY_SIZE_RANGE);
-        }
-        let exponent = object::template_get(&public_template, CKA_PUBLIC_EXPONENT)
-            .map_or_else(|| vec![1, 0, 1], |e| e.to_vec());
-        // Even exponents, 1 and huge values are refused before OpenSSL sees them.
-        if exponent.len() > 8
-            || exponent.last().is_none_or(|b| b & 1 == 0)
-            || object::bit_len(&exponent) < 2
+        // Check the permissions before anything is generated.
+        let flags = |tpl: &Template, class| {
+            let token = object::template_bool(tpl, CKA_TOKEN).unwrap_or(false);
+            let private =
+                object::template_bool(tpl, CKA_PRIVATE).unwrap_or(class == CKO_PRIVATE_KEY);
+            (token, private)
+        };
+        let (pt, pp) = flags(&public_template, CKO_PUBLIC_KEY);
+        let (st, sp) = flags(&private_template, CKO_PRIVATE_KEY);
+        self.may_write(s, pt, pp)?;
+        self.may_write(s, st, sp)?;
+
+        let (public_material, private_material, dropped): (Template, Template, &[_]) = if key_type
+            == CKK_RSA
         {
-            return ck(CKR_TEMPLATE_INCONSISTENT);
-        }
-        let with = |tpl: &Template, class: CK_OBJECT_CLASS, material: Vec<_>| -> Template {
+            let bits = object::template_ulong(&public_template, CKA_MODULUS_BITS)
+                .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
+            if !(1024..=8192).contains(&bits) {
+                return ck(CKR_KEY_SIZE_RANGE);
+            }
+            let exponent = object::template_get(&public_template, CKA_PUBLIC_EXPONENT)
+                .map_or_else(|| vec![1, 0, 1], |e| e.to_vec());
+            // Even exponents, 1 and huge values are refused before OpenSSL sees them.
+            if exponent.len() > 8
+                || exponent.last().is_none_or(|b| b & 1 == 0)
+                || object::bit_len(&exponent) < 2
+            {
+                return ck(CKR_TEMPLATE_INCONSISTENT);
+            }
+            let bits = u32::try_from(bits).map_err(|_| Error::Ck(CKR_KEY_SIZE_RANGE))?;
+            let (p, q) = crypto::rsa_generate(bits, &exponent)?;
+            (p, q, &[CKA_PUBLIC_EXPONENT, CKA_MODULUS_BITS])
+        } else {
+            let params = object::template_get(&public_template, CKA_EC_PARAMS)
+                .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?
+                .clone();
+            if object::template_get(&private_template, CKA_EC_PARAMS).is_some_and(|p| *p != params)
+            {
+                return ck(CKR_TEMPLATE_INCONSISTENT);
+            }
+            let (mut p, mut q) = crypto::ec_generate(&params)?;
+            p.push((CKA_EC_PARAMS, params.clone()));
+            q.push((CKA_EC_PARAMS, params));
+            (p, q, &[CKA_EC_PARAMS])
+        };
+        let with = |tpl: &Template, class: CK_OBJECT_CLASS, material: Template| -> Template {
             let mut t = vec![
                 (CKA_CLASS, ulong_value(class)),
-                (CKA_KEY_TYPE, ulong_value(CKK_RSA)),
+                (CKA_KEY_TYPE, ulong_value(key_type)),
             ];
             t.extend(
                 tpl.iter()
-                    .filter(|(a, _)| *a != CKA_PUBLIC_EXPONENT && *a != CKA_MODULUS_BITS)
+                    .filter(|(a, _)| !dropped.contains(a))
                     .map(|(a, v)| (*a, v.clone())),
             );
             t.extend(material);
             t
         };
-        // Check the rules on dummy objects first, so nothing is generated in vain.
-        let probe = |tpl: &Template, class| -> Result<(bool, bool)> {
-            let mut t = with(tpl, class, Vec::new());
-            t.retain(|(a, _)| !object::is_secret_attribute(class, *a));
-            let token = object::template_bool(&t, CKA_TOKEN).unwrap_or(false);
-            let private =
-                object::template_bool(&t, CKA_PRIVATE).unwrap_or(class == CKO_PRIVATE_KEY);
-            Ok((token, private))
-        };
-        let (pt, pp) = probe(&public_template, CKO_PUBLIC_KEY)?;
-        let (st, sp) = probe(&private_template, CKO_PRIVATE_KEY)?;
-        self.may_write(s, pt, pp)?;
-        self.may_write(s, st, sp)?;
-        let bits = u32::try_from(bits).map_err(|_| Error::Ck(CKR_KEY_SIZE_RANGE))?;
-        let (public_material, private_material) = crypto::rsa_generate(bits, &exponent)?;
         let public = object::build(
             &with(&public_template, CKO_PUBLIC_KEY, public_material),
-            Some(CKM_RSA_PKCS_KEY_PAIR_GEN),
+            Some(mech.kind),
         )?;
         let private = object::build(
             &with(&private_template, CKO_PRIVATE_KEY, private_material),
-            Some(CKM_RSA_PKCS_KEY_PAIR_GEN),
+            Some(mech.kind),
         )?;
         let ph = self.add_object(h, public)?;
         match self.add_object(h, private) {
@@ -805,12 +833,12 @@ impl Module {
         usage: CK_ATTRIBUTE_TYPE,
     ) -> Result<KeyOp> {
         self.session(h)?;
-        let m = RsaSignMech::from_mechanism(mech.kind).ok_or(Error::Ck(CKR_MECHANISM_INVALID))?;
+        let m = SignMech::from_mechanism(mech.kind).ok_or(Error::Ck(CKR_MECHANISM_INVALID))?;
         mech.no_params()?;
         let e = self
             .visible(key)
             .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?;
-        if e.obj.class() != Some(class) || e.obj.key_type() != Some(CKK_RSA) {
+        if e.obj.class() != Some(class) || e.obj.key_type() != Some(m.key_type()) {
             return ck(CKR_KEY_TYPE_INCONSISTENT);
         }
         if !e.obj.flag(usage) {
@@ -851,11 +879,11 @@ impl Module {
             let e = self
                 .visible(op.key)
                 .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?;
-            let k = crypto::rsa_len(&e.obj)?;
+            let k = crypto::signature_len(&e.obj, op.mech)?;
             if let Some(out) = sized(k, capacity) {
                 return Ok(out);
             }
-            Ok(Output::Data(Zeroizing::new(crypto::rsa_sign(
+            Ok(Output::Data(Zeroizing::new(crypto::sign(
                 &e.obj, op.mech, data,
             )?)))
         })();
@@ -890,7 +918,7 @@ impl Module {
         let e = self
             .visible(op.key)
             .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?;
-        if crypto::rsa_verify(&e.obj, op.mech, data, signature)? {
+        if crypto::verify(&e.obj, op.mech, data, signature)? {
             Ok(())
         } else {
             ck(CKR_SIGNATURE_INVALID)

@@ -419,6 +419,14 @@ fn check_key_material(obj: &mut Object, class: CK_OBJECT_CLASS) -> Result<()> {
                 CKA_COEFFICIENT,
             ],
         ),
+        (CKO_PUBLIC_KEY, Some(CKK_EC)) => {
+            need(obj, &[CKA_EC_PARAMS, CKA_EC_POINT])?;
+            crate::crypto::ec_check_public(obj)
+        }
+        (CKO_PRIVATE_KEY, Some(CKK_EC)) => {
+            need(obj, &[CKA_EC_PARAMS, CKA_VALUE])?;
+            crate::crypto::ec_check_private(obj)
+        }
         (CKO_SECRET_KEY, Some(CKK_AES)) => {
             need(obj, &[CKA_VALUE])?;
             let len = obj.get(CKA_VALUE).map_or(0, |v| v.len());

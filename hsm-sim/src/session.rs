@@ -2,7 +2,7 @@
 
 use cryptoki_sys::*;
 
-use crate::crypto::RsaSignMech;
+use crate::crypto::SignMech;
 
 /// One open session.
 #[derive(Debug)]
@@ -48,7 +48,7 @@ pub struct Find {
 #[derive(Debug, Clone, Copy)]
 pub struct KeyOp {
     /// The mechanism chosen at init.
-    pub mech: RsaSignMech,
+    pub mech: SignMech,
     /// The key chosen at init.
     pub key: CK_OBJECT_HANDLE,
 }

@@ -451,8 +451,10 @@ fn unsupported_functions_and_mechanisms_are_reported() {
         RvError::MechanismInvalid
     );
     assert_eq!(
-        rv(s.generate_key_pair(&Mechanism::EccKeyPairGen, &[], &[])
-            .unwrap_err()),
+        rv(
+            s.generate_key_pair(&Mechanism::EccEdwardsKeyPairGen, &[], &[])
+                .unwrap_err()
+        ),
         RvError::MechanismInvalid
     );
     // A key without CKA_SIGN cannot sign.

@@ -412,3 +412,151 @@ fn device_envelope_unwrapped_with_oaep_sha1() {
     assert_ne!(c1, c2);
     assert_eq!(s.decrypt(&oaep_sha1(), private, &c1).unwrap(), b"hello");
 }
+
+/// A CA key with the server's templates (`CKA_ALLOWED_MECHANISMS` set).
+fn ca_key(s: &Session, ec: bool) -> (ObjectHandle, ObjectHandle) {
+    let label = if ec {
+        b"ca-ec".to_vec()
+    } else {
+        b"ca-rsa".to_vec()
+    };
+    let (mechanism, mut public_template, allowed) = if ec {
+        (
+            Mechanism::EccKeyPairGen,
+            vec![
+                Attribute::EcParams(vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22]),
+                Attribute::Derive(false),
+            ],
+            MechanismType::ECDSA,
+        )
+    } else {
+        (
+            Mechanism::RsaPkcsKeyPairGen,
+            vec![
+                Attribute::ModulusBits(Ulong::from(2048u64)),
+                Attribute::PublicExponent(vec![1, 0, 1]),
+                Attribute::Encrypt(false),
+                Attribute::Wrap(false),
+            ],
+            MechanismType::SHA384_RSA_PKCS,
+        )
+    };
+    public_template.extend([
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Label(label.clone()),
+        Attribute::Id(label.clone()),
+        Attribute::Modifiable(false),
+        Attribute::Verify(true),
+    ]);
+    let private_template = [
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Label(label.clone()),
+        Attribute::Id(label),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Modifiable(false),
+        Attribute::Sign(true),
+        Attribute::SignRecover(false),
+        Attribute::Decrypt(false),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
+        Attribute::AllowedMechanisms(vec![allowed]),
+    ];
+    s.generate_key_pair(&mechanism, &public_template, &private_template)
+        .unwrap()
+}
+
+#[test]
+fn ca_keys_sign_only_with_their_mechanism() {
+    let _g = serial();
+    let ctx = load();
+    let s = user_session(&ctx);
+    let tbs = b"tbsCertificate bytes";
+
+    // P-384: CKM_ECDSA over a SHA-384 digest, checked with OpenSSL.
+    let (public, private) = ca_key(&s, true);
+    let (params, point) = match &s
+        .get_attributes(public, &[AttributeType::EcParams, AttributeType::EcPoint])
+        .unwrap()[..]
+    {
+        [Attribute::EcParams(p), Attribute::EcPoint(q)] => (p.clone(), q.clone()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(params, vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22]);
+    // A DER OCTET STRING around the 97-byte uncompressed point.
+    assert_eq!(
+        (point.len(), point[0], point[1], point[2]),
+        (99, 0x04, 97, 0x04)
+    );
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::SECP384R1).unwrap();
+    let mut bn_ctx = BigNumContext::new().unwrap();
+    let ec_public = openssl::ec::EcKey::from_public_key(
+        &group,
+        &openssl::ec::EcPoint::from_bytes(&group, &point[2..], &mut bn_ctx).unwrap(),
+    )
+    .unwrap();
+    let digest = openssl::hash::hash(openssl::hash::MessageDigest::sha384(), tbs).unwrap();
+    let sig = s.sign(&Mechanism::Ecdsa, private, &digest).unwrap();
+    assert_eq!(sig.len(), 96);
+    let der_sig = openssl::ecdsa::EcdsaSig::from_private_components(
+        BigNum::from_slice(&sig[..48]).unwrap(),
+        BigNum::from_slice(&sig[48..]).unwrap(),
+    )
+    .unwrap();
+    assert!(der_sig.verify(&digest, &ec_public).unwrap());
+    let other = openssl::hash::hash(openssl::hash::MessageDigest::sha384(), b"x").unwrap();
+    assert!(!der_sig.verify(&other, &ec_public).unwrap());
+    s.verify(&Mechanism::Ecdsa, public, &digest, &sig).unwrap();
+    assert_eq!(
+        rv(s.verify(&Mechanism::Ecdsa, public, &other, &sig)
+            .unwrap_err()),
+        RvError::SignatureInvalid
+    );
+    let info = s
+        .get_attribute_info(private, &[AttributeType::Value])
+        .unwrap();
+    assert_eq!(format!("{info:?}"), "[Sensitive]");
+    // An RSA mechanism on an EC key is refused.
+    assert_eq!(
+        rv(s.sign(&Mechanism::Sha384RsaPkcs, private, tbs).unwrap_err()),
+        RvError::KeyTypeInconsistent
+    );
+
+    // RSA CA key: CKM_SHA384_RSA_PKCS only.
+    let (rsa_public, rsa_private) = ca_key(&s, false);
+    let sig = s.sign(&Mechanism::Sha384RsaPkcs, rsa_private, tbs).unwrap();
+    s.verify(&Mechanism::Sha384RsaPkcs, rsa_public, tbs, &sig)
+        .unwrap();
+    assert_eq!(
+        rv(s.sign(&Mechanism::Sha256RsaPkcs, rsa_private, tbs)
+            .unwrap_err()),
+        RvError::MechanismInvalid
+    );
+    // Non-modifiable CA keys refuse changes.
+    assert_eq!(
+        rv(s.update_attributes(rsa_private, &[Attribute::Sign(false)])
+            .unwrap_err()),
+        RvError::ActionProhibited
+    );
+    // Unknown curve.
+    assert_eq!(
+        rv(s.generate_key_pair(
+            &Mechanism::EccKeyPairGen,
+            &[Attribute::EcParams(vec![0x06, 0x03, 0x2b, 0x65, 0x70])],
+            &[],
+        )
+        .unwrap_err()),
+        RvError::CurveNotSupported
+    );
+    // The CA keys are found by label, as the server looks them up.
+    assert_eq!(
+        s.find_objects(&[
+            Attribute::Label(b"ca-ec".to_vec()),
+            Attribute::Class(ObjectClass::PRIVATE_KEY)
+        ])
+        .unwrap(),
+        vec![private]
+    );
+}
