@@ -273,12 +273,8 @@ unsupported! { CKR_FUNCTION_NOT_SUPPORTED;
     C_DigestUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG);
     C_DigestKey(CK_SESSION_HANDLE, CK_OBJECT_HANDLE);
     C_DigestFinal(CK_SESSION_HANDLE, *mut CK_BYTE, *mut CK_ULONG);
-    C_SignUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG);
-    C_SignFinal(CK_SESSION_HANDLE, *mut CK_BYTE, *mut CK_ULONG);
     C_SignRecoverInit(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE);
     C_SignRecover(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
-    C_VerifyUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG);
-    C_VerifyFinal(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG);
     C_VerifyRecoverInit(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE);
     C_VerifyRecover(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
     C_DigestEncryptUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
@@ -928,5 +924,55 @@ unsafe extern "C" fn C_UnwrapKey(
         let key = with(|m| m.unwrap_key(hSession, &mech, hUnwrappingKey, wrapped, tpl))?;
         // SAFETY: checked above and by `write`; caller's contract.
         unsafe { write(phKey, key) }
+    })
+}
+
+unsafe extern "C" fn C_SignUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: *mut CK_BYTE,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    guard(|| {
+        // SAFETY: checked by the helper; caller's contract.
+        let part = unsafe { slice(pPart, ulPartLen) };
+        with(|m| m.sign_update(hSession, part))
+    })
+}
+
+unsafe extern "C" fn C_SignFinal(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: *mut CK_BYTE,
+    pulSignatureLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard(|| {
+        // SAFETY: checked by the helper; caller's contract.
+        let cap = unsafe { capacity(pSignature, pulSignatureLen) }?;
+        let out = with(|m| m.sign_final(hSession, cap))?;
+        // SAFETY: as above; the data fits the capacity read before.
+        unsafe { bytes_out(pSignature, pulSignatureLen, out) }
+    })
+}
+
+unsafe extern "C" fn C_VerifyUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: *mut CK_BYTE,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    guard(|| {
+        // SAFETY: checked by the helper; caller's contract.
+        let part = unsafe { slice(pPart, ulPartLen) };
+        with(|m| m.verify_update(hSession, part))
+    })
+}
+
+unsafe extern "C" fn C_VerifyFinal(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: *mut CK_BYTE,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    guard(|| {
+        // SAFETY: checked by the helper; caller's contract.
+        let signature = unsafe { slice(pSignature, ulSignatureLen) }?;
+        with(|m| m.verify_final(hSession, signature))
     })
 }

@@ -845,7 +845,12 @@ impl Module {
             return ck(CKR_KEY_FUNCTION_NOT_PERMITTED);
         }
         check_allowed(&e.obj, mech.kind)?;
-        Ok(KeyOp { mech: m, key })
+        Ok(KeyOp {
+            mech: m,
+            key,
+            pending: Zeroizing::new(Vec::new()),
+            multipart: false,
+        })
     }
 
     /// `C_SignInit`.
@@ -871,11 +876,57 @@ impl Module {
         data: &[u8],
         capacity: Option<usize>,
     ) -> Result<Output> {
+        self.finish_sign(h, Some(data), capacity)
+    }
+
+    /// `C_SignUpdate`: collects data; an error ends the operation.
+    /// `part` is `Err` when the FFI layer refused the caller's buffer: that error, like any
+    /// other, ends the operation.
+    pub fn sign_update(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        part: std::result::Result<&[u8], CK_RV>,
+    ) -> Result<()> {
+        let session = self.session_mut(h)?;
+        let op = session
+            .sign
+            .as_mut()
+            .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
+        match part {
+            Ok(part) => {
+                op.pending.extend_from_slice(part);
+                op.multipart = true;
+                Ok(())
+            }
+            Err(rv) => {
+                session.sign = None;
+                ck(rv)
+            }
+        }
+    }
+
+    /// `C_SignFinal`: signs the collected data (buffer protocol as `C_Sign`).
+    pub fn sign_final(&mut self, h: CK_SESSION_HANDLE, capacity: Option<usize>) -> Result<Output> {
+        self.finish_sign(h, None, capacity)
+    }
+
+    fn finish_sign(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        data: Option<&[u8]>,
+        capacity: Option<usize>,
+    ) -> Result<Output> {
         let op = self
             .session(h)?
             .sign
+            .clone()
             .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
         let result = (|| {
+            // C_Sign after C_SignUpdate is a caller error; it ends the operation.
+            if data.is_some() && op.multipart {
+                return ck(CKR_OPERATION_ACTIVE);
+            }
+            let data = data.unwrap_or(&op.pending);
             let e = self
                 .visible(op.key)
                 .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?;
@@ -910,11 +961,55 @@ impl Module {
 
     /// `C_Verify`: ends the operation; a wrong signature is `CKR_SIGNATURE_INVALID`.
     pub fn verify(&mut self, h: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
+        self.finish_verify(h, Some(data), signature)
+    }
+
+    /// `C_VerifyUpdate`: collects data.
+    /// `part` is `Err` when the FFI layer refused the caller's buffer: that error, like any
+    /// other, ends the operation.
+    pub fn verify_update(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        part: std::result::Result<&[u8], CK_RV>,
+    ) -> Result<()> {
+        let session = self.session_mut(h)?;
+        let op = session
+            .verify
+            .as_mut()
+            .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
+        match part {
+            Ok(part) => {
+                op.pending.extend_from_slice(part);
+                op.multipart = true;
+                Ok(())
+            }
+            Err(rv) => {
+                session.verify = None;
+                ck(rv)
+            }
+        }
+    }
+
+    /// `C_VerifyFinal`: verifies the collected data.
+    pub fn verify_final(&mut self, h: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
+        self.finish_verify(h, None, signature)
+    }
+
+    fn finish_verify(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        data: Option<&[u8]>,
+        signature: &[u8],
+    ) -> Result<()> {
         let op = self
             .session_mut(h)?
             .verify
             .take()
             .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
+        if data.is_some() && op.multipart {
+            return ck(CKR_OPERATION_ACTIVE);
+        }
+        let data = data.unwrap_or(&op.pending);
         let e = self
             .visible(op.key)
             .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?;

@@ -1,6 +1,7 @@
 //! Sessions and the operations active in them.
 
 use cryptoki_sys::*;
+use zeroize::Zeroizing;
 
 use crate::crypto::SignMech;
 
@@ -44,13 +45,17 @@ pub struct Find {
     pub pos: usize,
 }
 
-/// A single-part operation with a key: the mechanism and the key's handle.
-#[derive(Debug, Clone, Copy)]
+/// A signature or verification with a key; `C_*Update` collects the data in `pending`.
+#[derive(Debug, Clone)]
 pub struct KeyOp {
     /// The mechanism chosen at init.
     pub mech: SignMech,
     /// The key chosen at init.
     pub key: CK_OBJECT_HANDLE,
+    /// Data collected by `C_SignUpdate` / `C_VerifyUpdate` (may be a secret's encoding).
+    pub pending: Zeroizing<Vec<u8>>,
+    /// `C_*Update` was called: only `C_*Final` may end the operation.
+    pub multipart: bool,
 }
 
 /// The cipher of an encryption or decryption operation.

@@ -475,6 +475,38 @@ fn initialisation_pointers_buffers_and_return_codes() {
             CKR_OK
         );
         assert_eq!(sig_len, 128);
+        // Multi-part: the same signature from C_SignUpdate x2 + C_SignFinal.
+        assert_eq!(f.C_SignInit.unwrap()(h, &mut mech, privk), CKR_OK);
+        assert_eq!(
+            f.C_SignUpdate.unwrap()(h, b"mes".as_ptr() as *mut u8, 3),
+            CKR_OK
+        );
+        assert_eq!(
+            f.C_SignUpdate.unwrap()(h, b"sage".as_ptr() as *mut u8, 4),
+            CKR_OK
+        );
+        let mut sig2 = [0u8; 128];
+        let mut sig2_len: CK_ULONG = 0;
+        assert_eq!(f.C_SignFinal.unwrap()(h, null_mut(), &mut sig2_len), CKR_OK);
+        assert_eq!(sig2_len, 128);
+        assert_eq!(
+            f.C_SignFinal.unwrap()(h, sig2.as_mut_ptr(), &mut sig2_len),
+            CKR_OK
+        );
+        assert_eq!(sig2, sig, "PKCS#1 v1.5 is deterministic");
+        assert_eq!(f.C_VerifyInit.unwrap()(h, &mut mech, pubk), CKR_OK);
+        assert_eq!(
+            f.C_VerifyUpdate.unwrap()(h, b"message".as_ptr() as *mut u8, 7),
+            CKR_OK
+        );
+        assert_eq!(f.C_VerifyFinal.unwrap()(h, sig2.as_mut_ptr(), 128), CKR_OK);
+        // A bad pointer in C_SignUpdate ends the operation.
+        assert_eq!(f.C_SignInit.unwrap()(h, &mut mech, privk), CKR_OK);
+        assert_eq!(f.C_SignUpdate.unwrap()(h, null_mut(), 3), CKR_ARGUMENTS_BAD);
+        assert_eq!(
+            f.C_SignFinal.unwrap()(h, sig2.as_mut_ptr(), &mut sig2_len),
+            CKR_OPERATION_NOT_INITIALIZED
+        );
         // The operation is over now.
         assert_eq!(
             f.C_Sign.unwrap()(
@@ -560,7 +592,7 @@ fn initialisation_pointers_buffers_and_return_codes() {
             CKR_FUNCTION_NOT_SUPPORTED
         );
         assert_eq!(
-            f.C_SignUpdate.unwrap()(h, null_mut(), 0),
+            f.C_DigestUpdate.unwrap()(h, null_mut(), 0),
             CKR_FUNCTION_NOT_SUPPORTED
         );
         assert_eq!(
