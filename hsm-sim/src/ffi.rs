@@ -976,3 +976,15 @@ unsafe extern "C" fn C_VerifyFinal(
         with(|m| m.verify_final(hSession, signature))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_turns_panics_into_general_error() {
+        assert_eq!(guard(|| panic!("simulated bug")), CKR_GENERAL_ERROR);
+        assert_eq!(guard(|| Ok(())), CKR_OK);
+        assert_eq!(guard(|| Err(CKR_PIN_INCORRECT)), CKR_PIN_INCORRECT);
+    }
+}

@@ -127,17 +127,17 @@ fn mechanisms() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
     let rsa = |flags| CK_MECHANISM_INFO {
         ulMinKeySize: 1024,
         ulMaxKeySize: 8192,
-        flags: flags | CKF_HW,
+        flags,
     };
     let ec = |flags| CK_MECHANISM_INFO {
         ulMinKeySize: 256,
         ulMaxKeySize: 384,
-        flags: flags | CKF_HW | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS,
+        flags: flags | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS,
     };
     let aes = |flags| CK_MECHANISM_INFO {
         ulMinKeySize: 16,
         ulMaxKeySize: 32,
-        flags: flags | CKF_HW,
+        flags,
     };
     vec![
         (CKM_RSA_PKCS_KEY_PAIR_GEN, rsa(CKF_GENERATE_KEY_PAIR)),
@@ -584,7 +584,16 @@ impl Module {
     }
 
     /// Stores a new object (and persists it when it is a token object).
+    ///
+    /// A token object holding key material must be private: only private objects are
+    /// encrypted on disk, and key material is never written in clear.
     fn add_object(&mut self, h: CK_SESSION_HANDLE, obj: Object) -> Result<CK_OBJECT_HANDLE> {
+        if obj.is_token()
+            && !obj.is_private()
+            && matches!(obj.class(), Some(CKO_PRIVATE_KEY | CKO_SECRET_KEY))
+        {
+            return ck(CKR_TEMPLATE_INCONSISTENT);
+        }
         if obj.is_token() {
             let id = store::new_object_id()?;
             let lock = self.store.lock()?;

@@ -483,3 +483,68 @@ fn unsupported_functions_and_mechanisms_are_reported() {
     assert_eq!(random.len(), 64);
     assert_ne!(random, s.generate_random_vec(64).unwrap());
 }
+
+#[test]
+fn sessions_in_parallel_threads() {
+    let _g = serial();
+    let ctx = load();
+    let s = user_session(&ctx);
+    let (public, private) = gen_rsa(&s, 1024, false);
+    let pk = PKey::from_rsa(openssl_public(&s, public)).unwrap();
+    let slot = slot(&ctx);
+    std::thread::scope(|scope| {
+        for t in 0..4u8 {
+            let ctx = ctx.clone();
+            let pk = pk.clone();
+            scope.spawn(move || {
+                // One session per thread, as the server does; the user login is shared.
+                let session = ctx.open_ro_session(slot).unwrap();
+                for i in 0..8u8 {
+                    let msg = [t, i, 42];
+                    let sig = session
+                        .sign(&Mechanism::Sha256RsaPkcs, private, &msg)
+                        .unwrap();
+                    let mut v = Verifier::new(MessageDigest::sha256(), &pk).unwrap();
+                    v.update(&msg).unwrap();
+                    assert!(v.verify(&sig).unwrap());
+                    let random = session.generate_random_vec(16).unwrap();
+                    assert_eq!(random.len(), 16);
+                }
+            });
+        }
+    });
+    assert_eq!(
+        ctx.get_token_info(slot).unwrap().session_count(),
+        Some(1),
+        "thread sessions closed"
+    );
+}
+
+#[test]
+fn key_material_is_never_a_public_token_object() {
+    let _g = serial();
+    let ctx = load();
+    let s = user_session(&ctx);
+    assert_eq!(
+        rv(s.generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::ValueLen(32.into()),
+                Attribute::Token(true),
+                Attribute::Private(false),
+            ],
+        )
+        .unwrap_err()),
+        RvError::TemplateInconsistent
+    );
+    // As a session object it is fine (it never reaches the disk).
+    s.generate_key(
+        &Mechanism::AesKeyGen,
+        &[
+            Attribute::ValueLen(32.into()),
+            Attribute::Token(false),
+            Attribute::Private(false),
+        ],
+    )
+    .unwrap();
+}
