@@ -74,13 +74,22 @@ pub fn finalize() -> Result<()> {
     }
 }
 
-/// A variable-length result under PKCS#11's buffer protocol.
-#[derive(Debug)]
+/// A variable-length result under PKCS#11's buffer protocol. `Data` may be a decrypted
+/// secret: `Debug` shows only its length.
 pub enum Output {
     /// The caller only asked for the length, or its buffer was too small (`.1`).
     Len(usize, bool),
     /// The result.
     Data(Zeroizing<Vec<u8>>),
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::Len(n, too_small) => write!(f, "Len({n}, too_small: {too_small})"),
+            Output::Data(d) => write!(f, "Data(<{} bytes redacted>)", d.len()),
+        }
+    }
 }
 
 /// Decides between a length answer and computing the result.

@@ -266,8 +266,7 @@ impl Object {
     }
 }
 
-/// The outcome of reading one attribute.
-#[derive(Debug)]
+/// The outcome of reading one attribute. `Debug` does not show values.
 pub enum AttributeRead {
     /// The value may be revealed.
     Value(Value),
@@ -275,6 +274,16 @@ pub enum AttributeRead {
     Sensitive,
     /// The object has no such attribute.
     Invalid,
+}
+
+impl std::fmt::Debug for AttributeRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttributeRead::Value(v) => write!(f, "Value(<{} bytes redacted>)", v.len()),
+            AttributeRead::Sensitive => f.write_str("Sensitive"),
+            AttributeRead::Invalid => f.write_str("Invalid"),
+        }
+    }
 }
 
 /// Attributes a caller may never put in a creation or generation template.

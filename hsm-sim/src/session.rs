@@ -46,7 +46,7 @@ pub struct Find {
 }
 
 /// A signature or verification with a key; `C_*Update` collects the data in `pending`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KeyOp {
     /// The mechanism chosen at init.
     pub mech: SignMech,
@@ -56,6 +56,20 @@ pub struct KeyOp {
     pub pending: Zeroizing<Vec<u8>>,
     /// `C_*Update` was called: only `C_*Final` may end the operation.
     pub multipart: bool,
+}
+
+impl std::fmt::Debug for KeyOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyOp")
+            .field("mech", &self.mech)
+            .field("key", &self.key)
+            .field(
+                "pending",
+                &format_args!("<{} bytes redacted>", self.pending.len()),
+            )
+            .field("multipart", &self.multipart)
+            .finish()
+    }
 }
 
 /// The cipher of an encryption or decryption operation.
