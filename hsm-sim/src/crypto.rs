@@ -10,13 +10,17 @@ use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::{EcGroup, EcGroupRef, EcKey, EcPoint, PointConversionForm};
 use openssl::ecdsa::EcdsaSig;
 use openssl::hash::MessageDigest;
+use openssl::md::{Md, MdRef};
 use openssl::nid::Nid;
+use openssl::pkey::PKey;
 use openssl::pkey::{Private, Public};
+use openssl::pkey_ctx::PkeyCtx;
 use openssl::rsa::{Padding, Rsa};
 use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result, ck};
+use crate::mechanism::OaepParams;
 use crate::object::{Object, Value};
 
 /// Fills `out` with cryptographically strong random bytes.
@@ -482,38 +486,85 @@ pub fn aes_generate(len: usize) -> Result<Value> {
 
 // ---- RSA OAEP, PKCS#8 ----
 
-/// `CKM_RSA_PKCS_OAEP` (SHA-1, MGF1-SHA-1, no label) encryption with a public key object.
-pub fn rsa_oaep_encrypt(key: &Object, plaintext: &[u8]) -> Result<Vec<u8>> {
-    let rsa = rsa_public(key)?;
-    let k = rsa.size() as usize;
-    if plaintext.len() + 42 > k {
+/// The digests of OAEP parameters: SHA-1, SHA-256, SHA-384 or SHA-512 for the hash and
+/// for MGF1 (independently); a label only with `CKZ_DATA_SPECIFIED`.
+fn oaep_digests(p: &OaepParams) -> Result<(&'static MdRef, &'static MdRef)> {
+    let hash = match p.hash {
+        CKM_SHA_1 => Md::sha1(),
+        CKM_SHA256 => Md::sha256(),
+        CKM_SHA384 => Md::sha384(),
+        CKM_SHA512 => Md::sha512(),
+        _ => return ck(CKR_MECHANISM_PARAM_INVALID),
+    };
+    let mgf = match p.mgf {
+        CKG_MGF1_SHA1 => Md::sha1(),
+        CKG_MGF1_SHA256 => Md::sha256(),
+        CKG_MGF1_SHA384 => Md::sha384(),
+        CKG_MGF1_SHA512 => Md::sha512(),
+        _ => return ck(CKR_MECHANISM_PARAM_INVALID),
+    };
+    let label_ok = p.source == CKZ_DATA_SPECIFIED || (p.source == 0 && p.label.is_empty());
+    if !label_ok {
+        return ck(CKR_MECHANISM_PARAM_INVALID);
+    }
+    Ok((hash, mgf))
+}
+
+/// Checks that the OAEP parameters are supported.
+pub fn oaep_check(p: &OaepParams) -> Result<()> {
+    oaep_digests(p).map(|_| ())
+}
+
+fn oaep_ctx<T>(ctx: &mut PkeyCtx<T>, p: &OaepParams) -> Result<()> {
+    let (hash, mgf) = oaep_digests(p)?;
+    ctx.set_rsa_padding(Padding::PKCS1_OAEP)?;
+    ctx.set_rsa_oaep_md(hash)?;
+    ctx.set_rsa_mgf1_md(mgf)?;
+    if !p.label.is_empty() {
+        ctx.set_rsa_oaep_label(&p.label)?;
+    }
+    Ok(())
+}
+
+/// `CKM_RSA_PKCS_OAEP` encryption with an RSA public key object.
+pub fn rsa_oaep_encrypt(key: &Object, p: &OaepParams, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let (hash, _) = oaep_digests(p)?;
+    let pkey = PKey::from_rsa(rsa_public(key)?)?;
+    let k = pkey.size();
+    if plaintext.len() + 2 * hash.size() + 2 > k {
         return ck(CKR_DATA_LEN_RANGE);
     }
-    let mut out = vec![0u8; k];
-    let n = rsa.public_encrypt(plaintext, &mut out, Padding::PKCS1_OAEP)?;
-    out.truncate(n);
+    let mut ctx = PkeyCtx::new(&pkey)?;
+    ctx.encrypt_init()?;
+    oaep_ctx(&mut ctx, p)?;
+    let mut out = Vec::with_capacity(k);
+    ctx.encrypt_to_vec(plaintext, &mut out)?;
     Ok(out)
 }
 
-/// `CKM_RSA_PKCS_OAEP` decryption with a private key object; a failure is
+/// `CKM_RSA_PKCS_OAEP` decryption with an RSA private key object; a failure is
 /// `CKR_ENCRYPTED_DATA_INVALID`, without detail.
-pub fn rsa_oaep_decrypt(key: &Object, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let rsa = rsa_private(key)?;
-    let k = rsa.size() as usize;
-    if ciphertext.len() != k {
+pub fn rsa_oaep_decrypt(
+    key: &Object,
+    p: &OaepParams,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let pkey = PKey::from_rsa(rsa_private(key)?)?;
+    if ciphertext.len() != pkey.size() {
         return ck(CKR_ENCRYPTED_DATA_LEN_RANGE);
     }
-    let mut out = Zeroizing::new(vec![0u8; k]);
-    let n = rsa
-        .private_decrypt(ciphertext, &mut out, Padding::PKCS1_OAEP)
+    let mut ctx = PkeyCtx::new(&pkey)?;
+    ctx.decrypt_init()?;
+    oaep_ctx(&mut ctx, p)?;
+    let mut out = Zeroizing::new(Vec::with_capacity(pkey.size()));
+    ctx.decrypt_to_vec(ciphertext, &mut out)
         .map_err(|_| Error::Ck(CKR_ENCRYPTED_DATA_INVALID))?;
-    out.truncate(n);
     Ok(out)
 }
 
 /// The PKCS#8 `PrivateKeyInfo` (DER) of an RSA private key object, for wrapping.
 pub fn rsa_private_to_pkcs8(key: &Object) -> Result<Zeroizing<Vec<u8>>> {
-    let pkey = openssl::pkey::PKey::from_rsa(rsa_private(key)?)?;
+    let pkey = PKey::from_rsa(rsa_private(key)?)?;
     Ok(Zeroizing::new(pkey.private_key_to_pkcs8()?))
 }
 

@@ -66,18 +66,11 @@ impl Mechanism {
         }
     }
 
-    /// The OAEP parameters, restricted to what this token implements: SHA-1 with
-    /// MGF1-SHA-1 and an empty label (what SoftHSM 2.6 offers and the server uses).
-    pub fn sha1_oaep(&self) -> Result<()> {
+    /// The OAEP parameters (`CKM_RSA_PKCS_OAEP` needs them). Which hashes are supported
+    /// is decided by the crypto layer.
+    pub fn oaep(&self) -> Result<&OaepParams> {
         match &self.params {
-            Params::Oaep(p)
-                if p.hash == CKM_SHA_1
-                    && p.mgf == CKG_MGF1_SHA1
-                    && (p.source == 0 || p.source == CKZ_DATA_SPECIFIED)
-                    && p.label.is_empty() =>
-            {
-                Ok(())
-            }
+            Params::Oaep(p) => Ok(p),
             _ => ck(CKR_MECHANISM_PARAM_INVALID),
         }
     }

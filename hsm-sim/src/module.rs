@@ -1097,7 +1097,8 @@ impl Module {
                 }
             }
             (CKM_RSA_PKCS_OAEP, _) => {
-                mech.sha1_oaep()?;
+                let params = mech.oaep()?.clone();
+                crypto::oaep_check(&params)?;
                 let class = if encrypting {
                     CKO_PUBLIC_KEY
                 } else {
@@ -1106,7 +1107,7 @@ impl Module {
                 if obj.class() != Some(class) || obj.key_type() != Some(CKK_RSA) {
                     return ck(CKR_KEY_TYPE_INCONSISTENT);
                 }
-                Cipher::RsaOaep
+                Cipher::RsaOaep(params)
             }
             (CKM_AES_GCM, _) => return ck(CKR_MECHANISM_PARAM_INVALID),
             _ => return ck(CKR_MECHANISM_INVALID),
@@ -1160,12 +1161,12 @@ impl Module {
                         key, iv, aad, *tag_len, data,
                     )?)))
                 }
-                Cipher::RsaOaep => {
+                Cipher::RsaOaep(params) => {
                     if let Some(out) = sized(crypto::rsa_len(obj)?, capacity) {
                         return Ok(out);
                     }
                     Ok(Output::Data(Zeroizing::new(crypto::rsa_oaep_encrypt(
-                        obj, data,
+                        obj, params, data,
                     )?)))
                 }
             }
@@ -1223,11 +1224,11 @@ impl Module {
                         key, iv, aad, *tag_len, data,
                     )?))
                 }
-                Cipher::RsaOaep => {
+                Cipher::RsaOaep(params) => {
                     if let Some(out) = sized(crypto::rsa_len(obj)?, capacity) {
                         return Ok(out);
                     }
-                    Ok(Output::Data(crypto::rsa_oaep_decrypt(obj, data)?))
+                    Ok(Output::Data(crypto::rsa_oaep_decrypt(obj, params, data)?))
                 }
             }
         })();
@@ -1285,11 +1286,12 @@ impl Module {
                 .map_err(|_| Error::Ck(CKR_WRAPPING_KEY_TYPE_INCONSISTENT))?;
             crypto::aes_kwp_wrap(kek, &encoded)?
         } else {
-            mech.sha1_oaep()?;
+            let params = mech.oaep()?;
+            crypto::oaep_check(params)?;
             if wrapping.class() != Some(CKO_PUBLIC_KEY) || wrapping.key_type() != Some(CKK_RSA) {
                 return ck(CKR_WRAPPING_KEY_TYPE_INCONSISTENT);
             }
-            crypto::rsa_oaep_encrypt(wrapping, &encoded).map_err(|e| match e.rv() {
+            crypto::rsa_oaep_encrypt(wrapping, params, &encoded).map_err(|e| match e.rv() {
                 CKR_DATA_LEN_RANGE => Error::Ck(CKR_KEY_SIZE_RANGE),
                 _ => e,
             })?
@@ -1333,12 +1335,13 @@ impl Module {
                 .map_err(|_| Error::Ck(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT))?;
             crypto::aes_kwp_unwrap(kek, wrapped)?
         } else {
-            mech.sha1_oaep()?;
+            let params = mech.oaep()?;
+            crypto::oaep_check(params)?;
             if unwrapping.class() != Some(CKO_PRIVATE_KEY) || unwrapping.key_type() != Some(CKK_RSA)
             {
                 return ck(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT);
             }
-            crypto::rsa_oaep_decrypt(unwrapping, wrapped).map_err(|e| match e.rv() {
+            crypto::rsa_oaep_decrypt(unwrapping, params, wrapped).map_err(|e| match e.rv() {
                 CKR_ENCRYPTED_DATA_LEN_RANGE => Error::Ck(CKR_WRAPPED_KEY_LEN_RANGE),
                 CKR_ENCRYPTED_DATA_INVALID => Error::Ck(CKR_WRAPPED_KEY_INVALID),
                 _ => e,

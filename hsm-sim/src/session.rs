@@ -4,6 +4,7 @@ use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
 use crate::crypto::SignMech;
+use crate::mechanism::OaepParams;
 
 /// One open session.
 #[derive(Debug)]
@@ -84,8 +85,8 @@ pub enum Cipher {
         /// Tag length in bytes.
         tag_len: usize,
     },
-    /// `CKM_RSA_PKCS_OAEP` (SHA-1, MGF1-SHA-1, no label).
-    RsaOaep,
+    /// `CKM_RSA_PKCS_OAEP` with its parameters.
+    RsaOaep(OaepParams),
 }
 
 /// A single-part encryption or decryption with a key.

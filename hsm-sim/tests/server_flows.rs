@@ -396,7 +396,7 @@ fn device_envelope_unwrapped_with_oaep_sha1() {
             .unwrap_err()),
         RvError::WrappedKeyInvalid
     );
-    // Only SHA-1 / MGF1-SHA-1 without a label is offered.
+    // Other OAEP parameters: a SHA-1 envelope does not open as SHA-256.
     let sha256 = Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
         MechanismType::SHA256,
         PkcsMgfType::MGF1_SHA256,
@@ -404,6 +404,45 @@ fn device_envelope_unwrapped_with_oaep_sha1() {
     ));
     assert_eq!(
         rv(s.decrypt(&sha256, private, &wrapped).unwrap_err()),
+        RvError::EncryptedDataInvalid
+    );
+    // SHA-256 with a label, encrypted by OpenSSL, opens only with the same label.
+    let pkey = openssl::pkey::PKey::from_rsa(device_view.clone()).unwrap();
+    let mut ctx_enc = openssl::pkey_ctx::PkeyCtx::new(&pkey).unwrap();
+    ctx_enc.encrypt_init().unwrap();
+    ctx_enc.set_rsa_padding(Padding::PKCS1_OAEP).unwrap();
+    ctx_enc.set_rsa_oaep_md(openssl::md::Md::sha256()).unwrap();
+    ctx_enc.set_rsa_mgf1_md(openssl::md::Md::sha256()).unwrap();
+    ctx_enc.set_rsa_oaep_label(b"tandem").unwrap();
+    let mut labelled = Vec::new();
+    ctx_enc
+        .encrypt_to_vec(b"labelled secret", &mut labelled)
+        .unwrap();
+    let with_label = |label: &'static [u8]| {
+        Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
+            MechanismType::SHA256,
+            PkcsMgfType::MGF1_SHA256,
+            PkcsOaepSource::data_specified(label),
+        ))
+    };
+    assert_eq!(
+        s.decrypt(&with_label(b"tandem"), private, &labelled)
+            .unwrap(),
+        b"labelled secret".to_vec()
+    );
+    assert_eq!(
+        rv(s.decrypt(&with_label(b"other"), private, &labelled)
+            .unwrap_err()),
+        RvError::EncryptedDataInvalid
+    );
+    // An unsupported hash is refused up front.
+    let sha224 = Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
+        MechanismType::SHA224,
+        PkcsMgfType::MGF1_SHA224,
+        PkcsOaepSource::empty(),
+    ));
+    assert_eq!(
+        rv(s.decrypt(&sha224, private, &wrapped).unwrap_err()),
         RvError::MechanismParamInvalid
     );
     // The token's OAEP encryption decrypts with the token (and is randomised).
