@@ -132,21 +132,24 @@ fn padded<const N: usize>(s: &[u8]) -> [u8; N] {
 }
 
 /// The mechanisms of the token and their `CK_MECHANISM_INFO`.
+///
+/// Every mechanism carries `CKF_HW`: it is performed by the (simulated) device, which is
+/// what the flag tells a caller; OpenSC's `pkcs11-tool --test` only exercises such ones.
 fn mechanisms() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
     let rsa = |flags| CK_MECHANISM_INFO {
         ulMinKeySize: 1024,
         ulMaxKeySize: 8192,
-        flags,
+        flags: flags | CKF_HW,
     };
     let ec = |flags| CK_MECHANISM_INFO {
         ulMinKeySize: 256,
         ulMaxKeySize: 384,
-        flags: flags | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS,
+        flags: flags | CKF_HW | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS,
     };
     let aes = |flags| CK_MECHANISM_INFO {
         ulMinKeySize: 16,
         ulMaxKeySize: 32,
-        flags,
+        flags: flags | CKF_HW,
     };
     vec![
         (CKM_RSA_PKCS_KEY_PAIR_GEN, rsa(CKF_GENERATE_KEY_PAIR)),

@@ -36,173 +36,174 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn token_objects_persist_across_finalize_and_reload() {
-    let _g = serial();
-    let message = b"persisted key signs";
-    let signature;
-    {
+    isolated("token_objects_persist_across_finalize_and_reload", || {
+        let message = b"persisted key signs";
+        let signature;
+        {
+            let ctx = load();
+            let slot = fresh_token(&ctx);
+            let s = ctx.open_rw_session(slot).unwrap();
+            s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+            s.create_object(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Token(true),
+                Attribute::Private(false),
+                Attribute::Label(b"public-data".to_vec()),
+                Attribute::Value(b"hello".to_vec()),
+            ])
+            .unwrap();
+            s.create_object(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Label(b"private-data".to_vec()),
+                Attribute::Value(SECRET.to_vec()),
+            ])
+            .unwrap();
+            // A session object must not survive.
+            s.create_object(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Token(false),
+                Attribute::Label(b"session-data".to_vec()),
+            ])
+            .unwrap();
+            let (_, private) = s
+                .generate_key_pair(
+                    &Mechanism::RsaPkcsKeyPairGen,
+                    &[
+                        Attribute::Token(true),
+                        Attribute::Private(false),
+                        Attribute::Label(b"kp".to_vec()),
+                        Attribute::ModulusBits(Ulong::from(1024u64)),
+                    ],
+                    &[
+                        Attribute::Token(true),
+                        Attribute::Private(true),
+                        Attribute::Label(b"kp".to_vec()),
+                        Attribute::Sign(true),
+                    ],
+                )
+                .unwrap();
+            signature = s.sign(&Mechanism::Sha256RsaPkcs, private, message).unwrap();
+            ctx.finalize().unwrap();
+        }
+
+        // Four token objects on disk; the private value is not there in clear.
+        let files = object_files();
+        assert_eq!(files.len(), 4);
+        for f in &files {
+            let bytes = std::fs::read(f).unwrap();
+            assert_eq!(bytes[0], 1, "version byte");
+            assert!(!contains(&bytes, SECRET), "private value stored in clear");
+        }
+
+        // A new module instance sees the public objects before login, the private ones after.
         let ctx = load();
-        let slot = fresh_token(&ctx);
+        let slot = slot(&ctx);
+        let ti = ctx.get_token_info(slot).unwrap();
+        assert!(ti.token_initialized() && ti.user_pin_initialized());
+        assert_eq!(ti.label(), "tandem-test");
+        let s = ctx.open_rw_session(slot).unwrap();
+        let public = s
+            .find_objects(&[Attribute::Label(b"public-data".to_vec())])
+            .unwrap();
+        assert_eq!(public.len(), 1);
+        assert_eq!(
+            s.get_attributes(public[0], &[AttributeType::Value])
+                .unwrap(),
+            vec![Attribute::Value(b"hello".to_vec())]
+        );
+        assert!(
+            s.find_objects(&[Attribute::Label(b"private-data".to_vec())])
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            s.find_objects(&[Attribute::Label(b"session-data".to_vec())])
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            rv(s.login(UserType::User, Some(&pin("wrong-pin")))
+                .unwrap_err()),
+            RvError::PinIncorrect
+        );
+        s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+        let private = s
+            .find_objects(&[Attribute::Label(b"private-data".to_vec())])
+            .unwrap();
+        assert_eq!(private.len(), 1);
+        assert_eq!(
+            s.get_attributes(private[0], &[AttributeType::Value])
+                .unwrap(),
+            vec![Attribute::Value(SECRET.to_vec())]
+        );
+        // The persisted key pair still works, and is the same key.
+        let key = s
+            .find_objects(&[
+                Attribute::Label(b"kp".to_vec()),
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+            ])
+            .unwrap();
+        let public_key = s
+            .find_objects(&[
+                Attribute::Label(b"kp".to_vec()),
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+            ])
+            .unwrap();
+        assert_eq!((key.len(), public_key.len()), (1, 1));
+        s.verify(
+            &Mechanism::Sha256RsaPkcs,
+            public_key[0],
+            message,
+            &signature,
+        )
+        .unwrap();
+        let again = s.sign(&Mechanism::Sha256RsaPkcs, key[0], message).unwrap();
+        assert_eq!(again, signature, "PKCS#1 v1.5 is deterministic");
+
+        // Destroying a token object removes its file.
+        s.destroy_object(public[0]).unwrap();
+        assert_eq!(object_files().len(), 3);
+        drop(s);
+        drop(ctx);
+
+        // An object blob with an unknown version makes the token unreadable: C_Initialize fails.
+        let victim = object_files()[0].clone();
+        let mut bytes = std::fs::read(&victim).unwrap();
+        let original = bytes.clone();
+        bytes[0] = 9;
+        std::fs::write(&victim, &bytes).unwrap();
+        let module = cryptoki::context::Pkcs11::new(module_path()).unwrap();
+        let err = module
+            .initialize(cryptoki::context::CInitializeArgs::new(
+                cryptoki::context::CInitializeFlags::OS_LOCKING_OK,
+            ))
+            .unwrap_err();
+        assert_eq!(rv(err), RvError::DeviceError);
+        drop(module);
+        std::fs::write(&victim, &original).unwrap();
+
+        // A tampered private object fails authentication at login.
+        let ctx = load();
         let s = ctx.open_rw_session(slot).unwrap();
         s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
-        s.create_object(&[
-            Attribute::Class(ObjectClass::DATA),
-            Attribute::Token(true),
-            Attribute::Private(false),
-            Attribute::Label(b"public-data".to_vec()),
-            Attribute::Value(b"hello".to_vec()),
-        ])
-        .unwrap();
-        s.create_object(&[
-            Attribute::Class(ObjectClass::DATA),
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Label(b"private-data".to_vec()),
-            Attribute::Value(SECRET.to_vec()),
-        ])
-        .unwrap();
-        // A session object must not survive.
-        s.create_object(&[
-            Attribute::Class(ObjectClass::DATA),
-            Attribute::Token(false),
-            Attribute::Label(b"session-data".to_vec()),
-        ])
-        .unwrap();
-        let (_, private) = s
-            .generate_key_pair(
-                &Mechanism::RsaPkcsKeyPairGen,
-                &[
-                    Attribute::Token(true),
-                    Attribute::Private(false),
-                    Attribute::Label(b"kp".to_vec()),
-                    Attribute::ModulusBits(Ulong::from(1024u64)),
-                ],
-                &[
-                    Attribute::Token(true),
-                    Attribute::Private(true),
-                    Attribute::Label(b"kp".to_vec()),
-                    Attribute::Sign(true),
-                ],
-            )
-            .unwrap();
-        signature = s.sign(&Mechanism::Sha256RsaPkcs, private, message).unwrap();
-        ctx.finalize().unwrap();
-    }
-
-    // Four token objects on disk; the private value is not there in clear.
-    let files = object_files();
-    assert_eq!(files.len(), 4);
-    for f in &files {
-        let bytes = std::fs::read(f).unwrap();
-        assert_eq!(bytes[0], 1, "version byte");
-        assert!(!contains(&bytes, SECRET), "private value stored in clear");
-    }
-
-    // A new module instance sees the public objects before login, the private ones after.
-    let ctx = load();
-    let slot = slot(&ctx);
-    let ti = ctx.get_token_info(slot).unwrap();
-    assert!(ti.token_initialized() && ti.user_pin_initialized());
-    assert_eq!(ti.label(), "tandem-test");
-    let s = ctx.open_rw_session(slot).unwrap();
-    let public = s
-        .find_objects(&[Attribute::Label(b"public-data".to_vec())])
-        .unwrap();
-    assert_eq!(public.len(), 1);
-    assert_eq!(
-        s.get_attributes(public[0], &[AttributeType::Value])
-            .unwrap(),
-        vec![Attribute::Value(b"hello".to_vec())]
-    );
-    assert!(
-        s.find_objects(&[Attribute::Label(b"private-data".to_vec())])
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        s.find_objects(&[Attribute::Label(b"session-data".to_vec())])
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        rv(s.login(UserType::User, Some(&pin("wrong-pin")))
-            .unwrap_err()),
-        RvError::PinIncorrect
-    );
-    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
-    let private = s
-        .find_objects(&[Attribute::Label(b"private-data".to_vec())])
-        .unwrap();
-    assert_eq!(private.len(), 1);
-    assert_eq!(
-        s.get_attributes(private[0], &[AttributeType::Value])
-            .unwrap(),
-        vec![Attribute::Value(SECRET.to_vec())]
-    );
-    // The persisted key pair still works, and is the same key.
-    let key = s
-        .find_objects(&[
-            Attribute::Label(b"kp".to_vec()),
-            Attribute::Class(ObjectClass::PRIVATE_KEY),
-        ])
-        .unwrap();
-    let public_key = s
-        .find_objects(&[
-            Attribute::Label(b"kp".to_vec()),
-            Attribute::Class(ObjectClass::PUBLIC_KEY),
-        ])
-        .unwrap();
-    assert_eq!((key.len(), public_key.len()), (1, 1));
-    s.verify(
-        &Mechanism::Sha256RsaPkcs,
-        public_key[0],
-        message,
-        &signature,
-    )
-    .unwrap();
-    let again = s.sign(&Mechanism::Sha256RsaPkcs, key[0], message).unwrap();
-    assert_eq!(again, signature, "PKCS#1 v1.5 is deterministic");
-
-    // Destroying a token object removes its file.
-    s.destroy_object(public[0]).unwrap();
-    assert_eq!(object_files().len(), 3);
-    drop(s);
-    drop(ctx);
-
-    // An object blob with an unknown version makes the token unreadable: C_Initialize fails.
-    let victim = object_files()[0].clone();
-    let mut bytes = std::fs::read(&victim).unwrap();
-    let original = bytes.clone();
-    bytes[0] = 9;
-    std::fs::write(&victim, &bytes).unwrap();
-    let module = cryptoki::context::Pkcs11::new(module_path()).unwrap();
-    let err = module
-        .initialize(cryptoki::context::CInitializeArgs::new(
-            cryptoki::context::CInitializeFlags::OS_LOCKING_OK,
-        ))
-        .unwrap_err();
-    assert_eq!(rv(err), RvError::DeviceError);
-    drop(module);
-    std::fs::write(&victim, &original).unwrap();
-
-    // A tampered private object fails authentication at login.
-    let ctx = load();
-    let s = ctx.open_rw_session(slot).unwrap();
-    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
-    s.logout().unwrap();
-    let mut tampered = false;
-    for f in object_files() {
-        let mut b = std::fs::read(&f).unwrap();
-        if b[1] == 1 {
-            let last = b.len() - 1;
-            b[last] ^= 0x80;
-            std::fs::write(&f, &b).unwrap();
-            tampered = true;
-            break;
+        s.logout().unwrap();
+        let mut tampered = false;
+        for f in object_files() {
+            let mut b = std::fs::read(&f).unwrap();
+            if b[1] == 1 {
+                let last = b.len() - 1;
+                b[last] ^= 0x80;
+                std::fs::write(&f, &b).unwrap();
+                tampered = true;
+                break;
+            }
         }
-    }
-    assert!(tampered, "a private object file exists");
-    assert_eq!(
-        rv(s.login(UserType::User, Some(&pin(USER_PIN))).unwrap_err()),
-        RvError::DeviceError
-    );
+        assert!(tampered, "a private object file exists");
+        assert_eq!(
+            rv(s.login(UserType::User, Some(&pin(USER_PIN))).unwrap_err()),
+            RvError::DeviceError
+        );
+    });
 }

@@ -1,9 +1,8 @@
 //! Shared helpers: load the built `libtandem_hsm_sim.so` through `cryptoki`, exactly as the
-//! server does, with a token directory private to this test binary.
+//! server does, each test in its own child process with its own token directory.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, Once};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::slot::Slot;
@@ -28,31 +27,42 @@ pub fn module_path() -> PathBuf {
     panic!("libtandem_hsm_sim.so not found next to {}", exe.display());
 }
 
-static DIR: Once = Once::new();
-static DIR_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// Set in the child process that runs one test's body.
+const CHILD_ENV: &str = "TANDEM_HSM_SIM_TEST_CHILD";
 
-/// Points `TANDEM_HSM_SIM_DIR` at a fresh temporary directory, once per test binary,
-/// before the module is first loaded.
-pub fn token_dir() -> PathBuf {
-    DIR.call_once(|| {
-        let dir = tempfile::tempdir().expect("tempdir").keep();
-        #[allow(unsafe_code)]
-        // SAFETY: runs once, under `Once`, before any module is loaded in this process;
-        // the other test threads wait on the same `Once` (through `token_dir`) before they
-        // load the module or read the environment.
-        unsafe {
-            std::env::set_var("TANDEM_HSM_SIM_DIR", &dir)
-        };
-        *DIR_PATH.lock().expect("dir lock") = Some(dir);
-    });
-    DIR_PATH.lock().expect("dir lock").clone().expect("dir set")
+/// Runs `body` in a child process of this test binary (`<exe> <name> --exact`) with its
+/// own fresh `TANDEM_HSM_SIM_DIR`.
+///
+/// The module is process-global and reads the directory at `C_Initialize`; setting an
+/// environment variable in-process would need `unsafe` (`std::env::set_var`). A child per
+/// test gives each test its own module state and directory, under `cargo test` (threads)
+/// and nextest alike. The child leaves a marker file, so a body that silently did not run
+/// fails the test.
+pub fn isolated(name: &str, body: impl FnOnce()) {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        body();
+        std::fs::write(token_dir().join(format!("ran-{name}")), b"ok").expect("write marker");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let status = std::process::Command::new(std::env::current_exe().expect("current exe"))
+        .args([name, "--exact", "--test-threads=1"])
+        .env("TANDEM_HSM_SIM_DIR", dir.path())
+        .env(CHILD_ENV, "1")
+        .status()
+        .expect("spawn the test child");
+    assert!(status.success(), "test {name} failed in its child process");
+    assert!(
+        dir.path().join(format!("ran-{name}")).exists(),
+        "test {name} did not run in the child"
+    );
 }
 
-/// The module is process-global: tests of one binary take turns.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+/// The token directory of this (child) process.
+pub fn token_dir() -> PathBuf {
+    std::env::var_os("TANDEM_HSM_SIM_DIR")
+        .map(PathBuf::from)
+        .expect("TANDEM_HSM_SIM_DIR is set for test children (use `isolated`)")
 }
 
 /// Loads and initialises the module (OS locking, as the server does).
