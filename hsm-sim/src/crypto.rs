@@ -89,6 +89,14 @@ fn rsa_private(obj: &Object) -> Result<Rsa<Private>> {
     )?)
 }
 
+/// Checks that an RSA private key object is consistent (`n = p q`, `e d = 1`, CRT values).
+pub fn rsa_check_private(obj: &Object) -> Result<()> {
+    match rsa_private(obj).map(|k| k.check_key()) {
+        Ok(Ok(true)) => Ok(()),
+        _ => ck(CKR_ATTRIBUTE_VALUE_INVALID),
+    }
+}
+
 /// The RSA public key of an object (public or private key object).
 fn rsa_public(obj: &Object) -> Result<Rsa<Public>> {
     Ok(Rsa::from_public_components(

@@ -627,6 +627,11 @@ impl Module {
         let s = self.session(h)?;
         let obj = object::build(&template, None)?;
         self.may_write(s, obj.is_token(), obj.is_private())?;
+        // Imported RSA keys must be consistent (generated and unwrapped ones are the
+        // token's own; checking them would cost primality tests on every unwrap).
+        if obj.class() == Some(CKO_PRIVATE_KEY) && obj.key_type() == Some(CKK_RSA) {
+            crypto::rsa_check_private(&obj)?;
+        }
         self.add_object(h, obj)
     }
 

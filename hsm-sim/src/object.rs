@@ -415,19 +415,22 @@ fn check_key_material(obj: &mut Object, class: CK_OBJECT_CLASS) -> Result<()> {
             obj.set(CKA_MODULUS_BITS, ulong_value(bits as CK_ULONG));
             Ok(())
         }
-        (CKO_PRIVATE_KEY, Some(CKK_RSA)) => need(
-            obj,
-            &[
-                CKA_MODULUS,
-                CKA_PUBLIC_EXPONENT,
-                CKA_PRIVATE_EXPONENT,
-                CKA_PRIME_1,
-                CKA_PRIME_2,
-                CKA_EXPONENT_1,
-                CKA_EXPONENT_2,
-                CKA_COEFFICIENT,
-            ],
-        ),
+        (CKO_PRIVATE_KEY, Some(CKK_RSA)) => {
+            // All CRT components are required (no n/d-only keys).
+            need(
+                obj,
+                &[
+                    CKA_MODULUS,
+                    CKA_PUBLIC_EXPONENT,
+                    CKA_PRIVATE_EXPONENT,
+                    CKA_PRIME_1,
+                    CKA_PRIME_2,
+                    CKA_EXPONENT_1,
+                    CKA_EXPONENT_2,
+                    CKA_COEFFICIENT,
+                ],
+            )
+        }
         (CKO_PUBLIC_KEY, Some(CKK_EC)) => {
             need(obj, &[CKA_EC_PARAMS, CKA_EC_POINT])?;
             crate::crypto::ec_check_public(obj)

@@ -60,12 +60,14 @@ impl Store {
     }
 
     /// Takes the exclusive directory lock (blocks while another process holds it).
+    /// Creates the directory (owner-only) on first use.
     pub fn lock(&self) -> Result<DirLock> {
-        fs::create_dir_all(self.objects_dir())?;
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(self.objects_dir())?;
+        let f = owner_only(OpenOptions::new().create(true).truncate(false).write(true))
             .open(self.dir.join(".lock"))?;
         f.lock()?;
         Ok(DirLock(f))
@@ -74,7 +76,8 @@ impl Store {
     fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let tmp = path.with_extension("tmp");
         {
-            let mut f = File::create(&tmp)?;
+            let mut f = owner_only(OpenOptions::new().create(true).truncate(true).write(true))
+                .open(&tmp)?;
             f.write_all(bytes)?;
             f.sync_all()?;
         }
@@ -208,6 +211,13 @@ impl Store {
             _ => Ok(()),
         }
     }
+}
+
+/// Files of the token directory are readable by their owner only.
+fn owner_only(options: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
+    options
 }
 
 /// A fresh random object file id (32 hex digits).

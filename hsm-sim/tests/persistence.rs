@@ -95,7 +95,31 @@ fn token_objects_persist_across_finalize_and_reload() {
             let bytes = std::fs::read(f).unwrap();
             assert_eq!(bytes[0], 1, "version byte");
             assert!(!contains(&bytes, SECRET), "private value stored in clear");
+            // Owner-only files in an owner-only directory.
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(f).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
+        let objects_dir = token_dir().join("objects");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&objects_dir)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+        assert_eq!(
+            std::fs::metadata(token_dir().join("token.meta"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
 
         // A new module instance sees the public objects before login, the private ones after.
         let ctx = load();

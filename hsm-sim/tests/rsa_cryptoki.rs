@@ -560,3 +560,60 @@ fn key_material_is_never_a_public_token_object() {
         .unwrap();
     });
 }
+
+#[test]
+fn imported_rsa_key_signs_and_inconsistent_one_is_refused() {
+    isolated(
+        "imported_rsa_key_signs_and_inconsistent_one_is_refused",
+        || {
+            let ctx = load();
+            let s = user_session(&ctx);
+            let key = Rsa::generate(1024).unwrap();
+            let v = |b: &openssl::bn::BigNumRef| b.to_vec();
+            let template = |q: Vec<u8>| {
+                vec![
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::KeyType(cryptoki::object::KeyType::RSA),
+                    Attribute::Token(false),
+                    Attribute::Private(true),
+                    Attribute::Sign(true),
+                    Attribute::Modulus(v(key.n())),
+                    Attribute::PublicExponent(v(key.e())),
+                    Attribute::PrivateExponent(v(key.d())),
+                    Attribute::Prime1(v(key.p().unwrap())),
+                    Attribute::Prime2(q),
+                    Attribute::Exponent1(v(key.dmp1().unwrap())),
+                    Attribute::Exponent2(v(key.dmq1().unwrap())),
+                    Attribute::Coefficient(v(key.iqmp().unwrap())),
+                ]
+            };
+            let imported = s.create_object(&template(v(key.q().unwrap()))).unwrap();
+            let sig = s
+                .sign(&Mechanism::Sha256RsaPkcs, imported, b"imported")
+                .unwrap();
+            let pk = PKey::from_rsa(key.clone()).unwrap();
+            let mut verifier = Verifier::new(MessageDigest::sha256(), &pk).unwrap();
+            verifier.update(b"imported").unwrap();
+            assert!(verifier.verify(&sig).unwrap());
+            // Imported keys default to sensitive and non-extractable.
+            let info = s
+                .get_attribute_info(imported, &[AttributeType::PrivateExponent])
+                .unwrap();
+            assert_eq!(format!("{info:?}"), "[Sensitive]");
+            // A wrong prime makes the key inconsistent.
+            let mut q = v(key.q().unwrap());
+            *q.last_mut().unwrap() ^= 2;
+            assert_eq!(
+                rv(s.create_object(&template(q)).unwrap_err()),
+                RvError::AttributeValueInvalid
+            );
+            // Missing CRT components are refused.
+            let mut partial = template(v(key.q().unwrap()));
+            partial.truncate(8);
+            assert_eq!(
+                rv(s.create_object(&partial).unwrap_err()),
+                RvError::TemplateIncomplete
+            );
+        },
+    );
+}

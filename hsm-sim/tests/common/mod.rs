@@ -45,13 +45,18 @@ pub fn isolated(name: &str, body: impl FnOnce()) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let status = std::process::Command::new(std::env::current_exe().expect("current exe"))
+    let out = std::process::Command::new(std::env::current_exe().expect("current exe"))
         .args([name, "--exact", "--test-threads=1"])
         .env("TANDEM_HSM_SIM_DIR", dir.path())
         .env(CHILD_ENV, "1")
-        .status()
+        .output()
         .expect("spawn the test child");
-    assert!(status.success(), "test {name} failed in its child process");
+    assert!(
+        out.status.success(),
+        "test {name} failed in its child process:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         dir.path().join(format!("ran-{name}")).exists(),
         "test {name} did not run in the child"
