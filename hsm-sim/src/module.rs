@@ -693,11 +693,44 @@ impl Module {
         Ok(())
     }
 
-    /// `C_FindObjectsInit`.
+    /// Brings the token objects in memory in line with the token directory, which other
+    /// processes may have changed: new objects get handles, changed ones are updated (same
+    /// handle), deleted ones disappear. Private objects take part only while the user is
+    /// logged in (they are in memory only then).
+    fn refresh_token_objects(&mut self) -> Result<()> {
+        if self.meta.is_none() {
+            return Ok(());
+        }
+        let key = match self.login {
+            Login::User => self.token_key.as_ref(),
+            _ => None,
+        };
+        let lock = self.store.lock()?;
+        let mut on_disk: BTreeMap<String, Object> =
+            self.store.load_objects(&lock, key)?.into_iter().collect();
+        drop(lock);
+        self.objects.retain(|_, e| match &e.store_id {
+            None => true,
+            Some(id) => match on_disk.remove(id) {
+                Some(obj) => {
+                    e.obj = obj;
+                    true
+                }
+                None => false,
+            },
+        });
+        for (id, obj) in on_disk {
+            self.insert(obj, None, Some(id));
+        }
+        Ok(())
+    }
+
+    /// `C_FindObjectsInit`: searches after [`Module::refresh_token_objects`].
     pub fn find_init(&mut self, h: CK_SESSION_HANDLE, template: Template) -> Result<()> {
         if self.session(h)?.find.is_some() {
             return ck(CKR_OPERATION_ACTIVE);
         }
+        self.refresh_token_objects()?;
         let user = self.login == Login::User;
         let handles = self
             .objects

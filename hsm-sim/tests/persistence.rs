@@ -231,3 +231,71 @@ fn token_objects_persist_across_finalize_and_reload() {
         );
     });
 }
+
+/// Set in the second process of `objects_from_another_process_are_found`.
+const WRITER_ENV: &str = "TANDEM_HSM_SIM_TEST_WRITER";
+
+#[test]
+fn objects_from_another_process_are_found() {
+    const NAME: &str = "objects_from_another_process_are_found";
+    isolated(NAME, || {
+        if std::env::var_os(WRITER_ENV).is_some() {
+            // The other process: adds two token objects and deletes one of the reader's.
+            let ctx = load();
+            let s = ctx.open_rw_session(slot(&ctx)).unwrap();
+            s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+            for (label, private) in [(&b"from-writer"[..], false), (b"private-from-writer", true)] {
+                s.create_object(&[
+                    Attribute::Class(ObjectClass::DATA),
+                    Attribute::Token(true),
+                    Attribute::Private(private),
+                    Attribute::Label(label.to_vec()),
+                    Attribute::Value(b"written elsewhere".to_vec()),
+                ])
+                .unwrap();
+            }
+            let doomed = s
+                .find_objects(&[Attribute::Label(b"doomed".to_vec())])
+                .unwrap();
+            assert_eq!(doomed.len(), 1);
+            s.destroy_object(doomed[0]).unwrap();
+            return;
+        }
+        let ctx = load();
+        let slot = fresh_token(&ctx);
+        let s = ctx.open_rw_session(slot).unwrap();
+        s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+        let mut mine = Vec::new();
+        for label in [&b"mine"[..], b"doomed"] {
+            mine.push(
+                s.create_object(&[
+                    Attribute::Class(ObjectClass::DATA),
+                    Attribute::Token(true),
+                    Attribute::Private(false),
+                    Attribute::Label(label.to_vec()),
+                ])
+                .unwrap(),
+            );
+        }
+        run_child(NAME, &token_dir(), &[(WRITER_ENV, "1")]);
+
+        let find = |label: &[u8]| s.find_objects(&[Attribute::Label(label.to_vec())]).unwrap();
+        let public = find(b"from-writer");
+        assert_eq!(public.len(), 1, "public object of the other process");
+        let private = find(b"private-from-writer");
+        assert_eq!(private.len(), 1, "private object of the other process");
+        assert_eq!(
+            s.get_attributes(private[0], &[AttributeType::Value])
+                .unwrap(),
+            vec![Attribute::Value(b"written elsewhere".to_vec())]
+        );
+        // Our own object keeps its handle; the one deleted elsewhere is gone.
+        assert_eq!(find(b"mine"), vec![mine[0]]);
+        assert!(find(b"doomed").is_empty());
+        assert_eq!(
+            rv(s.get_attributes(mine[1], &[AttributeType::Label])
+                .unwrap_err()),
+            RvError::ObjectHandleInvalid
+        );
+    });
+}

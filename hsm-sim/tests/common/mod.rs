@@ -45,21 +45,29 @@ pub fn isolated(name: &str, body: impl FnOnce()) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = std::process::Command::new(std::env::current_exe().expect("current exe"))
-        .args([name, "--exact", "--test-threads=1"])
-        .env("TANDEM_HSM_SIM_DIR", dir.path())
-        .env(CHILD_ENV, "1")
-        .output()
-        .expect("spawn the test child");
+    run_child(name, dir.path(), &[]);
+    assert!(
+        dir.path().join(format!("ran-{name}")).exists(),
+        "test {name} did not run in the child"
+    );
+}
+
+/// Runs test `name` of this binary in a child process on token directory `dir`, with
+/// extra environment variables; panics with the child's output if it fails.
+pub fn run_child(name: &str, dir: &std::path::Path, env: &[(&str, &str)]) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("current exe"));
+    cmd.args([name, "--exact", "--test-threads=1"])
+        .env("TANDEM_HSM_SIM_DIR", dir)
+        .env(CHILD_ENV, "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("spawn the test child");
     assert!(
         out.status.success(),
         "test {name} failed in its child process:\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        dir.path().join(format!("ran-{name}")).exists(),
-        "test {name} did not run in the child"
     );
 }
 
