@@ -299,3 +299,65 @@ fn objects_from_another_process_are_found() {
         );
     });
 }
+
+#[test]
+fn pin_and_attribute_changes_persist() {
+    isolated("pin_and_attribute_changes_persist", || {
+        {
+            let ctx = load();
+            let slot = fresh_token(&ctx);
+            let s = ctx.open_rw_session(slot).unwrap();
+            s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+            let key = s
+                .generate_key(
+                    &Mechanism::AesKeyGen,
+                    &[
+                        Attribute::ValueLen(32.into()),
+                        Attribute::Token(true),
+                        Attribute::Label(b"before".to_vec()),
+                    ],
+                )
+                .unwrap();
+            s.update_attributes(key, &[Attribute::Label(b"after".to_vec())])
+                .unwrap();
+            s.set_pin(&pin(USER_PIN), &pin("changed-pin")).unwrap();
+            s.logout().unwrap();
+            // The SO PIN changes too, in an SO session.
+            s.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
+            s.set_pin(&pin(SO_PIN), &pin("changed-so-pin")).unwrap();
+            ctx.finalize().unwrap();
+        }
+        let ctx = load();
+        let slot = slot(&ctx);
+        let s = ctx.open_rw_session(slot).unwrap();
+        assert_eq!(
+            rv(s.login(UserType::User, Some(&pin(USER_PIN))).unwrap_err()),
+            RvError::PinIncorrect
+        );
+        s.login(UserType::User, Some(&pin("changed-pin"))).unwrap();
+        assert!(
+            s.find_objects(&[Attribute::Label(b"before".to_vec())])
+                .unwrap()
+                .is_empty()
+        );
+        let key = s
+            .find_objects(&[Attribute::Label(b"after".to_vec())])
+            .unwrap();
+        assert_eq!(key.len(), 1);
+        // The key still works after the reload.
+        let mut iv = [1u8; 12];
+        let params = cryptoki::mechanism::aead::GcmParams::new(&mut iv, b"", 128.into()).unwrap();
+        let sealed = s
+            .encrypt(&Mechanism::AesGcm(params), key[0], b"still usable")
+            .unwrap();
+        assert_eq!(sealed.len(), 12 + 16);
+        s.logout().unwrap();
+        drop(s);
+        // Re-initialising needs the new SO PIN.
+        assert_eq!(
+            rv(ctx.init_token(slot, &pin(SO_PIN), "x").unwrap_err()),
+            RvError::PinIncorrect
+        );
+        ctx.init_token(slot, &pin("changed-so-pin"), "x").unwrap();
+    });
+}
