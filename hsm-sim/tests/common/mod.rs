@@ -1,0 +1,111 @@
+//! Shared helpers: load the built `libtandem_hsm_sim.so` through `cryptoki`, exactly as the
+//! server does, each test in its own child process with its own token directory.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+
+pub const SO_PIN: &str = "so-pin-1234";
+pub const USER_PIN: &str = "user-pin-5678";
+
+/// The cdylib next to the test binary (`target/debug/deps/..` or `target/debug/`).
+pub fn module_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let deps = exe.parent().expect("deps dir").to_path_buf();
+    for dir in [
+        deps.clone(),
+        deps.parent().expect("target dir").to_path_buf(),
+    ] {
+        let candidate = dir.join("libtandem_hsm_sim.so");
+        if candidate.exists() {
+            return candidate;
+        }
+    }
+    panic!("libtandem_hsm_sim.so not found next to {}", exe.display());
+}
+
+/// Set in the child process that runs one test's body.
+const CHILD_ENV: &str = "TANDEM_HSM_SIM_TEST_CHILD";
+
+/// Runs `body` in a child process of this test binary (`<exe> <name> --exact`) with its
+/// own fresh `TANDEM_HSM_SIM_DIR`.
+///
+/// The module is process-global and reads the directory at `C_Initialize`; setting an
+/// environment variable in-process would need `unsafe` (`std::env::set_var`). A child per
+/// test gives each test its own module state and directory, under `cargo test` (threads)
+/// and nextest alike. The child leaves a marker file, so a body that silently did not run
+/// fails the test.
+pub fn isolated(name: &str, body: impl FnOnce()) {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        body();
+        std::fs::write(token_dir().join(format!("ran-{name}")), b"ok").expect("write marker");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    run_child(name, dir.path(), &[]);
+    assert!(
+        dir.path().join(format!("ran-{name}")).exists(),
+        "test {name} did not run in the child"
+    );
+}
+
+/// Runs test `name` of this binary in a child process on token directory `dir`, with
+/// extra environment variables; panics with the child's output if it fails.
+pub fn run_child(name: &str, dir: &std::path::Path, env: &[(&str, &str)]) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("current exe"));
+    cmd.args([name, "--exact", "--test-threads=1"])
+        .env("TANDEM_HSM_SIM_DIR", dir)
+        .env(CHILD_ENV, "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("spawn the test child");
+    assert!(
+        out.status.success(),
+        "test {name} failed in its child process:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The token directory of this (child) process.
+pub fn token_dir() -> PathBuf {
+    std::env::var_os("TANDEM_HSM_SIM_DIR")
+        .map(PathBuf::from)
+        .expect("TANDEM_HSM_SIM_DIR is set for test children (use `isolated`)")
+}
+
+/// Loads and initialises the module (OS locking, as the server does).
+pub fn load() -> Pkcs11 {
+    token_dir();
+    let ctx = Pkcs11::new(module_path()).expect("load module");
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .expect("C_Initialize");
+    ctx
+}
+
+pub fn slot(ctx: &Pkcs11) -> Slot {
+    let slots = ctx.get_all_slots().expect("slots");
+    assert_eq!(slots.len(), 1);
+    slots[0]
+}
+
+pub fn pin(s: &str) -> AuthPin {
+    AuthPin::new(s.into())
+}
+
+/// A freshly initialised token with the user PIN set.
+pub fn fresh_token(ctx: &Pkcs11) -> Slot {
+    let slot = slot(ctx);
+    ctx.init_token(slot, &pin(SO_PIN), "tandem-test")
+        .expect("C_InitToken");
+    let s = ctx.open_rw_session(slot).expect("open");
+    s.login(cryptoki::session::UserType::So, Some(&pin(SO_PIN)))
+        .expect("SO login");
+    s.init_pin(&pin(USER_PIN)).expect("C_InitPIN");
+    s.logout().expect("logout");
+    slot
+}
