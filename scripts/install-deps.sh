@@ -2,9 +2,14 @@
 # Installs the system packages that the demo and the tests need (Debian/Ubuntu).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
+# `--demo`: only what the demo needs (it runs on hsm-sim): OpenSSL and the build's libssl.
+demo=false
+[ "${1:-}" = "--demo" ] && demo=true
 need=()
-command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
-command -v pkcs11-tool   >/dev/null 2>&1 || need+=(opensc)
+if ! $demo; then
+  command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
+  command -v pkcs11-tool   >/dev/null 2>&1 || need+=(opensc)
+fi
 command -v openssl       >/dev/null 2>&1 || need+=(openssl)
 # The benchmarks link OpenSSL (reference figures); they are built with --all-targets.
 dpkg -s libssl-dev  >/dev/null 2>&1 || need+=(libssl-dev)
@@ -16,6 +21,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+$demo && exit 0
 # pkilint (X.509 linter) for the certificate tests; pinned for reproducible findings.
 if ! python3 -c "import pkilint" >/dev/null 2>&1; then
   echo "installing pkilint" >&2

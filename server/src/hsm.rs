@@ -449,6 +449,36 @@ fn module_context(path: &Path) -> Result<Pkcs11, HsmError> {
     Ok(ctx)
 }
 
+/// Initialises a fresh token (the first slot without one) with `label`, the SO PIN and the
+/// user PIN, for modules the server provisions itself (hsm-sim). Does nothing when a token
+/// with this label exists already. Returns whether it initialised one.
+pub fn provision_token(
+    module: &Path,
+    label: &str,
+    so_pin: &TokenPin,
+    user_pin: &TokenPin,
+) -> Result<bool, HsmError> {
+    let ctx = module_context(module)?;
+    for slot in ctx.get_slots_with_initialized_token()? {
+        if ctx.get_token_info(slot)?.label().trim_end() == label {
+            return Ok(false);
+        }
+    }
+    let slot = ctx
+        .get_slots_with_token()?
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).is_ok_and(|i| !i.token_initialized()))
+        .ok_or_else(|| HsmError::TokenNotFound {
+            label: format!("{label} (no uninitialised token to provision)"),
+        })?;
+    ctx.init_token(slot, &so_pin.to_auth_pin(), label)?;
+    let session = ctx.open_rw_session(slot)?;
+    session.login(UserType::So, Some(&so_pin.to_auth_pin()))?;
+    session.init_pin(&user_pin.to_auth_pin())?;
+    session.logout()?;
+    Ok(true)
+}
+
 /// A session checked out of the pool. Closed instead of returned when `discard` is set.
 struct PooledSession {
     session: Session,

@@ -59,6 +59,9 @@ enum Command {
         /// Client and server key size (3072 as deployed; 2048 is faster).
         #[arg(long, default_value_t = 3072)]
         key_bits: usize,
+        /// Use a SoftHSM token instead of hsm-sim (needs the softhsm2 package).
+        #[arg(long)]
+        softhsm: bool,
     },
 }
 
@@ -82,7 +85,11 @@ fn main() -> std::process::ExitCode {
         Command::RpApi { opts, command } => {
             cli::runtime().and_then(|rt| rt.block_on(cli::rp_api::run(*opts, *command)))
         }
-        Command::Demo { data_dir, key_bits } => cli::demo::run(&data_dir, key_bits),
+        Command::Demo {
+            data_dir,
+            key_bits,
+            softhsm,
+        } => cli::demo::run(&data_dir, key_bits, softhsm),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -516,17 +516,7 @@ fn start_session(app: &App, s: Start) -> Result<serde_json::Value, Problem> {
 /// A `sessionToken`: 24 random alphanumerics (about 143 bits), as in the spec's examples;
 /// links carry it without URL encoding.
 fn session_token() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut out = String::with_capacity(24);
-    while out.len() < 24 {
-        let mut b = [0u8; 1];
-        OsRng.fill_bytes(&mut b);
-        // 248 = 4·62: rejection sampling keeps the choice uniform.
-        if b[0] < 248 {
-            out.push(char::from(ALPHABET[usize::from(b[0] % 62)]));
-        }
-    }
-    out
+    crate::service::random_alphanumeric(24)
 }
 
 /// The start response of a stored session (also for a repeated request).

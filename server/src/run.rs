@@ -25,15 +25,53 @@ const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// Default SoftHSM module path on Debian/Ubuntu.
 pub const DEFAULT_SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
+/// File name of the hsm-sim PKCS#11 module (`cargo build -p tandem-hsm-sim`).
+pub const HSM_SIM_MODULE_FILE: &str = "libtandem_hsm_sim.so";
+
+/// Environment variable naming hsm-sim's token directory.
+pub const HSM_SIM_DIR_ENV: &str = "TANDEM_HSM_SIM_DIR";
+
+/// The hsm-sim module built with this binary: next to it (`target/debug/tandem` and
+/// `target/debug/libtandem_hsm_sim.so`), or one directory up (test binaries in `deps/`).
+pub fn hsm_sim_module() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().context("the program has no directory")?;
+    let candidates = [
+        Some(dir.join(HSM_SIM_MODULE_FILE)),
+        dir.parent().map(|p| p.join(HSM_SIM_MODULE_FILE)),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!(
+                "the hsm-sim PKCS#11 module ({HSM_SIM_MODULE_FILE}) is not next to {}: build it with \
+                 `cargo build -p tandem-hsm-sim` (scripts/demo.sh does), or use --softhsm or --module",
+                exe.display()
+            )
+        })
+}
+
+/// Which HSM `server init` sets up.
+#[derive(Debug, Clone)]
+pub enum HsmChoice {
+    /// hsm-sim, with its token directory inside the data directory (the default: no system
+    /// package needed).
+    Sim,
+    /// A SoftHSM token inside the data directory (development and tests).
+    SoftHsm,
+    /// An existing, initialised token of this PKCS#11 module.
+    Module(PathBuf),
+}
+
 /// Options of `server init`.
 #[derive(Debug, Clone)]
 pub struct InitOptions {
-    /// PKCS#11 module.
-    pub module: PathBuf,
+    /// The HSM.
+    pub hsm: HsmChoice,
     /// Token label.
     pub token_label: String,
-    /// Provision a SoftHSM token inside the data directory (development).
-    pub softhsm: bool,
     /// File with the token user PIN (when not provisioning SoftHSM).
     pub pin_file: Option<PathBuf>,
     /// Listen address.
@@ -59,7 +97,12 @@ pub fn init(dir: &Path, opts: &InitOptions) -> anyhow::Result<Config> {
             dir.display()
         );
     }
-    let mut cfg = Config::defaults(opts.module.clone(), opts.token_label.clone());
+    let module = match &opts.hsm {
+        HsmChoice::Sim => hsm_sim_module()?,
+        HsmChoice::SoftHsm => PathBuf::from(DEFAULT_SOFTHSM_MODULE),
+        HsmChoice::Module(m) => m.clone(),
+    };
+    let mut cfg = Config::defaults(module, opts.token_label.clone());
     cfg.listen = opts.listen.clone();
     cfg.keys.server_key_bits = opts.server_key_bits;
     cfg.keys.transport_key_bits = opts.transport_key_bits;
@@ -68,7 +111,21 @@ pub fn init(dir: &Path, opts: &InitOptions) -> anyhow::Result<Config> {
     if let Some(url) = &opts.public_base_url {
         cfg.pki.public_base_url = url.clone();
     }
-    if opts.softhsm {
+    if let HsmChoice::Sim = opts.hsm {
+        // The token is created by `server hsm-init --provision-token` (the module reads
+        // TANDEM_HSM_SIM_DIR when it loads). Random PINs, owner-only files.
+        let hsm_dir = dir.join("hsm");
+        std::fs::create_dir_all(&hsm_dir)?;
+        for name in ["user-pin", "so-pin"] {
+            crate::tls::write_private(&hsm_dir.join(name), random_pin().as_bytes())?;
+        }
+        cfg.hsm.pin_file = Some(PathBuf::from("hsm/user-pin"));
+        cfg.hsm
+            .env
+            .insert(HSM_SIM_DIR_ENV.into(), hsm_dir.display().to_string());
+        eprintln!("hsm-sim token directory {}", hsm_dir.display());
+    }
+    if let HsmChoice::SoftHsm = opts.hsm {
         eprintln!(
             "provisioning a SoftHSM token in {}",
             dir.join("hsm").display()
@@ -102,6 +159,27 @@ pub fn init(dir: &Path, opts: &InitOptions) -> anyhow::Result<Config> {
     crate::tls::generate_self_signed(&cfg.tls.cert, &cfg.tls.key)?;
     Store::open(&cfg.database).context("cannot create the database")?;
     Ok(cfg)
+}
+
+/// 24 random alphanumerics (a token PIN written to a 0600 file).
+fn random_pin() -> zeroize::Zeroizing<String> {
+    zeroize::Zeroizing::new(crate::service::random_alphanumeric(24))
+}
+
+/// Initialises the hsm-sim token of a data directory made by `init` (PINs from `hsm/so-pin`
+/// and the user PIN file). Needs the module's environment. Idempotent.
+pub fn provision_hsm_sim_token(cfg: &Config, data_dir: &Path) -> anyhow::Result<()> {
+    let so = TokenPin::from_file(data_dir.join("hsm/so-pin"))?;
+    let user_file = cfg
+        .hsm
+        .pin_file
+        .as_ref()
+        .context("hsm.pin_file is not set")?;
+    let user = TokenPin::from_file(user_file)?;
+    if crate::hsm::provision_token(&cfg.hsm.module, &cfg.hsm.token_label, &so, &user)? {
+        eprintln!("hsm-sim token {:?} initialised", cfg.hsm.token_label);
+    }
+    Ok(())
 }
 
 /// Creates the HSM objects (KEK, transport key). Needs the module's environment (see

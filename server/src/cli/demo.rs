@@ -36,7 +36,7 @@ fn step(n: u32, text: &str) {
 }
 
 /// Runs the demo in `dir`.
-pub fn run(dir: &Path, key_bits: usize) -> anyhow::Result<()> {
+pub fn run(dir: &Path, key_bits: usize, softhsm: bool) -> anyhow::Result<()> {
     anyhow::ensure!(
         [2048, 3072, 4096].contains(&key_bits),
         "--key-bits must be 2048, 3072 or 4096"
@@ -59,17 +59,16 @@ pub fn run(dir: &Path, key_bits: usize) -> anyhow::Result<()> {
 
     step(
         1,
-        "Initialise the server (SoftHSM token, key-encryption key, key-transport key, TLS)",
+        if softhsm {
+            "Initialise the server (SoftHSM token, key-encryption key, key-transport key, TLS)"
+        } else {
+            "Initialise the server (hsm-sim token, key-encryption key, key-transport key, TLS)"
+        },
     );
     let status = Command::new(&exe)
-        .args([
-            "server",
-            "init",
-            "--softhsm",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
+        .args(["server", "init"])
+        .args(softhsm.then_some("--softhsm"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&server_dir)
         .args(["--server-key-bits", &key_bits.to_string()])
         .status()
@@ -85,6 +84,8 @@ pub fn run(dir: &Path, key_bits: usize) -> anyhow::Result<()> {
             "server",
             "run",
             "--http-listen",
+            "127.0.0.1:0",
+            "--rest-listen",
             "127.0.0.1:0",
             "--data-dir",
         ])

@@ -48,12 +48,15 @@ pub enum ServerCommand {
         /// Data directory to create.
         #[arg(long, default_value = "tandem-data")]
         data_dir: PathBuf,
-        /// Provision a SoftHSM token inside the data directory (development and tests).
-        #[arg(long)]
+        /// Provision a SoftHSM token inside the data directory instead of hsm-sim (needs the
+        /// softhsm2 package).
+        #[arg(long, conflicts_with = "module")]
         softhsm: bool,
-        /// PKCS#11 module.
-        #[arg(long, default_value = run::DEFAULT_SOFTHSM_MODULE)]
-        module: PathBuf,
+        /// Use an existing, initialised token of this PKCS#11 module (e.g. a production HSM)
+        /// instead of hsm-sim. Default: hsm-sim, the simulated HSM built with tandem, with
+        /// its token inside the data directory.
+        #[arg(long)]
+        module: Option<PathBuf>,
         /// Token label.
         #[arg(long, default_value = "tandem")]
         token_label: String,
@@ -81,6 +84,9 @@ pub enum ServerCommand {
         /// Data directory.
         #[arg(long, default_value = "tandem-data")]
         data_dir: PathBuf,
+        /// First initialise the hsm-sim token (PINs from the data directory).
+        #[arg(long, hide = true)]
+        provision_token: bool,
     },
     /// Runs the server until SIGINT / SIGTERM.
     Run {
@@ -119,10 +125,15 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
             ca_key_spec,
             public_base_url,
         } => {
+            let hsm = match (softhsm, module) {
+                (true, _) => run::HsmChoice::SoftHsm,
+                (false, Some(m)) => run::HsmChoice::Module(m),
+                (false, None) => run::HsmChoice::Sim,
+            };
+            let provision_token = matches!(hsm, run::HsmChoice::Sim);
             let opts = run::InitOptions {
-                module,
+                hsm,
                 token_label,
-                softhsm,
                 pin_file,
                 listen,
                 server_key_bits,
@@ -136,6 +147,7 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
             let status = std::process::Command::new(std::env::current_exe()?)
                 .args(["server", "hsm-init", "--data-dir"])
                 .arg(&data_dir)
+                .args(provision_token.then_some("--provision-token"))
                 .envs(&cfg.hsm.env)
                 .status()?;
             anyhow::ensure!(status.success(), "creating the HSM objects failed");
@@ -146,9 +158,15 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        ServerCommand::HsmInit { data_dir } => {
+        ServerCommand::HsmInit {
+            data_dir,
+            provision_token,
+        } => {
             let cfg = Config::load(&data_dir)?;
             run::ensure_module_env(&cfg)?;
+            if provision_token {
+                run::provision_hsm_sim_token(&cfg, &data_dir)?;
+            }
             run::init_hsm_objects(&cfg, &data_dir)
         }
         ServerCommand::Run {
