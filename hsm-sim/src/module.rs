@@ -75,6 +75,30 @@ pub fn finalize() -> Result<()> {
     }
 }
 
+/// The token was (simulated) removed ([`crate::fault`]): every session ends, session
+/// objects die and the login is dropped, as when a real token leaves its slot. Idempotent.
+pub fn token_removed() {
+    if let Some(m) = lock().as_mut() {
+        m.sessions.clear();
+        m.objects.retain(|_, e| e.owner.is_none());
+        m.drop_login();
+    }
+}
+
+/// A fault made entry point `function` fail in session `h`: ends the operation that call
+/// would have ended (a failed `C_Sign` ends the signature, and so on).
+pub fn end_operation(h: CK_SESSION_HANDLE, function: &str) {
+    if let Some(s) = lock().as_mut().and_then(|m| m.sessions.get_mut(&h)) {
+        match function {
+            "C_Sign" | "C_SignUpdate" | "C_SignFinal" => s.sign = None,
+            "C_Verify" | "C_VerifyUpdate" | "C_VerifyFinal" => s.verify = None,
+            "C_Encrypt" => s.encrypt = None,
+            "C_Decrypt" => s.decrypt = None,
+            _ => {}
+        }
+    }
+}
+
 /// A variable-length result under PKCS#11's buffer protocol. `Data` may be a decrypted
 /// secret: `Debug` shows only its length.
 pub enum Output {
@@ -265,9 +289,13 @@ impl Module {
         }
     }
 
-    /// `C_GetSlotList`: one slot, and it always holds a token.
-    pub fn slot_list(&self, _token_present: bool) -> Vec<CK_SLOT_ID> {
-        vec![SLOT_ID]
+    /// `C_GetSlotList`: one slot; it holds the token unless a fault removed it.
+    pub fn slot_list(&self, token_present: bool) -> Vec<CK_SLOT_ID> {
+        if token_present && crate::fault::token_removed() {
+            Vec::new()
+        } else {
+            vec![SLOT_ID]
+        }
     }
 
     /// `C_GetSlotInfo`.
@@ -276,7 +304,11 @@ impl Module {
         Ok(CK_SLOT_INFO {
             slotDescription: padded(b"Tandem hsm-sim slot 0"),
             manufacturerID: padded(MANUFACTURER.as_bytes()),
-            flags: CKF_TOKEN_PRESENT,
+            flags: if crate::fault::token_removed() {
+                0
+            } else {
+                CKF_TOKEN_PRESENT
+            },
             hardwareVersion: VERSION,
             firmwareVersion: VERSION,
         })
