@@ -284,9 +284,9 @@ unsafe fn bytes_out(out: *mut u8, len: *mut CK_ULONG, result: Output) -> Rv<()> 
 macro_rules! unsupported {
     ($rv:expr; $($name:ident ( $($arg:ty),* );)*) => {
         $(
-            /// Not supported by this token.
+            /// Not supported by this token (faults still apply).
             unsafe extern "C" fn $name($(_: $arg),*) -> CK_RV {
-                $rv
+                entry(stringify!($name), None, || Err($rv))
             }
         )*
     };
@@ -409,7 +409,8 @@ static FUNCTION_LIST: CK_FUNCTION_LIST = CK_FUNCTION_LIST {
 /// `ppFunctionList` must be NULL or valid for one pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_GetFunctionList(ppFunctionList: *mut *mut CK_FUNCTION_LIST) -> CK_RV {
-    entry("C_GetFunctionList", None, || {
+    // Not subject to faults: it hands out a static table, before `C_Initialize`.
+    guard(|| {
         // The table is never written through this pointer (PKCS#11 treats it as read-only);
         // the `*mut` is only what the C signature demands.
         let table = &raw const FUNCTION_LIST as *mut CK_FUNCTION_LIST;

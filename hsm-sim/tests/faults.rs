@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use cryptoki::error::{Error, RvError};
-use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::{Mechanism, aead::GcmParams};
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 
@@ -348,6 +348,93 @@ fn removed_token_comes_back_after_reopen_and_login() {
                 .unwrap();
             assert_eq!((private.len(), public.len()), (1, 1));
             sign_ok(&s, public[0], private[0]);
+        },
+    );
+}
+
+#[test]
+fn server_calls_decrypt_unwrap_and_wildcards_fail_as_configured() {
+    with_faults(
+        "server_calls_decrypt_unwrap_and_wildcards_fail_as_configured",
+        "faults.toml",
+        || {
+            let ctx = load();
+            let s = user_session(&ctx);
+            let kek = s
+                .generate_key(
+                    &Mechanism::AesKeyGen,
+                    &[
+                        Attribute::Class(ObjectClass::SECRET_KEY),
+                        Attribute::KeyType(KeyType::AES),
+                        Attribute::ValueLen(32.into()),
+                        Attribute::Extractable(true),
+                    ],
+                )
+                .unwrap();
+            let mut iv = [1u8; 12];
+            let gcm = |iv: &mut [u8; 12]| {
+                let iv: &'static mut [u8; 12] = Box::leak(Box::new(*iv));
+                Mechanism::AesGcm(GcmParams::new(iv, b"aad", 128.into()).unwrap())
+            };
+            let sealed = s.encrypt(&gcm(&mut iv), kek, b"secret").unwrap();
+            let wrapped = s.wrap_key(&Mechanism::AesKeyWrapPad, kek, kek).unwrap();
+
+            set_faults(
+                r#"
+                [[fail]]
+                function = "C_Decrypt"
+                calls = 1
+                rv = "CKR_DEVICE_ERROR"
+                [[fail]]
+                function = "C_UnwrapKey"
+                rv = "CKR_DEVICE_MEMORY"
+                [[fail]]
+                function = "C_DigestInit"
+                rv = "CKR_FUNCTION_FAILED"
+                [[latency]]
+                function = "*"
+                ms = 30
+                "#,
+            );
+            // The length query (call 1) fails; the operation ends, the next one works.
+            assert_eq!(
+                err(s.decrypt(&gcm(&mut iv), kek, &sealed).unwrap_err()),
+                (RvError::DeviceError, "Decrypt".to_owned())
+            );
+            assert_eq!(s.decrypt(&gcm(&mut iv), kek, &sealed).unwrap(), b"secret");
+            let template = [
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+            ];
+            for _ in 0..2 {
+                assert_eq!(
+                    err(s
+                        .unwrap_key(&Mechanism::AesKeyWrapPad, kek, &wrapped, &template)
+                        .unwrap_err()),
+                    (RvError::DeviceMemory, "UnwrapKey".to_owned())
+                );
+            }
+            // Unsupported functions are subject to faults too.
+            assert_eq!(
+                err(s.digest(&Mechanism::Sha256, b"x").unwrap_err()),
+                (RvError::FunctionFailed, "DigestInit".to_owned())
+            );
+            // "*" latency applies to every call.
+            let t = Instant::now();
+            s.generate_random_vec(4).unwrap();
+            assert!(
+                t.elapsed() >= Duration::from_millis(30),
+                "{:?}",
+                t.elapsed()
+            );
+
+            set_faults("");
+            s.unwrap_key(&Mechanism::AesKeyWrapPad, kek, &wrapped, &template)
+                .unwrap();
+            assert_eq!(
+                err(s.digest(&Mechanism::Sha256, b"x").unwrap_err()),
+                (RvError::FunctionNotSupported, "DigestInit".to_owned())
+            );
         },
     );
 }

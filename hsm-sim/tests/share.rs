@@ -421,3 +421,46 @@ fn share_mechanism_is_listed_and_gcm_unwraps_ordinary_secrets() {
         },
     );
 }
+
+#[test]
+fn token_share_persists_encrypted_and_still_signs_after_reload() {
+    isolated(
+        "token_share_persists_encrypted_and_still_signs_after_reload",
+        || {
+            let rsa = Rsa::generate(2048).unwrap();
+            let n = rsa.n().to_owned().unwrap();
+            let mut d = BigNum::new().unwrap();
+            n.rand_range(&mut d).unwrap();
+            let x = vec![0x33u8; 100];
+            let first = {
+                let ctx = load();
+                let s = user_session(&ctx);
+                let kek = known_kek(&s);
+                let blob = seal(&d.to_vec(), b"t");
+                let mut t = share_template(&n.to_vec());
+                t.push(Attribute::Token(true));
+                t.push(Attribute::Label(b"share".to_vec()));
+                let h = unwrap_share(&s, kek, &blob, b"t", &t).unwrap();
+                let out = s.sign(&share_exp(), h, &x).unwrap();
+                drop(s);
+                ctx.finalize().unwrap();
+                out
+            };
+            assert_eq!(first, expected(&x, &d, &n));
+            // The share is not on disk in clear.
+            let needle = d.to_vec();
+            for f in std::fs::read_dir(token_dir().join("objects")).unwrap() {
+                let bytes = std::fs::read(f.unwrap().path()).unwrap();
+                assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_slice()));
+            }
+            let ctx = load();
+            let s = ctx.open_rw_session(slot(&ctx)).unwrap();
+            s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+            let found = s
+                .find_objects(&[Attribute::Label(b"share".to_vec())])
+                .unwrap();
+            assert_eq!(found.len(), 1);
+            assert_eq!(s.sign(&share_exp(), found[0], &x).unwrap(), first);
+        },
+    );
+}
