@@ -209,7 +209,8 @@ fn refresh(st: &mut State, path: PathBuf) {
         Some(_) => match load(&path) {
             Ok(f) => f,
             Err(e) => {
-                // Once per file version: the stamp is remembered below.
+                // Once per file version (the stamp is remembered below), on one line.
+                let e = e.split_whitespace().collect::<Vec<_>>().join(" ");
                 eprintln!(
                     "hsm-sim: ignoring fault file {} ({FAULTS_ENV}): {e}",
                     path.display()

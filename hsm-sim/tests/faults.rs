@@ -438,3 +438,39 @@ fn server_calls_decrypt_unwrap_and_wildcards_fail_as_configured() {
         },
     );
 }
+
+#[test]
+fn a_malformed_file_is_reported_once_per_version() {
+    const NAME: &str = "a_malformed_file_is_reported_once_per_version";
+    if std::env::var_os(CHILD_ENV).is_some() {
+        let ctx = load();
+        let s = user_session(&ctx);
+        set_faults("latency_ms = \"soon\"\n");
+        for _ in 0..5 {
+            s.generate_random_vec(4).unwrap();
+        }
+        set_faults("[[fail]]\nfunction = \"C_Sign\"\n"); // no rv
+        for _ in 0..5 {
+            s.generate_random_vec(4).unwrap();
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let faults = dir.path().join("faults.toml");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([NAME, "--exact", "--test-threads=1", "--nocapture"])
+        .env("TANDEM_HSM_SIM_DIR", dir.path())
+        .env("TANDEM_HSM_SIM_FAULTS", &faults)
+        .env(CHILD_ENV, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let reports: Vec<_> = stderr
+        .lines()
+        .filter(|l| l.starts_with("hsm-sim: ignoring fault file"))
+        .collect();
+    assert_eq!(reports.len(), 2, "{stderr}");
+    assert!(reports[0].contains("latency_ms"), "{}", reports[0]);
+    assert!(reports[1].contains("rv"), "{}", reports[1]);
+}
