@@ -1426,6 +1426,7 @@ impl Module {
             // Checked before anything is decrypted.
             if object::template_bool(&template, CKA_EXTRACTABLE) == Some(true)
                 || object::template_bool(&template, CKA_SENSITIVE) == Some(false)
+                || object::template_bool(&template, CKA_PRIVATE) == Some(false)
             {
                 return ck(CKR_TEMPLATE_INCONSISTENT);
             }

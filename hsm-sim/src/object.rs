@@ -463,8 +463,9 @@ fn check_key_material(obj: &mut Object, class: CK_OBJECT_CLASS) -> Result<()> {
         }
         (CKO_SECRET_KEY, Some(CKK_TANDEM_SHARE)) => {
             need(obj, &[CKA_VALUE, CKA_MODULUS])?;
-            // Always sensitive, never extractable: the share never leaves the token.
-            if !obj.flag(CKA_SENSITIVE) || obj.flag(CKA_EXTRACTABLE) {
+            // Always sensitive, never extractable: the share never leaves the token. Always
+            // private: it is usable only by the logged-in user.
+            if !obj.flag(CKA_SENSITIVE) || obj.flag(CKA_EXTRACTABLE) || !obj.is_private() {
                 return ck(CKR_TEMPLATE_INCONSISTENT);
             }
             let n = obj.get(CKA_MODULUS).map_or(&[][..], |v| v.as_slice());

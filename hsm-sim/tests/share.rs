@@ -269,6 +269,7 @@ fn share_is_sensitive_unwrappable_and_checks_its_input() {
             for (attr, want) in [
                 (Attribute::Extractable(true), RvError::TemplateInconsistent),
                 (Attribute::Sensitive(false), RvError::TemplateInconsistent),
+                (Attribute::Private(false), RvError::TemplateInconsistent),
             ] {
                 let mut t = share_template(&n);
                 t.push(attr);
@@ -341,6 +342,27 @@ fn share_is_sensitive_unwrappable_and_checks_its_input() {
                 rv(s.sign(&share_exp(), private, &[1]).unwrap_err()),
                 RvError::KeyTypeInconsistent
             );
+            // C_CreateObject of a share follows the same rules.
+            let mut t = share_template(&n);
+            t.push(Attribute::Value(n.clone()));
+            assert_eq!(
+                rv(s.create_object(&t).unwrap_err()),
+                RvError::AttributeValueInvalid
+            );
+            let mut t = share_template(&n);
+            t.push(Attribute::Value(vec![3]));
+            t.push(Attribute::Extractable(true));
+            assert_eq!(
+                rv(s.create_object(&t).unwrap_err()),
+                RvError::TemplateInconsistent
+            );
+            let mut t = share_template(&n);
+            t.push(Attribute::Value(vec![3]));
+            let cube = s.create_object(&t).unwrap();
+            let out = s.sign(&share_exp(), cube, &[2]).unwrap();
+            assert_eq!(out.len(), 256);
+            assert_eq!(out[255], 8);
+            assert!(out[..255].iter().all(|b| *b == 0));
         },
     );
 }
