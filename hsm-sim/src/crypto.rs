@@ -22,6 +22,7 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result, ck};
 use crate::mechanism::OaepParams;
 use crate::object::{Object, Value};
+use crate::vendor::{CKK_TANDEM_SHARE, CKM_TANDEM_SHARE_EXP};
 
 /// Fills `out` with cryptographically strong random bytes.
 pub fn random(out: &mut [u8]) -> Result<()> {
@@ -226,6 +227,8 @@ pub enum SignMech {
     Rsa(RsaSignMech),
     /// `CKM_ECDSA`: the caller hashes; the signature is `r || s`.
     Ecdsa,
+    /// [`CKM_TANDEM_SHARE_EXP`]: `x^d mod n` with a [`CKK_TANDEM_SHARE`] key.
+    TandemShare,
 }
 
 impl SignMech {
@@ -233,6 +236,7 @@ impl SignMech {
     pub fn from_mechanism(mech: CK_MECHANISM_TYPE) -> Option<Self> {
         match mech {
             CKM_ECDSA => Some(Self::Ecdsa),
+            CKM_TANDEM_SHARE_EXP => Some(Self::TandemShare),
             _ => RsaSignMech::from_mechanism(mech).map(Self::Rsa),
         }
     }
@@ -242,6 +246,15 @@ impl SignMech {
         match self {
             Self::Rsa(_) => CKK_RSA,
             Self::Ecdsa => CKK_EC,
+            Self::TandemShare => CKK_TANDEM_SHARE,
+        }
+    }
+
+    /// The object class of the signing key.
+    pub fn signing_class(self) -> CK_OBJECT_CLASS {
+        match self {
+            Self::TandemShare => CKO_SECRET_KEY,
+            _ => CKO_PRIVATE_KEY,
         }
     }
 }
@@ -251,6 +264,7 @@ pub fn signature_len(key: &Object, mech: SignMech) -> Result<usize> {
     match mech {
         SignMech::Rsa(_) => rsa_len(key),
         SignMech::Ecdsa => Ok(2 * ec_curve(key)?.1),
+        SignMech::TandemShare => rsa_len(key),
     }
 }
 
@@ -259,6 +273,7 @@ pub fn sign(key: &Object, mech: SignMech, data: &[u8]) -> Result<Vec<u8>> {
     match mech {
         SignMech::Rsa(m) => rsa_sign(key, m, data),
         SignMech::Ecdsa => ecdsa_sign(key, data),
+        SignMech::TandemShare => share_exp(key, data),
     }
 }
 
@@ -267,7 +282,50 @@ pub fn verify(key: &Object, mech: SignMech, data: &[u8], signature: &[u8]) -> Re
     match mech {
         SignMech::Rsa(m) => rsa_verify(key, m, data, signature),
         SignMech::Ecdsa => ecdsa_verify(key, data, signature),
+        SignMech::TandemShare => ck(CKR_MECHANISM_INVALID),
     }
+}
+
+/// A secret big number that is wiped (`BN_clear`) when dropped; `BigNum`'s own drop
+/// (`BN_free`) does not clear the digits.
+struct SecretBn(BigNum);
+
+impl Drop for SecretBn {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// [`CKM_TANDEM_SHARE_EXP`]: `x^d mod n` for a [`CKK_TANDEM_SHARE`] key, left-padded to the
+/// modulus length. `x` may be at most the modulus length (`CKR_DATA_LEN_RANGE`) and must be
+/// below `n` (`CKR_DATA_INVALID`).
+///
+/// Constant time in the exponent: `d` carries `BN_FLG_CONSTTIME` (`set_const_time`), so
+/// OpenSSL's `BN_mod_exp` takes `BN_mod_exp_mont_consttime` (the modulus is odd, checked
+/// when the key was made). The copy of `d` is cleared before it is freed.
+pub fn share_exp(key: &Object, data: &[u8]) -> Result<Vec<u8>> {
+    if key.class() != Some(CKO_SECRET_KEY) || key.key_type() != Some(CKK_TANDEM_SHARE) {
+        return ck(CKR_KEY_TYPE_INCONSISTENT);
+    }
+    let k = rsa_len(key)?;
+    if data.len() > k {
+        return ck(CKR_DATA_LEN_RANGE);
+    }
+    let n = bn(key, CKA_MODULUS)?;
+    if n.num_bits() < 2 || !n.is_bit_set(0) {
+        return ck(CKR_KEY_TYPE_INCONSISTENT);
+    }
+    let x = BigNum::from_slice(data)?;
+    if x >= n {
+        return ck(CKR_DATA_INVALID);
+    }
+    let mut d = SecretBn(bn(key, CKA_VALUE)?);
+    d.0.set_const_time();
+    let mut ctx = BigNumContext::new_secure()?;
+    let mut r = SecretBn(BigNum::new_secure()?);
+    r.0.mod_exp(&x, &d.0, &n, &mut ctx)?;
+    let k = i32::try_from(k).map_err(|_| Error::Ck(CKR_KEY_SIZE_RANGE))?;
+    Ok(r.0.to_vec_padded(k)?)
 }
 
 /// Signs with an RSA private key object; the result is exactly the modulus length.
@@ -733,6 +791,64 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    fn share(n: &BigNum, d: &[u8]) -> Object {
+        crate::object::build(
+            &vec![
+                (CKA_CLASS, crate::object::ulong_value(CKO_SECRET_KEY)),
+                (CKA_KEY_TYPE, crate::object::ulong_value(CKK_TANDEM_SHARE)),
+                (CKA_MODULUS, Zeroizing::new(n.to_vec())),
+                (CKA_VALUE, Zeroizing::new(d.to_vec())),
+            ],
+            None,
+        )
+        .unwrap()
+    }
+
+    /// The constant-time path agrees with plain `BN_mod_exp` on edge and random values,
+    /// including a share with leading zero bytes and results that need left padding.
+    #[test]
+    fn share_exp_matches_plain_mod_exp() {
+        let n = Rsa::generate(1024).unwrap().n().to_owned().unwrap();
+        let k = n.num_bytes();
+        let mut ctx = BigNumContext::new().unwrap();
+        let mut ds = vec![vec![1u8], vec![0, 0, 2]];
+        for _ in 0..4 {
+            let mut d = BigNum::new().unwrap();
+            n.rand_range(&mut d).unwrap();
+            ds.push(d.to_vec());
+        }
+        for d in &ds {
+            let key = share(&n, d);
+            let mut xs = vec![vec![], vec![0], vec![1], vec![2]];
+            let mut x = BigNum::new().unwrap();
+            n.rand_range(&mut x).unwrap();
+            xs.push(x.to_vec_padded(k).unwrap());
+            for x in xs {
+                let mut want = BigNum::new().unwrap();
+                want.mod_exp(
+                    &BigNum::from_slice(&x).unwrap(),
+                    &BigNum::from_slice(d).unwrap(),
+                    &n,
+                    &mut ctx,
+                )
+                .unwrap();
+                assert_eq!(share_exp(&key, &x).unwrap(), want.to_vec_padded(k).unwrap());
+            }
+        }
+        // Input checks.
+        let key = share(&n, &[5]);
+        assert_eq!(
+            share_exp(&key, &n.to_vec()).unwrap_err().rv(),
+            CKR_DATA_INVALID
+        );
+        assert_eq!(
+            share_exp(&key, &vec![0u8; k as usize + 1])
+                .unwrap_err()
+                .rv(),
+            CKR_DATA_LEN_RANGE
+        );
     }
 
     /// RFC 5649 section 6, both examples (192-bit KEK).

@@ -35,6 +35,39 @@ fn guard(f: impl FnOnce() -> Rv<()>) -> CK_RV {
     }
 }
 
+/// Runs the body of entry point `name` under [`guard`], after fault injection
+/// ([`crate::fault`], off unless `TANDEM_HSM_SIM_FAULTS` is set): added latency (slept
+/// before the module lock is taken), a simulated removed token (sessions are dropped; the
+/// call fails unless it is a library or slot function), an injected return value.
+///
+/// An injected failure of a call that would end an active operation (`C_Sign`,
+/// `C_Decrypt`, ...) ends it too, as a real failure would, so the caller can start over.
+fn entry(
+    name: &'static str,
+    session: Option<CK_SESSION_HANDLE>,
+    f: impl FnOnce() -> Rv<()>,
+) -> CK_RV {
+    guard(|| {
+        let action = crate::fault::before(name);
+        if !action.latency.is_zero() {
+            std::thread::sleep(action.latency);
+        }
+        if action.removed {
+            module::token_removed();
+            if let Some(rv) = crate::fault::removed_rv(name) {
+                return Err(rv);
+            }
+        }
+        if let Some(rv) = action.fail {
+            if let Some(h) = session {
+                module::end_operation(h, name);
+            }
+            return Err(rv);
+        }
+        f()
+    })
+}
+
 /// Maps a core error to its return value.
 fn core<T>(r: crate::error::Result<T>) -> Rv<T> {
     r.map_err(|e| e.rv())
@@ -251,9 +284,9 @@ unsafe fn bytes_out(out: *mut u8, len: *mut CK_ULONG, result: Output) -> Rv<()> 
 macro_rules! unsupported {
     ($rv:expr; $($name:ident ( $($arg:ty),* );)*) => {
         $(
-            /// Not supported by this token.
+            /// Not supported by this token (faults still apply).
             unsafe extern "C" fn $name($(_: $arg),*) -> CK_RV {
-                $rv
+                entry(stringify!($name), None, || Err($rv))
             }
         )*
     };
@@ -376,6 +409,7 @@ static FUNCTION_LIST: CK_FUNCTION_LIST = CK_FUNCTION_LIST {
 /// `ppFunctionList` must be NULL or valid for one pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_GetFunctionList(ppFunctionList: *mut *mut CK_FUNCTION_LIST) -> CK_RV {
+    // Not subject to faults: it hands out a static table, before `C_Initialize`.
     guard(|| {
         // The table is never written through this pointer (PKCS#11 treats it as read-only);
         // the `*mut` is only what the C signature demands.
@@ -386,7 +420,7 @@ pub unsafe extern "C" fn C_GetFunctionList(ppFunctionList: *mut *mut CK_FUNCTION
 }
 
 unsafe extern "C" fn C_Initialize(pInitArgs: *mut c_void) -> CK_RV {
-    guard(|| {
+    entry("C_Initialize", None, || {
         if !pInitArgs.is_null() {
             // SAFETY: a non-NULL argument points to a CK_C_INITIALIZE_ARGS (PKCS#11 §5.4).
             let args = unsafe { read(pInitArgs as *const CK_C_INITIALIZE_ARGS) }?;
@@ -412,7 +446,7 @@ unsafe extern "C" fn C_Initialize(pInitArgs: *mut c_void) -> CK_RV {
 }
 
 unsafe extern "C" fn C_Finalize(pReserved: *mut c_void) -> CK_RV {
-    guard(|| {
+    entry("C_Finalize", None, || {
         if !pReserved.is_null() {
             return Err(CKR_ARGUMENTS_BAD);
         }
@@ -421,7 +455,7 @@ unsafe extern "C" fn C_Finalize(pReserved: *mut c_void) -> CK_RV {
 }
 
 unsafe extern "C" fn C_GetInfo(pInfo: *mut CK_INFO) -> CK_RV {
-    guard(|| {
+    entry("C_GetInfo", None, || {
         let info = with(|m| Ok(m.info()))?;
         // SAFETY: checked by `write`; caller's contract.
         unsafe { write(pInfo, info) }
@@ -433,7 +467,7 @@ unsafe extern "C" fn C_GetSlotList(
     pSlotList: *mut CK_SLOT_ID,
     pulCount: *mut CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_GetSlotList", None, || {
         let slots = with(|m| Ok(m.slot_list(tokenPresent != CK_FALSE)))?;
         // SAFETY: checked by `list_out`; caller's contract.
         unsafe { list_out(pSlotList, pulCount, &slots) }
@@ -441,7 +475,7 @@ unsafe extern "C" fn C_GetSlotList(
 }
 
 unsafe extern "C" fn C_GetSlotInfo(slotID: CK_SLOT_ID, pInfo: *mut CK_SLOT_INFO) -> CK_RV {
-    guard(|| {
+    entry("C_GetSlotInfo", None, || {
         let info = with(|m| m.slot_info(slotID))?;
         // SAFETY: checked by `write`; caller's contract.
         unsafe { write(pInfo, info) }
@@ -449,7 +483,7 @@ unsafe extern "C" fn C_GetSlotInfo(slotID: CK_SLOT_ID, pInfo: *mut CK_SLOT_INFO)
 }
 
 unsafe extern "C" fn C_GetTokenInfo(slotID: CK_SLOT_ID, pInfo: *mut CK_TOKEN_INFO) -> CK_RV {
-    guard(|| {
+    entry("C_GetTokenInfo", None, || {
         let info = with(|m| m.token_info(slotID))?;
         // SAFETY: checked by `write`; caller's contract.
         unsafe { write(pInfo, info) }
@@ -461,7 +495,7 @@ unsafe extern "C" fn C_GetMechanismList(
     pMechanismList: *mut CK_MECHANISM_TYPE,
     pulCount: *mut CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_GetMechanismList", None, || {
         let list = with(|m| m.mechanism_list(slotID))?;
         // SAFETY: checked by `list_out`; caller's contract.
         unsafe { list_out(pMechanismList, pulCount, &list) }
@@ -473,7 +507,7 @@ unsafe extern "C" fn C_GetMechanismInfo(
     type_: CK_MECHANISM_TYPE,
     pInfo: *mut CK_MECHANISM_INFO,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_GetMechanismInfo", None, || {
         let info = with(|m| m.mechanism_info(slotID, type_))?;
         // SAFETY: checked by `write`; caller's contract.
         unsafe { write(pInfo, info) }
@@ -486,7 +520,7 @@ unsafe extern "C" fn C_InitToken(
     ulPinLen: CK_ULONG,
     pLabel: *mut CK_UTF8CHAR,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_InitToken", None, || {
         // SAFETY: checked by the helpers; the label is 32 bytes (PKCS#11 §5.6).
         let pin = unsafe { secret_bytes(pPin, ulPinLen) }?;
         // SAFETY: as above.
@@ -500,7 +534,7 @@ unsafe extern "C" fn C_InitPIN(
     pPin: *mut CK_UTF8CHAR,
     ulPinLen: CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_InitPIN", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let pin = unsafe { secret_bytes(pPin, ulPinLen) }?;
         with(|m| m.init_pin(hSession, pin))
@@ -514,7 +548,7 @@ unsafe extern "C" fn C_SetPIN(
     pNewPin: *mut CK_UTF8CHAR,
     ulNewLen: CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_SetPIN", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let old = unsafe { secret_bytes(pOldPin, ulOldLen) }?;
         // SAFETY: as above.
@@ -530,7 +564,7 @@ unsafe extern "C" fn C_OpenSession(
     _Notify: CK_NOTIFY,
     phSession: *mut CK_SESSION_HANDLE,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_OpenSession", None, || {
         if phSession.is_null() {
             return Err(CKR_ARGUMENTS_BAD);
         }
@@ -546,18 +580,22 @@ unsafe extern "C" fn C_OpenSession(
 }
 
 unsafe extern "C" fn C_CloseSession(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    guard(|| with(|m| m.close_session(hSession)))
+    entry("C_CloseSession", Some(hSession), || {
+        with(|m| m.close_session(hSession))
+    })
 }
 
 unsafe extern "C" fn C_CloseAllSessions(slotID: CK_SLOT_ID) -> CK_RV {
-    guard(|| with(|m| m.close_all_sessions(slotID)))
+    entry("C_CloseAllSessions", None, || {
+        with(|m| m.close_all_sessions(slotID))
+    })
 }
 
 unsafe extern "C" fn C_GetSessionInfo(
     hSession: CK_SESSION_HANDLE,
     pInfo: *mut CK_SESSION_INFO,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_GetSessionInfo", Some(hSession), || {
         let info = with(|m| m.session_info(hSession))?;
         // SAFETY: checked by `write`; caller's contract.
         unsafe { write(pInfo, info) }
@@ -570,7 +608,7 @@ unsafe extern "C" fn C_Login(
     pPin: *mut CK_UTF8CHAR,
     ulPinLen: CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_Login", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let pin = unsafe { secret_bytes(pPin, ulPinLen) }?;
         with(|m| m.login(hSession, userType, pin))
@@ -578,7 +616,7 @@ unsafe extern "C" fn C_Login(
 }
 
 unsafe extern "C" fn C_Logout(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    guard(|| with(|m| m.logout(hSession)))
+    entry("C_Logout", Some(hSession), || with(|m| m.logout(hSession)))
 }
 
 unsafe extern "C" fn C_CreateObject(
@@ -587,7 +625,7 @@ unsafe extern "C" fn C_CreateObject(
     ulCount: CK_ULONG,
     phObject: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_CreateObject", Some(hSession), || {
         if phObject.is_null() || !phObject.is_aligned() {
             return Err(CKR_ARGUMENTS_BAD);
         }
@@ -603,7 +641,9 @@ unsafe extern "C" fn C_DestroyObject(
     hSession: CK_SESSION_HANDLE,
     hObject: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    guard(|| with(|m| m.destroy_object(hSession, hObject)))
+    entry("C_DestroyObject", Some(hSession), || {
+        with(|m| m.destroy_object(hSession, hObject))
+    })
 }
 
 unsafe extern "C" fn C_GetAttributeValue(
@@ -612,7 +652,7 @@ unsafe extern "C" fn C_GetAttributeValue(
     pTemplate: *mut CK_ATTRIBUTE,
     ulCount: CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_GetAttributeValue", Some(hSession), || {
         if ulCount == 0 {
             return with(|m| m.get_attributes(hSession, hObject, &[]).map(|_| ()));
         }
@@ -657,7 +697,7 @@ unsafe extern "C" fn C_SetAttributeValue(
     pTemplate: *mut CK_ATTRIBUTE,
     ulCount: CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_SetAttributeValue", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let tpl = unsafe { template(pTemplate, ulCount) }?;
         with(|m| m.set_attributes(hSession, hObject, tpl))
@@ -669,7 +709,7 @@ unsafe extern "C" fn C_FindObjectsInit(
     pTemplate: *mut CK_ATTRIBUTE,
     ulCount: CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_FindObjectsInit", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let tpl = unsafe { template(pTemplate, ulCount) }?;
         with(|m| m.find_init(hSession, tpl))
@@ -682,7 +722,7 @@ unsafe extern "C" fn C_FindObjects(
     ulMaxObjectCount: CK_ULONG,
     pulObjectCount: *mut CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_FindObjects", Some(hSession), || {
         if pulObjectCount.is_null() || (phObject.is_null() && ulMaxObjectCount > 0) {
             return Err(CKR_ARGUMENTS_BAD);
         }
@@ -696,7 +736,9 @@ unsafe extern "C" fn C_FindObjects(
 }
 
 unsafe extern "C" fn C_FindObjectsFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    guard(|| with(|m| m.find_final(hSession)))
+    entry("C_FindObjectsFinal", Some(hSession), || {
+        with(|m| m.find_final(hSession))
+    })
 }
 
 unsafe extern "C" fn C_SignInit(
@@ -704,7 +746,7 @@ unsafe extern "C" fn C_SignInit(
     pMechanism: *mut CK_MECHANISM,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_SignInit", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let mech = unsafe { mechanism(pMechanism) }?;
         with(|m| m.sign_init(hSession, &mech, hKey))
@@ -718,7 +760,7 @@ unsafe extern "C" fn C_Sign(
     pSignature: *mut CK_BYTE,
     pulSignatureLen: *mut CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_Sign", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let data = unsafe { slice(pData, ulDataLen) }?;
         // SAFETY: as above.
@@ -734,7 +776,7 @@ unsafe extern "C" fn C_VerifyInit(
     pMechanism: *mut CK_MECHANISM,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_VerifyInit", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let mech = unsafe { mechanism(pMechanism) }?;
         with(|m| m.verify_init(hSession, &mech, hKey))
@@ -748,7 +790,7 @@ unsafe extern "C" fn C_Verify(
     pSignature: *mut CK_BYTE,
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_Verify", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let data = unsafe { slice(pData, ulDataLen) }?;
         // SAFETY: as above.
@@ -767,7 +809,7 @@ unsafe extern "C" fn C_GenerateKeyPair(
     phPublicKey: *mut CK_OBJECT_HANDLE,
     phPrivateKey: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_GenerateKeyPair", Some(hSession), || {
         if phPublicKey.is_null()
             || phPrivateKey.is_null()
             || !phPublicKey.is_aligned()
@@ -794,7 +836,7 @@ unsafe extern "C" fn C_GenerateRandom(
     RandomData: *mut CK_BYTE,
     ulRandomLen: CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_GenerateRandom", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract (room for `ulRandomLen` bytes).
         let out = unsafe { slice_mut(RandomData, ulRandomLen) }?;
         with(|m| m.generate_random(hSession, out))
@@ -808,7 +850,7 @@ unsafe extern "C" fn C_GenerateKey(
     ulCount: CK_ULONG,
     phKey: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_GenerateKey", Some(hSession), || {
         if phKey.is_null() || !phKey.is_aligned() {
             return Err(CKR_ARGUMENTS_BAD);
         }
@@ -827,7 +869,7 @@ unsafe extern "C" fn C_EncryptInit(
     pMechanism: *mut CK_MECHANISM,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_EncryptInit", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let mech = unsafe { mechanism(pMechanism) }?;
         with(|m| m.encrypt_init(hSession, &mech, hKey))
@@ -841,7 +883,7 @@ unsafe extern "C" fn C_Encrypt(
     pEncryptedData: *mut CK_BYTE,
     pulEncryptedDataLen: *mut CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_Encrypt", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let data = unsafe { slice(pData, ulDataLen) }?;
         // SAFETY: as above.
@@ -857,7 +899,7 @@ unsafe extern "C" fn C_DecryptInit(
     pMechanism: *mut CK_MECHANISM,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_DecryptInit", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let mech = unsafe { mechanism(pMechanism) }?;
         with(|m| m.decrypt_init(hSession, &mech, hKey))
@@ -871,7 +913,7 @@ unsafe extern "C" fn C_Decrypt(
     pData: *mut CK_BYTE,
     pulDataLen: *mut CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_Decrypt", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let data = unsafe { slice(pEncryptedData, ulEncryptedDataLen) }?;
         // SAFETY: as above.
@@ -890,7 +932,7 @@ unsafe extern "C" fn C_WrapKey(
     pWrappedKey: *mut CK_BYTE,
     pulWrappedKeyLen: *mut CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_WrapKey", Some(hSession), || {
         // SAFETY: checked by the helpers; caller's contract.
         let mech = unsafe { mechanism(pMechanism) }?;
         // SAFETY: as above.
@@ -911,7 +953,7 @@ unsafe extern "C" fn C_UnwrapKey(
     ulAttributeCount: CK_ULONG,
     phKey: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_UnwrapKey", Some(hSession), || {
         if phKey.is_null() || !phKey.is_aligned() {
             return Err(CKR_ARGUMENTS_BAD);
         }
@@ -932,7 +974,7 @@ unsafe extern "C" fn C_SignUpdate(
     pPart: *mut CK_BYTE,
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_SignUpdate", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let part = unsafe { slice(pPart, ulPartLen) };
         with(|m| m.sign_update(hSession, part))
@@ -944,7 +986,7 @@ unsafe extern "C" fn C_SignFinal(
     pSignature: *mut CK_BYTE,
     pulSignatureLen: *mut CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_SignFinal", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let cap = unsafe { capacity(pSignature, pulSignatureLen) }?;
         let out = with(|m| m.sign_final(hSession, cap))?;
@@ -958,7 +1000,7 @@ unsafe extern "C" fn C_VerifyUpdate(
     pPart: *mut CK_BYTE,
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_VerifyUpdate", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let part = unsafe { slice(pPart, ulPartLen) };
         with(|m| m.verify_update(hSession, part))
@@ -970,7 +1012,7 @@ unsafe extern "C" fn C_VerifyFinal(
     pSignature: *mut CK_BYTE,
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
-    guard(|| {
+    entry("C_VerifyFinal", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let signature = unsafe { slice(pSignature, ulSignatureLen) }?;
         with(|m| m.verify_final(hSession, signature))

@@ -16,11 +16,15 @@
 //!                          (OpenSSL)           private objects under the token key)
 //! ```
 //!
+//! Every entry point first consults [`fault`] (off unless `TANDEM_HSM_SIM_FAULTS` names a
+//! fault file). Tandem's vendor-defined key type and mechanism are in [`vendor`].
+//!
 //! Only [`ffi`] contains `unsafe` code; everything else is safe Rust.
 #![deny(unsafe_code)]
 
 pub mod crypto;
 pub mod error;
+pub mod fault;
 pub mod ffi;
 pub mod mechanism;
 pub mod module;
@@ -28,3 +32,4 @@ pub mod object;
 pub mod session;
 pub mod store;
 pub mod token;
+pub mod vendor;

@@ -27,6 +27,7 @@ use crate::object::{self, AttributeRead, Object, Template, ulong_value};
 use crate::session::{Cipher, CipherOp, Find, KeyOp, Session};
 use crate::store::{self, Store};
 use crate::token::{Login, Pin, Role, TokenKey, TokenMeta, WrappedKey};
+use crate::vendor::{CKK_TANDEM_SHARE, CKM_TANDEM_SHARE_EXP};
 
 /// The only slot; it always holds the token.
 pub const SLOT_ID: CK_SLOT_ID = 0;
@@ -71,6 +72,30 @@ pub fn finalize() -> Result<()> {
     match lock().take() {
         None => ck(CKR_CRYPTOKI_NOT_INITIALIZED),
         Some(_) => Ok(()),
+    }
+}
+
+/// The token was (simulated) removed ([`crate::fault`]): every session ends, session
+/// objects die and the login is dropped, as when a real token leaves its slot. Idempotent.
+pub fn token_removed() {
+    if let Some(m) = lock().as_mut() {
+        m.sessions.clear();
+        m.objects.retain(|_, e| e.owner.is_none());
+        m.drop_login();
+    }
+}
+
+/// A fault made entry point `function` fail in session `h`: ends the operation that call
+/// would have ended (a failed `C_Sign` ends the signature, and so on).
+pub fn end_operation(h: CK_SESSION_HANDLE, function: &str) {
+    if let Some(s) = lock().as_mut().and_then(|m| m.sessions.get_mut(&h)) {
+        match function {
+            "C_Sign" | "C_SignUpdate" | "C_SignFinal" => s.sign = None,
+            "C_Verify" | "C_VerifyUpdate" | "C_VerifyFinal" => s.verify = None,
+            "C_Encrypt" => s.encrypt = None,
+            "C_Decrypt" => s.decrypt = None,
+            _ => {}
+        }
     }
 }
 
@@ -165,8 +190,9 @@ fn mechanisms() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
             rsa(CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
         ),
         (CKM_AES_KEY_GEN, aes(CKF_GENERATE)),
-        (CKM_AES_GCM, aes(CKF_ENCRYPT | CKF_DECRYPT)),
+        (CKM_AES_GCM, aes(CKF_ENCRYPT | CKF_DECRYPT | CKF_UNWRAP)),
         (CKM_AES_KEY_WRAP_PAD, aes(CKF_WRAP | CKF_UNWRAP)),
+        (CKM_TANDEM_SHARE_EXP, rsa(CKF_SIGN)),
     ]
 }
 
@@ -263,9 +289,13 @@ impl Module {
         }
     }
 
-    /// `C_GetSlotList`: one slot, and it always holds a token.
-    pub fn slot_list(&self, _token_present: bool) -> Vec<CK_SLOT_ID> {
-        vec![SLOT_ID]
+    /// `C_GetSlotList`: one slot; it holds the token unless a fault removed it.
+    pub fn slot_list(&self, token_present: bool) -> Vec<CK_SLOT_ID> {
+        if token_present && crate::fault::token_removed() {
+            Vec::new()
+        } else {
+            vec![SLOT_ID]
+        }
     }
 
     /// `C_GetSlotInfo`.
@@ -274,7 +304,11 @@ impl Module {
         Ok(CK_SLOT_INFO {
             slotDescription: padded(b"Tandem hsm-sim slot 0"),
             manufacturerID: padded(MANUFACTURER.as_bytes()),
-            flags: CKF_TOKEN_PRESENT,
+            flags: if crate::fault::token_removed() {
+                0
+            } else {
+                CKF_TOKEN_PRESENT
+            },
             hardwareVersion: VERSION,
             firmwareVersion: VERSION,
         })
@@ -894,6 +928,12 @@ impl Module {
         self.session(h)?;
         let m = SignMech::from_mechanism(mech.kind).ok_or(Error::Ck(CKR_MECHANISM_INVALID))?;
         mech.no_params()?;
+        let class = match (m, usage) {
+            // A share only signs.
+            (SignMech::TandemShare, CKA_SIGN) => m.signing_class(),
+            (SignMech::TandemShare, _) => return ck(CKR_MECHANISM_INVALID),
+            _ => class,
+        };
         let e = self
             .visible(key)
             .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?;
@@ -1305,13 +1345,15 @@ impl Module {
             return ck(CKR_KEY_FUNCTION_NOT_PERMITTED);
         }
         check_allowed(wrapping, mech.kind)?;
-        if !key.flag(CKA_EXTRACTABLE) {
+        // A share never leaves the token (it is never extractable either).
+        if !key.flag(CKA_EXTRACTABLE) || key.key_type() == Some(CKK_TANDEM_SHARE) {
             return ck(CKR_KEY_UNEXTRACTABLE);
         }
         if key.flag(CKA_WRAP_WITH_TRUSTED) && !wrapping.flag(CKA_TRUSTED) {
             return ck(CKR_KEY_NOT_WRAPPABLE);
         }
         let encoded = match (key.class(), key.key_type()) {
+            (Some(CKO_SECRET_KEY), Some(CKK_TANDEM_SHARE)) => return ck(CKR_KEY_NOT_WRAPPABLE),
             (Some(CKO_SECRET_KEY), _) => key
                 .get(CKA_VALUE)
                 .cloned()
@@ -1355,7 +1397,10 @@ impl Module {
             .visible(unwrapping)
             .map_err(|_| Error::Ck(CKR_UNWRAPPING_KEY_HANDLE_INVALID))?
             .obj;
-        if !matches!(mech.kind, CKM_AES_KEY_WRAP_PAD | CKM_RSA_PKCS_OAEP) {
+        if !matches!(
+            mech.kind,
+            CKM_AES_KEY_WRAP_PAD | CKM_RSA_PKCS_OAEP | CKM_AES_GCM
+        ) {
             return ck(CKR_MECHANISM_INVALID);
         }
         if !unwrapping.flag(CKA_UNWRAP) {
@@ -1363,14 +1408,48 @@ impl Module {
         }
         check_allowed(unwrapping, mech.kind)?;
         object::validate_template(&template)?;
-        if template.iter().any(|(t, _)| KEY_MATERIAL.contains(t)) {
-            return ck(CKR_TEMPLATE_INCONSISTENT);
-        }
         let class = object::template_ulong(&template, CKA_CLASS)
             .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
         let key_type = object::template_ulong(&template, CKA_KEY_TYPE)
             .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
-        let plain = if mech.kind == CKM_AES_KEY_WRAP_PAD {
+        // A share's template names its modulus (public); no other key material may be given.
+        let share = class == CKO_SECRET_KEY && key_type == CKK_TANDEM_SHARE;
+        if template
+            .iter()
+            .any(|(t, _)| KEY_MATERIAL.contains(t) && !(share && *t == CKA_MODULUS))
+        {
+            return ck(CKR_TEMPLATE_INCONSISTENT);
+        }
+        if share {
+            let modulus = object::template_get(&template, CKA_MODULUS)
+                .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
+            // Checked before anything is decrypted.
+            if object::template_bool(&template, CKA_EXTRACTABLE) == Some(true)
+                || object::template_bool(&template, CKA_SENSITIVE) == Some(false)
+                || object::template_bool(&template, CKA_PRIVATE) == Some(false)
+            {
+                return ck(CKR_TEMPLATE_INCONSISTENT);
+            }
+            if modulus.is_empty() {
+                return ck(CKR_ATTRIBUTE_VALUE_INVALID);
+            }
+        }
+        let plain = if mech.kind == CKM_AES_GCM {
+            let Params::Gcm(g) = &mech.params else {
+                return ck(CKR_MECHANISM_PARAM_INVALID);
+            };
+            let tag_len = crypto::gcm_tag_len(&g.iv, g.tag_bits)?;
+            let kek = crypto::aes_key(unwrapping)
+                .map_err(|_| Error::Ck(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT))?;
+            // Any authentication failure (wrong key, IV, AAD, tampering) is one code.
+            crypto::aes_gcm_decrypt(kek, &g.iv, &g.aad, tag_len, wrapped).map_err(|e| {
+                match e.rv() {
+                    CKR_ENCRYPTED_DATA_LEN_RANGE => Error::Ck(CKR_WRAPPED_KEY_LEN_RANGE),
+                    CKR_ENCRYPTED_DATA_INVALID => Error::Ck(CKR_WRAPPED_KEY_INVALID),
+                    _ => e,
+                }
+            })?
+        } else if mech.kind == CKM_AES_KEY_WRAP_PAD {
             mech.no_params()?;
             let kek = crypto::aes_key(unwrapping)
                 .map_err(|_| Error::Ck(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT))?;
@@ -1396,6 +1475,14 @@ impl Module {
                     return ck(CKR_TEMPLATE_INCONSISTENT);
                 }
                 if key_type == CKK_AES && !matches!(plain.len(), 16 | 24 | 32) {
+                    return ck(CKR_WRAPPED_KEY_INVALID);
+                }
+                vec![(CKA_VALUE, plain)]
+            }
+            (CKO_SECRET_KEY, CKK_TANDEM_SHARE) => {
+                let modulus = object::template_get(&template, CKA_MODULUS)
+                    .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
+                if !object::share_value_valid(&plain, modulus) {
                     return ck(CKR_WRAPPED_KEY_INVALID);
                 }
                 vec![(CKA_VALUE, plain)]

@@ -10,6 +10,7 @@ use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
 use crate::error::{Result, ck};
+use crate::vendor::{CKK_TANDEM_SHARE, SHARE_MAX_BITS, SHARE_MIN_BITS};
 
 /// `CK_UNAVAILABLE_INFORMATION`: the length reported for an attribute that cannot be read.
 pub const CK_UNAVAILABLE_INFORMATION: CK_ULONG = CK_ULONG::MAX;
@@ -356,6 +357,12 @@ pub fn build(template: &Template, generated: Option<CK_MECHANISM_TYPE>) -> Resul
             // Safe defaults: secret material stays inside unless the template says otherwise.
             obj.set_default(CKA_SENSITIVE, bool_value(true));
             obj.set_default(CKA_EXTRACTABLE, bool_value(false));
+            if obj.key_type() == Some(CKK_TANDEM_SHARE) {
+                // A share only signs (CKM_TANDEM_SHARE_EXP); other usages default off.
+                for a in [CKA_ENCRYPT, CKA_DECRYPT, CKA_VERIFY, CKA_WRAP, CKA_UNWRAP] {
+                    obj.set_default(a, bool_value(false));
+                }
+            }
             let usage: &[CK_ATTRIBUTE_TYPE] = if class == CKO_PRIVATE_KEY {
                 &[CKA_DECRYPT, CKA_SIGN, CKA_SIGN_RECOVER, CKA_UNWRAP]
             } else {
@@ -454,8 +461,39 @@ fn check_key_material(obj: &mut Object, class: CK_OBJECT_CLASS) -> Result<()> {
             obj.set(CKA_VALUE_LEN, ulong_value(len as CK_ULONG));
             Ok(())
         }
+        (CKO_SECRET_KEY, Some(CKK_TANDEM_SHARE)) => {
+            need(obj, &[CKA_VALUE, CKA_MODULUS])?;
+            // Always sensitive, never extractable: the share never leaves the token. Always
+            // private: it is usable only by the logged-in user.
+            if !obj.flag(CKA_SENSITIVE) || obj.flag(CKA_EXTRACTABLE) || !obj.is_private() {
+                return ck(CKR_TEMPLATE_INCONSISTENT);
+            }
+            let n = obj.get(CKA_MODULUS).map_or(&[][..], |v| v.as_slice());
+            let bits = bit_len(n);
+            if !(SHARE_MIN_BITS..=SHARE_MAX_BITS).contains(&bits)
+                || n.last().is_none_or(|b| b & 1 == 0)
+            {
+                return ck(CKR_ATTRIBUTE_VALUE_INVALID);
+            }
+            let d = obj.get(CKA_VALUE).map_or(&[][..], |v| v.as_slice());
+            if !share_value_valid(d, n) {
+                return ck(CKR_ATTRIBUTE_VALUE_INVALID);
+            }
+            obj.set(CKA_MODULUS_BITS, ulong_value(bits as CK_ULONG));
+            Ok(())
+        }
         _ => ck(CKR_TEMPLATE_INCONSISTENT),
     }
+}
+
+/// Whether `d` (big-endian) is a usable share for modulus `n` (big-endian): non-zero, not
+/// longer than the modulus, and below it. Leading zero bytes are allowed.
+pub fn share_value_valid(d: &[u8], n: &[u8]) -> bool {
+    let strip = |v: &[u8]| -> usize { v.iter().position(|b| *b != 0).unwrap_or(v.len()) };
+    let (d_sig, n_sig) = (&d[strip(d)..], &n[strip(n)..]);
+    !d_sig.is_empty()
+        && d.len() <= n_sig.len()
+        && (d_sig.len() < n_sig.len() || (d_sig.len() == n_sig.len() && d_sig < n_sig))
 }
 
 /// Bit length of a big-endian unsigned integer.

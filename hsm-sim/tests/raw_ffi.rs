@@ -618,3 +618,46 @@ fn initialisation_pointers_buffers_and_return_codes() {
         }
     });
 }
+
+#[test]
+fn vendor_share_mechanism_is_in_the_mechanism_list() {
+    common::isolated("vendor_share_mechanism_is_in_the_mechanism_list", || {
+        let f = table();
+        // SAFETY (whole block): every pointer points to a live local of the right type and
+        // size, and `count` matches the buffer.
+        unsafe {
+            assert_eq!(f.C_Initialize.unwrap()(null_mut()), CKR_OK);
+            let mut count: CK_ULONG = 0;
+            assert_eq!(
+                f.C_GetMechanismList.unwrap()(0, null_mut(), &mut count),
+                CKR_OK
+            );
+            let mut list = vec![0 as CK_MECHANISM_TYPE; count as usize];
+            assert_eq!(
+                f.C_GetMechanismList.unwrap()(0, list.as_mut_ptr(), &mut count),
+                CKR_OK
+            );
+            assert!(list.contains(&tandem_hsm_sim::vendor::CKM_TANDEM_SHARE_EXP));
+            assert_eq!(
+                tandem_hsm_sim::vendor::CKM_TANDEM_SHARE_EXP,
+                0x8000_0000 | 0x5444_0001
+            );
+            assert_eq!(
+                tandem_hsm_sim::vendor::CKK_TANDEM_SHARE,
+                0x8000_0000 | 0x5444_0001
+            );
+            let mut info = CK_MECHANISM_INFO::default();
+            assert_eq!(
+                f.C_GetMechanismInfo.unwrap()(
+                    0,
+                    tandem_hsm_sim::vendor::CKM_TANDEM_SHARE_EXP,
+                    &mut info
+                ),
+                CKR_OK
+            );
+            assert_eq!(info.flags, CKF_SIGN | CKF_HW);
+            assert_eq!((info.ulMinKeySize, info.ulMaxKeySize), (1024, 8192));
+            assert_eq!(f.C_Finalize.unwrap()(null_mut()), CKR_OK);
+        }
+    });
+}
