@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what the tests need (SoftHSM, OpenSC, OpenSSL),
-# builds once (debug, dependencies optimised) and runs every test with cargo-nextest.
+# builds once (debug, dependencies optimised) and runs every test with cargo-nextest; then
+# runs the server's HSM suite (server/tests/hsm_softhsm.rs) a second time against hsm-sim.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+target="${CARGO_TARGET_DIR:-$PWD/target}"
 export TANDEM_TEST_PKCS11_MODULE="${TANDEM_TEST_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}"
 cargo build --workspace --all-targets --locked
-export TANDEM_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/tandem"
+export TANDEM_BIN="$target/debug/tandem"
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast "$@"
+  cargo nextest run --workspace --locked --no-fail-fast "$@" || status=$?
+  echo "== the server's HSM suite again, against hsm-sim" >&2
+  TANDEM_TEST_HSM=hsm-sim TANDEM_TEST_PKCS11_MODULE="$target/debug/libtandem_hsm_sim.so" \
+    cargo nextest run -p tandem-server --test hsm_softhsm --locked --no-fail-fast || status=$?
 else
   echo "cargo-nextest not found; falling back to cargo test" >&2
-  cargo test --workspace --locked --no-fail-fast "$@"
+  cargo test --workspace --locked --no-fail-fast "$@" || status=$?
+  TANDEM_TEST_HSM=hsm-sim TANDEM_TEST_PKCS11_MODULE="$target/debug/libtandem_hsm_sim.so" \
+    cargo test -p tandem-server --test hsm_softhsm --locked --no-fail-fast || status=$?
 fi
+exit $status

@@ -53,6 +53,13 @@ use rsa::pkcs8::EncodePublicKey;
 use sha2::{Digest, Sha384};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+/// hsm-sim's vendor key type for a split-key share `d1''` (hsm-sim/README.md): a secret key
+/// object with `CKA_MODULUS` = n1 whose value never leaves the token.
+pub const CKK_TANDEM_SHARE: u64 = 0x8000_0000 | 0x5444_0001;
+/// hsm-sim's vendor mechanism: `C_Sign(x)` with a share key returns `x^d1'' mod n1`
+/// (constant time), left-padded to the modulus length.
+pub const CKM_TANDEM_SHARE_EXP: u64 = 0x8000_0000 | 0x5444_0001;
+
 /// Label of the key-encryption key (AES-256 token object).
 pub const KEK_LABEL: &str = "tandem-kek";
 /// Label of the key-transport RSA key pair (token objects).
@@ -401,6 +408,8 @@ struct Inner {
     ctx: Pkcs11,
     slot: Slot,
     token_label: String,
+    /// The module offers [`CKM_TANDEM_SHARE_EXP`] (hsm-sim): d1'' is used inside the token.
+    share_mechanism: bool,
     /// Idle sessions. A `std::sync::Mutex`: held only to push or pop, never across a call
     /// into the module (and there is no `.await` in this module at all).
     idle: Mutex<Vec<Session>>,
@@ -544,10 +553,16 @@ impl Hsm {
         }
         drop(pin);
 
+        let share_mechanism = MechanismType::new_vendor_defined(CKM_TANDEM_SHARE_EXP)
+            .is_ok_and(|m| ctx.get_mechanism_info(slot, m).is_ok());
+        if share_mechanism {
+            tracing::info!("the HSM computes split-share exponentiations in the token");
+        }
         Ok(Hsm {
             inner: Arc::new(Inner {
                 ctx,
                 slot,
+                share_mechanism,
                 token_label: config.token_label.clone(),
                 idle: Mutex::new(Vec::new()),
                 handles: Mutex::new(CachedHandles::default()),
@@ -744,6 +759,67 @@ impl Hsm {
             blob.extend_from_slice(&iv);
             blob.extend_from_slice(&sealed);
             Ok(blob)
+        })
+    }
+
+    /// Whether the module computes `x^d1'' mod n1` inside the token
+    /// ([`CKM_TANDEM_SHARE_EXP`], offered by hsm-sim). Then [`Hsm::share_exp`] is used and
+    /// `d1''` never exists in plaintext outside the token.
+    pub fn has_share_mechanism(&self) -> bool {
+        self.inner.share_mechanism
+    }
+
+    /// `x^d1'' mod n1` inside the token: the sealed share (a [`Hsm::seal_at_rest`] blob with
+    /// its AAD) is unwrapped under the KEK with AES-GCM into a sensitive, non-extractable
+    /// session object of type [`CKK_TANDEM_SHARE`] bound to `modulus`, used once with
+    /// [`CKM_TANDEM_SHARE_EXP`] and destroyed. `x` must be reduced (`x < n1`). Only for
+    /// modules that offer the mechanism ([`Hsm::has_share_mechanism`]).
+    pub fn share_exp(
+        &self,
+        blob: &[u8],
+        aad: &[u8],
+        modulus: &[u8],
+        x: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        let _span = tracing::debug_span!("hsm.share_exp").entered();
+        let body = parse_header(blob, ALG_AES_GCM_KEK)?;
+        if body.len() < GCM_IV_LEN + GCM_TAG_LEN {
+            return Err(HsmError::BadBlob("sealed blob too short"));
+        }
+        let (iv, sealed) = body.split_at(GCM_IV_LEN);
+        let mut iv: [u8; GCM_IV_LEN] = iv
+            .try_into()
+            .map_err(|_| HsmError::BadBlob("sealed blob too short"))?;
+        let key_type = KeyType::new_vendor_defined(CKK_TANDEM_SHARE)?;
+        let mechanism = MechanismType::new_vendor_defined(CKM_TANDEM_SHARE_EXP)?;
+        self.with_session(|s| {
+            let kek = self.kek(s)?;
+            let params = GcmParams::new(&mut iv, aad, GCM_TAG_BITS.into())?;
+            let share = s
+                .session
+                .unwrap_key(
+                    &Mechanism::AesGcm(params),
+                    kek,
+                    sealed,
+                    &[
+                        Attribute::Class(ObjectClass::SECRET_KEY),
+                        Attribute::KeyType(key_type),
+                        Attribute::Modulus(strip_leading_zeros(modulus).to_vec()),
+                        Attribute::Token(false),
+                        Attribute::Private(true),
+                        Attribute::Sensitive(true),
+                        Attribute::Extractable(false),
+                        Attribute::Sign(true),
+                    ],
+                )
+                .map_err(|e| self.classify(e, true))?;
+            let share = SessionObject::new(s, share);
+            let exp = Mechanism::VendorDefined(
+                cryptoki::mechanism::vendor_defined::VendorDefinedMechanism::new::<()>(
+                    mechanism, None,
+                ),
+            );
+            Ok(s.session.sign(&exp, share.handle, x)?)
         })
     }
 

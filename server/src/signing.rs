@@ -89,10 +89,19 @@ pub fn evaluate_share(
     let n1 = key.client_modulus;
     let n2 = key.server_modulus;
     let x1 = hazmat::reduce(x, n1).map_err(core)?;
-    let d1pp = hsm.open_at_rest(key.server_share_blob, &server_share_aad(key.key_type, n1))?;
-    let share = ServerShare::from_bytes(d1pp).map_err(core)?;
-    let s1pp = server_partial(&share, n1, &x1).map_err(core)?;
-    drop(share);
+    let aad = server_share_aad(key.key_type, n1);
+    let s1pp = if hsm.has_share_mechanism() {
+        // hsm-sim: d1'' stays in the token.
+        hsm.share_exp(key.server_share_blob, &aad, n1, &x1)?
+    } else {
+        // A standard PKCS#11 HSM: the HSM decrypts d1'' into zeroized memory for the
+        // constant-time exponentiation here (DESIGN.md).
+        let d1pp = hsm.open_at_rest(key.server_share_blob, &aad)?;
+        let share = ServerShare::from_bytes(d1pp).map_err(core)?;
+        let s1pp = server_partial(&share, n1, &x1).map_err(core)?;
+        drop(share);
+        s1pp
+    };
     let s1 = combine_client_shares(device_share, &s1pp, n1).map_err(core)?;
     if !verify_raw(&s1, &x1, n1, E) {
         return Ok(ShareVerdict::Invalid);

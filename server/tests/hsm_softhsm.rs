@@ -36,14 +36,31 @@ use tandem_server::hsm::*;
 const TOKEN_LABEL: &str = "tandem-test";
 const CHILD_DIR_ENV: &str = "TANDEM_HSM_TEST_CHILD_DIR";
 
+/// `TANDEM_TEST_HSM=hsm-sim` runs this suite against hsm-sim instead of SoftHSM (CI runs
+/// it both ways).
+fn use_hsm_sim() -> bool {
+    std::env::var("TANDEM_TEST_HSM").as_deref() == Ok("hsm-sim")
+}
+
 fn module_path() -> PathBuf {
     let path = std::env::var_os("TANDEM_TEST_PKCS11_MODULE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"));
+        .unwrap_or_else(|| {
+            if use_hsm_sim() {
+                // target/debug/deps/<this test> → target/debug/libtandem_hsm_sim.so
+                let exe = std::env::current_exe().expect("current exe");
+                exe.parent()
+                    .and_then(Path::parent)
+                    .expect("target directory")
+                    .join("libtandem_hsm_sim.so")
+            } else {
+                PathBuf::from("/usr/lib/softhsm/libsofthsm2.so")
+            }
+        });
     assert!(
         path.exists(),
-        "PKCS#11 module {} not found: install SoftHSM 2 (apt install softhsm2) or set \
-         TANDEM_TEST_PKCS11_MODULE",
+        "PKCS#11 module {} not found: install SoftHSM 2 (apt install softhsm2), build hsm-sim \
+         (cargo build -p tandem-hsm-sim) or set TANDEM_TEST_PKCS11_MODULE",
         path.display()
     );
     path
@@ -71,6 +88,16 @@ fn with_fresh_token(name: &str, body: impl FnOnce(&Path)) {
 fn with_fresh_token_env(name: &str, env: &[(&str, &str)], body: impl FnOnce(&Path)) {
     if let Some(dir) = std::env::var_os(CHILD_DIR_ENV) {
         let dir = PathBuf::from(dir);
+        if use_hsm_sim() {
+            // The module read TANDEM_HSM_SIM_DIR (a fresh directory) when it loaded.
+            provision_token(
+                &module_path(),
+                TOKEN_LABEL,
+                &TokenPin::from_file(dir.join("so-pin")).expect("SO PIN"),
+                &TokenPin::from_file(dir.join("user-pin")).expect("user PIN"),
+            )
+            .expect("provision the hsm-sim token");
+        }
         body(&dir);
         std::fs::write(dir.join(format!("ran-{name}")), b"ok").expect("write marker");
         return;
@@ -78,6 +105,30 @@ fn with_fresh_token_env(name: &str, env: &[(&str, &str)], body: impl FnOnce(&Pat
 
     let module = module_path();
     let dir = tempfile::tempdir().expect("tempdir");
+    if use_hsm_sim() {
+        for (file, pin) in [("so-pin", "so-pin-1234"), ("user-pin", "user-pin-1234")] {
+            std::fs::write(dir.path().join(file), pin).expect("write PIN");
+            std::fs::set_permissions(
+                dir.path().join(file),
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .expect("chmod PIN");
+        }
+        let status = Command::new(std::env::current_exe().expect("current exe"))
+            .args([name, "--exact", "--nocapture", "--test-threads", "1"])
+            .env(CHILD_DIR_ENV, dir.path())
+            .env("TANDEM_HSM_SIM_DIR", dir.path().join("tokens"))
+            .env("TANDEM_TEST_PKCS11_MODULE", &module)
+            .envs(env.iter().copied())
+            .status()
+            .expect("spawn the test child");
+        assert!(status.success(), "test body failed in the child process");
+        assert!(
+            dir.path().join(format!("ran-{name}")).exists(),
+            "the child process did not run test {name}"
+        );
+        return;
+    }
     let out = Command::new("bash")
         .arg(provision_script())
         .arg(dir.path())
@@ -1127,5 +1178,45 @@ fn ca_timings_rsa4096_p384() {
             }
             println!("timing: ca_sign ({spec}) median {:?}", median(samples));
         }
+    });
+}
+
+#[test]
+fn share_exponentiation_in_the_token() {
+    with_fresh_token("share_exponentiation_in_the_token", |dir| {
+        let hsm = open(dir);
+        hsm.ensure_objects(2048).unwrap();
+        // hsm-sim offers the split-share mechanism; SoftHSM does not, and the server then
+        // takes the software path (DESIGN.md).
+        assert_eq!(hsm.has_share_mechanism(), use_hsm_sim());
+        if !hsm.has_share_mechanism() {
+            return;
+        }
+        let mut rng = rand::thread_rng();
+        for bits in [2048usize, 3072] {
+            // Any odd modulus of full length will do for the arithmetic.
+            let mut n = vec![0u8; bits / 8];
+            rng.fill_bytes(&mut n);
+            n[0] |= 0x80;
+            n[bits / 8 - 1] |= 1;
+            let n_int = BigUint::from_bytes_be(&n);
+            let d = (BigUint::from_bytes_be(&random_x(&n)) % &n_int).to_bytes_be();
+            let x = random_x(&n);
+            let aad = format!("share:{bits}");
+            let blob = hsm.seal_at_rest(&d, aad.as_bytes()).unwrap();
+            let s = hsm.share_exp(&blob, aad.as_bytes(), &n, &x).unwrap();
+            assert_eq!(s.len(), n.len());
+            assert_eq!(
+                BigUint::from_bytes_be(&s),
+                BigUint::from_bytes_be(&x).modpow(&BigUint::from_bytes_be(&d), &n_int)
+            );
+            // The wrong AAD (another account's share) opens nothing.
+            assert!(matches!(
+                hsm.share_exp(&blob, b"share:other", &n, &x),
+                Err(HsmError::Decryption)
+            ));
+        }
+        // Each share object lived only for its one exponentiation.
+        assert_eq!(session_keys_left(&raw_session()), 0);
     });
 }
