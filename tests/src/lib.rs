@@ -112,6 +112,8 @@ pub struct ServerOptions {
     pub ca_key_spec: Option<String>,
     /// Replaces the `[rp_api]` table (default: [`rp_api_table`] with plain HTTP).
     pub rp_api: Option<String>,
+    /// Use hsm-sim (the default of `server init`) instead of a SoftHSM token.
+    pub hsm_sim: bool,
 }
 
 /// Relying party registered in every test server (REST API).
@@ -169,15 +171,17 @@ fn replace_table(toml: &str, table: &str, replacement: &str) -> String {
 }
 
 impl TestServer {
-    /// Initialises a data directory (SoftHSM token included) and starts the server.
+    /// Initialises a data directory (SoftHSM or hsm-sim token included) and starts the
+    /// server.
     pub fn start(opts: ServerOptions) -> Result<Self> {
         let tmp = tempfile::tempdir()?;
         let data_dir = tmp.path().join("server");
         let bits = TEST_KEY_BITS.to_string();
-        tandem(&[
+        let hsm = if opts.hsm_sim { "" } else { "--softhsm" };
+        let init = [
             "server",
             "init",
-            "--softhsm",
+            hsm,
             "--listen",
             "127.0.0.1:0",
             "--server-key-bits",
@@ -190,7 +194,9 @@ impl TestServer {
             "http://ca.example.com",
             "--data-dir",
             data_dir.to_str().unwrap(),
-        ])?;
+        ];
+        let init: Vec<&str> = init.into_iter().filter(|a| !a.is_empty()).collect();
+        tandem(&init)?;
         let cfg_path = data_dir.join("tandem.toml");
         let mut cfg = std::fs::read_to_string(&cfg_path)?;
         if let Some(l) = &opts.lockout {
