@@ -1,4 +1,5 @@
-//! OpenSC `pkcs11-tool --module <hsm-sim>`: what an operator does by hand. Needs
+//! OpenSC `pkcs11-tool --module <hsm-sim>`: what an operator does by hand (list slots and
+//! mechanisms, initialise, log in, generate and sign, wrap and unwrap, self test). Needs
 //! `pkcs11-tool` (OpenSC; `scripts/install-deps.sh` installs it), or its path in
 //! `PKCS11_TOOL`.
 
@@ -118,6 +119,61 @@ fn pkcs11_tool_initialises_generates_signs_and_self_tests() {
     let mut v = Verifier::new(MessageDigest::sha256(), &pk).unwrap();
     v.update(b"signed by an operator").unwrap();
     assert!(v.verify(&std::fs::read(&sig).unwrap()).unwrap());
+
+    // Wrap and unwrap: an extractable AES key wrapped under a wrapping AES key with
+    // CKM_AES_KEY_WRAP_PAD (0x210A; OpenSC 0.23 has no name for it), unwrapped as a new key,
+    // which wraps to the same bytes again (KWP is deterministic).
+    let login = ["--login", "--pin", "4321"];
+    let with_login = |args: &[&str]| {
+        let mut all = login.to_vec();
+        all.extend_from_slice(args);
+        tool(d, &all)
+    };
+    #[rustfmt::skip]
+    with_login(&["--keygen", "--key-type", "AES:32", "--label", "kek", "--id", "10", "--usage-wrap", "--private"]);
+    #[rustfmt::skip]
+    with_login(&["--keygen", "--key-type", "AES:32", "--label", "payload", "--id", "11", "--extractable", "--private"]);
+    let wrapped = d.join("wrapped.bin");
+    let rewrapped = d.join("rewrapped.bin");
+    #[rustfmt::skip]
+    with_login(&["--wrap", "--mechanism", "0x210A", "--id", "10", "--application-id", "11", "-o", wrapped.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&wrapped).unwrap().len(), 32 + 8);
+    #[rustfmt::skip]
+    with_login(&["--unwrap", "--mechanism", "0x210A", "--id", "10", "-i", wrapped.to_str().unwrap(),
+                 "--key-type", "AES:32", "--application-id", "12", "--application-label", "unwrapped",
+                 "--private", "--extractable"]);
+    #[rustfmt::skip]
+    with_login(&["--wrap", "--mechanism", "0x210A", "--id", "10", "--application-id", "12", "-o", rewrapped.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(&wrapped).unwrap(),
+        std::fs::read(&rewrapped).unwrap(),
+        "the unwrapped key is the wrapped one"
+    );
+    // A tampered wrapped key does not unwrap.
+    let mut bad = std::fs::read(&wrapped).unwrap();
+    bad[5] ^= 1;
+    std::fs::write(&wrapped, &bad).unwrap();
+    let program = std::env::var("PKCS11_TOOL").unwrap_or_else(|_| "pkcs11-tool".into());
+    let out = Command::new(&program)
+        .arg("--module")
+        .arg(common::module_path())
+        .args(login)
+        .args(["--unwrap", "--mechanism", "0x210A", "--id", "10", "-i"])
+        .arg(&wrapped)
+        .args([
+            "--key-type",
+            "AES:32",
+            "--application-id",
+            "14",
+            "--private",
+        ])
+        .env("TANDEM_HSM_SIM_DIR", d)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a tampered wrapped key was unwrapped"
+    );
 
     // A wrong PIN is refused.
     let program = std::env::var("PKCS11_TOOL").unwrap_or_else(|_| "pkcs11-tool".into());
