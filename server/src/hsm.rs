@@ -410,6 +410,8 @@ struct Inner {
     token_label: String,
     /// The module offers [`CKM_TANDEM_SHARE_EXP`] (hsm-sim): d1'' is used inside the token.
     share_mechanism: bool,
+    /// The user PIN, to log in again after the token was removed and came back.
+    pin: TokenPin,
     /// Idle sessions. A `std::sync::Mutex`: held only to push or pop, never across a call
     /// into the module (and there is no `.await` in this module at all).
     idle: Mutex<Vec<Session>>,
@@ -552,6 +554,7 @@ impl Hsm {
             Err(e) => return Err(e.into()),
         }
         drop(pin);
+        let pin = TokenPin::new(config.user_pin.expose_secret().to_owned());
 
         let share_mechanism = MechanismType::new_vendor_defined(CKM_TANDEM_SHARE_EXP)
             .is_ok_and(|m| ctx.get_mechanism_info(slot, m).is_ok());
@@ -563,6 +566,7 @@ impl Hsm {
                 ctx,
                 slot,
                 share_mechanism,
+                pin,
                 token_label: config.token_label.clone(),
                 idle: Mutex::new(Vec::new()),
                 handles: Mutex::new(CachedHandles::default()),
@@ -1171,7 +1175,7 @@ impl Hsm {
         let popped = lock(&self.inner.idle).pop();
         let session = match popped {
             Some(session) => session,
-            None => self.inner.ctx.open_rw_session(self.inner.slot)?,
+            None => self.open_session()?,
         };
         let pooled = PooledSession {
             session,
@@ -1185,6 +1189,42 @@ impl Hsm {
             }
         }
         result
+    }
+
+    /// A new session, logged in: after the token was removed and returned, the module has
+    /// forgotten the login (and the sessions), so the user logs in again here and the cached
+    /// object handles are dropped.
+    fn open_session(&self) -> Result<Session, HsmError> {
+        let session = self.inner.ctx.open_rw_session(self.inner.slot)?;
+        let state = session.get_session_info()?.session_state();
+        if !matches!(
+            state,
+            cryptoki::session::SessionState::RoUser | cryptoki::session::SessionState::RwUser
+        ) {
+            match session.login(UserType::User, Some(&self.inner.pin.to_auth_pin())) {
+                Ok(()) | Err(CryptokiError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            *lock(&self.inner.handles) = CachedHandles::default();
+            tracing::warn!("the HSM login was lost (token removed?); logged in again");
+        }
+        Ok(session)
+    }
+
+    /// Health check: a session with the user logged in can see the key-encryption key.
+    /// Errors say what is wrong (token not present, device removed, login failed, ...).
+    pub fn health(&self) -> Result<(), HsmError> {
+        self.with_session(|s| {
+            let info = s.session.get_session_info()?;
+            if !matches!(
+                info.session_state(),
+                cryptoki::session::SessionState::RoUser | cryptoki::session::SessionState::RwUser
+            ) {
+                s.discard.set(true);
+                return Err(HsmError::Token("not logged in"));
+            }
+            self.kek(s).map(|_| ())
+        })
     }
 
     fn kek(&self, s: &PooledSession) -> Result<ObjectHandle, HsmError> {

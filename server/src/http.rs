@@ -32,6 +32,8 @@ const MAX_OCSP_REQUEST: usize = 16 * 1024;
 pub struct Publication {
     ca: Ca,
     store: Arc<Store>,
+    /// For `GET /health`.
+    hsm: crate::hsm::Hsm,
     // std Mutex: only held to read or replace the cached CRL, never across an await.
     crl_cache: Mutex<Option<CachedCrl>>,
 }
@@ -45,10 +47,11 @@ struct CachedCrl {
 
 impl Publication {
     /// Wraps the CA and the store.
-    pub fn new(ca: Ca, store: Arc<Store>) -> Arc<Self> {
+    pub fn new(ca: Ca, store: Arc<Store>, hsm: crate::hsm::Hsm) -> Arc<Self> {
         Arc::new(Self {
             ca,
             store,
+            hsm,
             crl_cache: Mutex::new(None),
         })
     }
@@ -62,8 +65,48 @@ pub fn router(state: Arc<Publication>) -> Router {
         .route("/crl/issuing.crl", get(crl))
         .route("/ca/root.crt", get(root_cert))
         .route("/ca/issuing.crt", get(issuing_cert))
+        .route("/health", get(health))
         .layer(DefaultBodyLimit::max(MAX_OCSP_REQUEST))
         .with_state(state)
+}
+
+/// How long `/health` waits for the HSM before it reports it unhealthy.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `GET /health`: 200 `{"status":"ok"}` when the HSM answers with the user logged in and the
+/// key-encryption key visible; 503 with the reason otherwise (token removed, login lost, no
+/// answer within 5 s). Never hangs on a stuck HSM.
+async fn health(State(p): State<Arc<Publication>>) -> Response {
+    let hsm = p.hsm.clone();
+    let check = tokio::task::spawn_blocking(move || hsm.health());
+    let problem = match tokio::time::timeout(HEALTH_TIMEOUT, check).await {
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(e))) => Some(e.to_string()),
+        Ok(Err(_)) => Some("the health check failed".to_owned()),
+        Err(_) => Some(format!(
+            "the HSM did not answer within {} s",
+            HEALTH_TIMEOUT.as_secs()
+        )),
+    };
+    let (status, body) = match problem {
+        None => (
+            StatusCode::OK,
+            serde_json::json!({"status": "ok", "hsm": "ok"}),
+        ),
+        Some(reason) => {
+            tracing::warn!(%reason, "health check: HSM unhealthy");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"status": "unhealthy", "hsm": reason}),
+            )
+        }
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn der_response(content_type: &'static str, body: Vec<u8>) -> Response {

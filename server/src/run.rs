@@ -287,7 +287,7 @@ pub async fn serve(
     };
     let rest_tls = cfg.rp_api.tls.then(|| (cert.clone(), key.clone()));
     let app = App::new(cfg, store, hsm, ca.clone())?;
-    let publication = crate::http::Publication::new(ca, Arc::clone(&app.store));
+    let publication = crate::http::Publication::new(ca, Arc::clone(&app.store), app.hsm.clone());
 
     // Expire unanswered transactions even when nobody asks.
     let sweeper = {

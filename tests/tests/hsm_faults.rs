@@ -111,3 +111,73 @@ async fn hsm_error_during_confirmation_is_a_server_error_and_costs_no_pin_attemp
             .contains("intact")
     );
 }
+
+/// Polls `GET /health` (at most 30 s) until it answers `want`; returns the body.
+fn wait_for_health(server: &TestServer, want: u16) -> String {
+    let mut last = String::new();
+    for _ in 0..60 {
+        let (status, body) = http(server, "GET", "/health", b"").unwrap();
+        last = String::from_utf8_lossy(&body).into_owned();
+        if status == want {
+            return last;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("/health never answered {want}; last: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removed_token_makes_the_server_unhealthy_until_it_returns() {
+    let faults_dir = tempfile::tempdir().unwrap();
+    let faults = faults_dir.path().join("faults.toml");
+    let server = TestServer::start(ServerOptions {
+        hsm_sim: true,
+        env: vec![("TANDEM_HSM_SIM_FAULTS".into(), faults.display().to_string())],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut state = register(&server, &MARY, "1234", "12345").await.unwrap();
+    let body = wait_for_health(&server, 200);
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+
+    // The token is pulled: /health answers 503 with the reason, promptly.
+    set_faults(&faults, "token_removed = true\n");
+    let started = std::time::Instant::now();
+    let body = wait_for_health(&server, 503);
+    assert!(body.contains("unhealthy"), "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+
+    // It comes back: the server logs in again by itself and signs.
+    set_faults(&faults, "token_removed = false\n");
+    wait_for_health(&server, 200);
+    assert!(server.log().contains("logged in again"), "{}", server.log());
+    let client = server.device_client().await.unwrap();
+    let mut rp = server.rp().await.unwrap();
+    let start = start_tx(
+        &mut rp,
+        pb::TransactionKind::Signature,
+        &state.document_number,
+        b"after the token came back",
+        pb::SignatureScheme::Pss,
+        false,
+    )
+    .await
+    .unwrap();
+    let t = pending(&client, &state, &start.transaction_id)
+        .await
+        .unwrap();
+    let r = dev::confirm(&client, &mut state, &t, &Pin::new("12345").unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, pb::ConfirmOutcome::Accepted as i32);
+    let st = status(&mut rp, &start.transaction_id).await.unwrap();
+    assert_eq!(st.end_result, pb::EndResult::Ok as i32);
+    openssl_verify(
+        server.tmp.path(),
+        &st.key_pair.unwrap().public_key_der,
+        b"after the token came back",
+        &st.signature,
+        true,
+    )
+    .unwrap();
+}
