@@ -18,6 +18,20 @@ fn set_faults(path: &std::path::Path, toml: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// A server on hsm-sim whose fault file (absent at first) is the returned path; the
+/// directory lives as long as the returned guard.
+fn server_with_faults() -> (TestServer, tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = dir.path().join("faults.toml");
+    let server = TestServer::start(ServerOptions {
+        hsm_sim: true,
+        env: vec![("TANDEM_HSM_SIM_FAULTS".into(), faults.display().to_string())],
+        ..Default::default()
+    })
+    .unwrap();
+    (server, dir, faults)
+}
+
 fn sign_failures(ks: &[pb::KeyPairState]) -> u32 {
     ks.iter()
         .find(|k| k.key_type == pb::KeyType::Sign as i32)
@@ -27,14 +41,7 @@ fn sign_failures(ks: &[pb::KeyPairState]) -> u32 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hsm_error_during_confirmation_is_a_server_error_and_costs_no_pin_attempt() {
-    let faults_dir = tempfile::tempdir().unwrap();
-    let faults = faults_dir.path().join("faults.toml");
-    let server = TestServer::start(ServerOptions {
-        hsm_sim: true,
-        env: vec![("TANDEM_HSM_SIM_FAULTS".into(), faults.display().to_string())],
-        ..Default::default()
-    })
-    .unwrap();
+    let (server, _faults_dir, faults) = server_with_faults();
     let mut state = register(&server, &MARY, "1234", "12345").await.unwrap();
     let client = server.device_client().await.unwrap();
     let rp = server.rp().await.unwrap();
@@ -128,14 +135,7 @@ fn wait_for_health(server: &TestServer, want: u16) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn removed_token_makes_the_server_unhealthy_until_it_returns() {
-    let faults_dir = tempfile::tempdir().unwrap();
-    let faults = faults_dir.path().join("faults.toml");
-    let server = TestServer::start(ServerOptions {
-        hsm_sim: true,
-        env: vec![("TANDEM_HSM_SIM_FAULTS".into(), faults.display().to_string())],
-        ..Default::default()
-    })
-    .unwrap();
+    let (server, _faults_dir, faults) = server_with_faults();
     let mut state = register(&server, &MARY, "1234", "12345").await.unwrap();
     let body = wait_for_health(&server, 200);
     assert!(body.contains("\"status\":\"ok\""), "{body}");
