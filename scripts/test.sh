@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what the tests need (SoftHSM, OpenSC, OpenSSL),
 # builds once (debug, dependencies optimised) and runs every test with cargo-nextest; then
-# runs the server's HSM suite (server/tests/hsm_softhsm.rs) a second time against hsm-sim.
+# runs the server's HSM suite (server/tests/hsm_softhsm.rs) a second time against hsm-sim
+# (selected from the same workspace build, so nothing is compiled again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -14,11 +15,11 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@" || status=$?
   echo "== the server's HSM suite again, against hsm-sim" >&2
   TANDEM_TEST_HSM=hsm-sim TANDEM_TEST_PKCS11_MODULE="$target/debug/libtandem_hsm_sim.so" \
-    cargo nextest run -p tandem-server --test hsm_softhsm --locked --no-fail-fast || status=$?
+    cargo nextest run --workspace --locked --no-fail-fast -E 'binary(hsm_softhsm)' || status=$?
 else
   echo "cargo-nextest not found; falling back to cargo test" >&2
   cargo test --workspace --locked --no-fail-fast "$@" || status=$?
   TANDEM_TEST_HSM=hsm-sim TANDEM_TEST_PKCS11_MODULE="$target/debug/libtandem_hsm_sim.so" \
-    cargo test -p tandem-server --test hsm_softhsm --locked --no-fail-fast || status=$?
+    cargo test --workspace --test hsm_softhsm --locked --no-fail-fast || status=$?
 fi
 exit $status

@@ -26,6 +26,14 @@ use crate::object::{AttributeRead, CK_UNAVAILABLE_INFORMATION, Template};
 
 type Rv<T> = Result<T, CK_RV>;
 
+/// Largest attribute value copied out of a template (1 MiB; the biggest real value, an
+/// 8192-bit modulus or a certificate, is far smaller).
+const MAX_ATTRIBUTE_LEN: usize = 1 << 20;
+/// Largest number of attributes in one template.
+const MAX_TEMPLATE_LEN: usize = 1024;
+/// Largest mechanism parameter block and parameter buffer (IV, AAD, OAEP label): 64 KiB.
+const MAX_PARAMETER_LEN: usize = 1 << 16;
+
 /// Runs an entry point body: panics become `CKR_GENERAL_ERROR`.
 fn guard(f: impl FnOnce() -> Rv<()>) -> CK_RV {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -160,10 +168,17 @@ unsafe fn secret_bytes(ptr: *const u8, len: CK_ULONG) -> Rv<Zeroizing<Vec<u8>>> 
 /// # Safety
 /// `ptr` valid for `count` attributes, each `pValue` valid for `ulValueLen` bytes.
 unsafe fn template(ptr: *const CK_ATTRIBUTE, count: CK_ULONG) -> Rv<Template> {
+    if to_usize(count)? > MAX_TEMPLATE_LEN {
+        return Err(CKR_TEMPLATE_INCONSISTENT);
+    }
     // SAFETY: forwarded contract.
     let attrs = unsafe { slice(ptr, count) }?;
     let mut out = Vec::with_capacity(attrs.len());
     for a in attrs {
+        // Before anything is read: an absurd length is refused, not allocated.
+        if to_usize(a.ulValueLen).map_or(true, |n| n > MAX_ATTRIBUTE_LEN) {
+            return Err(CKR_ATTRIBUTE_VALUE_INVALID);
+        }
         // SAFETY: forwarded contract for each attribute's value buffer.
         let value = unsafe { secret_bytes(a.pValue as *const u8, a.ulValueLen) }?;
         out.push((a.type_, value));
@@ -179,6 +194,15 @@ unsafe fn template(ptr: *const CK_ATTRIBUTE, count: CK_ULONG) -> Rv<Template> {
 unsafe fn mechanism(ptr: *const CK_MECHANISM) -> Rv<Mechanism> {
     // SAFETY: forwarded contract.
     let m = unsafe { read(ptr) }?;
+    // Lengths are checked before any buffer is read or copied.
+    let bounded = |len: CK_ULONG| -> Rv<CK_ULONG> {
+        if to_usize(len)? > MAX_PARAMETER_LEN {
+            Err(CKR_MECHANISM_PARAM_INVALID)
+        } else {
+            Ok(len)
+        }
+    };
+    bounded(m.ulParameterLen)?;
     let structured = |size: usize| -> Rv<()> {
         if m.pParameter.is_null() || to_usize(m.ulParameterLen)? != size {
             Err(CKR_MECHANISM_PARAM_INVALID)
@@ -193,9 +217,9 @@ unsafe fn mechanism(ptr: *const CK_MECHANISM) -> Rv<Mechanism> {
             let g = unsafe { read(m.pParameter as *const CK_GCM_PARAMS) }?;
             Params::Gcm(GcmParams {
                 // SAFETY: forwarded contract for the IV and AAD buffers.
-                iv: unsafe { slice(g.pIv as *const u8, g.ulIvLen) }?.to_vec(),
+                iv: unsafe { slice(g.pIv as *const u8, bounded(g.ulIvLen)?) }?.to_vec(),
                 // SAFETY: as above.
-                aad: unsafe { slice(g.pAAD as *const u8, g.ulAADLen) }?.to_vec(),
+                aad: unsafe { slice(g.pAAD as *const u8, bounded(g.ulAADLen)?) }?.to_vec(),
                 tag_bits: g.ulTagBits,
             })
         }
@@ -208,7 +232,8 @@ unsafe fn mechanism(ptr: *const CK_MECHANISM) -> Rv<Mechanism> {
                 mgf: o.mgf,
                 source: o.source,
                 // SAFETY: forwarded contract for the label buffer.
-                label: unsafe { slice(o.pSourceData as *const u8, o.ulSourceDataLen) }?.to_vec(),
+                label: unsafe { slice(o.pSourceData as *const u8, bounded(o.ulSourceDataLen)?) }?
+                    .to_vec(),
             })
         }
         // SAFETY: forwarded contract.
@@ -254,11 +279,17 @@ unsafe fn capacity(out: *const u8, len: *const CK_ULONG) -> Rv<Option<usize>> {
     })
 }
 
-/// Writes an [`Output`] under the buffer protocol.
+/// Writes an [`Output`] under the buffer protocol. `cap` is what [`capacity`] read: data
+/// is written only to a non-NULL buffer it fits (checked here, not trusted to the core).
 ///
 /// # Safety
-/// `len` valid for writes; a non-NULL `out` valid for the capacity read before.
-unsafe fn bytes_out(out: *mut u8, len: *mut CK_ULONG, result: Output) -> Rv<()> {
+/// `len` valid for writes; a non-NULL `out` valid for `cap` bytes.
+unsafe fn bytes_out(
+    out: *mut u8,
+    len: *mut CK_ULONG,
+    cap: Option<usize>,
+    result: Output,
+) -> Rv<()> {
     match result {
         Output::Len(n, too_small) => {
             // SAFETY: forwarded contract.
@@ -270,7 +301,12 @@ unsafe fn bytes_out(out: *mut u8, len: *mut CK_ULONG, result: Output) -> Rv<()> 
             }
         }
         Output::Data(data) => {
-            // SAFETY: forwarded contract; the core only returns data that fits the capacity.
+            if out.is_null() || cap.is_none_or(|cap| data.len() > cap) {
+                // A core bug; never write past the caller's buffer.
+                return Err(CKR_GENERAL_ERROR);
+            }
+            // SAFETY: non-NULL, and `data.len()` is within the capacity the caller stated
+            // (checked just above); validity for that capacity is the caller's contract.
             unsafe { slice_mut(out, to_ulong(data.len())?) }?.copy_from_slice(&data);
             // SAFETY: forwarded contract.
             unsafe { write(len, to_ulong(data.len())?) }
@@ -766,8 +802,8 @@ unsafe extern "C" fn C_Sign(
         // SAFETY: as above.
         let cap = unsafe { capacity(pSignature, pulSignatureLen) }?;
         let out = with(|m| m.sign(hSession, data, cap))?;
-        // SAFETY: as above; the data fits the capacity read before.
-        unsafe { bytes_out(pSignature, pulSignatureLen, out) }
+        // SAFETY: as above; `bytes_out` checks the data against the capacity read before.
+        unsafe { bytes_out(pSignature, pulSignatureLen, cap, out) }
     })
 }
 
@@ -889,8 +925,8 @@ unsafe extern "C" fn C_Encrypt(
         // SAFETY: as above.
         let cap = unsafe { capacity(pEncryptedData, pulEncryptedDataLen) }?;
         let out = with(|m| m.encrypt(hSession, data, cap))?;
-        // SAFETY: as above; the data fits the capacity read before.
-        unsafe { bytes_out(pEncryptedData, pulEncryptedDataLen, out) }
+        // SAFETY: as above; `bytes_out` checks the data against the capacity read before.
+        unsafe { bytes_out(pEncryptedData, pulEncryptedDataLen, cap, out) }
     })
 }
 
@@ -919,8 +955,8 @@ unsafe extern "C" fn C_Decrypt(
         // SAFETY: as above.
         let cap = unsafe { capacity(pData, pulDataLen) }?;
         let out = with(|m| m.decrypt(hSession, data, cap))?;
-        // SAFETY: as above; the data fits the capacity read before.
-        unsafe { bytes_out(pData, pulDataLen, out) }
+        // SAFETY: as above; `bytes_out` checks the data against the capacity read before.
+        unsafe { bytes_out(pData, pulDataLen, cap, out) }
     })
 }
 
@@ -938,8 +974,8 @@ unsafe extern "C" fn C_WrapKey(
         // SAFETY: as above.
         let cap = unsafe { capacity(pWrappedKey, pulWrappedKeyLen) }?;
         let out = with(|m| m.wrap_key(hSession, &mech, hWrappingKey, hKey, cap))?;
-        // SAFETY: as above; the data fits the capacity read before.
-        unsafe { bytes_out(pWrappedKey, pulWrappedKeyLen, out) }
+        // SAFETY: as above; `bytes_out` checks the data against the capacity read before.
+        unsafe { bytes_out(pWrappedKey, pulWrappedKeyLen, cap, out) }
     })
 }
 
@@ -990,8 +1026,8 @@ unsafe extern "C" fn C_SignFinal(
         // SAFETY: checked by the helper; caller's contract.
         let cap = unsafe { capacity(pSignature, pulSignatureLen) }?;
         let out = with(|m| m.sign_final(hSession, cap))?;
-        // SAFETY: as above; the data fits the capacity read before.
-        unsafe { bytes_out(pSignature, pulSignatureLen, out) }
+        // SAFETY: as above; `bytes_out` checks the data against the capacity read before.
+        unsafe { bytes_out(pSignature, pulSignatureLen, cap, out) }
     })
 }
 

@@ -82,6 +82,10 @@ impl Store {
             f.sync_all()?;
         }
         fs::rename(&tmp, path)?;
+        // The rename itself must survive a crash too.
+        if let Some(parent) = path.parent() {
+            File::open(parent)?.sync_all()?;
+        }
         Ok(())
     }
 
@@ -208,7 +212,7 @@ impl Store {
     pub fn delete_object(&self, _lock: &DirLock, id: &str) -> Result<()> {
         match fs::remove_file(self.objects_dir().join(format!("{id}.obj"))) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+            _ => Ok(File::open(self.objects_dir())?.sync_all()?),
         }
     }
 }

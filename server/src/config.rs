@@ -157,10 +157,26 @@ pub struct HsmSection {
     /// with these set before loading the module.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// How long a confirmation waits for the HSM (opening the share envelope, the share
+    /// exponentiation and the server's RSA operation, each) before it ends the transaction
+    /// with SERVER_ERROR without counting a PIN attempt. Milliseconds, 100 to 600 000.
+    #[serde(default = "default_call_timeout_ms")]
+    pub call_timeout_ms: u64,
 }
 
 fn default_pin_env() -> String {
     "TANDEM_HSM_PIN".into()
+}
+
+fn default_call_timeout_ms() -> u64 {
+    10_000
+}
+
+impl HsmSection {
+    /// [`HsmSection::call_timeout_ms`] as a duration.
+    pub fn call_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.call_timeout_ms)
+    }
 }
 
 /// Key sizes in bits.
@@ -229,6 +245,7 @@ impl Config {
                 pin_file: None,
                 pin_env: default_pin_env(),
                 env: BTreeMap::new(),
+                call_timeout_ms: default_call_timeout_ms(),
             },
             keys: KeySizes::default(),
             lockout: LockoutPolicy::default(),
@@ -264,6 +281,10 @@ impl Config {
     /// Checks values that would otherwise fail late.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.lockout.validate().map_err(|e| anyhow::anyhow!(e))?;
+        anyhow::ensure!(
+            (100..=600_000).contains(&self.hsm.call_timeout_ms),
+            "hsm.call_timeout_ms must be between 100 and 600000"
+        );
         anyhow::ensure!(
             [2048, 3072, 4096].contains(&self.keys.server_key_bits),
             "keys.server_key_bits must be 2048, 3072 or 4096"

@@ -37,7 +37,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as CryptokiError, RvError};
@@ -79,6 +81,9 @@ const GCM_TAG_BITS: u64 = 128;
 const PUBLIC_EXPONENT: [u8; 3] = [0x01, 0x00, 0x01];
 /// Sessions kept open in the pool when idle; more are opened on demand and closed on return.
 const MAX_IDLE_SESSIONS: usize = 8;
+/// Calls left running past their deadline ([`Hsm::bounded`]) before new bounded calls are
+/// refused at once: a stuck HSM must not pile up threads without end.
+const MAX_OVERDUE_CALLS: usize = 16;
 
 /// One error type for the HSM layer.
 ///
@@ -144,6 +149,16 @@ pub enum HsmError {
     /// [`Hsm::sign_raw`] fails on purpose.
     #[error("injected test fault: raw RSA operation disabled by TANDEM_TEST_FAIL_SIGN_RAW")]
     InjectedSignRawFault,
+    /// A bounded call ([`Hsm::bounded`]) did not finish in time; it was left running.
+    #[error("the HSM did not answer within {after_ms} ms")]
+    Timeout { after_ms: u64 },
+    /// Too many earlier calls are still running past their deadline: the HSM is stuck, so
+    /// no new call is started.
+    #[error("the HSM is not answering ({overdue} calls are overdue)")]
+    Unresponsive { overdue: usize },
+    /// A bounded call's worker thread panicked or could not be started.
+    #[error("the HSM call could not run: {0}")]
+    Worker(&'static str),
 }
 
 impl HsmError {
@@ -422,6 +437,8 @@ struct Inner {
     /// Keeps the user logged in: the login ends when the application's last session closes.
     /// Declared last so it is closed after the pooled sessions. Never used for operations.
     _login_session: Mutex<Session>,
+    /// Bounded calls still running past their deadline.
+    overdue: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -572,6 +589,7 @@ impl Hsm {
                 handles: Mutex::new(CachedHandles::default()),
                 provisioning: Mutex::new(()),
                 _login_session: Mutex::new(login_session),
+                overdue: AtomicUsize::new(0),
             }),
         })
     }
@@ -1162,6 +1180,78 @@ impl Hsm {
                 }
             }
         })
+    }
+
+    /// Runs `f` (HSM work) on a worker thread and waits at most `timeout` for it.
+    ///
+    /// PKCS#11 calls cannot be cancelled, so a call that misses its deadline is left
+    /// running and its result is dropped when it ends; the caller gets
+    /// [`HsmError::Timeout`] at once. `f` must therefore not change anything outside the HSM
+    /// (the caller records the outcome). While [`MAX_OVERDUE_CALLS`] calls are overdue,
+    /// new ones fail at once with [`HsmError::Unresponsive`].
+    pub fn bounded<T, E>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce(&Hsm) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<HsmError> + Send + 'static,
+    {
+        const RUNNING: u8 = 0;
+        const DONE: u8 = 1;
+        const ABANDONED: u8 = 2;
+        let overdue = self.inner.overdue.load(Ordering::SeqCst);
+        if overdue >= MAX_OVERDUE_CALLS {
+            return Err(HsmError::Unresponsive { overdue }.into());
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let state = Arc::new(AtomicU8::new(RUNNING));
+        let hsm = self.clone();
+        let worker_state = Arc::clone(&state);
+        let span = tracing::Span::current();
+        std::thread::Builder::new()
+            .name("hsm-call".into())
+            .spawn(move || {
+                /// Marks the call done when the worker ends, also by a panic.
+                struct Done(Hsm, Arc<AtomicU8>);
+                impl Drop for Done {
+                    fn drop(&mut self) {
+                        if self.1.swap(DONE, Ordering::SeqCst) == ABANDONED {
+                            self.0.inner.overdue.fetch_sub(1, Ordering::SeqCst);
+                            tracing::warn!("an overdue HSM call has ended; its result was dropped");
+                        }
+                    }
+                }
+                let _entered = span.entered();
+                let done = Done(hsm, worker_state);
+                let result = f(&done.0);
+                // The receiver may be gone (deadline missed): the result is dropped.
+                let _ = tx.send(result);
+                drop(done);
+            })
+            .map_err(|_| HsmError::Worker("no thread for the HSM call"))?;
+        match rx.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                // Counted before the state flips, so the worker's decrement never comes first.
+                self.inner.overdue.fetch_add(1, Ordering::SeqCst);
+                if state.swap(ABANDONED, Ordering::SeqCst) == DONE {
+                    // It finished just now.
+                    self.inner.overdue.fetch_sub(1, Ordering::SeqCst);
+                    return rx
+                        .recv()
+                        .map_err(|_| HsmError::Worker("the HSM call panicked"))?;
+                }
+                Err(HsmError::Timeout {
+                    after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                }
+                .into())
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err(HsmError::Worker("the HSM call panicked").into())
+            }
+        }
     }
 
     // ---- sessions and object handles ----

@@ -181,7 +181,7 @@ impl From<ApiError> for Problem {
             ApiError::NotFound(_) => Problem::not_found(),
             ApiError::Unauthenticated(_) => Problem::unauthorized(),
             ApiError::PermissionDenied(m) => Problem::forbidden(m),
-            ApiError::Internal(m) | ApiError::Aborted(m) => internal(m),
+            ApiError::Internal(m) | ApiError::Aborted(m) | ApiError::Unavailable(m) => internal(m),
         }
     }
 }

@@ -19,6 +19,8 @@ use tandem_client_core::sign::{combine_client_shares, server_partial, verify_raw
 use tandem_client_core::types::KeyType;
 
 use crate::hsm::{Hsm, HsmError};
+use std::time::Duration;
+use zeroize::Zeroizing;
 
 /// Public exponent of every key.
 pub const E: u32 = 65537;
@@ -72,6 +74,35 @@ pub fn server_share_aad(key_type: KeyType, client_modulus: &[u8]) -> Vec<u8> {
     aad.push(0);
     aad.extend_from_slice(&Sha256::digest(client_modulus));
     aad
+}
+
+/// [`evaluate_share`] on a worker thread, waiting at most `timeout` ([`Hsm::bounded`]): a
+/// stuck HSM gives [`SigningError::Hsm`] with [`HsmError::Timeout`] instead of a hang. The
+/// evaluation changes nothing outside the HSM, so dropping a late verdict loses nothing.
+pub fn evaluate_share_within(
+    hsm: &Hsm,
+    timeout: Duration,
+    key: ServerKeyRef<'_>,
+    x: &[u8],
+    device_share: &[u8],
+) -> Result<ShareVerdict, SigningError> {
+    let key_type = key.key_type;
+    let client_modulus = key.client_modulus.to_vec();
+    let server_modulus = key.server_modulus.to_vec();
+    let server_share_blob = key.server_share_blob.to_vec();
+    let server_key_blob = key.server_key_blob.to_vec();
+    let x = x.to_vec();
+    let device_share = Zeroizing::new(device_share.to_vec());
+    hsm.bounded(timeout, move |hsm| {
+        let key = ServerKeyRef {
+            key_type,
+            client_modulus: &client_modulus,
+            server_modulus: &server_modulus,
+            server_share_blob: &server_share_blob,
+            server_key_blob: &server_key_blob,
+        };
+        evaluate_share(hsm, key, &x, &device_share)
+    })
 }
 
 /// Judges a device share for the encoded message `x` and, if it is right, completes the

@@ -114,6 +114,8 @@ pub struct ServerOptions {
     pub rp_api: Option<String>,
     /// Use hsm-sim (the default of `server init`) instead of a SoftHSM token.
     pub hsm_sim: bool,
+    /// Sets `hsm.call_timeout_ms`.
+    pub hsm_call_timeout_ms: Option<u64>,
 }
 
 /// Relying party registered in every test server (REST API).
@@ -204,6 +206,25 @@ impl TestServer {
         }
         if let Some(t) = &opts.timeouts {
             cfg = replace_table(&cfg, "timeouts", t);
+        }
+        if let Some(ms) = opts.hsm_call_timeout_ms {
+            let lines: Vec<String> = cfg
+                .lines()
+                .map(|l| {
+                    if l.starts_with("call_timeout_ms = ") {
+                        format!("call_timeout_ms = {ms}")
+                    } else {
+                        l.to_owned()
+                    }
+                })
+                .collect();
+            anyhow::ensure!(
+                lines
+                    .iter()
+                    .any(|l| l == &format!("call_timeout_ms = {ms}")),
+                "no hsm.call_timeout_ms in {cfg}"
+            );
+            cfg = lines.join("\n") + "\n";
         }
         let rp_api = opts.rp_api.unwrap_or_else(|| rp_api_table(60, false));
         let rest_tls = rp_api.contains("tls = true");

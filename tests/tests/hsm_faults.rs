@@ -6,10 +6,15 @@
 
 #![allow(clippy::unwrap_used)] // tests
 
-use tandem_client_core::grpc as dev;
+use tandem_client_core::grpc::{self as dev, Client as DeviceClient};
 use tandem_client_core::pin::Pin;
+use tandem_client_core::state::DeviceState;
 use tandem_proto::v1 as pb;
+use tandem_proto::v1::relying_party_client::RelyingPartyClient;
 use tandem_tests::*;
+use tonic::transport::Channel;
+
+type RpClient = RelyingPartyClient<Channel>;
 
 /// Replaces the fault file atomically (hsm-sim re-reads it when it changes).
 fn set_faults(path: &std::path::Path, toml: &str) {
@@ -21,15 +26,73 @@ fn set_faults(path: &std::path::Path, toml: &str) {
 /// A server on hsm-sim whose fault file (absent at first) is the returned path; the
 /// directory lives as long as the returned guard.
 fn server_with_faults() -> (TestServer, tempfile::TempDir, std::path::PathBuf) {
+    server_with_faults_and(ServerOptions::default())
+}
+
+/// [`server_with_faults`] with more options.
+fn server_with_faults_and(
+    opts: ServerOptions,
+) -> (TestServer, tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let faults = dir.path().join("faults.toml");
+    let mut env = opts.env.clone();
+    env.push(("TANDEM_HSM_SIM_FAULTS".into(), faults.display().to_string()));
     let server = TestServer::start(ServerOptions {
         hsm_sim: true,
-        env: vec![("TANDEM_HSM_SIM_FAULTS".into(), faults.display().to_string())],
-        ..Default::default()
+        env,
+        ..opts
     })
     .unwrap();
     (server, dir, faults)
+}
+
+/// Starts a signature transaction for `doc` and returns its id.
+async fn start_signature(rp: &RpClient, doc: &str, data: &[u8]) -> String {
+    start_tx(
+        &mut rp.clone(),
+        pb::TransactionKind::Signature,
+        doc,
+        data,
+        pb::SignatureScheme::Pss,
+        false,
+    )
+    .await
+    .unwrap()
+    .transaction_id
+}
+
+/// Asserts that transaction `id` ended with SERVER_ERROR and no signature.
+async fn assert_server_error(rp: &RpClient, id: &str) {
+    let st = status(&mut rp.clone(), id).await.unwrap();
+    assert_eq!(st.state, pb::TransactionState::Complete as i32);
+    assert_eq!(st.end_result, pb::EndResult::ServerError as i32);
+    assert!(st.signature.is_empty());
+}
+
+/// Signs `data` with the right PIN and checks the signature with OpenSSL.
+async fn sign_and_verify(
+    server: &TestServer,
+    client: &DeviceClient,
+    state: &mut DeviceState,
+    rp: &RpClient,
+    data: &'static [u8],
+) {
+    let id = start_signature(rp, &state.document_number, data).await;
+    let t = pending(client, state, &id).await.unwrap();
+    let r = dev::confirm(client, state, &t, &Pin::new("12345").unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, pb::ConfirmOutcome::Accepted as i32);
+    let st = status(&mut rp.clone(), &id).await.unwrap();
+    assert_eq!(st.end_result, pb::EndResult::Ok as i32);
+    openssl_verify(
+        server.tmp.path(),
+        &st.key_pair.unwrap().public_key_der,
+        data,
+        &st.signature,
+        true,
+    )
+    .unwrap();
 }
 
 fn sign_failures(ks: &[pb::KeyPairState]) -> u32 {
@@ -180,4 +243,128 @@ async fn removed_token_makes_the_server_unhealthy_until_it_returns() {
         true,
     )
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hsm_timeout_during_confirmation_is_a_server_error_and_costs_no_pin_attempt() {
+    let (server, _faults_dir, faults) = server_with_faults_and(ServerOptions {
+        hsm_call_timeout_ms: Some(1000),
+        ..Default::default()
+    });
+    let mut state = register(&server, &MARY, "1234", "12345").await.unwrap();
+    let client = server.device_client().await.unwrap();
+    let rp = server.rp().await.unwrap();
+
+    // Every C_Sign of the token takes 1.5 s more (cryptoki calls it twice per signature,
+    // for the length and the value; the evaluation signs once with the share and, for a
+    // right PIN, once with the server key); the server waits 1 s for the whole evaluation. A wrong PIN and then the right one: both end with SERVER_ERROR, promptly, and
+    // neither is counted (the answer does not depend on the PIN).
+    set_faults(&faults, "[[latency]]\nfunction = \"C_Sign\"\nms = 1500\n");
+    for pin in ["99999", "12345"] {
+        let id = start_signature(&rp, &state.document_number, b"slow contract").await;
+        let t = pending(&client, &state, &id).await.unwrap();
+        let started = std::time::Instant::now();
+        let e = dev::confirm(&client, &mut state, &t, &Pin::new(pin).unwrap(), None)
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        assert!(e.to_string().contains("SERVER_ERROR"), "{e}");
+        assert!(
+            // Less than the 3 s the HSM needs for the share alone.
+            took < std::time::Duration::from_millis(2900),
+            "the server waited {took:?} for a stuck HSM"
+        );
+        assert_server_error(&rp, &id).await;
+        assert_eq!(
+            sign_failures(&dev::key_state(&client, &state).await.unwrap()),
+            0,
+            "no PIN attempt counted"
+        );
+    }
+    assert!(
+        server.log().contains("did not answer within 1000 ms"),
+        "{}",
+        server.log()
+    );
+
+    // The overdue calls end in the background; their verdicts are dropped and change
+    // nothing (bounded wait: 30 s).
+    for _ in 0..60 {
+        if server
+            .log()
+            .matches("an overdue HSM call has ended")
+            .count()
+            >= 2
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(
+        server
+            .log()
+            .matches("an overdue HSM call has ended")
+            .count(),
+        2,
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        sign_failures(&dev::key_state(&client, &state).await.unwrap()),
+        0
+    );
+
+    // The HSM is fast again: the next transaction succeeds and verifies.
+    set_faults(&faults, "");
+    sign_and_verify(
+        &server,
+        &client,
+        &mut state,
+        &rp,
+        b"contract after the stall",
+    )
+    .await;
+    assert!(
+        server
+            .operator(&["audit", "--verify"])
+            .unwrap()
+            .contains("intact")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_removed_during_confirmation_is_a_server_error_and_recovers() {
+    let (server, _faults_dir, faults) = server_with_faults();
+    let mut state = register(&server, &MARY, "1234", "12345").await.unwrap();
+    let client = server.device_client().await.unwrap();
+    let rp = server.rp().await.unwrap();
+
+    // The app has fetched the transaction; then the token is pulled, and the user confirms.
+    let id = start_signature(&rp, &state.document_number, b"contract 1").await;
+    let t = pending(&client, &state, &id).await.unwrap();
+    set_faults(&faults, "token_removed = true\n");
+    let e = dev::confirm(&client, &mut state, &t, &Pin::new("12345").unwrap(), None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("SERVER_ERROR"), "{e}");
+    assert_server_error(&rp, &id).await;
+    assert!(
+        server
+            .log()
+            .contains("the HSM could not open share_envelope")
+    );
+
+    // It comes back: the same key signs, nothing was counted, the audit chain holds.
+    set_faults(&faults, "token_removed = false\n");
+    assert_eq!(
+        sign_failures(&dev::key_state(&client, &state).await.unwrap()),
+        0
+    );
+    sign_and_verify(&server, &client, &mut state, &rp, b"contract 2").await;
+    assert!(
+        server
+            .operator(&["audit", "--verify"])
+            .unwrap()
+            .contains("intact")
+    );
 }

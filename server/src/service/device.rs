@@ -20,6 +20,7 @@ use tracing::{info, instrument};
 use super::convert::{self, exact, ident};
 use super::rp_device::RpConfirm;
 use super::{ApiError, App, Retransmission, now};
+use crate::hsm::HsmError;
 use crate::signing::{self, ServerKeyRef, ShareVerdict};
 use crate::store::{
     self, Account, AttemptGate, KeyPairStatus, NewRegistration, RegistrationKey, RegistrationState,
@@ -124,12 +125,32 @@ fn open_envelope(
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, ApiError> {
     let parts = EnvelopeParts::parse(bytes)
         .map_err(|_| ApiError::InvalidArgument(format!("{field} is malformed")))?;
+    let (wrapped_key, iv) = (parts.wrapped_key.to_vec(), parts.iv);
+    let (ciphertext, aad) = (parts.ciphertext.to_vec(), aad.to_vec());
     app.hsm
-        .open_envelope(parts.wrapped_key, &parts.iv, parts.ciphertext, aad)
-        .map_err(|_| {
-            ApiError::InvalidArgument(format!("{field} cannot be opened (wrong key or context)"))
+        .bounded(app.config.hsm.call_timeout(), move |hsm| {
+            hsm.open_envelope(&wrapped_key, &iv, &ciphertext, &aad)
+        })
+        .map_err(|e| match e {
+            // What the device sent does not open: its fault, without detail (no oracle).
+            HsmError::Decryption | HsmError::BadBlob(_) | HsmError::InvalidArgument(_) => {
+                ApiError::InvalidArgument(format!(
+                    "{field} cannot be opened (wrong key or context)"
+                ))
+            }
+            // The HSM's fault (removed token, device error, no answer in time).
+            other => {
+                tracing::error!(error = %other, "the HSM could not open {field}");
+                ApiError::Unavailable(format!(
+                    "the server's HSM is unavailable ({field} could not be opened); try again later"
+                ))
+            }
         })
 }
+
+/// What the app is told when the HSM fails (or does not answer in time) during a
+/// confirmation. The same whether or not the PIN was right: no PIN oracle.
+const HSM_ABORT_MESSAGE: &str = "the server could not complete the signature (HSM failure); the transaction ended with SERVER_ERROR and no PIN attempt was counted";
 
 /// A share s1' must be a number below n1 of n1's length.
 fn check_share(share: &[u8], n1: &[u8]) -> Result<(), ApiError> {
@@ -486,8 +507,9 @@ impl Device for DeviceService {
                         &envelope::aad_proof_share(&reg.id, kt),
                     )?;
                     check_share(&s1, &key.client_modulus)?;
-                    let verdict = signing::evaluate_share(
+                    let verdict = signing::evaluate_share_within(
                         &app.hsm,
+                        app.config.hsm.call_timeout(),
                         ServerKeyRef {
                             key_type: kt,
                             client_modulus: &key.client_modulus,
@@ -989,13 +1011,28 @@ fn confirm_locked(
             return Ok(Ok(response));
         }
     }
-    // A malformed share is rejected before anything is counted.
-    let s1 = open_envelope(
+    // A malformed share is rejected before anything is counted. If the HSM cannot open it
+    // (removed, failing, too slow), the transaction ends with SERVER_ERROR; nothing was
+    // counted yet.
+    let s1 = match open_envelope(
         app,
         "share_envelope",
         &req.share_envelope,
         &envelope::aad_partial_signature(&t.tx.id, &acc.id, key_type),
-    )?;
+    ) {
+        Err(ApiError::Unavailable(_)) => {
+            app.store.end_transaction(
+                &t.tx.id,
+                store::EndResult::ServerError,
+                Some(&acc.id),
+                now,
+                None,
+            )?;
+            app.notify(&acc.id);
+            return Err(ApiError::Aborted(HSM_ABORT_MESSAGE.into()));
+        }
+        other => other?,
+    };
     check_share(&s1, &kp.client_modulus)?;
 
     // The gate: the attempt is committed as a failure before the share is judged.
@@ -1019,8 +1056,9 @@ fn confirm_locked(
             )?));
         }
     };
-    let verdict = signing::evaluate_share(
+    let verdict = signing::evaluate_share_within(
         &app.hsm,
+        app.config.hsm.call_timeout(),
         ServerKeyRef {
             key_type,
             client_modulus: &kp.client_modulus,
@@ -1051,9 +1089,7 @@ fn confirm_locked(
             if !restored {
                 tracing::warn!("the attempt count moved meanwhile and was left as it is");
             }
-            return Err(ApiError::Aborted(
-                "the server could not complete the signature (HSM failure); the transaction ended with SERVER_ERROR and no PIN attempt was counted".into(),
-            ));
+            return Err(ApiError::Aborted(HSM_ABORT_MESSAGE.into()));
         }
     };
     // Each verdict is written with its reply in one database transaction; the closures

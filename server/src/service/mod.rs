@@ -135,6 +135,10 @@ pub enum ApiError {
     /// confirmation: the transaction ended with SERVER_ERROR). The message is for the user.
     #[error("{0}")]
     Aborted(String),
+    /// The HSM failed or did not answer in time; nothing was changed, the request may be
+    /// retried later.
+    #[error("{0}")]
+    Unavailable(String),
     /// Internal failure (details go to the log only).
     #[error("internal error")]
     Internal(String),
@@ -150,6 +154,7 @@ impl ApiError {
             Self::FailedPrecondition(m) => Status::failed_precondition(m),
             Self::PermissionDenied(m) => Status::permission_denied(m),
             Self::Aborted(m) => Status::aborted(m),
+            Self::Unavailable(m) => Status::unavailable(m),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 Status::internal("internal server error")
