@@ -329,7 +329,7 @@ pub fn removed_rv(function: &str) -> Option<CK_RV> {
 }
 
 /// The PKCS#11 v2.40 functions, except `C_GetFunctionList` (never faulted).
-const FUNCTIONS: &[&str] = &[
+pub const FUNCTIONS: &[&str] = &[
     "C_Initialize",
     "C_Finalize",
     "C_GetInfo",

@@ -16,20 +16,7 @@ use std::ptr::null_mut;
 use cryptoki_sys::*;
 use tandem_hsm_sim::ffi::C_GetFunctionList;
 
-/// xorshift64*: a tiny deterministic generator, so failures reproduce from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use common::Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Login {

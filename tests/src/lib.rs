@@ -319,6 +319,12 @@ impl TestServer {
     }
 
     /// The server's log so far.
+    /// Asserts that `tandem audit --verify` finds the audit chain intact.
+    pub fn assert_audit_intact(&self) {
+        let out = self.operator(&["audit", "--verify"]).unwrap();
+        assert!(out.contains("intact"), "audit chain: {out}");
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }

@@ -152,12 +152,7 @@ async fn command_line_walk_through() {
         shown.contains("SIGN key") && shown.contains("consecutive failures 0"),
         "{shown}"
     );
-    assert!(
-        server
-            .operator(&["audit", "--verify"])
-            .unwrap()
-            .contains("intact")
-    );
+    server.assert_audit_intact();
     device(&["delete"], &[]).unwrap();
     assert!(server.operator(&["accounts"]).unwrap().contains("Deleted"));
 }

@@ -174,12 +174,7 @@ async fn hsm_error_during_confirmation_is_a_server_error_and_costs_no_pin_attemp
         true,
     )
     .unwrap();
-    assert!(
-        server
-            .operator(&["audit", "--verify"])
-            .unwrap()
-            .contains("intact")
-    );
+    server.assert_audit_intact();
 }
 
 /// Polls `GET /health` (at most 30 s) until it answers `want`; returns the body.
@@ -324,12 +319,7 @@ async fn hsm_timeout_during_confirmation_is_a_server_error_and_costs_no_pin_atte
         b"contract after the stall",
     )
     .await;
-    assert!(
-        server
-            .operator(&["audit", "--verify"])
-            .unwrap()
-            .contains("intact")
-    );
+    server.assert_audit_intact();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -361,10 +351,5 @@ async fn token_removed_during_confirmation_is_a_server_error_and_recovers() {
         0
     );
     sign_and_verify(&server, &client, &mut state, &rp, b"contract 2").await;
-    assert!(
-        server
-            .operator(&["audit", "--verify"])
-            .unwrap()
-            .contains("intact")
-    );
+    server.assert_audit_intact();
 }

@@ -219,12 +219,7 @@ async fn operator_unlocks_a_temporary_lock() {
         audit.contains("key_unlocked") && audit.contains("key_locked"),
         "{audit}"
     );
-    assert!(
-        server
-            .operator(&["audit", "--verify"])
-            .unwrap()
-            .contains("intact")
-    );
+    server.assert_audit_intact();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -109,3 +109,42 @@ pub fn fresh_token(ctx: &Pkcs11) -> Slot {
     s.logout().expect("logout");
     slot
 }
+
+/// xorshift64*: a tiny deterministic generator, so failures reproduce from the seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn chance(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+    /// NULL one time in `one_in`, else `p`.
+    pub fn or_null<T>(&mut self, one_in: u64, p: *mut T) -> *mut T {
+        if self.chance(one_in) {
+            std::ptr::null_mut()
+        } else {
+            p
+        }
+    }
+    /// One of `items`, or (as often as each of them) a random value.
+    pub fn or_random(&mut self, items: &[u64]) -> u64 {
+        let i = self.below(items.len() as u64 + 1) as usize;
+        items.get(i).copied().unwrap_or_else(|| self.next())
+    }
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+    pub fn bytes(&mut self, max: usize) -> Vec<u8> {
+        let n = self.below(max as u64 + 1) as usize;
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
