@@ -801,7 +801,8 @@ unsafe extern "C" fn C_Sign(
         let data = unsafe { slice(pData, ulDataLen) }?;
         // SAFETY: as above.
         let cap = unsafe { capacity(pSignature, pulSignatureLen) }?;
-        let out = with(|m| m.sign(hSession, data, cap))?;
+        // The signature is computed with the module unlocked.
+        let out = core(with(|m| m.sign(hSession, data, cap))?.run())?;
         // SAFETY: as above; `bytes_out` checks the data against the capacity read before.
         unsafe { bytes_out(pSignature, pulSignatureLen, cap, out) }
     })
@@ -859,7 +860,9 @@ unsafe extern "C" fn C_GenerateKeyPair(
         let public = unsafe { template(pPublicKeyTemplate, ulPublicKeyAttributeCount) }?;
         // SAFETY: as above.
         let private = unsafe { template(pPrivateKeyTemplate, ulPrivateKeyAttributeCount) }?;
-        let (ph, sh) = with(|m| m.generate_key_pair(hSession, &mech, public, private))?;
+        // Generated with the module unlocked, then added.
+        let pair = core(with(|m| m.generate_key_pair(hSession, &mech, public, private))?.run())?;
+        let (ph, sh) = with(|m| m.add_key_pair(hSession, pair))?;
         // SAFETY: checked above and by `write`; caller's contract.
         unsafe { write(phPublicKey, ph) }?;
         // SAFETY: as above.
@@ -954,7 +957,7 @@ unsafe extern "C" fn C_Decrypt(
         let data = unsafe { slice(pEncryptedData, ulEncryptedDataLen) }?;
         // SAFETY: as above.
         let cap = unsafe { capacity(pData, pulDataLen) }?;
-        let out = with(|m| m.decrypt(hSession, data, cap))?;
+        let out = core(with(|m| m.decrypt(hSession, data, cap))?.run())?;
         // SAFETY: as above; `bytes_out` checks the data against the capacity read before.
         unsafe { bytes_out(pData, pulDataLen, cap, out) }
     })
@@ -999,7 +1002,10 @@ unsafe extern "C" fn C_UnwrapKey(
         let wrapped = unsafe { slice(pWrappedKey, ulWrappedKeyLen) }?;
         // SAFETY: as above.
         let tpl = unsafe { template(pTemplate, ulAttributeCount) }?;
-        let key = with(|m| m.unwrap_key(hSession, &mech, hUnwrappingKey, wrapped, tpl))?;
+        // Decrypted with the module unlocked, then added.
+        let obj =
+            core(with(|m| m.unwrap_key(hSession, &mech, hUnwrappingKey, wrapped, tpl))?.run())?;
+        let key = with(|m| m.add_unwrapped(hSession, obj))?;
         // SAFETY: checked above and by `write`; caller's contract.
         unsafe { write(phKey, key) }
     })
@@ -1025,7 +1031,7 @@ unsafe extern "C" fn C_SignFinal(
     entry("C_SignFinal", Some(hSession), || {
         // SAFETY: checked by the helper; caller's contract.
         let cap = unsafe { capacity(pSignature, pulSignatureLen) }?;
-        let out = with(|m| m.sign_final(hSession, cap))?;
+        let out = core(with(|m| m.sign_final(hSession, cap))?.run())?;
         // SAFETY: as above; `bytes_out` checks the data against the capacity read before.
         unsafe { bytes_out(pSignature, pulSignatureLen, cap, out) }
     })

@@ -11,8 +11,12 @@
 //!   store.rs: token directory ($TANDEM_HSM_SIM_DIR), only for CKA_TOKEN objects
 //! ```
 //!
-//! Every call holds the mutex for its whole duration, so calls are serialised; that makes
-//! the module safe to use from several threads (`CKF_OS_LOCKING_OK`).
+//! Every call holds the mutex while it reads or changes the module's state, so that state
+//! is only ever seen consistent (`CKF_OS_LOCKING_OK`). The expensive cryptography (RSA and
+//! EC private operations, share exponentiations, key generation, unwrapping) is handed back
+//! as a [`Deferred`] job and runs after the mutex is released, on a copy of its key, so
+//! calls from several threads compute in parallel; a call that creates objects takes the
+//! mutex a second time to add them (`add_unwrapped`, `add_key_pair`).
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -106,6 +110,41 @@ pub enum Output {
     Len(usize, bool),
     /// The result.
     Data(Zeroizing<Vec<u8>>),
+}
+
+/// The expensive cryptography of a call (RSA and EC private operations, share
+/// exponentiations, key generation), handed back to the FFI layer to run **after the
+/// module lock is released**, so that calls from several threads compute in parallel. The
+/// call has been checked and its operation state updated before; the job holds copies of
+/// what it needs (the key object, the input) and touches no module state.
+pub enum Deferred<T> {
+    /// Nothing left to compute.
+    Ready(T),
+    /// Run this with the lock released.
+    Later(Box<dyn FnOnce() -> Result<T> + Send>),
+}
+
+impl<T> Deferred<T> {
+    fn later(f: impl FnOnce() -> Result<T> + Send + 'static) -> Self {
+        Deferred::Later(Box::new(f))
+    }
+
+    /// Runs the job (call it without holding the module lock).
+    pub fn run(self) -> Result<T> {
+        match self {
+            Deferred::Ready(v) => Ok(v),
+            Deferred::Later(f) => f(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Deferred<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Deferred::Ready(_) => "Deferred::Ready(..)",
+            Deferred::Later(_) => "Deferred::Later(..)",
+        })
+    }
 }
 
 impl std::fmt::Debug for Output {
@@ -815,7 +854,7 @@ impl Module {
         mech: &Mechanism,
         public_template: Template,
         private_template: Template,
-    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
+    ) -> Result<Deferred<(Object, Object)>> {
         let s = self.session(h)?;
         let key_type = match mech.kind {
             CKM_RSA_PKCS_KEY_PAIR_GEN => CKK_RSA,
@@ -850,9 +889,14 @@ impl Module {
         self.may_write(s, pt, pp)?;
         self.may_write(s, st, sp)?;
 
-        let (public_material, private_material, dropped): (Template, Template, &[_]) = if key_type
-            == CKK_RSA
-        {
+        // What to generate, checked now; the generation itself (and building the objects)
+        // runs with the module unlocked ([`Deferred`]), the objects are added by
+        // [`Module::add_key_pair`].
+        enum Spec {
+            Rsa(u32, Vec<u8>),
+            Ec(Zeroizing<Vec<u8>>),
+        }
+        let spec = if key_type == CKK_RSA {
             let bits = object::template_ulong(&public_template, CKA_MODULUS_BITS)
                 .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
             if !(1024..=8192).contains(&bits) {
@@ -868,8 +912,7 @@ impl Module {
                 return ck(CKR_TEMPLATE_INCONSISTENT);
             }
             let bits = u32::try_from(bits).map_err(|_| Error::Ck(CKR_KEY_SIZE_RANGE))?;
-            let (p, q) = crypto::rsa_generate(bits, &exponent)?;
-            (p, q, &[CKA_PUBLIC_EXPONENT, CKA_MODULUS_BITS])
+            Spec::Rsa(bits, exponent)
         } else {
             let params = object::template_get(&public_template, CKA_EC_PARAMS)
                 .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?
@@ -878,32 +921,58 @@ impl Module {
             {
                 return ck(CKR_TEMPLATE_INCONSISTENT);
             }
-            let (mut p, mut q) = crypto::ec_generate(&params)?;
-            p.push((CKA_EC_PARAMS, params.clone()));
-            q.push((CKA_EC_PARAMS, params));
-            (p, q, &[CKA_EC_PARAMS])
+            Spec::Ec(params)
         };
-        let with = |tpl: &Template, class: CK_OBJECT_CLASS, material: Template| -> Template {
-            let mut t = vec![
-                (CKA_CLASS, ulong_value(class)),
-                (CKA_KEY_TYPE, ulong_value(key_type)),
-            ];
-            t.extend(
-                tpl.iter()
-                    .filter(|(a, _)| !dropped.contains(a))
-                    .map(|(a, v)| (*a, v.clone())),
-            );
-            t.extend(material);
-            t
-        };
-        let public = object::build(
-            &with(&public_template, CKO_PUBLIC_KEY, public_material),
-            Some(mech.kind),
-        )?;
-        let private = object::build(
-            &with(&private_template, CKO_PRIVATE_KEY, private_material),
-            Some(mech.kind),
-        )?;
+        let kind = mech.kind;
+        Ok(Deferred::later(move || {
+            let (public_material, private_material, dropped): (Template, Template, &[_]) =
+                match spec {
+                    Spec::Rsa(bits, exponent) => {
+                        let (p, q) = crypto::rsa_generate(bits, &exponent)?;
+                        (p, q, &[CKA_PUBLIC_EXPONENT, CKA_MODULUS_BITS])
+                    }
+                    Spec::Ec(params) => {
+                        let (mut p, mut q) = crypto::ec_generate(&params)?;
+                        p.push((CKA_EC_PARAMS, params.clone()));
+                        q.push((CKA_EC_PARAMS, params));
+                        (p, q, &[CKA_EC_PARAMS])
+                    }
+                };
+            let with = |tpl: &Template, class: CK_OBJECT_CLASS, material: Template| -> Template {
+                let mut t = vec![
+                    (CKA_CLASS, ulong_value(class)),
+                    (CKA_KEY_TYPE, ulong_value(key_type)),
+                ];
+                t.extend(
+                    tpl.iter()
+                        .filter(|(a, _)| !dropped.contains(a))
+                        .map(|(a, v)| (*a, v.clone())),
+                );
+                t.extend(material);
+                t
+            };
+            let public = object::build(
+                &with(&public_template, CKO_PUBLIC_KEY, public_material),
+                Some(kind),
+            )?;
+            let private = object::build(
+                &with(&private_template, CKO_PRIVATE_KEY, private_material),
+                Some(kind),
+            )?;
+            Ok((public, private))
+        }))
+    }
+
+    /// Second half of `C_GenerateKeyPair`: adds the objects [`Module::generate_key_pair`]'s
+    /// job built (both or neither), if the session may still create them.
+    pub fn add_key_pair(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        (public, private): (Object, Object),
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
+        let s = self.session(h)?;
+        self.may_write(s, public.is_token(), public.is_private())?;
+        self.may_write(s, private.is_token(), private.is_private())?;
         let ph = self.add_object(h, public)?;
         match self.add_object(h, private) {
             Ok(sh) => Ok((ph, sh)),
@@ -974,7 +1043,7 @@ impl Module {
         h: CK_SESSION_HANDLE,
         data: &[u8],
         capacity: Option<usize>,
-    ) -> Result<Output> {
+    ) -> Result<Deferred<Output>> {
         self.finish_sign(h, Some(data), capacity)
     }
 
@@ -1005,7 +1074,11 @@ impl Module {
     }
 
     /// `C_SignFinal`: signs the collected data (buffer protocol as `C_Sign`).
-    pub fn sign_final(&mut self, h: CK_SESSION_HANDLE, capacity: Option<usize>) -> Result<Output> {
+    pub fn sign_final(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        capacity: Option<usize>,
+    ) -> Result<Deferred<Output>> {
         self.finish_sign(h, None, capacity)
     }
 
@@ -1014,7 +1087,7 @@ impl Module {
         h: CK_SESSION_HANDLE,
         data: Option<&[u8]>,
         capacity: Option<usize>,
-    ) -> Result<Output> {
+    ) -> Result<Deferred<Output>> {
         let op = self
             .session(h)?
             .sign
@@ -1031,13 +1104,16 @@ impl Module {
                 .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?;
             let k = crypto::signature_len(&e.obj, op.mech)?;
             if let Some(out) = sized(k, capacity) {
-                return Ok(out);
+                return Ok(Deferred::Ready(out));
             }
-            Ok(Output::Data(Zeroizing::new(crypto::sign(
-                &e.obj, op.mech, data,
-            )?)))
+            let (key, mech, data) = (e.obj.clone(), op.mech, Zeroizing::new(data.to_vec()));
+            Ok(Deferred::later(move || {
+                Ok(Output::Data(Zeroizing::new(crypto::sign(
+                    &key, mech, &data,
+                )?)))
+            }))
         })();
-        if !matches!(result, Ok(Output::Len(..))) {
+        if !matches!(result, Ok(Deferred::Ready(Output::Len(..)))) {
             self.session_mut(h)?.sign = None;
         }
         result
@@ -1280,7 +1356,7 @@ impl Module {
         h: CK_SESSION_HANDLE,
         data: &[u8],
         capacity: Option<usize>,
-    ) -> Result<Output> {
+    ) -> Result<Deferred<Output>> {
         let op = self
             .session(h)?
             .decrypt
@@ -1298,22 +1374,28 @@ impl Module {
                         .checked_sub(*tag_len)
                         .ok_or(Error::Ck(CKR_ENCRYPTED_DATA_LEN_RANGE))?;
                     if let Some(out) = sized(plain_len, capacity) {
-                        return Ok(out);
+                        return Ok(Deferred::Ready(out));
                     }
                     let key = crypto::aes_key(obj)?;
-                    Ok(Output::Data(crypto::aes_gcm_decrypt(
+                    Ok(Deferred::Ready(Output::Data(crypto::aes_gcm_decrypt(
                         key, iv, aad, *tag_len, data,
-                    )?))
+                    )?)))
                 }
                 Cipher::RsaOaep(params) => {
                     if let Some(out) = sized(crypto::rsa_len(obj)?, capacity) {
-                        return Ok(out);
+                        return Ok(Deferred::Ready(out));
                     }
-                    Ok(Output::Data(crypto::rsa_oaep_decrypt(obj, params, data)?))
+                    // The RSA private operation runs with the module unlocked.
+                    let (key, params, data) = (obj.clone(), params.clone(), data.to_vec());
+                    Ok(Deferred::later(move || {
+                        Ok(Output::Data(crypto::rsa_oaep_decrypt(
+                            &key, &params, &data,
+                        )?))
+                    }))
                 }
             }
         })();
-        if !matches!(result, Ok(Output::Len(..))) {
+        if !matches!(result, Ok(Deferred::Ready(Output::Len(..)))) {
             self.session_mut(h)?.decrypt = None;
         }
         result
@@ -1391,8 +1473,8 @@ impl Module {
         unwrapping: CK_OBJECT_HANDLE,
         wrapped: &[u8],
         template: Template,
-    ) -> Result<CK_OBJECT_HANDLE> {
-        let s = self.session(h)?;
+    ) -> Result<Deferred<Object>> {
+        self.session(h)?;
         let unwrapping = &self
             .visible(unwrapping)
             .map_err(|_| Error::Ck(CKR_UNWRAPPING_KEY_HANDLE_INVALID))?
@@ -1434,70 +1516,85 @@ impl Module {
                 return ck(CKR_ATTRIBUTE_VALUE_INVALID);
             }
         }
-        let plain = if mech.kind == CKM_AES_GCM {
-            let Params::Gcm(g) = &mech.params else {
-                return ck(CKR_MECHANISM_PARAM_INVALID);
-            };
-            let tag_len = crypto::gcm_tag_len(&g.iv, g.tag_bits)?;
-            let kek = crypto::aes_key(unwrapping)
-                .map_err(|_| Error::Ck(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT))?;
-            // Any authentication failure (wrong key, IV, AAD, tampering) is one code.
-            crypto::aes_gcm_decrypt(kek, &g.iv, &g.aad, tag_len, wrapped).map_err(|e| {
-                match e.rv() {
-                    CKR_ENCRYPTED_DATA_LEN_RANGE => Error::Ck(CKR_WRAPPED_KEY_LEN_RANGE),
-                    CKR_ENCRYPTED_DATA_INVALID => Error::Ck(CKR_WRAPPED_KEY_INVALID),
-                    _ => e,
-                }
-            })?
-        } else if mech.kind == CKM_AES_KEY_WRAP_PAD {
-            mech.no_params()?;
-            let kek = crypto::aes_key(unwrapping)
-                .map_err(|_| Error::Ck(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT))?;
-            crypto::aes_kwp_unwrap(kek, wrapped)?
-        } else {
-            let params = mech.oaep()?;
-            crypto::oaep_check(params)?;
-            if unwrapping.class() != Some(CKO_PRIVATE_KEY) || unwrapping.key_type() != Some(CKK_RSA)
-            {
-                return ck(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT);
-            }
-            crypto::rsa_oaep_decrypt(unwrapping, params, wrapped).map_err(|e| match e.rv() {
-                CKR_ENCRYPTED_DATA_LEN_RANGE => Error::Ck(CKR_WRAPPED_KEY_LEN_RANGE),
-                CKR_ENCRYPTED_DATA_INVALID => Error::Ck(CKR_WRAPPED_KEY_INVALID),
-                _ => e,
-            })?
-        };
-        let material = match (class, key_type) {
-            (CKO_SECRET_KEY, CKK_AES | CKK_GENERIC_SECRET) => {
-                if object::template_ulong(&template, CKA_VALUE_LEN)
-                    .is_some_and(|l| l as usize != plain.len())
+        // The decryption (an RSA private operation for OAEP), the key's parsing and the
+        // object's construction run with the module unlocked ([`Deferred`]); the object is
+        // added by [`Module::add_unwrapped`].
+        let (mech, unwrapping, wrapped) = (mech.clone(), unwrapping.clone(), wrapped.to_vec());
+        Ok(Deferred::later(move || {
+            let plain = if mech.kind == CKM_AES_GCM {
+                let Params::Gcm(g) = &mech.params else {
+                    return ck(CKR_MECHANISM_PARAM_INVALID);
+                };
+                let tag_len = crypto::gcm_tag_len(&g.iv, g.tag_bits)?;
+                let kek = crypto::aes_key(&unwrapping)
+                    .map_err(|_| Error::Ck(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT))?;
+                // Any authentication failure (wrong key, IV, AAD, tampering) is one code.
+                crypto::aes_gcm_decrypt(kek, &g.iv, &g.aad, tag_len, &wrapped).map_err(
+                    |e| match e.rv() {
+                        CKR_ENCRYPTED_DATA_LEN_RANGE => Error::Ck(CKR_WRAPPED_KEY_LEN_RANGE),
+                        CKR_ENCRYPTED_DATA_INVALID => Error::Ck(CKR_WRAPPED_KEY_INVALID),
+                        _ => e,
+                    },
+                )?
+            } else if mech.kind == CKM_AES_KEY_WRAP_PAD {
+                mech.no_params()?;
+                let kek = crypto::aes_key(&unwrapping)
+                    .map_err(|_| Error::Ck(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT))?;
+                crypto::aes_kwp_unwrap(kek, &wrapped)?
+            } else {
+                let params = mech.oaep()?;
+                crypto::oaep_check(params)?;
+                if unwrapping.class() != Some(CKO_PRIVATE_KEY)
+                    || unwrapping.key_type() != Some(CKK_RSA)
                 {
-                    return ck(CKR_TEMPLATE_INCONSISTENT);
+                    return ck(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT);
                 }
-                if key_type == CKK_AES && !matches!(plain.len(), 16 | 24 | 32) {
-                    return ck(CKR_WRAPPED_KEY_INVALID);
+                crypto::rsa_oaep_decrypt(&unwrapping, params, &wrapped).map_err(|e| {
+                    match e.rv() {
+                        CKR_ENCRYPTED_DATA_LEN_RANGE => Error::Ck(CKR_WRAPPED_KEY_LEN_RANGE),
+                        CKR_ENCRYPTED_DATA_INVALID => Error::Ck(CKR_WRAPPED_KEY_INVALID),
+                        _ => e,
+                    }
+                })?
+            };
+            let material = match (class, key_type) {
+                (CKO_SECRET_KEY, CKK_AES | CKK_GENERIC_SECRET) => {
+                    if object::template_ulong(&template, CKA_VALUE_LEN)
+                        .is_some_and(|l| l as usize != plain.len())
+                    {
+                        return ck(CKR_TEMPLATE_INCONSISTENT);
+                    }
+                    if key_type == CKK_AES && !matches!(plain.len(), 16 | 24 | 32) {
+                        return ck(CKR_WRAPPED_KEY_INVALID);
+                    }
+                    vec![(CKA_VALUE, plain)]
                 }
-                vec![(CKA_VALUE, plain)]
-            }
-            (CKO_SECRET_KEY, CKK_TANDEM_SHARE) => {
-                let modulus = object::template_get(&template, CKA_MODULUS)
-                    .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
-                if !object::share_value_valid(&plain, modulus) {
-                    return ck(CKR_WRAPPED_KEY_INVALID);
+                (CKO_SECRET_KEY, CKK_TANDEM_SHARE) => {
+                    let modulus = object::template_get(&template, CKA_MODULUS)
+                        .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
+                    if !object::share_value_valid(&plain, modulus) {
+                        return ck(CKR_WRAPPED_KEY_INVALID);
+                    }
+                    vec![(CKA_VALUE, plain)]
                 }
-                vec![(CKA_VALUE, plain)]
-            }
-            (CKO_PRIVATE_KEY, CKK_RSA) if mech.kind == CKM_AES_KEY_WRAP_PAD => {
-                crypto::rsa_private_from_pkcs8(&plain)?
-            }
-            _ => return ck(CKR_TEMPLATE_INCONSISTENT),
-        };
-        let mut t: Template = template
-            .into_iter()
-            .filter(|(a, _)| *a != CKA_VALUE_LEN)
-            .collect();
-        t.extend(material);
-        let obj = object::build(&t, None)?;
+                (CKO_PRIVATE_KEY, CKK_RSA) if mech.kind == CKM_AES_KEY_WRAP_PAD => {
+                    crypto::rsa_private_from_pkcs8(&plain)?
+                }
+                _ => return ck(CKR_TEMPLATE_INCONSISTENT),
+            };
+            let mut t: Template = template
+                .into_iter()
+                .filter(|(a, _)| *a != CKA_VALUE_LEN)
+                .collect();
+            t.extend(material);
+            object::build(&t, None)
+        }))
+    }
+
+    /// Second half of `C_UnwrapKey`: adds the object [`Module::unwrap_key`]'s job built,
+    /// if the session may still create it.
+    pub fn add_unwrapped(&mut self, h: CK_SESSION_HANDLE, obj: Object) -> Result<CK_OBJECT_HANDLE> {
+        let s = self.session(h)?;
         self.may_write(s, obj.is_token(), obj.is_private())?;
         self.add_object(h, obj)
     }

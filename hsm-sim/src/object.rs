@@ -134,8 +134,9 @@ pub fn template_ulong(template: &Template, attr: CK_ATTRIBUTE_TYPE) -> Option<CK
     template_get(template, attr).and_then(|v| ulong_of(v))
 }
 
-/// One PKCS#11 object.
-#[derive(Default, PartialEq, Eq)]
+/// One PKCS#11 object. `Clone` copies its (zeroizing) attribute values: a job that runs
+/// with the module unlocked works on a copy of its key.
+#[derive(Default, Clone, PartialEq, Eq)]
 pub struct Object {
     attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Value>,
 }

@@ -13,6 +13,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod bn;
 pub mod ca;
 pub mod cli;
 pub mod config;

@@ -10,12 +10,12 @@
 //!                          s = CRT(s1, s2) mod n, s^e ≡ x (mod n)? ──▶ Valid(s)
 //! ```
 //!
-//! `d1''` is used only with constant-time exponentiation and dropped (zeroized) right after.
+//! `d1''` is used only with constant-time exponentiation (in the token with hsm-sim, else
+//! OpenSSL's `BN_mod_exp_mont_consttime`, [`crate::bn`]) and dropped (zeroized) right after.
 
 use sha2::{Digest, Sha256};
 use tandem_client_core::hazmat;
-use tandem_client_core::keys::ServerShare;
-use tandem_client_core::sign::{combine_client_shares, server_partial, verify_raw};
+use tandem_client_core::sign::{combine_client_shares, verify_raw};
 use tandem_client_core::types::KeyType;
 
 use crate::hsm::{Hsm, HsmError};
@@ -126,12 +126,10 @@ pub fn evaluate_share(
         hsm.share_exp(key.server_share_blob, &aad, n1, &x1)?
     } else {
         // A standard PKCS#11 HSM: the HSM decrypts d1'' into zeroized memory for the
-        // constant-time exponentiation here (DESIGN.md).
+        // constant-time exponentiation here (DESIGN.md), with OpenSSL's constant-time
+        // Montgomery ladder (crate::bn).
         let d1pp = hsm.open_at_rest(key.server_share_blob, &aad)?;
-        let share = ServerShare::from_bytes(d1pp).map_err(core)?;
-        let s1pp = server_partial(&share, n1, &x1).map_err(core)?;
-        drop(share);
-        s1pp
+        crate::bn::mod_exp_secret(&x1, &d1pp, n1).map_err(|e| SigningError::Core(e.to_string()))?
     };
     let s1 = combine_client_shares(device_share, &s1pp, n1).map_err(core)?;
     if !verify_raw(&s1, &x1, n1, E) {
