@@ -18,7 +18,7 @@ use crate::encoding::{HashAlgorithm, SignatureScheme};
 use crate::envelope;
 use crate::hazmat::bigint::{bit_length, multiply};
 use crate::pin::{KdfParams, KeystoreSecret, Pin, ProtectedShare};
-use crate::sign::{SigningRequest, partial_sign};
+use crate::sign::{PartialSignature, SigningRequest, partial_sign};
 use crate::state::{DeviceState, KeyPairState};
 use crate::types::{CloneToken, DeviceSecret, KeyType, RequestNonce};
 use crate::vc;
@@ -738,7 +738,6 @@ pub fn prepare_confirm(
     chosen_vc: Option<&str>,
     transport_key_der: &[u8],
 ) -> Result<PreparedConfirm> {
-    let mut rng = OsRng;
     let p = prompt(state, t)?;
     let kp = state
         .key_pair(p.key_type)
@@ -763,10 +762,42 @@ pub fn prepare_confirm(
     let share = kp.protected_share.unlock(pin, &state.keystore_secret)?;
     let s1 = partial_sign(&share, &kp.client_modulus, &request)?;
     drop(share);
+    let encoded_message = if user_challenge.is_empty() {
+        Vec::new()
+    } else {
+        request.encoded_message.clone()
+    };
+    seal_confirm(
+        state,
+        t,
+        p.key_type,
+        &s1,
+        chosen_vc,
+        (encoded_message, interaction_type_used, user_challenge),
+        transport_key_der,
+    )
+}
+
+/// Seals a partial signature for transaction `t` and builds the confirmation. `rp_fields`:
+/// the encoded message, interaction and user challenge of an ACSP_V2 request (empty
+/// otherwise).
+fn seal_confirm(
+    state: &DeviceState,
+    t: &pb::PendingTransaction,
+    key_type: KeyType,
+    s1: &PartialSignature,
+    chosen_vc: Option<&str>,
+    (encoded_message, interaction_type_used, user_challenge): (Vec<u8>, String, String),
+    transport_key_der: &[u8],
+) -> Result<PreparedConfirm> {
+    let mut rng = OsRng;
+    let kp = state
+        .key_pair(key_type)
+        .ok_or_else(|| ClientError::Protocol("no such key pair".into()))?;
     let sealed = envelope::seal(
         transport_key_der,
         s1.as_bytes(),
-        &envelope::aad_partial_signature(&t.transaction_id, &state.account_id, p.key_type),
+        &envelope::aad_partial_signature(&t.transaction_id, &state.account_id, key_type),
         &mut rng,
     )?;
     Ok(PreparedConfirm {
@@ -777,16 +808,79 @@ pub fn prepare_confirm(
             share_envelope: sealed,
             clone_token: kp.clone_token.as_bytes().to_vec(),
             nonce: nonce(&mut rng),
-            encoded_message: if user_challenge.is_empty() {
-                Vec::new()
-            } else {
-                request.encoded_message.clone()
-            },
+            encoded_message,
             interaction_type_used,
             user_challenge,
         },
-        key_type: p.key_type,
+        key_type,
     })
+}
+
+/// Device work done ahead of time (load tests, `tandem load`): the partial signature of one
+/// encoded message, so that confirming a transaction which asks for exactly that message
+/// costs only the envelope. Only deterministic encodings (RSASSA-PKCS1-v1_5 over a fixed
+/// digest) repeat, so only those are worth precomputing. Holds no PIN and no share.
+#[derive(Debug)]
+pub struct Precomputed {
+    key_type: KeyType,
+    encoded_message: Vec<u8>,
+    s1: PartialSignature,
+}
+
+/// Unlocks the share with `pin` and signs `request` (after the encoding check) for later
+/// [`prepare_confirm_precomputed`] calls.
+pub fn precompute(
+    state: &DeviceState,
+    key_type: KeyType,
+    pin: &Pin,
+    request: &SigningRequest,
+) -> Result<Precomputed> {
+    let kp = state
+        .key_pair(key_type)
+        .ok_or_else(|| ClientError::Protocol("no such key pair".into()))?;
+    let share = kp.protected_share.unlock(pin, &state.keystore_secret)?;
+    let s1 = partial_sign(&share, &kp.client_modulus, request)?;
+    Ok(Precomputed {
+        key_type,
+        encoded_message: request.encoded_message.clone(),
+        s1,
+    })
+}
+
+/// [`prepare_confirm`] with the partial signature from [`precompute`]: only for a
+/// transaction of that key type whose request asks for exactly the precomputed encoded
+/// message (anything else is refused here, so it never costs a PIN attempt).
+pub fn prepare_confirm_precomputed(
+    state: &DeviceState,
+    t: &pb::PendingTransaction,
+    pre: &Precomputed,
+    transport_key_der: &[u8],
+) -> Result<PreparedConfirm> {
+    let p = prompt(state, t)?;
+    let sr = t
+        .signing_request
+        .as_ref()
+        .ok_or_else(|| ClientError::Protocol("transaction without request".into()))?;
+    if p.key_type != pre.key_type
+        || t.rp_api.is_some()
+        || !bool::from(subtle::ConstantTimeEq::ct_eq(
+            sr.encoded_message.as_slice(),
+            pre.encoded_message.as_slice(),
+        ))
+    {
+        return Err(ClientError::Protocol(
+            "the transaction asks for another signature than the precomputed one".into(),
+        ));
+    }
+    seal_confirm(
+        state,
+        t,
+        p.key_type,
+        &pre.s1,
+        None,
+        (Vec::new(), String::new(), String::new()),
+        transport_key_der,
+    )
 }
 
 /// Sends a prepared confirmation (retrying with the same nonce on transport failures) and

@@ -1126,11 +1126,10 @@ async fn session_status(
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, PlainListener>>
     for PeerAddr
 {
-    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+    fn connect_info(s: axum::serve::IncomingStream<'_, PlainListener>) -> Self {
         Self(*s.remote_addr())
     }
 }
@@ -1143,18 +1142,57 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsL
     }
 }
 
-/// A TCP listener that completes a TLS handshake before handing out a connection.
+/// Plain TCP with `TCP_NODELAY`: small responses must not wait for delayed ACKs (Nagle).
+#[derive(Debug)]
+pub struct PlainListener(tokio::net::TcpListener);
+
+impl PlainListener {
+    /// Wraps a bound listener.
+    pub fn new(listener: tokio::net::TcpListener) -> Self {
+        Self(listener)
+    }
+}
+
+impl axum::serve::Listener for PlainListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        let _ = tcp.set_nodelay(true);
+        (tcp, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// A TCP listener that completes TLS handshakes before handing out connections. Handshakes
+/// run concurrently in their own tasks (bounded by [`HANDSHAKE_TIMEOUT`]), so a client that
+/// stalls its handshake delays nobody else.
 #[allow(missing_debug_implementations)]
 pub struct TlsListener {
-    inner: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
+    ready: tokio::sync::mpsc::Receiver<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        SocketAddr,
+    )>,
+    local: SocketAddr,
+    accepter: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.accepter.abort();
+    }
 }
 
 /// How long a client may take for its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl TlsListener {
-    /// TLS with the server's certificate chain and key (PEM).
+    /// TLS with the server's certificate chain and key (PEM). Call inside the runtime: it
+    /// starts the accepting task.
     pub fn new(
         inner: tokio::net::TcpListener,
         cert_pem: &[u8],
@@ -1171,9 +1209,38 @@ impl TlsListener {
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let local = inner.local_addr()?;
+        let (tx, ready) = tokio::sync::mpsc::channel(64);
+        let accepter = tokio::spawn(async move {
+            loop {
+                let (tcp, addr) = match inner.accept().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                // Small responses must not wait for delayed ACKs (Nagle).
+                let _ = tcp.set_nodelay(true);
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, addr)).await;
+                        }
+                        Ok(Err(e)) => info!(%addr, error = %e, "TLS handshake failed"),
+                        Err(_) => info!(%addr, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
         Ok(Self {
-            inner,
-            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            ready,
+            local,
+            accepter,
         })
     }
 }
@@ -1183,26 +1250,15 @@ impl axum::serve::Listener for TlsListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (tcp, addr) = match self.inner.accept().await {
-                Ok(c) => c,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => return (tls, addr),
-                Ok(Err(e)) => info!(%addr, error = %e, "TLS handshake failed"),
-                Err(_) => info!(%addr, "TLS handshake timed out"),
-            }
+        match self.ready.recv().await {
+            Some(c) => c,
+            // The accepting task never ends on its own; only shutdown gets here.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
+        Ok(self.local)
     }
 }
 
@@ -1225,7 +1281,7 @@ pub async fn serve(
         }
         None => {
             axum::serve(
-                listener,
+                PlainListener(listener),
                 router.into_make_service_with_connect_info::<PeerAddr>(),
             )
             .with_graceful_shutdown(stop)

@@ -2,9 +2,8 @@
 //! authentication, one signature, the PIN lockout, and OpenSSL commands that check the
 //! signatures independently.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -20,16 +19,6 @@ use crate::store::{Identity, Store, unix_now};
 const MARKER: &str = ".tandem-demo";
 const PIN1: &str = "1234";
 const PIN2: &str = "12345";
-
-/// Stops the server child when the demo ends, however it ends.
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn step(n: u32, text: &str) {
     println!("\n== {n}. {text}");
@@ -77,36 +66,7 @@ pub fn run(dir: &Path, key_bits: usize, softhsm: bool) -> anyhow::Result<()> {
     let cfg = Config::load(&server_dir)?;
 
     step(2, "Start the server");
-    let mut child = Command::new(&exe)
-        .args([
-            "--log",
-            "warn",
-            "server",
-            "run",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--rest-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&server_dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("cannot start the server")?;
-    let stdout = child.stdout.take().context("no server stdout")?;
-    let server = ServerProcess(child);
-    let mut reader = BufReader::new(stdout);
-    let mut next_addr = |prefix: &str| -> anyhow::Result<String> {
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        Ok(line
-            .trim()
-            .strip_prefix(prefix)
-            .with_context(|| format!("the server did not start: {line:?}"))?
-            .to_owned())
-    };
-    let url = format!("https://{}", next_addr("listening on ")?);
-    let http_url = format!("http://{}", next_addr("http listening on ")?);
+    let (server, url, http_url) = super::spawn_server(&exe, &server_dir, "warn")?;
     println!("server listening on {url} (gRPC) and {http_url} (OCSP, CRL, CA certificates)");
 
     let ca = std::fs::read(&cfg.tls.cert)?;

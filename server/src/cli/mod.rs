@@ -3,6 +3,7 @@
 //! `TANDEM_PIN2` / `TANDEM_PIN` or standard input.
 
 pub mod demo;
+pub mod load;
 pub mod rp_api;
 
 use std::io::BufRead;
@@ -29,6 +30,74 @@ pub fn init_logging(filter: &str) {
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// A `tandem server run` child process, stopped (killed) when dropped, however the command
+/// that started it ends.
+/// Its standard output stays open (a closed pipe would fail the server's later prints).
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: std::process::Child,
+    stdout: Option<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl ServerProcess {
+    /// The server's process id (for its CPU time in /proc).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `exe server run` on the initialised data directory `dir` with free loopback
+/// ports for the HTTP and REST listeners; returns the process and its gRPC (https://) and
+/// publication (http://) URLs, read from what the server prints when it listens.
+pub fn spawn_server(
+    exe: &Path,
+    dir: &Path,
+    log: &str,
+) -> anyhow::Result<(ServerProcess, String, String)> {
+    let mut child = std::process::Command::new(exe)
+        .args([
+            "--log",
+            log,
+            "server",
+            "run",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--rest-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot start the server")?;
+    let stdout = child.stdout.take().context("no server stdout")?;
+    let mut server = ServerProcess {
+        child,
+        stdout: Some(std::io::BufReader::new(stdout)),
+    };
+    let mut next_addr = |prefix: &str| -> anyhow::Result<String> {
+        let mut line = String::new();
+        if let Some(reader) = server.stdout.as_mut() {
+            reader.read_line(&mut line)?;
+        }
+        Ok(line
+            .trim()
+            .strip_prefix(prefix)
+            .with_context(|| format!("the server did not start: {line:?}"))?
+            .to_owned())
+    };
+    let url = format!("https://{}", next_addr("listening on ")?);
+    let http_url = format!("http://{}", next_addr("http listening on ")?);
+    Ok((server, url, http_url))
 }
 
 /// A multi-threaded runtime.

@@ -1,0 +1,687 @@
+//! `tandem load`: a load generator. It starts a server on a data directory of its own (or
+//! the one given), registers simulated devices, then drives composite signatures through
+//! the relying-party and device gRPC APIs over loopback at each concurrency level asked for,
+//! and reports completed signatures per second, latency percentiles of the server's part,
+//! errors, and the server process's CPU seconds per completed signature (from
+//! `/proc/<pid>/stat`).
+//!
+//! The device work is precomputed: every account signs the same digest each time
+//! (RSASSA-PKCS1-v1_5, deterministic), so its partial signature `s1'` is computed once
+//! (`grpc::precompute`) and a confirmation only seals it for the transaction (one RSA
+//! public-key encryption and AES-GCM). The machine's cores then go to the server.
+//!
+//! ```text
+//!   load generator (this process)                  server (child process)
+//!   worker k, account k:
+//!     t0  RP StartSignature(doc k, digest k) ───────▶ transaction, x = EMSA(digest)
+//!         device ListPending ───────────────────────▶
+//!     t1  device Confirm(seal(s1'_k)) ──────────────▶ open envelope, s1'', s1, s2, CRT
+//!     t2  ◀────────────────────────── accepted (signature stored)
+//!   confirm latency = t2 - t1 (the server's part), session latency = t2 - t0
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use tandem_client_core::encoding::{HashAlgorithm, SignatureScheme, encode_pkcs1v15};
+use tandem_client_core::grpc::{self as dev, Client, Precomputed, ProofOutcome};
+use tandem_client_core::hazmat::bit_length;
+use tandem_client_core::pin::{KdfParams, Pin};
+use tandem_client_core::sign::SigningRequest;
+use tandem_client_core::state::DeviceState;
+use tandem_client_core::types::KeyType;
+use tandem_proto::v1 as pb;
+use tandem_proto::v1::relying_party_client::RelyingPartyClient;
+use tonic::transport::Channel;
+
+use super::{rp_client, runtime, spawn_server};
+use crate::config::Config;
+use crate::store::{Identity, Store, unix_now};
+
+const PIN1: &str = "1234";
+const PIN2: &str = "12345";
+/// Marks a data directory `tandem load` created (and may reuse).
+const MARKER: &str = ".tandem-load";
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Data directory (created and initialised when missing).
+    pub data_dir: PathBuf,
+    /// Use a SoftHSM token instead of hsm-sim when initialising.
+    pub softhsm: bool,
+    /// Client and server key size.
+    pub key_bits: usize,
+    /// Simulated devices (one account each).
+    pub accounts: usize,
+    /// Concurrency levels, one measured phase each.
+    pub concurrency: Vec<usize>,
+    /// Length of each phase.
+    pub seconds: u64,
+    /// Results as JSON.
+    pub json: Option<PathBuf>,
+    /// Chart of throughput and latency against concurrency (SVG).
+    pub svg: Option<PathBuf>,
+}
+
+/// The result of one phase.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Phase {
+    /// Sessions running at once.
+    pub concurrency: usize,
+    /// Completed (accepted) signatures.
+    pub completed: u64,
+    /// Failed sessions.
+    pub errors: u64,
+    /// Length of the phase.
+    pub seconds: f64,
+    /// Completed signatures per second.
+    pub per_second: f64,
+    /// Confirm round trip (the server's part), milliseconds.
+    pub confirm_ms: Percentiles,
+    /// Whole session (start, pending, confirm), milliseconds.
+    pub session_ms: Percentiles,
+    /// Server CPU (user + system) per completed signature, milliseconds.
+    pub server_cpu_ms_per_signature: f64,
+    /// Server CPU use during the phase, in cores.
+    pub server_cores: f64,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    fn of(samples: &mut [Duration]) -> Self {
+        samples.sort();
+        let at = |q: f64| -> f64 {
+            if samples.is_empty() {
+                return 0.0;
+            }
+            // Nearest rank.
+            let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+            samples[rank - 1].as_secs_f64() * 1e3
+        };
+        Self {
+            p50: at(0.50),
+            p95: at(0.95),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+}
+
+/// One simulated device with its precomputed partial signature.
+struct Account {
+    state: DeviceState,
+    digest: Vec<u8>,
+    pre: Precomputed,
+    last_transaction: Option<String>,
+}
+
+/// Runs the load test.
+pub fn run(opts: &LoadOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        [2048, 3072, 4096].contains(&opts.key_bits),
+        "--key-bits must be 2048, 3072 or 4096"
+    );
+    anyhow::ensure!(opts.accounts >= 1, "--accounts must be at least 1");
+    anyhow::ensure!(
+        !opts.concurrency.is_empty() && opts.concurrency.iter().all(|&c| c >= 1),
+        "--concurrency needs levels of at least 1"
+    );
+    let max = opts.concurrency.iter().copied().max().unwrap_or(1);
+    anyhow::ensure!(
+        opts.accounts >= max,
+        "--accounts ({}) must be at least the highest concurrency ({max}): one account signs one \
+         session at a time",
+        opts.accounts
+    );
+    anyhow::ensure!(opts.seconds >= 1, "--seconds must be at least 1");
+    let server_dir = prepare_data_dir(opts)?;
+    let exe = std::env::current_exe()?;
+    let cfg = Config::load(&server_dir)?;
+    let (server, url, _) = spawn_server(&exe, &server_dir, "warn")?;
+    let pid = server.id();
+    eprintln!("server {pid} listening on {url}");
+    let ca = std::fs::read(&cfg.tls.cert)?;
+    let phases = runtime()?.block_on(drive(opts, &cfg, &url, &ca, pid))?;
+    drop(server);
+    print_table(opts, &phases);
+    if let Some(path) = &opts.json {
+        let doc = serde_json::json!({
+            "key_bits": opts.key_bits,
+            "accounts": opts.accounts,
+            "hsm": if opts.softhsm { "SoftHSM" } else { "hsm-sim" },
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "phases": phases,
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &opts.svg {
+        std::fs::write(path, chart(opts, &phases))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Creates and initialises the data directory when it does not exist; returns the server's
+/// directory inside it.
+fn prepare_data_dir(opts: &LoadOptions) -> anyhow::Result<PathBuf> {
+    let dir = &opts.data_dir;
+    let server_dir = dir.join("server");
+    if server_dir.join(crate::config::CONFIG_FILE).exists() {
+        anyhow::ensure!(
+            dir.join(MARKER).exists(),
+            "{} was not created by `tandem load`; choose another --data-dir",
+            dir.display()
+        );
+        return Ok(server_dir);
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(MARKER), "created by `tandem load`\n")?;
+    let exe = std::env::current_exe()?;
+    eprintln!("initialising {} ...", server_dir.display());
+    let status = std::process::Command::new(&exe)
+        .args(["server", "init"])
+        .args(opts.softhsm.then_some("--softhsm"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&server_dir)
+        .args(["--server-key-bits", &opts.key_bits.to_string()])
+        .args(["--ca-key-spec", "ec-p384"])
+        .status()
+        .context("cannot run `tandem server init`")?;
+    anyhow::ensure!(status.success(), "server init failed");
+    Ok(server_dir)
+}
+
+/// A progress line on standard error, rewritten in place.
+fn progress(text: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\r\x1b[2K{text}");
+    let _ = err.flush();
+}
+
+async fn drive(
+    opts: &LoadOptions,
+    cfg: &Config,
+    url: &str,
+    ca: &[u8],
+    pid: u32,
+) -> anyhow::Result<Vec<Phase>> {
+    let client = Client::connect(url, ca).await?;
+    let transport = dev::transport_key(&client).await?;
+    let store = Store::open(&cfg.database)?;
+    let mut accounts = Vec::with_capacity(opts.accounts);
+    let started = Instant::now();
+    for i in 0..opts.accounts {
+        progress(&format!(
+            "registering simulated devices {i}/{} ({:.0} s; each generates two {}-bit keys)",
+            opts.accounts,
+            started.elapsed().as_secs_f64(),
+            opts.key_bits
+        ));
+        accounts.push(register(&client, &store, i, opts.key_bits).await?);
+    }
+    progress(&format!(
+        "registered {} simulated devices in {:.1} s\n",
+        opts.accounts,
+        started.elapsed().as_secs_f64()
+    ));
+
+    // Warm-up: one signature per account, verified with OpenSSL.
+    let mut rp = rp_client(url, ca).await?;
+    for (i, a) in accounts.iter_mut().enumerate() {
+        progress(&format!("warm-up {i}/{}", opts.accounts));
+        sign_once(&client, &mut rp, a, &transport).await?;
+        verify_last(&mut rp, a).await?;
+    }
+    progress("warm-up done; every account's signature verified with OpenSSL\n");
+
+    let accounts: Vec<Arc<tokio::sync::Mutex<Account>>> = accounts
+        .into_iter()
+        .map(|a| Arc::new(tokio::sync::Mutex::new(a)))
+        .collect();
+    let mut phases = Vec::new();
+    for &c in &opts.concurrency {
+        phases.push(phase(opts, url, ca, &accounts[..c], &transport, pid).await?);
+    }
+    // Every account's last signature verifies.
+    for a in &accounts {
+        verify_last(&mut rp, &mut *a.lock().await).await?;
+    }
+    eprintln!("every account's last signature verified with OpenSSL");
+    Ok(phases)
+}
+
+/// Registers simulated device `i` and precomputes its partial signature.
+async fn register(
+    client: &Client,
+    store: &Store,
+    i: usize,
+    key_bits: usize,
+) -> anyhow::Result<Account> {
+    let mut device_id = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut device_id);
+    let mut reg = dev::register_start(client, device_id).await?;
+    store.approve_registration(
+        &reg.registration_code,
+        &Identity {
+            given_name: format!("LOAD{i}"),
+            surname: "TESTNUMBER".into(),
+            country: "EE".into(),
+            national_id: format!("3{:010}", 1_000_000 + i),
+        },
+        unix_now(),
+    )?;
+    let (pin1, pin2) = (Pin::new(PIN1)?, Pin::new(PIN2)?);
+    // The PIN is unlocked once, for the precomputation, so the KDF costs nothing later.
+    dev::submit_keys(
+        client,
+        &mut reg,
+        &pin1,
+        &pin2,
+        key_bits,
+        KdfParams::default(),
+    )
+    .await?;
+    let state = match dev::prove(client, &reg, &pin1, &pin2).await? {
+        ProofOutcome::Completed(s) => *s,
+        ProofOutcome::PinMismatch { .. } => anyhow::bail!("registration proof failed"),
+    };
+    let kp = state
+        .key_pair(KeyType::Sign)
+        .context("the account has no SIGN key")?;
+    let bits = bit_length(&kp.composite_modulus);
+    let digest = Sha256::digest(format!("tandem load {}", state.document_number)).to_vec();
+    let x = encode_pkcs1v15(HashAlgorithm::Sha256, &digest, bits)?;
+    let pre = dev::precompute(
+        &state,
+        KeyType::Sign,
+        &pin2,
+        &SigningRequest {
+            scheme: SignatureScheme::Pkcs1v15,
+            hash: HashAlgorithm::Sha256,
+            digest: digest.clone(),
+            encoded_message: x,
+            composite_modulus_bits: bits,
+        },
+    )?;
+    Ok(Account {
+        state,
+        digest,
+        pre,
+        last_transaction: None,
+    })
+}
+
+/// The times of one session.
+struct Timed {
+    confirm: Duration,
+    session: Duration,
+}
+
+/// One signature session: RP start, device pending + confirm with the precomputed share.
+async fn sign_once(
+    client: &Client,
+    rp: &mut RelyingPartyClient<Channel>,
+    a: &mut Account,
+    transport: &[u8],
+) -> anyhow::Result<Timed> {
+    let t0 = Instant::now();
+    let start = rp
+        .start_signature(pb::StartTransactionRequest {
+            relying_party_name: "Load Test Bank".into(),
+            target: Some(pb::start_transaction_request::Target::DocumentNumber(
+                a.state.document_number.clone(),
+            )),
+            hash: pb::HashAlgorithm::Sha256 as i32,
+            digest: a.digest.clone(),
+            scheme: pb::SignatureScheme::Pkcs1V15 as i32,
+            display_text: "Load test".into(),
+            vc_choice: false,
+            timeout_seconds: 0,
+        })
+        .await?
+        .into_inner();
+    let pending = dev::list_pending(client, &a.state).await?;
+    let t = pending
+        .into_iter()
+        .find(|t| t.transaction_id == start.transaction_id)
+        .context("the transaction did not reach the device")?;
+    let prepared = dev::prepare_confirm_precomputed(&a.state, &t, &a.pre, transport)?;
+    let t1 = Instant::now();
+    let resp = dev::send_confirm(client, &mut a.state, &prepared).await?;
+    let t2 = Instant::now();
+    anyhow::ensure!(
+        resp.outcome == pb::ConfirmOutcome::Accepted as i32,
+        "the server answered {:?}",
+        pb::ConfirmOutcome::try_from(resp.outcome)
+    );
+    a.last_transaction = Some(start.transaction_id);
+    Ok(Timed {
+        confirm: t2 - t1,
+        session: t2 - t0,
+    })
+}
+
+/// Checks the account's last signature with OpenSSL (RSASSA-PKCS1-v1_5, SHA-256).
+async fn verify_last(rp: &mut RelyingPartyClient<Channel>, a: &mut Account) -> anyhow::Result<()> {
+    let id = a.last_transaction.clone().context("no signature yet")?;
+    let st = rp
+        .get_transaction_status(pb::GetTransactionStatusRequest { transaction_id: id })
+        .await?
+        .into_inner();
+    let key = st.key_pair.context("no key in the status")?;
+    let pkey = openssl::pkey::PKey::public_key_from_der(&key.public_key_der)?;
+    let mut verifier = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &pkey)?;
+    verifier.update(format!("tandem load {}", a.state.document_number).as_bytes())?;
+    anyhow::ensure!(
+        verifier.verify(&st.signature)?,
+        "OpenSSL rejects the signature of {}",
+        a.state.document_number
+    );
+    Ok(())
+}
+
+/// User + system CPU time of process `pid`, from `/proc/<pid>/stat` (clock ticks of
+/// `getconf CLK_TCK`, 100 on Linux).
+fn cpu_time(pid: u32, ticks_per_second: f64) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat (Linux only)"))?;
+    // Fields after the command name (which may hold spaces) start with field 3 (state).
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("unexpected /proc/<pid>/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("short /proc/<pid>/stat")?
+            .parse::<u64>()? as f64)
+    };
+    // utime is field 14, stime field 15: indexes 11 and 12 from field 3.
+    Ok(Duration::from_secs_f64(
+        (ticks(11)? + ticks(12)?) / ticks_per_second,
+    ))
+}
+
+fn ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// One phase: `accounts.len()` workers sign in a loop for `opts.seconds`.
+async fn phase(
+    opts: &LoadOptions,
+    url: &str,
+    ca: &[u8],
+    accounts: &[Arc<tokio::sync::Mutex<Account>>],
+    transport: &[u8],
+    pid: u32,
+) -> anyhow::Result<Phase> {
+    let c = accounts.len();
+    let tps = ticks_per_second();
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let cpu0 = cpu_time(pid, tps)?;
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(opts.seconds);
+    let mut tasks = Vec::new();
+    for a in accounts {
+        let (a, done, failed) = (Arc::clone(a), Arc::clone(&done), Arc::clone(&failed));
+        let client = Client::connect(url, ca).await?;
+        let mut rp = rp_client(url, ca).await?;
+        let transport = transport.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+            let mut a = a.lock().await;
+            while Instant::now() < deadline {
+                match sign_once(&client, &mut rp, &mut a, &transport).await {
+                    Ok(t) => {
+                        done.fetch_add(1, Ordering::Relaxed);
+                        times.push(t);
+                    }
+                    Err(e) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        *errors.entry(e.to_string()).or_default() += 1;
+                        // Do not spin on a persistent failure.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+            (times, errors)
+        }));
+    }
+    // Progress once a second until the workers end.
+    let reporter = {
+        let (done, failed) = (Arc::clone(&done), Arc::clone(&failed));
+        let seconds = opts.seconds;
+        tokio::spawn(async move {
+            loop {
+                let el = t0.elapsed().as_secs_f64();
+                let n = done.load(Ordering::Relaxed);
+                progress(&format!(
+                    "concurrency {c}: {el:.0}/{seconds} s, {n} signatures ({:.1}/s), {} errors",
+                    n as f64 / el.max(1e-3),
+                    failed.load(Ordering::Relaxed)
+                ));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    let mut confirm = Vec::new();
+    let mut session = Vec::new();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    for t in tasks {
+        let (times, errs) = t.await?;
+        for x in times {
+            confirm.push(x.confirm);
+            session.push(x.session);
+        }
+        for (k, v) in errs {
+            *errors.entry(k).or_default() += v;
+        }
+    }
+    let elapsed = t0.elapsed();
+    let cpu = cpu_time(pid, tps)?.saturating_sub(cpu0);
+    reporter.abort();
+    let completed = done.load(Ordering::Relaxed);
+    let phase = Phase {
+        concurrency: c,
+        completed,
+        errors: failed.load(Ordering::Relaxed),
+        seconds: elapsed.as_secs_f64(),
+        per_second: completed as f64 / elapsed.as_secs_f64(),
+        confirm_ms: Percentiles::of(&mut confirm),
+        session_ms: Percentiles::of(&mut session),
+        server_cpu_ms_per_signature: if completed == 0 {
+            0.0
+        } else {
+            cpu.as_secs_f64() * 1e3 / completed as f64
+        },
+        server_cores: cpu.as_secs_f64() / elapsed.as_secs_f64(),
+    };
+    progress(&format!(
+        "concurrency {c}: {completed} signatures in {:.1} s ({:.1}/s), {} errors\n",
+        phase.seconds, phase.per_second, phase.errors
+    ));
+    for (e, n) in errors {
+        eprintln!("  {n} x {e}");
+    }
+    Ok(phase)
+}
+
+fn print_table(opts: &LoadOptions, phases: &[Phase]) {
+    println!(
+        "\n{} accounts, {}-bit keys, {} s per phase, HSM {}; latencies in ms (confirm = the server's part)\n",
+        opts.accounts,
+        opts.key_bits,
+        opts.seconds,
+        if opts.softhsm { "SoftHSM" } else { "hsm-sim" }
+    );
+    println!(
+        "| concurrency | signatures/s | confirm p50 | p95 | p99 | session p99 | errors | server CPU ms/signature | server cores |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for p in phases {
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} |",
+            p.concurrency,
+            p.per_second,
+            p.confirm_ms.p50,
+            p.confirm_ms.p95,
+            p.confirm_ms.p99,
+            p.session_ms.p99,
+            p.errors,
+            p.server_cpu_ms_per_signature,
+            p.server_cores
+        );
+    }
+}
+
+/// An SVG chart: signatures per second (left axis) and confirm latency p50/p99 (right axis)
+/// against concurrency.
+fn chart(opts: &LoadOptions, phases: &[Phase]) -> String {
+    let (w, h, left, right, top, bottom) = (640.0, 360.0, 60.0, 60.0, 40.0, 50.0);
+    let pw = w - left - right;
+    let ph = h - top - bottom;
+    let max_c = phases.iter().map(|p| p.concurrency).max().unwrap_or(1) as f64;
+    let nice = |v: f64| -> f64 {
+        let v = v.max(1e-9);
+        let e = 10f64.powf(v.log10().floor());
+        [1.0, 2.0, 5.0, 10.0]
+            .into_iter()
+            .map(|m| m * e)
+            .find(|s| *s >= v)
+            .unwrap_or(10.0 * e)
+    };
+    let max_rate = nice(phases.iter().map(|p| p.per_second).fold(0.0, f64::max) * 1.1);
+    let max_ms = nice(phases.iter().map(|p| p.confirm_ms.p99).fold(0.0, f64::max) * 1.1);
+    let x = |c: f64| {
+        left + if max_c <= 1.0 {
+            pw / 2.0
+        } else {
+            (c - 1.0) / (max_c - 1.0) * pw
+        }
+    };
+    let y_rate = |v: f64| top + ph - v / max_rate * ph;
+    let y_ms = |v: f64| top + ph - v / max_ms * ph;
+    let line = |pts: Vec<(f64, f64)>, color: &str, dash: &str| -> String {
+        let d: Vec<String> = pts.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
+        let dots: String = pts
+            .iter()
+            .map(|(a, b)| format!(r#"<circle cx="{a:.1}" cy="{b:.1}" r="3" fill="{color}"/>"#))
+            .collect();
+        format!(
+            r#"<polyline fill="none" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}" points="{}"/>{dots}"#,
+            d.join(" ")
+        )
+    };
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{}" y="20" text-anchor="middle" font-size="14">tandem load: {} accounts, {}-bit keys, {}</text>
+<line x1="{left}" y1="{}" x2="{}" y2="{}" stroke="black"/>
+<line x1="{left}" y1="{top}" x2="{left}" y2="{}" stroke="black"/>
+<line x1="{}" y1="{top}" x2="{}" y2="{}" stroke="black"/>
+"#,
+        w / 2.0,
+        opts.accounts,
+        opts.key_bits,
+        if opts.softhsm { "SoftHSM" } else { "hsm-sim" },
+        top + ph,
+        left + pw,
+        top + ph,
+        top + ph,
+        left + pw,
+        left + pw,
+        top + ph,
+    );
+    for i in 0..=4 {
+        let f = f64::from(i) / 4.0;
+        let yy = top + ph - f * ph;
+        svg.push_str(&format!(
+            r##"<line x1="{left}" y1="{yy:.1}" x2="{}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end" fill="#1f6fb2">{:.0}</text><text x="{}" y="{:.1}" fill="#c0392b">{:.0}</text>
+"##,
+            left + pw,
+            left - 6.0,
+            yy + 4.0,
+            f * max_rate,
+            left + pw + 6.0,
+            yy + 4.0,
+            f * max_ms
+        ));
+    }
+    for p in phases {
+        let xx = x(p.concurrency as f64);
+        svg.push_str(&format!(
+            r#"<text x="{xx:.1}" y="{:.1}" text-anchor="middle">{}</text>
+"#,
+            top + ph + 16.0,
+            p.concurrency
+        ));
+    }
+    svg.push_str(&line(
+        phases
+            .iter()
+            .map(|p| (x(p.concurrency as f64), y_rate(p.per_second)))
+            .collect(),
+        "#1f6fb2",
+        "",
+    ));
+    svg.push_str(&line(
+        phases
+            .iter()
+            .map(|p| (x(p.concurrency as f64), y_ms(p.confirm_ms.p50)))
+            .collect(),
+        "#c0392b",
+        "5,4",
+    ));
+    svg.push_str(&line(
+        phases
+            .iter()
+            .map(|p| (x(p.concurrency as f64), y_ms(p.confirm_ms.p99)))
+            .collect(),
+        "#c0392b",
+        "",
+    ));
+    svg.push_str(&format!(
+        r##"
+<text x="{}" y="{}" text-anchor="middle">concurrent sessions</text>
+<text x="16" y="{}" transform="rotate(-90 16 {})" text-anchor="middle" fill="#1f6fb2">signatures per second</text>
+<text x="{}" y="{}" transform="rotate(90 {} {})" text-anchor="middle" fill="#c0392b">confirm latency ms (p50 dashed, p99 solid)</text>
+</svg>
+"##,
+        left + pw / 2.0,
+        h - 12.0,
+        top + ph / 2.0,
+        top + ph / 2.0,
+        w - 14.0,
+        top + ph / 2.0,
+        w - 14.0,
+        top + ph / 2.0
+    ));
+    svg
+}

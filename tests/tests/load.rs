@@ -1,0 +1,104 @@
+//! `tandem load` end to end: it starts its own server (hsm-sim), registers simulated
+//! devices, drives signatures at two concurrency levels, verifies signatures with OpenSSL,
+//! and reports throughput, latency percentiles, errors and the server's CPU per signature,
+//! as a table, JSON and an SVG chart. A second run reuses the data directory.
+
+#![allow(clippy::unwrap_used)] // tests
+
+use tandem_tests::*;
+
+fn field(v: &serde_json::Value, path: &[&str]) -> f64 {
+    let mut v = v;
+    for p in path {
+        v = &v[*p];
+    }
+    v.as_f64()
+        .unwrap_or_else(|| panic!("{path:?} is not a number in {v}"))
+}
+
+#[test]
+fn load_generator_measures_signatures_and_server_cpu() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("load");
+    let json = tmp.path().join("load.json");
+    let svg = tmp.path().join("load.svg");
+    let run = || {
+        tandem(&[
+            "load",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--key-bits",
+            "2048",
+            "--accounts",
+            "2",
+            "--concurrency",
+            "1,2",
+            "--seconds",
+            "2",
+            "--json",
+            json.to_str().unwrap(),
+            "--svg",
+            svg.to_str().unwrap(),
+        ])
+        .unwrap()
+    };
+    let table = run();
+    assert!(table.contains("| concurrency | signatures/s |"), "{table}");
+
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["hsm"], "hsm-sim");
+    let phases = doc["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 2);
+    for (p, c) in phases.iter().zip([1.0, 2.0]) {
+        assert_eq!(field(p, &["concurrency"]), c);
+        assert!(field(p, &["completed"]) >= 1.0, "{p}");
+        assert_eq!(field(p, &["errors"]), 0.0, "{p}");
+        assert!(field(p, &["per_second"]) > 0.0);
+        // The server did work for the signatures (its CPU time moved).
+        assert!(field(p, &["server_cpu_ms_per_signature"]) > 0.0, "{p}");
+        for l in ["confirm_ms", "session_ms"] {
+            let (p50, p95, p99, max) = (
+                field(p, &[l, "p50"]),
+                field(p, &[l, "p95"]),
+                field(p, &[l, "p99"]),
+                field(p, &[l, "max"]),
+            );
+            assert!(
+                0.0 < p50 && p50 <= p95 && p95 <= p99 && p99 <= max,
+                "{l}: {p}"
+            );
+        }
+        // The server's part is part of the session.
+        assert!(field(p, &["confirm_ms", "p50"]) <= field(p, &["session_ms", "max"]));
+    }
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
+    assert_eq!(chart.matches("<polyline").count(), 3, "{chart}");
+
+    // The data directory is reused (no second initialisation), and a foreign one refused.
+    let table = run();
+    assert!(table.contains("| 2 |"), "{table}");
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir_all(foreign.join("server")).unwrap();
+    std::fs::write(foreign.join("server/tandem.toml"), "").unwrap();
+    let e = tandem(&["load", "--data-dir", foreign.to_str().unwrap()]).unwrap_err();
+    assert!(
+        e.to_string().contains("not created by `tandem load`"),
+        "{e}"
+    );
+    // Bad arguments are refused before anything starts.
+    let e = tandem(&[
+        "load",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--accounts",
+        "1",
+        "--concurrency",
+        "2",
+    ])
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("at least the highest concurrency"),
+        "{e}"
+    );
+}
