@@ -78,6 +78,10 @@ fn bn(obj: &Object, attr: CK_ATTRIBUTE_TYPE) -> Result<BigNum> {
 
 /// The RSA private key of an object.
 fn rsa_private(obj: &Object) -> Result<Rsa<Private>> {
+    obj.rsa_private(rsa_private_uncached)
+}
+
+fn rsa_private_uncached(obj: &Object) -> Result<Rsa<Private>> {
     Ok(Rsa::from_private_components(
         bn(obj, CKA_MODULUS)?,
         bn(obj, CKA_PUBLIC_EXPONENT)?,
@@ -92,7 +96,7 @@ fn rsa_private(obj: &Object) -> Result<Rsa<Private>> {
 
 /// Checks that an RSA private key object is consistent (`n = p q`, `e d = 1`, CRT values).
 pub fn rsa_check_private(obj: &Object) -> Result<()> {
-    match rsa_private(obj).map(|k| k.check_key()) {
+    match rsa_private_uncached(obj).map(|k| k.check_key()) {
         Ok(Ok(true)) => Ok(()),
         _ => ck(CKR_ATTRIBUTE_VALUE_INVALID),
     }

@@ -139,7 +139,23 @@ pub fn template_ulong(template: &Template, attr: CK_ATTRIBUTE_TYPE) -> Option<CK
 #[derive(Default, Clone, PartialEq, Eq)]
 pub struct Object {
     attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Value>,
+    rsa: RsaCache,
 }
+
+/// The OpenSSL form of an RSA private key object, built on its first use and shared by the
+/// object's copies, so a signature or decryption does not convert eight numbers and set up
+/// Montgomery contexts and blinding again each time. Cleared whenever an attribute is set.
+#[derive(Default, Clone)]
+struct RsaCache(std::sync::Arc<std::sync::OnceLock<openssl::rsa::Rsa<openssl::pkey::Private>>>);
+
+impl PartialEq for RsaCache {
+    /// A cache never makes two objects differ.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for RsaCache {}
 
 impl std::fmt::Debug for Object {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -160,11 +176,27 @@ impl Object {
     /// Sets an attribute unconditionally (the caller has checked the rules).
     pub fn set(&mut self, attr: CK_ATTRIBUTE_TYPE, value: Value) {
         self.attrs.insert(attr, value);
+        self.rsa = RsaCache::default();
     }
 
     /// Sets an attribute only when it is not there yet.
     pub fn set_default(&mut self, attr: CK_ATTRIBUTE_TYPE, value: Value) {
         self.attrs.entry(attr).or_insert(value);
+        self.rsa = RsaCache::default();
+    }
+
+    /// The object's RSA private key in OpenSSL form, built by `build` on first use and kept
+    /// (a reference-counted handle is returned).
+    pub fn rsa_private<E>(
+        &self,
+        build: impl FnOnce(&Self) -> std::result::Result<openssl::rsa::Rsa<openssl::pkey::Private>, E>,
+    ) -> std::result::Result<openssl::rsa::Rsa<openssl::pkey::Private>, E> {
+        if let Some(k) = self.rsa.0.get() {
+            return Ok(k.clone());
+        }
+        let k = build(self)?;
+        // Another thread may have built it meanwhile; either copy is the same key.
+        Ok(self.rsa.0.get_or_init(|| k).clone())
     }
 
     /// The raw value of an attribute.

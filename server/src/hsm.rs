@@ -37,8 +37,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
@@ -52,7 +52,7 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use rsa::BigUint;
 use rsa::pkcs8::EncodePublicKey;
-use sha2::{Digest, Sha384};
+use sha2::{Digest, Sha256, Sha384};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// hsm-sim's vendor key type for a split-key share `d1''` (hsm-sim/README.md): a secret key
@@ -81,6 +81,8 @@ const GCM_TAG_BITS: u64 = 128;
 const PUBLIC_EXPONENT: [u8; 3] = [0x01, 0x00, 0x01];
 /// Sessions kept open in the pool when idle; more are opened on demand and closed on return.
 const MAX_IDLE_SESSIONS: usize = 8;
+/// Unwrapped server keys kept in the HSM between signatures (objects in its memory).
+const SERVER_KEY_CACHE: usize = 1024;
 /// Calls left running past their deadline ([`Hsm::bounded`]) before new bounded calls are
 /// refused at once: a stuck HSM must not pile up threads without end.
 const MAX_OVERDUE_CALLS: usize = 16;
@@ -168,6 +170,18 @@ impl HsmError {
             HsmError::Pkcs11 { rv, .. } => Some(*rv),
             _ => None,
         }
+    }
+
+    /// Refused input (a blob that does not decrypt, the wrong key, a malformed argument),
+    /// as opposed to a failure of the module.
+    pub fn is_refused_input(&self) -> bool {
+        matches!(
+            self,
+            HsmError::Decryption
+                | HsmError::WrongKey
+                | HsmError::BadBlob(_)
+                | HsmError::InvalidArgument(_)
+        )
     }
 
     /// The PKCS#11 function that failed, if any.
@@ -434,11 +448,78 @@ struct Inner {
     handles: Mutex<CachedHandles>,
     /// Serialises `ensure_objects` within this process.
     provisioning: Mutex<()>,
+    /// Bounded calls still running past their deadline.
+    overdue: AtomicUsize,
+    /// Unwrapped server keys kept in the HSM (`sign_raw`).
+    server_keys: RwLock<KeyCache>,
+    /// The session that holds the cached server keys; used for nothing else, so no failure
+    /// of another operation closes it.
+    keeper: Mutex<Option<PooledSession>>,
     /// Keeps the user logged in: the login ends when the application's last session closes.
     /// Declared last so it is closed after the pooled sessions. Never used for operations.
     _login_session: Mutex<Session>,
-    /// Bounded calls still running past their deadline.
-    overdue: AtomicUsize,
+}
+
+/// Handles of unwrapped server keys (sensitive, non-extractable session objects of the
+/// keeper session) with their moduli, by the SHA-256 of their wrapped blob, least recently
+/// used first out. Behind an `RwLock`: a signature holds the read lock while it uses a
+/// handle, and an object is only destroyed under the write lock, so no key is destroyed
+/// while a signature uses it. A handle may still have died with the keeper session (the
+/// token was removed), and the module may then reuse it: users check the modulus first.
+#[derive(Default)]
+struct KeyCache {
+    entries: HashMap<[u8; 32], CachedKey>,
+    clock: AtomicU64,
+}
+
+/// A cached key.
+struct CachedKey {
+    handle: ObjectHandle,
+    modulus: Vec<u8>,
+    used: AtomicU64,
+}
+
+impl KeyCache {
+    /// The entry for `id`, marked as used now (under the read lock).
+    fn get(&self, id: &[u8; 32]) -> Option<&CachedKey> {
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        let e = self.entries.get(id)?;
+        e.used.store(now, Ordering::Relaxed);
+        Some(e)
+    }
+
+    /// Inserts; returns the entry evicted to make room, if any.
+    fn insert(
+        &mut self,
+        id: [u8; 32],
+        handle: ObjectHandle,
+        modulus: Vec<u8>,
+    ) -> Option<CachedKey> {
+        let mut evicted = None;
+        if self.entries.len() >= SERVER_KEY_CACHE
+            && !self.entries.contains_key(&id)
+            && let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.used.load(Ordering::Relaxed))
+                .map(|(k, _)| *k)
+        {
+            evicted = self.entries.remove(&oldest);
+        }
+        let used = AtomicU64::new(self.clock.fetch_add(1, Ordering::Relaxed));
+        if let Some(old) = self.entries.insert(
+            id,
+            CachedKey {
+                handle,
+                modulus,
+                used,
+            },
+        ) && old.handle != handle
+        {
+            evicted = evicted.or(Some(old));
+        }
+        evicted
+    }
 }
 
 #[derive(Default)]
@@ -455,6 +536,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    // As for `lock`: the cache stays consistent (every change is one map operation).
+    l.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Loaded and initialised modules, one per canonical path, for the whole process.
@@ -590,6 +680,8 @@ impl Hsm {
                 provisioning: Mutex::new(()),
                 _login_session: Mutex::new(login_session),
                 overdue: AtomicUsize::new(0),
+                server_keys: RwLock::new(KeyCache::default()),
+                keeper: Mutex::new(None),
             }),
         })
     }
@@ -952,36 +1044,144 @@ impl Hsm {
         let n = BigUint::from_bytes_be(expected_modulus);
         let x = left_pad(&(BigUint::from_bytes_be(x) % &n).to_bytes_be(), k)?;
 
+        let id: [u8; 32] = Sha256::digest(wrapped).into();
         self.with_session(|s| {
-            let kek = self.kek(s)?;
-            let key = s
-                .session
-                .unwrap_key(
-                    &Mechanism::AesKeyWrapPad,
-                    kek,
-                    wrapped,
-                    &[
-                        Attribute::Class(ObjectClass::PRIVATE_KEY),
-                        Attribute::KeyType(KeyType::RSA),
-                        Attribute::Token(false),
-                        Attribute::Private(true),
-                        Attribute::Sensitive(true),
-                        Attribute::Extractable(false),
-                        Attribute::Sign(true),
-                        Attribute::Decrypt(false),
-                        Attribute::Unwrap(false),
-                        Attribute::Derive(false),
-                    ],
-                )
-                .map_err(|e| self.classify(e, false))?;
-            let key = SessionObject::new(s, key);
-            let modulus = read_modulus(s, key.handle)?;
-            if strip_leading_zeros(&modulus) != expected_modulus {
-                return Err(HsmError::WrongKey);
+            // At most: a stale entry dropped, the key unwrapped, then used.
+            for _ in 0..3 {
+                {
+                    let cache = read(&self.inner.server_keys);
+                    if let Some(e) = cache.get(&id)
+                        // The handle must still name an object with the key's modulus (after
+                        // the keeper session died, the module may reuse the handle).
+                        && read_modulus(s, e.handle)
+                            .is_ok_and(|n| strip_leading_zeros(&n) == e.modulus)
+                    {
+                        if e.modulus != expected_modulus {
+                            return Err(HsmError::WrongKey);
+                        }
+                        // Under the read lock: nobody destroys the key meanwhile.
+                        let signature = s.session.sign(&Mechanism::RsaX509, e.handle, &x)?;
+                        return left_pad(strip_leading_zeros(&signature), k);
+                    }
+                }
+                self.unwrap_server_key(id, wrapped, expected_modulus)?;
             }
-            let signature = s.session.sign(&Mechanism::RsaX509, key.handle, &x)?;
-            left_pad(strip_leading_zeros(&signature), k)
+            Err(HsmError::Token("the unwrapped server key vanished"))
         })
+    }
+
+    /// Unwraps a server key into the keeper session, where it stays (a session object of
+    /// this application, usable from every session, sensitive and non-extractable) until it
+    /// is evicted, forgotten, or the keeper session ends; caches its handle. The least
+    /// recently used key makes room when the cache is full.
+    fn unwrap_server_key(
+        &self,
+        id: [u8; 32],
+        wrapped: &[u8],
+        expected_modulus: &[u8],
+    ) -> Result<(), HsmError> {
+        let mut keeper = lock(&self.inner.keeper);
+        // A keeper session that broke (the token was removed, ...) is replaced once.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if keeper.as_ref().is_none_or(|k| k.discard.get()) {
+                // A new keeper session: the old one's objects are gone with it.
+                *keeper = None;
+                write(&self.inner.server_keys).entries.clear();
+                *keeper = Some(PooledSession {
+                    session: self.open_session()?,
+                    discard: std::cell::Cell::new(false),
+                });
+            }
+            let Some(k) = keeper.as_ref() else {
+                return Err(HsmError::Token("no keeper session"));
+            };
+            let mut cache = write(&self.inner.server_keys);
+            // Another thread may have unwrapped it meanwhile; or its entry is stale.
+            if let Some(e) = cache.entries.get(&id) {
+                if read_modulus(k, e.handle).is_ok_and(|n| strip_leading_zeros(&n) == e.modulus) {
+                    return Ok(());
+                }
+                cache.entries.remove(&id);
+            }
+            match self.unwrap_into(k, wrapped, expected_modulus) {
+                Ok(handle) => {
+                    let evicted = cache.insert(id, handle, expected_modulus.to_vec());
+                    // Under the write lock: no signature uses it.
+                    if let Some(old) = evicted
+                        && read_modulus(k, old.handle)
+                            .is_ok_and(|n| strip_leading_zeros(&n) == old.modulus)
+                    {
+                        let _ = k.session.destroy_object(old.handle);
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.is_refused_input() => return Err(e),
+                Err(e) => {
+                    k.discard.set(true);
+                    if attempt >= 2 {
+                        return Err(e);
+                    }
+                    tracing::debug!(error = %e, "the keeper session failed; opening another");
+                }
+            }
+        }
+    }
+
+    /// Unwraps a server key into session `k` and checks its modulus; the object is kept.
+    fn unwrap_into(
+        &self,
+        k: &PooledSession,
+        wrapped: &[u8],
+        expected_modulus: &[u8],
+    ) -> Result<ObjectHandle, HsmError> {
+        let kek = self.kek(k)?;
+        let handle = k
+            .session
+            .unwrap_key(
+                &Mechanism::AesKeyWrapPad,
+                kek,
+                wrapped,
+                &[
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::KeyType(KeyType::RSA),
+                    Attribute::Token(false),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Sign(true),
+                    Attribute::Decrypt(false),
+                    Attribute::Unwrap(false),
+                    Attribute::Derive(false),
+                ],
+            )
+            .map_err(|e| self.classify(e, true))?;
+        let key = SessionObject::new(k, handle);
+        let modulus = read_modulus(k, key.handle)?;
+        if strip_leading_zeros(&modulus) != expected_modulus {
+            return Err(HsmError::WrongKey);
+        }
+        // Kept (not destroyed on drop).
+        std::mem::forget(key);
+        Ok(handle)
+    }
+
+    /// Destroys the cached unwrapped copy of a server key (`sign_raw`), for example when the
+    /// key pair is destroyed. Nothing happens when none is cached.
+    pub fn forget_server_key(&self, wrapped_private_key: &[u8]) {
+        let Ok(wrapped) = parse_header(wrapped_private_key, ALG_AES_KWP_KEK) else {
+            return;
+        };
+        let id: [u8; 32] = Sha256::digest(wrapped).into();
+        let keeper = lock(&self.inner.keeper);
+        let mut cache = write(&self.inner.server_keys);
+        if let Some(e) = cache.entries.remove(&id)
+            && let Some(k) = keeper.as_ref()
+            && read_modulus(k, e.handle).is_ok_and(|n| strip_leading_zeros(&n) == e.modulus)
+        {
+            let _ = k.session.destroy_object(e.handle);
+        }
     }
 
     /// `len` random bytes from the HSM's generator.
@@ -1257,7 +1457,8 @@ impl Hsm {
     // ---- sessions and object handles ----
 
     /// Runs `f` with a session used by this thread only. The session goes back to the pool
-    /// on success and is closed on failure (which also destroys any session object left).
+    /// on success or refused input, and is closed on other failures (which also destroys
+    /// any session object left).
     fn with_session<T>(
         &self,
         f: impl FnOnce(&PooledSession) -> Result<T, HsmError>,
@@ -1272,7 +1473,13 @@ impl Hsm {
             discard: std::cell::Cell::new(false),
         };
         let result = f(&pooled);
-        if result.is_ok() && !pooled.discard.get() {
+        // A failure of the module may have left the session unusable: it is closed (which
+        // also destroys its session objects). Refused input (a blob that does not decrypt,
+        // the wrong key) leaves it as it was, with the unwrapped keys it caches.
+        let healthy = result
+            .as_ref()
+            .map_or_else(HsmError::is_refused_input, |_| true);
+        if healthy && !pooled.discard.get() {
             let mut idle = lock(&self.inner.idle);
             if idle.len() < MAX_IDLE_SESSIONS {
                 idle.push(pooled.session);

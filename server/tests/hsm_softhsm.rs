@@ -656,12 +656,32 @@ fn server_key_signs_raw() {
         let err = hsm.sign_raw(&corrupt, &key.modulus, &x).unwrap_err();
         println!("corrupted wrapped key: {err}");
 
+        // The unwrapped key stays in the HSM for the next signature (one object, however
+        // many signatures), still only for its own modulus; forgetting it destroys it.
         let raw = raw_session();
+        assert_eq!(session_keys_left(&raw), 1, "one cached server key");
+        assert!(matches!(
+            hsm.sign_raw(&key.wrapped_private_key, &other.modulus, &x),
+            Err(HsmError::WrongKey)
+        ));
+        let s = hsm
+            .sign_raw(&key.wrapped_private_key, &key.modulus, &x)
+            .unwrap();
+        assert_raw_signature(&key.modulus, &x, &s);
+        assert_eq!(session_keys_left(&raw), 1, "the cached key was reused");
+        hsm.forget_server_key(&key.wrapped_private_key);
         assert_eq!(
             session_keys_left(&raw),
             0,
             "session key objects left behind"
         );
+        // Signing again unwraps it again.
+        let s = hsm
+            .sign_raw(&key.wrapped_private_key, &key.modulus, &x)
+            .unwrap();
+        assert_raw_signature(&key.modulus, &x, &s);
+        hsm.forget_server_key(&key.wrapped_private_key);
+        assert_eq!(session_keys_left(&raw), 0);
     });
 }
 
@@ -694,7 +714,13 @@ fn concurrent_sign_raw() {
                 });
             }
         });
+        // Each key was unwrapped into the HSM's cache (at most once per session it ran in),
+        // and goes when forgotten.
         let raw = raw_session();
+        assert!(session_keys_left(&raw) >= keys.len());
+        for key in &keys {
+            hsm.forget_server_key(&key.wrapped_private_key);
+        }
         assert_eq!(
             session_keys_left(&raw),
             0,

@@ -890,8 +890,17 @@ impl Device for DeviceService {
                 }
                 let acc = authenticate(app, req.credential.as_ref())?;
                 let response = pb::DeleteAccountResponse {};
+                let server_keys: Vec<Vec<u8>> = [KeyType::Auth, KeyType::Sign]
+                    .into_iter()
+                    .filter_map(|kt| app.store.key_pair(&acc.id, kt).ok())
+                    .filter_map(|kp| kp.server_key_blob)
+                    .collect();
                 app.store
                     .delete_account(&acc.id, now(), "device", Some(&rt.ok(&response)))?;
+                // The blobs are gone from the database; their unwrapped copies go too.
+                for blob in server_keys {
+                    app.hsm.forget_server_key(&blob);
+                }
                 info!(account_id = %acc.id, "account deleted by its device");
                 Ok(Ok(response))
             })
