@@ -57,6 +57,93 @@ pub fn mod_exp_secret(base: &[u8], exponent: &[u8], modulus: &[u8]) -> Result<Ve
     Ok(r.0.to_vec_padded(len)?)
 }
 
+/// `a·b mod modulus`, padded to the modulus length (public values: the halves of a partial
+/// signature).
+pub fn mul_mod(a: &[u8], b: &[u8], modulus: &[u8]) -> Result<Vec<u8>, BnError> {
+    let n = odd_modulus(modulus)?;
+    let mut ctx = BigNumContext::new()?;
+    let mut r = BigNum::new()?;
+    r.mod_mul(
+        &*BigNum::from_slice(a)?,
+        &*BigNum::from_slice(b)?,
+        &n,
+        &mut ctx,
+    )?;
+    padded(&r, modulus.len())
+}
+
+/// Checks a raw RSA signature: `signature < modulus` and `signature^e ≡ x (mod modulus)`,
+/// the last comparison in constant time. `false` for malformed input. The same answers as
+/// `tandem_client_core::sign::verify_raw`, with OpenSSL's arithmetic.
+pub fn verify_raw(signature: &[u8], x: &[u8], modulus: &[u8], e: u32) -> bool {
+    let check = || -> Result<bool, BnError> {
+        let n = odd_modulus(modulus)?;
+        let s = BigNum::from_slice(signature)?;
+        if s >= n {
+            return Ok(false);
+        }
+        let mut ctx = BigNumContext::new()?;
+        let mut recovered = BigNum::new()?;
+        recovered.mod_exp(&s, &*BigNum::from_u32(e)?, &n, &mut ctx)?;
+        let mut x_red = BigNum::new()?;
+        x_red.nnmod(&*BigNum::from_slice(x)?, &n, &mut ctx)?;
+        let len = modulus.len();
+        Ok(subtle::ConstantTimeEq::ct_eq(
+            padded(&recovered, len)?.as_slice(),
+            padded(&x_red, len)?.as_slice(),
+        )
+        .into())
+    };
+    check().unwrap_or(false)
+}
+
+/// The product `a·b` in minimal big-endian form (the composite modulus `n = n1·n2`).
+pub fn multiply(a: &[u8], b: &[u8]) -> Result<Vec<u8>, BnError> {
+    let mut ctx = BigNumContext::new()?;
+    let mut r = BigNum::new()?;
+    r.checked_mul(&*BigNum::from_slice(a)?, &*BigNum::from_slice(b)?, &mut ctx)?;
+    Ok(r.to_vec())
+}
+
+/// Chinese remaindering (Garner): the unique `s mod n1·n2` with `s ≡ s1 (mod n1)` and
+/// `s ≡ s2 (mod n2)`, padded to the byte length of `n1·n2`. Public values only.
+pub fn crt_combine(s1: &[u8], n1: &[u8], s2: &[u8], n2: &[u8]) -> Result<Vec<u8>, BnError> {
+    let mut ctx = BigNumContext::new()?;
+    let n1b = odd_modulus(n1)?;
+    let n2b = odd_modulus(n2)?;
+    let mut a = BigNum::new()?;
+    a.nnmod(&*BigNum::from_slice(s1)?, &n1b, &mut ctx)?;
+    let mut b = BigNum::new()?;
+    b.nnmod(&*BigNum::from_slice(s2)?, &n2b, &mut ctx)?;
+    // h = (s2 - s1) · n1^{-1} mod n2 ;  s = s1 + n1·h
+    let mut n1_inv = BigNum::new()?;
+    n1_inv.mod_inverse(&n1b, &n2b, &mut ctx)?;
+    let mut diff = BigNum::new()?;
+    diff.mod_sub(&b, &a, &n2b, &mut ctx)?;
+    let mut h = BigNum::new()?;
+    h.mod_mul(&diff, &n1_inv, &n2b, &mut ctx)?;
+    let mut t = BigNum::new()?;
+    t.checked_mul(&n1b, &h, &mut ctx)?;
+    let mut s = BigNum::new()?;
+    s.checked_add(&t, &a)?;
+    let mut n = BigNum::new()?;
+    n.checked_mul(&n1b, &n2b, &mut ctx)?;
+    padded(&s, n.num_bytes() as usize)
+}
+
+fn odd_modulus(modulus: &[u8]) -> Result<BigNum, BnError> {
+    let n = BigNum::from_slice(modulus)?;
+    if n.num_bits() < 2 || !n.is_bit_set(0) {
+        return Err(BnError::Modulus);
+    }
+    Ok(n)
+}
+
+fn padded(v: &openssl::bn::BigNumRef, len: usize) -> Result<Vec<u8>, BnError> {
+    let len = i32::try_from(len).map_err(|_| BnError::Modulus)?;
+    Ok(v.to_vec_padded(len)?)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -96,5 +183,57 @@ mod tests {
             mod_exp_secret(&[0], &[3], &[1]),
             Err(BnError::Modulus)
         ));
+    }
+
+    /// The OpenSSL versions answer exactly as the device core's (crypto-bigint) ones.
+    #[test]
+    fn public_arithmetic_agrees_with_the_client_core() {
+        use tandem_client_core::hazmat;
+        use tandem_client_core::sign::{combine_client_shares, verify_raw as core_verify};
+        let k1 = openssl::rsa::Rsa::generate(1024).unwrap();
+        let k2 = openssl::rsa::Rsa::generate(1024).unwrap();
+        let (n1, n2) = (k1.n().to_vec(), k2.n().to_vec());
+        let rnd = |len: usize| {
+            let mut v = vec![0u8; len];
+            openssl::rand::rand_bytes(&mut v).unwrap();
+            v[0] &= 0x7f;
+            v
+        };
+        for _ in 0..20 {
+            let (a, b) = (rnd(128), rnd(128));
+            assert_eq!(
+                mul_mod(&a, &b, &n1).unwrap(),
+                combine_client_shares(&a, &b, &n1).unwrap()
+            );
+            let (s1, s2) = (rnd(128), rnd(128));
+            assert_eq!(
+                crt_combine(&s1, &n1, &s2, &n2).unwrap(),
+                hazmat::crt_combine(&s1, &n1, &s2, &n2).unwrap()
+            );
+            assert_eq!(multiply(&n1, &n2).unwrap(), hazmat::multiply(&n1, &n2));
+            // A real signature verifies, a changed one does not, in both.
+            let x = rnd(128);
+            let mut sig = vec![0u8; 128];
+            k1.private_encrypt(&x, &mut sig, openssl::rsa::Padding::NONE)
+                .unwrap();
+            assert!(verify_raw(&sig, &x, &n1, 65537));
+            assert!(core_verify(&sig, &x, &n1, 65537));
+            let mut bad = sig.clone();
+            bad[100] ^= 1;
+            assert!(!verify_raw(&bad, &x, &n1, 65537));
+            assert!(!core_verify(&bad, &x, &n1, 65537));
+            // An unreduced signature (s + n) is refused by both.
+            let mut unreduced = BigNum::new().unwrap();
+            unreduced
+                .checked_add(
+                    &BigNum::from_slice(&sig).unwrap(),
+                    &BigNum::from_slice(&n1).unwrap(),
+                )
+                .unwrap();
+            let unreduced = unreduced.to_vec();
+            assert!(!verify_raw(&unreduced, &x, &n1, 65537));
+            assert!(!core_verify(&unreduced, &x, &n1, 65537));
+        }
+        assert!(!verify_raw(&[1], &[1], &[2], 65537), "even modulus");
     }
 }
