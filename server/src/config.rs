@@ -189,6 +189,15 @@ pub struct KeySizes {
     pub client_key_bits: Vec<usize>,
     /// Key-transport key.
     pub transport_key_bits: usize,
+    /// Server keys generated ahead in the background (wrapped under the KEK, in the
+    /// database), so registration takes them instead of generating RSA keys on the request
+    /// path. 0 turns the pool off.
+    #[serde(default = "default_server_key_pool")]
+    pub server_key_pool: usize,
+}
+
+fn default_server_key_pool() -> usize {
+    8
 }
 
 impl Default for KeySizes {
@@ -197,6 +206,7 @@ impl Default for KeySizes {
             server_key_bits: 3072,
             client_key_bits: vec![2048, 3072, 4096],
             transport_key_bits: 3072,
+            server_key_pool: default_server_key_pool(),
         }
     }
 }

@@ -314,6 +314,46 @@ pub async fn serve(
         })
     };
 
+    // Keep the pool of pre-generated server keys full (registration takes from it).
+    let key_pool = {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let target = app.config.keys.server_key_pool;
+            let bits = app.config.keys.server_key_bits;
+            if target == 0 {
+                return;
+            }
+            loop {
+                let r = app
+                    .blocking(move |app| {
+                        let have = app.store.pooled_server_keys(bits)?;
+                        if have >= target {
+                            return Ok(false);
+                        }
+                        let key = app.hsm.generate_server_key(bits)?;
+                        app.store.pool_server_key(
+                            bits,
+                            &key.modulus,
+                            &key.wrapped_private_key,
+                            crate::store::unix_now(),
+                        )?;
+                        tracing::debug!(pooled = have + 1, target, "server key pooled");
+                        Ok(true)
+                    })
+                    .await;
+                match r {
+                    // Another one at once while the pool is short.
+                    Ok(true) => {}
+                    Ok(false) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "server key pool refill failed");
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    }
+                }
+            }
+        })
+    };
+
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -395,6 +435,7 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, stopped(stop_rx))
         .await;
     sweeper.abort();
+    key_pool.abort();
     result?;
     http.await??;
     if let Some(rest) = rest {

@@ -116,6 +116,8 @@ pub struct ServerOptions {
     pub hsm_sim: bool,
     /// Sets `hsm.call_timeout_ms`.
     pub hsm_call_timeout_ms: Option<u64>,
+    /// Sets `keys.server_key_pool` (default 0 in tests: no background key generation).
+    pub server_key_pool: Option<usize>,
 }
 
 /// Relying party registered in every test server (REST API).
@@ -150,6 +152,27 @@ pub fn timeouts(registration_seconds: i64, transaction_seconds: u32) -> String {
     format!(
         "[timeouts]\nregistration_seconds = {registration_seconds}\ntransaction_seconds = {transaction_seconds}\nmax_transaction_seconds = 600\naccount_validity_days = 1095\nregistration_proof_attempts = 3\n"
     )
+}
+
+/// Sets `key = value` on the line where the generated configuration has that key.
+fn set_value(toml: &str, key: &str, value: &str) -> Result<String> {
+    let prefix = format!("{key} = ");
+    anyhow::ensure!(
+        toml.lines().any(|l| l.starts_with(&prefix)),
+        "no {key} in the configuration"
+    );
+    Ok(toml
+        .lines()
+        .map(|l| {
+            if l.starts_with(&prefix) {
+                format!("{prefix}{value}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n")
 }
 
 fn replace_table(toml: &str, table: &str, replacement: &str) -> String {
@@ -207,24 +230,10 @@ impl TestServer {
         if let Some(t) = &opts.timeouts {
             cfg = replace_table(&cfg, "timeouts", t);
         }
+        let pool = opts.server_key_pool.unwrap_or(0);
+        cfg = set_value(&cfg, "server_key_pool", &pool.to_string())?;
         if let Some(ms) = opts.hsm_call_timeout_ms {
-            let lines: Vec<String> = cfg
-                .lines()
-                .map(|l| {
-                    if l.starts_with("call_timeout_ms = ") {
-                        format!("call_timeout_ms = {ms}")
-                    } else {
-                        l.to_owned()
-                    }
-                })
-                .collect();
-            anyhow::ensure!(
-                lines
-                    .iter()
-                    .any(|l| l == &format!("call_timeout_ms = {ms}")),
-                "no hsm.call_timeout_ms in {cfg}"
-            );
-            cfg = lines.join("\n") + "\n";
+            cfg = set_value(&cfg, "call_timeout_ms", &ms.to_string())?;
         }
         let rp_api = opts.rp_api.unwrap_or_else(|| rp_api_table(60, false));
         let rest_tls = rp_api.contains("tls = true");

@@ -148,6 +148,23 @@ fn open_envelope(
         })
 }
 
+/// A server key for a registration: from the pool of pre-generated keys when it has one
+/// (no RSA key generation on the request path), else generated now.
+fn server_key(app: &App) -> Result<crate::hsm::ServerKey, ApiError> {
+    let bits = app.config.keys.server_key_bits;
+    if let Some((modulus, wrapped_private_key)) = app.store.take_pooled_server_key(bits)? {
+        tracing::debug!("server key taken from the pool");
+        return Ok(crate::hsm::ServerKey {
+            modulus,
+            wrapped_private_key,
+        });
+    }
+    if app.config.keys.server_key_pool > 0 {
+        tracing::info!("server key pool empty; generating a key on the request path");
+    }
+    Ok(app.hsm.generate_server_key(bits)?)
+}
+
 /// What the app is told when the HSM fails (or does not answer in time) during a
 /// confirmation. The same whether or not the PIN was right: no PIN oracle.
 const HSM_ABORT_MESSAGE: &str = "the server could not complete the signature (HSM failure); the transaction ended with SERVER_ERROR and no PIN attempt was counted";
@@ -416,9 +433,7 @@ impl Device for DeviceService {
                         .hsm
                         .seal_at_rest(&d1pp, &signing::server_share_aad(kt, n1))?;
                     drop(d1pp);
-                    let server_key = app
-                        .hsm
-                        .generate_server_key(app.config.keys.server_key_bits)?;
+                    let server_key = server_key(app)?;
                     let composite = hazmat::multiply(n1, &server_key.modulus);
                     let bits = hazmat::bit_length(&composite);
                     let (digest, x) = proof_request(&reg.id, kt, bits)?;

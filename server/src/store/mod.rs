@@ -776,6 +776,53 @@ impl Store {
         })
     }
 
+    /// Adds a pre-generated server key (modulus and KEK-wrapped private key) to the pool.
+    pub fn pool_server_key(
+        &self,
+        bits: usize,
+        modulus: &[u8],
+        wrapped_private_key: &[u8],
+        now: i64,
+    ) -> Result<()> {
+        let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO server_key_pool (bits, modulus, wrapped_private_key, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![bits, modulus, wrapped_private_key, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Takes (removes) the oldest pooled server key of `bits` bits, if any: each pooled key
+    /// is handed out once, whatever happens to the registration that took it.
+    pub fn take_pooled_server_key(&self, bits: usize) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
+        self.write(|tx| {
+            Ok(tx
+                .query_row(
+                    "DELETE FROM server_key_pool WHERE id =
+                        (SELECT id FROM server_key_pool WHERE bits = ?1 ORDER BY id LIMIT 1)
+                     RETURNING modulus, wrapped_private_key",
+                    params![bits],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?)
+        })
+    }
+
+    /// Pooled server keys of `bits` bits.
+    pub fn pooled_server_keys(&self, bits: usize) -> Result<usize> {
+        let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM server_key_pool WHERE bits = ?1",
+            params![bits],
+            |r| r.get(0),
+        )?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// Records the handed-over keys and moves the registration to `KEYS_SUBMITTED`.
     pub fn submit_registration_keys(
         &self,

@@ -200,4 +200,17 @@ CREATE INDEX rp_sessions_idempotency ON rp_sessions(rp_uuid, request_hash, creat
         "document number chosen at approval (test accounts)",
         "ALTER TABLE registrations ADD COLUMN document_number TEXT;",
     ),
+    (
+        7,
+        "pool of pre-generated server keys (wrapped under the KEK), each taken once",
+        r#"
+CREATE TABLE server_key_pool (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    bits                INTEGER NOT NULL,
+    modulus             BLOB NOT NULL,
+    wrapped_private_key BLOB NOT NULL,
+    created_at          INTEGER NOT NULL
+);
+"#,
+    ),
 ];
