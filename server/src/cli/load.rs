@@ -252,6 +252,27 @@ async fn drive(
     }
     progress("warm-up done; every account's signature verified with OpenSSL\n");
 
+    // The server refills its pool of pre-generated keys after the registrations; that key
+    // generation must not run (and cost CPU) during the measured phases.
+    let (bits, target) = (cfg.keys.server_key_bits, cfg.keys.server_key_pool);
+    let waited = Instant::now();
+    loop {
+        let have = store.pooled_server_keys(bits)?;
+        if have >= target {
+            break;
+        }
+        anyhow::ensure!(
+            waited.elapsed() < Duration::from_secs(300),
+            "the server's key pool did not fill ({have}/{target}) within 300 s"
+        );
+        progress(&format!(
+            "waiting for the server's key pool to refill: {have}/{target} ({:.0} s)",
+            waited.elapsed().as_secs_f64()
+        ));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    progress(&format!("server key pool full ({target})\n"));
+
     let accounts: Vec<Arc<tokio::sync::Mutex<Account>>> = accounts
         .into_iter()
         .map(|a| Arc::new(tokio::sync::Mutex::new(a)))
