@@ -67,32 +67,7 @@ enum Command {
     /// through the relying-party and device APIs at each concurrency level; reports
     /// signatures per second, latency percentiles, errors and the server's CPU per
     /// signature (docs/BENCHMARKS.md).
-    Load {
-        /// Data directory (initialised when missing; reused by later runs).
-        #[arg(long, default_value = "load-data")]
-        data_dir: PathBuf,
-        /// Use a SoftHSM token instead of hsm-sim when initialising.
-        #[arg(long)]
-        softhsm: bool,
-        /// Client and server key size.
-        #[arg(long, default_value_t = 3072)]
-        key_bits: usize,
-        /// Simulated devices (at least the highest concurrency).
-        #[arg(long, default_value_t = 8)]
-        accounts: usize,
-        /// Concurrency levels, one measured phase each.
-        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
-        concurrency: Vec<usize>,
-        /// Seconds per phase.
-        #[arg(long, default_value_t = 15)]
-        seconds: u64,
-        /// Write the results as JSON.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Write a chart of throughput and latency against concurrency (SVG).
-        #[arg(long)]
-        svg: Option<PathBuf>,
-    },
+    Load(cli::load::LoadOptions),
 }
 
 fn main() -> std::process::ExitCode {
@@ -120,25 +95,7 @@ fn main() -> std::process::ExitCode {
             key_bits,
             softhsm,
         } => cli::demo::run(&data_dir, key_bits, softhsm),
-        Command::Load {
-            data_dir,
-            softhsm,
-            key_bits,
-            accounts,
-            concurrency,
-            seconds,
-            json,
-            svg,
-        } => cli::load::run(&cli::load::LoadOptions {
-            data_dir,
-            softhsm,
-            key_bits,
-            accounts,
-            concurrency,
-            seconds,
-            json,
-            svg,
-        }),
+        Command::Load(opts) => cli::load::run(&opts),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -48,24 +48,32 @@ const PIN2: &str = "12345";
 /// Marks a data directory `tandem load` created (and may reuse).
 const MARKER: &str = ".tandem-load";
 
-/// What to run.
-#[derive(Debug, Clone)]
+/// What to run (`tandem load` arguments).
+#[derive(Debug, Clone, clap::Args)]
 pub struct LoadOptions {
-    /// Data directory (created and initialised when missing).
+    /// Data directory (initialised when missing; reused by later runs).
+    #[arg(long, default_value = "load-data")]
     pub data_dir: PathBuf,
     /// Use a SoftHSM token instead of hsm-sim when initialising.
+    #[arg(long)]
     pub softhsm: bool,
     /// Client and server key size.
+    #[arg(long, default_value_t = 3072)]
     pub key_bits: usize,
-    /// Simulated devices (one account each).
+    /// Simulated devices (at least the highest concurrency).
+    #[arg(long, default_value_t = 8)]
     pub accounts: usize,
     /// Concurrency levels, one measured phase each.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
     pub concurrency: Vec<usize>,
-    /// Length of each phase.
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 15)]
     pub seconds: u64,
-    /// Results as JSON.
+    /// Write the results as JSON.
+    #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Chart of throughput and latency against concurrency (SVG).
+    /// Write a chart of throughput and latency against concurrency (SVG).
+    #[arg(long)]
     pub svg: Option<PathBuf>,
 }
 
