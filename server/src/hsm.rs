@@ -1086,9 +1086,13 @@ impl Hsm {
         loop {
             attempt += 1;
             if keeper.as_ref().is_none_or(|k| k.discard.get()) {
-                // A new keeper session: the old one's objects are gone with it.
-                *keeper = None;
-                write(&self.inner.server_keys).entries.clear();
+                // A new keeper session: the old one's objects go with it, under the write
+                // lock, so no signature is using one of them.
+                {
+                    let mut cache = write(&self.inner.server_keys);
+                    *keeper = None;
+                    cache.entries.clear();
+                }
                 *keeper = Some(PooledSession {
                     session: self.open_session()?,
                     discard: std::cell::Cell::new(false),
