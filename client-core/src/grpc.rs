@@ -264,19 +264,36 @@ pub async fn submit_keys(
     key_bits: usize,
     kdf: KdfParams,
 ) -> Result<()> {
+    let transport = transport_key(client).await?;
+    let prepared = prepare_keys(&transport, p, pin1, pin2, key_bits, kdf)?;
+    send_keys(client, p, prepared).await
+}
+
+/// The device's half of [`submit_keys`]: two client keys generated and split, `d1''` sealed
+/// to the transport key, the device shares protected by the PINs. Nothing is sent.
+#[derive(Debug)]
+pub struct PreparedKeys {
+    request: pb::SubmitKeysRequest,
+    protected: Vec<(KeyType, Vec<u8>, ProtectedShare)>,
+}
+
+/// Generates and splits the two client keys for [`send_keys`].
+pub fn prepare_keys(
+    transport_key_der: &[u8],
+    p: &PendingRegistration,
+    pin1: &Pin,
+    pin2: &Pin,
+    key_bits: usize,
+    kdf: KdfParams,
+) -> Result<PreparedKeys> {
     let mut rng = OsRng;
-    let mut c = client.inner.clone();
-    let info = c
-        .get_server_info(pb::GetServerInfoRequest {})
-        .await?
-        .into_inner();
     let keystore = KeystoreSecret::from_base64(&p.keystore_secret)?;
     let mut submissions = Vec::new();
     let mut protected = Vec::new();
     for (kt, pin) in [(KeyType::Auth, pin1), (KeyType::Sign, pin2)] {
         let material = crate::keys::generate_client_key(&mut rng, key_bits)?;
         let sealed = envelope::seal_server_share(
-            &info.transport_public_key_der,
+            transport_key_der,
             material.server_share,
             &envelope::aad_server_share(&p.registration_id, kt),
             &mut rng,
@@ -289,13 +306,25 @@ pub async fn submit_keys(
         });
         protected.push((kt, material.modulus, share));
     }
-    let req = pb::SubmitKeysRequest {
-        registration_id: p.registration_id.clone(),
-        registration_secret: p.registration_secret.clone(),
-        keys: submissions,
-        nonce: nonce(&mut rng),
-    };
-    let resp = retry!(client, submit_keys, req).await?;
+    Ok(PreparedKeys {
+        request: pb::SubmitKeysRequest {
+            registration_id: p.registration_id.clone(),
+            registration_secret: p.registration_secret.clone(),
+            keys: submissions,
+            nonce: nonce(&mut rng),
+        },
+        protected,
+    })
+}
+
+/// Sends [`prepare_keys`]' result and keeps the server's proof challenges in `p`.
+pub async fn send_keys(
+    client: &Client,
+    p: &mut PendingRegistration,
+    prepared: PreparedKeys,
+) -> Result<()> {
+    let PreparedKeys { request, protected } = prepared;
+    let resp = retry!(client, submit_keys, request).await?;
     let mut keys = Vec::new();
     for (kt, n1, share) in protected {
         let ch = resp
@@ -346,6 +375,17 @@ pub async fn prove(
     pin1: &Pin,
     pin2: &Pin,
 ) -> Result<ProofOutcome> {
+    let req = prepare_proof(client, p, pin1, pin2).await?;
+    send_proof(client, p, req).await
+}
+
+/// The device's half of [`prove`]: both proof signatures, sealed. Nothing is sent.
+pub async fn prepare_proof(
+    client: &Client,
+    p: &PendingRegistration,
+    pin1: &Pin,
+    pin2: &Pin,
+) -> Result<pb::CompleteRegistrationRequest> {
     let mut rng = OsRng;
     let keystore = KeystoreSecret::from_base64(&p.keystore_secret)?;
     let mut shares = Vec::new();
@@ -372,12 +412,21 @@ pub async fn prove(
             )?,
         });
     }
-    let req = pb::CompleteRegistrationRequest {
+    Ok(pb::CompleteRegistrationRequest {
         registration_id: p.registration_id.clone(),
         registration_secret: p.registration_secret.clone(),
         shares,
         nonce: nonce(&mut rng),
-    };
+    })
+}
+
+/// Sends [`prepare_proof`]'s request and completes the registration.
+pub async fn send_proof(
+    client: &Client,
+    p: &PendingRegistration,
+    req: pb::CompleteRegistrationRequest,
+) -> Result<ProofOutcome> {
+    let keystore = KeystoreSecret::from_base64(&p.keystore_secret)?;
     let resp = retry!(client, complete_registration, req).await?;
     if !resp.failed.is_empty() {
         return Ok(ProofOutcome::PinMismatch {

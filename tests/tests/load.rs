@@ -47,6 +47,10 @@ fn load_generator_measures_signatures_and_server_cpu() {
 
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(doc["hsm"], "hsm-sim");
+    // The registrations' server part was timed (pooled keys), next to its reference.
+    assert_eq!(field(&doc, &["registration", "count"]), 2.0, "{doc}");
+    assert!(field(&doc, &["registration", "server_part_ms", "p50"]) > 0.0);
+    assert!(field(&doc, &["registration", "reference_ms"]) > 0.0);
     let phases = doc["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 2);
     for (p, c) in phases.iter().zip([1.0, 2.0]) {

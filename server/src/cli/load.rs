@@ -100,6 +100,58 @@ pub struct Phase {
     pub server_cores: f64,
 }
 
+/// The server's part of the registrations (submit keys + proof, device work excluded).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Registration {
+    /// Registrations measured.
+    pub count: usize,
+    /// Milliseconds.
+    pub server_part_ms: Percentiles,
+    /// Two proof signatures and two certificate signatures with OpenSSL, milliseconds.
+    pub reference_ms: f64,
+}
+
+/// What a registration must compute at least, measured now with OpenSSL: two proof
+/// signatures (each a constant-time exponentiation and an RSA CRT private operation of
+/// `bits`) and two certificate signatures with a key of the CA's kind (median of 10).
+fn registration_reference(bits: usize, ca: crate::hsm::CaKeySpec) -> anyhow::Result<Duration> {
+    use openssl::bn::{BigNum, BigNumContext};
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    let rsa = openssl::rsa::Rsa::generate(u32::try_from(bits)?)?;
+    let mut exponent = BigNum::from_slice(rsa.d().to_vec().as_slice())?;
+    exponent.set_const_time();
+    let base = BigNum::from_u32(0x1234_5678)?;
+    let ca_key = match ca {
+        crate::hsm::CaKeySpec::EcP384 => PKey::from_ec_key(openssl::ec::EcKey::generate(
+            &*openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::SECP384R1)?,
+        )?)?,
+        crate::hsm::CaKeySpec::Rsa3072 => PKey::from_rsa(openssl::rsa::Rsa::generate(3072)?)?,
+        crate::hsm::CaKeySpec::Rsa4096 => PKey::from_rsa(openssl::rsa::Rsa::generate(4096)?)?,
+    };
+    let tbs = [0x5au8; 1200];
+    let mut ctx = BigNumContext::new()?;
+    let mut samples = Vec::new();
+    for _ in 0..10 {
+        let t = Instant::now();
+        for _ in 0..2 {
+            let mut r = BigNum::new()?;
+            r.mod_exp(&base, &exponent, rsa.n(), &mut ctx)?;
+            let mut out = vec![0u8; rsa.size() as usize];
+            // Below the modulus: a leading zero byte.
+            let mut x = vec![0x11u8; rsa.size() as usize];
+            x[0] = 0;
+            rsa.private_encrypt(&x, &mut out, openssl::rsa::Padding::NONE)?;
+            let mut signer = openssl::sign::Signer::new(MessageDigest::sha384(), &ca_key)?;
+            signer.update(&tbs)?;
+            signer.sign_to_vec()?;
+        }
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    Ok(samples[samples.len() / 2])
+}
+
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Percentiles {
@@ -163,15 +215,26 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<()> {
     let pid = server.id();
     eprintln!("server {pid} listening on {url}");
     let ca = std::fs::read(&cfg.tls.cert)?;
-    let phases = runtime()?.block_on(drive(opts, &cfg, &url, &ca, pid))?;
+    let (registration, phases) = runtime()?.block_on(drive(opts, &cfg, &url, &ca, pid))?;
     drop(server);
     print_table(opts, &phases);
+    println!(
+        "\nregistration, the server's part (submit keys + proof; pooled server keys): p50 {:.1} ms, \
+         p95 {:.1} ms over {}; reference (two proof signatures = 2 x (OpenSSL const-time modexp + \
+         CRT) and two certificate signatures with the CA's key, same run): {:.1} ms; ratio {:.2}",
+        registration.server_part_ms.p50,
+        registration.server_part_ms.p95,
+        registration.count,
+        registration.reference_ms,
+        registration.server_part_ms.p50 / registration.reference_ms
+    );
     if let Some(path) = &opts.json {
         let doc = serde_json::json!({
             "key_bits": opts.key_bits,
             "accounts": opts.accounts,
             "hsm": if opts.softhsm { "SoftHSM" } else { "hsm-sim" },
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "registration": registration,
             "phases": phases,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
@@ -230,26 +293,44 @@ async fn drive(
     url: &str,
     ca: &[u8],
     pid: u32,
-) -> anyhow::Result<Vec<Phase>> {
+) -> anyhow::Result<(Registration, Vec<Phase>)> {
     let client = Client::connect(url, ca).await?;
     let transport = dev::transport_key(&client).await?;
     let store = Store::open(&cfg.database)?;
     let mut accounts = Vec::with_capacity(opts.accounts);
+    let mut reg_times = Vec::with_capacity(opts.accounts);
     let started = Instant::now();
+    let (bits, pool) = (cfg.keys.server_key_bits, cfg.keys.server_key_pool);
     for i in 0..opts.accounts {
+        // Registrations are measured with a warm pool: two pooled keys ready for each.
+        let waited = Instant::now();
+        while pool >= 2 && store.pooled_server_keys(bits)? < 2 {
+            anyhow::ensure!(
+                waited.elapsed() < Duration::from_secs(300),
+                "the server's key pool stayed empty for 300 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         progress(&format!(
             "registering simulated devices {i}/{} ({:.0} s; each generates two {}-bit keys)",
             opts.accounts,
             started.elapsed().as_secs_f64(),
             opts.key_bits
         ));
-        accounts.push(register(&client, &store, i, opts.key_bits).await?);
+        let (account, times) = register(&client, &store, i, opts.key_bits, &transport).await?;
+        accounts.push(account);
+        reg_times.push(times);
     }
     progress(&format!(
         "registered {} simulated devices in {:.1} s\n",
         opts.accounts,
         started.elapsed().as_secs_f64()
     ));
+    let registration = Registration {
+        count: reg_times.len(),
+        server_part_ms: Percentiles::of(&mut reg_times),
+        reference_ms: registration_reference(opts.key_bits, cfg.pki.key_spec)?.as_secs_f64() * 1e3,
+    };
 
     // Warm-up: one signature per account, verified with OpenSSL.
     let mut rp = rp_client(url, ca).await?;
@@ -294,7 +375,7 @@ async fn drive(
         verify_last(&mut rp, &mut *a.lock().await).await?;
     }
     eprintln!("every account's last signature verified with OpenSSL");
-    Ok(phases)
+    Ok((registration, phases))
 }
 
 /// Registers simulated device `i` and precomputes its partial signature.
@@ -303,7 +384,8 @@ async fn register(
     store: &Store,
     i: usize,
     key_bits: usize,
-) -> anyhow::Result<Account> {
+    transport: &[u8],
+) -> anyhow::Result<(Account, Duration)> {
     let mut device_id = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut device_id);
     let mut reg = dev::register_start(client, device_id).await?;
@@ -318,17 +400,24 @@ async fn register(
         unix_now(),
     )?;
     let (pin1, pin2) = (Pin::new(PIN1)?, Pin::new(PIN2)?);
-    // The PIN is unlocked once, for the precomputation, so the KDF costs nothing later.
-    dev::submit_keys(
-        client,
-        &mut reg,
+    // The device's work is done before each request is timed: only the server's part of
+    // the two registration requests is measured.
+    let keys = dev::prepare_keys(
+        transport,
+        &reg,
         &pin1,
         &pin2,
         key_bits,
         KdfParams::default(),
-    )
-    .await?;
-    let state = match dev::prove(client, &reg, &pin1, &pin2).await? {
+    )?;
+    let t0 = Instant::now();
+    dev::send_keys(client, &mut reg, keys).await?;
+    let submit = t0.elapsed();
+    let proof = dev::prepare_proof(client, &reg, &pin1, &pin2).await?;
+    let t1 = Instant::now();
+    let outcome = dev::send_proof(client, &reg, proof).await?;
+    let server_part = submit + t1.elapsed();
+    let state = match outcome {
         ProofOutcome::Completed(s) => *s,
         ProofOutcome::PinMismatch { .. } => anyhow::bail!("registration proof failed"),
     };
@@ -350,12 +439,15 @@ async fn register(
             composite_modulus_bits: bits,
         },
     )?;
-    Ok(Account {
-        state,
-        digest,
-        pre,
-        last_transaction: None,
-    })
+    Ok((
+        Account {
+            state,
+            digest,
+            pre,
+            last_transaction: None,
+        },
+        server_part,
+    ))
 }
 
 /// The times of one session.
