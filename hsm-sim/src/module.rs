@@ -1055,22 +1055,7 @@ impl Module {
         h: CK_SESSION_HANDLE,
         part: std::result::Result<&[u8], CK_RV>,
     ) -> Result<()> {
-        let session = self.session_mut(h)?;
-        let op = session
-            .sign
-            .as_mut()
-            .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-        match part {
-            Ok(part) => {
-                op.pending.extend_from_slice(part);
-                op.multipart = true;
-                Ok(())
-            }
-            Err(rv) => {
-                session.sign = None;
-                ck(rv)
-            }
-        }
+        collect(&mut self.session_mut(h)?.sign, part)
     }
 
     /// `C_SignFinal`: signs the collected data (buffer protocol as `C_Sign`).
@@ -1147,22 +1132,7 @@ impl Module {
         h: CK_SESSION_HANDLE,
         part: std::result::Result<&[u8], CK_RV>,
     ) -> Result<()> {
-        let session = self.session_mut(h)?;
-        let op = session
-            .verify
-            .as_mut()
-            .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
-        match part {
-            Ok(part) => {
-                op.pending.extend_from_slice(part);
-                op.multipart = true;
-                Ok(())
-            }
-            Err(rv) => {
-                session.verify = None;
-                ck(rv)
-            }
-        }
+        collect(&mut self.session_mut(h)?.verify, part)
     }
 
     /// `C_VerifyFinal`: verifies the collected data.
@@ -1597,5 +1567,24 @@ impl Module {
         let s = self.session(h)?;
         self.may_write(s, obj.is_token(), obj.is_private())?;
         self.add_object(h, obj)
+    }
+}
+
+/// `C_SignUpdate` / `C_VerifyUpdate`: adds `part` to the active operation in `slot`; an
+/// error (also one the FFI layer found in the caller's buffer) ends the operation.
+fn collect(slot: &mut Option<KeyOp>, part: std::result::Result<&[u8], CK_RV>) -> Result<()> {
+    let op = slot
+        .as_mut()
+        .ok_or(Error::Ck(CKR_OPERATION_NOT_INITIALIZED))?;
+    match part {
+        Ok(part) => {
+            op.pending.extend_from_slice(part);
+            op.multipart = true;
+            Ok(())
+        }
+        Err(rv) => {
+            *slot = None;
+            ck(rv)
+        }
     }
 }

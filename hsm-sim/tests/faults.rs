@@ -55,13 +55,6 @@ fn err(e: Error) -> (RvError, String) {
     }
 }
 
-fn user_session(ctx: &cryptoki::context::Pkcs11) -> Session {
-    let slot = fresh_token(ctx);
-    let s = ctx.open_rw_session(slot).unwrap();
-    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
-    s
-}
-
 /// An RSA-2048 token key pair (survives its session).
 fn token_rsa(s: &Session) -> (ObjectHandle, ObjectHandle) {
     s.generate_key_pair(

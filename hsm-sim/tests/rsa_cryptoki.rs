@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use cryptoki::error::{Error, RvError};
+use cryptoki::error::RvError;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
@@ -16,13 +16,6 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
 use openssl::sign::Verifier;
-
-fn rv(e: Error) -> RvError {
-    match e {
-        Error::Pkcs11(rv, _) => rv,
-        other => panic!("not a PKCS#11 error: {other}"),
-    }
-}
 
 fn gen_rsa(s: &Session, bits: u64, token: bool) -> (ObjectHandle, ObjectHandle) {
     s.generate_key_pair(
@@ -67,13 +60,6 @@ fn openssl_public(s: &Session, public: ObjectHandle) -> Rsa<openssl::pkey::Publi
         BigNum::from_slice(&e.expect("exponent")).unwrap(),
     )
     .unwrap()
-}
-
-fn user_session(ctx: &cryptoki::context::Pkcs11) -> Session {
-    let slot = fresh_token(ctx);
-    let s = ctx.open_rw_session(slot).unwrap();
-    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
-    s
 }
 
 #[test]

@@ -8,29 +8,15 @@
 mod common;
 
 use common::*;
-use cryptoki::error::{Error, RvError};
+use cryptoki::error::RvError;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType, aead::GcmParams};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::Session;
 use cryptoki::types::Ulong;
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::rsa::{Padding, Rsa};
 use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
-
-fn rv(e: Error) -> RvError {
-    match e {
-        Error::Pkcs11(rv, _) => rv,
-        other => panic!("not a PKCS#11 error: {other}"),
-    }
-}
-
-fn user_session(ctx: &cryptoki::context::Pkcs11) -> Session {
-    let slot = fresh_token(ctx);
-    let s = ctx.open_rw_session(slot).unwrap();
-    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
-    s
-}
 
 /// The server's KEK template.
 fn kek(s: &Session) -> ObjectHandle {

@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use cryptoki::error::{Error, RvError};
+use cryptoki::error::RvError;
 use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
 use cryptoki::mechanism::{Mechanism, MechanismType, aead::GcmParams};
 use cryptoki::object::{
@@ -20,20 +20,6 @@ use openssl::bn::{BigNum, BigNumContext};
 use openssl::rsa::{Padding, Rsa};
 use openssl::symm::{Cipher, encrypt_aead};
 use tandem_hsm_sim::vendor::{CKK_TANDEM_SHARE, CKM_TANDEM_SHARE_EXP};
-
-fn rv(e: Error) -> RvError {
-    match e {
-        Error::Pkcs11(rv, _) => rv,
-        other => panic!("not a PKCS#11 error: {other}"),
-    }
-}
-
-fn user_session(ctx: &cryptoki::context::Pkcs11) -> Session {
-    let slot = fresh_token(ctx);
-    let s = ctx.open_rw_session(slot).unwrap();
-    s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
-    s
-}
 
 const KEK_VALUE: [u8; 32] = [0x5a; 32];
 

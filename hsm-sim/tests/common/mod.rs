@@ -97,6 +97,23 @@ pub fn pin(s: &str) -> AuthPin {
     AuthPin::new(s.into())
 }
 
+/// The PKCS#11 return value of a cryptoki error (panics on any other error).
+pub fn rv(e: cryptoki::error::Error) -> cryptoki::error::RvError {
+    match e {
+        cryptoki::error::Error::Pkcs11(rv, _) => rv,
+        other => panic!("not a PKCS#11 error: {other}"),
+    }
+}
+
+/// A R/W session with the user logged in, on a freshly initialised token.
+pub fn user_session(ctx: &Pkcs11) -> cryptoki::session::Session {
+    let slot = fresh_token(ctx);
+    let s = ctx.open_rw_session(slot).expect("open");
+    s.login(cryptoki::session::UserType::User, Some(&pin(USER_PIN)))
+        .expect("user login");
+    s
+}
+
 /// A freshly initialised token with the user PIN set.
 pub fn fresh_token(ctx: &Pkcs11) -> Slot {
     let slot = slot(ctx);
