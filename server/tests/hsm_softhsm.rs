@@ -114,18 +114,13 @@ fn with_fresh_token_env(name: &str, env: &[(&str, &str)], body: impl FnOnce(&Pat
             )
             .expect("chmod PIN");
         }
-        let status = Command::new(std::env::current_exe().expect("current exe"))
-            .args([name, "--exact", "--nocapture", "--test-threads", "1"])
-            .env(CHILD_DIR_ENV, dir.path())
-            .env("TANDEM_HSM_SIM_DIR", dir.path().join("tokens"))
-            .env("TANDEM_TEST_PKCS11_MODULE", &module)
-            .envs(env.iter().copied())
-            .status()
-            .expect("spawn the test child");
-        assert!(status.success(), "test body failed in the child process");
-        assert!(
-            dir.path().join(format!("ran-{name}")).exists(),
-            "the child process did not run test {name}"
+        let tokens = dir.path().join("tokens");
+        run_child(
+            name,
+            dir.path(),
+            &module,
+            ("TANDEM_HSM_SIM_DIR", tokens.as_path()),
+            env,
         );
         return;
     }
@@ -148,17 +143,35 @@ fn with_fresh_token_env(name: &str, env: &[(&str, &str)], body: impl FnOnce(&Pat
         format!("export SOFTHSM2_CONF={}", conf.display())
     );
 
+    run_child(
+        name,
+        dir.path(),
+        &module,
+        ("SOFTHSM2_CONF", conf.as_path()),
+        env,
+    );
+}
+
+/// Runs test `name` of this binary in a child process on token directory `dir`, with the
+/// module's own environment variable `module_env` and `env`; checks that it ran and passed.
+fn run_child(
+    name: &str,
+    dir: &Path,
+    module: &Path,
+    module_env: (&str, &Path),
+    env: &[(&str, &str)],
+) {
     let status = Command::new(std::env::current_exe().expect("current exe"))
         .args([name, "--exact", "--nocapture", "--test-threads", "1"])
-        .env(CHILD_DIR_ENV, dir.path())
-        .env("SOFTHSM2_CONF", &conf)
-        .env("TANDEM_TEST_PKCS11_MODULE", &module)
+        .env(CHILD_DIR_ENV, dir)
+        .env(module_env.0, module_env.1)
+        .env("TANDEM_TEST_PKCS11_MODULE", module)
         .envs(env.iter().copied())
         .status()
         .expect("spawn the test child");
     assert!(status.success(), "test body failed in the child process");
     assert!(
-        dir.path().join(format!("ran-{name}")).exists(),
+        dir.join(format!("ran-{name}")).exists(),
         "the child process did not run test {name}"
     );
 }
