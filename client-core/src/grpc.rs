@@ -270,11 +270,69 @@ pub async fn submit_keys(
 }
 
 /// The device's half of [`submit_keys`]: two client keys generated and split, `d1''` sealed
-/// to the transport key, the device shares protected by the PINs. Nothing is sent.
-#[derive(Debug)]
+/// to the transport key, the device shares protected by the PINs. Nothing is sent. `Debug`
+/// shows no secret (the request carries the registration secret).
 pub struct PreparedKeys {
     request: pb::SubmitKeysRequest,
     protected: Vec<(KeyType, Vec<u8>, ProtectedShare)>,
+}
+
+impl std::fmt::Debug for PreparedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedKeys")
+            .field("registration_id", &self.request.registration_id)
+            .field(
+                "keys",
+                &self.protected.iter().map(|k| k.0).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PreparedConfirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedConfirm")
+            .field("transaction_id", &self.request.transaction_id)
+            .field("key_type", &self.key_type)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod debug_redaction_tests {
+    use super::*;
+
+    #[test]
+    fn prepared_requests_do_not_show_their_secrets() {
+        let confirm = PreparedConfirm {
+            request: pb::ConfirmRequest {
+                credential: Some(pb::DeviceCredential {
+                    account_id: "acc".into(),
+                    device_secret: b"device-secret-bytes".to_vec(),
+                }),
+                transaction_id: "tx".into(),
+                ..Default::default()
+            },
+            key_type: KeyType::Sign,
+        };
+        let shown = format!("{confirm:?}");
+        assert!(shown.contains("tx"), "{shown}");
+        assert!(!shown.contains("100, 101, 118"), "{shown}");
+        assert!(!shown.contains("device_secret"), "{shown}");
+        let keys = PreparedKeys {
+            request: pb::SubmitKeysRequest {
+                registration_id: "reg".into(),
+                registration_secret: b"registration-secret".to_vec(),
+                ..Default::default()
+            },
+            protected: Vec::new(),
+        };
+        let shown = format!("{keys:?}");
+        assert!(
+            shown.contains("reg") && !shown.contains("registration_secret"),
+            "{shown}"
+        );
+    }
 }
 
 /// Generates and splits the two client keys for [`send_keys`].
@@ -770,7 +828,8 @@ pub fn prepare_certificate_choice(
 }
 
 /// A confirmation prepared for sending: build once, send (and re-send) with the same nonce.
-#[derive(Debug, Clone)]
+/// `Debug` shows no credential (the request carries the device secret).
+#[derive(Clone)]
 pub struct PreparedConfirm {
     /// The request, nonce included.
     pub request: pb::ConfirmRequest,
