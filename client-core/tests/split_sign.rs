@@ -18,8 +18,8 @@ use tandem_client_core::encoding::{
     HashAlgorithm, SignatureScheme, encode_pkcs1v15, encode_pss, verify_encoding,
 };
 use tandem_client_core::envelope::{
-    EnvelopeParts, aad_partial_signature, aad_server_share, open_with_private_key, seal,
-    seal_server_share,
+    EnvelopeKey, EnvelopeParts, aad_partial_signature, aad_server_share, open_with_ec_private_key,
+    open_with_private_key, seal, seal_server_share,
 };
 use tandem_client_core::hazmat::bigint::{
     bit_length, crt_combine, mod_pow_public, mod_pow_secret, multiply,
@@ -362,7 +362,7 @@ fn envelope_round_trip_and_tampering() {
 
     let blob = seal(spki.as_bytes(), b"partial signature bytes", &aad, &mut rng).unwrap();
     let parts = EnvelopeParts::parse(&blob).unwrap();
-    assert_eq!(parts.wrapped_key.len(), 256);
+    assert!(matches!(parts.key, EnvelopeKey::RsaOaep(w) if w.len() == 256));
     assert_eq!(parts.ciphertext.len(), 23 + 16);
     let pt = open_with_private_key(&transport, &blob, &aad).unwrap();
     assert_eq!(&pt[..], b"partial signature bytes");
@@ -392,7 +392,7 @@ fn envelope_round_trip_and_tampering() {
         Err(Error::UnsupportedVersion { version: 2, .. })
     ));
     let mut a = blob.clone();
-    a[1] = 0x02;
+    a[1] = 0x07;
     assert!(matches!(
         EnvelopeParts::parse(&a),
         Err(Error::UnsupportedAlgorithm { .. })
@@ -413,6 +413,46 @@ fn envelope_round_trip_and_tampering() {
     assert!(matches!(
         seal(b"not der", b"x", &aad, &mut rng),
         Err(Error::InvalidTransportKey)
+    ));
+}
+
+/// Algorithm 0x02: an EC P-256 transport key gets ECDH envelopes; they open only with that
+/// key and that AAD, and any flipped bit is refused.
+#[test]
+fn ecdh_envelope_round_trip_and_tampering() {
+    use p256::pkcs8::EncodePublicKey;
+    let mut rng = StdRng::seed_from_u64(21);
+    let transport = p256::SecretKey::random(&mut rng);
+    let spki = transport.public_key().to_public_key_der().unwrap();
+    let aad = aad_partial_signature("tx-1", "acc-1", KeyType::Sign);
+    let blob = seal(spki.as_bytes(), b"partial signature bytes", &aad, &mut rng).unwrap();
+    assert_eq!(blob[..2], [0x01, 0x02]);
+    assert_eq!(blob.len(), 2 + 65 + 12 + 23 + 16);
+    let parts = EnvelopeParts::parse(&blob).unwrap();
+    assert!(matches!(parts.key, EnvelopeKey::EcdhP256(p) if p[0] == 0x04));
+    let pt = open_with_ec_private_key(&transport, &blob, &aad).unwrap();
+    assert_eq!(&pt[..], b"partial signature bytes");
+    // Two envelopes of the same plaintext share nothing (fresh ephemeral key and IV).
+    let again = seal(spki.as_bytes(), b"partial signature bytes", &aad, &mut rng).unwrap();
+    assert_ne!(blob[2..67], again[2..67]);
+
+    let other_aad = aad_partial_signature("tx-2", "acc-1", KeyType::Sign);
+    assert!(matches!(
+        open_with_ec_private_key(&transport, &blob, &other_aad),
+        Err(Error::EnvelopeOpen)
+    ));
+    for i in [3, 40, 66, 67, 75, blob.len() - 1] {
+        let mut t = blob.clone();
+        t[i] ^= 1;
+        assert!(
+            open_with_ec_private_key(&transport, &t, &aad).is_err(),
+            "flipped byte {i} accepted"
+        );
+    }
+    let other = p256::SecretKey::random(&mut rng);
+    assert!(matches!(
+        open_with_ec_private_key(&other, &blob, &aad),
+        Err(Error::EnvelopeOpen)
     ));
 }
 

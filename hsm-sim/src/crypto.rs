@@ -7,6 +7,7 @@
 
 use cryptoki_sys::*;
 use openssl::bn::{BigNum, BigNumContext};
+use openssl::derive::Deriver;
 use openssl::ec::{EcGroup, EcGroupRef, EcKey, EcPoint, PointConversionForm};
 use openssl::ecdsa::EcdsaSig;
 use openssl::hash::MessageDigest;
@@ -760,6 +761,35 @@ pub fn ec_generate(params: &[u8]) -> Result<KeyPairMaterial> {
         vec![(CKA_EC_POINT, der_octet_string(&point)?)],
         vec![(CKA_VALUE, d)],
     ))
+}
+
+/// `CKM_ECDH1_DERIVE` with `CKD_NULL`: the x coordinate of `d·Q`, where `peer` is `Q`, raw
+/// or as a DER OCTET STRING, on the key's curve (checked; anything else is
+/// `CKR_MECHANISM_PARAM_INVALID`).
+pub fn ecdh(key: &Object, peer: &[u8]) -> Result<Value> {
+    let (group, len) = ec_curve(key)?;
+    let mut ctx = BigNumContext::new()?;
+    let parse = |bytes: &[u8], ctx: &mut BigNumContext| EcPoint::from_bytes(&group, bytes, ctx);
+    let point = match peer {
+        [0x04, l, inner @ ..] if usize::from(*l) == inner.len() => {
+            parse(inner, &mut ctx).or_else(|_| parse(peer, &mut ctx))
+        }
+        _ => parse(peer, &mut ctx),
+    }
+    .map_err(|_| Error::Ck(CKR_MECHANISM_PARAM_INVALID))?;
+    let public = EcKey::from_public_key(&group, &point)
+        .and_then(|k| k.check_key().map(|()| k))
+        .map_err(|_| Error::Ck(CKR_MECHANISM_PARAM_INVALID))?;
+    let private = PKey::from_ec_key(ec_private(key)?)?;
+    let public = PKey::from_ec_key(public)?;
+    let mut deriver = Deriver::new(&private)?;
+    deriver.set_peer(&public)?;
+    let mut secret = Zeroizing::new(vec![0u8; len]);
+    let n = deriver.derive(&mut secret)?;
+    if n != len {
+        return Err(Error::Crypto);
+    }
+    Ok(secret)
 }
 
 /// `CKM_ECDSA`: signs `data` (the caller's hash) and returns `r || s`.

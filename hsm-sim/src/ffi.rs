@@ -20,7 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
-use crate::mechanism::{GcmParams, Mechanism, OaepParams, Params};
+use crate::mechanism::{EcdhParams, GcmParams, Mechanism, OaepParams, Params};
 use crate::module::{self, Output};
 use crate::object::{AttributeRead, CK_UNAVAILABLE_INFORMATION, Template};
 
@@ -236,6 +236,24 @@ unsafe fn mechanism(ptr: *const CK_MECHANISM) -> Rv<Mechanism> {
                     .to_vec(),
             })
         }
+        CKM_ECDH1_DERIVE => {
+            structured(size_of::<CK_ECDH1_DERIVE_PARAMS>())?;
+            // SAFETY: non-NULL and of the structure's size (checked); caller's contract.
+            let e = unsafe { read(m.pParameter as *const CK_ECDH1_DERIVE_PARAMS) }?;
+            Params::Ecdh(EcdhParams {
+                kdf: e.kdf,
+                // SAFETY: forwarded contract for the shared-data buffer.
+                shared_data: unsafe {
+                    slice(e.pSharedData as *const u8, bounded(e.ulSharedDataLen)?)
+                }?
+                .to_vec(),
+                // SAFETY: forwarded contract for the public-data buffer.
+                public_data: unsafe {
+                    slice(e.pPublicData as *const u8, bounded(e.ulPublicDataLen)?)
+                }?
+                .to_vec(),
+            })
+        }
         // SAFETY: forwarded contract.
         _ => Params::Raw(unsafe { slice(m.pParameter as *const u8, m.ulParameterLen) }?.to_vec()),
     };
@@ -350,7 +368,6 @@ unsupported! { CKR_FUNCTION_NOT_SUPPORTED;
     C_DecryptDigestUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
     C_SignEncryptUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
     C_DecryptVerifyUpdate(CK_SESSION_HANDLE, *mut CK_BYTE, CK_ULONG, *mut CK_BYTE, *mut CK_ULONG);
-    C_DeriveKey(CK_SESSION_HANDLE, *mut CK_MECHANISM, CK_OBJECT_HANDLE, *mut CK_ATTRIBUTE, CK_ULONG, *mut CK_OBJECT_HANDLE);
     C_WaitForSlotEvent(CK_FLAGS, *mut CK_SLOT_ID, *mut c_void);
 }
 
@@ -979,6 +996,30 @@ unsafe extern "C" fn C_WrapKey(
         let out = with(|m| m.wrap_key(hSession, &mech, hWrappingKey, hKey, cap))?;
         // SAFETY: as above; `bytes_out` checks the data against the capacity read before.
         unsafe { bytes_out(pWrappedKey, pulWrappedKeyLen, cap, out) }
+    })
+}
+
+unsafe extern "C" fn C_DeriveKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hBaseKey: CK_OBJECT_HANDLE,
+    pTemplate: *mut CK_ATTRIBUTE,
+    ulAttributeCount: CK_ULONG,
+    phKey: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
+    entry("C_DeriveKey", Some(hSession), || {
+        if phKey.is_null() || !phKey.is_aligned() {
+            return Err(CKR_ARGUMENTS_BAD);
+        }
+        // SAFETY: checked by the helpers; caller's contract.
+        let mech = unsafe { mechanism(pMechanism) }?;
+        // SAFETY: as above.
+        let tpl = unsafe { template(pTemplate, ulAttributeCount) }?;
+        // Computed with the module unlocked, then added.
+        let obj = core(with(|m| m.derive_key(hSession, &mech, hBaseKey, tpl))?.run())?;
+        let key = with(|m| m.add_unwrapped(hSession, obj))?;
+        // SAFETY: checked above and by `write`; caller's contract.
+        unsafe { write(phKey, key) }
     })
 }
 

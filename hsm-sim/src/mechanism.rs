@@ -29,6 +29,17 @@ pub struct OaepParams {
     pub label: Vec<u8>,
 }
 
+/// `CK_ECDH1_DERIVE_PARAMS`, copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcdhParams {
+    /// `kdf` (only `CKD_NULL` is supported, as in SoftHSM).
+    pub kdf: CK_EC_KDF_TYPE,
+    /// `pSharedData` (must be empty with `CKD_NULL`).
+    pub shared_data: Vec<u8>,
+    /// The other party's public point (raw or DER OCTET STRING).
+    pub public_data: Vec<u8>,
+}
+
 /// Mechanism parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Params {
@@ -38,6 +49,8 @@ pub enum Params {
     Gcm(GcmParams),
     /// `CKM_RSA_PKCS_OAEP`.
     Oaep(OaepParams),
+    /// `CKM_ECDH1_DERIVE`.
+    Ecdh(EcdhParams),
 }
 
 /// A mechanism with its parameters.

@@ -224,6 +224,7 @@ fn mechanisms() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
         (CKM_SHA512_RSA_PKCS, rsa(CKF_SIGN | CKF_VERIFY)),
         (CKM_EC_KEY_PAIR_GEN, ec(CKF_GENERATE_KEY_PAIR)),
         (CKM_ECDSA, ec(CKF_SIGN | CKF_VERIFY)),
+        (CKM_ECDH1_DERIVE, ec(CKF_DERIVE)),
         (
             CKM_RSA_PKCS_OAEP,
             rsa(CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
@@ -1561,7 +1562,76 @@ impl Module {
         }))
     }
 
-    /// Second half of `C_UnwrapKey`: adds the object [`Module::unwrap_key`]'s job built,
+    /// `C_DeriveKey` with `CKM_ECDH1_DERIVE` (`CKD_NULL`, no shared data, as SoftHSM): the
+    /// x coordinate of `d·Q` for the base EC private key (`CKA_DERIVE` true) and the peer's
+    /// point `Q` (raw or DER OCTET STRING; it must lie on the base key's curve). The result
+    /// is a `CKK_GENERIC_SECRET` (or `CKK_AES`) secret key; `CKA_VALUE_LEN`, when given,
+    /// takes that many leading bytes. Derived keys are not `CKA_LOCAL`, never "always
+    /// sensitive".
+    pub fn derive_key(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        mech: &Mechanism,
+        base: CK_OBJECT_HANDLE,
+        template: Template,
+    ) -> Result<Deferred<Object>> {
+        self.session(h)?;
+        let base = &self
+            .visible(base)
+            .map_err(|_| Error::Ck(CKR_KEY_HANDLE_INVALID))?
+            .obj;
+        if mech.kind != CKM_ECDH1_DERIVE {
+            return ck(CKR_MECHANISM_INVALID);
+        }
+        let Params::Ecdh(params) = &mech.params else {
+            return ck(CKR_MECHANISM_PARAM_INVALID);
+        };
+        if params.kdf != CKD_NULL || !params.shared_data.is_empty() {
+            return ck(CKR_MECHANISM_PARAM_INVALID);
+        }
+        if base.class() != Some(CKO_PRIVATE_KEY) || base.key_type() != Some(CKK_EC) {
+            return ck(CKR_KEY_TYPE_INCONSISTENT);
+        }
+        if !base.flag(CKA_DERIVE) {
+            return ck(CKR_KEY_FUNCTION_NOT_PERMITTED);
+        }
+        check_allowed(base, mech.kind)?;
+        object::validate_template(&template)?;
+        let class = object::template_ulong(&template, CKA_CLASS)
+            .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
+        let key_type = object::template_ulong(&template, CKA_KEY_TYPE)
+            .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
+        if class != CKO_SECRET_KEY || !matches!(key_type, CKK_GENERIC_SECRET | CKK_AES) {
+            return ck(CKR_TEMPLATE_INCONSISTENT);
+        }
+        if template.iter().any(|(t, _)| KEY_MATERIAL.contains(t)) {
+            return ck(CKR_TEMPLATE_INCONSISTENT);
+        }
+        let len = object::template_ulong(&template, CKA_VALUE_LEN).map(|l| l as usize);
+        let (base, peer) = (base.clone(), params.public_data.clone());
+        Ok(Deferred::later(move || {
+            let mut secret = crypto::ecdh(&base, &peer)?;
+            match (key_type, len) {
+                (_, Some(l)) if l == 0 || l > secret.len() => return ck(CKR_TEMPLATE_INCONSISTENT),
+                (CKK_AES, Some(l)) if !matches!(l, 16 | 24 | 32) => {
+                    return ck(CKR_TEMPLATE_INCONSISTENT);
+                }
+                (CKK_AES, None) if !matches!(secret.len(), 16 | 24 | 32) => {
+                    return ck(CKR_TEMPLATE_INCOMPLETE);
+                }
+                (_, Some(l)) => secret.truncate(l),
+                _ => {}
+            }
+            let mut t: Template = template
+                .into_iter()
+                .filter(|(a, _)| *a != CKA_VALUE_LEN)
+                .collect();
+            t.push((CKA_VALUE, secret));
+            object::build(&t, None)
+        }))
+    }
+
+    /// Second half of `C_UnwrapKey` and `C_DeriveKey`: adds the object [`Module::unwrap_key`]'s job built,
     /// if the session may still create it.
     pub fn add_unwrapped(&mut self, h: CK_SESSION_HANDLE, obj: Object) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;

@@ -465,11 +465,23 @@ impl Tpl {
     }
 }
 
+/// The P-256 base point, uncompressed: a valid ECDH peer point.
+const P256_GENERATOR: [u8; 65] = [
+    0x04, 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4, 0x40,
+    0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45, 0xd8, 0x98, 0xc2,
+    0x96, 0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e,
+    0x16, 0x2b, 0xce, 0x33, 0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51,
+    0xf5,
+];
+
 /// A mechanism with its parameter block(s).
 struct Mech {
     m: CK_MECHANISM,
     gcm: Box<CK_GCM_PARAMS>,
     oaep: Box<CK_RSA_PKCS_OAEP_PARAMS>,
+    ecdh: Box<CK_ECDH1_DERIVE_PARAMS>,
+    /// An ECDH peer point: the P-256 generator (valid) or random bytes.
+    point: Vec<u8>,
     iv: Vec<u8>,
     aad: Vec<u8>,
     label: Vec<u8>,
@@ -518,6 +530,18 @@ impl Mech {
                 pSourceData: null_mut(),
                 ulSourceDataLen: 0,
             }),
+            ecdh: Box::new(CK_ECDH1_DERIVE_PARAMS {
+                kdf: 0,
+                ulSharedDataLen: 0,
+                pSharedData: null_mut(),
+                ulPublicDataLen: 0,
+                pPublicData: null_mut(),
+            }),
+            point: if rng.chance(2) {
+                P256_GENERATOR.to_vec()
+            } else {
+                rng.bytes(65)
+            },
             iv: rng.bytes(20),
             aad: rng.bytes(40),
             label: rng.bytes(8),
@@ -583,6 +607,31 @@ impl Mech {
                     size_of::<CK_RSA_PKCS_OAEP_PARAMS>() as CK_ULONG
                 };
             }
+            0 | 1 if kind == CKM_ECDH1_DERIVE => {
+                me.ecdh.kdf = if valid {
+                    CKD_NULL
+                } else {
+                    rng.or_random(&[CKD_NULL, CKD_SHA1_KDF])
+                };
+                me.ecdh.pPublicData = rng.or_null(10, me.point.as_mut_ptr());
+                me.ecdh.ulPublicDataLen = if me.ecdh.pPublicData.is_null() {
+                    rng.below(2)
+                } else if valid {
+                    me.point.len() as CK_ULONG
+                } else {
+                    rng.below(me.point.len() as u64 + 1)
+                };
+                if !valid && rng.chance(4) {
+                    me.ecdh.pSharedData = me.label.as_mut_ptr();
+                    me.ecdh.ulSharedDataLen = rng.below(me.label.len() as u64 + 1);
+                }
+                me.m.pParameter = &mut *me.ecdh as *mut _ as *mut c_void;
+                me.m.ulParameterLen = if !valid && rng.chance(10) {
+                    7
+                } else {
+                    size_of::<CK_ECDH1_DERIVE_PARAMS>() as CK_ULONG
+                };
+            }
             0 | 1 => {}
             // Raw bytes of a random length as the parameter, whatever the mechanism.
             2 => {
@@ -598,6 +647,7 @@ impl Mech {
                 let structure = match kind {
                     CKM_AES_GCM => size_of::<CK_GCM_PARAMS>(),
                     CKM_RSA_PKCS_OAEP => size_of::<CK_RSA_PKCS_OAEP_PARAMS>(),
+                    CKM_ECDH1_DERIVE => size_of::<CK_ECDH1_DERIVE_PARAMS>(),
                     _ => usize::MAX,
                 };
                 if me.m.ulParameterLen as usize == structure {
@@ -1507,7 +1557,11 @@ fn run(
                     let mut m = Mech::new(&mut rng, &w.mechanisms, &[CKM_ECDH1_DERIVE]);
                     let mut tpl = Tpl::new(&mut rng, Purpose::AesKey);
                     let mut nh = 0;
-                    f.C_DeriveKey.unwrap()(h, m.ptr(), o, tpl.ptr(), tpl.count, &mut nh)
+                    let rv = f.C_DeriveKey.unwrap()(h, m.ptr(), o, tpl.ptr(), tpl.count, &mut nh);
+                    if rv == CKR_OK {
+                        w.objects.insert(nh);
+                    }
+                    rv
                 }
                 "C_GenerateRandom" => {
                     let mut out = Out::new(&mut rng);

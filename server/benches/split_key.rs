@@ -21,6 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use openssl::bn::{BigNum, BigNumContext};
+use openssl::pkey::PKey;
 use openssl::rsa::{Padding, Rsa};
 use rand_core::{OsRng, RngCore};
 use tandem_client_core::encoding::{HashAlgorithm, encode_pkcs1v15};
@@ -31,7 +32,7 @@ use tandem_client_core::sign::{SigningRequest, partial_sign};
 use tandem_client_core::types::KeyType;
 use tandem_client_core::{DeviceShare, generate_client_key};
 use tandem_server::bn::mod_exp_secret;
-use tandem_server::hsm::{Hsm, HsmConfig, TokenPin, provision_token};
+use tandem_server::hsm::{Hsm, HsmConfig, TokenPin, TransportKeySpec, provision_token};
 use tandem_server::signing::{ServerKeyRef, ShareVerdict, evaluate_share, server_share_aad};
 
 const CHILD_ENV: &str = "TANDEM_BENCH_TOKEN_DIR";
@@ -111,6 +112,8 @@ struct Reference {
     modexp: Duration,
     /// RSA private operation with CRT (`RSA_private_encrypt`, no padding).
     crt: Duration,
+    /// One ECDH on P-256 (`EVP_PKEY_derive`), the floor of opening an envelope.
+    ecdh: Duration,
 }
 
 fn reference(bits: usize, n: usize) -> Reference {
@@ -130,7 +133,15 @@ fn reference(bits: usize, n: usize) -> Reference {
         key.private_encrypt(&x, &mut out, Padding::NONE).unwrap();
         out
     });
-    Reference { modexp, crt }
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+    let ours = PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap();
+    let peer = PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap();
+    let (ecdh, _) = time(n, || {
+        let mut d = openssl::derive::Deriver::new(&ours).unwrap();
+        d.set_peer(&peer).unwrap();
+        d.derive_to_vec().unwrap()
+    });
+    Reference { modexp, crt, ecdh }
 }
 
 /// hsm-sim's module, when it was built next to this benchmark.
@@ -182,7 +193,7 @@ fn open_hsms(token_dir: &Path) -> Vec<(&'static str, Hsm)> {
         ),
     }
     for (_, hsm) in &hsms {
-        hsm.ensure_objects(3072).unwrap();
+        hsm.ensure_objects(TransportKeySpec::EcP256).unwrap();
     }
     hsms
 }
@@ -288,7 +299,7 @@ fn run(token_dir: &Path, bits: usize, n: usize) {
     let share: DeviceShare = protected.unlock(&pin, &keystore).unwrap();
 
     // 4. Per composite signature, on each HSM: open the sealed share (transport key,
-    //    RSA-OAEP + AES-GCM in the HSM), judge it and complete the signature.
+    //    ECDH P-256 in the HSM + HKDF + AES-GCM), judge it and complete the signature.
     let mut first = true;
     let lower_bound = r.modexp + r.crt;
     // d1'' reaches the server as registration sends it: sealed to the transport key.
@@ -302,7 +313,7 @@ fn run(token_dir: &Path, bits: usize, n: usize) {
     let p = envelope::EnvelopeParts::parse(&sealed_d1pp).unwrap();
     let d1pp = hsms[0]
         .1
-        .open_envelope(p.wrapped_key, &p.iv, p.ciphertext, b"bench")
+        .open_envelope(p.key, &p.iv, p.ciphertext, b"bench")
         .unwrap();
     for (name, hsm) in &hsms {
         let transport = hsm.transport_public_key_der().unwrap();
@@ -354,7 +365,7 @@ fn run(token_dir: &Path, bits: usize, n: usize) {
         };
         let (open, open90) = time(n, || {
             let p = envelope::EnvelopeParts::parse(&share_env).unwrap();
-            hsm.open_envelope(p.wrapped_key, &p.iv, p.ciphertext, b"bench-share")
+            hsm.open_envelope(p.key, &p.iv, p.ciphertext, b"bench-share")
                 .unwrap()
         });
         let (eval, eval90) = time(n, || {
@@ -366,16 +377,16 @@ fn run(token_dir: &Path, bits: usize, n: usize) {
         let (total, total90) = time(n, || {
             let p = envelope::EnvelopeParts::parse(&share_env).unwrap();
             let s = hsm
-                .open_envelope(p.wrapped_key, &p.iv, p.ciphertext, b"bench-share")
+                .open_envelope(p.key, &p.iv, p.ciphertext, b"bench-share")
                 .unwrap();
             evaluate_share(hsm, key, &x, &s).unwrap()
         });
         rows.push(Row {
-            what: format!("{name}: open the sealed share (RSA-OAEP unwrap + AES-GCM in the HSM)"),
+            what: format!("{name}: open the sealed share (ECDH P-256 in the HSM, HKDF, AES-GCM)"),
             median: open,
             p90: open90,
-            reference: format!("OpenSSL RSA-{bits} CRT private op"),
-            ref_median: r.crt,
+            reference: "OpenSSL ECDH P-256".into(),
+            ref_median: r.ecdh,
         });
         rows.push(Row {
             what: format!(

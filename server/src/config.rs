@@ -187,13 +187,33 @@ pub struct KeySizes {
     pub server_key_bits: usize,
     /// Accepted device key sizes n1.
     pub client_key_bits: Vec<usize>,
-    /// Key-transport key.
+    /// Key-transport key created by `init`: "ec-p256" (ECDH envelopes, the default) or
+    /// "rsa" (RSA-OAEP envelopes of `transport_key_bits`). A key already on the token is
+    /// used as it is, whatever this says.
+    #[serde(default = "default_transport_key")]
+    pub transport_key: String,
+    /// Size of an RSA key-transport key.
     pub transport_key_bits: usize,
     /// Server keys generated ahead in the background (wrapped under the KEK, in the
     /// database), so registration takes them instead of generating RSA keys on the request
     /// path. 0 turns the pool off.
     #[serde(default = "default_server_key_pool")]
     pub server_key_pool: usize,
+}
+
+fn default_transport_key() -> String {
+    "ec-p256".to_owned()
+}
+
+impl KeySizes {
+    /// The transport key `init` creates.
+    pub fn transport_spec(&self) -> anyhow::Result<crate::hsm::TransportKeySpec> {
+        match self.transport_key.as_str() {
+            "ec-p256" => Ok(crate::hsm::TransportKeySpec::EcP256),
+            "rsa" => Ok(crate::hsm::TransportKeySpec::Rsa(self.transport_key_bits)),
+            _ => anyhow::bail!("keys.transport_key must be ec-p256 or rsa"),
+        }
+    }
 }
 
 fn default_server_key_pool() -> usize {
@@ -205,6 +225,7 @@ impl Default for KeySizes {
         Self {
             server_key_bits: 3072,
             client_key_bits: vec![2048, 3072, 4096],
+            transport_key: default_transport_key(),
             transport_key_bits: 3072,
             server_key_pool: default_server_key_pool(),
         }

@@ -6,8 +6,9 @@
 //!   token objects (created once by `Hsm::ensure_objects`)
 //!     "tandem-kek"        AES-256 secret key, sensitive, non-extractable
 //!                         -> seals d1'' at rest (AES-GCM), wraps server keys (AES-KW-PAD)
-//!     "tandem-transport"  RSA key pair, private half sensitive, non-extractable
-//!                         -> devices encrypt a content key to it (RSA-OAEP)
+//!     "tandem-transport"  EC P-256 key pair (default) or RSA key pair; private half
+//!                         sensitive, non-extractable -> devices seal envelopes to it
+//!                         (ECDH + HKDF + AES-GCM, or RSA-OAEP of a content key)
 //!
 //!   CA key pairs (token objects, created by `Hsm::ensure_ca_key`, one label each)
 //!     <label>             RSA-4096 / RSA-3072 / EC P-384; private half sensitive,
@@ -15,7 +16,7 @@
 //!                         responses (`Hsm::ca_sign`)
 //!
 //!   session objects (live for one call, destroyed before it returns)
-//!     unwrapped content keys (open_envelope)
+//!     unwrapped content keys (open_envelope, RSA), ECDH secrets (open_envelope, EC)
 //!     server key pairs being generated and wrapped (generate_server_key)
 //!     unwrapped server private keys (sign_raw)
 //!
@@ -44,6 +45,7 @@ use std::time::Duration;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as CryptokiError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
@@ -53,6 +55,7 @@ use cryptoki::types::AuthPin;
 use rsa::BigUint;
 use rsa::pkcs8::EncodePublicKey;
 use sha2::{Digest, Sha256, Sha384};
+use tandem_client_core::envelope::{self, EnvelopeKey};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// hsm-sim's vendor key type for a split-key share `d1''` (hsm-sim/README.md): a secret key
@@ -350,6 +353,16 @@ impl fmt::Display for CaKeySpec {
     }
 }
 
+/// DER of the OID prime256v1 (1.2.840.10045.3.1.7): the CKA_EC_PARAMS of a P-256 key.
+const PRIME256V1_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+/// Length of an uncompressed P-256 point.
+const P256_POINT_LEN: usize = 65;
+/// DER of `SubjectPublicKeyInfo` for P-256 up to the point: SEQUENCE (89 bytes) {
+/// SEQUENCE { OID id-ecPublicKey, OID prime256v1 }, BIT STRING (66 bytes, no unused bits) }.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
 /// DER of the OID secp384r1 (1.3.132.0.34): the CKA_EC_PARAMS of a P-384 key.
 const SECP384R1_PARAMS: [u8; 7] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 /// Length of an uncompressed P-384 point, `0x04 || X || Y`.
@@ -395,9 +408,35 @@ pub struct ObjectsReport {
     pub kek: ObjectStatus,
     /// The key-transport key pair "tandem-transport".
     pub transport_key: ObjectStatus,
-    /// Modulus size of the transport key on the token (may differ from the requested size
-    /// when the key was found).
-    pub transport_key_bits: usize,
+    /// The transport key on the token (may differ from the requested one when the key was
+    /// found).
+    pub transport_key_spec: TransportKeySpec,
+}
+
+/// The kind of key-transport key (`keys.transport_key` / `keys.transport_key_bits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKeySpec {
+    /// EC P-256: envelopes use ECDH (algorithm `0x02`). The default.
+    EcP256,
+    /// RSA of that many bits: envelopes use RSA-OAEP (algorithm `0x01`).
+    Rsa(usize),
+}
+
+impl fmt::Display for TransportKeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportKeySpec::EcP256 => f.write_str("EC P-256"),
+            TransportKeySpec::Rsa(bits) => write!(f, "RSA-{bits}"),
+        }
+    }
+}
+
+/// The transport private key's handle and what is needed to use it.
+#[derive(Debug, Clone, Copy)]
+struct TransportKey {
+    handle: ObjectHandle,
+    /// `None` for RSA; the public point for EC P-256 (the HKDF input needs it).
+    ec_point: Option<[u8; P256_POINT_LEN]>,
 }
 
 /// A per-account server RSA key as stored in the database. `wrapped_private_key` is only
@@ -525,7 +564,7 @@ impl KeyCache {
 #[derive(Default)]
 struct CachedHandles {
     kek: Option<ObjectHandle>,
-    transport_private: Option<ObjectHandle>,
+    transport: Option<TransportKey>,
     /// CA private keys by label, with their kind.
     ca: HashMap<String, (ObjectHandle, CaKeySpec)>,
 }
@@ -691,9 +730,11 @@ impl Hsm {
     /// Not safe against two *processes* provisioning the same token at the same moment
     /// (duplicates are then reported as [`HsmError::Ambiguous`] by later calls); run it from
     /// one place, e.g. `tandem hsm init`.
-    pub fn ensure_objects(&self, transport_key_bits: usize) -> Result<ObjectsReport, HsmError> {
+    pub fn ensure_objects(&self, transport: TransportKeySpec) -> Result<ObjectsReport, HsmError> {
         let _span = tracing::info_span!("hsm.ensure_objects").entered();
-        if !(2048..=4096).contains(&transport_key_bits) || !transport_key_bits.is_multiple_of(8) {
+        if let TransportKeySpec::Rsa(bits) = transport
+            && (!(2048..=4096).contains(&bits) || !bits.is_multiple_of(8))
+        {
             return Err(HsmError::InvalidArgument(
                 "transport key bits must be a multiple of 8 in 2048..=4096",
             ));
@@ -734,72 +775,113 @@ impl Hsm {
                 Some(_) => ObjectStatus::Found,
                 None => {
                     let id = TRANSPORT_KEY_LABEL.as_bytes().to_vec();
-                    s.session.generate_key_pair(
-                        &Mechanism::RsaPkcsKeyPairGen,
-                        &[
-                            Attribute::Token(true),
-                            Attribute::Private(false),
-                            Attribute::Label(id.clone()),
-                            Attribute::Id(id.clone()),
-                            Attribute::ModulusBits(transport_key_bits.try_into()?),
-                            Attribute::PublicExponent(PUBLIC_EXPONENT.to_vec()),
-                            Attribute::Encrypt(true),
-                            Attribute::Wrap(true),
-                            Attribute::Verify(false),
-                        ],
-                        &[
-                            Attribute::Token(true),
-                            Attribute::Private(true),
-                            Attribute::Label(id.clone()),
-                            Attribute::Id(id),
-                            Attribute::Sensitive(true),
-                            Attribute::Extractable(false),
-                            Attribute::Modifiable(false),
-                            Attribute::Decrypt(true),
-                            Attribute::Unwrap(true),
-                            Attribute::Sign(false),
-                            Attribute::Derive(false),
-                        ],
-                    )?;
+                    let (mechanism, mut public, private_use) = match transport {
+                        TransportKeySpec::Rsa(bits) => (
+                            Mechanism::RsaPkcsKeyPairGen,
+                            vec![
+                                Attribute::ModulusBits(bits.try_into()?),
+                                Attribute::PublicExponent(PUBLIC_EXPONENT.to_vec()),
+                                Attribute::Encrypt(true),
+                                Attribute::Wrap(true),
+                            ],
+                            [
+                                Attribute::Decrypt(true),
+                                Attribute::Unwrap(true),
+                                Attribute::Derive(false),
+                            ],
+                        ),
+                        TransportKeySpec::EcP256 => (
+                            Mechanism::EccKeyPairGen,
+                            vec![
+                                Attribute::EcParams(PRIME256V1_PARAMS.to_vec()),
+                                Attribute::Derive(true),
+                            ],
+                            [
+                                Attribute::Decrypt(false),
+                                Attribute::Unwrap(false),
+                                Attribute::Derive(true),
+                            ],
+                        ),
+                    };
+                    public.extend([
+                        Attribute::Token(true),
+                        Attribute::Private(false),
+                        Attribute::Label(id.clone()),
+                        Attribute::Id(id.clone()),
+                        Attribute::Verify(false),
+                    ]);
+                    let mut private = vec![
+                        Attribute::Token(true),
+                        Attribute::Private(true),
+                        Attribute::Label(id.clone()),
+                        Attribute::Id(id),
+                        Attribute::Sensitive(true),
+                        Attribute::Extractable(false),
+                        Attribute::Modifiable(false),
+                        Attribute::Sign(false),
+                    ];
+                    private.extend(private_use);
+                    s.session.generate_key_pair(&mechanism, &public, &private)?;
                     tracing::info!(
                         label = TRANSPORT_KEY_LABEL,
+                        spec = %transport,
                         "created the key-transport key pair"
                     );
                     ObjectStatus::Created
                 }
             };
-            let transport = self.transport_private(s)?;
-            let modulus = read_modulus(s, transport)?;
+            let found = self.transport_private(s)?;
+            let transport_key_spec = match found.ec_point {
+                Some(_) => TransportKeySpec::EcP256,
+                None => TransportKeySpec::Rsa(bit_length(&read_modulus(s, found.handle)?)),
+            };
             Ok(ObjectsReport {
                 kek,
                 transport_key,
-                transport_key_bits: bit_length(&modulus),
+                transport_key_spec,
             })
         })
     }
 
-    /// The transport public key as DER `SubjectPublicKeyInfo`, for devices to encrypt to.
-    /// Read from the private key object, so it is the key `open_envelope` decrypts with.
+    /// The transport public key as DER `SubjectPublicKeyInfo`, for devices to encrypt to:
+    /// `id-ecPublicKey` on prime256v1, or `rsaEncryption`. RSA is read from the private key
+    /// object; EC from the public key object of the same label, whose point the private
+    /// key's first use checks by an ECDH ([`Hsm::open_envelope`] binds it into the HKDF).
     pub fn transport_public_key_der(&self) -> Result<Vec<u8>, HsmError> {
         let _span = tracing::debug_span!("hsm.transport_public_key_der").entered();
-        let (n, e) = self.with_session(|s| {
+        self.with_session(|s| {
             let key = self.transport_private(s)?;
-            read_rsa_public(s, key)?
-                .ok_or(HsmError::Token("transport key lacks modulus or exponent"))
-        })?;
-        rsa_spki_der(&n, &e)
+            if let Some(point) = key.ec_point {
+                let mut der = Vec::with_capacity(P256_SPKI_PREFIX.len() + point.len());
+                der.extend_from_slice(&P256_SPKI_PREFIX);
+                der.extend_from_slice(&point);
+                return Ok(der);
+            }
+            let (n, e) = read_rsa_public(s, key.handle)?
+                .ok_or(HsmError::Token("transport key lacks modulus or exponent"))?;
+            rsa_spki_der(&n, &e)
+        })
     }
 
-    /// Opens a device envelope: `wrapped_key` is an AES-256 content key encrypted with
-    /// RSA-OAEP (SHA-1, MGF1-SHA-1, empty label) to the transport key; `ciphertext_and_tag`
-    /// is AES-256-GCM with `iv` and `aad` and a 16-byte tag.
+    /// Opens a device envelope (client-core `envelope`); `ciphertext_and_tag` is
+    /// AES-256-GCM with `iv` and `aad` and a 16-byte tag. The envelope's algorithm must be
+    /// the transport key's.
     ///
-    /// The content key exists only as a sensitive, non-extractable session object inside
-    /// the HSM and is destroyed before returning. Every failure to unwrap or to
-    /// authenticate is [`HsmError::Decryption`], without detail.
+    /// - [`EnvelopeKey::EcdhP256`]: `CKM_ECDH1_DERIVE` (`CKD_NULL`) of the device's
+    ///   ephemeral point with the transport key gives the shared x coordinate as a
+    ///   short-lived session object, read once and destroyed; HKDF-SHA256 and AES-GCM run in
+    ///   software. The shared secret opens only this envelope, whose plaintext the server
+    ///   receives anyway, so it leaving the HSM exposes nothing more (and SoftHSM 2.6.1 has
+    ///   no KDF for ECDH). A point off the curve is refused by the HSM.
+    /// - [`EnvelopeKey::RsaOaep`]: an AES-256 content key encrypted with RSA-OAEP (SHA-1,
+    ///   MGF1-SHA-1, empty label); the content key exists only as a sensitive,
+    ///   non-extractable session object inside the HSM and is destroyed before returning.
+    ///
+    /// Every failure to derive, unwrap or authenticate is [`HsmError::Decryption`], without
+    /// detail.
     pub fn open_envelope(
         &self,
-        wrapped_key: &[u8],
+        key: EnvelopeKey<'_>,
         iv: &[u8; 12],
         ciphertext_and_tag: &[u8],
         aad: &[u8],
@@ -808,8 +890,26 @@ impl Hsm {
         if ciphertext_and_tag.len() < GCM_TAG_LEN {
             return Err(HsmError::Decryption);
         }
+        let wrapped_key = match key {
+            EnvelopeKey::RsaOaep(wrapped) => wrapped,
+            EnvelopeKey::EcdhP256(point) => {
+                let (shared, recipient) = self.with_session(|s| {
+                    let transport = self.transport_private(s)?;
+                    let recipient = transport.ec_point.ok_or(HsmError::Decryption)?;
+                    Ok((self.ecdh_derive(s, transport.handle, point)?, recipient))
+                })?;
+                let cek = envelope::ecdh_content_key(&shared, point, &recipient)
+                    .map_err(|_| HsmError::Decryption)?;
+                return envelope::decrypt_content(&cek, iv, ciphertext_and_tag, aad)
+                    .map_err(|_| HsmError::Decryption);
+            }
+        };
         self.with_session(|s| {
             let transport = self.transport_private(s)?;
+            if transport.ec_point.is_some() {
+                return Err(HsmError::Decryption);
+            }
+            let transport = transport.handle;
             // SoftHSM 2.6.1 implements OAEP only with SHA-1 / MGF1-SHA-1 and no label.
             let oaep = Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
                 MechanismType::SHA1,
@@ -1336,7 +1436,7 @@ impl Hsm {
                 return Err(HsmError::Token("CA public key is not on P-384"));
             }
             let point = point.ok_or(HsmError::Token("CA public key without CKA_EC_POINT"))?;
-            let point = unwrap_ec_point(&point)?;
+            let point = unwrap_ec_point(&point, P384_POINT_LEN)?;
             let mut der = Vec::with_capacity(P384_SPKI_PREFIX.len() + point.len());
             der.extend_from_slice(&P384_SPKI_PREFIX);
             der.extend_from_slice(point);
@@ -1541,18 +1641,116 @@ impl Hsm {
         Ok(handle)
     }
 
-    fn transport_private(&self, s: &PooledSession) -> Result<ObjectHandle, HsmError> {
-        if let Some(handle) = lock(&self.inner.handles).transport_private {
-            return Ok(handle);
+    fn transport_private(&self, s: &PooledSession) -> Result<TransportKey, HsmError> {
+        if let Some(key) = lock(&self.inner.handles).transport {
+            return Ok(key);
         }
         let handle = find_unique(s, TRANSPORT_KEY_LABEL, ObjectClass::PRIVATE_KEY)?.ok_or(
             HsmError::ObjectMissing {
                 label: TRANSPORT_KEY_LABEL,
-                kind: "RSA private key",
+                kind: "private key",
             },
         )?;
-        lock(&self.inner.handles).transport_private = Some(handle);
-        Ok(handle)
+        let key_type = s
+            .session
+            .get_attributes(handle, &[AttributeType::KeyType])?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::KeyType(t) => Some(t),
+                _ => None,
+            })
+            .ok_or(HsmError::Token("transport key without CKA_KEY_TYPE"))?;
+        let ec_point = if key_type == KeyType::RSA {
+            None
+        } else if key_type == KeyType::EC {
+            let public = find_unique(s, TRANSPORT_KEY_LABEL, ObjectClass::PUBLIC_KEY)?.ok_or(
+                HsmError::ObjectMissing {
+                    label: TRANSPORT_KEY_LABEL,
+                    kind: "EC public key",
+                },
+            )?;
+            let attrs = s
+                .session
+                .get_attributes(public, &[AttributeType::EcParams, AttributeType::EcPoint])?;
+            let mut params = None;
+            let mut point = None;
+            for attr in attrs {
+                match attr {
+                    Attribute::EcParams(v) => params = Some(v),
+                    Attribute::EcPoint(v) => point = Some(v),
+                    _ => {}
+                }
+            }
+            if params.as_deref() != Some(PRIME256V1_PARAMS.as_slice()) {
+                return Err(HsmError::Token("EC transport key is not on P-256"));
+            }
+            let point = point.ok_or(HsmError::Token("transport key without CKA_EC_POINT"))?;
+            let point: [u8; P256_POINT_LEN] =
+                unwrap_ec_point(&point, P256_POINT_LEN)?
+                    .try_into()
+                    .map_err(|_| HsmError::Token("CKA_EC_POINT is not an uncompressed point"))?;
+            Some(point)
+        } else {
+            return Err(HsmError::Token("transport key is neither RSA nor EC"));
+        };
+        let key = TransportKey { handle, ec_point };
+        lock(&self.inner.handles).transport = Some(key);
+        Ok(key)
+    }
+
+    /// `CKM_ECDH1_DERIVE` of `point` with the EC transport key: the 32-byte shared x
+    /// coordinate. The derived session object is destroyed before returning.
+    fn ecdh_derive(
+        &self,
+        s: &PooledSession,
+        transport: ObjectHandle,
+        point: &[u8; P256_POINT_LEN],
+    ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        let params = Ecdh1DeriveParams::new(EcKdf::null(), point);
+        let derived = s
+            .session
+            .derive_key(
+                &Mechanism::Ecdh1Derive(params),
+                transport,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::GENERIC_SECRET),
+                    Attribute::ValueLen(32.into()),
+                    Attribute::Token(false),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(false),
+                    Attribute::Extractable(true),
+                    Attribute::Encrypt(false),
+                    Attribute::Decrypt(false),
+                    Attribute::Sign(false),
+                    Attribute::Verify(false),
+                    Attribute::Wrap(false),
+                    Attribute::Unwrap(false),
+                    Attribute::Derive(false),
+                ],
+            )
+            // A point off the curve (or of the wrong form) is the sender's fault.
+            .map_err(|e| match self.classify(e, true) {
+                HsmError::Pkcs11 {
+                    rv: RvError::MechanismParamInvalid | RvError::DomainParamsInvalid,
+                    ..
+                } => HsmError::Decryption,
+                other => other,
+            })?;
+        let derived = SessionObject::new(s, derived);
+        let value = s
+            .session
+            .get_attributes(derived.handle, &[AttributeType::Value])?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::Value(v) => Some(Zeroizing::new(v)),
+                _ => None,
+            })
+            .ok_or(HsmError::Token("derived ECDH secret without CKA_VALUE"))?;
+        if value.len() != 32 {
+            return Err(HsmError::Token("derived ECDH secret of the wrong length"));
+        }
+        Ok(value)
     }
 
     /// The private key of CA key pair `label` and its kind, from the cache or the token.
@@ -1731,15 +1929,15 @@ fn describe_ca_key(
 
 /// The uncompressed P-384 point from CKA_EC_POINT: a DER OCTET STRING around the point
 /// (PKCS#11 2.40), or the bare point as some modules return it.
-fn unwrap_ec_point(value: &[u8]) -> Result<&[u8], HsmError> {
+fn unwrap_ec_point(value: &[u8], len: usize) -> Result<&[u8], HsmError> {
     let point = match value {
-        [0x04, len, point @ ..] if usize::from(*len) == point.len() => point,
+        [0x04, l, point @ ..] if usize::from(*l) == point.len() => point,
         _ => value,
     };
     match point {
-        [0x04, ..] if point.len() == P384_POINT_LEN => Ok(point),
+        [0x04, ..] if point.len() == len => Ok(point),
         _ => Err(HsmError::Token(
-            "CKA_EC_POINT is not an uncompressed P-384 point",
+            "CKA_EC_POINT is not an uncompressed point of the key's curve",
         )),
     }
 }
@@ -1908,12 +2106,23 @@ mod tests {
         point.extend_from_slice(&[0xab; 96]);
         let mut wrapped = vec![0x04, 97];
         wrapped.extend_from_slice(&point);
-        assert_eq!(unwrap_ec_point(&wrapped).unwrap(), point.as_slice());
-        assert_eq!(unwrap_ec_point(&point).unwrap(), point.as_slice());
+        assert_eq!(
+            unwrap_ec_point(&wrapped, P384_POINT_LEN).unwrap(),
+            point.as_slice()
+        );
+        assert_eq!(
+            unwrap_ec_point(&point, P384_POINT_LEN).unwrap(),
+            point.as_slice()
+        );
         let mut compressed = vec![0x04, 49, 0x02];
         compressed.extend_from_slice(&[0xab; 48]);
-        assert!(unwrap_ec_point(&compressed).is_err());
-        assert!(unwrap_ec_point(&[]).is_err());
+        assert!(unwrap_ec_point(&compressed, P384_POINT_LEN).is_err());
+        assert!(unwrap_ec_point(&[], P384_POINT_LEN).is_err());
+        // The P-256 SPKI prefix announces exactly the 65-byte point.
+        assert_eq!(
+            usize::from(P256_SPKI_PREFIX[1]),
+            P256_SPKI_PREFIX.len() - 2 + P256_POINT_LEN
+        );
         // The SPKI prefix announces exactly the 97-byte point.
         assert_eq!(
             usize::from(P384_SPKI_PREFIX[1]),

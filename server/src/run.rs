@@ -78,7 +78,9 @@ pub struct InitOptions {
     pub listen: String,
     /// Key sizes: server key n2 (bits).
     pub server_key_bits: usize,
-    /// Transport key size (bits).
+    /// Transport key: "ec-p256" or "rsa".
+    pub transport_key: String,
+    /// Transport key size (bits) when it is RSA.
     pub transport_key_bits: usize,
     /// CA key type.
     pub ca_key_spec: crate::hsm::CaKeySpec,
@@ -105,7 +107,9 @@ pub fn init(dir: &Path, opts: &InitOptions) -> anyhow::Result<Config> {
     let mut cfg = Config::defaults(module, opts.token_label.clone());
     cfg.listen = opts.listen.clone();
     cfg.keys.server_key_bits = opts.server_key_bits;
+    cfg.keys.transport_key = opts.transport_key.clone();
     cfg.keys.transport_key_bits = opts.transport_key_bits;
+    cfg.keys.transport_spec()?;
     cfg.hsm.pin_file = opts.pin_file.clone();
     cfg.pki.key_spec = opts.ca_key_spec;
     if let Some(url) = &opts.public_base_url {
@@ -186,10 +190,10 @@ pub fn provision_hsm_sim_token(cfg: &Config, data_dir: &Path) -> anyhow::Result<
 /// [`ensure_module_env`]).
 pub fn init_hsm_objects(cfg: &Config, data_dir: &Path) -> anyhow::Result<()> {
     let hsm = open_hsm(cfg)?;
-    let report = hsm.ensure_objects(cfg.keys.transport_key_bits)?;
+    let report = hsm.ensure_objects(cfg.keys.transport_spec()?)?;
     eprintln!(
-        "HSM objects: key-encryption key {:?}, key-transport key {:?} ({} bits)",
-        report.kek, report.transport_key, report.transport_key_bits
+        "HSM objects: key-encryption key {:?}, key-transport key {:?} ({})",
+        report.kek, report.transport_key, report.transport_key_spec
     );
     crate::ca::init(cfg, data_dir, &hsm)
 }

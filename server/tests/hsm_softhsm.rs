@@ -31,6 +31,7 @@ use rand::{Rng, RngCore};
 use rsa::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, Oaep, RsaPublicKey};
+use tandem_client_core::envelope::{self, EnvelopeKey, EnvelopeParts};
 use tandem_server::hsm::*;
 
 const TOKEN_LABEL: &str = "tandem-test";
@@ -235,6 +236,8 @@ fn bool_attr(session: &Session, key: ObjectHandle, ty: AttributeType) -> Option<
             | Attribute::Sensitive(b)
             | Attribute::NeverExtractable(b)
             | Attribute::AlwaysSensitive(b)
+            | Attribute::Derive(b)
+            | Attribute::Decrypt(b)
             | Attribute::Token(b) => Some(b),
             _ => None,
         })
@@ -318,18 +321,25 @@ fn objects_are_idempotent_and_not_extractable() {
             Err(HsmError::ObjectMissing { .. })
         ));
 
-        let first = hsm.ensure_objects(2048).unwrap();
+        let first = hsm.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap();
         assert_eq!(first.kek, ObjectStatus::Created);
         assert_eq!(first.transport_key, ObjectStatus::Created);
-        assert_eq!(first.transport_key_bits, 2048);
-        let second = hsm.ensure_objects(3072).unwrap();
+        assert_eq!(first.transport_key_spec, TransportKeySpec::Rsa(2048));
+        let second = hsm.ensure_objects(TransportKeySpec::Rsa(3072)).unwrap();
         assert_eq!(second.kek, ObjectStatus::Found);
         assert_eq!(second.transport_key, ObjectStatus::Found);
-        assert_eq!(second.transport_key_bits, 2048, "the existing key is kept");
+        assert_eq!(
+            second.transport_key_spec,
+            TransportKeySpec::Rsa(2048),
+            "the existing key is kept"
+        );
 
         // A second Hsm in the same process (already logged in) finds the same objects.
         let again = open(dir);
-        assert_eq!(again.ensure_objects(2048).unwrap(), second);
+        assert_eq!(
+            again.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap(),
+            second
+        );
         assert_eq!(
             again.transport_public_key_der().unwrap(),
             hsm.transport_public_key_der().unwrap()
@@ -405,7 +415,9 @@ fn wrong_pin_and_unknown_token_are_rejected() {
             Err(HsmError::TokenNotFound { .. })
         ));
 
-        open(dir).ensure_objects(2048).unwrap();
+        open(dir)
+            .ensure_objects(TransportKeySpec::Rsa(2048))
+            .unwrap();
     });
 }
 
@@ -413,7 +425,7 @@ fn wrong_pin_and_unknown_token_are_rejected() {
 fn envelope_opens_in_the_hsm() {
     with_fresh_token("envelope_opens_in_the_hsm", |dir| {
         let hsm = open(dir);
-        hsm.ensure_objects(2048).unwrap();
+        hsm.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap();
         let transport = transport_key(&hsm);
         assert_eq!(transport.size(), 256);
         assert_eq!(transport.e(), &BigUint::from(65537u32));
@@ -422,13 +434,19 @@ fn envelope_opens_in_the_hsm() {
         let aad = b"tandem/v1/registration/42";
         let env = seal_envelope(&transport, Oaep::new::<sha1::Sha1>(), &plaintext, aad);
         let opened = hsm
-            .open_envelope(&env.wrapped_key, &env.iv, &env.ciphertext_and_tag, aad)
+            .open_envelope(
+                EnvelopeKey::RsaOaep(&env.wrapped_key),
+                &env.iv,
+                &env.ciphertext_and_tag,
+                aad,
+            )
             .unwrap();
         assert_eq!(opened.as_slice(), plaintext.as_slice());
 
         // Wrong AAD, IV, ciphertext, tag or wrapped key: one opaque error.
         let open = |wk: &[u8], iv: &[u8; 12], ct: &[u8], aad: &[u8]| {
-            hsm.open_envelope(wk, iv, ct, aad).map(|p| p.to_vec())
+            hsm.open_envelope(EnvelopeKey::RsaOaep(wk), iv, ct, aad)
+                .map(|p| p.to_vec())
         };
         assert!(matches!(
             open(&env.wrapped_key, &env.iv, &env.ciphertext_and_tag, b"other"),
@@ -537,7 +555,12 @@ fn envelope_opens_in_the_hsm() {
         for _ in 0..20 {
             let start = Instant::now();
             let opened = hsm
-                .open_envelope(&env.wrapped_key, &env.iv, &env.ciphertext_and_tag, aad)
+                .open_envelope(
+                    EnvelopeKey::RsaOaep(&env.wrapped_key),
+                    &env.iv,
+                    &env.ciphertext_and_tag,
+                    aad,
+                )
                 .unwrap();
             samples.push(start.elapsed());
             assert_eq!(opened.as_slice(), plaintext.as_slice());
@@ -550,11 +573,113 @@ fn envelope_opens_in_the_hsm() {
     });
 }
 
+/// The default transport key: EC P-256, envelopes opened by an ECDH inside the HSM. The
+/// device side is client-core's `envelope::seal` (pure Rust); the HSM is SoftHSM or hsm-sim.
+#[test]
+fn ecdh_envelope_opens_in_the_hsm() {
+    with_fresh_token("ecdh_envelope_opens_in_the_hsm", |dir| {
+        let hsm = open(dir);
+        let report = hsm.ensure_objects(TransportKeySpec::EcP256).unwrap();
+        assert_eq!(report.transport_key_spec, TransportKeySpec::EcP256);
+        // An existing key is kept whatever is asked for.
+        let again = hsm.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap();
+        assert_eq!(again.transport_key, ObjectStatus::Found);
+        assert_eq!(again.transport_key_spec, TransportKeySpec::EcP256);
+
+        // The SPKI is a P-256 key that OpenSSL reads.
+        let spki = hsm.transport_public_key_der().unwrap();
+        let pkey = openssl::pkey::PKey::public_key_from_der(&spki).expect("OpenSSL reads the SPKI");
+        let ec = pkey.ec_key().expect("an EC key");
+        assert_eq!(
+            ec.group().curve_name(),
+            Some(openssl::nid::Nid::X9_62_PRIME256V1)
+        );
+        ec.check_key().expect("point on the curve");
+
+        // The private half: sensitive, never extractable, may only derive.
+        let raw = raw_session();
+        let tk = find(&raw, TRANSPORT_KEY_LABEL, ObjectClass::PRIVATE_KEY);
+        assert_eq!(bool_attr(&raw, tk, AttributeType::Sensitive), Some(true));
+        assert_eq!(bool_attr(&raw, tk, AttributeType::Extractable), Some(false));
+        assert_eq!(bool_attr(&raw, tk, AttributeType::Derive), Some(true));
+        assert_eq!(bool_attr(&raw, tk, AttributeType::Decrypt), Some(false));
+        assert!(
+            !has_attr(&raw, tk, AttributeType::Value),
+            "EC scalar readable"
+        );
+
+        let mut rng = rand::thread_rng();
+        let plaintext = b"s1' of transaction 7".to_vec();
+        let aad = envelope::aad_partial_signature(
+            "tx-7",
+            "acc-1",
+            tandem_client_core::types::KeyType::Sign,
+        );
+        let blob = envelope::seal(&spki, &plaintext, &aad, &mut rng).unwrap();
+        let parts = EnvelopeParts::parse(&blob).unwrap();
+        let EnvelopeKey::EcdhP256(point) = parts.key else {
+            panic!("an EC transport key gives ECDH envelopes");
+        };
+        let opened = hsm
+            .open_envelope(parts.key, &parts.iv, parts.ciphertext, &aad)
+            .unwrap();
+        assert_eq!(opened.as_slice(), plaintext.as_slice());
+
+        let open = |key: EnvelopeKey<'_>, ct: &[u8], aad: &[u8]| {
+            hsm.open_envelope(key, &parts.iv, ct, aad)
+                .map(|p| p.to_vec())
+        };
+        // Wrong AAD, a flipped ciphertext bit, another point on the curve, a point off the
+        // curve, an RSA envelope for an EC key: one opaque error each.
+        assert!(matches!(
+            open(parts.key, parts.ciphertext, b"other"),
+            Err(HsmError::Decryption)
+        ));
+        let mut ct = parts.ciphertext.to_vec();
+        ct[0] ^= 1;
+        assert!(matches!(
+            open(parts.key, &ct, &aad),
+            Err(HsmError::Decryption)
+        ));
+        let other = envelope::seal(&spki, &plaintext, &aad, &mut rng).unwrap();
+        let other = EnvelopeParts::parse(&other).unwrap();
+        assert!(matches!(
+            open(other.key, parts.ciphertext, &aad),
+            Err(HsmError::Decryption)
+        ));
+        let mut off_curve = *point;
+        off_curve[64] ^= 1;
+        let r = open(EnvelopeKey::EcdhP256(&off_curve), parts.ciphertext, &aad);
+        assert!(matches!(r, Err(HsmError::Decryption)), "{r:?}");
+        assert!(matches!(
+            open(EnvelopeKey::RsaOaep(&[1u8; 256]), parts.ciphertext, &aad),
+            Err(HsmError::Decryption)
+        ));
+        // The HSM still works after refused input.
+        assert_eq!(open(parts.key, parts.ciphertext, &aad).unwrap(), plaintext);
+
+        let mut samples = Vec::new();
+        for _ in 0..20 {
+            let start = Instant::now();
+            let opened = hsm
+                .open_envelope(parts.key, &parts.iv, parts.ciphertext, &aad)
+                .unwrap();
+            samples.push(start.elapsed());
+            assert_eq!(opened.as_slice(), plaintext.as_slice());
+        }
+        println!(
+            "timing: open_envelope (EC P-256 transport) median {:?}",
+            median(samples)
+        );
+        assert_eq!(session_keys_left(&raw), 0, "derived secrets left behind");
+    });
+}
+
 #[test]
 fn sealed_at_rest_round_trip() {
     with_fresh_token("sealed_at_rest_round_trip", |dir| {
         let hsm = open(dir);
-        hsm.ensure_objects(2048).unwrap();
+        hsm.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap();
         let secret = b"d1'' = 0x1234...".to_vec();
         let aad = b"account:42/share:d1";
         let blob = hsm.seal_at_rest(&secret, aad).unwrap();
@@ -616,7 +741,7 @@ fn sealed_at_rest_round_trip() {
 fn server_key_signs_raw() {
     with_fresh_token("server_key_signs_raw", |dir| {
         let hsm = open(dir);
-        hsm.ensure_objects(2048).unwrap();
+        hsm.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap();
         let key = hsm.generate_server_key(2048).unwrap();
         assert_eq!(key.modulus.len(), 256);
         assert!(key.modulus[0] & 0x80 != 0);
@@ -702,7 +827,7 @@ fn server_key_signs_raw() {
 fn concurrent_sign_raw() {
     with_fresh_token("concurrent_sign_raw", |dir| {
         let hsm = open(dir);
-        hsm.ensure_objects(2048).unwrap();
+        hsm.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap();
         let keys: Vec<ServerKey> = (0..2)
             .map(|_| hsm.generate_server_key(2048).unwrap())
             .collect();
@@ -747,7 +872,7 @@ fn timings_rsa3072() {
     with_fresh_token("timings_rsa3072", |dir| {
         let hsm = open(dir);
         let start = Instant::now();
-        hsm.ensure_objects(3072).unwrap();
+        hsm.ensure_objects(TransportKeySpec::Rsa(3072)).unwrap();
         println!(
             "timing: ensure_objects (RSA-3072 transport) {:?}",
             start.elapsed()
@@ -759,8 +884,13 @@ fn timings_rsa3072() {
         let mut samples = Vec::new();
         for _ in 0..20 {
             let start = Instant::now();
-            hsm.open_envelope(&env.wrapped_key, &env.iv, &env.ciphertext_and_tag, aad)
-                .unwrap();
+            hsm.open_envelope(
+                EnvelopeKey::RsaOaep(&env.wrapped_key),
+                &env.iv,
+                &env.ciphertext_and_tag,
+                aad,
+            )
+            .unwrap();
             samples.push(start.elapsed());
         }
         println!(
@@ -987,7 +1117,7 @@ fn ca_keys_are_idempotent_and_typed() {
         ec_key.check_key().unwrap();
 
         // The private CA keys: token, private, sensitive, never extractable, sign only.
-        hsm.ensure_objects(2048).unwrap();
+        hsm.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap();
         let raw = raw_session();
         let kek = find(&raw, KEK_LABEL, ObjectClass::SECRET_KEY);
         for label in [CA_RSA, CA_EC] {
@@ -1224,7 +1354,7 @@ fn ca_timings_rsa4096_p384() {
 fn share_exponentiation_in_the_token() {
     with_fresh_token("share_exponentiation_in_the_token", |dir| {
         let hsm = open(dir);
-        hsm.ensure_objects(2048).unwrap();
+        hsm.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap();
         // hsm-sim offers the split-share mechanism; SoftHSM does not, and the server then
         // takes the software path (DESIGN.md).
         assert_eq!(hsm.has_share_mechanism(), use_hsm_sim());

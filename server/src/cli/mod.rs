@@ -138,7 +138,10 @@ pub enum ServerCommand {
         /// Size of the per-account server keys n2.
         #[arg(long, default_value_t = 3072)]
         server_key_bits: usize,
-        /// Size of the key-transport key.
+        /// Key-transport key devices seal envelopes to: ec-p256 (ECDH) or rsa (RSA-OAEP).
+        #[arg(long, default_value = "ec-p256", value_parser = ["ec-p256", "rsa"])]
+        transport_key: String,
+        /// Size of an RSA key-transport key.
         #[arg(long, default_value_t = 3072)]
         transport_key_bits: usize,
         /// CA key type: rsa4096, rsa3072 or ec-p384.
@@ -190,6 +193,7 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
             pin_file,
             listen,
             server_key_bits,
+            transport_key,
             transport_key_bits,
             ca_key_spec,
             public_base_url,
@@ -206,6 +210,7 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
                 pin_file,
                 listen,
                 server_key_bits,
+                transport_key,
                 transport_key_bits,
                 ca_key_spec,
                 public_base_url,

@@ -123,13 +123,14 @@ fn open_envelope(
     bytes: &[u8],
     aad: &[u8],
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, ApiError> {
-    let parts = EnvelopeParts::parse(bytes)
+    EnvelopeParts::parse(bytes)
         .map_err(|_| ApiError::InvalidArgument(format!("{field} is malformed")))?;
-    let (wrapped_key, iv) = (parts.wrapped_key.to_vec(), parts.iv);
-    let (ciphertext, aad) = (parts.ciphertext.to_vec(), aad.to_vec());
+    // Owned copies: the bounded call may outlive this request.
+    let (blob, aad) = (bytes.to_vec(), aad.to_vec());
     app.hsm
         .bounded(app.config.hsm.call_timeout(), move |hsm| {
-            hsm.open_envelope(&wrapped_key, &iv, &ciphertext, &aad)
+            let parts = EnvelopeParts::parse(&blob).map_err(|_| HsmError::Decryption)?;
+            hsm.open_envelope(parts.key, &parts.iv, parts.ciphertext, &aad)
         })
         .map_err(|e| match e {
             // What the device sent does not open: its fault, without detail (no oracle).
