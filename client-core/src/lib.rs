@@ -17,7 +17,7 @@
 //!      │          │ n1 (public) ────┼──────────────────────────▶ n1, n2 (HSM key), n = n1·n2
 //!      │          │                 │                              -> certificate for (n, e)
 //!      │          │                 └─ seal_server_share(d1'') ─▶ envelope, opened in HSM,
-//!      │          │                    (RSA-OAEP + AES-GCM,          d1'' kept encrypted
+//!      │          │                    (ECDH or RSA-OAEP,            d1'' kept encrypted
 //!      │          │                     consumed by value)           under an HSM key
 //!      │          └─ p1, q1, d1, φ: zeroized, never stored
 //!      ▼

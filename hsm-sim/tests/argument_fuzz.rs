@@ -675,6 +675,28 @@ const SIGN: &[CK_MECHANISM_TYPE] = &[
 ];
 const WRAP: &[CK_MECHANISM_TYPE] = &[CKM_AES_KEY_WRAP_PAD, CKM_AES_GCM, CKM_RSA_PKCS_OAEP];
 
+/// The extractable working key wrapped (`CKM_AES_KEY_WRAP_PAD`) by the working AES key in
+/// the logged-in session: a blob that unwraps, and its unwrapping key.
+fn fresh_wrap(f: &CK_FUNCTION_LIST, w: &World) -> Option<(Vec<u8>, CK_OBJECT_HANDLE)> {
+    // SAFETY: live handles and buffers; the module's contract.
+    unsafe {
+        let kek = suited(f, w, CKM_AES_KEY_WRAP_PAD, false)?;
+        let target =
+            w.keys.iter().copied().find(|&k| {
+                k != kek && read_attr(f, w.main, k, CKA_EXTRACTABLE) == Ok(vec![CK_TRUE])
+            })?;
+        let mut out = vec![0u8; 8192];
+        let mut len = out.len() as CK_ULONG;
+        let mut m = CK_MECHANISM {
+            mechanism: CKM_AES_KEY_WRAP_PAD,
+            pParameter: null_mut(),
+            ulParameterLen: 0,
+        };
+        let rv = f.C_WrapKey.unwrap()(w.main, &mut m, kek, target, out.as_mut_ptr(), &mut len);
+        (rv == CKR_OK).then(|| (out[..len as usize].to_vec(), kek))
+    }
+}
+
 /// State the driver keeps so that valid handles and PINs come up often.
 struct World {
     sessions: BTreeSet<CK_SESSION_HANDLE>,
@@ -686,8 +708,9 @@ struct World {
     keys: Vec<CK_OBJECT_HANDLE>,
     /// The newest session with the user logged in.
     main: CK_SESSION_HANDLE,
-    /// The last wrapped key and the key that wrapped it.
-    wrapped: Option<(Vec<u8>, CK_OBJECT_HANDLE)>,
+    /// The last wrapped key, the key that wrapped it, and whether that was the working AES
+    /// key (whose handle can change when the token's objects are reloaded, e.g. at login).
+    wrapped: Option<(Vec<u8>, CK_OBJECT_HANDLE, bool)>,
 }
 
 impl World {
@@ -848,9 +871,10 @@ unsafe fn working_keys(f: &CK_FUNCTION_LIST, h: CK_SESSION_HANDLE) -> Vec<CK_OBJ
             attr(CKA_UNWRAP, b(&t), 1),
         ];
         if m == CKM_EC_KEY_PAIR_GEN {
-            // EC keys neither encrypt nor wrap.
+            // EC keys neither encrypt nor wrap; the private one derives (ECDH).
             public.truncate(public.len() - 2);
             private.truncate(3);
+            private.push(attr(CKA_DERIVE, b(&t), 1));
         }
         let (mut pk, mut sk) = (0, 0);
         // SAFETY: live locals; caller's promise.
@@ -1504,7 +1528,8 @@ fn run(
                     let rv = f.C_WrapKey.unwrap()(h, m.ptr(), wrapping, target, out.ptr(), lp);
                     out.check(&what, rv);
                     if rv == CKR_OK && !out.null && m.m.mechanism == CKM_AES_KEY_WRAP_PAD {
-                        w.wrapped = Some((out.buf[..out.len as usize].to_vec(), wrapping));
+                        let working = w.keys.contains(&wrapping);
+                        w.wrapped = Some((out.buf[..out.len as usize].to_vec(), wrapping, working));
                     }
                     assert!(
                         rv != CKR_OK || target != guarded,
@@ -1516,14 +1541,15 @@ fn run(
                     let mut m = Mech::new(&mut rng, &w.mechanisms, WRAP);
                     // Half of the time what a wrap produced, with its wrapping key (and the
                     // plain key-wrap mechanism, which needs no parameters).
-                    let (mut wrapped, unwrapping) = match &w.wrapped {
-                        Some((blob, key)) if rng.chance(2) => {
+                    let mut fresh = false;
+                    let (mut wrapped, unwrapping, replay) = match w.wrapped.clone() {
+                        Some((blob, key, working)) if rng.chance(2) => {
                             m.m = CK_MECHANISM {
                                 mechanism: CKM_AES_KEY_WRAP_PAD,
                                 pParameter: null_mut(),
                                 ulParameterLen: 0,
                             };
-                            let mut blob = In::of(blob);
+                            let mut blob = In::of(&blob);
                             if rng.chance(4) {
                                 // Tampered.
                                 let i = rng.below(blob.buf.len().max(1) as u64) as usize;
@@ -1531,13 +1557,54 @@ fn run(
                                     *b ^= 1;
                                 }
                             }
-                            (blob, *key)
+                            // Half of the time from a useful state: a logged-in session and
+                            // the working AES key's current handle (handles of private
+                            // objects change when they are reloaded at login).
+                            let key = if working && rng.chance(2) {
+                                let s = user_session(f, &w.user_pin);
+                                w.sessions.insert(s);
+                                w.main = s;
+                                w.keys = find_working_keys(f, s);
+                                match fresh_wrap(f, &w) {
+                                    Some((blob_now, kek)) => {
+                                        blob = In::of(&blob_now);
+                                        fresh = true;
+                                        kek
+                                    }
+                                    None => key,
+                                }
+                            } else {
+                                key
+                            };
+                            (blob, key, true)
                         }
-                        _ => (In::new(&mut rng, 600), o),
+                        _ => (In::new(&mut rng, 600), o, false),
                     };
-                    let mut tpl = Tpl::new(&mut rng, Purpose::Unwrap);
+                    // What a wrap produced gets an unmutated template half of the time,
+                    // so that unwrapping succeeds now and then whatever the random stream.
+                    let mut tpl = if fresh || (replay && rng.chance(2)) {
+                        let pairs = sensible(&mut rng, Purpose::Unwrap);
+                        Tpl::from_pairs(&mut rng, pairs)
+                    } else {
+                        Tpl::new(&mut rng, Purpose::Unwrap)
+                    };
                     let mut nh = 0;
-                    let p = rng.or_null(10, &mut nh as *mut _);
+                    let p = if fresh {
+                        &mut nh as *mut _
+                    } else {
+                        rng.or_null(10, &mut nh as *mut _)
+                    };
+                    // A replay goes to the logged-in session half of the time (the
+                    // wrapping key is private: invisible while logged out).
+                    let h = if fresh || (replay && rng.chance(2)) {
+                        w.main
+                    } else {
+                        h
+                    };
+                    if fresh {
+                        // The one fully valid call of this driver: it must go through.
+                        m.null = false;
+                    }
                     let rv = f.C_UnwrapKey.unwrap()(
                         h,
                         m.ptr(),
@@ -1555,7 +1622,8 @@ fn run(
                 }
                 "C_DeriveKey" => {
                     let mut m = Mech::new(&mut rng, &w.mechanisms, &[CKM_ECDH1_DERIVE]);
-                    let mut tpl = Tpl::new(&mut rng, Purpose::AesKey);
+                    // A secret key's class and type (the derived key's template).
+                    let mut tpl = Tpl::new(&mut rng, Purpose::Unwrap);
                     let mut nh = 0;
                     let rv = f.C_DeriveKey.unwrap()(h, m.ptr(), o, tpl.ptr(), tpl.count, &mut nh);
                     if rv == CKR_OK {
