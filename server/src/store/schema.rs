@@ -213,4 +213,23 @@ CREATE TABLE server_key_pool (
 );
 "#,
     ),
+    (
+        8,
+        "running targets indexed by account (pending lists independent of history)",
+        // `running` is 1 while the transaction runs and NULL after; a trigger clears it when
+        // the transaction's state leaves RUNNING, whichever statement does that. The partial
+        // index holds only running targets, so listing an account's pending transactions no
+        // longer walks every transaction the account ever had.
+        r#"
+ALTER TABLE transaction_targets ADD COLUMN running INTEGER DEFAULT 1;
+UPDATE transaction_targets SET running = NULL
+    WHERE transaction_id IN (SELECT id FROM transactions WHERE state <> 'RUNNING');
+CREATE INDEX transaction_targets_running ON transaction_targets(account_id) WHERE running = 1;
+CREATE TRIGGER transaction_targets_ended AFTER UPDATE OF state ON transactions
+    WHEN NEW.state <> 'RUNNING'
+BEGIN
+    UPDATE transaction_targets SET running = NULL WHERE transaction_id = NEW.id;
+END;
+"#,
+    ),
 ];

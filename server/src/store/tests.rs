@@ -383,6 +383,22 @@ fn transactions_expire_and_complete_once() {
             .end_transaction("t1", EndResult::UserRefused, Some(&acc), NOW + 2, None)
             .unwrap()
     );
+    // The ended transaction leaves the running index (the trigger of migration 8), the
+    // other stays listed.
+    let running = |id: &str| -> Option<i64> {
+        store
+            .conn()
+            .query_row(
+                "SELECT running FROM transaction_targets WHERE transaction_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!((running("t1"), running("t2")), (None, Some(1)));
+    let pending = store.pending_for_account(&acc, NOW + 2).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].tx.id, "t2");
     assert!(
         !store
             .end_transaction("t1", EndResult::WrongVc, Some(&acc), NOW + 3, None)
@@ -403,6 +419,7 @@ fn transactions_expire_and_complete_once() {
             .unwrap()
             .is_empty()
     );
+    assert_eq!(running("t2"), None, "expiry clears the running flag too");
 }
 
 #[test]
