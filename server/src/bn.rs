@@ -153,7 +153,11 @@ fn crt_inverse(
     hasher.update(n1);
     hasher.update(n2);
     let key: [u8; 32] = hasher.finalize().into();
-    let lock = || cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let lock = || {
+        cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
     if let Some(inv) = lock().get(&key) {
         return Ok(BigNum::from_slice(inv)?);
     }

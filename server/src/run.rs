@@ -319,44 +319,7 @@ pub async fn serve(
     };
 
     // Keep the pool of pre-generated server keys full (registration takes from it).
-    let key_pool = {
-        let app = Arc::clone(&app);
-        tokio::spawn(async move {
-            let target = app.config.keys.server_key_pool;
-            let bits = app.config.keys.server_key_bits;
-            if target == 0 {
-                return;
-            }
-            loop {
-                let r = app
-                    .blocking(move |app| {
-                        let have = app.store.pooled_server_keys(bits)?;
-                        if have >= target {
-                            return Ok(false);
-                        }
-                        let key = app.hsm.generate_server_key(bits)?;
-                        app.store.pool_server_key(
-                            bits,
-                            &key.modulus,
-                            &key.wrapped_private_key,
-                            crate::store::unix_now(),
-                        )?;
-                        tracing::debug!(pooled = have + 1, target, "server key pooled");
-                        Ok(true)
-                    })
-                    .await;
-                match r {
-                    // Another one at once while the pool is short.
-                    Ok(true) => {}
-                    Ok(false) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "server key pool refill failed");
-                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                    }
-                }
-            }
-        })
-    };
+    let key_pool = KeyPoolRefill::start(Arc::clone(&app));
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -439,7 +402,7 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, stopped(stop_rx))
         .await;
     sweeper.abort();
-    key_pool.abort();
+    key_pool.stop();
     result?;
     http.await??;
     if let Some(rest) = rest {
@@ -447,4 +410,91 @@ pub async fn serve(
     }
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// The background thread that keeps the pool of pre-generated server keys full. It runs
+/// under `SCHED_IDLE` (the lowest priority, settable without privileges), so key generation
+/// uses only CPU time requests leave unused: a registration or a signature never waits for
+/// it (docs/BENCHMARKS.md, registration).
+struct KeyPoolRefill {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl KeyPoolRefill {
+    fn start(app: Arc<App>) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let target = app.config.keys.server_key_pool;
+        if target == 0 {
+            return Self { stop };
+        }
+        let stopped = Arc::clone(&stop);
+        let spawned = std::thread::Builder::new()
+            .name("tandem-key-pool".into())
+            .spawn(move || {
+                use thread_priority::{
+                    NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+                    set_thread_priority_and_policy, thread_native_id,
+                };
+                if let Err(e) = set_thread_priority_and_policy(
+                    thread_native_id(),
+                    ThreadPriority::Min,
+                    ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+                ) {
+                    tracing::warn!(error = ?e, "the key pool runs at normal priority");
+                }
+                let bits = app.config.keys.server_key_bits;
+                let pause = |d: std::time::Duration| {
+                    // In steps, so that a stop is seen within 50 ms.
+                    let until = std::time::Instant::now() + d;
+                    while std::time::Instant::now() < until
+                        && !stopped.load(std::sync::atomic::Ordering::Relaxed)
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                };
+                while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    match refill_one(&app, bits, target) {
+                        // Another one at once while the pool is short.
+                        Ok(true) => {}
+                        Ok(false) => pause(std::time::Duration::from_millis(500)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "server key pool refill failed");
+                            pause(std::time::Duration::from_secs(5));
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the server key pool thread");
+        }
+        Self { stop }
+    }
+
+    /// Asks the thread to end (it finishes a key it is generating, then stops).
+    fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for KeyPoolRefill {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Adds one key to the pool if it holds fewer than `target`; whether it did.
+fn refill_one(app: &App, bits: usize, target: usize) -> anyhow::Result<bool> {
+    let have = app.store.pooled_server_keys(bits)?;
+    if have >= target {
+        return Ok(false);
+    }
+    let key = app.hsm.generate_server_key(bits)?;
+    app.store.pool_server_key(
+        bits,
+        &key.modulus,
+        &key.wrapped_private_key,
+        crate::store::unix_now(),
+    )?;
+    tracing::debug!(pooled = have + 1, target, "server key pooled");
+    Ok(true)
 }

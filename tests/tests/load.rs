@@ -51,6 +51,8 @@ fn load_generator_measures_signatures_and_server_cpu() {
     assert_eq!(field(&doc, &["registration", "count"]), 2.0, "{doc}");
     assert!(field(&doc, &["registration", "server_part_ms", "p50"]) > 0.0);
     assert!(field(&doc, &["registration", "reference_ms"]) > 0.0);
+    // The per-signature reference of the same run.
+    assert!(field(&doc, &["signature_reference_ms"]) > 0.0);
     let phases = doc["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 2);
     for (p, c) in phases.iter().zip([1.0, 2.0]) {

@@ -111,6 +111,31 @@ pub struct Registration {
     pub reference_ms: f64,
 }
 
+/// The reference cost of one composite signature, measured now with OpenSSL on the idle
+/// machine: a constant-time exponentiation with a full-size exponent plus an RSA CRT private
+/// operation, both of `bits` (median of 20). Server CPU per signature is reported against it.
+fn signature_reference(bits: usize) -> anyhow::Result<Duration> {
+    use openssl::bn::{BigNum, BigNumContext};
+    let rsa = openssl::rsa::Rsa::generate(u32::try_from(bits)?)?;
+    let mut exponent = BigNum::from_slice(rsa.d().to_vec().as_slice())?;
+    exponent.set_const_time();
+    let base = BigNum::from_u32(0x1234_5678)?;
+    let mut ctx = BigNumContext::new()?;
+    let mut x = vec![0x11u8; rsa.size() as usize];
+    x[0] = 0;
+    let mut samples = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let mut r = BigNum::new()?;
+        r.mod_exp(&base, &exponent, rsa.n(), &mut ctx)?;
+        let mut out = vec![0u8; rsa.size() as usize];
+        rsa.private_encrypt(&x, &mut out, openssl::rsa::Padding::NONE)?;
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    Ok(samples[samples.len() / 2])
+}
+
 /// What a registration must compute at least, measured now with OpenSSL: two proof
 /// signatures (each a constant-time exponentiation and an RSA CRT private operation of
 /// `bits`) and two certificate signatures with a key of the CA's kind (median of 10).
@@ -217,7 +242,9 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<()> {
     let ca = std::fs::read(&cfg.tls.cert)?;
     let (registration, phases) = runtime()?.block_on(drive(opts, &cfg, &url, &ca, pid))?;
     drop(server);
-    print_table(opts, &phases);
+    // Measured after the server has stopped, on the idle machine.
+    let reference_ms = signature_reference(opts.key_bits)?.as_secs_f64() * 1e3;
+    print_table(opts, &phases, reference_ms);
     println!(
         "\nregistration, the server's part (submit keys + proof; pooled server keys): p50 {:.1} ms, \
          p95 {:.1} ms over {}; reference (two proof signatures = 2 x (OpenSSL const-time modexp + \
@@ -235,6 +262,7 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<()> {
             "hsm": if opts.softhsm { "SoftHSM" } else { "hsm-sim" },
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "registration": registration,
+            "signature_reference_ms": reference_ms,
             "phases": phases,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
@@ -654,7 +682,7 @@ async fn phase(
     Ok(phase)
 }
 
-fn print_table(opts: &LoadOptions, phases: &[Phase]) {
+fn print_table(opts: &LoadOptions, phases: &[Phase], reference_ms: f64) {
     println!(
         "\n{} accounts, {}-bit keys, {} s per phase, HSM {}; latencies in ms (confirm = the server's part)\n",
         opts.accounts,
@@ -663,12 +691,12 @@ fn print_table(opts: &LoadOptions, phases: &[Phase]) {
         if opts.softhsm { "SoftHSM" } else { "hsm-sim" }
     );
     println!(
-        "| concurrency | signatures/s | confirm p50 | p95 | p99 | session p99 | errors | server CPU ms/signature | server cores |"
+        "| concurrency | signatures/s | confirm p50 | p95 | p99 | session p99 | errors | server CPU ms/signature | CPU / reference | server cores |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for p in phases {
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} |",
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.2} |",
             p.concurrency,
             p.per_second,
             p.confirm_ms.p50,
@@ -677,9 +705,21 @@ fn print_table(opts: &LoadOptions, phases: &[Phase]) {
             p.session_ms.p99,
             p.errors,
             p.server_cpu_ms_per_signature,
+            p.server_cpu_ms_per_signature / reference_ms,
             p.server_cores
         );
     }
+    println!(
+        "\nreference for one signature (OpenSSL const-time modexp + RSA CRT private op, {} bits, \
+         measured in this run after the server stopped): {reference_ms:.2} ms; p99 / reference at \
+         each level: {}",
+        opts.key_bits,
+        phases
+            .iter()
+            .map(|p| format!("{}: {:.2}", p.concurrency, p.confirm_ms.p99 / reference_ms))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }
 
 /// An SVG chart: signatures per second (left axis) and confirm latency p50/p99 (right axis)

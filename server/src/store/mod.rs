@@ -613,6 +613,9 @@ impl Store {
         // server that has signed for a while read most pages back from the OS (`pread`), which
         // cost about a tenth of the server's CPU under load (docs/BENCHMARKS.md).
         conn.pragma_update(None, "cache_size", -65536)?;
+        // Prepared statements are reused (`prepare_cached`): parsing SQL cost about 3% of the
+        // server's CPU per signature.
+        conn.set_prepared_statement_cache_capacity(128);
         // Destroyed secrets (wrapped keys, encrypted shares) are overwritten on disk.
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.execute_batch(
@@ -620,11 +623,9 @@ impl Store {
                 version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL)",
         )?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            [],
-            |r| r.get(0),
-        )?;
+        let current: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")?
+            .query_row([], |r| r.get(0))?;
         let known = schema::MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
         if current > known {
             return Err(StoreError::Conflict(format!(
@@ -634,8 +635,7 @@ impl Store {
         for (version, description, sql) in schema::MIGRATIONS {
             if *version > current {
                 tx.execute_batch(sql)?;
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?1, ?2, ?3)",
+                tx.prepare_cached("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?1, ?2, ?3)")?.execute(
                     params![version, description, unix_now()],
                 )?;
             }
@@ -677,7 +677,9 @@ impl Store {
     /// them on disk. Returns how many were removed.
     pub fn prune_replies(&self, before: i64) -> Result<usize> {
         self.write(|tx| {
-            Ok(tx.execute("DELETE FROM replies WHERE created_at < ?1", params![before])?)
+            Ok(tx
+                .prepare_cached("DELETE FROM replies WHERE created_at < ?1")?
+                .execute(params![before])?)
         })
     }
 
@@ -692,9 +694,8 @@ impl Store {
     pub fn create_registration(&self, r: &NewRegistration, reply: &Reply) -> Result<()> {
         self.write(|tx| {
             insert_reply(tx, reply)?;
-            tx.execute(
-                "INSERT INTO registrations (id, secret_hash, code, device_id, matching_code, state, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            tx.prepare_cached("INSERT INTO registrations (id, secret_hash, code, device_id, matching_code, state, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?.execute(
                 params![
                     r.id,
                     r.secret_hash,
@@ -727,7 +728,7 @@ impl Store {
     /// Registrations waiting for approval and not expired.
     pub fn pending_registrations(&self, now: i64) -> Result<Vec<Registration>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {REG_COLS} FROM registrations WHERE state = 'PENDING_APPROVAL' AND expires_at > ?1 ORDER BY created_at"
         ))?;
         let rows = stmt.query_map(params![now], registration_row)?;
@@ -768,9 +769,8 @@ impl Store {
             if reg.state != RegistrationState::PendingApproval {
                 return Err(StoreError::Conflict("the registration is not waiting for approval".into()));
             }
-            tx.execute(
-                "UPDATE registrations SET state = 'APPROVED', given_name = ?2, surname = ?3, country = ?4, national_id = ?5,
-                 document_number = ?6 WHERE id = ?1",
+            tx.prepare_cached("UPDATE registrations SET state = 'APPROVED', given_name = ?2, surname = ?3, country = ?4, national_id = ?5,
+                 document_number = ?6 WHERE id = ?1")?.execute(
                 params![reg.id, identity.given_name, identity.surname, identity.country, identity.national_id,
                         document_number],
             )?;
@@ -790,11 +790,11 @@ impl Store {
     ) -> Result<()> {
         let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
         self.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO server_key_pool (bits, modulus, wrapped_private_key, created_at)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![bits, modulus, wrapped_private_key, now],
-            )?;
+            )?
+            .execute(params![bits, modulus, wrapped_private_key, now])?;
             Ok(())
         })
     }
@@ -805,13 +805,12 @@ impl Store {
         let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
         self.write(|tx| {
             Ok(tx
-                .query_row(
+                .prepare_cached(
                     "DELETE FROM server_key_pool WHERE id =
                         (SELECT id FROM server_key_pool WHERE bits = ?1 ORDER BY id LIMIT 1)
                      RETURNING modulus, wrapped_private_key",
-                    params![bits],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                )?
+                .query_row(params![bits], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?)
         })
     }
@@ -819,11 +818,10 @@ impl Store {
     /// Pooled server keys of `bits` bits.
     pub fn pooled_server_keys(&self, bits: usize) -> Result<usize> {
         let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
-        let n: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM server_key_pool WHERE bits = ?1",
-            params![bits],
-            |r| r.get(0),
-        )?;
+        let n: i64 = self
+            .conn()
+            .prepare_cached("SELECT COUNT(*) FROM server_key_pool WHERE bits = ?1")?
+            .query_row(params![bits], |r| r.get(0))?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
@@ -845,10 +843,9 @@ impl Store {
                 return Err(StoreError::Conflict("the registration is not approved or keys were already submitted".into()));
             }
             for k in keys {
-                tx.execute(
-                    "INSERT INTO registration_keys (registration_id, key_type, client_modulus, server_modulus,
+                tx.prepare_cached("INSERT INTO registration_keys (registration_id, key_type, client_modulus, server_modulus,
                         server_share_blob, server_key_blob, proof_hash, proof_scheme, proof_digest, proof_message)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(
                     params![
                         registration_id,
                         key_type_str(k.key_type),
@@ -863,7 +860,7 @@ impl Store {
                     ],
                 )?;
             }
-            tx.execute("UPDATE registrations SET state = 'KEYS_SUBMITTED' WHERE id = ?1", params![registration_id])?;
+            tx.prepare_cached("UPDATE registrations SET state = 'KEYS_SUBMITTED' WHERE id = ?1")?.execute( params![registration_id])?;
             insert_reply(tx, reply)?;
             audit(tx, now, "registration_keys_submitted", None, &serde_json::json!({
                 "registration_id": registration_id }))?;
@@ -874,7 +871,7 @@ impl Store {
     /// The handed-over keys of a registration.
     pub fn registration_keys(&self, registration_id: &str) -> Result<Vec<RegistrationKey>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT key_type, client_modulus, server_modulus, server_share_blob, server_key_blob,
                     proof_hash, proof_scheme, proof_digest, proof_message
              FROM registration_keys WHERE registration_id = ?1 ORDER BY key_type",
@@ -919,17 +916,14 @@ impl Store {
             let attempts = reg.proof_attempts + 1;
             let left = max_attempts.saturating_sub(attempts);
             if left == 0 {
-                tx.execute(
-                    "UPDATE registrations SET proof_attempts = ?2, state = 'FAILED' WHERE id = ?1",
+                tx.prepare_cached("UPDATE registrations SET proof_attempts = ?2, state = 'FAILED' WHERE id = ?1")?.execute(
                     params![registration_id, attempts],
                 )?;
-                tx.execute(
-                    "UPDATE registration_keys SET server_share_blob = NULL, server_key_blob = NULL WHERE registration_id = ?1",
+                tx.prepare_cached("UPDATE registration_keys SET server_share_blob = NULL, server_key_blob = NULL WHERE registration_id = ?1")?.execute(
                     params![registration_id],
                 )?;
             } else {
-                tx.execute(
-                    "UPDATE registrations SET proof_attempts = ?2 WHERE id = ?1",
+                tx.prepare_cached("UPDATE registrations SET proof_attempts = ?2 WHERE id = ?1")?.execute(
                     params![registration_id, attempts],
                 )?;
             }
@@ -965,8 +959,7 @@ impl Store {
             }
             let identity = reg.identity.clone().ok_or_else(|| StoreError::Corrupt("approved registration without identity".into()))?;
             let busy: Option<String> = tx
-                .query_row(
-                    "SELECT id FROM accounts WHERE device_id = ?1 AND state = 'ACTIVE'",
+                .prepare_cached("SELECT id FROM accounts WHERE device_id = ?1 AND state = 'ACTIVE'")?.query_row(
                     params![reg.device_id],
                     |r| r.get(0),
                 )
@@ -974,10 +967,9 @@ impl Store {
             if busy.is_some() {
                 return Err(StoreError::Conflict("this device already has an active account; delete it first".into()));
             }
-            tx.execute(
-                "INSERT INTO accounts (id, document_number, device_id, device_secret_hash, given_name, surname, country,
+            tx.prepare_cached("INSERT INTO accounts (id, document_number, device_id, device_secret_hash, given_name, surname, country,
                     national_id, created_at, expires_at, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'ACTIVE')",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'ACTIVE')")?.execute(
                 params![
                     account_id,
                     document_number,
@@ -993,7 +985,7 @@ impl Store {
             )?;
             type KeyRow = (String, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
             let keys: Vec<KeyRow> = {
-                let mut stmt = tx.prepare(
+                let mut stmt = tx.prepare_cached(
                     "SELECT key_type, client_modulus, server_modulus, server_share_blob, server_key_blob
                      FROM registration_keys WHERE registration_id = ?1",
                 )?;
@@ -1010,26 +1002,22 @@ impl Store {
                     .map(|(_, h)| h.clone())
                     .ok_or_else(|| StoreError::Conflict(format!("no clone token for {kt}")))?;
                 let composite = tandem_client_core::hazmat::multiply(&n1, &n2);
-                tx.execute(
-                    "INSERT INTO key_pairs (account_id, key_type, client_modulus, server_modulus, composite_modulus,
+                tx.prepare_cached("INSERT INTO key_pairs (account_id, key_type, client_modulus, server_modulus, composite_modulus,
                         server_share_blob, server_key_blob, status, consecutive_failures, clone_token_hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'ACTIVE', 0, ?8)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'ACTIVE', 0, ?8)")?.execute(
                     params![account_id, kt, n1, n2, composite, share, key, token_hash],
                 )?;
             }
             // The account's copies are the only ones kept.
-            tx.execute(
-                "UPDATE registration_keys SET server_share_blob = NULL, server_key_blob = NULL WHERE registration_id = ?1",
+            tx.prepare_cached("UPDATE registration_keys SET server_share_blob = NULL, server_key_blob = NULL WHERE registration_id = ?1")?.execute(
                 params![registration_id],
             )?;
-            tx.execute(
-                "UPDATE registrations SET state = 'COMPLETED', account_id = ?2 WHERE id = ?1",
+            tx.prepare_cached("UPDATE registrations SET state = 'COMPLETED', account_id = ?2 WHERE id = ?1")?.execute(
                 params![registration_id, account_id],
             )?;
             for c in certificates {
-                tx.execute(
-                    "INSERT INTO certificates (serial, account_id, key_type, level, der, not_before, not_after, status)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'GOOD')",
+                tx.prepare_cached("INSERT INTO certificates (serial, account_id, key_type, level, der, not_before, not_after, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'GOOD')")?.execute(
                     params![
                         hex::encode(&c.serial),
                         account_id,
@@ -1066,7 +1054,7 @@ impl Store {
     /// Active accounts of a person.
     pub fn active_accounts_of(&self, country: &str, national_id: &str) -> Result<Vec<Account>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {ACC_COLS} FROM accounts WHERE country = ?1 AND national_id = ?2 AND state = 'ACTIVE' ORDER BY created_at"
         ))?;
         let rows = stmt.query_map(params![country, national_id], account_row)?;
@@ -1076,7 +1064,7 @@ impl Store {
     /// All accounts (operator listing).
     pub fn all_accounts(&self) -> Result<Vec<Account>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {ACC_COLS} FROM accounts ORDER BY created_at"
         ))?;
         let rows = stmt.query_map([], account_row)?;
@@ -1112,16 +1100,14 @@ impl Store {
         reply: Option<&Reply>,
     ) -> Result<()> {
         self.write(|tx| {
-            let n = tx.execute(
-                "UPDATE accounts SET state = 'DELETED', deleted_at = ?2 WHERE id = ?1 AND state = 'ACTIVE'",
+            let n = tx.prepare_cached("UPDATE accounts SET state = 'DELETED', deleted_at = ?2 WHERE id = ?1 AND state = 'ACTIVE'")?.execute(
                 params![account_id, now],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound("active account"));
             }
-            tx.execute(
-                "UPDATE key_pairs SET server_share_blob = NULL, server_key_blob = NULL, status = 'DISABLED',
-                    disabled_reason = COALESCE(disabled_reason, ?2) WHERE account_id = ?1",
+            tx.prepare_cached("UPDATE key_pairs SET server_share_blob = NULL, server_key_blob = NULL, status = 'DISABLED',
+                    disabled_reason = COALESCE(disabled_reason, ?2) WHERE account_id = ?1")?.execute(
                 params![account_id, DisableReason::AccountDeleted.as_str()],
             )?;
             revoke_where(
@@ -1145,7 +1131,7 @@ impl Store {
     /// The key pairs of an account.
     pub fn key_pairs(&self, account_id: &str) -> Result<Vec<KeyPair>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {KP_COLS} FROM key_pairs WHERE account_id = ?1 ORDER BY key_type"
         ))?;
         let rows = stmt.query_map(params![account_id], key_pair_row)?;
@@ -1187,8 +1173,7 @@ impl Store {
                 FailureEffect::Lock(secs) => Some(now + secs),
                 FailureEffect::None | FailureEffect::Disable => kp.locked_until,
             };
-            tx.execute(
-                "UPDATE key_pairs SET consecutive_failures = ?2, locked_until = ?3, last_attempt_at = ?4 WHERE id = ?1",
+            tx.prepare_cached("UPDATE key_pairs SET consecutive_failures = ?2, locked_until = ?3, last_attempt_at = ?4 WHERE id = ?1")?.execute(
                 params![key_pair_id, failures, locked_until, now],
             )?;
             Ok(AttemptGate::Proceed { failures })
@@ -1212,16 +1197,17 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         self.write(|tx| {
-            let restored = tx.execute(
-                "UPDATE key_pairs SET consecutive_failures = ?3, locked_until = ?4
+            let restored =
+                tx.prepare_cached(
+                    "UPDATE key_pairs SET consecutive_failures = ?3, locked_until = ?4
                  WHERE id = ?1 AND consecutive_failures = ?2 AND status != 'DISABLED'",
-                params![
+                )?
+                .execute(params![
                     key_pair_id,
                     counted_failures,
                     restore_failures,
                     restore_locked_until
-                ],
-            )? == 1;
+                ])? == 1;
             end_transaction(
                 tx,
                 transaction_id,
@@ -1256,15 +1242,13 @@ impl Store {
         reply_for: impl FnOnce(bool) -> Reply,
     ) -> Result<bool> {
         self.write(|tx| {
-            tx.execute(
-                "UPDATE key_pairs SET consecutive_failures = 0, locked_until = NULL, clone_token_hash = ?2 WHERE id = ?1",
+            tx.prepare_cached("UPDATE key_pairs SET consecutive_failures = 0, locked_until = NULL, clone_token_hash = ?2 WHERE id = ?1")?.execute(
                 params![key_pair_id, next_clone_token_hash],
             )?;
             let won = match transaction_id {
                 Some(id) => {
-                    let n = tx.execute(
-                        "UPDATE transactions SET state = 'COMPLETE', end_result = 'OK', signature = ?2, answered_by = ?3,
-                            completed_at = ?4 WHERE id = ?1 AND state = 'RUNNING' AND expires_at > ?4",
+                    let n = tx.prepare_cached("UPDATE transactions SET state = 'COMPLETE', end_result = 'OK', signature = ?2, answered_by = ?3,
+                            completed_at = ?4 WHERE id = ?1 AND state = 'RUNNING' AND expires_at > ?4")?.execute(
                         params![id, signature, account_id, now],
                     )?;
                     if n == 1 {
@@ -1327,10 +1311,8 @@ impl Store {
         self.write(|tx| {
             let kp = key_pair_by_id(tx, key_pair_id)?;
             // The share was right: the PIN count is not the issue here.
-            tx.execute(
-                "UPDATE key_pairs SET consecutive_failures = 0 WHERE id = ?1",
-                params![key_pair_id],
-            )?;
+            tx.prepare_cached("UPDATE key_pairs SET consecutive_failures = 0 WHERE id = ?1")?
+                .execute(params![key_pair_id])?;
             disable(tx, &kp, DisableReason::CloneDetected, now)?;
             if let Some(id) = transaction_id {
                 end_transaction(
@@ -1364,10 +1346,8 @@ impl Store {
             }
             let ok: bool = kp.clone_token_hash.ct_eq(presented_hash).into();
             if ok {
-                tx.execute(
-                    "UPDATE key_pairs SET clone_token_hash = ?2 WHERE id = ?1",
-                    params![key_pair_id, next_hash],
-                )?;
+                tx.prepare_cached("UPDATE key_pairs SET clone_token_hash = ?2 WHERE id = ?1")?
+                    .execute(params![key_pair_id, next_hash])?;
             } else {
                 disable(tx, &kp, DisableReason::CloneDetected, now)?;
             }
@@ -1386,10 +1366,10 @@ impl Store {
                     "the key pair is disabled for good; the person must register again".into(),
                 ));
             }
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE key_pairs SET consecutive_failures = 0, locked_until = NULL WHERE id = ?1",
-                params![kp.id],
-            )?;
+            )?
+            .execute(params![kp.id])?;
             audit(
                 tx,
                 now,
@@ -1432,8 +1412,7 @@ impl Store {
         let conn = self.conn();
         let tx = tx_where(&conn, id)?.ok_or(StoreError::NotFound("transaction"))?;
         let x: Option<Vec<u8>> = conn
-            .query_row(
-                "SELECT encoded_message FROM transaction_targets WHERE transaction_id = ?1 AND account_id = ?2",
+            .prepare_cached("SELECT encoded_message FROM transaction_targets WHERE transaction_id = ?1 AND account_id = ?2")?.query_row(
                 params![id, account_id],
                 |r| r.get(0),
             )
@@ -1449,7 +1428,7 @@ impl Store {
     pub fn pending_for_account(&self, account_id: &str, now: i64) -> Result<Vec<TxForAccount>> {
         self.expire_transactions(now)?;
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT t.id, tt.encoded_message FROM transaction_targets tt INDEXED BY transaction_targets_running
              JOIN transactions t ON t.id = tt.transaction_id
              WHERE tt.account_id = ?1 AND tt.running = 1 AND t.state = 'RUNNING'
@@ -1491,17 +1470,18 @@ impl Store {
 
     /// Completes running transactions whose time ran out as `TIMEOUT`.
     pub fn expire_transactions(&self, now: i64) -> Result<usize> {
-        let due: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM transactions WHERE state = 'RUNNING' AND expires_at <= ?1",
-            params![now],
-            |r| r.get(0),
-        )?;
+        let due: i64 = self
+            .conn()
+            .prepare_cached(
+                "SELECT COUNT(*) FROM transactions WHERE state = 'RUNNING' AND expires_at <= ?1",
+            )?
+            .query_row(params![now], |r| r.get(0))?;
         if due == 0 {
             return Ok(0);
         }
         self.write(|tx| {
             let ids: Vec<String> = {
-                let mut stmt = tx.prepare(
+                let mut stmt = tx.prepare_cached(
                     "SELECT id FROM transactions WHERE state = 'RUNNING' AND expires_at <= ?1",
                 )?;
                 stmt.query_map(params![now], |r| r.get(0))?
@@ -1555,8 +1535,7 @@ impl Store {
             if rec.revoked.is_some() {
                 return Ok(false);
             }
-            tx.execute(
-                "UPDATE certificates SET status = 'REVOKED', revoked_at = ?2, revocation_reason = ?3 WHERE serial = ?1",
+            tx.prepare_cached("UPDATE certificates SET status = 'REVOKED', revoked_at = ?2, revocation_reason = ?3 WHERE serial = ?1")?.execute(
                 params![serial_hex, now, reason],
             )?;
             let details = serde_json::json!({ "serial": serial_hex, "reason": reason, "by": "operator" });
@@ -1568,15 +1547,11 @@ impl Store {
     /// Takes the next CRL number (monotonic, durable).
     pub fn next_crl_number(&self) -> Result<u64> {
         self.write(|tx| {
-            let n: i64 = tx.query_row(
-                "SELECT next_number FROM crl_counter WHERE id = 1",
-                [],
-                |r| r.get(0),
-            )?;
-            tx.execute(
-                "UPDATE crl_counter SET next_number = next_number + 1 WHERE id = 1",
-                [],
-            )?;
+            let n: i64 = tx
+                .prepare_cached("SELECT next_number FROM crl_counter WHERE id = 1")?
+                .query_row([], |r| r.get(0))?;
+            tx.prepare_cached("UPDATE crl_counter SET next_number = next_number + 1 WHERE id = 1")?
+                .execute([])?;
             Ok(n as u64)
         })
     }
@@ -1587,14 +1562,13 @@ impl Store {
     pub fn add_relying_party(&self, rp: &RelyingParty, now: i64) -> Result<()> {
         self.write(|tx| {
             let exists: Option<String> = tx
-                .query_row("SELECT uuid FROM relying_parties WHERE uuid = ?1", params![rp.uuid], |r| r.get(0))
+                .prepare_cached("SELECT uuid FROM relying_parties WHERE uuid = ?1")?.query_row( params![rp.uuid], |r| r.get(0))
                 .optional()?;
             if exists.is_some() {
                 return Err(StoreError::Conflict(format!("relying party {} exists already", rp.uuid)));
             }
             let ips: Vec<String> = rp.allowed_ips.iter().map(ToString::to_string).collect();
-            tx.execute(
-                "INSERT INTO relying_parties (uuid, name, allowed_ips, created_at, active) VALUES (?1, ?2, ?3, ?4, 1)",
+            tx.prepare_cached("INSERT INTO relying_parties (uuid, name, allowed_ips, created_at, active) VALUES (?1, ?2, ?3, ?4, 1)")?.execute(
                 params![rp.uuid, rp.name, ips.join(","), now],
             )?;
             let details = serde_json::json!({ "uuid": rp.uuid, "name": rp.name, "allowed_ips": ips });
@@ -1606,10 +1580,11 @@ impl Store {
     /// Deactivates a relying party (operator). Returns false if it was unknown or inactive.
     pub fn remove_relying_party(&self, uuid: &str, now: i64) -> Result<bool> {
         self.write(|tx| {
-            let n = tx.execute(
-                "UPDATE relying_parties SET active = 0 WHERE uuid = ?1 AND active = 1",
-                params![uuid],
-            )?;
+            let n = tx
+                .prepare_cached(
+                    "UPDATE relying_parties SET active = 0 WHERE uuid = ?1 AND active = 1",
+                )?
+                .execute(params![uuid])?;
             if n == 1 {
                 audit(
                     tx,
@@ -1626,7 +1601,7 @@ impl Store {
     /// Active relying parties.
     pub fn relying_parties(&self) -> Result<Vec<RelyingParty>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT uuid, name, allowed_ips FROM relying_parties WHERE active = 1 ORDER BY created_at, uuid",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -1697,7 +1672,7 @@ impl Store {
     /// The audit log from `since_seq` on.
     pub fn audit_log(&self, since_seq: i64, limit: i64) -> Result<Vec<AuditRecord>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT seq, at, event, account_id, details, hash FROM audit_log WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![since_seq, limit], |r| {
@@ -1892,10 +1867,9 @@ fn insert_transaction(
     t: &TxRecord,
     targets: &[(String, Vec<u8>)],
 ) -> Result<()> {
-    tx.execute(
-        "INSERT INTO transactions (id, kind, relying_party, key_type, hash, scheme, digest, display_text,
+    tx.prepare_cached("INSERT INTO transactions (id, kind, relying_party, key_type, hash, scheme, digest, display_text,
             verification_code, vc_choices, state, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'RUNNING', ?11, ?12)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'RUNNING', ?11, ?12)")?.execute(
         params![
             t.id,
             t.kind,
@@ -1912,8 +1886,7 @@ fn insert_transaction(
         ],
     )?;
     for (account_id, x) in targets {
-        tx.execute(
-            "INSERT INTO transaction_targets (transaction_id, account_id, encoded_message) VALUES (?1, ?2, ?3)",
+        tx.prepare_cached("INSERT INTO transaction_targets (transaction_id, account_id, encoded_message) VALUES (?1, ?2, ?3)")?.execute(
             params![t.id, account_id, x],
         )?;
     }
@@ -1989,9 +1962,8 @@ fn end_transaction(
     account_id: Option<&str>,
     now: i64,
 ) -> Result<bool> {
-    let n = tx.execute(
-        "UPDATE transactions SET state = 'COMPLETE', end_result = ?2, answered_by = COALESCE(?3, answered_by),
-            completed_at = ?4 WHERE id = ?1 AND state = 'RUNNING'",
+    let n = tx.prepare_cached("UPDATE transactions SET state = 'COMPLETE', end_result = ?2, answered_by = COALESCE(?3, answered_by),
+            completed_at = ?4 WHERE id = ?1 AND state = 'RUNNING'")?.execute(
         params![id, result.as_str(), account_id, now],
     )?;
     if n == 1 {
@@ -2008,8 +1980,7 @@ fn end_transaction(
 }
 
 fn disable(tx: &Transaction<'_>, kp: &KeyPair, reason: DisableReason, now: i64) -> Result<()> {
-    tx.execute(
-        "UPDATE key_pairs SET status = 'DISABLED', disabled_reason = ?2, locked_until = NULL WHERE id = ?1 AND status = 'ACTIVE'",
+    tx.prepare_cached("UPDATE key_pairs SET status = 'DISABLED', disabled_reason = ?2, locked_until = NULL WHERE id = ?1 AND status = 'ACTIVE'")?.execute(
         params![kp.id, reason.as_str()],
     )?;
     let details =
@@ -2036,7 +2007,7 @@ fn revoke_where(
 ) -> Result<()> {
     let serials: Vec<String> = {
         let sql = format!("SELECT serial FROM certificates WHERE {cond} AND status = 'GOOD'");
-        let mut stmt = tx.prepare(&sql)?;
+        let mut stmt = tx.prepare_cached(&sql)?;
         match key_type {
             Some(kt) => stmt
                 .query_map(params![account_id, kt], |r| r.get(0))?
@@ -2047,8 +2018,7 @@ fn revoke_where(
         }
     };
     for serial in serials {
-        tx.execute(
-            "UPDATE certificates SET status = 'REVOKED', revoked_at = ?2, revocation_reason = ?3 WHERE serial = ?1",
+        tx.prepare_cached("UPDATE certificates SET status = 'REVOKED', revoked_at = ?2, revocation_reason = ?3 WHERE serial = ?1")?.execute(
             params![serial, now, reason],
         )?;
         let details = serde_json::json!({ "serial": serial, "reason": reason });
@@ -2067,7 +2037,7 @@ fn certs_where<P: rusqlite::Params>(
     cond: &str,
     values: P,
 ) -> Result<Vec<CertRecord>> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT serial, account_id, key_type, level, der, not_before, not_after, status, revoked_at, revocation_reason
          FROM certificates WHERE {cond} ORDER BY not_before DESC, serial"
     ))?;
@@ -2108,11 +2078,10 @@ fn lookup_reply(
     request_hash: &[u8],
 ) -> Result<ReplyLookup> {
     let row: Option<(Vec<u8>, Vec<u8>)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT request_hash, response FROM replies WHERE scope = ?1 AND nonce = ?2",
-            params![scope, nonce],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row(params![scope, nonce], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(match row {
         None => ReplyLookup::New,
@@ -2124,8 +2093,7 @@ fn lookup_reply(
 fn insert_reply(tx: &Transaction<'_>, reply: &Reply) -> Result<()> {
     match lookup_reply(tx, &reply.scope, &reply.nonce, &reply.request_hash)? {
         ReplyLookup::New => {
-            tx.execute(
-                "INSERT INTO replies (scope, nonce, request_hash, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            tx.prepare_cached("INSERT INTO replies (scope, nonce, request_hash, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
                 params![reply.scope, reply.nonce, reply.request_hash, reply.response, unix_now()],
             )?;
             Ok(())
@@ -2164,18 +2132,14 @@ fn audit(
     details: &serde_json::Value,
 ) -> Result<()> {
     let (seq, prev): (i64, Vec<u8>) = tx
-        .query_row(
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .map(|(s, h): (i64, Vec<u8>)| (s + 1, h))
         .unwrap_or((1, vec![0u8; 32]));
     let details = details.to_string();
     let hash = chain_hash(&prev, seq, now, event, account_id, &details);
-    tx.execute(
-        "INSERT INTO audit_log (seq, at, event, account_id, details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    tx.prepare_cached("INSERT INTO audit_log (seq, at, event, account_id, details, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(
         params![seq, now, event, account_id, details, prev, hash],
     )?;
     tracing::info!(target: "tandem::audit", event, account_id, %details, "audit");

@@ -162,8 +162,7 @@ impl Store {
     ) -> Result<ClaimResult> {
         self.write(|tx| {
             let state: Option<(String, i64)> = tx
-                .query_row(
-                    "SELECT state, expires_at FROM transactions WHERE id = ?1",
+                .prepare_cached("SELECT state, expires_at FROM transactions WHERE id = ?1")?.query_row(
                     params![id],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
@@ -173,8 +172,7 @@ impl Store {
                 _ => return Ok(ClaimResult::Closed),
             }
             let holder: Option<String> = tx
-                .query_row(
-                    "SELECT account_id FROM transaction_targets WHERE transaction_id = ?1",
+                .prepare_cached("SELECT account_id FROM transaction_targets WHERE transaction_id = ?1")?.query_row(
                     params![id],
                     |r| r.get(0),
                 )
@@ -184,9 +182,8 @@ impl Store {
                 Some(_) => return Ok(ClaimResult::Taken),
                 None => {}
             }
-            tx.execute(
-                "INSERT INTO transaction_targets (transaction_id, account_id, encoded_message, outcome)
-                 VALUES (?1, ?2, ?3, ?4)",
+            tx.prepare_cached("INSERT INTO transaction_targets (transaction_id, account_id, encoded_message, outcome)
+                 VALUES (?1, ?2, ?3, ?4)")?.execute(
                 params![id, account_id, x, outcome],
             )?;
             audit(
@@ -203,8 +200,7 @@ impl Store {
     /// Records what one account's app answered (user challenge, interaction, flow type).
     pub fn set_target_outcome(&self, id: &str, account_id: &str, outcome: &str) -> Result<()> {
         self.write(|tx| {
-            tx.execute(
-                "UPDATE transaction_targets SET outcome = ?3 WHERE transaction_id = ?1 AND account_id = ?2",
+            tx.prepare_cached("UPDATE transaction_targets SET outcome = ?3 WHERE transaction_id = ?1 AND account_id = ?2")?.execute(
                 params![id, account_id, outcome],
             )?;
             Ok(())
@@ -215,8 +211,7 @@ impl Store {
     pub fn target_outcome(&self, id: &str, account_id: &str) -> Result<Option<String>> {
         let conn = self.conn();
         Ok(conn
-            .query_row(
-                "SELECT outcome FROM transaction_targets WHERE transaction_id = ?1 AND account_id = ?2",
+            .prepare_cached("SELECT outcome FROM transaction_targets WHERE transaction_id = ?1 AND account_id = ?2")?.query_row(
                 params![id, account_id],
                 |r| r.get(0),
             )
@@ -233,14 +228,13 @@ impl Store {
     ) -> Result<Option<String>> {
         let conn = self.conn();
         Ok(conn
-            .query_row(
+            .prepare_cached(
                 "SELECT t.id FROM transactions t JOIN rp_sessions r ON r.transaction_id = t.id
                  WHERE r.session_type = 'cert' AND r.flow = 'DEVICE_LINK' AND t.answered_by = ?1
                    AND t.end_result = 'OK' AND t.completed_at >= ?2
                  ORDER BY t.completed_at DESC LIMIT 1",
-                params![account_id, since],
-                |r| r.get(0),
-            )
+            )?
+            .query_row(params![account_id, since], |r| r.get(0))
             .optional()?)
     }
 
@@ -257,10 +251,8 @@ impl Store {
         self.write(|tx| {
             let ended = end_transaction(tx, id, result, account_id, now)?;
             if ended && detail.is_some() {
-                tx.execute(
-                    "UPDATE transactions SET end_detail = ?2 WHERE id = ?1",
-                    params![id, detail],
-                )?;
+                tx.prepare_cached("UPDATE transactions SET end_detail = ?2 WHERE id = ?1")?
+                    .execute(params![id, detail])?;
             }
             if let Some(reply) = reply {
                 insert_reply(tx, reply)?;
@@ -278,9 +270,8 @@ impl Store {
         reply: &super::Reply,
     ) -> Result<bool> {
         self.write(|tx| {
-            let n = tx.execute(
-                "UPDATE transactions SET state = 'COMPLETE', end_result = 'OK', answered_by = ?2,
-                    completed_at = ?3 WHERE id = ?1 AND state = 'RUNNING' AND expires_at > ?3",
+            let n = tx.prepare_cached("UPDATE transactions SET state = 'COMPLETE', end_result = 'OK', answered_by = ?2,
+                    completed_at = ?3 WHERE id = ?1 AND state = 'RUNNING' AND expires_at > ?3")?.execute(
                 params![id, account_id, now],
             )?;
             if n == 1 {
@@ -302,11 +293,8 @@ impl Store {
     pub fn completion(&self, id: &str) -> Result<(Option<String>, Option<i64>)> {
         let conn = self.conn();
         Ok(conn
-            .query_row(
-                "SELECT end_detail, completed_at FROM transactions WHERE id = ?1",
-                params![id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT end_detail, completed_at FROM transactions WHERE id = ?1")?
+            .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
             .unwrap_or((None, None)))
     }
@@ -315,9 +303,8 @@ impl Store {
     /// their results are no longer served either.
     pub fn prune_rp_sessions(&self, before: i64) -> Result<usize> {
         self.write(|tx| {
-            Ok(tx.execute(
-                "UPDATE rp_sessions SET session_secret = NULL WHERE session_secret IS NOT NULL
-                 AND transaction_id IN (SELECT id FROM transactions WHERE state = 'COMPLETE' AND completed_at < ?1)",
+            Ok(tx.prepare_cached("UPDATE rp_sessions SET session_secret = NULL WHERE session_secret IS NOT NULL
+                 AND transaction_id IN (SELECT id FROM transactions WHERE state = 'COMPLETE' AND completed_at < ?1)")?.execute(
                 params![before],
             )?)
         })
