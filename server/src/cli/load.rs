@@ -1,6 +1,7 @@
 //! `tandem load`: a load generator. It starts a server on a data directory of its own (or
 //! the one given), registers simulated devices, then drives composite signatures through
-//! the relying-party and device gRPC APIs over loopback at each concurrency level asked for,
+//! the relying-party APIs (gRPC, and the REST API of Smart-ID RP API v3) and the device gRPC
+//! API over loopback at each concurrency level asked for,
 //! and reports completed signatures per second, latency percentiles of the server's part,
 //! errors, and the server process's CPU seconds per completed signature (from
 //! `/proc/<pid>/stat`).
@@ -18,6 +19,20 @@
 //!     t1  device Confirm(seal(s1'_k)) ──────────────▶ open envelope, s1'', s1, s2, CRT
 //!     t2  ◀────────────────────────── accepted (signature stored)
 //!   confirm latency = t2 - t1 (the server's part), session latency = t2 - t0
+//! ```
+//!
+//! The REST flow (`--flows rest`) cannot be precomputed: the server chooses each RSASSA-PSS
+//! encoding (its salt), so the simulated device unlocks its share and exponentiates for every
+//! session, in this process. Server CPU per signature stays exact (it is the server's own
+//! process time); throughput is then bounded by the two processes sharing the cores.
+//!
+//! ```text
+//!     t0  RP POST /v3/signature/notification/document/{doc} (RAW_DIGEST, PSS) ─▶ session
+//!         device ListPending, unlock, s1' = x^d1' ─▶
+//!     t1  device Confirm ──────────────────────────▶ open envelope, s1'', s1, s2, CRT
+//!     t2  ◀── accepted;  RP GET /v3/session/{id} ──▶ COMPLETE, OK, signature + certificate
+//!     t3  session latency = t3 - t0; the last signature of every account is verified
+//!         (certificate chain and RSASSA-PSS) by the RP client
 //! ```
 
 use std::collections::BTreeMap;
@@ -41,12 +56,23 @@ use tonic::transport::Channel;
 
 use super::{rp_client, runtime, spawn_server};
 use crate::config::Config;
-use crate::store::{Identity, Store, unix_now};
+use crate::rp_api::types::{
+    HashAlgorithm as RestHash, Interaction, NotificationSigningRequest, SessionStatusResponse,
+    SignSignatureProtocol, SignSignatureProtocolParameters, SignatureAlgorithm,
+    SignatureAlgorithmParametersInRequest, encode_interactions,
+};
+use crate::rp_client::{
+    ClientConfig, RpApiClient, SignatureExpectation, TrustAnchors, UserRef, verify,
+};
+use crate::store::{Identity, RelyingParty, Store, unix_now};
 
 const PIN1: &str = "1234";
 const PIN2: &str = "12345";
 /// Marks a data directory `tandem load` created (and may reuse).
 const MARKER: &str = ".tandem-load";
+/// The relying party of the REST flow (registered in the load data directory).
+const REST_RP_UUID: &str = "4c6f6164-5465-4000-8000-000000000001";
+const REST_RP_NAME: &str = "Load Test Bank";
 
 /// What to run (`tandem load` arguments).
 #[derive(Debug, Clone, clap::Args)]
@@ -69,6 +95,10 @@ pub struct LoadOptions {
     /// Seconds per phase.
     #[arg(long, default_value_t = 15)]
     pub seconds: u64,
+    /// Relying-party APIs to drive, one set of phases each: grpc (device work precomputed)
+    /// and rest (Smart-ID RP API v3, RSASSA-PSS, device work live).
+    #[arg(long, value_delimiter = ',', default_value = "grpc,rest", value_parser = ["grpc", "rest"])]
+    pub flows: Vec<String>,
     /// Write the results as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -80,6 +110,8 @@ pub struct LoadOptions {
 /// The result of one phase.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Phase {
+    /// The relying-party API: "grpc" or "rest".
+    pub flow: String,
     /// Sessions running at once.
     pub concurrency: usize,
     /// Completed (accepted) signatures.
@@ -92,7 +124,8 @@ pub struct Phase {
     pub per_second: f64,
     /// Confirm round trip (the server's part), milliseconds.
     pub confirm_ms: Percentiles,
-    /// Whole session (start, pending, confirm), milliseconds.
+    /// Whole session (start, pending, confirm; REST: until the RP has the result),
+    /// milliseconds.
     pub session_ms: Percentiles,
     /// Server CPU (user + system) per completed signature, milliseconds.
     pub server_cpu_ms_per_signature: f64,
@@ -212,6 +245,10 @@ struct Account {
     digest: Vec<u8>,
     pre: Precomputed,
     last_transaction: Option<String>,
+    /// REST sessions started so far (each signs another digest).
+    rest_count: u64,
+    /// The last completed REST session and its request, verified at the end.
+    last_rest: Option<(SessionStatusResponse, NotificationSigningRequest)>,
 }
 
 /// Runs the load test.
@@ -235,12 +272,26 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<()> {
     anyhow::ensure!(opts.seconds >= 1, "--seconds must be at least 1");
     let server_dir = prepare_data_dir(opts)?;
     let exe = std::env::current_exe()?;
-    let cfg = Config::load(&server_dir)?;
-    let (server, url, _) = spawn_server(&exe, &server_dir, "warn")?;
+    let mut cfg = Config::load(&server_dir)?;
+    // The REST API's per-relying-party rate limit would cap the load; this data directory
+    // belongs to the load generator.
+    if cfg.rp_api.rate_limit_per_second < 1_000_000 {
+        cfg.rp_api.rate_limit_per_second = 1_000_000;
+        cfg.rp_api.rate_limit_burst = 1_000_000;
+        cfg.save(&server_dir)?;
+    }
+    let (mut server, url, _) = spawn_server(&exe, &server_dir, "warn")?;
+    let rest_url = format!("https://{}/v3", server.next_line("rest listening on ")?);
     let pid = server.id();
-    eprintln!("server {pid} listening on {url}");
+    eprintln!("server {pid} listening on {url} (REST API {rest_url})");
     let ca = std::fs::read(&cfg.tls.cert)?;
-    let (registration, phases) = runtime()?.block_on(drive(opts, &cfg, &url, &ca, pid))?;
+    let urls = Urls {
+        grpc: &url,
+        rest: &rest_url,
+        ca: &ca,
+        pki: server_dir.join("pki"),
+    };
+    let (registration, phases) = runtime()?.block_on(drive(opts, &cfg, &urls, pid))?;
     drop(server);
     // Measured after the server has stopped, on the idle machine.
     let reference_ms = signature_reference(opts.key_bits)?.as_secs_f64() * 1e3;
@@ -315,13 +366,23 @@ fn progress(text: &str) {
     let _ = err.flush();
 }
 
+/// Where the server listens, and what its clients trust.
+struct Urls<'a> {
+    grpc: &'a str,
+    rest: &'a str,
+    /// The server's TLS certificate (PEM).
+    ca: &'a [u8],
+    /// The server's PKI directory (root.pem, issuing.pem): the REST client's trust anchors.
+    pki: PathBuf,
+}
+
 async fn drive(
     opts: &LoadOptions,
     cfg: &Config,
-    url: &str,
-    ca: &[u8],
+    urls: &Urls<'_>,
     pid: u32,
 ) -> anyhow::Result<(Registration, Vec<Phase>)> {
+    let (url, ca) = (urls.grpc, urls.ca);
     let client = Client::connect(url, ca).await?;
     let transport = dev::transport_key(&client).await?;
     let store = Store::open(&cfg.database)?;
@@ -395,14 +456,60 @@ async fn drive(
         .map(|a| Arc::new(tokio::sync::Mutex::new(a)))
         .collect();
     let mut phases = Vec::new();
-    for &c in &opts.concurrency {
-        phases.push(phase(opts, url, ca, &accounts[..c], &transport, pid).await?);
+    if opts.flows.iter().any(|f| f == "grpc") {
+        for &c in &opts.concurrency {
+            phases.push(phase(opts, urls, &accounts[..c], &transport, pid, Flow::Grpc).await?);
+        }
+        // Every account's last signature verifies.
+        for a in &accounts {
+            verify_last(&mut rp, &mut *a.lock().await).await?;
+        }
+        eprintln!("every account's last gRPC signature verified with OpenSSL");
     }
-    // Every account's last signature verifies.
-    for a in &accounts {
-        verify_last(&mut rp, &mut *a.lock().await).await?;
+    if opts.flows.iter().any(|f| f == "rest") {
+        if !store
+            .relying_parties()?
+            .iter()
+            .any(|r| r.uuid == REST_RP_UUID)
+        {
+            store.add_relying_party(
+                &RelyingParty {
+                    uuid: REST_RP_UUID.into(),
+                    name: REST_RP_NAME.into(),
+                    allowed_ips: Vec::new(),
+                },
+                unix_now(),
+            )?;
+        }
+        for &c in &opts.concurrency {
+            phases.push(phase(opts, urls, &accounts[..c], &transport, pid, Flow::Rest).await?);
+        }
+        // Every account's last REST signature verifies as a relying party checks it:
+        // certificate chain to the server's root, RSASSA-PSS over the digest, identity.
+        let mut anchors = TrustAnchors::new();
+        anchors.add_roots_pem(&std::fs::read(urls.pki.join("root.pem"))?)?;
+        anchors.add_intermediates_pem(&std::fs::read(urls.pki.join("issuing.pem"))?)?;
+        for a in &accounts {
+            let a = a.lock().await;
+            let Some((status, req)) = &a.last_rest else {
+                continue;
+            };
+            let user = UserRef::Document(a.state.document_number.clone());
+            verify::verify_signature(
+                status,
+                &SignatureExpectation::notification(req, &user)?,
+                &anchors,
+                std::time::SystemTime::now(),
+            )
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the REST signature of {} does not verify: {e:?}",
+                    a.state.document_number
+                )
+            })?;
+        }
+        eprintln!("every account's last REST signature verified (chain and RSASSA-PSS)");
     }
-    eprintln!("every account's last signature verified with OpenSSL");
     Ok((registration, phases))
 }
 
@@ -473,6 +580,8 @@ async fn register(
             digest,
             pre,
             last_transaction: None,
+            rest_count: 0,
+            last_rest: None,
         },
         server_part,
     ))
@@ -525,6 +634,76 @@ async fn sign_once(
     Ok(Timed {
         confirm: t2 - t1,
         session: t2 - t0,
+    })
+}
+
+/// One REST signature session: the relying party starts it over the Smart-ID RP API v3
+/// (notification, RAW_DIGEST_SIGNATURE, RSASSA-PSS with SHA-256), the device lists it,
+/// unlocks its share and signs the encoding the server chose, confirms, and the relying
+/// party long-polls the session until it has the signature.
+async fn sign_once_rest(
+    client: &Client,
+    rest: &RpApiClient,
+    a: &mut Account,
+    transport: &[u8],
+) -> anyhow::Result<Timed> {
+    a.rest_count += 1;
+    let digest = Sha256::digest(format!(
+        "tandem load rest {} {}",
+        a.state.document_number, a.rest_count
+    ));
+    let req = NotificationSigningRequest {
+        relying_party_uuid: REST_RP_UUID.into(),
+        relying_party_name: REST_RP_NAME.into(),
+        certificate_level: None,
+        signature_protocol: SignSignatureProtocol::RawDigestSignature,
+        signature_protocol_parameters: SignSignatureProtocolParameters {
+            digest: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, digest),
+            signature_algorithm: SignatureAlgorithm::RsassaPss,
+            signature_algorithm_parameters: Some(SignatureAlgorithmParametersInRequest {
+                hash_algorithm: RestHash::Sha256,
+            }),
+        },
+        nonce: None,
+        interactions: encode_interactions(&[Interaction::DisplayTextAndPin {
+            display_text60: "Load test".into(),
+        }]),
+        request_properties: None,
+        capabilities: None,
+    };
+    let user = UserRef::Document(a.state.document_number.clone());
+    let t0 = Instant::now();
+    let started = rest.notification_signature(&user, &req).await?;
+    let pending = dev::list_pending(client, &a.state).await?;
+    let t = pending
+        .into_iter()
+        .next()
+        .context("the REST session did not reach the device")?;
+    let pin = Pin::new(PIN2)?;
+    // The device's work (PIN unlock, exponentiation): CPU-bound, off the async workers.
+    let prepared =
+        tokio::task::block_in_place(|| dev::prepare_confirm(&a.state, &t, &pin, None, transport))?;
+    let t1 = Instant::now();
+    let resp = dev::send_confirm(client, &mut a.state, &prepared).await?;
+    let t2 = Instant::now();
+    anyhow::ensure!(
+        resp.outcome == pb::ConfirmOutcome::Accepted as i32,
+        "the server answered {:?}",
+        pb::ConfirmOutcome::try_from(resp.outcome)
+    );
+    let status = rest
+        .wait_for_completion(&started.session_id, Some(5_000), |_| {})
+        .await?;
+    let t3 = Instant::now();
+    let end = status.result.as_ref().map(|r| r.end_result);
+    anyhow::ensure!(
+        matches!(end, Some(crate::rp_api::types::EndResult::Ok)),
+        "the REST session ended with {end:?}"
+    );
+    a.last_rest = Some((status, req));
+    Ok(Timed {
+        confirm: t2 - t1,
+        session: t3 - t0,
     })
 }
 
@@ -581,14 +760,31 @@ fn ticks_per_second() -> f64 {
 }
 
 /// One phase: `accounts.len()` workers sign in a loop for `opts.seconds`.
+/// The relying-party API of a phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Grpc,
+    Rest,
+}
+
+impl Flow {
+    fn name(self) -> &'static str {
+        match self {
+            Flow::Grpc => "grpc",
+            Flow::Rest => "rest",
+        }
+    }
+}
+
 async fn phase(
     opts: &LoadOptions,
-    url: &str,
-    ca: &[u8],
+    urls: &Urls<'_>,
     accounts: &[Arc<tokio::sync::Mutex<Account>>],
     transport: &[u8],
     pid: u32,
+    flow: Flow,
 ) -> anyhow::Result<Phase> {
+    let (url, ca) = (urls.grpc, urls.ca);
     let c = accounts.len();
     let tps = ticks_per_second();
     let done = Arc::new(AtomicU64::new(0));
@@ -601,13 +797,22 @@ async fn phase(
         let (a, done, failed) = (Arc::clone(a), Arc::clone(&done), Arc::clone(&failed));
         let client = Client::connect(url, ca).await?;
         let mut rp = rp_client(url, ca).await?;
+        let rest = {
+            let mut c = ClientConfig::new(urls.rest);
+            c.extra_root_pem = Some(ca.to_vec());
+            RpApiClient::new(c)?
+        };
         let transport = transport.to_vec();
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::new();
             let mut errors: BTreeMap<String, u64> = BTreeMap::new();
             let mut a = a.lock().await;
             while Instant::now() < deadline {
-                match sign_once(&client, &mut rp, &mut a, &transport).await {
+                let r = match flow {
+                    Flow::Grpc => sign_once(&client, &mut rp, &mut a, &transport).await,
+                    Flow::Rest => sign_once_rest(&client, &rest, &mut a, &transport).await,
+                };
+                match r {
                     Ok(t) => {
                         done.fetch_add(1, Ordering::Relaxed);
                         times.push(t);
@@ -632,7 +837,8 @@ async fn phase(
                 let el = t0.elapsed().as_secs_f64();
                 let n = done.load(Ordering::Relaxed);
                 progress(&format!(
-                    "concurrency {c}: {el:.0}/{seconds} s, {n} signatures ({:.1}/s), {} errors",
+                    "{} concurrency {c}: {el:.0}/{seconds} s, {n} signatures ({:.1}/s), {} errors",
+                    flow.name(),
                     n as f64 / el.max(1e-3),
                     failed.load(Ordering::Relaxed)
                 ));
@@ -658,6 +864,7 @@ async fn phase(
     reporter.abort();
     let completed = done.load(Ordering::Relaxed);
     let phase = Phase {
+        flow: flow.name().into(),
         concurrency: c,
         completed,
         errors: failed.load(Ordering::Relaxed),
@@ -673,8 +880,11 @@ async fn phase(
         server_cores: cpu.as_secs_f64() / elapsed.as_secs_f64(),
     };
     progress(&format!(
-        "concurrency {c}: {completed} signatures in {:.1} s ({:.1}/s), {} errors\n",
-        phase.seconds, phase.per_second, phase.errors
+        "{} concurrency {c}: {completed} signatures in {:.1} s ({:.1}/s), {} errors\n",
+        flow.name(),
+        phase.seconds,
+        phase.per_second,
+        phase.errors
     ));
     for (e, n) in errors {
         eprintln!("  {n} x {e}");
@@ -691,12 +901,13 @@ fn print_table(opts: &LoadOptions, phases: &[Phase], reference_ms: f64) {
         if opts.softhsm { "SoftHSM" } else { "hsm-sim" }
     );
     println!(
-        "| concurrency | signatures/s | confirm p50 | p95 | p99 | session p99 | errors | server CPU ms/signature | CPU / reference | server cores |"
+        "| API | concurrency | signatures/s | confirm p50 | p95 | p99 | session p99 | errors | server CPU ms/signature | CPU / reference | server cores |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for p in phases {
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.2} |",
+            p.flow,
             p.concurrency,
             p.per_second,
             p.confirm_ms.p50,
@@ -716,7 +927,12 @@ fn print_table(opts: &LoadOptions, phases: &[Phase], reference_ms: f64) {
         opts.key_bits,
         phases
             .iter()
-            .map(|p| format!("{}: {:.2}", p.concurrency, p.confirm_ms.p99 / reference_ms))
+            .map(|p| format!(
+                "{} {}: {:.2}",
+                p.flow,
+                p.concurrency,
+                p.confirm_ms.p99 / reference_ms
+            ))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -804,30 +1020,44 @@ fn chart(opts: &LoadOptions, phases: &[Phase]) -> String {
             p.concurrency
         ));
     }
-    svg.push_str(&line(
-        phases
-            .iter()
-            .map(|p| (x(p.concurrency as f64), y_rate(p.per_second)))
-            .collect(),
-        "#1f6fb2",
-        "",
-    ));
-    svg.push_str(&line(
-        phases
-            .iter()
-            .map(|p| (x(p.concurrency as f64), y_ms(p.confirm_ms.p50)))
-            .collect(),
-        "#c0392b",
-        "5,4",
-    ));
-    svg.push_str(&line(
-        phases
-            .iter()
-            .map(|p| (x(p.concurrency as f64), y_ms(p.confirm_ms.p99)))
-            .collect(),
-        "#c0392b",
-        "",
-    ));
+    // One set of lines per relying-party API: gRPC blue/red, REST green/orange.
+    let mut legend_y = top + 14.0;
+    for (flow, rate_color, ms_color) in [
+        ("grpc", "#1f6fb2", "#c0392b"),
+        ("rest", "#27ae60", "#e67e22"),
+    ] {
+        let of: Vec<&Phase> = phases.iter().filter(|p| p.flow == flow).collect();
+        if of.is_empty() {
+            continue;
+        }
+        svg.push_str(&line(
+            of.iter()
+                .map(|p| (x(p.concurrency as f64), y_rate(p.per_second)))
+                .collect(),
+            rate_color,
+            "",
+        ));
+        svg.push_str(&line(
+            of.iter()
+                .map(|p| (x(p.concurrency as f64), y_ms(p.confirm_ms.p50)))
+                .collect(),
+            ms_color,
+            "5,4",
+        ));
+        svg.push_str(&line(
+            of.iter()
+                .map(|p| (x(p.concurrency as f64), y_ms(p.confirm_ms.p99)))
+                .collect(),
+            ms_color,
+            "",
+        ));
+        svg.push_str(&format!(
+            r#"<text x="{:.1}" y="{legend_y:.1}"><tspan fill="{rate_color}">{flow}: signatures/s</tspan> <tspan fill="{ms_color}">confirm latency</tspan></text>
+"#,
+            left + 8.0
+        ));
+        legend_y += 16.0;
+    }
     svg.push_str(&format!(
         r##"
 <text x="{}" y="{}" text-anchor="middle">concurrent sessions</text>

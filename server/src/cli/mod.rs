@@ -23,11 +23,18 @@ use crate::config::Config;
 use crate::run;
 use crate::store::{Identity, Store, unix_now};
 
-/// Sets up `tracing` to stderr.
+/// Sets up `tracing` to stderr. `RUST_LOG` overrides `filter`; `TANDEM_LOG_SPAN_TIMES=1`
+/// also logs how long each span was busy when it closes (for profiling a request path).
 pub fn init_logging(filter: &str) {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
+    let spans = if std::env::var_os("TANDEM_LOG_SPAN_TIMES").is_some_and(|v| v == "1") {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_span_events(spans)
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -45,6 +52,20 @@ impl ServerProcess {
     /// The server's process id (for its CPU time in /proc).
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The rest of the next line the server prints, which must start with `prefix` (for
+    /// example the REST API's address after "rest listening on ").
+    pub fn next_line(&mut self, prefix: &str) -> anyhow::Result<String> {
+        let mut line = String::new();
+        if let Some(reader) = self.stdout.as_mut() {
+            reader.read_line(&mut line)?;
+        }
+        Ok(line
+            .trim()
+            .strip_prefix(prefix)
+            .with_context(|| format!("expected {prefix:?} from the server, got {line:?}"))?
+            .to_owned())
     }
 }
 
