@@ -1514,27 +1514,24 @@ impl Hsm {
         let hsm = self.clone();
         let worker_state = Arc::clone(&state);
         let span = tracing::Span::current();
-        std::thread::Builder::new()
-            .name("hsm-call".into())
-            .spawn(move || {
-                /// Marks the call done when the worker ends, also by a panic.
-                struct Done(Hsm, Arc<AtomicU8>);
-                impl Drop for Done {
-                    fn drop(&mut self) {
-                        if self.1.swap(DONE, Ordering::SeqCst) == ABANDONED {
-                            self.0.inner.overdue.fetch_sub(1, Ordering::SeqCst);
-                            tracing::warn!("an overdue HSM call has ended; its result was dropped");
-                        }
+        run_on_worker(Box::new(move || {
+            /// Marks the call done when the worker ends it, also by a panic.
+            struct Done(Hsm, Arc<AtomicU8>);
+            impl Drop for Done {
+                fn drop(&mut self) {
+                    if self.1.swap(DONE, Ordering::SeqCst) == ABANDONED {
+                        self.0.inner.overdue.fetch_sub(1, Ordering::SeqCst);
+                        tracing::warn!("an overdue HSM call has ended; its result was dropped");
                     }
                 }
-                let _entered = span.entered();
-                let done = Done(hsm, worker_state);
-                let result = f(&done.0);
-                // The receiver may be gone (deadline missed): the result is dropped.
-                let _ = tx.send(result);
-                drop(done);
-            })
-            .map_err(|_| HsmError::Worker("no thread for the HSM call"))?;
+            }
+            let _entered = span.entered();
+            let done = Done(hsm, worker_state);
+            let result = f(&done.0);
+            // The receiver may be gone (deadline missed): the result is dropped.
+            let _ = tx.send(result);
+            drop(done);
+        }))?;
         match rx.recv_timeout(timeout) {
             Ok(result) => result,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
@@ -1815,6 +1812,59 @@ impl Hsm {
             _ => err,
         }
     }
+}
+
+/// A job for an "hsm-call" worker thread.
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Idle "hsm-call" workers, each waiting on its own channel, by worker number. Workers are
+/// kept and reused: starting a thread for every bounded call (two per signature) cost
+/// measurable CPU. A worker stuck in an overdue call is simply not idle; a new one is
+/// started when none is (the overdue cap of [`Hsm::bounded`] limits how many can be stuck).
+/// A worker idle for a minute ends.
+static IDLE_WORKERS: Mutex<Vec<(u64, std::sync::mpsc::Sender<Job>)>> = Mutex::new(Vec::new());
+
+/// Runs `job` on an idle worker, or on a new one.
+fn run_on_worker(job: Job) -> Result<(), HsmError> {
+    static NEXT_WORKER: AtomicU64 = AtomicU64::new(0);
+    let mut job = job;
+    while let Some((_, worker)) = lock(&IDLE_WORKERS).pop() {
+        match worker.send(job) {
+            Ok(()) => return Ok(()),
+            // That worker has ended (it cannot, while listed; defensive): try the next one.
+            Err(std::sync::mpsc::SendError(returned)) => job = returned,
+        }
+    }
+    let id = NEXT_WORKER.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    tx.send(job)
+        .map_err(|_| HsmError::Worker("no thread for the HSM call"))?;
+    std::thread::Builder::new()
+        .name("hsm-call".into())
+        .spawn(move || {
+            loop {
+                match rx.recv_timeout(Duration::from_secs(60)) {
+                    Ok(job) => {
+                        // A panic ends the job (its guard marks the call done, its result
+                        // channel closes, the caller reports it), not the worker.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        lock(&IDLE_WORKERS).push((id, tx.clone()));
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        let mut idle = lock(&IDLE_WORKERS);
+                        if let Some(at) = idle.iter().position(|(i, _)| *i == id) {
+                            // Still listed, so nobody holds this worker: it may end.
+                            idle.remove(at);
+                            break;
+                        }
+                        // A caller took it from the list just now: its job is on the way.
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        })
+        .map_err(|_| HsmError::Worker("no thread for the HSM call"))?;
+    Ok(())
 }
 
 fn find_unique(

@@ -1755,11 +1755,10 @@ fn registration_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Registrati
 
 fn registration_where(conn: &Connection, cond: &str, value: &str) -> Result<Option<Registration>> {
     let row = conn
-        .query_row(
-            &format!("SELECT {REG_COLS} FROM registrations WHERE {cond}"),
-            params![value],
-            registration_row,
-        )
+        .prepare_cached(&format!(
+            "SELECT {REG_COLS} FROM registrations WHERE {cond}"
+        ))?
+        .query_row(params![value], registration_row)
         .optional()?;
     row.transpose()
 }
@@ -1794,11 +1793,8 @@ fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Account>> {
 
 fn account_where(conn: &Connection, cond: &str, value: &str) -> Result<Option<Account>> {
     let row = conn
-        .query_row(
-            &format!("SELECT {ACC_COLS} FROM accounts WHERE {cond}"),
-            params![value],
-            account_row,
-        )
+        .prepare_cached(&format!("SELECT {ACC_COLS} FROM accounts WHERE {cond}"))?
+        .query_row(params![value], account_row)
         .optional()?;
     row.transpose()
 }
@@ -1840,23 +1836,19 @@ fn key_pair_where(
     key_type: KeyType,
 ) -> Result<Option<KeyPair>> {
     let row = conn
-        .query_row(
-            &format!("SELECT {KP_COLS} FROM key_pairs WHERE account_id = ?1 AND key_type = ?2"),
-            params![account_id, key_type_str(key_type)],
-            key_pair_row,
-        )
+        .prepare_cached(&format!(
+            "SELECT {KP_COLS} FROM key_pairs WHERE account_id = ?1 AND key_type = ?2"
+        ))?
+        .query_row(params![account_id, key_type_str(key_type)], key_pair_row)
         .optional()?;
     row.transpose()
 }
 
 fn key_pair_by_id(conn: &Connection, id: i64) -> Result<KeyPair> {
-    conn.query_row(
-        &format!("SELECT {KP_COLS} FROM key_pairs WHERE id = ?1"),
-        params![id],
-        key_pair_row,
-    )
-    .optional()?
-    .ok_or(StoreError::NotFound("key pair"))?
+    conn.prepare_cached(&format!("SELECT {KP_COLS} FROM key_pairs WHERE id = ?1"))?
+        .query_row(params![id], key_pair_row)
+        .optional()?
+        .ok_or(StoreError::NotFound("key pair"))?
 }
 
 const TX_COLS: &str = "id, kind, relying_party, key_type, hash, scheme, digest, display_text, verification_code, \
@@ -1904,43 +1896,40 @@ fn insert_transaction(
 
 fn tx_where(conn: &Connection, id: &str) -> Result<Option<TxRecord>> {
     let row = conn
-        .query_row(
-            &format!("SELECT {TX_COLS} FROM transactions WHERE id = ?1"),
-            params![id],
-            |r| {
-                let kt: String = r.get(3)?;
-                let choices: String = r.get(9)?;
-                let state: String = r.get(10)?;
-                let end: Option<String> = r.get(11)?;
-                Ok((
-                    kt,
-                    state,
-                    end,
-                    TxRecord {
-                        id: r.get(0)?,
-                        kind: r.get(1)?,
-                        relying_party: r.get(2)?,
-                        key_type: KeyType::Auth,
-                        hash: r.get(4)?,
-                        scheme: r.get(5)?,
-                        digest: r.get(6)?,
-                        display_text: r.get(7)?,
-                        verification_code: r.get(8)?,
-                        vc_choices: if choices.is_empty() {
-                            Vec::new()
-                        } else {
-                            choices.split(',').map(str::to_owned).collect()
-                        },
-                        state: TxState::Running,
-                        end_result: None,
-                        signature: r.get(12)?,
-                        answered_by: r.get(13)?,
-                        created_at: r.get(14)?,
-                        expires_at: r.get(15)?,
+        .prepare_cached(&format!("SELECT {TX_COLS} FROM transactions WHERE id = ?1"))?
+        .query_row(params![id], |r| {
+            let kt: String = r.get(3)?;
+            let choices: String = r.get(9)?;
+            let state: String = r.get(10)?;
+            let end: Option<String> = r.get(11)?;
+            Ok((
+                kt,
+                state,
+                end,
+                TxRecord {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    relying_party: r.get(2)?,
+                    key_type: KeyType::Auth,
+                    hash: r.get(4)?,
+                    scheme: r.get(5)?,
+                    digest: r.get(6)?,
+                    display_text: r.get(7)?,
+                    verification_code: r.get(8)?,
+                    vc_choices: if choices.is_empty() {
+                        Vec::new()
+                    } else {
+                        choices.split(',').map(str::to_owned).collect()
                     },
-                ))
-            },
-        )
+                    state: TxState::Running,
+                    end_result: None,
+                    signature: r.get(12)?,
+                    answered_by: r.get(13)?,
+                    created_at: r.get(14)?,
+                    expires_at: r.get(15)?,
+                },
+            ))
+        })
         .optional()?;
     let Some((kt, state, end, mut t)) = row else {
         return Ok(None);

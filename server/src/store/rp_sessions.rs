@@ -86,21 +86,21 @@ impl Store {
     ) -> Result<()> {
         self.write(|tx| {
             insert_transaction(tx, t, targets)?;
-            tx.execute(
-                &format!("INSERT INTO rp_sessions ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-                params![
-                    s.transaction_id,
-                    s.rp_uuid,
-                    s.session_type,
-                    s.flow,
-                    s.session_token,
-                    s.session_secret,
-                    s.restriction,
-                    s.params,
-                    s.request_hash,
-                    s.created_at_ms
-                ],
-            )?;
+            tx.prepare_cached(&format!(
+                "INSERT INTO rp_sessions ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))?
+            .execute(params![
+                s.transaction_id,
+                s.rp_uuid,
+                s.session_type,
+                s.flow,
+                s.session_token,
+                s.session_secret,
+                s.restriction,
+                s.params,
+                s.request_hash,
+                s.created_at_ms
+            ])?;
             Ok(())
         })
     }
@@ -109,11 +109,10 @@ impl Store {
     pub fn rp_session(&self, id: &str) -> Result<Option<RpSession>> {
         let conn = self.conn();
         Ok(conn
-            .query_row(
-                &format!("SELECT {COLS} FROM rp_sessions WHERE transaction_id = ?1"),
-                params![id],
-                row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {COLS} FROM rp_sessions WHERE transaction_id = ?1"
+            ))?
+            .query_row(params![id], row)
             .optional()?)
     }
 
@@ -121,11 +120,10 @@ impl Store {
     pub fn rp_session_by_token(&self, token: &str) -> Result<Option<RpSession>> {
         let conn = self.conn();
         Ok(conn
-            .query_row(
-                &format!("SELECT {COLS} FROM rp_sessions WHERE session_token = ?1"),
-                params![token],
-                row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {COLS} FROM rp_sessions WHERE session_token = ?1"
+            ))?
+            .query_row(params![token], row)
             .optional()?)
     }
 
@@ -138,14 +136,11 @@ impl Store {
     ) -> Result<Option<RpSession>> {
         let conn = self.conn();
         Ok(conn
-            .query_row(
-                &format!(
-                    "SELECT {COLS} FROM rp_sessions WHERE rp_uuid = ?1 AND request_hash = ?2
+            .prepare_cached(&format!(
+                "SELECT {COLS} FROM rp_sessions WHERE rp_uuid = ?1 AND request_hash = ?2
                      AND created_at_ms >= ?3 ORDER BY created_at_ms DESC LIMIT 1"
-                ),
-                params![rp_uuid, request_hash, since_ms],
-                row,
-            )
+            ))?
+            .query_row(params![rp_uuid, request_hash, since_ms], row)
             .optional()?)
     }
 
