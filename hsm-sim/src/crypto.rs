@@ -708,6 +708,10 @@ fn ec_point(obj: &Object, group: &EcGroupRef) -> Result<EcPoint> {
 }
 
 fn ec_private(obj: &Object) -> Result<EcKey<Private>> {
+    obj.ec_private(ec_private_uncached)
+}
+
+fn ec_private_uncached(obj: &Object) -> Result<EcKey<Private>> {
     let (group, _) = ec_curve(obj)?;
     let mut d = bn(obj, CKA_VALUE)?;
     let key = (|| {
@@ -740,7 +744,7 @@ pub fn ec_check_public(obj: &Object) -> Result<()> {
 
 /// Checks an EC private key object: known curve, scalar in range.
 pub fn ec_check_private(obj: &Object) -> Result<()> {
-    ec_private(obj)
+    ec_private_uncached(obj)
         .and_then(|k| Ok(k.check_key()?))
         .map_err(|e| match e {
             Error::Ck(CKR_CURVE_NOT_SUPPORTED) => e,

@@ -140,6 +140,7 @@ pub fn template_ulong(template: &Template, attr: CK_ATTRIBUTE_TYPE) -> Option<CK
 pub struct Object {
     attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Value>,
     rsa: RsaCache,
+    ec: EcCache,
 }
 
 /// The OpenSSL form of an RSA private key object, built on its first use and shared by the
@@ -156,6 +157,20 @@ impl PartialEq for RsaCache {
 }
 
 impl Eq for RsaCache {}
+
+/// The OpenSSL form of an EC private key object, like [`RsaCache`]: building it computes the
+/// public point (a scalar multiplication), which cost as much as the ECDSA signature itself.
+#[derive(Default, Clone)]
+struct EcCache(std::sync::Arc<std::sync::OnceLock<openssl::ec::EcKey<openssl::pkey::Private>>>);
+
+impl PartialEq for EcCache {
+    /// A cache never makes two objects differ.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for EcCache {}
 
 impl std::fmt::Debug for Object {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -177,12 +192,26 @@ impl Object {
     pub fn set(&mut self, attr: CK_ATTRIBUTE_TYPE, value: Value) {
         self.attrs.insert(attr, value);
         self.rsa = RsaCache::default();
+        self.ec = EcCache::default();
     }
 
     /// Sets an attribute only when it is not there yet.
     pub fn set_default(&mut self, attr: CK_ATTRIBUTE_TYPE, value: Value) {
         self.attrs.entry(attr).or_insert(value);
         self.rsa = RsaCache::default();
+        self.ec = EcCache::default();
+    }
+
+    /// The object's EC private key in OpenSSL form, built by `build` on first use and kept.
+    pub fn ec_private<E>(
+        &self,
+        build: impl FnOnce(&Self) -> std::result::Result<openssl::ec::EcKey<openssl::pkey::Private>, E>,
+    ) -> std::result::Result<openssl::ec::EcKey<openssl::pkey::Private>, E> {
+        if let Some(k) = self.ec.0.get() {
+            return Ok(k.clone());
+        }
+        let k = build(self)?;
+        Ok(self.ec.0.get_or_init(|| k).clone())
     }
 
     /// The object's RSA private key in OpenSSL form, built by `build` on first use and kept

@@ -43,7 +43,10 @@ fn load_generator_measures_signatures_and_server_cpu() {
         .unwrap()
     };
     let table = run();
-    assert!(table.contains("| concurrency | signatures/s |"), "{table}");
+    assert!(
+        table.contains("| API | concurrency | signatures/s |"),
+        "{table}"
+    );
 
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(doc["hsm"], "hsm-sim");
@@ -53,9 +56,17 @@ fn load_generator_measures_signatures_and_server_cpu() {
     assert!(field(&doc, &["registration", "reference_ms"]) > 0.0);
     // The per-signature reference of the same run.
     assert!(field(&doc, &["signature_reference_ms"]) > 0.0);
+    // Both relying-party APIs by default: gRPC (precomputed device work), then REST (the
+    // Smart-ID RP API v3, live device work; its last signatures were verified by the RP
+    // client, or the run would have failed).
     let phases = doc["phases"].as_array().unwrap();
-    assert_eq!(phases.len(), 2);
-    for (p, c) in phases.iter().zip([1.0, 2.0]) {
+    assert_eq!(phases.len(), 4, "{doc}");
+    for (p, (flow, c)) in
+        phases
+            .iter()
+            .zip([("grpc", 1.0), ("grpc", 2.0), ("rest", 1.0), ("rest", 2.0)])
+    {
+        assert_eq!(p["flow"], flow, "{p}");
         assert_eq!(field(p, &["concurrency"]), c);
         assert!(field(p, &["completed"]) >= 1.0, "{p}");
         assert_eq!(field(p, &["errors"]), 0.0, "{p}");
@@ -79,11 +90,12 @@ fn load_generator_measures_signatures_and_server_cpu() {
     }
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
-    assert_eq!(chart.matches("<polyline").count(), 3, "{chart}");
+    // Throughput, p50 and p99 for each API.
+    assert_eq!(chart.matches("<polyline").count(), 6, "{chart}");
 
     // The data directory is reused (no second initialisation), and a foreign one refused.
     let table = run();
-    assert!(table.contains("| 2 |"), "{table}");
+    assert!(table.contains("| rest | 2 |"), "{table}");
     let foreign = tmp.path().join("foreign");
     std::fs::create_dir_all(foreign.join("server")).unwrap();
     std::fs::write(foreign.join("server/tandem.toml"), "").unwrap();

@@ -799,19 +799,32 @@ impl Store {
         })
     }
 
-    /// Takes (removes) the oldest pooled server key of `bits` bits, if any: each pooled key
-    /// is handed out once, whatever happens to the registration that took it.
-    pub fn take_pooled_server_key(&self, bits: usize) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    /// Takes up to `count` pooled server keys of `bits` bits, oldest first, in one database
+    /// transaction: each is removed as it is handed out, so no key serves two accounts.
+    /// Fewer (or none) when the pool holds fewer.
+    pub fn take_pooled_server_keys(
+        &self,
+        bits: usize,
+        count: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
         self.write(|tx| {
-            Ok(tx
-                .prepare_cached(
-                    "DELETE FROM server_key_pool WHERE id =
-                        (SELECT id FROM server_key_pool WHERE bits = ?1 ORDER BY id LIMIT 1)
-                     RETURNING modulus, wrapped_private_key",
-                )?
-                .query_row(params![bits], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?)
+            let mut taken = Vec::with_capacity(count);
+            for _ in 0..count {
+                let key = tx
+                    .prepare_cached(
+                        "DELETE FROM server_key_pool WHERE id =
+                            (SELECT id FROM server_key_pool WHERE bits = ?1 ORDER BY id LIMIT 1)
+                         RETURNING modulus, wrapped_private_key",
+                    )?
+                    .query_row(params![bits], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                match key {
+                    Some(k) => taken.push(k),
+                    None => break,
+                }
+            }
+            Ok(taken)
         })
     }
 
