@@ -1580,6 +1580,22 @@ impl Hsm {
         let healthy = result
             .as_ref()
             .map_or_else(HsmError::is_refused_input, |_| true);
+        // The token went away (or the module lost every session): the other idle sessions
+        // are dead too. Dropping them now means only this request fails, not one request per
+        // stale session after the token is back.
+        if let Err(e) = &result
+            && matches!(
+                e.rv(),
+                Some(
+                    RvError::SessionHandleInvalid
+                        | RvError::SessionClosed
+                        | RvError::DeviceRemoved
+                        | RvError::TokenNotPresent
+                )
+            )
+        {
+            lock(&self.inner.idle).clear();
+        }
         if healthy && !pooled.discard.get() {
             let mut idle = lock(&self.inner.idle);
             if idle.len() < MAX_IDLE_SESSIONS {
