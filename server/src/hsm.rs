@@ -1420,23 +1420,13 @@ impl Hsm {
             }
             let public = find_unique(s, label, ObjectClass::PUBLIC_KEY)?
                 .ok_or(HsmError::Token("CA private key without its public key"))?;
-            let attrs = s
-                .session
-                .get_attributes(public, &[AttributeType::EcParams, AttributeType::EcPoint])?;
-            let mut params = None;
-            let mut point = None;
-            for attr in attrs {
-                match attr {
-                    Attribute::EcParams(v) => params = Some(v),
-                    Attribute::EcPoint(v) => point = Some(v),
-                    _ => {}
-                }
-            }
-            if params.as_deref() != Some(SECP384R1_PARAMS.as_slice()) {
-                return Err(HsmError::Token("CA public key is not on P-384"));
-            }
-            let point = point.ok_or(HsmError::Token("CA public key without CKA_EC_POINT"))?;
-            let point = unwrap_ec_point(&point, P384_POINT_LEN)?;
+            let point = read_ec_point(s, public, &SECP384R1_PARAMS, P384_POINT_LEN).map_err(
+                |e| match e {
+                    HsmError::Token(_) => HsmError::Token("CA public key is not a P-384 point"),
+                    other => other,
+                },
+            )?;
+            let point = point.as_slice();
             let mut der = Vec::with_capacity(P384_SPKI_PREFIX.len() + point.len());
             der.extend_from_slice(&P384_SPKI_PREFIX);
             der.extend_from_slice(point);
@@ -1682,26 +1672,16 @@ impl Hsm {
                     kind: "EC public key",
                 },
             )?;
-            let attrs = s
-                .session
-                .get_attributes(public, &[AttributeType::EcParams, AttributeType::EcPoint])?;
-            let mut params = None;
-            let mut point = None;
-            for attr in attrs {
-                match attr {
-                    Attribute::EcParams(v) => params = Some(v),
-                    Attribute::EcPoint(v) => point = Some(v),
-                    _ => {}
-                }
-            }
-            if params.as_deref() != Some(PRIME256V1_PARAMS.as_slice()) {
-                return Err(HsmError::Token("EC transport key is not on P-256"));
-            }
-            let point = point.ok_or(HsmError::Token("transport key without CKA_EC_POINT"))?;
             let point: [u8; P256_POINT_LEN] =
-                unwrap_ec_point(&point, P256_POINT_LEN)?
+                read_ec_point(s, public, &PRIME256V1_PARAMS, P256_POINT_LEN)
+                    .map_err(|e| match e {
+                        HsmError::Token(_) => {
+                            HsmError::Token("EC transport key is not a P-256 point")
+                        }
+                        other => other,
+                    })?
                     .try_into()
-                    .map_err(|_| HsmError::Token("CKA_EC_POINT is not an uncompressed point"))?;
+                    .map_err(|_| HsmError::Token("EC transport key is not a P-256 point"))?;
             Some(point)
         } else {
             return Err(HsmError::Token("transport key is neither RSA nor EC"));
@@ -1995,6 +1975,33 @@ fn describe_ca_key(
 
 /// The uncompressed P-384 point from CKA_EC_POINT: a DER OCTET STRING around the point
 /// (PKCS#11 2.40), or the bare point as some modules return it.
+/// The uncompressed point of EC public key object `public`, which must be on the curve
+/// named by `params` (DER OID) with points of `len` bytes.
+fn read_ec_point(
+    s: &PooledSession,
+    public: ObjectHandle,
+    params: &[u8],
+    len: usize,
+) -> Result<Vec<u8>, HsmError> {
+    let attrs = s
+        .session
+        .get_attributes(public, &[AttributeType::EcParams, AttributeType::EcPoint])?;
+    let mut found_params = None;
+    let mut point = None;
+    for attr in attrs {
+        match attr {
+            Attribute::EcParams(v) => found_params = Some(v),
+            Attribute::EcPoint(v) => point = Some(v),
+            _ => {}
+        }
+    }
+    if found_params.as_deref() != Some(params) {
+        return Err(HsmError::Token("EC public key on another curve"));
+    }
+    let point = point.ok_or(HsmError::Token("EC public key without CKA_EC_POINT"))?;
+    Ok(unwrap_ec_point(&point, len)?.to_vec())
+}
+
 fn unwrap_ec_point(value: &[u8], len: usize) -> Result<&[u8], HsmError> {
     let point = match value {
         [0x04, l, point @ ..] if usize::from(*l) == point.len() => point,

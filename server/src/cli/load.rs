@@ -658,19 +658,30 @@ async fn sign_once(
         .find(|t| t.transaction_id == start.transaction_id)
         .context("the transaction did not reach the device")?;
     let prepared = dev::prepare_confirm_precomputed(&a.state, &t, &a.pre, transport)?;
+    let (t1, t2) = confirm_timed(client, a, &prepared).await?;
+    a.last_transaction = Some(start.transaction_id);
+    Ok(Timed {
+        confirm: t2 - t1,
+        session: t2 - t0,
+    })
+}
+
+/// Sends a prepared confirmation and checks that it was accepted; returns when it was sent
+/// and when the answer came (the server's part lies between).
+async fn confirm_timed(
+    client: &Client,
+    a: &mut Account,
+    prepared: &dev::PreparedConfirm,
+) -> anyhow::Result<(Instant, Instant)> {
     let t1 = Instant::now();
-    let resp = dev::send_confirm(client, &mut a.state, &prepared).await?;
+    let resp = dev::send_confirm(client, &mut a.state, prepared).await?;
     let t2 = Instant::now();
     anyhow::ensure!(
         resp.outcome == pb::ConfirmOutcome::Accepted as i32,
         "the server answered {:?}",
         pb::ConfirmOutcome::try_from(resp.outcome)
     );
-    a.last_transaction = Some(start.transaction_id);
-    Ok(Timed {
-        confirm: t2 - t1,
-        session: t2 - t0,
-    })
+    Ok((t1, t2))
 }
 
 /// One REST signature session: the relying party starts it over the Smart-ID RP API v3
@@ -719,14 +730,7 @@ async fn sign_once_rest(
     // The device's work (PIN unlock, exponentiation): CPU-bound, off the async workers.
     let prepared =
         tokio::task::block_in_place(|| dev::prepare_confirm(&a.state, &t, &pin, None, transport))?;
-    let t1 = Instant::now();
-    let resp = dev::send_confirm(client, &mut a.state, &prepared).await?;
-    let t2 = Instant::now();
-    anyhow::ensure!(
-        resp.outcome == pb::ConfirmOutcome::Accepted as i32,
-        "the server answered {:?}",
-        pb::ConfirmOutcome::try_from(resp.outcome)
-    );
+    let (t1, t2) = confirm_timed(client, a, &prepared).await?;
     let status = rest
         .wait_for_completion(&started.session_id, Some(5_000), |_| {})
         .await?;
