@@ -139,38 +139,49 @@ pub fn template_ulong(template: &Template, attr: CK_ATTRIBUTE_TYPE) -> Option<CK
 #[derive(Default, Clone, PartialEq, Eq)]
 pub struct Object {
     attrs: BTreeMap<CK_ATTRIBUTE_TYPE, Value>,
-    rsa: RsaCache,
-    ec: EcCache,
+    /// RSA private keys: a signature or decryption does not convert eight numbers and set up
+    /// Montgomery contexts and blinding again each time.
+    rsa: KeyCache<openssl::rsa::Rsa<openssl::pkey::Private>>,
+    /// EC private keys: building one computes the public point (a scalar multiplication),
+    /// which cost as much as the ECDSA signature itself.
+    ec: KeyCache<openssl::ec::EcKey<openssl::pkey::Private>>,
 }
 
-/// The OpenSSL form of an RSA private key object, built on its first use and shared by the
-/// object's copies, so a signature or decryption does not convert eight numbers and set up
-/// Montgomery contexts and blinding again each time. Cleared whenever an attribute is set.
-#[derive(Default, Clone)]
-struct RsaCache(std::sync::Arc<std::sync::OnceLock<openssl::rsa::Rsa<openssl::pkey::Private>>>);
+/// The OpenSSL form of a private key object, built on its first use and shared by the
+/// object's copies. Cleared whenever an attribute is set.
+#[derive(Clone)]
+struct KeyCache<K>(std::sync::Arc<std::sync::OnceLock<K>>);
 
-impl PartialEq for RsaCache {
+impl<K> Default for KeyCache<K> {
+    fn default() -> Self {
+        Self(std::sync::Arc::default())
+    }
+}
+
+impl<K> PartialEq for KeyCache<K> {
     /// A cache never makes two objects differ.
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl Eq for RsaCache {}
+impl<K> Eq for KeyCache<K> {}
 
-/// The OpenSSL form of an EC private key object, like [`RsaCache`]: building it computes the
-/// public point (a scalar multiplication), which cost as much as the ECDSA signature itself.
-#[derive(Default, Clone)]
-struct EcCache(std::sync::Arc<std::sync::OnceLock<openssl::ec::EcKey<openssl::pkey::Private>>>);
-
-impl PartialEq for EcCache {
-    /// A cache never makes two objects differ.
-    fn eq(&self, _: &Self) -> bool {
-        true
+impl<K: Clone> KeyCache<K> {
+    /// The cached key, or the one `build` makes (kept; a reference-counted handle is
+    /// returned).
+    fn get_or_build<E>(
+        &self,
+        build: impl FnOnce() -> std::result::Result<K, E>,
+    ) -> std::result::Result<K, E> {
+        if let Some(k) = self.0.get() {
+            return Ok(k.clone());
+        }
+        let k = build()?;
+        // Another thread may have built it meanwhile; either copy is the same key.
+        Ok(self.0.get_or_init(|| k).clone())
     }
 }
-
-impl Eq for EcCache {}
 
 impl std::fmt::Debug for Object {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -191,15 +202,18 @@ impl Object {
     /// Sets an attribute unconditionally (the caller has checked the rules).
     pub fn set(&mut self, attr: CK_ATTRIBUTE_TYPE, value: Value) {
         self.attrs.insert(attr, value);
-        self.rsa = RsaCache::default();
-        self.ec = EcCache::default();
+        self.clear_caches();
     }
 
     /// Sets an attribute only when it is not there yet.
     pub fn set_default(&mut self, attr: CK_ATTRIBUTE_TYPE, value: Value) {
         self.attrs.entry(attr).or_insert(value);
-        self.rsa = RsaCache::default();
-        self.ec = EcCache::default();
+        self.clear_caches();
+    }
+
+    fn clear_caches(&mut self) {
+        self.rsa = KeyCache::default();
+        self.ec = KeyCache::default();
     }
 
     /// The object's EC private key in OpenSSL form, built by `build` on first use and kept.
@@ -207,25 +221,15 @@ impl Object {
         &self,
         build: impl FnOnce(&Self) -> std::result::Result<openssl::ec::EcKey<openssl::pkey::Private>, E>,
     ) -> std::result::Result<openssl::ec::EcKey<openssl::pkey::Private>, E> {
-        if let Some(k) = self.ec.0.get() {
-            return Ok(k.clone());
-        }
-        let k = build(self)?;
-        Ok(self.ec.0.get_or_init(|| k).clone())
+        self.ec.get_or_build(|| build(self))
     }
 
-    /// The object's RSA private key in OpenSSL form, built by `build` on first use and kept
-    /// (a reference-counted handle is returned).
+    /// The object's RSA private key in OpenSSL form, built by `build` on first use and kept.
     pub fn rsa_private<E>(
         &self,
         build: impl FnOnce(&Self) -> std::result::Result<openssl::rsa::Rsa<openssl::pkey::Private>, E>,
     ) -> std::result::Result<openssl::rsa::Rsa<openssl::pkey::Private>, E> {
-        if let Some(k) = self.rsa.0.get() {
-            return Ok(k.clone());
-        }
-        let k = build(self)?;
-        // Another thread may have built it meanwhile; either copy is the same key.
-        Ok(self.rsa.0.get_or_init(|| k).clone())
+        self.rsa.get_or_build(|| build(self))
     }
 
     /// The raw value of an attribute.

@@ -148,42 +148,70 @@ pub struct Registration {
     pub server_cpu_ms: f64,
 }
 
-/// The reference cost of one composite signature, measured now with OpenSSL on the idle
-/// machine: a constant-time exponentiation with a full-size exponent plus an RSA CRT private
-/// operation, both of `bits` (median of 20). Server CPU per signature is reported against it.
-fn signature_reference(bits: usize) -> anyhow::Result<Duration> {
-    use openssl::bn::{BigNum, BigNumContext};
-    let rsa = openssl::rsa::Rsa::generate(u32::try_from(bits)?)?;
-    let mut exponent = BigNum::from_slice(rsa.d().to_vec().as_slice())?;
-    exponent.set_const_time();
-    let base = BigNum::from_u32(0x1234_5678)?;
-    let mut ctx = BigNumContext::new()?;
-    let mut x = vec![0x11u8; rsa.size() as usize];
-    x[0] = 0;
-    let mut samples = Vec::new();
-    for _ in 0..20 {
+/// The floor of one composite signature, computed with OpenSSL: a constant-time
+/// exponentiation with a full-size exponent plus an RSA CRT private operation, both of the
+/// key size.
+struct ReferenceSignature {
+    rsa: openssl::rsa::Rsa<openssl::pkey::Private>,
+    exponent: openssl::bn::BigNum,
+    base: openssl::bn::BigNum,
+    /// Below the modulus: a leading zero byte.
+    x: Vec<u8>,
+    ctx: openssl::bn::BigNumContext,
+}
+
+impl ReferenceSignature {
+    fn new(bits: usize) -> anyhow::Result<Self> {
+        let rsa = openssl::rsa::Rsa::generate(u32::try_from(bits)?)?;
+        let mut exponent = openssl::bn::BigNum::from_slice(rsa.d().to_vec().as_slice())?;
+        exponent.set_const_time();
+        let mut x = vec![0x11u8; rsa.size() as usize];
+        x[0] = 0;
+        Ok(Self {
+            exponent,
+            base: openssl::bn::BigNum::from_u32(0x1234_5678)?,
+            x,
+            ctx: openssl::bn::BigNumContext::new()?,
+            rsa,
+        })
+    }
+
+    fn compute(&mut self) -> anyhow::Result<()> {
+        let mut r = openssl::bn::BigNum::new()?;
+        r.mod_exp(&self.base, &self.exponent, self.rsa.n(), &mut self.ctx)?;
+        let mut out = vec![0u8; self.rsa.size() as usize];
+        self.rsa
+            .private_encrypt(&self.x, &mut out, openssl::rsa::Padding::NONE)?;
+        Ok(())
+    }
+}
+
+/// The median time of `f` over `n` runs.
+fn median_of(n: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
         let t = Instant::now();
-        let mut r = BigNum::new()?;
-        r.mod_exp(&base, &exponent, rsa.n(), &mut ctx)?;
-        let mut out = vec![0u8; rsa.size() as usize];
-        rsa.private_encrypt(&x, &mut out, openssl::rsa::Padding::NONE)?;
+        f()?;
         samples.push(t.elapsed());
     }
     samples.sort();
     Ok(samples[samples.len() / 2])
 }
 
+/// The reference cost of one composite signature ([`ReferenceSignature`]), measured now on
+/// the idle machine (median of 20). Server CPU per signature is reported against it.
+fn signature_reference(bits: usize) -> anyhow::Result<Duration> {
+    let mut reference = ReferenceSignature::new(bits)?;
+    median_of(20, || reference.compute())
+}
+
 /// What a registration must compute at least, measured now with OpenSSL: two proof
-/// signatures (each a constant-time exponentiation and an RSA CRT private operation of
-/// `bits`) and two certificate signatures with a key of the CA's kind (median of 10).
+/// signatures ([`ReferenceSignature`]) and two certificate signatures with a key of the CA's
+/// kind (median of 10).
 fn registration_reference(bits: usize, ca: crate::hsm::CaKeySpec) -> anyhow::Result<Duration> {
-    use openssl::bn::{BigNum, BigNumContext};
     use openssl::hash::MessageDigest;
     use openssl::pkey::PKey;
-    let rsa = openssl::rsa::Rsa::generate(u32::try_from(bits)?)?;
-    let mut exponent = BigNum::from_slice(rsa.d().to_vec().as_slice())?;
-    exponent.set_const_time();
-    let base = BigNum::from_u32(0x1234_5678)?;
+    let mut reference = ReferenceSignature::new(bits)?;
     let ca_key = match ca {
         crate::hsm::CaKeySpec::EcP384 => PKey::from_ec_key(openssl::ec::EcKey::generate(
             &*openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::SECP384R1)?,
@@ -192,26 +220,15 @@ fn registration_reference(bits: usize, ca: crate::hsm::CaKeySpec) -> anyhow::Res
         crate::hsm::CaKeySpec::Rsa4096 => PKey::from_rsa(openssl::rsa::Rsa::generate(4096)?)?,
     };
     let tbs = [0x5au8; 1200];
-    let mut ctx = BigNumContext::new()?;
-    let mut samples = Vec::new();
-    for _ in 0..10 {
-        let t = Instant::now();
+    median_of(10, || {
         for _ in 0..2 {
-            let mut r = BigNum::new()?;
-            r.mod_exp(&base, &exponent, rsa.n(), &mut ctx)?;
-            let mut out = vec![0u8; rsa.size() as usize];
-            // Below the modulus: a leading zero byte.
-            let mut x = vec![0x11u8; rsa.size() as usize];
-            x[0] = 0;
-            rsa.private_encrypt(&x, &mut out, openssl::rsa::Padding::NONE)?;
+            reference.compute()?;
             let mut signer = openssl::sign::Signer::new(MessageDigest::sha384(), &ca_key)?;
             signer.update(&tbs)?;
             signer.sign_to_vec()?;
         }
-        samples.push(t.elapsed());
-    }
-    samples.sort();
-    Ok(samples[samples.len() / 2])
+        Ok(())
+    })
 }
 
 /// Latency percentiles in milliseconds.
@@ -442,24 +459,8 @@ async fn drive(
 
     // The server refills its pool of pre-generated keys after the registrations; that key
     // generation must not run (and cost CPU) during the measured phases.
-    let (bits, target) = (cfg.keys.server_key_bits, cfg.keys.server_key_pool);
-    let waited = Instant::now();
-    loop {
-        let have = store.pooled_server_keys(bits)?;
-        if have >= target {
-            break;
-        }
-        anyhow::ensure!(
-            waited.elapsed() < Duration::from_secs(300),
-            "the server's key pool did not fill ({have}/{target}) within 300 s"
-        );
-        progress(&format!(
-            "waiting for the server's key pool to refill: {have}/{target} ({:.0} s)",
-            waited.elapsed().as_secs_f64()
-        ));
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    progress(&format!("server key pool full ({target})\n"));
+    pool_full(&store, (bits, pool), true).await?;
+    progress(&format!("server key pool full ({pool})\n"));
 
     let accounts: Vec<Arc<tokio::sync::Mutex<Account>>> = accounts
         .into_iter()
@@ -528,16 +529,30 @@ async fn drive(
 /// the background, after the previous registration) is idle while a registration request
 /// is timed: "a warm key pool". On this 2-core machine a refill running beside the request
 /// slowed it by about 15% even at the lowest scheduling priority (docs/BENCHMARKS.md).
-async fn pool_full(store: &Store, (bits, target): (usize, usize)) -> anyhow::Result<()> {
+/// `show`: a progress line while it waits.
+async fn pool_full(
+    store: &Store,
+    (bits, target): (usize, usize),
+    show: bool,
+) -> anyhow::Result<()> {
     let waited = Instant::now();
-    while store.pooled_server_keys(bits)? < target {
+    loop {
+        let have = store.pooled_server_keys(bits)?;
+        if have >= target {
+            return Ok(());
+        }
         anyhow::ensure!(
             waited.elapsed() < Duration::from_secs(300),
-            "the server's key pool did not fill within 300 s"
+            "the server's key pool did not fill ({have}/{target}) within 300 s"
         );
+        if show {
+            progress(&format!(
+                "waiting for the server's key pool to refill: {have}/{target} ({:.0} s)",
+                waited.elapsed().as_secs_f64()
+            ));
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(())
 }
 
 async fn register(
@@ -574,14 +589,14 @@ async fn register(
         key_bits,
         KdfParams::default(),
     )?;
-    pool_full(store, pool).await?;
+    pool_full(store, pool, false).await?;
     let cpu0 = cpu_time(pid, tps)?;
     let t0 = Instant::now();
     dev::send_keys(client, &mut reg, keys).await?;
     let submit = t0.elapsed();
     let cpu_submit = cpu_time(pid, tps)?.saturating_sub(cpu0);
     let proof = dev::prepare_proof(client, &reg, &pin1, &pin2).await?;
-    pool_full(store, pool).await?;
+    pool_full(store, pool, false).await?;
     let cpu1 = cpu_time(pid, tps)?;
     let t1 = Instant::now();
     let outcome = dev::send_proof(client, &reg, proof).await?;

@@ -64,7 +64,9 @@ impl ServerProcess {
         Ok(line
             .trim()
             .strip_prefix(prefix)
-            .with_context(|| format!("expected {prefix:?} from the server, got {line:?}"))?
+            .with_context(|| {
+                format!("the server did not start: expected {prefix:?}, got {line:?}")
+            })?
             .to_owned())
     }
 }
@@ -105,19 +107,8 @@ pub fn spawn_server(
         child,
         stdout: Some(std::io::BufReader::new(stdout)),
     };
-    let mut next_addr = |prefix: &str| -> anyhow::Result<String> {
-        let mut line = String::new();
-        if let Some(reader) = server.stdout.as_mut() {
-            reader.read_line(&mut line)?;
-        }
-        Ok(line
-            .trim()
-            .strip_prefix(prefix)
-            .with_context(|| format!("the server did not start: {line:?}"))?
-            .to_owned())
-    };
-    let url = format!("https://{}", next_addr("listening on ")?);
-    let http_url = format!("http://{}", next_addr("http listening on ")?);
+    let url = format!("https://{}", server.next_line("listening on ")?);
+    let http_url = format!("http://{}", server.next_line("http listening on ")?);
     Ok((server, url, http_url))
 }
 
