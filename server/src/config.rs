@@ -316,6 +316,7 @@ impl Config {
             (100..=600_000).contains(&self.hsm.call_timeout_ms),
             "hsm.call_timeout_ms must be between 100 and 600000"
         );
+        self.keys.transport_spec()?;
         anyhow::ensure!(
             [2048, 3072, 4096].contains(&self.keys.server_key_bits),
             "keys.server_key_bits must be 2048, 3072 or 4096"
@@ -415,9 +416,17 @@ mod tests {
         let mut bad = back.clone();
         bad.pki.level = "GOLD".into();
         assert!(bad.validate().is_err());
-        let mut bad = back;
+        let mut bad = back.clone();
         bad.pki.policy_arc = "not an oid".into();
         assert!(bad.validate().is_err());
+        let mut bad = back;
+        bad.keys.transport_key = "ec-p265".into();
+        let e = bad.validate().unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("keys.transport_key must be ec-p256 or rsa"),
+            "{e}"
+        );
         assert!(toml::from_str::<Config>(&format!("{text}\nunknown = 1\n")).is_err());
     }
 }
