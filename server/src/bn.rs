@@ -20,6 +20,10 @@ pub enum BnError {
     /// The base is not below the modulus.
     #[error("the base is not below the modulus")]
     Base,
+    /// A Chinese-remainder combination did not reduce to its two halves (an arithmetic
+    /// fault; the result is withheld).
+    #[error("the combined value does not match its halves")]
+    Combination,
     /// OpenSSL failed (allocation).
     #[error("OpenSSL: {0}")]
     OpenSsl(#[from] openssl::error::ErrorStack),
@@ -127,7 +131,31 @@ pub fn crt_combine(s1: &[u8], n1: &[u8], s2: &[u8], n2: &[u8]) -> Result<Vec<u8>
     s.checked_add(&t, &a)?;
     let mut n = BigNum::new()?;
     n.checked_mul(&n1b, &n2b, &mut ctx)?;
+    // The result is checked against both halves: with `s1` and `s2` verified as signatures
+    // modulo `n1` and `n2`, this is what makes `s` a signature modulo `n` (the moduli are
+    // coprime, or the inverse above would not exist), without a public-key operation on the
+    // full-size modulus.
+    let mut back = BigNum::new()?;
+    back.nnmod(&s, &n1b, &mut ctx)?;
+    let mut ok = back == a;
+    back.nnmod(&s, &n2b, &mut ctx)?;
+    ok &= back == b;
+    if !ok || s >= n {
+        return Err(BnError::Combination);
+    }
     padded(&s, n.num_bytes() as usize)
+}
+
+/// `a mod modulus`, padded to the modulus' byte length (public values).
+pub fn reduce(a: &[u8], modulus: &[u8]) -> Result<Vec<u8>, BnError> {
+    let n = BigNum::from_slice(modulus)?;
+    if n.num_bits() == 0 {
+        return Err(BnError::Modulus);
+    }
+    let mut ctx = BigNumContext::new()?;
+    let mut r = BigNum::new()?;
+    r.nnmod(&*BigNum::from_slice(a)?, &n, &mut ctx)?;
+    padded(&r, n.num_bytes() as usize)
 }
 
 /// Key pairs whose `n1^{-1} mod n2` is kept (public values, about 400 bytes each).
@@ -257,6 +285,22 @@ mod tests {
                 hazmat::crt_combine(&s2, &n2, &s1, &n1).unwrap()
             );
             assert_eq!(multiply(&n1, &n2).unwrap(), hazmat::multiply(&n1, &n2));
+            // Reduction of a full-size value by either half, as the signing path does.
+            let wide = rnd(256);
+            assert_eq!(reduce(&wide, &n1).unwrap(), hazmat::reduce(&wide, &n1).unwrap());
+            assert_eq!(reduce(&wide, &n2).unwrap(), hazmat::reduce(&wide, &n2).unwrap());
+            // The combination is a signature under n1·n2 when its halves are: the check
+            // inside crt_combine replaces a public-key operation on the full modulus.
+            let x = rnd(256);
+            let (x1, x2) = (reduce(&x, &n1).unwrap(), reduce(&x, &n2).unwrap());
+            let mut h1 = vec![0u8; 128];
+            k1.private_encrypt(&x1, &mut h1, openssl::rsa::Padding::NONE)
+                .unwrap();
+            let mut h2 = vec![0u8; 128];
+            k2.private_encrypt(&x2, &mut h2, openssl::rsa::Padding::NONE)
+                .unwrap();
+            let s = crt_combine(&h1, &n1, &h2, &n2).unwrap();
+            assert!(verify_raw(&s, &x, &multiply(&n1, &n2).unwrap(), 65537));
             // A real signature verifies, a changed one does not, in both.
             let x = rnd(128);
             let mut sig = vec![0u8; 128];

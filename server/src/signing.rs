@@ -14,7 +14,6 @@
 //! OpenSSL's `BN_mod_exp_mont_consttime`, [`crate::bn`]) and dropped (zeroized) right after.
 
 use sha2::{Digest, Sha256};
-use tandem_client_core::hazmat;
 use tandem_client_core::types::KeyType;
 
 use crate::hsm::{Hsm, HsmError};
@@ -115,10 +114,10 @@ pub fn evaluate_share(
     if key.server_share_blob.is_empty() || key.server_key_blob.is_empty() {
         return Err(SigningError::Destroyed);
     }
-    let core = |e: tandem_client_core::Error| SigningError::Core(e.to_string());
+    let bn = |e: crate::bn::BnError| SigningError::Core(e.to_string());
     let n1 = key.client_modulus;
     let n2 = key.server_modulus;
-    let x1 = hazmat::reduce(x, n1).map_err(core)?;
+    let x1 = crate::bn::reduce(x, n1).map_err(bn)?;
     let aad = server_share_aad(key.key_type, n1);
     let s1pp = if hsm.has_share_mechanism() {
         // hsm-sim: d1'' stays in the token.
@@ -128,28 +127,29 @@ pub fn evaluate_share(
         // constant-time exponentiation here (DESIGN.md), with OpenSSL's constant-time
         // Montgomery ladder (crate::bn).
         let d1pp = hsm.open_at_rest(key.server_share_blob, &aad)?;
-        crate::bn::mod_exp_secret(&x1, &d1pp, n1).map_err(|e| SigningError::Core(e.to_string()))?
+        crate::bn::mod_exp_secret(&x1, &d1pp, n1).map_err(bn)?
     };
-    // The public arithmetic with OpenSSL (crate::bn), several times faster than the device
+    // The public arithmetic is OpenSSL's (crate::bn), several times faster than the device
     // core's pure-Rust big integers.
-    let bn = |e: crate::bn::BnError| SigningError::Core(e.to_string());
     let s1 = crate::bn::mul_mod(device_share, &s1pp, n1).map_err(bn)?;
     if !crate::bn::verify_raw(&s1, &x1, n1, E) {
         return Ok(ShareVerdict::Invalid);
     }
-    let x2 = hazmat::reduce(x, n2).map_err(core)?;
+    let x2 = crate::bn::reduce(x, n2).map_err(bn)?;
     let s2 = hsm.sign_raw(key.server_key_blob, n2, &x2)?;
     if !crate::bn::verify_raw(&s2, &x2, n2, E) {
         return Err(SigningError::Core(
             "the HSM returned a wrong partial signature".into(),
         ));
     }
-    let signature = crate::bn::crt_combine(&s1, n1, &s2, n2).map_err(bn)?;
-    let n = crate::bn::multiply(n1, n2).map_err(bn)?;
-    if !crate::bn::verify_raw(&signature, x, &n, E) {
-        return Err(SigningError::Core(
-            "the combined signature does not verify".into(),
-        ));
-    }
+    // `s ≡ s1 (mod n1)` and `s ≡ s2 (mod n2)`, both checked by `crt_combine`; with the two
+    // halves verified above, `s^e ≡ x (mod n)` follows, so no public-key operation on the
+    // full 6144-bit modulus is needed (it cost about 1.5% of the server's CPU per signature).
+    let signature = crate::bn::crt_combine(&s1, n1, &s2, n2).map_err(|e| match e {
+        crate::bn::BnError::Combination => {
+            SigningError::Core("the combined signature does not verify".into())
+        }
+        e => bn(e),
+    })?;
     Ok(ShareVerdict::Valid { signature })
 }

@@ -778,25 +778,45 @@ impl Device for DeviceService {
     async fn confirm(&self, request: Request<pb::ConfirmRequest>) -> Res<pb::ConfirmResponse> {
         let req = request.into_inner();
         let app = Arc::clone(&self.app);
-        // Authenticate and find the key pair, then serialise per key pair.
-        let (acc, key_type) = {
-            let req = req.clone();
-            app.blocking(move |app| {
+        // Authenticate, find the key pair and serialise per key pair. The usual case, a key
+        // pair nobody else is confirming for, is one trip to a blocking thread; a busy one
+        // waits for its lock here, off the blocking threads, and then goes again.
+        let first = app
+            .blocking(move |app| {
                 let acc = authenticate(app, req.credential.as_ref())?;
                 ident("transaction_id", &req.transaction_id)?;
-                let t = app.store.transaction_target(&req.transaction_id, &acc.id)?;
-                Ok((acc, t.tx.key_type))
+                let key_type = app
+                    .store
+                    .transaction_target(&req.transaction_id, &acc.id)?
+                    .tx
+                    .key_type;
+                let lock = app.key_locks.get(&format!("{}:{}", acc.id, key_type));
+                let done = match lock.try_lock() {
+                    Ok(_guard) => Some(confirm_locked(app, &acc, key_type, &req)),
+                    Err(_) => None,
+                };
+                Ok(match done {
+                    Some(result) => {
+                        app.notify(&acc.id);
+                        Confirm::Done(result)
+                    }
+                    None => Confirm::Busy(acc, key_type, lock, req),
+                })
             })
             .await
-            .map_err(ApiError::into_status)?
+            .map_err(ApiError::into_status)?;
+        let result = match first {
+            Confirm::Done(result) => result,
+            Confirm::Busy(acc, key_type, lock, req) => {
+                let _guard = lock.lock().await;
+                let account_id = acc.id.clone();
+                let result = app
+                    .blocking(move |app| confirm_locked(app, &acc, key_type, &req))
+                    .await;
+                app.notify(&account_id);
+                result
+            }
         };
-        let lock = app.key_locks.get(&format!("{}:{}", acc.id, key_type));
-        let _guard = lock.lock().await;
-        let account_id = acc.id.clone();
-        let result = app
-            .blocking(move |app| confirm_locked(app, &acc, key_type, &req))
-            .await;
-        app.notify(&account_id);
         answer(result)
     }
 
@@ -989,6 +1009,19 @@ fn crash_test_pause() {
     }
 }
 
+/// Where `Confirm`'s first trip to a blocking thread left it.
+enum Confirm {
+    /// Confirmed under the key pair's lock.
+    Done(Result<Result<pb::ConfirmResponse, Status>, ApiError>),
+    /// Authenticated, but another confirmation holds the key pair's lock.
+    Busy(
+        Account,
+        KeyType,
+        Arc<tokio::sync::Mutex<()>>,
+        pb::ConfirmRequest,
+    ),
+}
+
 /// The body of `Confirm`, run with the key pair's lock held, on a blocking thread.
 fn confirm_locked(
     app: &App,
@@ -1029,10 +1062,18 @@ fn confirm_locked(
         Ok(response)
     };
     // REST sessions: certificate choice needs no share; ACSP_V2 brings the app's own x.
-    let (x, vc_choice) =
+    let (x, vc_choice, target_outcome) =
         match super::rp_device::check_confirm(app, acc, &t, req, &kp.composite_modulus)? {
-            RpConfirm::Grpc => (t.encoded_message.clone(), !t.tx.vc_choices.is_empty()),
-            RpConfirm::Sign { x, vc_choice } => (x, vc_choice),
+            RpConfirm::Grpc => (
+                t.encoded_message.clone(),
+                !t.tx.vc_choices.is_empty(),
+                None,
+            ),
+            RpConfirm::Sign {
+                x,
+                vc_choice,
+                outcome,
+            } => (x, vc_choice, Some(outcome)),
             RpConfirm::CertificateChoice if kp.status == KeyPairStatus::Disabled => {
                 let outcome = pb::ConfirmOutcome::Disabled;
                 return Ok(Ok(end_with(
@@ -1219,8 +1260,11 @@ fn confirm_locked(
     let won = app.store.attempt_succeeded(
         kp.id,
         &secret_hash(&next),
-        Some(&t.tx.id),
-        Some(&signature),
+        Some(store::Completion {
+            transaction_id: &t.tx.id,
+            signature: &signature,
+            target_outcome: target_outcome.as_deref(),
+        }),
         &acc.id,
         now,
         |won| {

@@ -107,7 +107,7 @@ struct KeyLocks {
 }
 
 impl KeyLocks {
-    fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(key.to_owned()).or_default().clone()
     }

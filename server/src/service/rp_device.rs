@@ -211,14 +211,21 @@ pub(crate) enum RpConfirm {
     Grpc,
     /// Certificate choice: no share; completes with this account's certificate.
     CertificateChoice,
-    /// Judge the share against this `x` (the app's own for ACSP_V2).
-    Sign { x: Vec<u8>, vc_choice: bool },
+    /// Judge the share against this `x` (the app's own for ACSP_V2). `outcome` is the
+    /// app's answer (interaction used, user challenge) for the session's result: it is
+    /// written with the signature, in the same database transaction, and read only for an
+    /// OK result.
+    Sign {
+        x: Vec<u8>,
+        vc_choice: bool,
+        outcome: String,
+    },
     /// The app's answer contradicts the session: end it with PROTOCOL_FAILURE.
     ProtocolFailure,
 }
 
-/// Checks the REST parts of a confirmation and records the app's answer; nothing here
-/// counts a PIN attempt.
+/// Checks the REST parts of a confirmation and returns the app's answer to be recorded with
+/// the signature; nothing here writes to the database or counts a PIN attempt.
 pub(crate) fn check_confirm(
     app: &App,
     acc: &Account,
@@ -305,9 +312,11 @@ pub(crate) fn check_confirm(
     } else {
         t.encoded_message.clone()
     };
-    app.store
-        .set_target_outcome(&t.tx.id, &acc.id, &outcome.to_json())?;
-    Ok(RpConfirm::Sign { x, vc_choice })
+    Ok(RpConfirm::Sign {
+        x,
+        vc_choice,
+        outcome: outcome.to_json(),
+    })
 }
 
 /// The end result (and refused interaction) of a refusal.

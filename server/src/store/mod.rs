@@ -400,6 +400,17 @@ pub enum AttemptGate {
 /// fresh device secret or clone token, so they are not kept longer than needed.
 pub const REPLY_RETENTION_SECONDS: i64 = 15 * 60;
 
+/// The transaction a successful attempt completes ([`Store::attempt_succeeded`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Completion<'a> {
+    /// The transaction's id.
+    pub transaction_id: &'a str,
+    /// The composite signature.
+    pub signature: &'a [u8],
+    /// For a REST session: the app's answer (JSON), kept for the session's result.
+    pub target_outcome: Option<&'a str>,
+}
+
 /// A stored answer for a retransmission nonce, written in the same database transaction as
 /// the state change it answers.
 #[derive(Clone)]
@@ -1241,15 +1252,14 @@ impl Store {
     }
 
     /// The share verified and the clone token matched: resets the count, stores the next
-    /// clone token, completes the transaction (if still running) and stores the reply.
-    /// Returns whether the transaction was still running (i.e. this answer won).
-    #[allow(clippy::too_many_arguments)]
+    /// clone token, completes the transaction (if still running; with the app's answer for
+    /// a REST session) and stores the reply, in one database transaction. Returns whether
+    /// the transaction was still running (i.e. this answer won).
     pub fn attempt_succeeded(
         &self,
         key_pair_id: i64,
         next_clone_token_hash: &[u8],
-        transaction_id: Option<&str>,
-        signature: Option<&[u8]>,
+        completion: Option<Completion<'_>>,
         account_id: &str,
         now: i64,
         reply_for: impl FnOnce(bool) -> Reply,
@@ -1258,12 +1268,16 @@ impl Store {
             tx.prepare_cached("UPDATE key_pairs SET consecutive_failures = 0, locked_until = NULL, clone_token_hash = ?2 WHERE id = ?1")?.execute(
                 params![key_pair_id, next_clone_token_hash],
             )?;
-            let won = match transaction_id {
-                Some(id) => {
+            let won = match completion {
+                Some(c) => {
+                    let id = c.transaction_id;
                     let n = tx.prepare_cached("UPDATE transactions SET state = 'COMPLETE', end_result = 'OK', signature = ?2, answered_by = ?3,
                             completed_at = ?4 WHERE id = ?1 AND state = 'RUNNING' AND expires_at > ?4")?.execute(
-                        params![id, signature, account_id, now],
+                        params![id, c.signature, account_id, now],
                     )?;
+                    if n == 1 && let Some(outcome) = c.target_outcome {
+                        rp_sessions::set_target_outcome(tx, id, account_id, outcome)?;
+                    }
                     if n == 1 {
                         audit(tx, now, "transaction_completed", Some(account_id), &serde_json::json!({
                             "transaction_id": id, "end_result": "OK" }))?;

@@ -192,17 +192,8 @@ impl Store {
         })
     }
 
-    /// Records what one account's app answered (user challenge, interaction, flow type).
-    pub fn set_target_outcome(&self, id: &str, account_id: &str, outcome: &str) -> Result<()> {
-        self.write(|tx| {
-            tx.prepare_cached("UPDATE transaction_targets SET outcome = ?3 WHERE transaction_id = ?1 AND account_id = ?2")?.execute(
-                params![id, account_id, outcome],
-            )?;
-            Ok(())
-        })
-    }
-
-    /// The answer recorded by [`Store::set_target_outcome`] or at claim time.
+    /// The app's answer recorded with a signature ([`Store::attempt_succeeded`]) or at claim
+    /// time.
     pub fn target_outcome(&self, id: &str, account_id: &str) -> Result<Option<String>> {
         let conn = self.conn();
         Ok(conn
@@ -304,4 +295,19 @@ impl Store {
             )?)
         })
     }
+}
+
+/// Records what one account's app answered (user challenge, interaction, flow type), inside
+/// the caller's database transaction.
+pub(super) fn set_target_outcome(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    account_id: &str,
+    outcome: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE transaction_targets SET outcome = ?3 WHERE transaction_id = ?1 AND account_id = ?2",
+    )?
+    .execute(params![id, account_id, outcome])?;
+    Ok(())
 }

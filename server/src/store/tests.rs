@@ -242,7 +242,7 @@ fn success_resets_the_count() {
     assert!(store.key_pair(&acc, KeyType::Auth).unwrap().is_locked(NOW));
     // ... the verdict is success: count and lock are undone.
     store
-        .attempt_succeeded(auth.id, &[9; 32], None, None, &acc, NOW, |_| reply("c", 3))
+        .attempt_succeeded(auth.id, &[9; 32], None, &acc, NOW, |_| reply("c", 3))
         .unwrap();
     let kp = store.key_pair(&acc, KeyType::Auth).unwrap();
     assert_eq!(kp.consecutive_failures, 0);
