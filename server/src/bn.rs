@@ -287,8 +287,14 @@ mod tests {
             assert_eq!(multiply(&n1, &n2).unwrap(), hazmat::multiply(&n1, &n2));
             // Reduction of a full-size value by either half, as the signing path does.
             let wide = rnd(256);
-            assert_eq!(reduce(&wide, &n1).unwrap(), hazmat::reduce(&wide, &n1).unwrap());
-            assert_eq!(reduce(&wide, &n2).unwrap(), hazmat::reduce(&wide, &n2).unwrap());
+            assert_eq!(
+                reduce(&wide, &n1).unwrap(),
+                hazmat::reduce(&wide, &n1).unwrap()
+            );
+            assert_eq!(
+                reduce(&wide, &n2).unwrap(),
+                hazmat::reduce(&wide, &n2).unwrap()
+            );
             // The combination is a signature under n1·n2 when its halves are: the check
             // inside crt_combine replaces a public-key operation on the full modulus.
             let x = rnd(256);

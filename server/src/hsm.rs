@@ -1211,6 +1211,7 @@ impl Hsm {
             }
             match self.unwrap_into(k, wrapped, expected_modulus) {
                 Ok(handle) => {
+                    tracing::debug!("server key unwrapped into the key cache");
                     let evicted = cache.insert(id, handle, expected_modulus.to_vec());
                     // Under the write lock: no signature uses it.
                     if let Some(old) = evicted

@@ -428,6 +428,23 @@ impl KeyPoolRefill {
             return Self { stop };
         }
         let stopped = Arc::clone(&stop);
+        // The warm-up of each new key runs on a thread of normal priority: it takes the HSM
+        // key cache's write lock, which a thread at idle priority must not hold while
+        // signatures wait for it. This thread is started from a normal one (a thread's
+        // scheduling policy is inherited).
+        let (warm, warm_requests) = std::sync::mpsc::sync_channel::<WarmUp>(0);
+        let warm_app = Arc::clone(&app);
+        if let Err(e) = std::thread::Builder::new()
+            .name("tandem-key-warm".into())
+            .spawn(move || {
+                for (modulus, wrapped, done) in warm_requests {
+                    let _ = done.send(warm_up(&warm_app, &modulus, &wrapped));
+                }
+            })
+        {
+            tracing::error!(error = %e, "cannot start the server key warm-up thread");
+            return Self { stop };
+        }
         let spawned = std::thread::Builder::new()
             .name("tandem-key-pool".into())
             .spawn(move || {
@@ -443,6 +460,25 @@ impl KeyPoolRefill {
                     tracing::warn!(error = ?e, "the key pool runs at normal priority");
                 }
                 let bits = app.config.keys.server_key_bits;
+                let warm_up = |modulus: Vec<u8>, wrapped: Vec<u8>| -> anyhow::Result<()> {
+                    let (done, result) = std::sync::mpsc::sync_channel(1);
+                    warm.send((modulus, wrapped, done))
+                        .map_err(|_| anyhow::anyhow!("the warm-up thread has ended"))?;
+                    result
+                        .recv()
+                        .map_err(|_| anyhow::anyhow!("the warm-up thread has ended"))?
+                };
+                // Keys pooled by an earlier run are warmed up once.
+                match app.store.pooled_server_key_list(bits, target) {
+                    Ok(keys) => {
+                        for (modulus, wrapped) in keys {
+                            if let Err(e) = warm_up(modulus, wrapped) {
+                                tracing::warn!(error = %e, "a pooled server key could not be warmed up");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot list the pooled server keys"),
+                }
                 let pause = |d: std::time::Duration| {
                     // In steps, so that a stop is seen within 50 ms.
                     let until = std::time::Instant::now() + d;
@@ -453,7 +489,7 @@ impl KeyPoolRefill {
                     }
                 };
                 while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                    match refill_one(&app, bits, target) {
+                    match refill_one(&app, bits, target, &warm_up) {
                         // Another one at once while the pool is short.
                         Ok(true) => {}
                         Ok(false) => pause(std::time::Duration::from_millis(500)),
@@ -482,13 +518,41 @@ impl Drop for KeyPoolRefill {
     }
 }
 
-/// Adds one key to the pool if it holds fewer than `target`; whether it did.
-fn refill_one(app: &App, bits: usize, target: usize) -> anyhow::Result<bool> {
+/// A key (modulus, wrapped private key) to warm up, and where the result goes.
+type WarmUp = (
+    Vec<u8>,
+    Vec<u8>,
+    std::sync::mpsc::SyncSender<anyhow::Result<()>>,
+);
+
+/// Unwraps a pooled key into the HSM's key cache and signs once with it, checking the
+/// signature. The registration that takes the key then does not pay for its first use on
+/// the request path (the unwrap, and in hsm-sim OpenSSL's blinding and Montgomery set-up:
+/// about 1 ms per key, docs/BENCHMARKS.md); and a key that does not sign is never pooled.
+fn warm_up(app: &App, modulus: &[u8], wrapped: &[u8]) -> anyhow::Result<()> {
+    let x = [2u8];
+    let s = app.hsm.sign_raw(wrapped, modulus, &x)?;
+    anyhow::ensure!(
+        crate::bn::verify_raw(&s, &x, modulus, crate::signing::E),
+        "a generated server key does not sign correctly"
+    );
+    Ok(())
+}
+
+/// Adds one key to the pool if it holds fewer than `target`; whether it did. `warm_up`
+/// runs [`warm_up`] on the warm-up thread.
+fn refill_one(
+    app: &App,
+    bits: usize,
+    target: usize,
+    warm_up: &dyn Fn(Vec<u8>, Vec<u8>) -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
     let have = app.store.pooled_server_keys(bits)?;
     if have >= target {
         return Ok(false);
     }
     let key = app.hsm.generate_server_key(bits)?;
+    warm_up(key.modulus.clone(), key.wrapped_private_key.clone())?;
     app.store.pool_server_key(
         bits,
         &key.modulus,

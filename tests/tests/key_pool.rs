@@ -1,6 +1,7 @@
-//! The pool of pre-generated server keys: the server fills it in the background, a
-//! registration takes its two server keys from it (no RSA key generation on the request
-//! path), each pooled key is handed out once, the pool refills, and the accounts sign.
+//! The pool of pre-generated server keys: the server fills it in the background (each key
+//! warmed up in the HSM), a registration takes its two server keys from it (no RSA key
+//! generation or unwrap on the request path), each pooled key is handed out once, the pool
+//! refills, and the accounts sign.
 
 #![allow(clippy::unwrap_used)] // tests
 
@@ -70,6 +71,17 @@ async fn registration_takes_pooled_server_keys_once_each() {
     );
     // It refills, and the next registration takes the new keys.
     wait_for_log(&server, "server key pooled", 4);
+    // Every pooled key was unwrapped into the HSM's key cache (and signed with) once, when it
+    // was pooled: the registration's proofs found theirs ready and unwrapped none.
+    assert_eq!(
+        server
+            .log()
+            .matches("server key unwrapped into the key cache")
+            .count(),
+        4,
+        "{}",
+        server.log()
+    );
     let b = register(&server, &OTHER, "2345", "23456").await.unwrap();
     assert_eq!(
         server

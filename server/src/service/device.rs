@@ -1064,11 +1064,7 @@ fn confirm_locked(
     // REST sessions: certificate choice needs no share; ACSP_V2 brings the app's own x.
     let (x, vc_choice, target_outcome) =
         match super::rp_device::check_confirm(app, acc, &t, req, &kp.composite_modulus)? {
-            RpConfirm::Grpc => (
-                t.encoded_message.clone(),
-                !t.tx.vc_choices.is_empty(),
-                None,
-            ),
+            RpConfirm::Grpc => (t.encoded_message.clone(), !t.tx.vc_choices.is_empty(), None),
             RpConfirm::Sign {
                 x,
                 vc_choice,

@@ -839,6 +839,24 @@ impl Store {
         })
     }
 
+    /// Up to `limit` pooled server keys of `bits` bits (modulus, wrapped private key), oldest
+    /// first; they stay in the pool.
+    pub fn pooled_server_key_list(
+        &self,
+        bits: usize,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT modulus, wrapped_private_key FROM server_key_pool WHERE bits = ?1
+             ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![bits, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
     /// Pooled server keys of `bits` bits.
     pub fn pooled_server_keys(&self, bits: usize) -> Result<usize> {
         let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
