@@ -16,6 +16,7 @@ use tonic::{Code, Status};
 
 use crate::encoding::{HashAlgorithm, SignatureScheme};
 use crate::envelope;
+use crate::keys::DeviceShare;
 use crate::hazmat::bigint::{bit_length, multiply};
 use crate::pin::{KdfParams, KeystoreSecret, Pin, ProtectedShare};
 use crate::sign::{PartialSignature, SigningRequest, partial_sign};
@@ -850,6 +851,24 @@ pub fn prepare_confirm(
     let kp = state
         .key_pair(p.key_type)
         .ok_or_else(|| ClientError::Protocol("no such key pair".into()))?;
+    let share = kp.protected_share.unlock(pin, &state.keystore_secret)?;
+    prepare_confirm_with_share(state, t, &share, chosen_vc, transport_key_der)
+}
+
+/// [`prepare_confirm`] with a share unlocked before (the load generator unlocks each
+/// account's share once, so that its PIN unlock, memory-hard by design, does not run beside
+/// the server it measures). The share must be the one of the transaction's key type.
+pub fn prepare_confirm_with_share(
+    state: &DeviceState,
+    t: &pb::PendingTransaction,
+    share: &DeviceShare,
+    chosen_vc: Option<&str>,
+    transport_key_der: &[u8],
+) -> Result<PreparedConfirm> {
+    let p = prompt(state, t)?;
+    let kp = state
+        .key_pair(p.key_type)
+        .ok_or_else(|| ClientError::Protocol("no such key pair".into()))?;
     let sr = t
         .signing_request
         .as_ref()
@@ -867,9 +886,7 @@ pub fn prepare_confirm(
         }
         _ => (signing_request(sr, bits)?, String::new()),
     };
-    let share = kp.protected_share.unlock(pin, &state.keystore_secret)?;
-    let s1 = partial_sign(&share, &kp.client_modulus, &request)?;
-    drop(share);
+    let s1 = partial_sign(share, &kp.client_modulus, &request)?;
     let encoded_message = if user_challenge.is_empty() {
         Vec::new()
     } else {

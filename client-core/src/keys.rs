@@ -29,7 +29,8 @@ pub const SUPPORTED_CLIENT_KEY_BITS: [usize; 3] = [2048, 3072, 4096];
 ///
 /// This value MUST NOT leave the device. On the device it exists in clear only between
 /// [`crate::pin::ProtectedShare::unlock`] and the end of [`crate::sign::partial_sign`]; at rest
-/// it is stored as a [`crate::pin::ProtectedShare`].
+/// it is stored as a [`crate::pin::ProtectedShare`]. (`tandem load`'s simulated devices keep
+/// their shares unlocked for the length of a run.)
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct DeviceShare(Vec<u8>);
 

@@ -21,14 +21,16 @@
 //!   confirm latency = t2 - t1 (the server's part), session latency = t2 - t0
 //! ```
 //!
-//! The REST flow (`--flows rest`) cannot be precomputed: the server chooses each RSASSA-PSS
-//! encoding (its salt), so the simulated device unlocks its share and exponentiates for every
-//! session, in this process. Server CPU per signature stays exact (it is the server's own
-//! process time); throughput is then bounded by the two processes sharing the cores.
+//! The REST flow (`--flows rest`) cannot be fully precomputed: the server chooses each
+//! RSASSA-PSS encoding (its salt), so the simulated device exponentiates for every session,
+//! in this process, with its share unlocked once at registration (the PIN unlock, Argon2id
+//! over 19 MiB, would otherwise sweep the shared cache beside the server it measures). Server
+//! CPU per signature stays exact (it is the server's own process time); throughput is then
+//! bounded by the two processes sharing the cores.
 //!
 //! ```text
 //!     t0  RP POST /v3/signature/notification/document/{doc} (RAW_DIGEST, PSS) ─▶ session
-//!         device ListPending, unlock, s1' = x^d1' ─▶
+//!         device ListPending, s1' = x^d1' ─▶
 //!     t1  device Confirm ──────────────────────────▶ open envelope, s1'', s1, s2, CRT
 //!     t2  ◀── accepted;  RP GET /v3/session/{id} ──▶ COMPLETE, OK, signature + certificate
 //!     t3  session latency = t3 - t0; the last signature of every account is verified
@@ -265,6 +267,9 @@ struct Account {
     state: DeviceState,
     digest: Vec<u8>,
     pre: Precomputed,
+    /// The SIGN share, unlocked once (REST signatures are signed live: the server picks each
+    /// RSASSA-PSS salt), so that no memory-hard PIN unlock runs beside the measured server.
+    sign_share: tandem_client_core::DeviceShare,
     last_transaction: Option<String>,
     /// REST sessions started so far (each signs another digest).
     rest_count: u64,
@@ -623,11 +628,17 @@ async fn register(
             composite_modulus_bits: bits,
         },
     )?;
+    let sign_share = state
+        .key_pair(KeyType::Sign)
+        .context("the account has no SIGN key")?
+        .protected_share
+        .unlock(&pin2, &state.keystore_secret)?;
     Ok((
         Account {
             state,
             digest,
             pre,
+            sign_share,
             last_transaction: None,
             rest_count: 0,
             last_rest: None,
@@ -740,10 +751,11 @@ async fn sign_once_rest(
         .into_iter()
         .next()
         .context("the REST session did not reach the device")?;
-    let pin = Pin::new(PIN2)?;
-    // The device's work (PIN unlock, exponentiation): CPU-bound, off the async workers.
-    let prepared =
-        tokio::task::block_in_place(|| dev::prepare_confirm(&a.state, &t, &pin, None, transport))?;
+    // The device's work (the exponentiation with the share unlocked at registration):
+    // CPU-bound, off the async workers.
+    let prepared = tokio::task::block_in_place(|| {
+        dev::prepare_confirm_with_share(&a.state, &t, &a.sign_share, None, transport)
+    })?;
     let (t1, t2) = confirm_timed(client, a, &prepared).await?;
     let status = rest
         .wait_for_completion(&started.session_id, Some(5_000), |_| {})
