@@ -188,4 +188,80 @@ fn main() {
         "\nDatabase file: {:.0} MB at {have} accounts.",
         bytes as f64 / 1e6
     );
+
+    // One account's history: its pending list (one running transaction) while its completed
+    // transactions grow. The pending list reads the partial index of running targets
+    // (migration 8), so its cost must not follow the history.
+    let owner = account_id(0);
+    running_transaction(&mut conn, &owner);
+    let mut history_rows = Vec::new();
+    let mut done = 0;
+    for &h in &[0u64, 1_000, 10_000, 100_000] {
+        if h > done {
+            completed_history(&mut conn, &owner, done, h);
+            done = h;
+        }
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        let now = unix_now();
+        assert_eq!(store.pending_for_account(&owner, now).unwrap().len(), 1);
+        let t = time(samples, 1, |_| {
+            store.pending_for_account(&owner, now).unwrap();
+        });
+        history_rows.push((h, t));
+    }
+    println!(
+        "\nPending list of one account against its history (completed transactions), median \
+         of {samples}, µs (ratio to no history), {have} accounts:\n"
+    );
+    println!("| completed transactions of the account | pending list |");
+    println!("|---:|---:|");
+    let base = history_rows[0].1;
+    for (h, t) in &history_rows {
+        println!("| {h} | {:.1} ({:.2}x) |", us(*t), us(*t) / us(base));
+    }
+}
+
+/// Inserts one running transaction for `account` (expiring in an hour).
+fn running_transaction(conn: &mut rusqlite::Connection, account: &str) {
+    let now = unix_now() as i64;
+    let tx = conn.transaction().unwrap();
+    insert_tx(&tx, "bench-running", account, now);
+    tx.commit().unwrap();
+}
+
+/// Inserts transactions `from..to` for `account` as the server leaves them: started (a
+/// running target), then completed (the trigger clears the target's `running` flag).
+fn completed_history(conn: &mut rusqlite::Connection, account: &str, from: u64, to: u64) {
+    let now = unix_now() as i64;
+    let tx = conn.transaction().unwrap();
+    for i in from..to {
+        let id = format!("bench-history-{i:012}");
+        insert_tx(&tx, &id, account, now - 3600);
+        tx.execute(
+            "UPDATE transactions SET state = 'COMPLETE', end_result = 'OK', completed_at = ?2
+             WHERE id = ?1",
+            params![id, now - 3000],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// One running SIGNATURE transaction with its target row.
+fn insert_tx(tx: &rusqlite::Transaction<'_>, id: &str, account: &str, created_at: i64) {
+    tx.execute(
+        "INSERT INTO transactions (id, kind, relying_party, key_type, hash, scheme, digest,
+            display_text, verification_code, vc_choices, state, created_at, expires_at)
+         VALUES (?1, 'SIGNATURE', 'Bench', 'SIGN', 'SHA256', 'PKCS1_V15', ?2, 'history',
+            '1234', '', 'RUNNING', ?3, ?4)",
+        params![id, vec![0u8; 32], created_at, created_at + 7200],
+    )
+    .unwrap();
+    tx.execute(
+        "INSERT INTO transaction_targets (transaction_id, account_id, encoded_message)
+         VALUES (?1, ?2, ?3)",
+        params![id, account, vec![0u8; 768]],
+    )
+    .unwrap();
 }
