@@ -16,8 +16,8 @@ use tonic::{Code, Status};
 
 use crate::encoding::{HashAlgorithm, SignatureScheme};
 use crate::envelope;
-use crate::keys::DeviceShare;
 use crate::hazmat::bigint::{bit_length, multiply};
+use crate::keys::DeviceShare;
 use crate::pin::{KdfParams, KeystoreSecret, Pin, ProtectedShare};
 use crate::sign::{PartialSignature, SigningRequest, partial_sign};
 use crate::state::{DeviceState, KeyPairState};
