@@ -800,14 +800,25 @@ impl Device for DeviceService {
                         app.notify(&acc.id);
                         Confirm::Done(result)
                     }
-                    None => Confirm::Busy(acc, key_type, lock, req),
+                    None => Confirm::Busy(Box::new(BusyConfirm {
+                        acc,
+                        key_type,
+                        lock,
+                        req,
+                    })),
                 })
             })
             .await
             .map_err(ApiError::into_status)?;
         let result = match first {
             Confirm::Done(result) => result,
-            Confirm::Busy(acc, key_type, lock, req) => {
+            Confirm::Busy(busy) => {
+                let BusyConfirm {
+                    acc,
+                    key_type,
+                    lock,
+                    req,
+                } = *busy;
                 let _guard = lock.lock().await;
                 let account_id = acc.id.clone();
                 let result = app
@@ -1014,12 +1025,15 @@ enum Confirm {
     /// Confirmed under the key pair's lock.
     Done(Result<Result<pb::ConfirmResponse, Status>, ApiError>),
     /// Authenticated, but another confirmation holds the key pair's lock.
-    Busy(
-        Account,
-        KeyType,
-        Arc<tokio::sync::Mutex<()>>,
-        pb::ConfirmRequest,
-    ),
+    Busy(Box<BusyConfirm>),
+}
+
+/// A `Confirm` waiting for its key pair's lock.
+struct BusyConfirm {
+    acc: Account,
+    key_type: KeyType,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    req: pb::ConfirmRequest,
 }
 
 /// The body of `Confirm`, run with the key pair's lock held, on a blocking thread.
