@@ -819,10 +819,15 @@ impl Device for DeviceService {
                     lock,
                     req,
                 } = *busy;
-                let _guard = lock.lock().await;
+                // The guard moves into the blocking closure: it is held until the
+                // confirmation has run, even if this request is cancelled meanwhile.
+                let guard = lock.lock_owned().await;
                 let account_id = acc.id.clone();
                 let result = app
-                    .blocking(move |app| confirm_locked(app, &acc, key_type, &req))
+                    .blocking(move |app| {
+                        let _guard = guard;
+                        confirm_locked(app, &acc, key_type, &req)
+                    })
                     .await;
                 app.notify(&account_id);
                 result
@@ -918,9 +923,11 @@ impl Device for DeviceService {
         };
         let key_type = convert::key_type(req.key_type).map_err(ApiError::into_status)?;
         let lock = app.key_locks.get(&format!("{}:{}", acc.id, key_type));
-        let _guard = lock.lock().await;
+        // Held until the refresh has run, even if this request is cancelled meanwhile.
+        let guard = lock.lock_owned().await;
         let result = app
             .blocking(move |app| {
+                let _guard = guard;
                 exact("clone_token", &req.clone_token, 32)?;
                 let rt = Retransmission::new(format!("account:{}", acc.id), &req.nonce, &req)?;
                 if let Some(stored) = rt.lookup::<pb::RefreshCloneTokenResponse>(&app.store)? {
