@@ -103,13 +103,68 @@ impl App {
 #[derive(Debug, Default)]
 struct KeyLocks {
     // std Mutex: only held to look up the per-key async mutex, never across an await.
-    map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    map: Mutex<LockMap>,
 }
+
+/// The per-key mutexes, and the size at which unused ones are dropped.
+#[derive(Debug, Default)]
+struct LockMap {
+    locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    prune_at: usize,
+}
+
+/// The map is pruned when it reaches this many entries (or twice what survived the last
+/// pruning): one mutex per key pair ever confirmed would otherwise stay for the life of the
+/// process (two million with a million accounts).
+const KEY_LOCKS_PRUNE_AT: usize = 4096;
 
 impl KeyLocks {
     pub(crate) fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(key.to_owned()).or_default().clone()
+        if map.locks.len() >= map.prune_at.max(KEY_LOCKS_PRUNE_AT) {
+            // A mutex only the map holds is neither held nor awaited, and nobody can take
+            // a handle to it except through this (locked) map: dropping it is safe, a later
+            // request for the key gets a new one.
+            map.locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+            map.prune_at = map.locks.len() * 2;
+        }
+        map.locks.entry(key.to_owned()).or_default().clone()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .locks
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod key_lock_tests {
+    use super::*;
+
+    #[test]
+    fn unused_key_locks_are_dropped_and_held_ones_kept() {
+        let locks = KeyLocks::default();
+        // One key pair is being confirmed (its handle is held) while many others come and go.
+        let held = locks.get("held:SIGN");
+        let guard = held.try_lock().expect("free");
+        for i in 0..3 * KEY_LOCKS_PRUNE_AT {
+            drop(locks.get(&format!("account-{i}:AUTH")));
+        }
+        assert!(
+            locks.len() <= KEY_LOCKS_PRUNE_AT,
+            "the map was pruned: {}",
+            locks.len()
+        );
+        // The held mutex is the same one a second request for its key gets: still locked.
+        let again = locks.get("held:SIGN");
+        assert!(Arc::ptr_eq(&held, &again));
+        assert!(again.try_lock().is_err());
+        drop(guard);
+        assert!(again.try_lock().is_ok());
     }
 }
 
