@@ -1421,11 +1421,12 @@ impl Hsm {
             }
             let public = find_unique(s, label, ObjectClass::PUBLIC_KEY)?
                 .ok_or(HsmError::Token("CA private key without its public key"))?;
-            let point = read_ec_point(s, public, &SECP384R1_PARAMS, P384_POINT_LEN).map_err(
-                |e| match e {
-                    HsmError::Token(_) => HsmError::Token("CA public key is not a P-384 point"),
-                    other => other,
-                },
+            let point = read_ec_point(
+                s,
+                public,
+                &SECP384R1_PARAMS,
+                P384_POINT_LEN,
+                "CA public key is not a P-384 point",
             )?;
             let point = point.as_slice();
             let mut der = Vec::with_capacity(P384_SPKI_PREFIX.len() + point.len());
@@ -1673,16 +1674,11 @@ impl Hsm {
                     kind: "EC public key",
                 },
             )?;
+            const WRONG: &str = "EC transport key is not a P-256 point";
             let point: [u8; P256_POINT_LEN] =
-                read_ec_point(s, public, &PRIME256V1_PARAMS, P256_POINT_LEN)
-                    .map_err(|e| match e {
-                        HsmError::Token(_) => {
-                            HsmError::Token("EC transport key is not a P-256 point")
-                        }
-                        other => other,
-                    })?
+                read_ec_point(s, public, &PRIME256V1_PARAMS, P256_POINT_LEN, WRONG)?
                     .try_into()
-                    .map_err(|_| HsmError::Token("EC transport key is not a P-256 point"))?;
+                    .map_err(|_| HsmError::Token(WRONG))?;
             Some(point)
         } else {
             return Err(HsmError::Token("transport key is neither RSA nor EC"));
@@ -1974,15 +1970,15 @@ fn describe_ca_key(
     Ok(Err(format!("key type {key_type}")))
 }
 
-/// The uncompressed P-384 point from CKA_EC_POINT: a DER OCTET STRING around the point
-/// (PKCS#11 2.40), or the bare point as some modules return it.
 /// The uncompressed point of EC public key object `public`, which must be on the curve
-/// named by `params` (DER OID) with points of `len` bytes.
+/// named by `params` (DER OID) with points of `len` bytes; anything else is
+/// `HsmError::Token(wrong)`.
 fn read_ec_point(
     s: &PooledSession,
     public: ObjectHandle,
     params: &[u8],
     len: usize,
+    wrong: &'static str,
 ) -> Result<Vec<u8>, HsmError> {
     let attrs = s
         .session
@@ -1997,12 +1993,16 @@ fn read_ec_point(
         }
     }
     if found_params.as_deref() != Some(params) {
-        return Err(HsmError::Token("EC public key on another curve"));
+        return Err(HsmError::Token(wrong));
     }
-    let point = point.ok_or(HsmError::Token("EC public key without CKA_EC_POINT"))?;
-    Ok(unwrap_ec_point(&point, len)?.to_vec())
+    let point = point.ok_or(HsmError::Token(wrong))?;
+    Ok(unwrap_ec_point(&point, len)
+        .map_err(|_| HsmError::Token(wrong))?
+        .to_vec())
 }
 
+/// The uncompressed point from CKA_EC_POINT: a DER OCTET STRING around the point
+/// (PKCS#11 2.40), or the bare point as some modules return it.
 fn unwrap_ec_point(value: &[u8], len: usize) -> Result<&[u8], HsmError> {
     let point = match value {
         [0x04, l, point @ ..] if usize::from(*l) == point.len() => point,

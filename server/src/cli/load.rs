@@ -549,7 +549,6 @@ async fn drive(
     Ok((registration, phases, reference_before))
 }
 
-/// Registers simulated device `i` and precomputes its partial signature.
 /// Waits until the server's key pool is full again, so that its refill (key generation in
 /// the background, after the previous registration) is idle while a registration request
 /// is timed: "a warm key pool". On this 2-core machine a refill running beside the request
@@ -580,6 +579,8 @@ async fn pool_full(
     }
 }
 
+/// Registers simulated device `i` and precomputes its partial signature; returns the
+/// account, the server's part of the registration (time) and the server's CPU in it.
 async fn register(
     client: &Client,
     store: &Store,
@@ -731,7 +732,7 @@ async fn confirm_timed(
 
 /// One REST signature session: the relying party starts it over the Smart-ID RP API v3
 /// (notification, RAW_DIGEST_SIGNATURE, RSASSA-PSS with SHA-256), the device lists it,
-/// unlocks its share and signs the encoding the server chose, confirms, and the relying
+/// signs the encoding the server chose with its unlocked share, confirms, and the relying
 /// party long-polls the session until it has the signature.
 async fn sign_once_rest(
     client: &Client,
@@ -812,8 +813,6 @@ async fn verify_last(rp: &mut RelyingPartyClient<Channel>, a: &mut Account) -> a
     Ok(())
 }
 
-/// User + system CPU time of process `pid`, from `/proc/<pid>/stat` (clock ticks of
-/// `getconf CLK_TCK`, 100 on Linux).
 /// The CPU time of each of the server's threads, from `/proc/<pid>/task/<tid>/schedstat`
 /// (nanoseconds; `/proc/<pid>/stat` counts in clock ticks of 10 ms, too coarse for one
 /// registration). The key pool's threads are left out: their work (generating and warming
@@ -868,6 +867,8 @@ impl RequestCpu {
     }
 }
 
+/// User + system CPU time of process `pid`, from `/proc/<pid>/stat` (clock ticks of
+/// `getconf CLK_TCK`, 100 on Linux): over a whole phase, with the threads that ended in it.
 fn cpu_time(pid: u32, ticks_per_second: f64) -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("cannot read /proc/{pid}/stat (Linux only)"))?;
@@ -899,7 +900,6 @@ fn ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// One phase: `accounts.len()` workers sign in a loop for `opts.seconds`.
 /// The relying-party API of a phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
@@ -916,6 +916,7 @@ impl Flow {
     }
 }
 
+/// One phase: `accounts.len()` workers sign in a loop for `opts.seconds`.
 async fn phase(
     opts: &LoadOptions,
     urls: &Urls<'_>,

@@ -149,8 +149,6 @@ fn open_envelope(
         })
 }
 
-/// A server key for a registration: from the pool of pre-generated keys when it has one
-/// (no RSA key generation on the request path), else generated now.
 /// `count` server keys for a registration: taken from the pool (in one database
 /// transaction), generated in the HSM only for what the pool cannot give.
 fn server_keys(app: &App, count: usize) -> Result<Vec<crate::hsm::ServerKey>, ApiError> {

@@ -119,7 +119,7 @@ struct LockMap {
 const KEY_LOCKS_PRUNE_AT: usize = 4096;
 
 impl KeyLocks {
-    pub(crate) fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if map.locks.len() >= map.prune_at.max(KEY_LOCKS_PRUNE_AT) {
             // A mutex only the map holds is neither held nor awaited, and nobody can take
