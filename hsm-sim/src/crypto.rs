@@ -5,9 +5,10 @@
 //! the duration of one operation; OpenSSL clears the private big numbers when it frees the
 //! key (`RSA_free` uses `BN_clear_free`).
 
+use std::sync::OnceLock;
+
 use cryptoki_sys::*;
 use openssl::bn::{BigNum, BigNumContext};
-use openssl::derive::Deriver;
 use openssl::ec::{EcGroup, EcGroupRef, EcKey, EcPoint, PointConversionForm};
 use openssl::ecdsa::EcdsaSig;
 use openssl::hash::MessageDigest;
@@ -664,16 +665,23 @@ const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x0
 const P384_PARAMS: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 
 /// The curve named by `CKA_EC_PARAMS` and its field (and order) length in bytes.
-fn curve(params: &[u8]) -> Result<(EcGroup, usize)> {
-    let (nid, len) = match params {
-        P256_PARAMS => (Nid::X9_62_PRIME256V1, 32),
-        P384_PARAMS => (Nid::SECP384R1, 48),
+fn curve(params: &[u8]) -> Result<(&'static EcGroup, usize)> {
+    // Built once per process: building a group costs about as much as the ECDH itself.
+    static P256: OnceLock<EcGroup> = OnceLock::new();
+    static P384: OnceLock<EcGroup> = OnceLock::new();
+    let (cell, nid, len) = match params {
+        P256_PARAMS => (&P256, Nid::X9_62_PRIME256V1, 32),
+        P384_PARAMS => (&P384, Nid::SECP384R1, 48),
         _ => return ck(CKR_CURVE_NOT_SUPPORTED),
     };
-    Ok((EcGroup::from_curve_name(nid)?, len))
+    if let Some(group) = cell.get() {
+        return Ok((group, len));
+    }
+    let group = EcGroup::from_curve_name(nid)?;
+    Ok((cell.get_or_init(|| group), len))
 }
 
-fn ec_curve(obj: &Object) -> Result<(EcGroup, usize)> {
+fn ec_curve(obj: &Object) -> Result<(&'static EcGroup, usize)> {
     curve(
         obj.get(CKA_EC_PARAMS)
             .ok_or(Error::Ck(CKR_KEY_TYPE_INCONSISTENT))?,
@@ -770,27 +778,45 @@ pub fn ec_generate(params: &[u8]) -> Result<KeyPairMaterial> {
 /// `CKM_ECDH1_DERIVE` with `CKD_NULL`: the x coordinate of `d·Q`, where `peer` is `Q`, raw
 /// or as a DER OCTET STRING, on the key's curve (checked; anything else is
 /// `CKR_MECHANISM_PARAM_INVALID`).
+///
+/// Both curves (P-256, P-384) have cofactor 1, so a point on the curve other than the point
+/// at infinity is a fully valid public key (NIST SP 800-56A rev. 3, 5.6.2.3.4): no
+/// multiplication by the group order is needed. `d·Q` is `EC_POINT_mul` with the key's
+/// scalar, which OpenSSL flags constant-time, as `ECDH_compute_key` does. Going through
+/// `EVP_PKEY_derive` instead cost three scalar multiplications (two peer-key checks) and
+/// three group constructions per envelope.
 pub fn ecdh(key: &Object, peer: &[u8]) -> Result<Value> {
     let (group, len) = ec_curve(key)?;
+    let invalid = || Error::Ck(CKR_MECHANISM_PARAM_INVALID);
     let mut ctx = BigNumContext::new()?;
-    let parse = |bytes: &[u8], ctx: &mut BigNumContext| EcPoint::from_bytes(&group, bytes, ctx);
+    let parse = |bytes: &[u8], ctx: &mut BigNumContext| EcPoint::from_bytes(group, bytes, ctx);
     let point = match peer {
         [0x04, l, inner @ ..] if usize::from(*l) == inner.len() => {
             parse(inner, &mut ctx).or_else(|_| parse(peer, &mut ctx))
         }
         _ => parse(peer, &mut ctx),
     }
-    .map_err(|_| Error::Ck(CKR_MECHANISM_PARAM_INVALID))?;
-    let public = EcKey::from_public_key(&group, &point)
-        .and_then(|k| k.check_key().map(|()| k))
-        .map_err(|_| Error::Ck(CKR_MECHANISM_PARAM_INVALID))?;
-    let private = PKey::from_ec_key(ec_private(key)?)?;
-    let public = PKey::from_ec_key(public)?;
-    let mut deriver = Deriver::new(&private)?;
-    deriver.set_peer(&public)?;
-    let mut secret = Zeroizing::new(vec![0u8; len]);
-    let n = deriver.derive(&mut secret)?;
-    if n != len {
+    .map_err(|_| invalid())?;
+    if point.is_infinity(group) || !point.is_on_curve(group, &mut ctx).map_err(|_| invalid())? {
+        return Err(invalid());
+    }
+    let private = ec_private(key)?;
+    let scalar = private.private_key();
+    let mut shared = EcPoint::new(group)?;
+    shared.mul2(group, &point, scalar, &mut ctx)?;
+    if shared.is_infinity(group) {
+        return Err(Error::Crypto);
+    }
+    let (mut x, mut y) = (BigNum::new()?, BigNum::new()?);
+    let coordinates = shared.affine_coordinates(group, &mut x, &mut y, &mut ctx);
+    let secret = coordinates
+        .and_then(|()| x.to_vec_padded(len as i32))
+        .map(Zeroizing::new);
+    // `BigNum` is freed with BN_free, which does not clear.
+    x.clear();
+    y.clear();
+    let secret = secret?;
+    if secret.len() != len {
         return Err(Error::Crypto);
     }
     Ok(secret)
@@ -823,6 +849,7 @@ fn ecdsa_verify(key: &Object, data: &[u8], signature: &[u8]) -> Result<bool> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use openssl::bn::BigNumRef;
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())
@@ -887,6 +914,77 @@ mod tests {
                 .rv(),
             CKR_DATA_LEN_RANGE
         );
+    }
+
+    fn ec_object(params: &[u8], scalar: &BigNumRef) -> Object {
+        crate::object::build(
+            &vec![
+                (CKA_CLASS, crate::object::ulong_value(CKO_PRIVATE_KEY)),
+                (CKA_KEY_TYPE, crate::object::ulong_value(CKK_EC)),
+                (CKA_EC_PARAMS, Zeroizing::new(params.to_vec())),
+                (CKA_VALUE, Zeroizing::new(scalar.to_vec())),
+            ],
+            None,
+        )
+        .unwrap()
+    }
+
+    /// The derived secret equals OpenSSL's `EVP_PKEY_derive` on both curves, for the raw
+    /// and the DER-wrapped point; the point at infinity, a point off the curve and a point
+    /// of the other curve are refused.
+    #[test]
+    fn ecdh_matches_openssl_derive_and_refuses_invalid_points() {
+        for (params, nid) in [
+            (P256_PARAMS, Nid::X9_62_PRIME256V1),
+            (P384_PARAMS, Nid::SECP384R1),
+        ] {
+            let group = EcGroup::from_curve_name(nid).unwrap();
+            let mut ctx = BigNumContext::new().unwrap();
+            let ours = EcKey::generate(&group).unwrap();
+            let key = ec_object(params, ours.private_key());
+            for _ in 0..3 {
+                let peer = EcKey::generate(&group).unwrap();
+                let raw = peer
+                    .public_key()
+                    .to_bytes(&group, PointConversionForm::UNCOMPRESSED, &mut ctx)
+                    .unwrap();
+                let our_pkey = PKey::from_ec_key(ours.clone()).unwrap();
+                let peer_pkey =
+                    PKey::from_ec_key(EcKey::from_public_key(&group, peer.public_key()).unwrap())
+                        .unwrap();
+                let mut deriver = openssl::derive::Deriver::new(&our_pkey).unwrap();
+                deriver.set_peer(&peer_pkey).unwrap();
+                let want = deriver.derive_to_vec().unwrap();
+                assert_eq!(ecdh(&key, &raw).unwrap().as_slice(), want.as_slice());
+                let wrapped = der_octet_string(&raw).unwrap();
+                assert_eq!(ecdh(&key, &wrapped).unwrap().as_slice(), want.as_slice());
+            }
+            let invalid = |peer: &[u8]| ecdh(&key, peer).unwrap_err().rv();
+            assert_eq!(invalid(&[0x00]), CKR_MECHANISM_PARAM_INVALID, "infinity");
+            let mut off = ours
+                .public_key()
+                .to_bytes(&group, PointConversionForm::UNCOMPRESSED, &mut ctx)
+                .unwrap();
+            let last = off.len() - 1;
+            off[last] ^= 1;
+            assert_eq!(invalid(&off), CKR_MECHANISM_PARAM_INVALID, "off the curve");
+            let other = if nid == Nid::SECP384R1 {
+                Nid::X9_62_PRIME256V1
+            } else {
+                Nid::SECP384R1
+            };
+            let other = EcGroup::from_curve_name(other).unwrap();
+            let foreign = EcKey::generate(&other)
+                .unwrap()
+                .public_key()
+                .to_bytes(&other, PointConversionForm::UNCOMPRESSED, &mut ctx)
+                .unwrap();
+            assert_eq!(
+                invalid(&foreign),
+                CKR_MECHANISM_PARAM_INVALID,
+                "other curve"
+            );
+        }
     }
 
     /// RFC 5649 section 6, both examples (192-bit KEK).

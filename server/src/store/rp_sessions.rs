@@ -287,15 +287,25 @@ impl Store {
 
     /// Forgets the device-link secrets of sessions completed before `before` (Unix seconds);
     /// their results are no longer served either.
+    ///
+    /// Only sessions that still hold a secret and were created before `before` are visited
+    /// (the partial index `rp_sessions_secret_held`): the cost follows the device-link
+    /// sessions of the last minutes, not the history.
     pub fn prune_rp_sessions(&self, before: i64) -> Result<usize> {
         self.write(|tx| {
-            Ok(tx.prepare_cached("UPDATE rp_sessions SET session_secret = NULL WHERE session_secret IS NOT NULL
-                 AND transaction_id IN (SELECT id FROM transactions WHERE state = 'COMPLETE' AND completed_at < ?1)")?.execute(
-                params![before],
-            )?)
+            Ok(tx
+                .prepare_cached(PRUNE_SECRETS)?
+                .execute(params![before, before.saturating_mul(1000)])?)
         })
     }
 }
+
+/// Drops the secrets of sessions completed before `?1` (Unix seconds); `?2` is `?1` in
+/// milliseconds (no session completed before `?1` was created after it).
+pub(super) const PRUNE_SECRETS: &str = "UPDATE rp_sessions SET session_secret = NULL
+     WHERE session_secret IS NOT NULL AND created_at_ms < ?2
+     AND EXISTS (SELECT 1 FROM transactions t WHERE t.id = rp_sessions.transaction_id
+                 AND t.state = 'COMPLETE' AND t.completed_at < ?1)";
 
 /// Records what one account's app answered (user challenge, interaction, flow type), inside
 /// the caller's database transaction.

@@ -232,4 +232,15 @@ BEGIN
 END;
 "#,
     ),
+    (
+        9,
+        "REST sessions still holding a device-link secret, indexed (pruning independent of history)",
+        // The once-a-second pruning of device-link secrets had scanned every completed
+        // transaction and every REST session on each run. The partial index holds only the
+        // sessions that still keep a secret (device-link sessions whose result retention has
+        // not run out), by creation time.
+        r#"
+CREATE INDEX rp_sessions_secret_held ON rp_sessions(created_at_ms) WHERE session_secret IS NOT NULL;
+"#,
+    ),
 ];

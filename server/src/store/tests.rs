@@ -347,11 +347,9 @@ fn replies_are_stored_once_and_mismatches_detected() {
     );
 }
 
-#[test]
-fn transactions_expire_and_complete_once() {
-    let store = Store::open_in_memory().unwrap();
-    let (acc, _, _) = account(&store, 1);
-    let mk = |id: &str| TxRecord {
+/// A running signature transaction created at `NOW`, expiring a minute later.
+fn tx_record(id: &str) -> TxRecord {
+    TxRecord {
         id: id.into(),
         kind: "SIGNATURE".into(),
         relying_party: "Bank".into(),
@@ -368,7 +366,14 @@ fn transactions_expire_and_complete_once() {
         answered_by: None,
         created_at: NOW,
         expires_at: NOW + 60,
-    };
+    }
+}
+
+#[test]
+fn transactions_expire_and_complete_once() {
+    let store = Store::open_in_memory().unwrap();
+    let (acc, _, _) = account(&store, 1);
+    let mk = tx_record;
     store
         .create_transaction(&mk("t1"), &[(acc.clone(), vec![5; 8])])
         .unwrap();
@@ -652,4 +657,90 @@ fn stored_replies_are_pruned_and_not_printed() {
         store.lookup_reply("s", &r.nonce, &r.request_hash).unwrap(),
         ReplyLookup::New
     );
+}
+
+#[test]
+fn device_link_secrets_are_pruned_after_retention_without_walking_history() {
+    let store = Store::open_in_memory().unwrap();
+    let (acc, _, _) = account(&store, 1);
+    let session = |id: &str, secret: Option<Vec<u8>>| RpSession {
+        transaction_id: id.into(),
+        rp_uuid: "00000000-0000-4000-8000-000000000000".into(),
+        session_type: "sign".into(),
+        flow: if secret.is_some() {
+            "DEVICE_LINK"
+        } else {
+            "NOTIFICATION"
+        }
+        .into(),
+        session_token: secret.as_ref().map(|_| format!("token-{id}")),
+        session_secret: secret,
+        restriction: None,
+        params: "{}".into(),
+        request_hash: id.as_bytes().to_vec(),
+        created_at_ms: NOW * 1000,
+    };
+    // "done": device link, completed at NOW + 1; "late": device link, completed at NOW + 30;
+    // "open": device link, still running; "note": notification (never had a secret).
+    for (id, secret) in [
+        ("done", true),
+        ("late", true),
+        ("open", true),
+        ("note", false),
+    ] {
+        store
+            .create_rp_session(
+                &tx_record(id),
+                &[(acc.clone(), vec![5; 8])],
+                &session(id, secret.then(|| vec![7; 32])),
+            )
+            .unwrap();
+    }
+    for (id, at) in [("done", NOW + 1), ("late", NOW + 30), ("note", NOW + 1)] {
+        assert!(
+            store
+                .end_transaction(id, EndResult::UserRefused, Some(&acc), at, None)
+                .unwrap()
+        );
+    }
+    let has_secret = |id: &str| {
+        store
+            .rp_session(id)
+            .unwrap()
+            .unwrap()
+            .session_secret
+            .is_some()
+    };
+
+    // Nothing completed before NOW + 1.
+    assert_eq!(store.prune_rp_sessions(NOW + 1).unwrap(), 0);
+    assert_eq!(store.prune_rp_sessions(NOW + 2).unwrap(), 1);
+    assert!(!has_secret("done"));
+    assert!(has_secret("late") && has_secret("open"));
+    assert_eq!(store.prune_rp_sessions(NOW + 31).unwrap(), 1);
+    assert!(!has_secret("late"));
+    assert!(has_secret("open"), "a running session keeps its secret");
+    assert_eq!(store.prune_rp_sessions(NOW + 31).unwrap(), 0);
+
+    // The pruning reads the partial index of sessions still holding a secret; it does not
+    // scan the completed transactions or all sessions.
+    let conn = store.conn();
+    let mut plan = conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            rp_sessions::PRUNE_SECRETS
+        ))
+        .unwrap();
+    let steps: Vec<String> = plan
+        .query_map(params![NOW, NOW * 1000], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("USING INDEX rp_sessions_secret_held")),
+        "{steps:?}"
+    );
+    assert!(!steps.iter().any(|s| s.starts_with("SCAN")), "{steps:?}");
 }
