@@ -3,7 +3,17 @@
 //!
 //! Every state change runs in one SQLite transaction (`BEGIN IMMEDIATE`, so writers are
 //! serialised at the database), in WAL mode with `synchronous = FULL`: what a call returned
-//! as committed survives a crash or `SIGKILL`.
+//! as committed survives a crash or `SIGKILL`, and a power cut.
+//!
+//! One kind of write is committed without its own `fsync` (`synchronous = NORMAL` for that
+//! commit): creating a transaction (gRPC `StartSignature`, a REST session start). It is in
+//! the WAL when the call returns, so it survives a crash or `SIGKILL` of the server; it
+//! becomes safe from a power cut with the next synchronous commit, whichever write that is
+//! (WAL frames are made durable in order), at the latest the PIN gate of the transaction's
+//! own confirmation. A power cut in between loses only that new, unanswered transaction:
+//! no PIN attempt (those commits are always synchronous), no signature, nothing a device
+//! has acted on. This is the "batched commit where durability allows" of the performance
+//! work: one `fsync` fewer per signature (docs/BENCHMARKS.md).
 //!
 //! The store is synchronous. The async shell calls it from `spawn_blocking` threads; the
 //! connection sits behind a `std::sync::Mutex` that is never held across an `.await`.
@@ -14,6 +24,7 @@ mod schema;
 pub use rp_sessions::{ClaimResult, RpSession};
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -601,6 +612,10 @@ pub struct AuditRecord {
 pub struct Store {
     // std Mutex: held only for synchronous rusqlite calls, never across an `.await`.
     conn: Mutex<Connection>,
+    /// Set (under the mutex) while the connection may still be at `synchronous = NORMAL`:
+    /// a deferred write could not restore `FULL`. The next [`Store::write`] restores it
+    /// before it begins, or fails.
+    relaxed: AtomicBool,
 }
 
 impl Store {
@@ -654,6 +669,7 @@ impl Store {
         tx.commit()?;
         Ok(Self {
             conn: Mutex::new(conn),
+            relaxed: AtomicBool::new(false),
         })
     }
 
@@ -663,12 +679,38 @@ impl Store {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// One synchronous write transaction: committed and `fsync`'ed when it returns.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.conn();
+        if self.relaxed.load(Ordering::SeqCst) {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            self.relaxed.store(false, Ordering::SeqCst);
+        }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// A write transaction whose commit is not `fsync`'ed by itself: it survives a crash or
+    /// kill of the process, and a power cut once the next synchronous commit is made (see
+    /// the module documentation). Only for creating transactions; never for PIN attempts.
+    fn write_deferred<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn();
+        // The pragma acts when it is prepared (so it cannot be a cached statement) and not
+        // inside a transaction.
+        self.relaxed.store(true, Ordering::SeqCst);
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        if conn.pragma_update(None, "synchronous", "FULL").is_ok() {
+            self.relaxed.store(false, Ordering::SeqCst);
+        }
+        out
     }
 
     // ------------------------------------------------------------------ replies
@@ -1430,8 +1472,9 @@ impl Store {
     // ------------------------------------------------------------------ transactions
 
     /// Stores a new transaction and its per-account encoded messages.
+    /// Durability deferred to the next synchronous commit (module documentation).
     pub fn create_transaction(&self, t: &TxRecord, targets: &[(String, Vec<u8>)]) -> Result<()> {
-        self.write(|tx| insert_transaction(tx, t, targets))
+        self.write_deferred(|tx| insert_transaction(tx, t, targets))
     }
 
     /// A transaction; expired running ones are completed as `TIMEOUT` first.

@@ -78,13 +78,15 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RpSession> {
 
 impl Store {
     /// Stores a transaction, its targets and its REST session in one database transaction.
+    /// Durability deferred to the next synchronous commit, like
+    /// [`Store::create_transaction`].
     pub fn create_rp_session(
         &self,
         t: &TxRecord,
         targets: &[(String, Vec<u8>)],
         s: &RpSession,
     ) -> Result<()> {
-        self.write(|tx| {
+        self.write_deferred(|tx| {
             insert_transaction(tx, t, targets)?;
             tx.prepare_cached(&format!(
                 "INSERT INTO rp_sessions ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"

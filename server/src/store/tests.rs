@@ -744,3 +744,51 @@ fn device_link_secrets_are_pruned_after_retention_without_walking_history() {
     );
     assert!(!steps.iter().any(|s| s.starts_with("SCAN")), "{steps:?}");
 }
+
+#[test]
+fn deferred_writes_commit_at_normal_and_leave_the_connection_at_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let (acc, _, _) = account(&store, 1);
+    let level = |store: &Store| -> i64 {
+        store
+            .conn()
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap()
+    };
+    const NORMAL: i64 = 1;
+    const FULL: i64 = 2;
+    assert_eq!(level(&store), FULL);
+    let inside = store
+        .write_deferred(|tx| {
+            insert_transaction(tx, &tx_record("t1"), &[(acc.clone(), vec![5; 8])])?;
+            Ok(tx.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0))?)
+        })
+        .unwrap();
+    assert_eq!(inside, NORMAL);
+    assert_eq!(level(&store), FULL, "restored after the deferred commit");
+    assert_eq!(store.transaction("t1", NOW + 1).unwrap().id, "t1");
+
+    // A failed deferred write (here: a duplicate id) restores FULL too.
+    assert!(
+        store
+            .create_transaction(&tx_record("t1"), &[(acc.clone(), vec![5; 8])])
+            .is_err()
+    );
+    assert_eq!(level(&store), FULL);
+
+    // Left at NORMAL (as if restoring had failed), the next synchronous write restores FULL
+    // before it commits.
+    store
+        .conn()
+        .pragma_update(None, "synchronous", "NORMAL")
+        .unwrap();
+    store
+        .relaxed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = store
+        .write(|tx| Ok(tx.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0))?))
+        .unwrap();
+    assert_eq!(seen, FULL);
+    assert!(!store.relaxed.load(std::sync::atomic::Ordering::SeqCst));
+}
