@@ -525,18 +525,33 @@ type WarmUp = (
     std::sync::mpsc::SyncSender<anyhow::Result<()>>,
 );
 
-/// Unwraps a pooled key into the HSM's key cache and signs once with it, checking the
-/// signature. The registration that takes the key then does not pay for its first use on
+/// Unwraps a pooled key into the HSM's key cache and signs with it, checking the
+/// signatures. The registration that takes the key then does not pay for its first use on
 /// the request path (the unwrap, and in hsm-sim OpenSSL's blinding and Montgomery set-up:
 /// about 1 ms per key, docs/BENCHMARKS.md); and a key that does not sign is never pooled.
+///
+/// It signs twice, from two threads: OpenSSL sets up an RSA key's blinding (a modular
+/// inverse) once for the first thread that uses the key and once more, shared, for all other
+/// threads; the requests' HSM-call threads use the second.
 fn warm_up(app: &App, modulus: &[u8], wrapped: &[u8]) -> anyhow::Result<()> {
-    let x = [2u8];
-    let s = app.hsm.sign_raw(wrapped, modulus, &x)?;
-    anyhow::ensure!(
-        crate::bn::verify_raw(&s, &x, modulus, crate::signing::E),
-        "a generated server key does not sign correctly"
-    );
-    Ok(())
+    let sign = || -> anyhow::Result<()> {
+        let x = [2u8];
+        let s = app.hsm.sign_raw(wrapped, modulus, &x)?;
+        anyhow::ensure!(
+            crate::bn::verify_raw(&s, &x, modulus, crate::signing::E),
+            "a generated server key does not sign correctly"
+        );
+        Ok(())
+    };
+    sign()?;
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("tandem-key-warm".into())
+            .spawn_scoped(scope, sign)
+            .map_err(|e| anyhow::anyhow!("cannot start a warm-up thread: {e}"))?
+            .join()
+            .map_err(|_| anyhow::anyhow!("the warm-up signature panicked"))?
+    })
 }
 
 /// Adds one key to the pool if it holds fewer than `target`; whether it did. `warm_up`

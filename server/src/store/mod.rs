@@ -5,15 +5,17 @@
 //! serialised at the database), in WAL mode with `synchronous = FULL`: what a call returned
 //! as committed survives a crash or `SIGKILL`, and a power cut.
 //!
-//! One kind of write is committed without its own `fsync` (`synchronous = NORMAL` for that
-//! commit): creating a transaction (gRPC `StartSignature`, a REST session start). It is in
-//! the WAL when the call returns, so it survives a crash or `SIGKILL` of the server; it
-//! becomes safe from a power cut with the next synchronous commit, whichever write that is
-//! (WAL frames are made durable in order), at the latest the PIN gate of the transaction's
-//! own confirmation. A power cut in between loses only that new, unanswered transaction:
-//! no PIN attempt (those commits are always synchronous), no signature, nothing a device
-//! has acted on. This is the "batched commit where durability allows" of the performance
-//! work: one `fsync` fewer per signature (docs/BENCHMARKS.md).
+//! Two kinds of write are committed without their own `fsync` (`synchronous = NORMAL` for
+//! that commit): creating a transaction (gRPC `StartSignature`, a REST session start), and
+//! taking pooled server keys for a registration. Such a commit is in the WAL when the call
+//! returns, so it survives a crash or `SIGKILL` of the server; it becomes safe from a power
+//! cut with the next synchronous commit, whichever write that is (WAL frames are made
+//! durable in order): at the latest the PIN gate of the transaction's own confirmation, or
+//! the registration's own key submission. A power cut in between loses only that new,
+//! unanswered transaction, or puts the keys back in the pool: no PIN attempt (those commits
+//! are always synchronous), no signature, nothing a device has acted on. This is the
+//! "batched commit where durability allows" of the performance work: one `fsync` fewer per
+//! signature and per registration (docs/BENCHMARKS.md).
 //!
 //! The store is synchronous. The async shell calls it from `spawn_blocking` threads; the
 //! connection sits behind a `std::sync::Mutex` that is never held across an `.await`.
@@ -694,7 +696,8 @@ impl Store {
 
     /// A write transaction whose commit is not `fsync`'ed by itself: it survives a crash or
     /// kill of the process, and a power cut once the next synchronous commit is made (see
-    /// the module documentation). Only for creating transactions; never for PIN attempts.
+    /// the module documentation). Only for creating transactions and taking pooled keys;
+    /// never for PIN attempts.
     fn write_deferred<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.conn();
         // The pragma acts when it is prepared (so it cannot be a cached statement) and not
@@ -861,7 +864,10 @@ impl Store {
         count: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
-        self.write(|tx| {
+        // Deferred durability: the keys go to a registration whose (synchronous) commit
+        // follows and makes this one durable too; lost to a power cut before it, the keys are
+        // simply back in the pool, given to nobody.
+        self.write_deferred(|tx| {
             let mut taken = Vec::with_capacity(count);
             for _ in 0..count {
                 let key = tx
