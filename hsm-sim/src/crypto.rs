@@ -724,9 +724,9 @@ fn ec_private_uncached(obj: &Object) -> Result<EcKey<Private>> {
     let mut d = bn(obj, CKA_VALUE)?;
     let key = (|| {
         let mut ctx = BigNumContext::new()?;
-        let mut public = EcPoint::new(&group)?;
-        public.mul_generator2(&group, &d, &mut ctx)?;
-        EcKey::from_private_components(&group, &d, &public)
+        let mut public = EcPoint::new(group)?;
+        public.mul_generator2(group, &d, &mut ctx)?;
+        EcKey::from_private_components(group, &d, &public)
     })();
     // `BigNum` is freed with BN_free, which does not clear: wipe the scalar first (the
     // EC_KEY holds its own copy and clears it when freed).
@@ -736,8 +736,8 @@ fn ec_private_uncached(obj: &Object) -> Result<EcKey<Private>> {
 
 fn ec_public(obj: &Object) -> Result<EcKey<Public>> {
     let (group, _) = ec_curve(obj)?;
-    let point = ec_point(obj, &group)?;
-    Ok(EcKey::from_public_key(&group, &point)?)
+    let point = ec_point(obj, group)?;
+    Ok(EcKey::from_public_key(group, &point)?)
 }
 
 /// Checks an EC public key object: known curve, point on the curve.
@@ -763,11 +763,11 @@ pub fn ec_check_private(obj: &Object) -> Result<()> {
 /// Key material of a fresh EC key pair: (`CKA_EC_POINT`), (`CKA_VALUE`).
 pub fn ec_generate(params: &[u8]) -> Result<KeyPairMaterial> {
     let (group, len) = curve(params)?;
-    let key = EcKey::generate(&group)?;
+    let key = EcKey::generate(group)?;
     let mut ctx = BigNumContext::new()?;
     let point = key
         .public_key()
-        .to_bytes(&group, PointConversionForm::UNCOMPRESSED, &mut ctx)?;
+        .to_bytes(group, PointConversionForm::UNCOMPRESSED, &mut ctx)?;
     let d = Zeroizing::new(key.private_key().to_vec_padded(len as i32)?);
     Ok((
         vec![(CKA_EC_POINT, der_octet_string(&point)?)],
