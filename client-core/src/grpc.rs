@@ -865,6 +865,36 @@ pub fn prepare_confirm_with_share(
     chosen_vc: Option<&str>,
     transport_key_der: &[u8],
 ) -> Result<PreparedConfirm> {
+    prepare_confirm_signed(state, t, chosen_vc, transport_key_der, |n1, request| {
+        Ok(partial_sign(share, n1, request)?)
+    })
+}
+
+/// [`prepare_confirm_with_share`] with the share's exponentiation done by `mod_exp`
+/// ([`crate::sign::partial_sign_with`]): for test harnesses that run devices beside the
+/// server they measure (`tandem load`), not for apps.
+pub fn prepare_confirm_with_share_using(
+    state: &DeviceState,
+    t: &pb::PendingTransaction,
+    share: &DeviceShare,
+    chosen_vc: Option<&str>,
+    transport_key_der: &[u8],
+    mod_exp: &crate::sign::ModExp<'_>,
+) -> Result<PreparedConfirm> {
+    prepare_confirm_signed(state, t, chosen_vc, transport_key_der, |n1, request| {
+        Ok(crate::sign::partial_sign_with(share, n1, request, mod_exp)?)
+    })
+}
+
+/// Builds the signing request of transaction `t` (RSASSA encoding or ACSP_V2), has `sign`
+/// compute `s1'` for it, and seals the confirmation.
+fn prepare_confirm_signed(
+    state: &DeviceState,
+    t: &pb::PendingTransaction,
+    chosen_vc: Option<&str>,
+    transport_key_der: &[u8],
+    sign: impl FnOnce(&[u8], &SigningRequest) -> Result<PartialSignature>,
+) -> Result<PreparedConfirm> {
     let p = prompt(state, t)?;
     let kp = state
         .key_pair(p.key_type)
@@ -886,7 +916,7 @@ pub fn prepare_confirm_with_share(
         }
         _ => (signing_request(sr, bits)?, String::new()),
     };
-    let s1 = partial_sign(share, &kp.client_modulus, &request)?;
+    let s1 = sign(&kp.client_modulus, &request)?;
     let encoded_message = if user_challenge.is_empty() {
         Vec::new()
     } else {

@@ -73,6 +73,49 @@ pub fn partial_sign(
     client_modulus: &[u8],
     request: &SigningRequest,
 ) -> Result<PartialSignature> {
+    check_request(share, client_modulus, request)?;
+    mod_pow_secret(
+        &request.encoded_message,
+        share.expose_secret(),
+        client_modulus,
+    )
+    .map(PartialSignature)
+}
+
+/// A caller's constant-time exponentiation `(base, exponent, modulus) ↦ base^exponent mod
+/// modulus`, big-endian, padded to the modulus length ([`partial_sign_with`]).
+pub type ModExp<'a> = dyn Fn(&[u8], &[u8], &[u8]) -> Result<Vec<u8>> + 'a;
+
+/// [`partial_sign`] with the exponentiation done by the caller:
+/// `mod_exp(x mod n1, d1', n1)`, big-endian, the result padded to the length of `n1`. The
+/// same checks come first.
+///
+/// For test harnesses, not for apps: `tandem load` runs its simulated devices beside the
+/// server it measures, on the same cores, and exponentiates with OpenSSL's constant-time
+/// ladder in half the CPU time of this crate's pure-Rust one. `mod_exp` sees the share: it
+/// must be constant time in the exponent and must not keep it.
+pub fn partial_sign_with(
+    share: &DeviceShare,
+    client_modulus: &[u8],
+    request: &SigningRequest,
+    mod_exp: &ModExp<'_>,
+) -> Result<PartialSignature> {
+    check_request(share, client_modulus, request)?;
+    let x = reduce(&request.encoded_message, client_modulus)?;
+    let s = mod_exp(&x, share.expose_secret(), client_modulus)?;
+    if s.len() != client_modulus.len() {
+        return Err(Error::InvalidInteger);
+    }
+    Ok(PartialSignature(s))
+}
+
+/// The checks of [`partial_sign`]: `x` encodes the digest for the composite modulus, `n1`
+/// is shorter than it, and the share has `n1`'s length.
+fn check_request(
+    share: &DeviceShare,
+    client_modulus: &[u8],
+    request: &SigningRequest,
+) -> Result<()> {
     match verify_encoding(
         request.scheme,
         request.hash,
@@ -88,13 +131,7 @@ pub fn partial_sign(
     if bit_length(client_modulus) >= request.composite_modulus_bits {
         return Err(Error::InvalidModulus);
     }
-    check_share_len(share.len(), client_modulus)?;
-    mod_pow_secret(
-        &request.encoded_message,
-        share.expose_secret(),
-        client_modulus,
-    )
-    .map(PartialSignature)
+    check_share_len(share.len(), client_modulus)
 }
 
 /// Server side: `s1'' = (x mod n1)^d1'' mod n1`, constant time in `d1''`.

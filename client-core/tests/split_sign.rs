@@ -25,7 +25,9 @@ use tandem_client_core::hazmat::bigint::{
     bit_length, crt_combine, mod_pow_public, mod_pow_secret, multiply,
 };
 use tandem_client_core::pin::{KdfParams, KeystoreSecret, Pin, ProtectedShare};
-use tandem_client_core::sign::{combine_client_shares, partial_sign, server_partial, verify_raw};
+use tandem_client_core::sign::{
+    combine_client_shares, partial_sign, partial_sign_with, server_partial, verify_raw,
+};
 use tandem_client_core::{
     Error, KeyType, PUBLIC_EXPONENT, ServerShare, SigningRequest, generate_client_key,
 };
@@ -349,6 +351,55 @@ fn partial_sign_refuses_encoding_of_another_digest() {
     assert!(matches!(
         partial_sign(&km.device_share, &km.modulus, &bad_len),
         Err(Error::DigestLength)
+    ));
+}
+
+/// The caller-supplied exponentiation (the load generator's OpenSSL path) gets `x mod n1`,
+/// the share and `n1`, gives the same `s1'` as the built-in one, runs only after the same
+/// checks, and a result of the wrong length is refused.
+#[test]
+fn partial_sign_with_a_caller_exponentiation_matches_and_checks_first() {
+    let mut rng = StdRng::seed_from_u64(6);
+    let km = generate_client_key(&mut rng, TEST_BITS).unwrap();
+    let req = request(
+        SignatureScheme::Pss,
+        HashAlgorithm::Sha256,
+        b"pay 10 EUR",
+        4095,
+        &mut rng,
+    );
+    let calls = std::cell::Cell::new(0);
+    let n1_bits = bit_length(&km.modulus);
+    let ours = |x: &[u8], d: &[u8], n: &[u8]| {
+        calls.set(calls.get() + 1);
+        assert!(
+            bit_length(x) <= n1_bits && x.len() == n.len(),
+            "x is reduced mod n1"
+        );
+        assert_eq!(n, km.modulus.as_slice());
+        mod_pow_secret(x, d, n)
+    };
+    let built_in = partial_sign(&km.device_share, &km.modulus, &req).unwrap();
+    let with = partial_sign_with(&km.device_share, &km.modulus, &req, &ours).unwrap();
+    assert_eq!(with.as_bytes(), built_in.as_bytes());
+    assert_eq!(calls.get(), 1);
+
+    let mut evil = req.clone();
+    evil.encoded_message = vec![0x42; req.encoded_message.len()];
+    assert!(matches!(
+        partial_sign_with(&km.device_share, &km.modulus, &evil, &ours),
+        Err(Error::EncodingMismatch)
+    ));
+    assert_eq!(calls.get(), 1, "no exponentiation for a refused request");
+
+    let short = |x: &[u8], d: &[u8], n: &[u8]| {
+        let mut s = mod_pow_secret(x, d, n)?;
+        s.remove(0);
+        Ok(s)
+    };
+    assert!(matches!(
+        partial_sign_with(&km.device_share, &km.modulus, &req, &short),
+        Err(Error::InvalidInteger)
     ));
 }
 

@@ -773,9 +773,21 @@ async fn sign_once_rest(
         .next()
         .context("the REST session did not reach the device")?;
     // The device's work (the exponentiation with the share unlocked at registration):
-    // CPU-bound, off the async workers.
+    // CPU-bound, off the async workers. It runs with OpenSSL's constant-time ladder, in half
+    // the CPU time of the app's pure-Rust one: the device shares the cores with the server
+    // being measured.
+    let openssl_mod_exp = |x: &[u8], d: &[u8], n: &[u8]| {
+        crate::bn::mod_exp_secret(x, d, n).map_err(|_| tandem_client_core::Error::InvalidInteger)
+    };
     let prepared = tokio::task::block_in_place(|| {
-        dev::prepare_confirm_with_share(&a.state, &t, &a.sign_share, None, transport)
+        dev::prepare_confirm_with_share_using(
+            &a.state,
+            &t,
+            &a.sign_share,
+            None,
+            transport,
+            &openssl_mod_exp,
+        )
     })?;
     let (t1, t2) = confirm_timed(client, a, &prepared).await?;
     let status = rest
