@@ -24,9 +24,11 @@
 //! The REST flow (`--flows rest`) cannot be fully precomputed: the server chooses each
 //! RSASSA-PSS encoding (its salt), so the simulated device exponentiates for every session,
 //! in this process, with its share unlocked once at registration (the PIN unlock, Argon2id
-//! over 19 MiB, would otherwise sweep the shared cache beside the server it measures). Server
-//! CPU per signature stays exact (it is the server's own process time); throughput is then
-//! bounded by the two processes sharing the cores.
+//! over 19 MiB, would otherwise sweep the shared cache beside the server it measures), and
+//! with OpenSSL's constant-time ladder rather than the app's pure-Rust one (half the CPU; the
+//! pure-Rust device had raised the server's own CPU per signature by up to a tenth). Server
+//! CPU per signature is the server's own process time; throughput is bounded by the two
+//! processes sharing the cores.
 //!
 //! ```text
 //!     t0  RP POST /v3/signature/notification/document/{doc} (RAW_DIGEST, PSS) ─▶ session
