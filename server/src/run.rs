@@ -28,6 +28,10 @@ pub const DEFAULT_SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// File name of the hsm-sim PKCS#11 module (`cargo build -p tandem-hsm-sim`).
 pub const HSM_SIM_MODULE_FILE: &str = "libtandem_hsm_sim.so";
 
+/// Names of the key pool's threads: the refill (key generation at idle priority) and the
+/// warm-up of each new key. `tandem load` leaves them out of a registration's CPU.
+pub const KEY_POOL_THREADS: [&str; 2] = ["tandem-key-pool", "tandem-key-warm"];
+
 /// Environment variable naming hsm-sim's token directory.
 pub const HSM_SIM_DIR_ENV: &str = "TANDEM_HSM_SIM_DIR";
 
@@ -435,7 +439,7 @@ impl KeyPoolRefill {
         let (warm, warm_requests) = std::sync::mpsc::sync_channel::<WarmUp>(0);
         let warm_app = Arc::clone(&app);
         if let Err(e) = std::thread::Builder::new()
-            .name("tandem-key-warm".into())
+            .name(KEY_POOL_THREADS[1].into())
             .spawn(move || {
                 for (modulus, wrapped, done) in warm_requests {
                     let _ = done.send(warm_up(&warm_app, &modulus, &wrapped));
@@ -446,7 +450,7 @@ impl KeyPoolRefill {
             return Self { stop };
         }
         let spawned = std::thread::Builder::new()
-            .name("tandem-key-pool".into())
+            .name(KEY_POOL_THREADS[0].into())
             .spawn(move || {
                 use thread_priority::{
                     NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
@@ -546,7 +550,7 @@ fn warm_up(app: &App, modulus: &[u8], wrapped: &[u8]) -> anyhow::Result<()> {
     sign()?;
     std::thread::scope(|scope| {
         std::thread::Builder::new()
-            .name("tandem-key-warm".into())
+            .name(KEY_POOL_THREADS[1].into())
             .spawn_scoped(scope, sign)
             .map_err(|e| anyhow::anyhow!("cannot start a warm-up thread: {e}"))?
             .join()

@@ -833,9 +833,6 @@ async fn verify_last(rp: &mut RelyingPartyClient<Channel>, a: &mut Account) -> a
 /// up keys) is the pool's, done off the request path.
 struct RequestCpu(std::collections::HashMap<u32, u64>);
 
-/// The key pool's thread names (`run::KeyPoolRefill`).
-const POOL_THREADS: [&str; 2] = ["tandem-key-pool", "tandem-key-warm"];
-
 impl RequestCpu {
     fn now(pid: u32) -> anyhow::Result<Self> {
         let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -850,7 +847,7 @@ impl RequestCpu {
             ) else {
                 continue;
             };
-            if POOL_THREADS.contains(&name.trim()) {
+            if crate::run::KEY_POOL_THREADS.contains(&name.trim()) {
                 continue;
             }
             let tid = dir

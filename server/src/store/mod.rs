@@ -688,10 +688,7 @@ impl Store {
             conn.pragma_update(None, "synchronous", "FULL")?;
             self.relaxed.store(false, Ordering::SeqCst);
         }
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        in_transaction(&mut conn, f)
     }
 
     /// A write transaction whose commit is not `fsync`'ed by itself: it survives a crash or
@@ -704,12 +701,7 @@ impl Store {
         // inside a transaction.
         self.relaxed.store(true, Ordering::SeqCst);
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let out = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })();
+        let out = in_transaction(&mut conn, f);
         if conn.pragma_update(None, "synchronous", "FULL").is_ok() {
             self.relaxed.store(false, Ordering::SeqCst);
         }
@@ -844,7 +836,7 @@ impl Store {
         wrapped_private_key: &[u8],
         now: i64,
     ) -> Result<()> {
-        let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
+        let bits = bits_column(bits)?;
         self.write(|tx| {
             tx.prepare_cached(
                 "INSERT INTO server_key_pool (bits, modulus, wrapped_private_key, created_at)
@@ -863,7 +855,7 @@ impl Store {
         bits: usize,
         count: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
+        let bits = bits_column(bits)?;
         // Deferred durability: the keys go to a registration whose (synchronous) commit
         // follows and makes this one durable too; lost to a power cut before it, the keys are
         // simply back in the pool, given to nobody.
@@ -894,7 +886,7 @@ impl Store {
         bits: usize,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
+        let bits = bits_column(bits)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
@@ -907,7 +899,7 @@ impl Store {
 
     /// Pooled server keys of `bits` bits.
     pub fn pooled_server_keys(&self, bits: usize) -> Result<usize> {
-        let bits = i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))?;
+        let bits = bits_column(bits)?;
         let n: i64 = self
             .conn()
             .prepare_cached("SELECT COUNT(*) FROM server_key_pool WHERE bits = ?1")?
@@ -2243,6 +2235,22 @@ pub fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// `f` in one write transaction (`BEGIN IMMEDIATE`), committed when it succeeds.
+fn in_transaction<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+/// A key size as the `bits` column stores it.
+fn bits_column(bits: usize) -> Result<i64> {
+    i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))
 }
 
 #[cfg(test)]
