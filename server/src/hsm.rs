@@ -1807,6 +1807,10 @@ impl Hsm {
     }
 }
 
+/// The name of the worker threads that make the HSM calls of [`Hsm::bounded`] (`tandem load`
+/// reports their CPU time apart from the rest of the server's).
+pub const HSM_CALL_THREAD: &str = "hsm-call";
+
 /// A job for an "hsm-call" worker thread.
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -1833,7 +1837,7 @@ fn run_on_worker(job: Job) -> Result<(), HsmError> {
     tx.send(job)
         .map_err(|_| HsmError::Worker("no thread for the HSM call"))?;
     std::thread::Builder::new()
-        .name("hsm-call".into())
+        .name(HSM_CALL_THREAD.into())
         .spawn(move || {
             loop {
                 match rx.recv_timeout(Duration::from_secs(60)) {

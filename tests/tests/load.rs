@@ -73,6 +73,14 @@ fn load_generator_measures_signatures_and_server_cpu() {
         assert!(field(p, &["per_second"]) > 0.0);
         // The server did work for the signatures (its CPU time moved).
         assert!(field(p, &["server_cpu_ms_per_signature"]) > 0.0, "{p}");
+        // Part of it ran on the HSM-call threads (read to the nanosecond; the whole is read
+        // in clock ticks of 10 ms, so it may round down by up to two ticks over the phase).
+        let hsm = field(p, &["hsm_call_cpu_ms_per_signature"]);
+        let ticks = 20.0 / field(p, &["completed"]);
+        assert!(
+            hsm > 0.0 && hsm <= field(p, &["server_cpu_ms_per_signature"]) + ticks,
+            "{p}"
+        );
         for l in ["confirm_ms", "session_ms"] {
             let (p50, p95, p99, max) = (
                 field(p, &[l, "p50"]),

@@ -133,6 +133,11 @@ pub struct Phase {
     pub session_ms: Percentiles,
     /// Server CPU (user + system) per completed signature, milliseconds.
     pub server_cpu_ms_per_signature: f64,
+    /// The part of it spent on the server's HSM-call threads (the HSM's work: share
+    /// exponentiation and RSA operation, envelope opening, and the checks of their results),
+    /// milliseconds. The rest is the requests' own work: TLS, HTTP/2, JSON, SQLite, thread
+    /// hand-offs.
+    pub hsm_call_cpu_ms_per_signature: f64,
     /// Server CPU use during the phase, in cores.
     pub server_cores: f64,
 }
@@ -835,47 +840,87 @@ struct RequestCpu(std::collections::HashMap<u32, u64>);
 
 impl RequestCpu {
     fn now(pid: u32) -> anyhow::Result<Self> {
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-            .with_context(|| format!("cannot read /proc/{pid}/task (Linux only)"))?;
-        let mut threads = std::collections::HashMap::new();
-        for task in tasks {
-            let dir = task?.path();
-            // A thread that ended meanwhile is skipped.
-            let (Ok(name), Ok(stat)) = (
-                std::fs::read_to_string(dir.join("comm")),
-                std::fs::read_to_string(dir.join("schedstat")),
-            ) else {
-                continue;
-            };
-            if crate::run::KEY_POOL_THREADS.contains(&name.trim()) {
-                continue;
-            }
-            let tid = dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.parse().ok())
-                .context("unexpected /proc/<pid>/task entry")?;
-            let ns = stat
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse().ok())
-                .context("unexpected /proc/<pid>/task/<tid>/schedstat")?;
-            threads.insert(tid, ns);
-        }
-        Ok(Self(threads))
+        Ok(Self(
+            thread_cpu(pid)?
+                .into_iter()
+                .filter(|t| !crate::run::KEY_POOL_THREADS.contains(&t.name.as_str()))
+                .map(|t| (t.tid, t.ns))
+                .collect(),
+        ))
     }
 
     /// CPU time used since `before` by the threads alive now. A thread that ended between
     /// the two readings is missing from the sum; threads end only after seconds of idleness
     /// (blocking pool, HSM-call workers), so what they ran in between is nothing.
     fn since(&self, before: &Self) -> Duration {
-        let ns: u64 = self
-            .0
-            .iter()
-            .map(|(tid, now)| now.saturating_sub(before.0.get(tid).copied().unwrap_or(0)))
-            .sum();
-        Duration::from_nanos(ns)
+        cpu_since(&self.0, &before.0)
     }
+}
+
+/// One thread of a process and the CPU time it has used.
+#[derive(Debug)]
+struct ThreadCpu {
+    tid: u32,
+    name: String,
+    /// Nanoseconds (`/proc/<pid>/task/<tid>/schedstat`).
+    ns: u64,
+}
+
+/// The threads of process `pid` alive now, with their CPU time to the nanosecond
+/// (`/proc/<pid>/stat` counts in clock ticks of 10 ms, too coarse for one registration).
+fn thread_cpu(pid: u32) -> anyhow::Result<Vec<ThreadCpu>> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("cannot read /proc/{pid}/task (Linux only)"))?;
+    let mut threads = Vec::new();
+    for task in tasks {
+        let dir = task?.path();
+        // A thread that ended meanwhile is skipped.
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("schedstat")),
+        ) else {
+            continue;
+        };
+        let tid = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse().ok())
+            .context("unexpected /proc/<pid>/task entry")?;
+        let ns = stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .context("unexpected /proc/<pid>/task/<tid>/schedstat")?;
+        threads.push(ThreadCpu {
+            tid,
+            name: name.trim().to_owned(),
+            ns,
+        });
+    }
+    Ok(threads)
+}
+
+/// CPU time of the server's HSM-call workers ([`crate::hsm::HSM_CALL_THREAD`]) alive now, by
+/// thread. A worker ends only after a minute without calls, so over a phase in which
+/// signatures are made none of its time is lost.
+fn hsm_call_cpu(pid: u32) -> anyhow::Result<std::collections::HashMap<u32, u64>> {
+    Ok(thread_cpu(pid)?
+        .into_iter()
+        .filter(|t| t.name == crate::hsm::HSM_CALL_THREAD)
+        .map(|t| (t.tid, t.ns))
+        .collect())
+}
+
+/// CPU time used since `before` by the threads in `now`.
+fn cpu_since(
+    now: &std::collections::HashMap<u32, u64>,
+    before: &std::collections::HashMap<u32, u64>,
+) -> Duration {
+    let ns: u64 = now
+        .iter()
+        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    Duration::from_nanos(ns)
 }
 
 /// User + system CPU time of process `pid`, from `/proc/<pid>/stat` (clock ticks of
@@ -942,6 +987,7 @@ async fn phase(
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let cpu0 = cpu_time(pid, tps)?;
+    let hsm0 = hsm_call_cpu(pid)?;
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(opts.seconds);
     let mut tasks = Vec::new();
@@ -1013,6 +1059,7 @@ async fn phase(
     }
     let elapsed = t0.elapsed();
     let cpu = cpu_time(pid, tps)?.saturating_sub(cpu0);
+    let hsm_cpu = cpu_since(&hsm_call_cpu(pid)?, &hsm0);
     reporter.abort();
     let completed = done.load(Ordering::Relaxed);
     let phase = Phase {
@@ -1024,11 +1071,8 @@ async fn phase(
         per_second: completed as f64 / elapsed.as_secs_f64(),
         confirm_ms: Percentiles::of(&mut confirm),
         session_ms: Percentiles::of(&mut session),
-        server_cpu_ms_per_signature: if completed == 0 {
-            0.0
-        } else {
-            cpu.as_secs_f64() * 1e3 / completed as f64
-        },
+        server_cpu_ms_per_signature: per_signature_ms(cpu, completed),
+        hsm_call_cpu_ms_per_signature: per_signature_ms(hsm_cpu, completed),
         server_cores: cpu.as_secs_f64() / elapsed.as_secs_f64(),
     };
     progress(&format!(
@@ -1044,6 +1088,15 @@ async fn phase(
     Ok(phase)
 }
 
+/// CPU time per completed signature, in milliseconds (0 without signatures).
+fn per_signature_ms(cpu: Duration, completed: u64) -> f64 {
+    if completed == 0 {
+        0.0
+    } else {
+        cpu.as_secs_f64() * 1e3 / completed as f64
+    }
+}
+
 fn print_table(opts: &LoadOptions, phases: &[Phase], reference_ms: f64) {
     println!(
         "\n{} accounts, {}-bit keys, {} s per phase, HSM {}; latencies in ms (confirm = the server's part)\n",
@@ -1053,12 +1106,13 @@ fn print_table(opts: &LoadOptions, phases: &[Phase], reference_ms: f64) {
         if opts.softhsm { "SoftHSM" } else { "hsm-sim" }
     );
     println!(
-        "| API | concurrency | signatures/s | confirm p50 | p95 | p99 | session p99 | errors | server CPU ms/signature | CPU / reference | server cores |"
+        "| API | concurrency | signatures/s | confirm p50 | p95 | p99 | session p99 | errors | server CPU ms/signature | CPU / reference | HSM calls / reference | rest / reference | server cores |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for p in phases {
+        let hsm = p.hsm_call_cpu_ms_per_signature;
         println!(
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
             p.flow,
             p.concurrency,
             p.per_second,
@@ -1069,9 +1123,16 @@ fn print_table(opts: &LoadOptions, phases: &[Phase], reference_ms: f64) {
             p.errors,
             p.server_cpu_ms_per_signature,
             p.server_cpu_ms_per_signature / reference_ms,
+            hsm / reference_ms,
+            (p.server_cpu_ms_per_signature - hsm) / reference_ms,
             p.server_cores
         );
     }
+    println!(
+        "\nCPU / reference = HSM calls (the server's HSM-call threads: share exponentiation, RSA \
+         operation, envelope opening and the checks of their results) + rest (the requests' own \
+         work: TLS, HTTP/2, JSON, SQLite, thread hand-offs)"
+    );
     println!(
         "\nreference for one signature (OpenSSL const-time modexp + RSA CRT private op, {} bits, \
          measured in this run on the idle machine): {reference_ms:.2} ms; p99 / reference at \

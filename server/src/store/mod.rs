@@ -1690,31 +1690,21 @@ impl Store {
         let mut stmt = conn.prepare_cached(
             "SELECT uuid, name, allowed_ips FROM relying_parties WHERE active = 1 ORDER BY created_at, uuid",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (uuid, name, ips) = row?;
-            let allowed_ips = ips
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.parse()
-                        .map_err(|_| StoreError::Corrupt(format!("relying party address {s}")))
-                })
-                .collect::<Result<_>>()?;
-            out.push(RelyingParty {
-                uuid,
-                name,
-                allowed_ips,
-            });
-        }
-        Ok(out)
+        let rows = stmt.query_map([], rp_columns)?;
+        rows.map(|row| relying_party(row?)).collect()
+    }
+
+    /// The active relying party with this UUID (a primary-key lookup: the REST API checks
+    /// one on every request, whatever the number of relying parties).
+    fn active_relying_party(&self, uuid: &str) -> Result<Option<RelyingParty>> {
+        let conn = self.conn();
+        let row = conn
+            .prepare_cached(
+                "SELECT uuid, name, allowed_ips FROM relying_parties WHERE uuid = ?1 AND active = 1",
+            )?
+            .query_row(params![uuid], rp_columns)
+            .optional()?;
+        row.map(relying_party).transpose()
     }
 
     /// Checks a relying party's UUID, name and source address: `Unknown` answers 401,
@@ -1725,11 +1715,7 @@ impl Store {
         name: &str,
         from: std::net::IpAddr,
     ) -> Result<RpCheck> {
-        let Some(rp) = self
-            .relying_parties()?
-            .into_iter()
-            .find(|rp| rp.uuid == uuid)
-        else {
+        let Some(rp) = self.active_relying_party(uuid)? else {
             return Ok(RpCheck::Unknown);
         };
         let name_ok: bool = rp.name.as_bytes().ct_eq(name.as_bytes()).into();
@@ -2251,6 +2237,28 @@ fn in_transaction<T>(
 /// A key size as the `bits` column stores it.
 fn bits_column(bits: usize) -> Result<i64> {
     i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))
+}
+
+/// The columns `uuid, name, allowed_ips` of a `relying_parties` row.
+fn rp_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+/// A relying party from [`rp_columns`]; `allowed_ips` is a comma-separated list.
+fn relying_party((uuid, name, ips): (String, String, String)) -> Result<RelyingParty> {
+    let allowed_ips = ips
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| StoreError::Corrupt(format!("relying party address {s}")))
+        })
+        .collect::<Result<_>>()?;
+    Ok(RelyingParty {
+        uuid,
+        name,
+        allowed_ips,
+    })
 }
 
 #[cfg(test)]
