@@ -622,18 +622,18 @@ async fn register(
         KdfParams::default(),
     )?;
     pool_full(store, pool, false).await?;
-    let cpu0 = RequestCpu::now(pid)?;
+    let cpu0 = ThreadsCpu::requests(pid)?;
     let t0 = Instant::now();
     dev::send_keys(client, &mut reg, keys).await?;
     let submit = t0.elapsed();
-    let cpu_submit = RequestCpu::now(pid)?.since(&cpu0);
+    let cpu_submit = ThreadsCpu::requests(pid)?.since(&cpu0);
     let proof = dev::prepare_proof(client, &reg, &pin1, &pin2).await?;
     pool_full(store, pool, false).await?;
-    let cpu1 = RequestCpu::now(pid)?;
+    let cpu1 = ThreadsCpu::requests(pid)?;
     let t1 = Instant::now();
     let outcome = dev::send_proof(client, &reg, proof).await?;
     let server_part = submit + t1.elapsed();
-    let server_cpu = cpu_submit + RequestCpu::now(pid)?.since(&cpu1);
+    let server_cpu = cpu_submit + ThreadsCpu::requests(pid)?.since(&cpu1);
     let state = match outcome {
         ProofOutcome::Completed(s) => *s,
         ProofOutcome::PinMismatch { .. } => anyhow::bail!("registration proof failed"),
@@ -832,95 +832,68 @@ async fn verify_last(rp: &mut RelyingPartyClient<Channel>, a: &mut Account) -> a
     Ok(())
 }
 
-/// The CPU time of each of the server's threads, from `/proc/<pid>/task/<tid>/schedstat`
-/// (nanoseconds; `/proc/<pid>/stat` counts in clock ticks of 10 ms, too coarse for one
-/// registration). The key pool's threads are left out: their work (generating and warming
-/// up keys) is the pool's, done off the request path.
-struct RequestCpu(std::collections::HashMap<u32, u64>);
+/// The CPU time of some of a process' threads, by thread, from
+/// `/proc/<pid>/task/<tid>/schedstat` (nanoseconds; `/proc/<pid>/stat` counts in clock ticks
+/// of 10 ms, too coarse for one registration).
+struct ThreadsCpu(std::collections::HashMap<u32, u64>);
 
-impl RequestCpu {
-    fn now(pid: u32) -> anyhow::Result<Self> {
-        Ok(Self(
-            thread_cpu(pid)?
-                .into_iter()
-                .filter(|t| !crate::run::KEY_POOL_THREADS.contains(&t.name.as_str()))
-                .map(|t| (t.tid, t.ns))
-                .collect(),
-        ))
+impl ThreadsCpu {
+    /// The threads of process `pid` alive now whose name `keep` accepts.
+    fn of(pid: u32, keep: impl Fn(&str) -> bool) -> anyhow::Result<Self> {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .with_context(|| format!("cannot read /proc/{pid}/task (Linux only)"))?;
+        let mut threads = std::collections::HashMap::new();
+        for task in tasks {
+            let dir = task?.path();
+            // A thread that ended meanwhile is skipped.
+            let (Ok(name), Ok(stat)) = (
+                std::fs::read_to_string(dir.join("comm")),
+                std::fs::read_to_string(dir.join("schedstat")),
+            ) else {
+                continue;
+            };
+            if !keep(name.trim()) {
+                continue;
+            }
+            let tid = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse().ok())
+                .context("unexpected /proc/<pid>/task entry")?;
+            let ns = stat
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok())
+                .context("unexpected /proc/<pid>/task/<tid>/schedstat")?;
+            threads.insert(tid, ns);
+        }
+        Ok(Self(threads))
+    }
+
+    /// The threads that serve requests: all but the key pool's, whose work (generating and
+    /// warming up keys) is the pool's, done off the request path.
+    fn requests(pid: u32) -> anyhow::Result<Self> {
+        Self::of(pid, |name| !crate::run::KEY_POOL_THREADS.contains(&name))
+    }
+
+    /// The server's HSM-call workers ([`crate::hsm::HSM_CALL_THREAD`]). A worker ends only
+    /// after a minute without calls, so over a phase in which signatures are made none of
+    /// its time is lost.
+    fn hsm_calls(pid: u32) -> anyhow::Result<Self> {
+        Self::of(pid, |name| name == crate::hsm::HSM_CALL_THREAD)
     }
 
     /// CPU time used since `before` by the threads alive now. A thread that ended between
     /// the two readings is missing from the sum; threads end only after seconds of idleness
     /// (blocking pool, HSM-call workers), so what they ran in between is nothing.
     fn since(&self, before: &Self) -> Duration {
-        cpu_since(&self.0, &before.0)
+        let ns: u64 = self
+            .0
+            .iter()
+            .map(|(tid, now)| now.saturating_sub(before.0.get(tid).copied().unwrap_or(0)))
+            .sum();
+        Duration::from_nanos(ns)
     }
-}
-
-/// One thread of a process and the CPU time it has used.
-#[derive(Debug)]
-struct ThreadCpu {
-    tid: u32,
-    name: String,
-    /// Nanoseconds (`/proc/<pid>/task/<tid>/schedstat`).
-    ns: u64,
-}
-
-/// The threads of process `pid` alive now, with their CPU time to the nanosecond
-/// (`/proc/<pid>/stat` counts in clock ticks of 10 ms, too coarse for one registration).
-fn thread_cpu(pid: u32) -> anyhow::Result<Vec<ThreadCpu>> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .with_context(|| format!("cannot read /proc/{pid}/task (Linux only)"))?;
-    let mut threads = Vec::new();
-    for task in tasks {
-        let dir = task?.path();
-        // A thread that ended meanwhile is skipped.
-        let (Ok(name), Ok(stat)) = (
-            std::fs::read_to_string(dir.join("comm")),
-            std::fs::read_to_string(dir.join("schedstat")),
-        ) else {
-            continue;
-        };
-        let tid = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.parse().ok())
-            .context("unexpected /proc/<pid>/task entry")?;
-        let ns = stat
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse().ok())
-            .context("unexpected /proc/<pid>/task/<tid>/schedstat")?;
-        threads.push(ThreadCpu {
-            tid,
-            name: name.trim().to_owned(),
-            ns,
-        });
-    }
-    Ok(threads)
-}
-
-/// CPU time of the server's HSM-call workers ([`crate::hsm::HSM_CALL_THREAD`]) alive now, by
-/// thread. A worker ends only after a minute without calls, so over a phase in which
-/// signatures are made none of its time is lost.
-fn hsm_call_cpu(pid: u32) -> anyhow::Result<std::collections::HashMap<u32, u64>> {
-    Ok(thread_cpu(pid)?
-        .into_iter()
-        .filter(|t| t.name == crate::hsm::HSM_CALL_THREAD)
-        .map(|t| (t.tid, t.ns))
-        .collect())
-}
-
-/// CPU time used since `before` by the threads in `now`.
-fn cpu_since(
-    now: &std::collections::HashMap<u32, u64>,
-    before: &std::collections::HashMap<u32, u64>,
-) -> Duration {
-    let ns: u64 = now
-        .iter()
-        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
-        .sum();
-    Duration::from_nanos(ns)
 }
 
 /// User + system CPU time of process `pid`, from `/proc/<pid>/stat` (clock ticks of
@@ -987,7 +960,7 @@ async fn phase(
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let cpu0 = cpu_time(pid, tps)?;
-    let hsm0 = hsm_call_cpu(pid)?;
+    let hsm0 = ThreadsCpu::hsm_calls(pid)?;
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(opts.seconds);
     let mut tasks = Vec::new();
@@ -1059,7 +1032,7 @@ async fn phase(
     }
     let elapsed = t0.elapsed();
     let cpu = cpu_time(pid, tps)?.saturating_sub(cpu0);
-    let hsm_cpu = cpu_since(&hsm_call_cpu(pid)?, &hsm0);
+    let hsm_cpu = ThreadsCpu::hsm_calls(pid)?.since(&hsm0);
     reporter.abort();
     let completed = done.load(Ordering::Relaxed);
     let phase = Phase {
