@@ -22,8 +22,8 @@ fn load_generator_measures_signatures_and_server_cpu() {
     let dir = tmp.path().join("load");
     let json = tmp.path().join("load.json");
     let svg = tmp.path().join("load.svg");
-    let run = || {
-        tandem(&[
+    let run = |more: &[&str]| {
+        let mut args = vec![
             "load",
             "--data-dir",
             dir.to_str().unwrap(),
@@ -31,18 +31,15 @@ fn load_generator_measures_signatures_and_server_cpu() {
             "2048",
             "--accounts",
             "2",
-            "--concurrency",
-            "1,2",
-            "--seconds",
-            "2",
             "--json",
             json.to_str().unwrap(),
             "--svg",
             svg.to_str().unwrap(),
-        ])
-        .unwrap()
+        ];
+        args.extend_from_slice(more);
+        tandem(&args).unwrap()
     };
-    let table = run();
+    let table = run(&["--concurrency", "1,2", "--seconds", "2"]);
     assert!(
         table.contains("| API | concurrency | signatures/s |"),
         "{table}"
@@ -54,8 +51,6 @@ fn load_generator_measures_signatures_and_server_cpu() {
     assert_eq!(field(&doc, &["registration", "count"]), 2.0, "{doc}");
     assert!(field(&doc, &["registration", "server_part_ms", "p50"]) > 0.0);
     assert!(field(&doc, &["registration", "reference_ms"]) > 0.0);
-    // The per-signature reference of the same run.
-    assert!(field(&doc, &["signature_reference_ms"]) > 0.0);
     // Both relying-party APIs by default: gRPC (precomputed device work), then REST (the
     // Smart-ID RP API v3, live device work; its last signatures were verified by the RP
     // client, or the run would have failed).
@@ -71,6 +66,15 @@ fn load_generator_measures_signatures_and_server_cpu() {
         assert!(field(p, &["completed"]) >= 1.0, "{p}");
         assert_eq!(field(p, &["errors"]), 0.0, "{p}");
         assert!(field(p, &["per_second"]) > 0.0);
+        assert_eq!(field(p, &["repeat"]), 1.0);
+        // Against the reference measured next to the phase, in the same run.
+        let reference = field(p, &["reference_ms"]);
+        assert!(reference > 0.0, "{p}");
+        let ratio = field(p, &["server_cpu_ms_per_signature"]) / reference;
+        assert!(
+            (field(p, &["cpu_per_reference"]) - ratio).abs() < 1e-9,
+            "{p}"
+        );
         // The server did work for the signatures (its CPU time moved).
         assert!(field(p, &["server_cpu_ms_per_signature"]) > 0.0, "{p}");
         // Part of it ran on the HSM-call threads (read to the nanosecond; the whole is read
@@ -96,14 +100,66 @@ fn load_generator_measures_signatures_and_server_cpu() {
         // The server's part is part of the session.
         assert!(field(p, &["confirm_ms", "p50"]) <= field(p, &["session_ms", "max"]));
     }
+    // One round: each level's summary is that round.
+    let summary = doc["summary"].as_array().unwrap();
+    assert_eq!(summary.len(), 4, "{doc}");
+    for (s, p) in summary.iter().zip(phases) {
+        assert_eq!(field(s, &["repeats"]), 1.0);
+        assert_eq!(
+            (&s["flow"], &s["concurrency"]),
+            (&p["flow"], &p["concurrency"])
+        );
+        for f in ["cpu_per_reference_min", "cpu_per_reference_max"] {
+            assert_eq!(field(s, &[f]), field(p, &["cpu_per_reference"]), "{s}");
+        }
+    }
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
     // Throughput, p50 and p99 for each API.
     assert_eq!(chart.matches("<polyline").count(), 6, "{chart}");
 
-    // The data directory is reused (no second initialisation), and a foreign one refused.
-    let table = run();
-    assert!(table.contains("| rest | 2 |"), "{table}");
+    // The data directory is reused (no second initialisation). Two rounds of one level: the
+    // table shows the median round and the range over both.
+    let table = run(&[
+        "--concurrency",
+        "1",
+        "--flows",
+        "grpc",
+        "--seconds",
+        "1",
+        "--repeat",
+        "2",
+    ]);
+    assert!(table.contains("| grpc | 1 |"), "{table}");
+    assert!(!table.contains("| rest |"), "{table}");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let phases = doc["phases"].as_array().unwrap();
+    let rounds: Vec<f64> = phases.iter().map(|p| field(p, &["repeat"])).collect();
+    assert_eq!(rounds, [1.0, 2.0], "{doc}");
+    let summary = doc["summary"].as_array().unwrap();
+    assert_eq!(summary.len(), 1, "{doc}");
+    let s = &summary[0];
+    assert_eq!(field(s, &["repeats"]), 2.0);
+    let ratios: Vec<f64> = phases
+        .iter()
+        .map(|p| field(p, &["cpu_per_reference"]))
+        .collect();
+    let (lo, hi) = (ratios[0].min(ratios[1]), ratios[0].max(ratios[1]));
+    assert_eq!(
+        (
+            field(s, &["cpu_per_reference_min"]),
+            field(s, &["cpu_per_reference_max"])
+        ),
+        (lo, hi)
+    );
+    assert_eq!(
+        field(s, &["cpu_per_reference"]),
+        hi,
+        "the higher of two middle rounds"
+    );
+    assert!(table.contains(&format!("{lo:.2}–{hi:.2}")), "{table}");
+
+    // A foreign data directory is refused.
     let foreign = tmp.path().join("foreign");
     std::fs::create_dir_all(foreign.join("server")).unwrap();
     std::fs::write(foreign.join("server/tandem.toml"), "").unwrap();
@@ -127,4 +183,6 @@ fn load_generator_measures_signatures_and_server_cpu() {
         e.to_string().contains("at least the highest concurrency"),
         "{e}"
     );
+    let e = tandem(&["load", "--data-dir", dir.to_str().unwrap(), "--repeat", "0"]).unwrap_err();
+    assert!(e.to_string().contains("--repeat must be at least 1"), "{e}");
 }

@@ -4,7 +4,10 @@
 //! API over loopback at each concurrency level asked for,
 //! and reports completed signatures per second, latency percentiles of the server's part,
 //! errors, and the server process's CPU seconds per completed signature (from
-//! `/proc/<pid>/stat`).
+//! `/proc/<pid>/stat`), against the cost of one signature's two exponentiations with
+//! OpenSSL measured just before and just after each phase (the lower counts). With
+//! `--repeat N` the phases run N rounds; the table shows each level's median round and the
+//! range over the rounds (the host's speed moves by several per cent within minutes).
 //!
 //! The device work is precomputed: every account signs the same digest each time
 //! (RSASSA-PKCS1-v1_5, deterministic), so its partial signature `s1'` is computed once
@@ -99,6 +102,11 @@ pub struct LoadOptions {
     /// Seconds per phase.
     #[arg(long, default_value_t = 15)]
     pub seconds: u64,
+    /// Rounds of phases: every API and level is measured this many times, the rounds one
+    /// after another, and the table shows each one's median round (with the range of its
+    /// CPU / reference). The host's speed moves within minutes; repeats show by how much.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
     /// Relying-party APIs to drive, one set of phases each: grpc (device work precomputed)
     /// and rest (Smart-ID RP API v3, RSASSA-PSS, device work live).
     #[arg(long, value_delimiter = ',', default_value = "grpc,rest", value_parser = ["grpc", "rest"])]
@@ -140,6 +148,54 @@ pub struct Phase {
     pub hsm_call_cpu_ms_per_signature: f64,
     /// Server CPU use during the phase, in cores.
     pub server_cores: f64,
+    /// The round (1-based, `--repeat`).
+    pub repeat: usize,
+    /// The reference cost of one signature for this phase ([`ReferenceSignature`]): the
+    /// lower of the two measurements just before and just after it, with the server idle.
+    pub reference_ms: f64,
+    /// `server_cpu_ms_per_signature / reference_ms`.
+    pub cpu_per_reference: f64,
+}
+
+/// One API and concurrency level over all rounds: its median round.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PhaseSummary {
+    /// The round with the median CPU / reference (of an even number, the higher of the two
+    /// middle ones).
+    #[serde(flatten)]
+    pub median: Phase,
+    /// Rounds measured.
+    pub repeats: usize,
+    /// The lowest and highest CPU / reference over the rounds.
+    pub cpu_per_reference_min: f64,
+    pub cpu_per_reference_max: f64,
+}
+
+impl PhaseSummary {
+    /// One summary per API and level, in the order of their first rounds.
+    fn of(phases: &[Phase]) -> Vec<PhaseSummary> {
+        let mut keys: Vec<(&str, usize)> = Vec::new();
+        for p in phases {
+            if !keys.contains(&(p.flow.as_str(), p.concurrency)) {
+                keys.push((p.flow.as_str(), p.concurrency));
+            }
+        }
+        keys.into_iter()
+            .map(|(flow, c)| {
+                let mut rounds: Vec<&Phase> = phases
+                    .iter()
+                    .filter(|p| p.flow == flow && p.concurrency == c)
+                    .collect();
+                rounds.sort_by(|a, b| a.cpu_per_reference.total_cmp(&b.cpu_per_reference));
+                PhaseSummary {
+                    median: rounds[rounds.len() / 2].clone(),
+                    repeats: rounds.len(),
+                    cpu_per_reference_min: rounds[0].cpu_per_reference,
+                    cpu_per_reference_max: rounds[rounds.len() - 1].cpu_per_reference,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The server's part of the registrations (submit keys + proof, device work excluded).
@@ -209,13 +265,14 @@ fn median_of(n: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Res
     Ok(samples[samples.len() / 2])
 }
 
-/// The reference cost of one composite signature ([`ReferenceSignature`]), measured now on
-/// the idle machine (median of 50). It is measured twice, before the phases and after the
-/// server stopped, and server CPU per signature is reported against the lower (stricter)
-/// of the two: the machine's speed drifts by a few per cent over minutes.
-fn signature_reference(bits: usize) -> anyhow::Result<Duration> {
-    let mut reference = ReferenceSignature::new(bits)?;
-    median_of(50, || reference.compute())
+impl ReferenceSignature {
+    /// The reference cost of one composite signature, measured now (median of 50). It is
+    /// measured before the first phase and after each one, with the server idle, and each
+    /// phase's CPU per signature is reported against the lower (stricter) of the two
+    /// measurements next to it: the machine's speed drifts by several per cent over minutes.
+    fn measure(&mut self) -> anyhow::Result<Duration> {
+        median_of(50, || self.compute())
+    }
 }
 
 /// What a registration must compute at least, measured now with OpenSSL: two proof
@@ -307,6 +364,7 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<()> {
         opts.accounts
     );
     anyhow::ensure!(opts.seconds >= 1, "--seconds must be at least 1");
+    anyhow::ensure!(opts.repeat >= 1, "--repeat must be at least 1");
     let server_dir = prepare_data_dir(opts)?;
     let exe = std::env::current_exe()?;
     let mut cfg = Config::load(&server_dir)?;
@@ -328,18 +386,10 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<()> {
         ca: &ca,
         pki: server_dir.join("pki"),
     };
-    let (registration, phases, reference_before) =
-        runtime()?.block_on(drive(opts, &cfg, &urls, pid))?;
+    let (registration, phases) = runtime()?.block_on(drive(opts, &cfg, &urls, pid))?;
     drop(server);
-    // Measured again after the server has stopped, on the idle machine.
-    let reference_after = signature_reference(opts.key_bits)?;
-    let reference_ms = reference_before.min(reference_after).as_secs_f64() * 1e3;
-    print_table(opts, &phases, reference_ms);
-    println!(
-        "(the reference measured before the phases: {:.2} ms, after them: {:.2} ms; the lower counts)",
-        reference_before.as_secs_f64() * 1e3,
-        reference_after.as_secs_f64() * 1e3
-    );
+    let summary = PhaseSummary::of(&phases);
+    print_table(opts, &summary);
     println!(
         "\nregistration, the server's part (submit keys + proof; warm key pool, its refill idle): \
          p50 {:.1} ms, p95 {:.1} ms over {}; reference (two proof signatures = 2 x (OpenSSL \
@@ -363,9 +413,8 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<()> {
             "hsm": if opts.softhsm { "SoftHSM" } else { "hsm-sim" },
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "registration": registration,
-            "signature_reference_ms": reference_ms,
-            "signature_reference_before_ms": reference_before.as_secs_f64() * 1e3,
-            "signature_reference_after_ms": reference_after.as_secs_f64() * 1e3,
+            "repeat": opts.repeat,
+            "summary": summary,
             "phases": phases,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
@@ -373,7 +422,8 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<()> {
         eprintln!("wrote {}", path.display());
     }
     if let Some(path) = &opts.svg {
-        std::fs::write(path, chart(opts, &phases))
+        let medians: Vec<Phase> = summary.iter().map(|s| s.median.clone()).collect();
+        std::fs::write(path, chart(opts, &medians))
             .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
@@ -433,7 +483,7 @@ async fn drive(
     cfg: &Config,
     urls: &Urls<'_>,
     pid: u32,
-) -> anyhow::Result<(Registration, Vec<Phase>, Duration)> {
+) -> anyhow::Result<(Registration, Vec<Phase>)> {
     let (url, ca) = (urls.grpc, urls.ca);
     let client = Client::connect(url, ca).await?;
     let transport = dev::transport_key(&client).await?;
@@ -491,42 +541,54 @@ async fn drive(
     // generation must not run (and cost CPU) during the measured phases.
     pool_full(&store, (bits, pool), true).await?;
     progress(&format!("server key pool full ({pool})\n"));
-    // The first measurement of the reference, with the server idle.
-    let reference_before = signature_reference(opts.key_bits)?;
-
     let accounts: Vec<Arc<tokio::sync::Mutex<Account>>> = accounts
         .into_iter()
         .map(|a| Arc::new(tokio::sync::Mutex::new(a)))
         .collect();
+    let flows: Vec<Flow> = [Flow::Grpc, Flow::Rest]
+        .into_iter()
+        .filter(|f| opts.flows.iter().any(|name| name == f.name()))
+        .collect();
+    if flows.contains(&Flow::Rest)
+        && !store
+            .relying_parties()?
+            .iter()
+            .any(|r| r.uuid == REST_RP_UUID)
+    {
+        store.add_relying_party(
+            &RelyingParty {
+                uuid: REST_RP_UUID.into(),
+                name: REST_RP_NAME.into(),
+                allowed_ips: Vec::new(),
+            },
+            unix_now(),
+        )?;
+    }
+    // The reference before the first phase and after each one, with the server idle.
+    let mut reference_op = ReferenceSignature::new(opts.key_bits)?;
+    let mut reference = reference_op.measure()?;
     let mut phases = Vec::new();
-    if opts.flows.iter().any(|f| f == "grpc") {
-        for &c in &opts.concurrency {
-            phases.push(phase(opts, urls, &accounts[..c], &transport, pid, Flow::Grpc).await?);
+    for repeat in 1..=opts.repeat {
+        for &flow in &flows {
+            for &c in &opts.concurrency {
+                let mut p = phase(opts, urls, &accounts[..c], &transport, pid, flow).await?;
+                let after = reference_op.measure()?;
+                p.repeat = repeat;
+                p.reference_ms = reference.min(after).as_secs_f64() * 1e3;
+                p.cpu_per_reference = p.server_cpu_ms_per_signature / p.reference_ms;
+                reference = after;
+                phases.push(p);
+            }
         }
+    }
+    if flows.contains(&Flow::Grpc) {
         // Every account's last signature verifies.
         for a in &accounts {
             verify_last(&mut rp, &mut *a.lock().await).await?;
         }
         eprintln!("every account's last gRPC signature verified with OpenSSL");
     }
-    if opts.flows.iter().any(|f| f == "rest") {
-        if !store
-            .relying_parties()?
-            .iter()
-            .any(|r| r.uuid == REST_RP_UUID)
-        {
-            store.add_relying_party(
-                &RelyingParty {
-                    uuid: REST_RP_UUID.into(),
-                    name: REST_RP_NAME.into(),
-                    allowed_ips: Vec::new(),
-                },
-                unix_now(),
-            )?;
-        }
-        for &c in &opts.concurrency {
-            phases.push(phase(opts, urls, &accounts[..c], &transport, pid, Flow::Rest).await?);
-        }
+    if flows.contains(&Flow::Rest) {
         // Every account's last REST signature verifies as a relying party checks it:
         // certificate chain to the server's root, RSASSA-PSS over the digest, identity.
         let mut anchors = TrustAnchors::new();
@@ -553,7 +615,7 @@ async fn drive(
         }
         eprintln!("every account's last REST signature verified (chain and RSASSA-PSS)");
     }
-    Ok((registration, phases, reference_before))
+    Ok((registration, phases))
 }
 
 /// Waits until the server's key pool is full again, so that its refill (key generation in
@@ -1047,6 +1109,10 @@ async fn phase(
         server_cpu_ms_per_signature: per_signature_ms(cpu, completed),
         hsm_call_cpu_ms_per_signature: per_signature_ms(hsm_cpu, completed),
         server_cores: cpu.as_secs_f64() / elapsed.as_secs_f64(),
+        // Set by the caller, which measures the reference next to the phase.
+        repeat: 0,
+        reference_ms: 0.0,
+        cpu_per_reference: 0.0,
     };
     progress(&format!(
         "{} concurrency {c}: {completed} signatures in {:.1} s ({:.1}/s), {} errors\n",
@@ -1070,22 +1136,28 @@ fn per_signature_ms(cpu: Duration, completed: u64) -> f64 {
     }
 }
 
-fn print_table(opts: &LoadOptions, phases: &[Phase], reference_ms: f64) {
+fn print_table(opts: &LoadOptions, summary: &[PhaseSummary]) {
     println!(
-        "\n{} accounts, {}-bit keys, {} s per phase, HSM {}; latencies in ms (confirm = the server's part)\n",
+        "\n{} accounts, {}-bit keys, {} s per phase, {} round(s), HSM {}; latencies in ms (confirm = the server's part)\n",
         opts.accounts,
         opts.key_bits,
         opts.seconds,
+        opts.repeat,
         if opts.softhsm { "SoftHSM" } else { "hsm-sim" }
     );
     println!(
-        "| API | concurrency | signatures/s | confirm p50 | p95 | p99 | session p99 | errors | server CPU ms/signature | CPU / reference | HSM calls / reference | rest / reference | server cores |"
+        "| API | concurrency | signatures/s | confirm p50 | p95 | p99 | session p99 | errors | server CPU ms/signature | reference ms | CPU / reference | HSM calls / reference | rest / reference | CPU / reference, all rounds | server cores |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for p in phases {
-        let hsm = p.hsm_call_cpu_ms_per_signature;
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for s in summary {
+        let p = &s.median;
+        let (cpu, hsm, reference) = (
+            p.server_cpu_ms_per_signature,
+            p.hsm_call_cpu_ms_per_signature,
+            p.reference_ms,
+        );
         println!(
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.2} |",
             p.flow,
             p.concurrency,
             p.per_second,
@@ -1094,30 +1166,40 @@ fn print_table(opts: &LoadOptions, phases: &[Phase], reference_ms: f64) {
             p.confirm_ms.p99,
             p.session_ms.p99,
             p.errors,
-            p.server_cpu_ms_per_signature,
-            p.server_cpu_ms_per_signature / reference_ms,
-            hsm / reference_ms,
-            (p.server_cpu_ms_per_signature - hsm) / reference_ms,
+            cpu,
+            reference,
+            p.cpu_per_reference,
+            hsm / reference,
+            (cpu - hsm) / reference,
+            if s.repeats == 1 {
+                format!("{:.2}", s.cpu_per_reference_min)
+            } else {
+                format!(
+                    "{:.2}–{:.2}",
+                    s.cpu_per_reference_min, s.cpu_per_reference_max
+                )
+            },
             p.server_cores
         );
     }
     println!(
-        "\nCPU / reference = HSM calls (the server's HSM-call threads: share exponentiation, RSA \
+        "\nEach row is the round with the median CPU / reference. Reference = one signature's \
+         floor (OpenSSL const-time modexp + RSA CRT private op, {} bits), measured in this run \
+         on the idle machine just before and just after each phase; the lower of the two counts. \
+         CPU / reference = HSM calls (the server's HSM-call threads: share exponentiation, RSA \
          operation, envelope opening and the checks of their results) + rest (the requests' own \
-         work: TLS, HTTP/2, JSON, SQLite, thread hand-offs)"
+         work: TLS, HTTP/2, JSON, SQLite, thread hand-offs).",
+        opts.key_bits
     );
     println!(
-        "\nreference for one signature (OpenSSL const-time modexp + RSA CRT private op, {} bits, \
-         measured in this run on the idle machine): {reference_ms:.2} ms; p99 / reference at \
-         each level: {}",
-        opts.key_bits,
-        phases
+        "\np99 / reference at each level: {}",
+        summary
             .iter()
-            .map(|p| format!(
+            .map(|s| format!(
                 "{} {}: {:.2}",
-                p.flow,
-                p.concurrency,
-                p.confirm_ms.p99 / reference_ms
+                s.median.flow,
+                s.median.concurrency,
+                s.median.confirm_ms.p99 / s.median.reference_ms
             ))
             .collect::<Vec<_>>()
             .join(", ")
@@ -1261,4 +1343,72 @@ fn chart(opts: &LoadOptions, phases: &[Phase]) -> String {
         top + ph / 2.0
     ));
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phase(flow: &str, concurrency: usize, repeat: usize, ratio: f64) -> Phase {
+        let ms = Percentiles {
+            p50: 1.0,
+            p95: 1.0,
+            p99: 1.0,
+            max: 1.0,
+        };
+        Phase {
+            flow: flow.into(),
+            concurrency,
+            completed: 10,
+            errors: 0,
+            seconds: 1.0,
+            per_second: 10.0,
+            confirm_ms: ms.clone(),
+            session_ms: ms,
+            server_cpu_ms_per_signature: ratio * 6.0,
+            hsm_call_cpu_ms_per_signature: 6.0,
+            server_cores: 0.5,
+            repeat,
+            reference_ms: 6.0,
+            cpu_per_reference: ratio,
+        }
+    }
+
+    #[test]
+    fn each_level_is_summarised_by_its_median_round() {
+        let phases = [
+            phase("grpc", 1, 1, 1.30),
+            phase("grpc", 4, 1, 1.10),
+            phase("rest", 1, 1, 1.25),
+            phase("grpc", 1, 2, 1.20),
+            phase("grpc", 4, 2, 1.15),
+            phase("rest", 1, 2, 1.40),
+            phase("grpc", 1, 3, 1.22),
+            phase("grpc", 4, 3, 1.12),
+        ];
+        let s = PhaseSummary::of(&phases);
+        let got: Vec<(&str, usize, usize, usize, f64, f64)> = s
+            .iter()
+            .map(|s| {
+                (
+                    s.median.flow.as_str(),
+                    s.median.concurrency,
+                    s.repeats,
+                    s.median.repeat,
+                    s.cpu_per_reference_min,
+                    s.cpu_per_reference_max,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                // Three rounds: the middle one.
+                ("grpc", 1, 3, 3, 1.20, 1.30),
+                ("grpc", 4, 3, 3, 1.10, 1.15),
+                // Two rounds: the higher one.
+                ("rest", 1, 2, 2, 1.25, 1.40),
+            ]
+        );
+    }
 }

@@ -783,14 +783,14 @@ impl Device for DeviceService {
             .blocking(move |app| {
                 let acc = authenticate(app, req.credential.as_ref())?;
                 ident("transaction_id", &req.transaction_id)?;
-                let key_type = app
+                let t = app
                     .store
-                    .transaction_target(&req.transaction_id, &acc.id)?
-                    .tx
-                    .key_type;
+                    .transaction_for_account(&req.transaction_id, &acc.id, now())?;
+                let key_type = t.tx.key_type;
                 let lock = app.key_locks.get(&format!("{}:{}", acc.id, key_type));
                 let done = match lock.try_lock() {
-                    Ok(_guard) => Some(confirm_locked(app, &acc, key_type, &req)),
+                    // Read just now, and nothing else confirms for this key pair.
+                    Ok(_guard) => Some(confirm_locked(app, &acc, key_type, &req, Some(t))),
                     Err(_) => None,
                 };
                 Ok(match done {
@@ -824,7 +824,7 @@ impl Device for DeviceService {
                 let result = app
                     .blocking(move |app| {
                         let _guard = guard;
-                        confirm_locked(app, &acc, key_type, &req)
+                        confirm_locked(app, &acc, key_type, &req, None)
                     })
                     .await;
                 app.notify(&account_id);
@@ -1041,12 +1041,15 @@ struct BusyConfirm {
     req: pb::ConfirmRequest,
 }
 
-/// The body of `Confirm`, run with the key pair's lock held, on a blocking thread.
+/// The body of `Confirm`, run with the key pair's lock held, on a blocking thread. `read`
+/// is the transaction as read in the same blocking call before the lock was taken without
+/// waiting; after a wait it is `None` and the transaction is read again.
 fn confirm_locked(
     app: &App,
     acc: &Account,
     key_type: KeyType,
     req: &pb::ConfirmRequest,
+    read: Option<store::TxForAccount>,
 ) -> Result<Result<pb::ConfirmResponse, Status>, ApiError> {
     let rt = Retransmission::new(format!("account:{}", acc.id), &req.nonce, req)?;
     if let Some(stored) = rt.lookup::<pb::ConfirmResponse>(&app.store)? {
@@ -1054,9 +1057,12 @@ fn confirm_locked(
     }
     let now = now();
     let policy = &app.config.lockout;
-    let t = app
-        .store
-        .transaction_for_account(&req.transaction_id, &acc.id, now)?;
+    let t = match read {
+        Some(t) => t,
+        None => app
+            .store
+            .transaction_for_account(&req.transaction_id, &acc.id, now)?,
+    };
     let kp = app.store.key_pair(&acc.id, key_type)?;
     if t.tx.state != store::TxState::Running {
         let response = confirm_response(

@@ -26,10 +26,10 @@ mod schema;
 pub use rp_sessions::{ClaimResult, RpSession};
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tandem_client_core::types::KeyType;
@@ -618,6 +618,12 @@ pub struct Store {
     /// a deferred write could not restore `FULL`. The next [`Store::write`] restores it
     /// before it begins, or fails.
     relaxed: AtomicBool,
+    /// A time (unix seconds) at which no running transaction was due to expire, as found
+    /// by [`Store::expire_transactions`]; it needs no query for a time at or before it.
+    /// Creating a transaction lowers it below the new expiry. Transactions that another
+    /// process creates already expired (none does) would wait for the sweeper's next,
+    /// later time.
+    clean_through: AtomicI64,
 }
 
 impl Store {
@@ -672,6 +678,7 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
             relaxed: AtomicBool::new(false),
+            clean_through: AtomicI64::new(i64::MIN),
         })
     }
 
@@ -682,26 +689,26 @@ impl Store {
     }
 
     /// One synchronous write transaction: committed and `fsync`'ed when it returns.
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn();
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.conn();
         if self.relaxed.load(Ordering::SeqCst) {
             conn.pragma_update(None, "synchronous", "FULL")?;
             self.relaxed.store(false, Ordering::SeqCst);
         }
-        in_transaction(&mut conn, f)
+        in_transaction(&conn, f)
     }
 
     /// A write transaction whose commit is not `fsync`'ed by itself: it survives a crash or
     /// kill of the process, and a power cut once the next synchronous commit is made (see
     /// the module documentation). Only for creating transactions and taking pooled keys;
     /// never for PIN attempts.
-    fn write_deferred<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn();
+    fn write_deferred<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.conn();
         // The pragma acts when it is prepared (so it cannot be a cached statement) and not
         // inside a transaction.
         self.relaxed.store(true, Ordering::SeqCst);
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let out = in_transaction(&mut conn, f);
+        let out = in_transaction(&conn, f);
         if conn.pragma_update(None, "synchronous", "FULL").is_ok() {
             self.relaxed.store(false, Ordering::SeqCst);
         }
@@ -1472,7 +1479,7 @@ impl Store {
     /// Stores a new transaction and its per-account encoded messages.
     /// Durability deferred to the next synchronous commit (module documentation).
     pub fn create_transaction(&self, t: &TxRecord, targets: &[(String, Vec<u8>)]) -> Result<()> {
-        self.write_deferred(|tx| insert_transaction(tx, t, targets))
+        self.write_deferred(|tx| self.insert_new_transaction(tx, t, targets))
     }
 
     /// A transaction; expired running ones are completed as `TIMEOUT` first.
@@ -1555,15 +1562,25 @@ impl Store {
     }
 
     /// Completes running transactions whose time ran out as `TIMEOUT`.
+    ///
+    /// Called before most reads of transactions, several times per signature: a second
+    /// call for a time at which nothing was found due returns at once (see `clean_through`).
     pub fn expire_transactions(&self, now: i64) -> Result<usize> {
-        let due: i64 = self
-            .conn()
-            .prepare_cached(
-                "SELECT COUNT(*) FROM transactions WHERE state = 'RUNNING' AND expires_at <= ?1",
-            )?
-            .query_row(params![now], |r| r.get(0))?;
-        if due == 0 {
+        if now <= self.clean_through.load(Ordering::SeqCst) {
             return Ok(0);
+        }
+        {
+            let conn = self.conn();
+            let due: i64 = conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM transactions WHERE state = 'RUNNING' AND expires_at <= ?1",
+                )?
+                .query_row(params![now], |r| r.get(0))?;
+            if due == 0 {
+                // Still under the connection's lock: no transaction was created in between.
+                self.clean_through.fetch_max(now, Ordering::SeqCst);
+                return Ok(0);
+            }
         }
         self.write(|tx| {
             let ids: Vec<String> = {
@@ -1576,8 +1593,22 @@ impl Store {
             for id in &ids {
                 end_transaction(tx, id, EndResult::Timeout, None, now)?;
             }
+            self.clean_through.fetch_max(now, Ordering::SeqCst);
             Ok(ids.len())
         })
+    }
+
+    /// Stores a new transaction (under the connection's lock, inside its write) and keeps
+    /// `clean_through` below its expiry.
+    fn insert_new_transaction(
+        &self,
+        tx: &Connection,
+        t: &TxRecord,
+        targets: &[(String, Vec<u8>)],
+    ) -> Result<()> {
+        self.clean_through
+            .fetch_min(t.expires_at.saturating_sub(1), Ordering::SeqCst);
+        insert_transaction(tx, t, targets)
     }
 
     // ------------------------------------------------------------------ certificates
@@ -1926,11 +1957,7 @@ fn key_pair_by_id(conn: &Connection, id: i64) -> Result<KeyPair> {
 const TX_COLS: &str = "id, kind, relying_party, key_type, hash, scheme, digest, display_text, verification_code, \
                        vc_choices, state, end_result, signature, answered_by, created_at, expires_at";
 
-fn insert_transaction(
-    tx: &Transaction<'_>,
-    t: &TxRecord,
-    targets: &[(String, Vec<u8>)],
-) -> Result<()> {
+fn insert_transaction(tx: &Connection, t: &TxRecord, targets: &[(String, Vec<u8>)]) -> Result<()> {
     tx.prepare_cached("INSERT INTO transactions (id, kind, relying_party, key_type, hash, scheme, digest, display_text,
             verification_code, vc_choices, state, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'RUNNING', ?11, ?12)")?.execute(
@@ -2017,7 +2044,7 @@ fn tx_where(conn: &Connection, id: &str) -> Result<Option<TxRecord>> {
 }
 
 fn end_transaction(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: &str,
     result: EndResult,
     account_id: Option<&str>,
@@ -2040,7 +2067,7 @@ fn end_transaction(
     Ok(n == 1)
 }
 
-fn disable(tx: &Transaction<'_>, kp: &KeyPair, reason: DisableReason, now: i64) -> Result<()> {
+fn disable(tx: &Connection, kp: &KeyPair, reason: DisableReason, now: i64) -> Result<()> {
     tx.prepare_cached("UPDATE key_pairs SET status = 'DISABLED', disabled_reason = ?2, locked_until = NULL WHERE id = ?1 AND status = 'ACTIVE'")?.execute(
         params![kp.id, reason.as_str()],
     )?;
@@ -2059,7 +2086,7 @@ fn disable(tx: &Transaction<'_>, kp: &KeyPair, reason: DisableReason, now: i64) 
 
 /// Revokes the matching good certificates (same transaction as the cause).
 fn revoke_where(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     cond: &str,
     account_id: &str,
     key_type: Option<&str>,
@@ -2151,7 +2178,7 @@ fn lookup_reply(
     })
 }
 
-fn insert_reply(tx: &Transaction<'_>, reply: &Reply) -> Result<()> {
+fn insert_reply(tx: &Connection, reply: &Reply) -> Result<()> {
     match lookup_reply(tx, &reply.scope, &reply.nonce, &reply.request_hash)? {
         ReplyLookup::New => {
             tx.prepare_cached("INSERT INTO replies (scope, nonce, request_hash, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
@@ -2186,7 +2213,7 @@ fn chain_hash(
 }
 
 fn audit(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     now: i64,
     event: &str,
     account_id: Option<&str>,
@@ -2224,13 +2251,34 @@ pub fn unix_now() -> i64 {
 }
 
 /// `f` in one write transaction (`BEGIN IMMEDIATE`), committed when it succeeds.
-fn in_transaction<T>(
-    conn: &mut Connection,
-    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-) -> Result<T> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let out = f(&tx)?;
-    tx.commit()?;
+fn in_transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    /// Rolls the transaction back unless it was committed: on an error, and on a panic in
+    /// `f` (the connection stays usable for the next caller).
+    struct Open<'c> {
+        conn: &'c Connection,
+        committed: bool,
+    }
+    impl Drop for Open<'_> {
+        fn drop(&mut self) {
+            if !self.committed && !self.conn.is_autocommit() {
+                // A failed rollback leaves nothing to undo (SQLite has ended it already).
+                let _ = self
+                    .conn
+                    .prepare_cached("ROLLBACK")
+                    .and_then(|mut s| s.execute([]));
+            }
+        }
+    }
+    // Cached statements, unlike rusqlite's `Transaction`, which parses `BEGIN` and `COMMIT`
+    // anew each time (`execute_batch`).
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let mut open = Open {
+        conn,
+        committed: false,
+    };
+    let out = f(conn)?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    open.committed = true;
     Ok(out)
 }
 

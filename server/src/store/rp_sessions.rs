@@ -4,9 +4,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{
-    EndResult, Result, Store, TxRecord, audit, end_transaction, insert_reply, insert_transaction,
-};
+use super::{EndResult, Result, Store, TxRecord, audit, end_transaction, insert_reply};
 
 /// The REST side of one transaction.
 #[derive(Clone)]
@@ -87,7 +85,7 @@ impl Store {
         s: &RpSession,
     ) -> Result<()> {
         self.write_deferred(|tx| {
-            insert_transaction(tx, t, targets)?;
+            self.insert_new_transaction(tx, t, targets)?;
             tx.prepare_cached(&format!(
                 "INSERT INTO rp_sessions ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ))?
@@ -312,7 +310,7 @@ pub(super) const PRUNE_SECRETS: &str = "UPDATE rp_sessions SET session_secret = 
 /// Records what one account's app answered (user challenge, interaction, flow type), inside
 /// the caller's database transaction.
 pub(super) fn set_target_outcome(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     id: &str,
     account_id: &str,
     outcome: &str,

@@ -792,3 +792,71 @@ fn deferred_writes_commit_at_normal_and_leave_the_connection_at_full() {
     assert_eq!(seen, FULL);
     assert!(!store.relaxed.load(std::sync::atomic::Ordering::SeqCst));
 }
+
+#[test]
+fn a_failed_or_panicking_write_is_rolled_back_and_the_connection_stays_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let (acc, _, _) = account(&store, 1);
+    let target = || vec![(acc.clone(), vec![5u8; 8])];
+
+    // An error after a successful insert: the insert is undone.
+    let failed: Result<()> = store.write(|tx| {
+        insert_transaction(tx, &tx_record("t1"), &target())?;
+        Err(StoreError::Conflict("stop".into()))
+    });
+    assert!(matches!(failed, Err(StoreError::Conflict(_))));
+    assert!(store.conn().is_autocommit(), "no transaction left open");
+    assert!(store.transaction("t1", NOW + 1).is_err());
+
+    // A panic after a successful insert: undone as well, and the next write succeeds.
+    let store = std::sync::Arc::new(store);
+    let s = std::sync::Arc::clone(&store);
+    let panicked = std::thread::spawn(move || {
+        let _ = s.write_deferred(|tx| -> Result<()> {
+            insert_transaction(tx, &tx_record("t3"), &[])?;
+            panic!("inside the transaction");
+        });
+    })
+    .join();
+    assert!(panicked.is_err());
+    assert!(store.conn().is_autocommit(), "no transaction left open");
+    assert!(store.transaction("t3", NOW + 1).is_err());
+    store
+        .create_transaction(&tx_record("t4"), &target())
+        .unwrap();
+    assert_eq!(store.transaction("t4", NOW + 1).unwrap().id, "t4");
+}
+
+#[test]
+fn a_transaction_created_already_due_expires_although_that_time_was_found_clean() {
+    let store = Store::open_in_memory().unwrap();
+    let (acc, _, _) = account(&store, 1);
+    let target = || vec![(acc.clone(), vec![5u8; 8])];
+    store
+        .create_transaction(&tx_record("t1"), &target())
+        .unwrap();
+    // Nothing is due at NOW + 1; asking again for that time needs no query.
+    assert_eq!(store.expire_transactions(NOW + 1).unwrap(), 0);
+    assert_eq!(store.expire_transactions(NOW + 1).unwrap(), 0);
+    assert_eq!(
+        store.transaction("t1", NOW + 1).unwrap().state,
+        TxState::Running
+    );
+    // t1 ran out at NOW + 60.
+    assert_eq!(store.expire_transactions(NOW + 100).unwrap(), 1);
+    assert_eq!(
+        store.transaction("t1", NOW + 100).unwrap().state,
+        TxState::Complete
+    );
+    // NOW + 100 is now known clean; a transaction created with an earlier expiry (a clock
+    // stepped back) is still found due at that time.
+    let mut t2 = tx_record("t2");
+    t2.expires_at = NOW + 50;
+    store.create_transaction(&t2, &target()).unwrap();
+    let t2 = store.transaction("t2", NOW + 100).unwrap();
+    assert_eq!(
+        (t2.state, t2.end_result),
+        (TxState::Complete, Some(EndResult::Timeout))
+    );
+}
