@@ -52,15 +52,19 @@ fn load_generator_measures_signatures_and_server_cpu() {
     assert!(field(&doc, &["registration", "server_part_ms", "p50"]) > 0.0);
     assert!(field(&doc, &["registration", "reference_ms"]) > 0.0);
     // Both relying-party APIs by default: gRPC (precomputed device work), then REST (the
-    // Smart-ID RP API v3, live device work; its last signatures were verified by the RP
-    // client, or the run would have failed).
+    // Smart-ID RP API v3) with RSASSA-PSS (live device work) and with PKCS#1 v1.5
+    // (precomputed device work); the last signatures of each REST flow were verified by the
+    // RP client, or the run would have failed.
     let phases = doc["phases"].as_array().unwrap();
-    assert_eq!(phases.len(), 4, "{doc}");
-    for (p, (flow, c)) in
-        phases
-            .iter()
-            .zip([("grpc", 1.0), ("grpc", 2.0), ("rest", 1.0), ("rest", 2.0)])
-    {
+    assert_eq!(phases.len(), 6, "{doc}");
+    for (p, (flow, c)) in phases.iter().zip([
+        ("grpc", 1.0),
+        ("grpc", 2.0),
+        ("rest", 1.0),
+        ("rest", 2.0),
+        ("rest-pkcs1", 1.0),
+        ("rest-pkcs1", 2.0),
+    ]) {
         assert_eq!(p["flow"], flow, "{p}");
         assert_eq!(field(p, &["concurrency"]), c);
         assert!(field(p, &["completed"]) >= 1.0, "{p}");
@@ -102,7 +106,7 @@ fn load_generator_measures_signatures_and_server_cpu() {
     }
     // One round: each level's summary is that round.
     let summary = doc["summary"].as_array().unwrap();
-    assert_eq!(summary.len(), 4, "{doc}");
+    assert_eq!(summary.len(), 6, "{doc}");
     for (s, p) in summary.iter().zip(phases) {
         assert_eq!(field(s, &["repeats"]), 1.0);
         assert_eq!(
@@ -116,7 +120,7 @@ fn load_generator_measures_signatures_and_server_cpu() {
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
     // Throughput, p50 and p99 for each API.
-    assert_eq!(chart.matches("<polyline").count(), 6, "{chart}");
+    assert_eq!(chart.matches("<polyline").count(), 9, "{chart}");
 
     // The data directory is reused (no second initialisation). Two rounds of one level: the
     // table shows the median round and the range over both.

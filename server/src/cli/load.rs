@@ -41,6 +41,12 @@
 //!     t3  session latency = t3 - t0; the last signature of every account is verified
 //!         (certificate chain and RSASSA-PSS) by the RP client
 //! ```
+//!
+//! The `rest-pkcs1` flow is the same REST API with `sha256WithRSAEncryption` (deterministic,
+//! deprecated in the RP API but accepted) over a fixed digest per device: `x` repeats, so the
+//! device computes `s1'` once and only checks the request and seals the answer each time,
+//! as in the gRPC flow. It measures the REST API's server cost without the device's
+//! exponentiation beside it; `rest` shows what that work on the same two cores adds.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -107,9 +113,11 @@ pub struct LoadOptions {
     /// CPU / reference). The host's speed moves within minutes; repeats show by how much.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
-    /// Relying-party APIs to drive, one set of phases each: grpc (device work precomputed)
-    /// and rest (Smart-ID RP API v3, RSASSA-PSS, device work live).
-    #[arg(long, value_delimiter = ',', default_value = "grpc,rest", value_parser = ["grpc", "rest"])]
+    /// Relying-party APIs to drive, one set of phases each: grpc (device work precomputed),
+    /// rest (Smart-ID RP API v3, RSASSA-PSS: the server picks each salt, so the device works
+    /// live, beside the server) and rest-pkcs1 (the same API with sha256WithRSAEncryption
+    /// over a fixed digest per device: device work precomputed, as for grpc).
+    #[arg(long, value_delimiter = ',', default_value = "grpc,rest,rest-pkcs1", value_parser = ["grpc", "rest", "rest-pkcs1"])]
     pub flows: Vec<String>,
     /// Write the results as JSON.
     #[arg(long)]
@@ -338,11 +346,14 @@ struct Account {
     /// The SIGN share, unlocked once (REST signatures are signed live: the server picks each
     /// RSASSA-PSS salt), so that no memory-hard PIN unlock runs beside the measured server.
     sign_share: tandem_client_core::DeviceShare,
+    /// The device's exponentiation of the `rest-pkcs1` flow, `(x mod n1, s1')`: its fixed
+    /// digest gives the same `x` every time, so `s1'` is computed once.
+    rest_pkcs1_share: Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)>,
     last_transaction: Option<String>,
-    /// REST sessions started so far (each signs another digest).
+    /// REST sessions started so far (each RSASSA-PSS one signs another digest).
     rest_count: u64,
-    /// The last completed REST session and its request, verified at the end.
-    last_rest: Option<(SessionStatusResponse, NotificationSigningRequest)>,
+    /// The last completed session of each REST flow and its request, verified at the end.
+    last_rest: BTreeMap<&'static str, (SessionStatusResponse, NotificationSigningRequest)>,
 }
 
 /// Runs the load test.
@@ -545,11 +556,12 @@ async fn drive(
         .into_iter()
         .map(|a| Arc::new(tokio::sync::Mutex::new(a)))
         .collect();
-    let flows: Vec<Flow> = [Flow::Grpc, Flow::Rest]
+    let flows: Vec<Flow> = [Flow::Grpc, Flow::Rest, Flow::RestPkcs1]
         .into_iter()
         .filter(|f| opts.flows.iter().any(|name| name == f.name()))
         .collect();
-    if flows.contains(&Flow::Rest)
+    let rest = flows.iter().any(|f| *f != Flow::Grpc);
+    if rest
         && !store
             .relying_parties()?
             .iter()
@@ -571,9 +583,9 @@ async fn drive(
     for repeat in 1..=opts.repeat {
         for &flow in &flows {
             for &c in &opts.concurrency {
-                let mut p = phase(opts, urls, &accounts[..c], &transport, pid, flow).await?;
+                let mut p =
+                    phase(opts, urls, &accounts[..c], &transport, pid, flow, repeat).await?;
                 let after = reference_op.measure()?;
-                p.repeat = repeat;
                 p.reference_ms = reference.min(after).as_secs_f64() * 1e3;
                 p.cpu_per_reference = p.server_cpu_ms_per_signature / p.reference_ms;
                 reference = after;
@@ -588,32 +600,35 @@ async fn drive(
         }
         eprintln!("every account's last gRPC signature verified with OpenSSL");
     }
-    if flows.contains(&Flow::Rest) {
-        // Every account's last REST signature verifies as a relying party checks it:
-        // certificate chain to the server's root, RSASSA-PSS over the digest, identity.
+    if rest {
+        // Every account's last REST signature of each flow verifies as a relying party checks
+        // it: certificate chain to the server's root, RSASSA-PSS or PKCS#1 v1.5 over the
+        // digest, identity.
         let mut anchors = TrustAnchors::new();
         anchors.add_roots_pem(&std::fs::read(urls.pki.join("root.pem"))?)?;
         anchors.add_intermediates_pem(&std::fs::read(urls.pki.join("issuing.pem"))?)?;
         for a in &accounts {
             let a = a.lock().await;
-            let Some((status, req)) = &a.last_rest else {
-                continue;
-            };
-            let user = UserRef::Document(a.state.document_number.clone());
-            verify::verify_signature(
-                status,
-                &SignatureExpectation::notification(req, &user)?,
-                &anchors,
-                std::time::SystemTime::now(),
-            )
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "the REST signature of {} does not verify: {e:?}",
-                    a.state.document_number
+            for (flow, (status, req)) in &a.last_rest {
+                let user = UserRef::Document(a.state.document_number.clone());
+                verify::verify_signature(
+                    status,
+                    &SignatureExpectation::notification(req, &user)?,
+                    &anchors,
+                    std::time::SystemTime::now(),
                 )
-            })?;
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "the {flow} signature of {} does not verify: {e:?}",
+                        a.state.document_number
+                    )
+                })?;
+            }
         }
-        eprintln!("every account's last REST signature verified (chain and RSASSA-PSS)");
+        eprintln!(
+            "every account's last REST signature of each flow verified (chain, RSASSA-PSS or \
+             PKCS#1 v1.5)"
+        );
     }
     Ok((registration, phases))
 }
@@ -729,9 +744,10 @@ async fn register(
             digest,
             pre,
             sign_share,
+            rest_pkcs1_share: None,
             last_transaction: None,
             rest_count: 0,
-            last_rest: None,
+            last_rest: BTreeMap::new(),
         },
         server_part,
         server_cpu,
@@ -808,12 +824,28 @@ async fn sign_once_rest(
     rest: &RpApiClient,
     a: &mut Account,
     transport: &[u8],
+    flow: Flow,
 ) -> anyhow::Result<Timed> {
+    let pss = flow == Flow::Rest;
     a.rest_count += 1;
-    let digest = Sha256::digest(format!(
-        "tandem load rest {} {}",
-        a.state.document_number, a.rest_count
-    ));
+    let digest = if pss {
+        Sha256::digest(format!(
+            "tandem load rest {} {}",
+            a.state.document_number, a.rest_count
+        ))
+    } else {
+        Sha256::digest(format!("tandem load rest {}", a.state.document_number))
+    };
+    let (signature_algorithm, signature_algorithm_parameters) = if pss {
+        (
+            SignatureAlgorithm::RsassaPss,
+            Some(SignatureAlgorithmParametersInRequest {
+                hash_algorithm: RestHash::Sha256,
+            }),
+        )
+    } else {
+        (SignatureAlgorithm::Sha256WithRsaEncryption, None)
+    };
     let req = NotificationSigningRequest {
         relying_party_uuid: REST_RP_UUID.into(),
         relying_party_name: REST_RP_NAME.into(),
@@ -821,12 +853,12 @@ async fn sign_once_rest(
         signature_protocol: SignSignatureProtocol::RawDigestSignature,
         signature_protocol_parameters: SignSignatureProtocolParameters {
             digest: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, digest),
-            signature_algorithm: SignatureAlgorithm::RsassaPss,
-            signature_algorithm_parameters: Some(SignatureAlgorithmParametersInRequest {
-                hash_algorithm: RestHash::Sha256,
-            }),
+            signature_algorithm,
+            signature_algorithm_parameters,
         },
-        nonce: None,
+        // The same digest each time (rest-pkcs1): the nonce keeps the server from answering
+        // with the earlier identical request's session (the RP API's idempotency).
+        nonce: (!pss).then(|| format!("load{}", a.rest_count)),
         interactions: encode_interactions(&[Interaction::DisplayTextAndPin {
             display_text60: "Load test".into(),
         }]),
@@ -844,9 +876,23 @@ async fn sign_once_rest(
     // The device's work (the exponentiation with the share unlocked at registration):
     // CPU-bound, off the async workers. It runs with OpenSSL's constant-time ladder, in half
     // the CPU time of the app's pure-Rust one: the device shares the cores with the server
-    // being measured.
+    // being measured. rest-pkcs1 computes it once (the same `x` each time); the device's
+    // checks of the request run every time.
+    let cached = a.rest_pkcs1_share.take();
+    let computed = std::sync::Mutex::new(None);
     let openssl_mod_exp = |x: &[u8], d: &[u8], n: &[u8]| {
-        crate::bn::mod_exp_secret(x, d, n).map_err(|_| tandem_client_core::Error::InvalidInteger)
+        if let Some((cx, s)) = &cached
+            && cx.as_slice() == x
+        {
+            return Ok(s.to_vec());
+        }
+        let s = crate::bn::mod_exp_secret(x, d, n)
+            .map_err(|_| tandem_client_core::Error::InvalidInteger)?;
+        if !pss {
+            *computed.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((x.to_vec(), zeroize::Zeroizing::new(s.clone())));
+        }
+        Ok(s)
     };
     let prepared = tokio::task::block_in_place(|| {
         dev::prepare_confirm_with_share_using(
@@ -858,6 +904,10 @@ async fn sign_once_rest(
             &openssl_mod_exp,
         )
     })?;
+    a.rest_pkcs1_share = computed
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .or(cached);
     let (t1, t2) = confirm_timed(client, a, &prepared).await?;
     let status = rest
         .wait_for_completion(&started.session_id, Some(5_000), |_| {})
@@ -868,7 +918,7 @@ async fn sign_once_rest(
         matches!(end, Some(crate::rp_api::types::EndResult::Ok)),
         "the REST session ended with {end:?}"
     );
-    a.last_rest = Some((status, req));
+    a.last_rest.insert(flow.name(), (status, req));
     Ok(Timed {
         confirm: t2 - t1,
         session: t3 - t0,
@@ -995,7 +1045,10 @@ fn ticks_per_second() -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
     Grpc,
+    /// RSASSA-PSS, device work live.
     Rest,
+    /// sha256WithRSAEncryption over a fixed digest, device work precomputed.
+    RestPkcs1,
 }
 
 impl Flow {
@@ -1003,6 +1056,7 @@ impl Flow {
         match self {
             Flow::Grpc => "grpc",
             Flow::Rest => "rest",
+            Flow::RestPkcs1 => "rest-pkcs1",
         }
     }
 }
@@ -1015,6 +1069,7 @@ async fn phase(
     transport: &[u8],
     pid: u32,
     flow: Flow,
+    repeat: usize,
 ) -> anyhow::Result<Phase> {
     let (url, ca) = (urls.grpc, urls.ca);
     let c = accounts.len();
@@ -1043,7 +1098,9 @@ async fn phase(
             while Instant::now() < deadline {
                 let r = match flow {
                     Flow::Grpc => sign_once(&client, &mut rp, &mut a, &transport).await,
-                    Flow::Rest => sign_once_rest(&client, &rest, &mut a, &transport).await,
+                    Flow::Rest | Flow::RestPkcs1 => {
+                        sign_once_rest(&client, &rest, &mut a, &transport, flow).await
+                    }
                 };
                 match r {
                     Ok(t) => {
@@ -1061,8 +1118,14 @@ async fn phase(
             (times, errors)
         }));
     }
+    let name = if opts.repeat > 1 {
+        format!("round {repeat}/{}: {}", opts.repeat, flow.name())
+    } else {
+        flow.name().to_owned()
+    };
     // Progress once a second until the workers end.
     let reporter = {
+        let name = name.clone();
         let (done, failed) = (Arc::clone(&done), Arc::clone(&failed));
         let seconds = opts.seconds;
         tokio::spawn(async move {
@@ -1070,8 +1133,7 @@ async fn phase(
                 let el = t0.elapsed().as_secs_f64();
                 let n = done.load(Ordering::Relaxed);
                 progress(&format!(
-                    "{} concurrency {c}: {el:.0}/{seconds} s, {n} signatures ({:.1}/s), {} errors",
-                    flow.name(),
+                    "{name} concurrency {c}: {el:.0}/{seconds} s, {n} signatures ({:.1}/s), {} errors",
                     n as f64 / el.max(1e-3),
                     failed.load(Ordering::Relaxed)
                 ));
@@ -1109,17 +1171,14 @@ async fn phase(
         server_cpu_ms_per_signature: per_signature_ms(cpu, completed),
         hsm_call_cpu_ms_per_signature: per_signature_ms(hsm_cpu, completed),
         server_cores: cpu.as_secs_f64() / elapsed.as_secs_f64(),
+        repeat,
         // Set by the caller, which measures the reference next to the phase.
-        repeat: 0,
         reference_ms: 0.0,
         cpu_per_reference: 0.0,
     };
     progress(&format!(
-        "{} concurrency {c}: {completed} signatures in {:.1} s ({:.1}/s), {} errors\n",
-        flow.name(),
-        phase.seconds,
-        phase.per_second,
-        phase.errors
+        "{name} concurrency {c}: {completed} signatures in {:.1} s ({:.1}/s), {} errors\n",
+        phase.seconds, phase.per_second, phase.errors
     ));
     for (e, n) in errors {
         eprintln!("  {n} x {e}");
@@ -1288,11 +1347,13 @@ fn chart(opts: &LoadOptions, phases: &[Phase]) -> String {
             p.concurrency
         ));
     }
-    // One set of lines per relying-party API: gRPC blue/red, REST green/orange.
+    // One set of lines per relying-party API: gRPC blue/red, REST green/orange, REST with
+    // precomputed devices purple/brown.
     let mut legend_y = top + 14.0;
     for (flow, rate_color, ms_color) in [
         ("grpc", "#1f6fb2", "#c0392b"),
         ("rest", "#27ae60", "#e67e22"),
+        ("rest-pkcs1", "#8e44ad", "#8d6e63"),
     ] {
         let of: Vec<&Phase> = phases.iter().filter(|p| p.flow == flow).collect();
         if of.is_empty() {
