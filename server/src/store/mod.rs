@@ -1582,7 +1582,7 @@ impl Store {
                 return Ok(0);
             }
         }
-        self.write(|tx| {
+        let ended = self.write(|tx| {
             let ids: Vec<String> = {
                 let mut stmt = tx.prepare_cached(
                     "SELECT id FROM transactions WHERE state = 'RUNNING' AND expires_at <= ?1",
@@ -1593,9 +1593,11 @@ impl Store {
             for id in &ids {
                 end_transaction(tx, id, EndResult::Timeout, None, now)?;
             }
-            self.clean_through.fetch_max(now, Ordering::SeqCst);
             Ok(ids.len())
-        })
+        })?;
+        // Only once they are committed (a failed commit leaves the mark where it was).
+        self.clean_through.fetch_max(now, Ordering::SeqCst);
+        Ok(ended)
     }
 
     /// Stores a new transaction (under the connection's lock, inside its write) and keeps
