@@ -117,8 +117,13 @@ pub struct LoadOptions {
     /// rest (Smart-ID RP API v3, RSASSA-PSS: the server picks each salt, so the device works
     /// live, beside the server) and rest-pkcs1 (the same API with sha256WithRSAEncryption
     /// over a fixed digest per device: device work precomputed, as for grpc).
-    #[arg(long, value_delimiter = ',', default_value = "grpc,rest,rest-pkcs1", value_parser = ["grpc", "rest", "rest-pkcs1"])]
-    pub flows: Vec<String>,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "grpc,rest,rest-pkcs1"
+    )]
+    pub flows: Vec<Flow>,
     /// Write the results as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -556,12 +561,13 @@ async fn drive(
         .into_iter()
         .map(|a| Arc::new(tokio::sync::Mutex::new(a)))
         .collect();
+    // In this order, each once, whatever the command line's order.
     let flows: Vec<Flow> = [Flow::Grpc, Flow::Rest, Flow::RestPkcs1]
         .into_iter()
-        .filter(|f| opts.flows.iter().any(|name| name == f.name()))
+        .filter(|f| opts.flows.contains(f))
         .collect();
-    let rest = flows.iter().any(|f| *f != Flow::Grpc);
-    if rest
+    let any_rest = flows.iter().any(|f| *f != Flow::Grpc);
+    if any_rest
         && !store
             .relying_parties()?
             .iter()
@@ -600,7 +606,7 @@ async fn drive(
         }
         eprintln!("every account's last gRPC signature verified with OpenSSL");
     }
-    if rest {
+    if any_rest {
         // Every account's last REST signature of each flow verifies as a relying party checks
         // it: certificate chain to the server's root, RSASSA-PSS or PKCS#1 v1.5 over the
         // digest, identity.
@@ -878,36 +884,34 @@ async fn sign_once_rest(
     // the CPU time of the app's pure-Rust one: the device shares the cores with the server
     // being measured. rest-pkcs1 computes it once (the same `x` each time); the device's
     // checks of the request run every time.
-    let cached = a.rest_pkcs1_share.take();
-    let computed = std::sync::Mutex::new(None);
-    let openssl_mod_exp = |x: &[u8], d: &[u8], n: &[u8]| {
-        if let Some((cx, s)) = &cached
-            && cx.as_slice() == x
-        {
-            return Ok(s.to_vec());
-        }
-        let s = crate::bn::mod_exp_secret(x, d, n)
-            .map_err(|_| tandem_client_core::Error::InvalidInteger)?;
-        if !pss {
-            *computed.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((x.to_vec(), zeroize::Zeroizing::new(s.clone())));
-        }
-        Ok(s)
+    let prepared = {
+        let memo = std::cell::RefCell::new(a.rest_pkcs1_share.take());
+        let openssl_mod_exp = |x: &[u8], d: &[u8], n: &[u8]| {
+            if let Some((cx, s)) = &*memo.borrow()
+                && cx.as_slice() == x
+            {
+                return Ok(s.to_vec());
+            }
+            let s = crate::bn::mod_exp_secret(x, d, n)
+                .map_err(|_| tandem_client_core::Error::InvalidInteger)?;
+            if !pss {
+                *memo.borrow_mut() = Some((x.to_vec(), zeroize::Zeroizing::new(s.clone())));
+            }
+            Ok(s)
+        };
+        let prepared = tokio::task::block_in_place(|| {
+            dev::prepare_confirm_with_share_using(
+                &a.state,
+                &t,
+                &a.sign_share,
+                None,
+                transport,
+                &openssl_mod_exp,
+            )
+        });
+        a.rest_pkcs1_share = memo.into_inner();
+        prepared?
     };
-    let prepared = tokio::task::block_in_place(|| {
-        dev::prepare_confirm_with_share_using(
-            &a.state,
-            &t,
-            &a.sign_share,
-            None,
-            transport,
-            &openssl_mod_exp,
-        )
-    })?;
-    a.rest_pkcs1_share = computed
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .or(cached);
     let (t1, t2) = confirm_timed(client, a, &prepared).await?;
     let status = rest
         .wait_for_completion(&started.session_id, Some(5_000), |_| {})
@@ -1041,9 +1045,10 @@ fn ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// The relying-party API of a phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flow {
+/// The relying-party API of a phase (`--flows`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Flow {
+    /// The gRPC RelyingParty API, device work precomputed.
     Grpc,
     /// RSASSA-PSS, device work live.
     Rest,
@@ -1052,6 +1057,7 @@ enum Flow {
 }
 
 impl Flow {
+    /// As `--flows` spells it, and as the table and the JSON show it.
     fn name(self) -> &'static str {
         match self {
             Flow::Grpc => "grpc",
@@ -1432,6 +1438,15 @@ mod tests {
             repeat,
             reference_ms: 6.0,
             cpu_per_reference: ratio,
+        }
+    }
+
+    #[test]
+    fn flow_names_are_the_command_line_names() {
+        use clap::ValueEnum as _;
+        for f in Flow::value_variants() {
+            let v = f.to_possible_value().unwrap();
+            assert_eq!(v.get_name(), f.name());
         }
     }
 
