@@ -766,7 +766,8 @@ struct Timed {
     session: Duration,
 }
 
-/// One signature session: RP start, device pending + confirm with the precomputed share.
+/// One signature session: RP start, device pending + confirm with the precomputed share, RP
+/// fetches the result.
 async fn sign_once(
     client: &Client,
     rp: &mut RelyingPartyClient<Channel>,
@@ -796,10 +797,26 @@ async fn sign_once(
         .context("the transaction did not reach the device")?;
     let prepared = dev::prepare_confirm_precomputed(&a.state, &t, &a.pre, transport)?;
     let (t1, t2) = confirm_timed(client, a, &prepared).await?;
+    // The relying party fetches the result, as the REST flow's does (the signature itself
+    // is verified for each account's last one, after the phases).
+    let status = rp
+        .get_transaction_status(pb::GetTransactionStatusRequest {
+            transaction_id: start.transaction_id.clone(),
+        })
+        .await?
+        .into_inner();
+    let t3 = Instant::now();
+    anyhow::ensure!(
+        status.state == pb::TransactionState::Complete as i32
+            && status.end_result == pb::EndResult::Ok as i32
+            && !status.signature.is_empty(),
+        "the transaction ended with {:?}",
+        pb::EndResult::try_from(status.end_result)
+    );
     a.last_transaction = Some(start.transaction_id);
     Ok(Timed {
         confirm: t2 - t1,
-        session: t2 - t0,
+        session: t3 - t0,
     })
 }
 
