@@ -354,7 +354,8 @@ struct Account {
     /// The device's exponentiation of the `rest-pkcs1` flow, `(x mod n1, s1')`: its fixed
     /// digest gives the same `x` every time, so `s1'` is computed once.
     rest_pkcs1_share: Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)>,
-    last_transaction: Option<String>,
+    /// The status of the last gRPC signature, as its relying party fetched it.
+    last_status: Option<pb::TransactionStatus>,
     /// REST sessions started so far (each RSASSA-PSS one signs another digest).
     rest_count: u64,
     /// The last completed session of each REST flow and its request, verified at the end.
@@ -549,7 +550,7 @@ async fn drive(
     for (i, a) in accounts.iter_mut().enumerate() {
         progress(&format!("warm-up {i}/{}", opts.accounts));
         sign_once(&client, &mut rp, a, &transport).await?;
-        verify_last(&mut rp, a).await?;
+        verify_last(a)?;
     }
     progress("warm-up done; every account's signature verified with OpenSSL\n");
 
@@ -602,7 +603,7 @@ async fn drive(
     if flows.contains(&Flow::Grpc) {
         // Every account's last signature verifies.
         for a in &accounts {
-            verify_last(&mut rp, &mut *a.lock().await).await?;
+            verify_last(&*a.lock().await)?;
         }
         eprintln!("every account's last gRPC signature verified with OpenSSL");
     }
@@ -751,7 +752,7 @@ async fn register(
             pre,
             sign_share,
             rest_pkcs1_share: None,
-            last_transaction: None,
+            last_status: None,
             rest_count: 0,
             last_rest: BTreeMap::new(),
         },
@@ -798,7 +799,7 @@ async fn sign_once(
     let prepared = dev::prepare_confirm_precomputed(&a.state, &t, &a.pre, transport)?;
     let (t1, t2) = confirm_timed(client, a, &prepared).await?;
     // The relying party fetches the result, as the REST flow's does (the signature itself
-    // is verified for each account's last one, after the phases).
+    // is verified for each account's last one, after the phases: `verify_last`).
     let status = rp
         .get_transaction_status(pb::GetTransactionStatusRequest {
             transaction_id: start.transaction_id.clone(),
@@ -813,7 +814,7 @@ async fn sign_once(
         "the transaction ended with {:?}",
         pb::EndResult::try_from(status.end_result)
     );
-    a.last_transaction = Some(start.transaction_id);
+    a.last_status = Some(status);
     Ok(Timed {
         confirm: t2 - t1,
         session: t3 - t0,
@@ -946,14 +947,11 @@ async fn sign_once_rest(
     })
 }
 
-/// Checks the account's last signature with OpenSSL (RSASSA-PKCS1-v1_5, SHA-256).
-async fn verify_last(rp: &mut RelyingPartyClient<Channel>, a: &mut Account) -> anyhow::Result<()> {
-    let id = a.last_transaction.clone().context("no signature yet")?;
-    let st = rp
-        .get_transaction_status(pb::GetTransactionStatusRequest { transaction_id: id })
-        .await?
-        .into_inner();
-    let key = st.key_pair.context("no key in the status")?;
+/// Checks the account's last signature, as its relying party fetched it, with OpenSSL
+/// (RSASSA-PKCS1-v1_5, SHA-256).
+fn verify_last(a: &Account) -> anyhow::Result<()> {
+    let st = a.last_status.as_ref().context("no signature yet")?;
+    let key = st.key_pair.as_ref().context("no key in the status")?;
     let pkey = openssl::pkey::PKey::public_key_from_der(&key.public_key_der)?;
     let mut verifier = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &pkey)?;
     verifier.update(format!("tandem load {}", a.state.document_number).as_bytes())?;
