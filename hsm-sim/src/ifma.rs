@@ -375,7 +375,8 @@ mod tests {
     }
 
     /// Agrees with OpenSSL on edge values and random ones, for RSA moduli of the sizes we
-    /// use and for odd moduli of every vector count and odd bit lengths.
+    /// use, odd moduli of every vector count and odd bit lengths, and moduli of all-one and
+    /// almost-all-zero limbs.
     #[test]
     fn agrees_with_openssl() {
         if !available() {
@@ -399,6 +400,16 @@ mod tests {
             64, 414, 415, 416, 830, 1000, 1021, 1536, 2047, 3000, 3329, 4158,
         ] {
             moduli.push(odd_modulus(bits));
+        }
+        // Extreme limbs: all ones (every product and carry at its largest), and 2^(b-1) + 1
+        // (almost all zeros), each at the largest size of its vector count.
+        for bits in [414, 3326, 4158] {
+            let mut p = BigNum::new().unwrap();
+            p.set_bit(bits).unwrap();
+            moduli.push(&p - &BigNum::from_u32(1).unwrap());
+            let mut q = BigNum::new().unwrap();
+            q.set_bit(bits - 1).unwrap();
+            moduli.push(&q + &BigNum::from_u32(1).unwrap());
         }
         for n in &moduli {
             let k = n.num_bytes();
