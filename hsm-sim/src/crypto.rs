@@ -963,10 +963,7 @@ mod tests {
                 // Whichever path this CPU takes (IFMA or OpenSSL), and OpenSSL's directly.
                 assert_eq!(share_exp(&key, &x).unwrap(), want);
                 let xb = BigNum::from_slice(&x).unwrap();
-                assert_eq!(
-                    share_exp_openssl(&key, &n, &xb, k as usize).unwrap(),
-                    want
-                );
+                assert_eq!(share_exp_openssl(&key, &n, &xb, k as usize).unwrap(), want);
             }
         }
         // Input checks.
