@@ -80,7 +80,7 @@ fn vectors(n_bits: usize) -> Option<usize> {
 /// - `rr`: `R² mod n` for `R = 2^radix_bits(bits of n)`, big-endian, at most `k` bytes.
 ///
 /// Returns `x^d mod n` as exactly `k` bytes. Violated preconditions give `None` (checked on
-/// public values only: sizes, `n` odd).
+/// public values only: the sizes, `n` odd, `x < n`, `rr < n`).
 pub fn mod_exp(x: &[u8], d: &[u8], n: &[u8], rr: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     let k = n.len();
     if !available() || k == 0 || n[0] == 0 || n[k - 1] & 1 == 0 {
@@ -208,10 +208,15 @@ struct Ctx<const NV: usize> {
 }
 
 impl<const NV: usize> Ctx<NV> {
-    /// `None` if `n` or `rr` do not fit (the caller has checked `n` is odd).
+    /// `None` if `n` or `rr` do not fit or `rr` is not below `n` (the caller has checked that
+    /// `n` is odd).
     #[target_feature(enable = "avx512f,avx512ifma")]
     fn new(n: &[u8], rr: &[u8]) -> Option<Self> {
         let n_words = words_from_be::<NV>(n)?;
+        let rr_words = words_from_be::<NV>(rr)?;
+        if !below(rr_words.as_flattened(), n_words.as_flattened()) {
+            return None;
+        }
         let n0 = n_words[0][0];
         // n0⁻¹ mod 2^64 by Newton's iteration (n0 odd): each step doubles the correct bits.
         let mut inv: u64 = 1;
@@ -225,7 +230,7 @@ impl<const NV: usize> Ctx<NV> {
             n: from_words(&n_words),
             n_words,
             k0: inv.wrapping_neg() & MASK,
-            rr: from_words(&words_from_be::<NV>(rr)?),
+            rr: from_words(&rr_words),
             k: n.len(),
         })
     }
@@ -446,7 +451,8 @@ mod tests {
     }
 
     /// Bad input is declined, not computed: even modulus, x not below n, exponent not
-    /// exactly the modulus length, modulus too large, R² longer than the modulus.
+    /// exactly the modulus length, modulus too large, R² longer than the modulus or not
+    /// below it.
     #[test]
     fn declines_bad_input() {
         if !available() {
@@ -472,6 +478,7 @@ mod tests {
         assert!(radix_bits(4159).is_none());
         assert!(mod_exp(&[2], &vec![1; kb], &big.to_vec(), &[1]).is_none());
         assert!(mod_exp(&[2], &d, &nb, &vec![1; k + 1]).is_none());
+        assert!(mod_exp(&[2], &d, &nb, &nb).is_none());
     }
 
     #[test]
