@@ -307,9 +307,9 @@ impl Drop for SecretBn {
 /// below `n` (`CKR_DATA_INVALID`).
 ///
 /// Constant time in the exponent, on one of two paths:
-/// - on a CPU with AVX-512 IFMA, [`crate::ifma::mod_exp`] (about twice as fast; fixed
+/// - on a CPU with AVX-512 IFMA, [`tandem_modexp::mod_exp`] (about twice as fast; fixed
 ///   windows over every bit of the modulus length, masked table reads);
-/// - otherwise, or with [`MODEXP_ENV`]`=openssl`, OpenSSL: `d` carries `BN_FLG_CONSTTIME`
+/// - otherwise, or with `TANDEM_MODEXP=openssl` ([`tandem_modexp::enabled`]), OpenSSL: `d` carries `BN_FLG_CONSTTIME`
 ///   (`set_const_time`), so `BN_mod_exp` takes `BN_mod_exp_mont_consttime` (the modulus is
 ///   odd, checked when the key was made).
 ///
@@ -330,8 +330,7 @@ pub fn share_exp(key: &Object, data: &[u8]) -> Result<Vec<u8>> {
     if x >= n {
         return ck(CKR_DATA_INVALID);
     }
-    #[cfg(target_arch = "x86_64")]
-    if modexp_ifma()
+    if tandem_modexp::enabled()
         && let Some(r) = share_exp_ifma(key, &n, data, k)?
     {
         return Ok(r);
@@ -339,47 +338,17 @@ pub fn share_exp(key: &Object, data: &[u8]) -> Result<Vec<u8>> {
     share_exp_openssl(key, &n, &x, k)
 }
 
-/// Set to `openssl` to compute the share exponentiation with OpenSSL even on a CPU with
-/// AVX-512 IFMA (to compare the two; read once per process).
-pub const MODEXP_ENV: &str = "TANDEM_HSM_SIM_MODEXP";
-
-/// Whether the share exponentiation runs on AVX-512 IFMA ([`crate::ifma`]): the CPU has it
-/// and [`MODEXP_ENV`] does not ask for OpenSSL.
-pub fn modexp_ifma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static ON: OnceLock<bool> = OnceLock::new();
-        *ON.get_or_init(|| {
-            crate::ifma::available() && std::env::var_os(MODEXP_ENV).is_none_or(|v| v != "openssl")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-/// [`share_exp`] on AVX-512 IFMA; `None` for a size [`crate::ifma`] does not handle (then
-/// OpenSSL computes it). `x < n` is checked.
-#[cfg(target_arch = "x86_64")]
+/// [`share_exp`] on AVX-512 IFMA ([`tandem_modexp`]); `None` for a size it does not handle
+/// (then OpenSSL computes it). `x < n` is checked.
 fn share_exp_ifma(key: &Object, n: &BigNum, x: &[u8], k: usize) -> Result<Option<Vec<u8>>> {
-    let Some(radix_bits) = crate::ifma::radix_bits(n.num_bits() as usize) else {
-        return Ok(None);
-    };
-    let modulus = n.to_vec();
     let d = key
         .get(CKA_VALUE)
         .ok_or(Error::Ck(CKR_KEY_TYPE_INCONSISTENT))?;
-    if modulus.len() != k || d.len() > k {
+    let Some(r) = tandem_modexp::pow(x, d, &n.to_vec()) else {
         return Ok(None);
-    }
-    // Every bit of a k-byte exponent is processed, so leading zeros of d do not show.
-    let mut padded = Zeroizing::new(vec![0u8; k]);
-    padded[k - d.len()..].copy_from_slice(d);
-    // R² mod n for R = 2^radix_bits (public: it depends on n only).
-    let mut r2 = BigNum::new()?;
-    r2.set_bit(i32::try_from(2 * radix_bits).map_err(|_| Error::Ck(CKR_KEY_SIZE_RANGE))?)?;
-    let (mut rr, mut ctx) = (BigNum::new()?, BigNumContext::new()?);
-    rr.nnmod(&r2, n, &mut ctx)?;
-    Ok(crate::ifma::mod_exp(x, &padded, &modulus, &rr.to_vec()).map(|r| r.to_vec()))
+    };
+    // The result has the modulus's length (`k`, checked).
+    Ok((r.len() == k).then(|| r.to_vec()))
 }
 
 /// [`share_exp`] on OpenSSL's `BN_mod_exp_mont_consttime`.

@@ -14,26 +14,23 @@
 //!                             ▼            ▼
 //!                          crypto       store (token directory, AES-256-GCM for
 //!                          (OpenSSL,           private objects under the token key)
-//!                           ifma)
+//!                           tandem_modexp)
 //! ```
 //!
 //! Every entry point first consults [`fault`] (off unless `TANDEM_HSM_SIM_FAULTS` names a
 //! fault file). Tandem's vendor-defined key type and mechanism are in [`vendor`].
 //!
-//! The share exponentiation runs on AVX-512 IFMA where the CPU has it ([`ifma`], about twice
-//! as fast as OpenSSL's constant-time exponentiation), on OpenSSL otherwise or when
-//! `TANDEM_HSM_SIM_MODEXP=openssl` ([`crypto::MODEXP_ENV`]).
+//! The share exponentiation runs on AVX-512 IFMA where the CPU has it (`tandem_modexp`,
+//! about twice as fast as OpenSSL's constant-time exponentiation), on OpenSSL otherwise or
+//! when `TANDEM_MODEXP=openssl`.
 //!
-//! Only [`ffi`] and [`ifma`] (CPU intrinsics) contain `unsafe` code; everything else is safe
-//! Rust.
+//! Only [`ffi`] contains `unsafe` code; everything else is safe Rust.
 #![deny(unsafe_code)]
 
 pub mod crypto;
 pub mod error;
 pub mod fault;
 pub mod ffi;
-#[cfg(target_arch = "x86_64")]
-pub mod ifma;
 pub mod mechanism;
 pub mod module;
 pub mod object;

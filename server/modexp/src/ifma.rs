@@ -1,37 +1,4 @@
-//! Constant-time modular exponentiation on AVX-512 IFMA (52-bit multiply-accumulate), for
-//! the share exponentiation `x^d1'' mod n1` (a non-CRT exponentiation with a secret
-//! exponent).
-//!
-//! OpenSSL 3.0's `BN_mod_exp_mont_consttime` multiplies 64-bit limbs one at a time (`mulx`).
-//! CPUs with IFMA (Intel since Ice Lake, AMD since Zen 4) multiply eight 52-bit limbs per
-//! instruction. On the 2-core AMD EPYC (Zen 4) of our benchmarks this module takes
-//! 0.47x OpenSSL's time at 3072 bits and 0.39x at 4096 (docs/BENCHMARKS.md).
-//!
-//! # Method
-//!
-//! - Numbers are held in radix 2^52, `8·NV` limbs (`NV` 512-bit vectors), with
-//!   `R = 2^(52·8·NV) > 4n`.
-//! - `Ctx::amm` is an "almost Montgomery multiplication" (Gueron and Krasnov,
-//!   "Accelerating big integer arithmetic using Intel IFMA extensions", 2016): word by word,
-//!   the 104-bit products split into their low and high 52 bits. The lanes accumulate without
-//!   carries (each stays below 2^61) and are normalised once per multiplication. Inputs below
-//!   `2n` give a result below `2n`.
-//! - Exponentiation: fixed 5-bit windows over all `8·len(n)` bits of the exponent, so the
-//!   sequence of operations depends only on the modulus length, not on the exponent's value
-//!   or its leading zeros. Each window's table entry is read by scanning the whole table
-//!   with masked moves: no secret-dependent branch or memory address.
-//! - The result leaves Montgomery form by a multiplication with 1 and a masked final
-//!   subtraction.
-//!
-//! # Safety
-//!
-//! This is the only module besides [`crate::ffi`] with `unsafe` code:
-//! - calls of `#[target_feature(enable = "avx512f,avx512ifma")]` functions, made only after
-//!   [`available`] has seen both features on the running CPU;
-//! - `transmute_copy` between `__m512i` and `[u64; 8]` (both 64 bytes, every bit pattern
-//!   valid).
-
-#![allow(unsafe_code)]
+//! The AVX-512 IFMA implementation (x86-64 only); see the crate's documentation.
 
 use core::arch::x86_64::*;
 use std::sync::OnceLock;
@@ -46,17 +13,15 @@ const WINDOW: usize = 5;
 const MAX_VECTORS: usize = 10;
 
 /// Whether the running CPU has AVX-512F and AVX-512 IFMA (checked once).
-pub fn available() -> bool {
+pub(crate) fn available() -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
     *HAS.get_or_init(|| {
         is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512ifma")
     })
 }
 
-/// The exponent of the Montgomery radix `R = 2^r` used for a modulus of `n_bits` bits, or
-/// `None` when this module does not handle that size. The caller supplies `R² mod n` to
-/// [`mod_exp`].
-pub fn radix_bits(n_bits: usize) -> Option<usize> {
+/// [`crate::radix_bits`].
+pub(crate) fn radix_bits(n_bits: usize) -> Option<usize> {
     let nv = vectors(n_bits)?;
     Some(nv * 8 * LIMB_BITS)
 }
@@ -70,18 +35,9 @@ fn vectors(n_bits: usize) -> Option<usize> {
     (nv <= MAX_VECTORS).then_some(nv)
 }
 
-/// `x^d mod n` in constant time with respect to `d`, or `None` when the CPU has no IFMA
-/// ([`available`]) or the size is not handled ([`radix_bits`]).
-///
-/// - `n`: the modulus, odd, big-endian, exactly `k` bytes with a non-zero first byte;
-/// - `x`: below `n`, big-endian, at most `k` bytes;
-/// - `d`: big-endian, exactly `k` bytes (pad with leading zeros): every one of its bits is
-///   processed;
-/// - `rr`: `R² mod n` for `R = 2^radix_bits(bits of n)`, big-endian, at most `k` bytes.
-///
-/// Returns `x^d mod n` as exactly `k` bytes. Violated preconditions give `None` (checked on
-/// public values only: the sizes, `n` odd, `x < n`, `rr < n`).
-pub fn mod_exp(x: &[u8], d: &[u8], n: &[u8], rr: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+/// [`crate::mod_exp`] on this CPU.
+#[allow(unsafe_code)]
+pub(crate) fn mod_exp(x: &[u8], d: &[u8], n: &[u8], rr: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     let k = n.len();
     if !available() || k == 0 || n[0] == 0 || n[k - 1] & 1 == 0 {
         return None;
@@ -108,12 +64,14 @@ type Vectors<const NV: usize> = [__m512i; NV];
 type Words<const NV: usize> = [[u64; 8]; NV];
 
 #[inline(always)]
+#[allow(unsafe_code)]
 fn to_words<const NV: usize>(v: &Vectors<NV>) -> Words<NV> {
     // SAFETY: `__m512i` and `[u64; 8]` are 64 bytes each, any bit pattern is valid for both.
     unsafe { core::mem::transmute_copy(v) }
 }
 
 #[inline(always)]
+#[allow(unsafe_code)]
 fn from_words<const NV: usize>(w: &Words<NV>) -> Vectors<NV> {
     // SAFETY: as in `to_words`.
     unsafe { core::mem::transmute_copy(w) }
