@@ -309,9 +309,9 @@ impl Drop for SecretBn {
 /// Constant time in the exponent, on one of two paths:
 /// - on a CPU with AVX-512 IFMA, [`tandem_modexp::mod_exp`] (about twice as fast; fixed
 ///   windows over every bit of the modulus length, masked table reads);
-/// - otherwise, or with `TANDEM_MODEXP=openssl` ([`tandem_modexp::enabled`]), OpenSSL: `d` carries `BN_FLG_CONSTTIME`
-///   (`set_const_time`), so `BN_mod_exp` takes `BN_mod_exp_mont_consttime` (the modulus is
-///   odd, checked when the key was made).
+/// - otherwise, or with `TANDEM_MODEXP=openssl` ([`tandem_modexp::enabled`]), OpenSSL: `d`
+///   carries `BN_FLG_CONSTTIME` (`set_const_time`), so `BN_mod_exp` takes
+///   `BN_mod_exp_mont_consttime` (the modulus is odd, checked when the key was made).
 ///
 /// The copies of `d` are cleared before they are freed.
 pub fn share_exp(key: &Object, data: &[u8]) -> Result<Vec<u8>> {
