@@ -292,28 +292,15 @@ pub fn verify(key: &Object, mech: SignMech, data: &[u8], signature: &[u8]) -> Re
     }
 }
 
-/// A secret big number that is wiped (`BN_clear`) when dropped; `BigNum`'s own drop
-/// (`BN_free`) does not clear the digits.
-struct SecretBn(BigNum);
-
-impl Drop for SecretBn {
-    fn drop(&mut self) {
-        self.0.clear();
-    }
-}
-
 /// [`CKM_TANDEM_SHARE_EXP`]: `x^d mod n` for a [`CKK_TANDEM_SHARE`] key, left-padded to the
 /// modulus length. `x` may be at most the modulus length (`CKR_DATA_LEN_RANGE`) and must be
 /// below `n` (`CKR_DATA_INVALID`).
 ///
-/// Constant time in the exponent, on one of two paths:
-/// - on a CPU with AVX-512 IFMA, [`tandem_modexp::mod_exp`] (about twice as fast; fixed
-///   windows over every bit of the modulus length, masked table reads);
-/// - otherwise, or with `TANDEM_MODEXP=openssl` ([`tandem_modexp::enabled`]), OpenSSL: `d`
-///   carries `BN_FLG_CONSTTIME` (`set_const_time`), so `BN_mod_exp` takes
-///   `BN_mod_exp_mont_consttime` (the modulus is odd, checked when the key was made).
-///
-/// The copies of `d` are cleared before they are freed.
+/// Constant time in the exponent: [`tandem_modexp::mod_exp_secret`], the server's own share
+/// exponentiation, on AVX-512 IFMA where the CPU has it (about twice as fast; fixed windows
+/// over every bit of the modulus length, masked table reads), else OpenSSL's
+/// `BN_mod_exp_mont_consttime` (or with `TANDEM_MODEXP=openssl`). The copies of `d` are
+/// cleared before they are freed.
 pub fn share_exp(key: &Object, data: &[u8]) -> Result<Vec<u8>> {
     if key.class() != Some(CKO_SECRET_KEY) || key.key_type() != Some(CKK_TANDEM_SHARE) {
         return ck(CKR_KEY_TYPE_INCONSISTENT);
@@ -330,36 +317,11 @@ pub fn share_exp(key: &Object, data: &[u8]) -> Result<Vec<u8>> {
     if x >= n {
         return ck(CKR_DATA_INVALID);
     }
-    if tandem_modexp::enabled()
-        && let Some(r) = share_exp_ifma(key, &n, data, k)?
-    {
-        return Ok(r);
-    }
-    share_exp_openssl(key, &n, &x, k)
-}
-
-/// [`share_exp`] on AVX-512 IFMA ([`tandem_modexp`]); `None` for a size it does not handle
-/// (then OpenSSL computes it). `x < n` is checked.
-fn share_exp_ifma(key: &Object, n: &BigNum, x: &[u8], k: usize) -> Result<Option<Vec<u8>>> {
     let d = key
         .get(CKA_VALUE)
         .ok_or(Error::Ck(CKR_KEY_TYPE_INCONSISTENT))?;
-    let Some(r) = tandem_modexp::pow(x, d, &n.to_vec()) else {
-        return Ok(None);
-    };
-    // The result has the modulus's length (`k`, checked).
-    Ok((r.len() == k).then(|| r.to_vec()))
-}
-
-/// [`share_exp`] on OpenSSL's `BN_mod_exp_mont_consttime`.
-fn share_exp_openssl(key: &Object, n: &BigNum, x: &BigNum, k: usize) -> Result<Vec<u8>> {
-    let mut d = SecretBn(bn(key, CKA_VALUE)?);
-    d.0.set_const_time();
-    let mut ctx = BigNumContext::new_secure()?;
-    let mut r = SecretBn(BigNum::new_secure()?);
-    r.0.mod_exp(x, &d.0, n, &mut ctx)?;
-    let k = i32::try_from(k).map_err(|_| Error::Ck(CKR_KEY_SIZE_RANGE))?;
-    Ok(r.0.to_vec_padded(k)?)
+    // The modulus attribute's own length is `k` (`rsa_len`).
+    Ok(tandem_modexp::mod_exp_secret(data, d, &n.to_vec())?.to_vec())
 }
 
 /// Signs with an RSA private key object; the result is exactly the modulus length.
@@ -931,8 +893,10 @@ mod tests {
                 let want = want.to_vec_padded(k).unwrap();
                 // Whichever path this CPU takes (IFMA or OpenSSL), and OpenSSL's directly.
                 assert_eq!(share_exp(&key, &x).unwrap(), want);
-                let xb = BigNum::from_slice(&x).unwrap();
-                assert_eq!(share_exp_openssl(&key, &n, &xb, k as usize).unwrap(), want);
+                assert_eq!(
+                    *tandem_modexp::mod_exp_openssl(&x, d, &n.to_vec()).unwrap(),
+                    want
+                );
             }
         }
         // Input checks.

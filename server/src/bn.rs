@@ -1,13 +1,13 @@
-//! The server's constant-time modular exponentiation with a secret exponent: OpenSSL's
-//! `BN_mod_exp_mont_consttime`, reached through `BN_mod_exp` with `BN_FLG_CONSTTIME` set on
-//! the exponent (OpenSSL then takes the fixed-window, cache-line-uniform Montgomery ladder
-//! whatever the exponent's value). The secret lives only in `BN_secure_new` numbers, which
-//! OpenSSL clears when they are freed (and which this module clears before that as well).
+//! The server's big-integer arithmetic on OpenSSL: the share exponentiation with a secret
+//! exponent, and the public reductions, products and checks around it.
 //!
-//! Used for `s1'' = x^d1'' mod n1` when the HSM cannot do it in the token (SoftHSM and other
-//! standard PKCS#11 modules, DESIGN.md); about 2x faster than the pure-Rust crypto-bigint
-//! ladder the device uses (docs/BENCHMARKS.md). On a CPU with AVX-512 IFMA it runs on
-//! `tandem_modexp` instead, about twice as fast again (unless `TANDEM_MODEXP=openssl`).
+//! [`mod_exp_secret`] computes `s1'' = x^d1'' mod n1` when the HSM cannot do it in the token
+//! (SoftHSM and other standard PKCS#11 modules, DESIGN.md). It checks its input and hands the
+//! exponentiation to `tandem_modexp::mod_exp_secret`, which hsm-sim uses in its token too:
+//! constant time in the exponent, on AVX-512 IFMA where the CPU has it (about twice as fast
+//! as OpenSSL), else OpenSSL's `BN_mod_exp_mont_consttime` with the secret in cleared
+//! secure-heap numbers (unless `TANDEM_MODEXP=openssl`). Either is several times faster than
+//! the pure-Rust crypto-bigint ladder the device uses (docs/BENCHMARKS.md).
 
 use openssl::bn::{BigNum, BigNumContext, BigNumRef};
 
@@ -30,54 +30,16 @@ pub enum BnError {
     OpenSsl(#[from] openssl::error::ErrorStack),
 }
 
-/// A big number holding a secret: secure-heap allocated, cleared on drop.
-struct Secret(BigNum);
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.clear();
-    }
-}
-
 /// `base^exponent mod modulus`, constant time in the exponent, big-endian in and out; the
 /// result is left-padded to the modulus length. `base` must be below `modulus`, which must
 /// be odd (an RSA modulus).
 pub fn mod_exp_secret(base: &[u8], exponent: &[u8], modulus: &[u8]) -> Result<Vec<u8>, BnError> {
-    let n = BigNum::from_slice(modulus)?;
-    if n.num_bits() < 2 || !n.is_bit_set(0) {
-        return Err(BnError::Modulus);
-    }
+    let n = odd_modulus(modulus)?;
     let x = BigNum::from_slice(base)?;
     if x >= n {
         return Err(BnError::Base);
     }
-    if tandem_modexp::enabled()
-        && let Some(r) = tandem_modexp::pow(base, exponent, modulus)
-        && r.len() <= modulus.len()
-    {
-        let mut out = vec![0u8; modulus.len()];
-        out[modulus.len() - r.len()..].copy_from_slice(&r);
-        return Ok(out);
-    }
-    mod_exp_secret_openssl(&x, exponent, &n, modulus.len())
-}
-
-/// [`mod_exp_secret`] on OpenSSL's `BN_mod_exp_mont_consttime`, padded to `len` bytes.
-fn mod_exp_secret_openssl(
-    x: &BigNumRef,
-    exponent: &[u8],
-    n: &BigNumRef,
-    len: usize,
-) -> Result<Vec<u8>, BnError> {
-    let mut d = Secret(BigNum::new_secure()?);
-    d.0.copy_from_slice(exponent)?;
-    d.0.set_const_time();
-    let mut ctx = BigNumContext::new_secure()?;
-    let mut r = Secret(BigNum::new_secure()?);
-    r.0.mod_exp(x, &d.0, n, &mut ctx)?;
-    // The modulus is public; its byte length fits an i32 for any RSA size.
-    let len = i32::try_from(len).map_err(|_| BnError::Modulus)?;
-    Ok(r.0.to_vec_padded(len)?)
+    Ok(tandem_modexp::mod_exp_secret(base, exponent, modulus)?.to_vec())
 }
 
 /// `a·b mod modulus`, padded to the modulus length (public values: the halves of a partial
@@ -256,10 +218,7 @@ mod tests {
             let want = want.to_vec_padded(n.len() as i32).unwrap();
             // Whichever path this CPU takes (IFMA or OpenSSL), and OpenSSL's directly.
             assert_eq!(got, want);
-            assert_eq!(
-                mod_exp_secret_openssl(&xb, &d, key.n(), n.len()).unwrap(),
-                want
-            );
+            assert_eq!(*tandem_modexp::mod_exp_openssl(&x, &d, &n).unwrap(), want);
             // A modulus given with a leading zero byte: the result keeps that length.
             let n0 = [&[0u8][..], &n].concat();
             assert_eq!(mod_exp_secret(&x, &d, &n0).unwrap()[1..], want[..]);

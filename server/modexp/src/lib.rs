@@ -7,8 +7,11 @@
 //! OpenSSL 3.0's `BN_mod_exp_mont_consttime` multiplies 64-bit limbs one at a time (`mulx`).
 //! CPUs with IFMA (Intel since Ice Lake, AMD since Zen 4) multiply eight 52-bit limbs per
 //! instruction. On the 2-core AMD EPYC (Zen 4) of our benchmarks this crate takes 0.47x
-//! OpenSSL's time at 3072 bits and 0.39x at 4096 (docs/BENCHMARKS.md). Where the CPU has no
-//! IFMA, or the size is not handled, [`mod_exp`] returns `None` and the caller uses OpenSSL.
+//! OpenSSL's time at 3072 bits and 0.39x at 4096 (docs/BENCHMARKS.md).
+//!
+//! Callers use [`mod_exp_secret`]: IFMA ([`pow`], [`mod_exp`]) where the CPU has it and the
+//! size is handled, else OpenSSL's `BN_mod_exp_mont_consttime` ([`mod_exp_openssl`]), and
+//! OpenSSL always with `TANDEM_MODEXP=openssl` ([`enabled`]).
 //!
 //! # Method
 //!
@@ -37,6 +40,7 @@
 use std::sync::OnceLock;
 
 use openssl::bn::{BigNum, BigNumContext};
+use openssl::error::ErrorStack;
 use zeroize::Zeroizing;
 
 #[cfg(target_arch = "x86_64")]
@@ -116,6 +120,53 @@ pub fn pow(x: &[u8], d: &[u8], n: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     let (mut rr, mut ctx) = (BigNum::new().ok()?, BigNumContext::new().ok()?);
     rr.nnmod(&r2, &modulus, &mut ctx).ok()?;
     mod_exp(strip(x), &padded, n, &rr.to_vec())
+}
+
+/// The share exponentiation both users call: `x^d mod n`, constant time in `d`, left-padded
+/// to `n.len()` bytes. On [`pow`] when [`enabled`] and the size is handled, else on
+/// [`mod_exp_openssl`].
+///
+/// The callers check the preconditions with their own errors first: `n` odd and at least 3,
+/// `x < n`, `d` at most `n`'s length.
+pub fn mod_exp_secret(x: &[u8], d: &[u8], n: &[u8]) -> Result<Zeroizing<Vec<u8>>, ErrorStack> {
+    if enabled()
+        && let Some(r) = pow(x, d, n)
+        && r.len() <= n.len()
+    {
+        let mut out = Zeroizing::new(vec![0u8; n.len()]);
+        out[n.len() - r.len()..].copy_from_slice(&r);
+        return Ok(out);
+    }
+    mod_exp_openssl(x, d, n)
+}
+
+/// [`mod_exp_secret`] on OpenSSL's `BN_mod_exp_mont_consttime`: the exponent carries
+/// `BN_FLG_CONSTTIME` (`set_const_time`), so `BN_mod_exp` takes the fixed-window,
+/// cache-line-uniform Montgomery ladder whatever its value. The exponent and the result live
+/// in secure-heap numbers that are cleared before they are freed.
+pub fn mod_exp_openssl(x: &[u8], d: &[u8], n: &[u8]) -> Result<Zeroizing<Vec<u8>>, ErrorStack> {
+    let (x, modulus) = (BigNum::from_slice(x)?, BigNum::from_slice(n)?);
+    let mut e = SecretBn(BigNum::new_secure()?);
+    e.0.copy_from_slice(d)?;
+    e.0.set_const_time();
+    let mut ctx = BigNumContext::new_secure()?;
+    let mut r = SecretBn(BigNum::new_secure()?);
+    r.0.mod_exp(&x, &e.0, &modulus, &mut ctx)?;
+    // Padded to the modulus's own length, then to `n.len()` (which may add leading zeros).
+    let v = Zeroizing::new(r.0.to_vec_padded(modulus.num_bytes())?);
+    let mut out = Zeroizing::new(vec![0u8; n.len()]);
+    out[n.len() - v.len()..].copy_from_slice(&v);
+    Ok(out)
+}
+
+/// A secret big number that is wiped (`BN_clear`) when dropped; `BigNum`'s own drop
+/// (`BN_free`) does not clear the digits.
+struct SecretBn(BigNum);
+
+impl Drop for SecretBn {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// Without leading zero bytes (public values only).

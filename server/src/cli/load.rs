@@ -901,8 +901,8 @@ async fn sign_once_rest(
     // CPU-bound, off the async workers. It runs with the server's constant-time
     // exponentiation (`crate::bn`: AVX-512 IFMA where the CPU has it, else OpenSSL's ladder),
     // in a quarter to a half of the CPU time of the app's pure-Rust one: the device shares
-    // the cores with the server being measured. rest-pkcs1 computes it once (the same `x` each time); the device's
-    // checks of the request run every time.
+    // the cores with the server being measured. rest-pkcs1 computes it once (the same `x`
+    // each time); the device's checks of the request run every time.
     let prepared = {
         let memo = std::cell::RefCell::new(a.rest_pkcs1_share.take());
         let device_mod_exp = |x: &[u8], d: &[u8], n: &[u8]| {
