@@ -22,4 +22,7 @@ else
   TANDEM_TEST_HSM=hsm-sim TANDEM_TEST_PKCS11_MODULE="$target/debug/libtandem_hsm_sim.so" \
     cargo test --workspace --test hsm_softhsm --locked --no-fail-fast || status=$?
 fi
+# Licenses, duplicate versions, sources and (when a database is at hand) advisories
+# (scripts/supply-chain.sh, docs/SUPPLY_CHAIN.md).
+scripts/supply-chain.sh || status=$?
 exit $status
