@@ -235,6 +235,8 @@ pub enum SignMech {
     Ecdsa,
     /// [`CKM_TANDEM_SHARE_EXP`]: `x^d mod n` with a [`CKK_TANDEM_SHARE`] key.
     TandemShare,
+    /// `CKM_SHA256_HMAC`: HMAC-SHA-256 with a `CKK_GENERIC_SECRET` key (sign and verify).
+    HmacSha256,
 }
 
 impl SignMech {
@@ -243,6 +245,7 @@ impl SignMech {
         match mech {
             CKM_ECDSA => Some(Self::Ecdsa),
             CKM_TANDEM_SHARE_EXP => Some(Self::TandemShare),
+            CKM_SHA256_HMAC => Some(Self::HmacSha256),
             _ => RsaSignMech::from_mechanism(mech).map(Self::Rsa),
         }
     }
@@ -253,13 +256,14 @@ impl SignMech {
             Self::Rsa(_) => CKK_RSA,
             Self::Ecdsa => CKK_EC,
             Self::TandemShare => CKK_TANDEM_SHARE,
+            Self::HmacSha256 => CKK_GENERIC_SECRET,
         }
     }
 
     /// The object class of the signing key.
     pub fn signing_class(self) -> CK_OBJECT_CLASS {
         match self {
-            Self::TandemShare => CKO_SECRET_KEY,
+            Self::TandemShare | Self::HmacSha256 => CKO_SECRET_KEY,
             _ => CKO_PRIVATE_KEY,
         }
     }
@@ -271,6 +275,7 @@ pub fn signature_len(key: &Object, mech: SignMech) -> Result<usize> {
         SignMech::Rsa(_) => rsa_len(key),
         SignMech::Ecdsa => Ok(2 * ec_curve(key)?.1),
         SignMech::TandemShare => rsa_len(key),
+        SignMech::HmacSha256 => Ok(HMAC_SHA256_LEN),
     }
 }
 
@@ -280,6 +285,7 @@ pub fn sign(key: &Object, mech: SignMech, data: &[u8]) -> Result<Vec<u8>> {
         SignMech::Rsa(m) => rsa_sign(key, m, data),
         SignMech::Ecdsa => ecdsa_sign(key, data),
         SignMech::TandemShare => share_exp(key, data),
+        SignMech::HmacSha256 => Ok(hmac_sha256(key, data)?.to_vec()),
     }
 }
 
@@ -289,7 +295,33 @@ pub fn verify(key: &Object, mech: SignMech, data: &[u8], signature: &[u8]) -> Re
         SignMech::Rsa(m) => rsa_verify(key, m, data, signature),
         SignMech::Ecdsa => ecdsa_verify(key, data, signature),
         SignMech::TandemShare => ck(CKR_MECHANISM_INVALID),
+        SignMech::HmacSha256 => Ok(signature.len() == HMAC_SHA256_LEN
+            && openssl::memcmp::eq(&hmac_sha256(key, data)?, signature)),
     }
+}
+
+/// Length of an HMAC-SHA-256 value.
+const HMAC_SHA256_LEN: usize = 32;
+
+/// Shortest `CKK_GENERIC_SECRET` key accepted for HMAC-SHA-256 (PKCS#11 leaves the minimum
+/// to the token; below the hash's length the key is weaker than the MAC).
+pub const HMAC_MIN_KEY_LEN: usize = 16;
+
+/// `CKM_SHA256_HMAC` with a `CKK_GENERIC_SECRET` key.
+fn hmac_sha256(key: &Object, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    if key.class() != Some(CKO_SECRET_KEY) || key.key_type() != Some(CKK_GENERIC_SECRET) {
+        return ck(CKR_KEY_TYPE_INCONSISTENT);
+    }
+    let value = key
+        .get(CKA_VALUE)
+        .ok_or(Error::Ck(CKR_KEY_TYPE_INCONSISTENT))?;
+    if value.len() < HMAC_MIN_KEY_LEN {
+        return ck(CKR_KEY_SIZE_RANGE);
+    }
+    let pkey = PKey::hmac(value)?;
+    let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), &pkey)?;
+    signer.update(data)?;
+    Ok(Zeroizing::new(signer.sign_to_vec()?))
 }
 
 /// [`CKM_TANDEM_SHARE_EXP`]: `x^d mod n` for a [`CKK_TANDEM_SHARE`] key, left-padded to the
@@ -539,8 +571,8 @@ pub fn aes_kwp_unwrap(kek: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> 
     Ok(r)
 }
 
-/// A fresh AES key value.
-pub fn aes_generate(len: usize) -> Result<Value> {
+/// A fresh secret key value (AES or generic secret) of `len` random bytes.
+pub fn secret_key_value(len: usize) -> Result<Value> {
     let mut v = Zeroizing::new(vec![0u8; len]);
     random(&mut v)?;
     Ok(v)

@@ -215,6 +215,11 @@ fn mechanisms() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
         ulMaxKeySize: 32,
         flags: flags | CKF_HW,
     };
+    let generic = |flags| CK_MECHANISM_INFO {
+        ulMinKeySize: crypto::HMAC_MIN_KEY_LEN as CK_ULONG,
+        ulMaxKeySize: 64,
+        flags: flags | CKF_HW,
+    };
     vec![
         (CKM_RSA_PKCS_KEY_PAIR_GEN, rsa(CKF_GENERATE_KEY_PAIR)),
         (CKM_RSA_X_509, rsa(CKF_SIGN | CKF_VERIFY)),
@@ -232,6 +237,8 @@ fn mechanisms() -> Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)> {
         (CKM_AES_KEY_GEN, aes(CKF_GENERATE)),
         (CKM_AES_GCM, aes(CKF_ENCRYPT | CKF_DECRYPT | CKF_UNWRAP)),
         (CKM_AES_KEY_WRAP_PAD, aes(CKF_WRAP | CKF_UNWRAP)),
+        (CKM_GENERIC_SECRET_KEY_GEN, generic(CKF_GENERATE)),
+        (CKM_SHA256_HMAC, generic(CKF_SIGN | CKF_VERIFY)),
         (CKM_TANDEM_SHARE_EXP, rsa(CKF_SIGN)),
     ]
 }
@@ -1002,6 +1009,8 @@ impl Module {
             // A share only signs.
             (SignMech::TandemShare, CKA_SIGN) => m.signing_class(),
             (SignMech::TandemShare, _) => return ck(CKR_MECHANISM_INVALID),
+            // HMAC signs and verifies with the same secret key.
+            (SignMech::HmacSha256, _) => m.signing_class(),
             _ => class,
         };
         let e = self
@@ -1168,7 +1177,9 @@ impl Module {
 
     // ---- secret keys, encryption, wrapping ----
 
-    /// `C_GenerateKey` (`CKM_AES_KEY_GEN`, `CKA_VALUE_LEN` of 16, 24 or 32).
+    /// `C_GenerateKey`: `CKM_AES_KEY_GEN` (`CKA_VALUE_LEN` of 16, 24 or 32) and
+    /// `CKM_GENERIC_SECRET_KEY_GEN` (a `CKK_GENERIC_SECRET` key for HMAC, `CKA_VALUE_LEN` of
+    /// 16 to 64).
     pub fn generate_key(
         &mut self,
         h: CK_SESSION_HANDLE,
@@ -1176,29 +1187,35 @@ impl Module {
         template: Template,
     ) -> Result<CK_OBJECT_HANDLE> {
         let s = self.session(h)?;
-        if mech.kind != CKM_AES_KEY_GEN {
-            return ck(CKR_MECHANISM_INVALID);
-        }
+        let key_type = match mech.kind {
+            CKM_AES_KEY_GEN => CKK_AES,
+            CKM_GENERIC_SECRET_KEY_GEN => CKK_GENERIC_SECRET,
+            _ => return ck(CKR_MECHANISM_INVALID),
+        };
         mech.no_params()?;
         object::validate_template(&template)?;
         if template.iter().any(|(t, _)| KEY_MATERIAL.contains(t))
             || object::template_ulong(&template, CKA_CLASS).is_some_and(|c| c != CKO_SECRET_KEY)
-            || object::template_ulong(&template, CKA_KEY_TYPE).is_some_and(|k| k != CKK_AES)
+            || object::template_ulong(&template, CKA_KEY_TYPE).is_some_and(|k| k != key_type)
         {
             return ck(CKR_TEMPLATE_INCONSISTENT);
         }
         let len = object::template_ulong(&template, CKA_VALUE_LEN)
             .ok_or(Error::Ck(CKR_TEMPLATE_INCOMPLETE))?;
-        if !matches!(len, 16 | 24 | 32) {
+        let len_ok = match key_type {
+            CKK_AES => matches!(len, 16 | 24 | 32),
+            _ => (crypto::HMAC_MIN_KEY_LEN as CK_ULONG..=64).contains(&len),
+        };
+        if !len_ok {
             return ck(CKR_KEY_SIZE_RANGE);
         }
         let mut t = vec![
             (CKA_CLASS, ulong_value(CKO_SECRET_KEY)),
-            (CKA_KEY_TYPE, ulong_value(CKK_AES)),
+            (CKA_KEY_TYPE, ulong_value(key_type)),
         ];
         t.extend(template.into_iter().filter(|(a, _)| *a != CKA_VALUE_LEN));
-        t.push((CKA_VALUE, crypto::aes_generate(len as usize)?));
-        let obj = object::build(&t, Some(CKM_AES_KEY_GEN))?;
+        t.push((CKA_VALUE, crypto::secret_key_value(len as usize)?));
+        let obj = object::build(&t, Some(mech.kind))?;
         self.may_write(s, obj.is_token(), obj.is_private())?;
         self.add_object(h, obj)
     }
