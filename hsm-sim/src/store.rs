@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Every blob starts with a version byte; an unknown version or kind is rejected.
-//! Files are replaced atomically (write to a temporary file, then rename).
+//! Files are replaced atomically (write to a temporary file with a unique name, then rename).
+//! The directories are owner-only (0700) and the files 0600, set when they are created and
+//! again the first time a process takes the lock (the module's first access).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -40,6 +42,8 @@ fn corrupt(what: &str) -> Error {
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
+    /// Whether this process has made the existing files owner-only.
+    restricted: std::sync::atomic::AtomicBool,
 }
 
 /// Holds the directory lock; released when dropped (the file is closed).
@@ -52,7 +56,10 @@ impl Store {
         let dir = std::env::var_os(DIR_ENV)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
-        Self { dir }
+        Self {
+            dir,
+            restricted: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     fn objects_dir(&self) -> PathBuf {
@@ -60,7 +67,8 @@ impl Store {
     }
 
     /// Takes the exclusive directory lock (blocks while another process holds it).
-    /// Creates the directory (owner-only) on first use.
+    /// Creates the directory (owner-only) on first use; the first time in a process, makes
+    /// the directories 0700 and the files 0600 again.
     pub fn lock(&self) -> Result<DirLock> {
         let mut builder = fs::DirBuilder::new();
         builder.recursive(true);
@@ -70,18 +78,63 @@ impl Store {
         let f = owner_only(OpenOptions::new().create(true).truncate(false).write(true))
             .open(self.dir.join(".lock"))?;
         f.lock()?;
-        Ok(DirLock(f))
+        let lock = DirLock(f);
+        if !self.restricted.load(std::sync::atomic::Ordering::Relaxed) {
+            self.restrict(&lock)?;
+            self.restricted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(lock)
     }
 
-    fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-        let tmp = path.with_extension("tmp");
-        {
-            let mut f = owner_only(OpenOptions::new().create(true).truncate(true).write(true))
-                .open(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
+    /// Directories 0700, files 0600 (a token directory copied or unpacked with wider modes).
+    #[cfg(unix)]
+    fn restrict(&self, _lock: &DirLock) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let set = |p: &Path, mode: u32| fs::set_permissions(p, fs::Permissions::from_mode(mode));
+        set(&self.dir, 0o700)?;
+        set(&self.objects_dir(), 0o700)?;
+        for entry in fs::read_dir(&self.dir)?.chain(fs::read_dir(self.objects_dir())?) {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                set(&entry.path(), 0o600)?;
+            }
         }
-        fs::rename(&tmp, path)?;
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    fn restrict(&self, _lock: &DirLock) -> Result<()> {
+        Ok(())
+    }
+
+    /// Writes `path` through a temporary file with a unique name (created exclusively,
+    /// owner-only), so that no two writers ever share one, then renames it over `path`.
+    fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+        let name = path
+            .file_name()
+            .ok_or_else(|| Error::Storage("no file name".into()))?
+            .to_string_lossy();
+        let (tmp, mut f) = loop {
+            let mut suffix = [0u8; 8];
+            crypto::random(&mut suffix)?;
+            let hex: String = suffix.iter().map(|x| format!("{x:02x}")).collect();
+            let tmp = path.with_file_name(format!(".{name}.{hex}.tmp"));
+            match owner_only(OpenOptions::new().create_new(true).write(true)).open(&tmp) {
+                Ok(f) => break (tmp, f),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if let Err(e) = f
+            .write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .and_then(|()| fs::rename(&tmp, path))
+        {
+            let _ = fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        drop(f);
         // The rename itself must survive a crash too.
         if let Some(parent) = path.parent() {
             File::open(parent)?.sync_all()?;

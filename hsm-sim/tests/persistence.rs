@@ -354,3 +354,75 @@ fn pin_and_attribute_changes_persist() {
         ctx.init_token(slot, &pin("changed-so-pin"), "x").unwrap();
     });
 }
+
+#[test]
+fn token_files_are_made_owner_only_again_when_the_module_opens_them() {
+    isolated(
+        "token_files_are_made_owner_only_again_when_the_module_opens_them",
+        || {
+            use std::os::unix::fs::PermissionsExt;
+            let mode =
+                |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            let set = |p: &std::path::Path, m: u32| {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+            };
+            {
+                let ctx = load();
+                let slot = fresh_token(&ctx);
+                let s = ctx.open_rw_session(slot).unwrap();
+                s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+                for i in 0..3u8 {
+                    s.create_object(&[
+                        Attribute::Class(ObjectClass::DATA),
+                        Attribute::Token(true),
+                        Attribute::Private(true),
+                        Attribute::Label(vec![b'd', i]),
+                        Attribute::Value(vec![i; 8]),
+                    ])
+                    .unwrap();
+                }
+                drop(s);
+                ctx.finalize().unwrap();
+            }
+            // Written through temporary files with unique names; none is left behind.
+            let dir = token_dir();
+            let names = |d: &std::path::Path| -> Vec<String> {
+                std::fs::read_dir(d)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            };
+            let all: Vec<_> = names(&dir)
+                .into_iter()
+                .chain(names(&dir.join("objects")))
+                .collect();
+            assert!(!all.iter().any(|n| n.ends_with(".tmp")), "{all:?}");
+            // Someone copied the token directory with wider modes.
+            let files: Vec<_> = [dir.join("token.meta"), dir.join(".lock")]
+                .into_iter()
+                .chain(object_files())
+                .collect();
+            assert_eq!(files.len(), 5);
+            set(&dir, 0o755);
+            set(&dir.join("objects"), 0o775);
+            for f in &files {
+                set(f, 0o644);
+            }
+            // The next C_Initialize makes them owner-only again, and the token still works.
+            let ctx = load();
+            assert_eq!(mode(&dir), 0o700);
+            assert_eq!(mode(&dir.join("objects")), 0o700);
+            for f in &files {
+                assert_eq!(mode(f), 0o600, "{}", f.display());
+            }
+            let s = ctx.open_rw_session(slot(&ctx)).unwrap();
+            s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
+            assert_eq!(
+                s.find_objects(&[Attribute::Class(ObjectClass::DATA)])
+                    .unwrap()
+                    .len(),
+                3
+            );
+        },
+    );
+}
