@@ -58,6 +58,9 @@ use sha2::{Digest, Sha256, Sha384};
 use tandem_client_core::envelope::{self, EnvelopeKey};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+mod reply_key;
+pub use reply_key::REPLY_KEY_LABEL;
+
 /// hsm-sim's vendor key type for a split-key share `d1''` (hsm-sim/README.md): a secret key
 /// object with `CKA_MODULUS` = n1 whose value never leaves the token.
 pub const CKK_TANDEM_SHARE: u64 = 0x8000_0000 | 0x5444_0001;
@@ -408,6 +411,8 @@ pub struct ObjectsReport {
     pub kek: ObjectStatus,
     /// The key-transport key pair "tandem-transport".
     pub transport_key: ObjectStatus,
+    /// The reply key "tandem-reply-key" ([`reply_key`]).
+    pub reply_key: ObjectStatus,
     /// The transport key on the token (may differ from the requested one when the key was
     /// found).
     pub transport_key_spec: TransportKeySpec,
@@ -564,6 +569,8 @@ impl KeyCache {
 #[derive(Default)]
 struct CachedHandles {
     kek: Option<ObjectHandle>,
+    /// The reply key ([`reply_key`]).
+    reply: Option<ObjectHandle>,
     transport: Option<TransportKey>,
     /// CA private keys by label, with their kind.
     ca: HashMap<String, (ObjectHandle, CaKeySpec)>,
@@ -835,9 +842,11 @@ impl Hsm {
                 Some(_) => TransportKeySpec::EcP256,
                 None => TransportKeySpec::Rsa(bit_length(&read_modulus(s, found.handle)?)),
             };
+            let reply_key = self.ensure_reply_key_in(s)?;
             Ok(ObjectsReport {
                 kek,
                 transport_key,
+                reply_key,
                 transport_key_spec,
             })
         })

@@ -196,8 +196,8 @@ pub fn init_hsm_objects(cfg: &Config, data_dir: &Path) -> anyhow::Result<()> {
     let hsm = open_hsm(cfg)?;
     let report = hsm.ensure_objects(cfg.keys.transport_spec()?)?;
     eprintln!(
-        "HSM objects: key-encryption key {:?}, key-transport key {:?} ({})",
-        report.kek, report.transport_key, report.transport_key_spec
+        "HSM objects: key-encryption key {:?}, key-transport key {:?} ({}), reply key {:?}",
+        report.kek, report.transport_key, report.transport_key_spec, report.reply_key
     );
     crate::ca::init(cfg, data_dir, &hsm)
 }
@@ -262,7 +262,14 @@ pub async fn serve(
         .with_context(|| format!("cannot open {}", cfg.database.display()))?;
     let hsm = tokio::task::spawn_blocking({
         let cfg = cfg.clone();
-        move || open_hsm(&cfg)
+        move || -> anyhow::Result<Hsm> {
+            let hsm = open_hsm(&cfg)?;
+            // Data directories made before stored answers were sealed have no reply key yet.
+            if hsm.ensure_reply_key()? == crate::hsm::ObjectStatus::Created {
+                eprintln!("created the HSM's reply key ({})", crate::hsm::REPLY_KEY_LABEL);
+            }
+            Ok(hsm)
+        }
     })
     .await??;
     let cert = std::fs::read(&cfg.tls.cert)

@@ -676,6 +676,65 @@ fn ecdh_envelope_opens_in_the_hsm() {
 }
 
 #[test]
+fn reply_key_macs_in_the_token() {
+    with_fresh_token("reply_key_macs_in_the_token", |dir| {
+        let hsm = open(dir);
+        assert!(matches!(
+            hsm.reply_mac(b"x"),
+            Err(HsmError::ObjectMissing { .. })
+        ));
+        // A data directory from before the reply key: the server creates it on start.
+        assert_eq!(hsm.ensure_reply_key().unwrap(), ObjectStatus::Created);
+        assert_eq!(hsm.ensure_reply_key().unwrap(), ObjectStatus::Found);
+        let report = hsm.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap();
+        assert_eq!(report.reply_key, ObjectStatus::Found);
+
+        let a = hsm.reply_mac(b"scope|nonce|request").unwrap();
+        assert_eq!(
+            *a,
+            *hsm.reply_mac(b"scope|nonce|request").unwrap(),
+            "deterministic"
+        );
+        assert_ne!(*a, *hsm.reply_mac(b"scope|nonce|request!").unwrap());
+        assert_ne!(*a, [0u8; 32]);
+        // A second Hsm (another server process would be the same) derives the same key.
+        assert_eq!(*open(dir).reply_mac(b"scope|nonce|request").unwrap(), *a);
+
+        // The key is HMAC-SHA-256 with a key that cannot be read or wrapped out.
+        let raw = raw_session();
+        let key = find(&raw, REPLY_KEY_LABEL, ObjectClass::SECRET_KEY);
+        assert_eq!(bool_attr(&raw, key, AttributeType::Token), Some(true));
+        assert_eq!(bool_attr(&raw, key, AttributeType::Sensitive), Some(true));
+        assert_eq!(
+            bool_attr(&raw, key, AttributeType::Extractable),
+            Some(false)
+        );
+        assert_eq!(bool_attr(&raw, key, AttributeType::Decrypt), Some(false));
+        assert!(
+            !has_attr(&raw, key, AttributeType::Value),
+            "reply key value readable"
+        );
+        let kek = find(&raw, KEK_LABEL, ObjectClass::SECRET_KEY);
+        let wrapped = raw.wrap_key(&Mechanism::AesKeyWrapPad, kek, key);
+        assert!(
+            matches!(
+                wrapped,
+                Err(CryptokiError::Pkcs11(RvError::KeyUnextractable, _))
+            ),
+            "{wrapped:?}"
+        );
+        let mac = raw
+            .sign(&Mechanism::Sha256Hmac, key, b"scope|nonce|request")
+            .unwrap();
+        assert_eq!(
+            mac.as_slice(),
+            a.as_slice(),
+            "reply_mac is plain HMAC-SHA-256"
+        );
+    });
+}
+
+#[test]
 fn sealed_at_rest_round_trip() {
     with_fresh_token("sealed_at_rest_round_trip", |dir| {
         let hsm = open(dir);

@@ -304,6 +304,7 @@ impl Device for DeviceService {
                     exact("device_id", &req.device_id, 16)?;
                     exact("device_challenge", &req.device_challenge, 32)?;
                     let rt = Retransmission::new(
+                        &app.hsm,
                         format!("start-registration:{}", hex::encode(&req.device_id)),
                         &req.nonce,
                         &req,
@@ -388,7 +389,12 @@ impl Device for DeviceService {
             .app
             .blocking(move |app| {
                 let reg = registration(app, &req.registration_id, &req.registration_secret)?;
-                let rt = Retransmission::new(format!("registration:{}", reg.id), &req.nonce, &req)?;
+                let rt = Retransmission::new(
+                    &app.hsm,
+                    format!("registration:{}", reg.id),
+                    &req.nonce,
+                    &req,
+                )?;
                 if let Some(stored) = rt.lookup::<pb::SubmitKeysResponse>(&app.store)? {
                     return Ok(stored);
                 }
@@ -499,7 +505,12 @@ impl Device for DeviceService {
             .app
             .blocking(move |app| {
                 let reg = registration(app, &req.registration_id, &req.registration_secret)?;
-                let rt = Retransmission::new(format!("registration:{}", reg.id), &req.nonce, &req)?;
+                let rt = Retransmission::new(
+                    &app.hsm,
+                    format!("registration:{}", reg.id),
+                    &req.nonce,
+                    &req,
+                )?;
                 if let Some(stored) = rt.lookup::<pb::CompleteRegistrationResponse>(&app.store)? {
                     return Ok(stored);
                 }
@@ -861,7 +872,8 @@ impl Device for DeviceService {
             .blocking(move |app| {
                 let acc = authenticate(app, req.credential.as_ref())?;
                 ident("transaction_id", &req.transaction_id)?;
-                let rt = Retransmission::new(format!("account:{}", acc.id), &req.nonce, &req)?;
+                let rt =
+                    Retransmission::new(&app.hsm, format!("account:{}", acc.id), &req.nonce, &req)?;
                 if let Some(stored) = rt.lookup::<pb::RefuseResponse>(&app.store)? {
                     return Ok(stored);
                 }
@@ -927,7 +939,7 @@ impl Device for DeviceService {
             .blocking(move |app| {
                 let _guard = guard;
                 exact("clone_token", &req.clone_token, 32)?;
-                let rt = Retransmission::new(format!("account:{}", acc.id), &req.nonce, &req)?;
+                let rt = Retransmission::new(&app.hsm, format!("account:{}", acc.id), &req.nonce, &req)?;
                 if let Some(stored) = rt.lookup::<pb::RefreshCloneTokenResponse>(&app.store)? {
                     return Ok(stored);
                 }
@@ -972,39 +984,42 @@ impl Device for DeviceService {
         request: Request<pb::DeleteAccountRequest>,
     ) -> Res<pb::DeleteAccountResponse> {
         let req = request.into_inner();
-        let result = self
-            .app
-            .blocking(move |app| {
-                let cred = req
-                    .credential
-                    .as_ref()
-                    .ok_or_else(|| ApiError::Unauthenticated("device credential missing".into()))?;
-                ident("account_id", &cred.account_id)
-                    .map_err(|_| ApiError::Unauthenticated("unknown device".into()))?;
-                let rt =
-                    Retransmission::new(format!("account:{}", cred.account_id), &req.nonce, &req)?;
-                // A retry after a lost answer finds the account already deleted: answer
-                // from the stored reply (the request hash covers the device secret).
-                if let Some(stored) = rt.lookup::<pb::DeleteAccountResponse>(&app.store)? {
-                    return Ok(stored);
-                }
-                let acc = authenticate(app, req.credential.as_ref())?;
-                let response = pb::DeleteAccountResponse {};
-                let server_keys: Vec<Vec<u8>> = [KeyType::Auth, KeyType::Sign]
-                    .into_iter()
-                    .filter_map(|kt| app.store.key_pair(&acc.id, kt).ok())
-                    .filter_map(|kp| kp.server_key_blob)
-                    .collect();
-                app.store
-                    .delete_account(&acc.id, now(), "device", Some(&rt.ok(&response)))?;
-                // The blobs are gone from the database; their unwrapped copies go too.
-                for blob in server_keys {
-                    app.hsm.forget_server_key(&blob);
-                }
-                info!(account_id = %acc.id, "account deleted by its device");
-                Ok(Ok(response))
-            })
-            .await;
+        let result =
+            self.app
+                .blocking(move |app| {
+                    let cred = req.credential.as_ref().ok_or_else(|| {
+                        ApiError::Unauthenticated("device credential missing".into())
+                    })?;
+                    ident("account_id", &cred.account_id)
+                        .map_err(|_| ApiError::Unauthenticated("unknown device".into()))?;
+                    let rt = Retransmission::new(
+                        &app.hsm,
+                        format!("account:{}", cred.account_id),
+                        &req.nonce,
+                        &req,
+                    )?;
+                    // A retry after a lost answer finds the account already deleted: answer
+                    // from the stored reply (the request hash covers the device secret).
+                    if let Some(stored) = rt.lookup::<pb::DeleteAccountResponse>(&app.store)? {
+                        return Ok(stored);
+                    }
+                    let acc = authenticate(app, req.credential.as_ref())?;
+                    let response = pb::DeleteAccountResponse {};
+                    let server_keys: Vec<Vec<u8>> = [KeyType::Auth, KeyType::Sign]
+                        .into_iter()
+                        .filter_map(|kt| app.store.key_pair(&acc.id, kt).ok())
+                        .filter_map(|kp| kp.server_key_blob)
+                        .collect();
+                    app.store
+                        .delete_account(&acc.id, now(), "device", Some(&rt.ok(&response)))?;
+                    // The blobs are gone from the database; their unwrapped copies go too.
+                    for blob in server_keys {
+                        app.hsm.forget_server_key(&blob);
+                    }
+                    info!(account_id = %acc.id, "account deleted by its device");
+                    Ok(Ok(response))
+                })
+                .await;
         answer(result)
     }
 }
@@ -1051,7 +1066,7 @@ fn confirm_locked(
     req: &pb::ConfirmRequest,
     read: Option<store::TxForAccount>,
 ) -> Result<Result<pb::ConfirmResponse, Status>, ApiError> {
-    let rt = Retransmission::new(format!("account:{}", acc.id), &req.nonce, req)?;
+    let rt = Retransmission::new(&app.hsm, format!("account:{}", acc.id), &req.nonce, req)?;
     if let Some(stored) = rt.lookup::<pb::ConfirmResponse>(&app.store)? {
         return Ok(stored);
     }

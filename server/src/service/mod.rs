@@ -6,20 +6,21 @@
 
 mod convert;
 mod device;
+mod retransmission;
 mod rp;
 pub(crate) mod rp_device;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use prost::Message;
-use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use crate::config::Config;
 use crate::hsm::Hsm;
-use crate::store::{Reply, ReplyLookup, Store, StoreError};
+use crate::store::{Store, StoreError};
+
+pub(crate) use retransmission::Retransmission;
 
 pub(crate) use convert::{hash_name, scheme_name};
 pub use device::DeviceService;
@@ -237,85 +238,6 @@ impl From<crate::hsm::HsmError> for ApiError {
 impl From<crate::signing::SigningError> for ApiError {
     fn from(e: crate::signing::SigningError) -> Self {
         Self::Internal(e.to_string())
-    }
-}
-
-/// Retransmission handling: the stored answer for a request nonce.
-pub(crate) struct Retransmission {
-    scope: String,
-    nonce: Vec<u8>,
-    request_hash: Vec<u8>,
-}
-
-impl Retransmission {
-    /// `scope` names the nonce space (e.g. account id + method); `request` is the whole
-    /// request message, hashed so a reused nonce with other content is refused.
-    pub(crate) fn new(
-        scope: String,
-        nonce: &[u8],
-        request: &impl Message,
-    ) -> Result<Self, ApiError> {
-        if nonce.len() != 16 {
-            return Err(ApiError::InvalidArgument(
-                "nonce must be 16 random bytes".into(),
-            ));
-        }
-        Ok(Self {
-            scope,
-            nonce: nonce.to_vec(),
-            request_hash: Sha256::digest(request.encode_to_vec()).to_vec(),
-        })
-    }
-
-    /// A stored answer, if this nonce was seen with the same request.
-    pub(crate) fn lookup<T: Message + Default>(
-        &self,
-        store: &Store,
-    ) -> Result<Option<Result<T, Status>>, ApiError> {
-        match store.lookup_reply(&self.scope, &self.nonce, &self.request_hash)? {
-            ReplyLookup::New => Ok(None),
-            ReplyLookup::Replay(bytes) => Ok(Some(decode_reply(&bytes)?)),
-            ReplyLookup::Mismatch => Err(ApiError::InvalidArgument(
-                "this nonce was already used for a different request".into(),
-            )),
-        }
-    }
-
-    /// The reply record for a successful answer.
-    pub(crate) fn ok(&self, response: &impl Message) -> Reply {
-        let mut bytes = vec![0u8];
-        bytes.extend(response.encode_to_vec());
-        self.record(bytes)
-    }
-
-    /// The reply record for an error answer.
-    pub(crate) fn err(&self, code: Code, message: &str) -> Reply {
-        let mut bytes = vec![1u8];
-        bytes.extend((code as i32).to_be_bytes());
-        bytes.extend(message.as_bytes());
-        self.record(bytes)
-    }
-
-    fn record(&self, response: Vec<u8>) -> Reply {
-        Reply {
-            scope: self.scope.clone(),
-            nonce: self.nonce.clone(),
-            request_hash: self.request_hash.clone(),
-            response,
-        }
-    }
-}
-
-fn decode_reply<T: Message + Default>(bytes: &[u8]) -> Result<Result<T, Status>, ApiError> {
-    let corrupt = || ApiError::Internal("stored reply is corrupt".into());
-    match bytes.split_first() {
-        Some((0, body)) => Ok(Ok(T::decode(body).map_err(|_| corrupt())?)),
-        Some((1, rest)) if rest.len() >= 4 => {
-            let code = i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
-            let msg = String::from_utf8_lossy(&rest[4..]).into_owned();
-            Ok(Err(Status::new(Code::from_i32(code), msg)))
-        }
-        _ => Err(corrupt()),
     }
 }
 

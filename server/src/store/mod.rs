@@ -675,6 +675,11 @@ impl Store {
             }
         }
         tx.commit()?;
+        if current < schema::SEALED_REPLIES_MIGRATION && current > 0 {
+            // Older WAL frames may still hold answers stored in clear: copy the pages back
+            // and truncate the log.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
             relaxed: AtomicBool::new(false),

@@ -243,4 +243,18 @@ END;
 CREATE INDEX rp_sessions_secret_held ON rp_sessions(created_at_ms) WHERE session_secret IS NOT NULL;
 "#,
     ),
+    (
+        10,
+        "stored answers are sealed; those stored in clear before are discarded",
+        // Answers are sealed from now on (service::retransmission). The ones an earlier
+        // version stored in clear may hold a device secret or clone token: they are emptied
+        // (`secure_delete` overwrites the old bytes; the store truncates the WAL after this
+        // migration). A retry of such a request then gets an error instead of being judged
+        // a second time.
+        "UPDATE replies SET response = x'';",
+    ),
 ];
+
+/// The migration after which the write-ahead log is truncated, so no frame of it keeps an
+/// answer stored in clear.
+pub(crate) const SEALED_REPLIES_MIGRATION: i64 = 10;

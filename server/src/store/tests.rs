@@ -860,3 +860,52 @@ fn a_transaction_created_already_due_expires_although_that_time_was_found_clean(
         (TxState::Complete, Some(EndResult::Timeout))
     );
 }
+
+#[test]
+fn answers_stored_in_clear_by_an_earlier_version_are_discarded_on_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tandem.db");
+    let secret = b"device-secret-0123456789abcdef!!";
+    {
+        // A database of schema 9 (before sealing) holding an answer in clear.
+        let store = Store::open(&path).unwrap();
+        let conn = store.conn();
+        conn.execute(
+            "DELETE FROM schema_migrations WHERE version >= ?1",
+            [schema::SEALED_REPLIES_MIGRATION],
+        )
+        .unwrap();
+        drop(conn);
+        store
+            .store_reply(&Reply {
+                scope: "account:a".into(),
+                nonce: vec![1; 16],
+                request_hash: vec![2; 32],
+                response: secret.to_vec(),
+            })
+            .unwrap();
+        // Killed, as a server can be: the answer stays in the WAL, not checkpointed.
+        std::mem::forget(store);
+        let wal = std::fs::read(format!("{}-wal", path.display())).unwrap();
+        assert!(wal.windows(secret.len()).any(|w| w == secret));
+    }
+    // The upgrade empties the answer (the nonce stays known, so a retry is not judged
+    // again) and leaves no copy in the database file or its WAL.
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store
+            .lookup_reply("account:a", &[1; 16], &[2; 32])
+            .unwrap(),
+        ReplyLookup::Replay(Vec::new())
+    );
+    drop(store);
+    for suffix in ["", "-wal"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret),
+            "{} keeps the answer",
+            file.display()
+        );
+    }
+}
