@@ -2,7 +2,8 @@
 # Runs the whole test suite: installs what the tests need (SoftHSM, OpenSC, OpenSSL),
 # builds once (debug, dependencies optimised) and runs every test with cargo-nextest; then
 # runs the server's HSM suite (server/tests/hsm_softhsm.rs) a second time against hsm-sim
-# (selected from the same workspace build, so nothing is compiled again).
+# (selected from the same workspace build, so nothing is compiled again); last, a short
+# fuzzing pass over the committed seed corpora (scripts/fuzz.sh --ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -22,6 +23,10 @@ else
   TANDEM_TEST_HSM=hsm-sim TANDEM_TEST_PKCS11_MODULE="$target/debug/libtandem_hsm_sim.so" \
     cargo test --workspace --test hsm_softhsm --locked --no-fail-fast || status=$?
 fi
+# A short coverage-guided pass over the committed seed corpora (docs/FUZZING.md): about a
+# minute of fuzzing, plus the instrumented build in fuzz/target on a fresh machine.
+echo "== fuzz pass (scripts/fuzz.sh --ci)" >&2
+scripts/fuzz.sh --ci || status=$?
 # Licenses, duplicate versions, sources and (when a database is at hand) advisories
 # (scripts/supply-chain.sh, docs/SUPPLY_CHAIN.md).
 scripts/supply-chain.sh || status=$?

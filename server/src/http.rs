@@ -127,18 +127,23 @@ async fn ocsp_post(State(state): State<Arc<Publication>>, body: Bytes) -> Respon
 }
 
 async fn ocsp_get(State(state): State<Arc<Publication>>, Path(request): Path<String>) -> Response {
-    // RFC 6960 A.1: the path is the URL-encoded base64 of the DER request; axum has
-    // already percent-decoded it.
-    let text: String = request.chars().filter(|c| !c.is_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(text.as_bytes())
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text.as_bytes()));
-    match der {
-        Ok(der) if der.len() <= MAX_OCSP_REQUEST => answer_ocsp(state, der).await,
-        _ => ocsp_response(pki::ocsp_error_response(
+    match ocsp_get_request(&request) {
+        Some(der) => answer_ocsp(state, der).await,
+        None => ocsp_response(pki::ocsp_error_response(
             OcspResponseStatus::MalformedRequest,
         )),
     }
+}
+
+/// The DER request of `GET /ocsp/{request}`. RFC 6960 A.1: the path is the URL-encoded
+/// base64 of the DER request; axum has already percent-decoded it. `None`: not base64 or
+/// larger than a POST body may be.
+pub fn ocsp_get_request(path: &str) -> Option<Vec<u8>> {
+    let text: String = path.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text.as_bytes()));
+    der.ok().filter(|der| der.len() <= MAX_OCSP_REQUEST)
 }
 
 fn reason_of(code: i64) -> RevocationReason {
@@ -268,5 +273,20 @@ fn cert_response(cert: &x509_cert::Certificate) -> Response {
     match cert.to_der() {
         Ok(der) => der_response("application/pkix-cert", der),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ocsp_get_paths() {
+        assert_eq!(ocsp_get_request("MAMCAQA="), Some(vec![0x30, 3, 2, 1, 0]));
+        // URL-safe alphabet and line breaks, as some clients send them.
+        assert_eq!(ocsp_get_request("-_8=\n"), Some(vec![0xfb, 0xff]));
+        assert_eq!(ocsp_get_request("not base64!"), None);
+        let big = base64::engine::general_purpose::STANDARD.encode(vec![0; MAX_OCSP_REQUEST + 1]);
+        assert_eq!(ocsp_get_request(&big), None);
     }
 }

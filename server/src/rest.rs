@@ -45,6 +45,9 @@ use crate::service::{ApiError, App};
 use crate::store::{self, AccountState, KeyPairStatus, RpCheck, RpSession, TxRecord, TxState};
 use crate::test_accounts::TestAccounts;
 
+#[doc(hidden)]
+pub mod fuzz_api;
+
 /// Largest accepted request body.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -1075,13 +1078,10 @@ fn status_once(app: &App, id: &str) -> Result<(Option<SessionStatusResponse>, i6
     ))
 }
 
-/// GET {base}/session/{id}?timeoutMs=: waits until the session completes or `timeoutMs`
-/// (1000..=120000, default 60500) passes, then answers RUNNING.
-async fn session_status(
-    State(rest): Rp,
-    Path(id): Path<String>,
+/// The `timeoutMs` of a status query as axum extracted it (1000..=120000, default 60500).
+fn status_timeout(
     query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
-) -> Answer {
+) -> Result<u64, Problem> {
     let Query(q) = query.map_err(|_| Problem::bad_request("Invalid query"))?;
     let timeout = match q.timeout_ms.as_deref() {
         None => None,
@@ -1092,7 +1092,17 @@ async fn session_status(
             ))
         })?),
     };
-    let timeout = t::session_timeout_ms(timeout)?;
+    Ok(t::session_timeout_ms(timeout)?)
+}
+
+/// GET {base}/session/{id}?timeoutMs=: waits until the session completes or `timeoutMs`
+/// (1000..=120000, default 60500) passes, then answers RUNNING.
+async fn session_status(
+    State(rest): Rp,
+    Path(id): Path<String>,
+    query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    let timeout = status_timeout(query)?;
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(Problem::session_not_found());
     }

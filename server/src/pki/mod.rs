@@ -14,7 +14,7 @@
 
 mod cert;
 mod crl;
-mod ocsp;
+pub mod ocsp;
 pub mod oids;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -6,6 +6,8 @@
 
 mod convert;
 mod device;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod retransmission;
 mod rp;
 pub(crate) mod rp_device;

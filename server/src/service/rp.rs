@@ -54,7 +54,7 @@ impl RelyingPartyService {
 }
 
 /// `PNO<CC>-<national id>` → (country, national id).
-fn parse_person_id(s: &str) -> Result<(String, String), ApiError> {
+pub(super) fn parse_person_id(s: &str) -> Result<(String, String), ApiError> {
     let bad = || ApiError::InvalidArgument("person_id must look like PNOEE-30303039914".into());
     let rest = s.strip_prefix("PNO").ok_or_else(bad)?;
     let (cc, id) = rest.split_once('-').ok_or_else(bad)?;
@@ -71,12 +71,31 @@ fn parse_person_id(s: &str) -> Result<(String, String), ApiError> {
     Ok((cc.to_owned(), id.to_owned()))
 }
 
-fn start_transaction(
-    app: &App,
-    req: &pb::StartTransactionRequest,
-    kind: &'static str,
-    key_type: KeyType,
-) -> Result<(pb::StartTransactionResponse, Vec<String>), ApiError> {
+/// Whom a start request names, checked in form only.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum StartTarget<'a> {
+    Document(&'a str),
+    Person {
+        country: String,
+        national_id: String,
+    },
+}
+
+/// What a start request asks for, after the checks that need no lookup.
+#[derive(Debug)]
+pub(super) struct CheckedStart<'a> {
+    pub(super) hash: tandem_client_core::encoding::HashAlgorithm,
+    pub(super) scheme: SignatureScheme,
+    pub(super) timeout: u32,
+    pub(super) target: StartTarget<'a>,
+}
+
+/// The checks of a start request that need no lookup: names and texts, hash, digest length,
+/// scheme, timeout (0: the configured default) and the form of the target.
+pub(super) fn check_start<'a>(
+    req: &'a pb::StartTransactionRequest,
+    timeouts: &crate::config::Timeouts,
+) -> Result<CheckedStart<'a>, ApiError> {
     if req.relying_party_name.trim().is_empty() || req.relying_party_name.chars().count() > 100 {
         return Err(ApiError::InvalidArgument(
             "relying_party_name must be 1 to 100 characters".into(),
@@ -96,22 +115,59 @@ fn start_transaction(
     }
     let scheme = convert::scheme(req.scheme)?;
     let timeout = match req.timeout_seconds {
-        0 => app.config.timeouts.transaction_seconds,
-        t if t > app.config.timeouts.max_transaction_seconds => {
+        0 => timeouts.transaction_seconds,
+        t if t > timeouts.max_transaction_seconds => {
             return Err(ApiError::InvalidArgument(format!(
                 "timeout_seconds must be at most {}",
-                app.config.timeouts.max_transaction_seconds
+                timeouts.max_transaction_seconds
             )));
         }
         t => t,
     };
-    let accounts = match &req.target {
+    let target = match &req.target {
         Some(pb::start_transaction_request::Target::DocumentNumber(doc)) => {
             if doc.is_empty() || doc.len() > 64 {
                 return Err(ApiError::InvalidArgument(
                     "document_number is malformed".into(),
                 ));
             }
+            StartTarget::Document(doc)
+        }
+        Some(pb::start_transaction_request::Target::PersonId(pid)) => {
+            let (country, national_id) = parse_person_id(pid)?;
+            StartTarget::Person {
+                country,
+                national_id,
+            }
+        }
+        None => {
+            return Err(ApiError::InvalidArgument(
+                "document_number or person_id is required".into(),
+            ));
+        }
+    };
+    Ok(CheckedStart {
+        hash,
+        scheme,
+        timeout,
+        target,
+    })
+}
+
+fn start_transaction(
+    app: &App,
+    req: &pb::StartTransactionRequest,
+    kind: &'static str,
+    key_type: KeyType,
+) -> Result<(pb::StartTransactionResponse, Vec<String>), ApiError> {
+    let CheckedStart {
+        hash,
+        scheme,
+        timeout,
+        target,
+    } = check_start(req, &app.config.timeouts)?;
+    let accounts = match target {
+        StartTarget::Document(doc) => {
             let acc = app
                 .store
                 .account_by_document(doc)
@@ -123,15 +179,10 @@ fn start_transaction(
             }
             vec![acc]
         }
-        Some(pb::start_transaction_request::Target::PersonId(pid)) => {
-            let (cc, id) = parse_person_id(pid)?;
-            app.store.active_accounts_of(&cc, &id)?
-        }
-        None => {
-            return Err(ApiError::InvalidArgument(
-                "document_number or person_id is required".into(),
-            ));
-        }
+        StartTarget::Person {
+            country,
+            national_id,
+        } => app.store.active_accounts_of(&country, &national_id)?,
     };
     let now = now();
     let mut targets = Vec::new();
