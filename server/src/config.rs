@@ -302,10 +302,11 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Writes the configuration as TOML.
+    /// Writes the configuration as TOML (mode 0600: it names the PIN file and the HSM's
+    /// environment).
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
         let text = toml::to_string_pretty(self)?;
-        std::fs::write(dir.join(CONFIG_FILE), text)?;
+        crate::fs_mode::write_private(&dir.join(CONFIG_FILE), text.as_bytes())?;
         Ok(())
     }
 

@@ -17,6 +17,7 @@ pub mod bn;
 pub mod ca;
 pub mod cli;
 pub mod config;
+pub mod fs_mode;
 pub mod hsm;
 pub mod http;
 pub mod lockout;

@@ -95,14 +95,16 @@ pub struct InitOptions {
 /// Creates a data directory: configuration, TLS certificate, database, HSM objects.
 /// Refuses to overwrite an existing configuration.
 pub fn init(dir: &Path, opts: &InitOptions) -> anyhow::Result<Config> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let dir = dir.canonicalize()?;
     if dir.join(CONFIG_FILE).exists() {
         anyhow::bail!(
             "{} already holds a configuration; refusing to overwrite it",
             dir.display()
         );
     }
+    // Owner-only, as are its subdirectories and every secret file in it (`fs_mode`).
+    crate::fs_mode::create_private_dir(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
     let module = match &opts.hsm {
         HsmChoice::Sim => hsm_sim_module()?,
         HsmChoice::SoftHsm => PathBuf::from(DEFAULT_SOFTHSM_MODULE),
@@ -123,7 +125,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> anyhow::Result<Config> {
         // The token is created by `server hsm-init --provision-token` (the module reads
         // TANDEM_HSM_SIM_DIR when it loads). Random PINs, owner-only files.
         let hsm_dir = dir.join("hsm");
-        std::fs::create_dir_all(&hsm_dir)?;
+        crate::fs_mode::create_private_dir(&hsm_dir)?;
         for name in ["user-pin", "so-pin"] {
             crate::tls::write_private(&hsm_dir.join(name), random_pin().as_bytes())?;
         }
@@ -140,7 +142,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> anyhow::Result<Config> {
         );
         let hsm_dir = dir.join("hsm");
         let pin_file = hsm_dir.join("user-pin");
-        std::fs::create_dir_all(&hsm_dir)?;
+        crate::fs_mode::create_private_dir(&hsm_dir)?;
         let out = std::process::Command::new("bash")
             .arg("-c")
             .arg(SOFTHSM_PROVISION)
@@ -164,6 +166,15 @@ pub fn init(dir: &Path, opts: &InitOptions) -> anyhow::Result<Config> {
     cfg.validate()?;
     cfg.save(&dir)?;
     let cfg = Config::load(&dir)?;
+    for sub in [cfg.tls.cert.parent(), cfg.tls.key.parent()]
+        .into_iter()
+        .flatten()
+    {
+        if sub.starts_with(&dir) {
+            crate::fs_mode::create_private_dir(sub)?;
+        }
+    }
+    crate::fs_mode::create_private_dir(&crate::ca::pki_dir(&dir))?;
     crate::tls::generate_self_signed(&cfg.tls.cert, &cfg.tls.key)?;
     Store::open(&cfg.database).context("cannot create the database")?;
     Ok(cfg)

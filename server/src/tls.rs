@@ -15,17 +15,9 @@ pub fn generate_self_signed(cert_path: &Path, key_path: &Path) -> anyhow::Result
     Ok(())
 }
 
-/// Writes a file readable only by its owner.
+/// Writes a file readable only by its owner (mode 0600, replaced atomically; see
+/// [`crate::fs_mode::write_private`]).
 pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
+    crate::fs_mode::write_private(path, bytes)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }

@@ -262,6 +262,7 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
             rest_listen,
         } => {
             let mut cfg = Config::load(&data_dir)?;
+            crate::fs_mode::check_server_files(&cfg, &data_dir)?;
             run::ensure_module_env(&cfg)?;
             if let Some(l) = listen {
                 cfg.listen = l;
@@ -755,12 +756,30 @@ pub enum DeviceCommand {
 const REGISTRATION_FILE: &str = "registration.json";
 const ACCOUNT_FILE: &str = "account.json";
 
-/// Writes a file atomically with mode 0600 (temp file, fsync, rename).
+/// Writes a file atomically with mode 0600 (a temporary file with a unique name, fsync,
+/// rename; [`crate::fs_mode::write_private`]), so concurrent writers never collide.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    crate::tls::write_private(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    crate::fs_mode::write_private(path, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Takes the device directory's lock (created owner-only, 0700, if missing), held while a
+/// command reads, uses and writes back the device state: concurrent commands on one
+/// device run one after the other, so none presents a clone-detection token another has
+/// already spent, and none loses another's update of the state.
+/// Only `register-start` creates the directory; other commands on a missing one take no
+/// lock (and fail when they read the state).
+fn lock_device(dir: &Path, create: bool) -> anyhow::Result<Option<crate::fs_mode::DirLock>> {
+    if !dir.exists() {
+        if !create {
+            return Ok(None);
+        }
+        crate::fs_mode::create_private_dir(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    crate::fs_mode::DirLock::acquire(dir)
+        .map(Some)
+        .with_context(|| format!("cannot lock the device directory {}", dir.display()))
 }
 
 /// Loads the device state file.
@@ -799,8 +818,7 @@ fn device_id(dir: &Path) -> anyhow::Result<[u8; 16]> {
     }
     let mut id = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(&path, hex::encode(id))?;
+    write_atomic(&path, hex::encode(id).as_bytes())?;
     Ok(id)
 }
 
@@ -847,6 +865,16 @@ pub async fn device(opts: DeviceOptions, cmd: DeviceCommand) -> anyhow::Result<(
         .await
         .with_context(|| format!("cannot connect to {}", opts.server))?;
     let dir = &opts.dir;
+    // Commands that write the state hold the lock from reading it to writing it back
+    // (across the server's answer: a clone-detection token is spent by the request).
+    let _lock = match cmd {
+        DeviceCommand::Pending { .. }
+        | DeviceCommand::Refuse { .. }
+        | DeviceCommand::State
+        | DeviceCommand::Info => None,
+        DeviceCommand::RegisterStart => lock_device(dir, true)?,
+        _ => lock_device(dir, false)?,
+    };
     match cmd {
         DeviceCommand::RegisterStart => {
             if dir.join(ACCOUNT_FILE).exists() {

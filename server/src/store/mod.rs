@@ -52,6 +52,9 @@ pub enum StoreError {
     /// The database holds a value this version cannot read.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The database file could not be created or made owner-only.
+    #[error("database file: {0}")]
+    File(#[from] std::io::Error),
 }
 
 /// Result alias.
@@ -629,6 +632,9 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database file and applies migrations.
     pub fn open(path: &Path) -> Result<Self> {
+        // Owner-only (0600) before SQLite opens it: the WAL and shared-memory files SQLite
+        // creates take the database file's mode (`fs_mode`).
+        crate::fs_mode::prepare_database(path)?;
         let conn = Connection::open(path)?;
         Self::init(conn)
     }
