@@ -52,6 +52,8 @@ enum Command {
         command: Box<cli::rp_api::RpApiCommand>,
     },
     /// Runs the whole thing once: server, device, authentication, signature, lockout.
+    /// The server's log goes to `server.log` in the demo directory unless a log filter is
+    /// given (`--log`, `TANDEM_LOG` or `RUST_LOG`): then to standard error.
     Demo {
         /// Fresh data directory for the demo (wiped if it holds an earlier demo).
         #[arg(long, default_value = "demo-data")]
@@ -78,6 +80,8 @@ fn main() -> std::process::ExitCode {
         "warn"
     };
     cli::init_logging(args.log.as_deref().unwrap_or(default_level));
+    // A log filter the user asked for (the demo shows the server's log only then).
+    let asked_log = args.log.clone().or_else(|| std::env::var("RUST_LOG").ok());
     let result = match args.command {
         Command::Server(c) => cli::server(c),
         Command::Operator { data_dir, command } => cli::operator(&data_dir, command),
@@ -94,11 +98,16 @@ fn main() -> std::process::ExitCode {
             data_dir,
             key_bits,
             softhsm,
-        } => cli::demo::run(&data_dir, key_bits, softhsm),
+        } => cli::demo::run(&data_dir, key_bits, softhsm, asked_log.as_deref()),
         Command::Load(opts) => cli::load::run(&opts),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of standard output has gone (`tandem device pending | head -1`): stop
+        // quietly with the status a shell shows for a process killed by SIGPIPE.
+        Err(e) if e.downcast_ref::<cli::StdoutClosed>().is_some() => {
+            std::process::ExitCode::from(141)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

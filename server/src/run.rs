@@ -263,6 +263,14 @@ pub fn ensure_module_env(cfg: &Config) -> anyhow::Result<()> {
     ))
 }
 
+/// Prints one line to standard output (where a listener is, read by tests, `tandem demo` and
+/// `tandem load`). A closed standard output (`tandem server run | head -1`) neither panics
+/// nor stops the server.
+fn announce(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 /// Runs the server until `shutdown` resolves. Prints `listening on ADDR` once bound.
 pub async fn serve(
     cfg: Config,
@@ -351,14 +359,14 @@ pub async fn serve(
         .with_context(|| format!("cannot listen on {http_addr} (pki.http_listen)"))?;
     let local = listener.local_addr()?;
     let http_local = http_listener.local_addr()?;
-    println!("listening on {local}");
-    println!("http listening on {http_local}");
+    announce(format_args!("listening on {local}"));
+    announce(format_args!("http listening on {http_local}"));
     let rest_listener = match rest_addr {
         Some(a) => {
             let l = tokio::net::TcpListener::bind(a)
                 .await
                 .with_context(|| format!("cannot listen on {a} (rp_api.listen)"))?;
-            println!("rest listening on {}", l.local_addr()?);
+            announce(format_args!("rest listening on {}", l.local_addr()?));
             Some(l)
         }
         None => None,

@@ -2,7 +2,8 @@
 //! module built with tandem, with a PATH that holds nothing but `openssl` and `sh` (no
 //! softhsm2-util, no pkcs11-tool). Registration, authentication, signature, PIN lockout and
 //! the OpenSSL checks all pass; the configuration names the hsm-sim module and its token
-//! directory inside the data directory.
+//! directory inside the data directory. The server's log goes to `server.log` in the demo
+//! directory, not into the demo's output.
 
 #![allow(clippy::unwrap_used)] // tests
 
@@ -40,11 +41,30 @@ fn demo_runs_on_hsm_sim_without_softhsm() {
         stdout.contains("Initialise the server (hsm-sim token"),
         "{stdout}"
     );
-    assert!(
-        stderr.contains("hsm-sim token \"tandem\" initialised"),
-        "{stderr}"
-    );
     assert_eq!(stdout.matches("Verified OK").count(), 2, "{stdout}");
+    // The server processes' messages and log go to a file the demo names, not between the
+    // demo's lines.
+    let log_file = data.join("server.log");
+    assert!(
+        stdout.contains(&format!("go to {}", log_file.display())),
+        "{stdout}"
+    );
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    assert!(
+        log.contains("hsm-sim token \"tandem\" initialised"),
+        "{log}"
+    );
+    assert!(log.contains(" INFO "), "{log}");
+    for out in [&stdout, &stderr] {
+        assert!(
+            !out.contains("hsm-sim token \"tandem\" initialised")
+                && !out.contains("hsm-sim token directory")
+                && !out.contains("CA certificates in")
+                && !out.contains(" INFO ")
+                && !out.contains(" WARN "),
+            "log lines in the demo's output: {out}"
+        );
+    }
 
     let cfg = std::fs::read_to_string(data.join("server/tandem.toml")).unwrap();
     assert!(cfg.contains("libtandem_hsm_sim.so"), "{cfg}");

@@ -3,7 +3,7 @@
 //! signatures independently.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -20,12 +20,49 @@ const MARKER: &str = ".tandem-demo";
 const PIN1: &str = "1234";
 const PIN2: &str = "12345";
 
-fn step(n: u32, text: &str) {
-    println!("\n== {n}. {text}");
+fn step(n: u32, text: &str) -> anyhow::Result<()> {
+    outln!("\n== {n}. {text}");
+    Ok(())
 }
 
-/// Runs the demo in `dir`.
-pub fn run(dir: &Path, key_bits: usize, softhsm: bool) -> anyhow::Result<()> {
+/// Where the demo's server processes (`server init`, `server run`) write their messages and
+/// log: the terminal when the user asked for a log filter, else `server.log` in the demo
+/// directory, so the demo's own output is not interleaved with log lines.
+enum ServerLog {
+    Terminal(String),
+    File(std::path::PathBuf),
+}
+
+impl ServerLog {
+    /// The `--log` filter for the server processes.
+    fn filter(&self) -> &str {
+        match self {
+            Self::Terminal(filter) => filter,
+            Self::File(_) => "info",
+        }
+    }
+
+    /// Their standard error.
+    fn stderr(&self) -> anyhow::Result<Stdio> {
+        match self {
+            Self::Terminal(_) => Ok(Stdio::inherit()),
+            Self::File(path) => {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(crate::fs_mode::PRIVATE_FILE)
+                    .open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                Ok(f.into())
+            }
+        }
+    }
+}
+
+/// Runs the demo in `dir`. `log`: the log filter the user asked for, if any (then the
+/// server logs to standard error, else to `dir/server.log`).
+pub fn run(dir: &Path, key_bits: usize, softhsm: bool, log: Option<&str>) -> anyhow::Result<()> {
     anyhow::ensure!(
         [2048, 3072, 4096].contains(&key_bits),
         "--key-bits must be 2048, 3072 or 4096"
@@ -45,6 +82,10 @@ pub fn run(dir: &Path, key_bits: usize, softhsm: bool) -> anyhow::Result<()> {
     )?;
     let exe = std::env::current_exe()?;
     let server_dir = dir.join("server");
+    let server_log = match log {
+        Some(filter) => ServerLog::Terminal(filter.to_owned()),
+        None => ServerLog::File(dir.join("server.log")),
+    };
 
     step(
         1,
@@ -53,21 +94,42 @@ pub fn run(dir: &Path, key_bits: usize, softhsm: bool) -> anyhow::Result<()> {
         } else {
             "Initialise the server (hsm-sim token, key-encryption key, key-transport key, TLS)"
         },
-    );
+    )?;
+    if let ServerLog::File(path) = &server_log {
+        outln!(
+            "(the server's messages and log go to {}; `tandem --log info demo` shows them here)",
+            path.display()
+        );
+    }
     let status = Command::new(&exe)
-        .args(["server", "init"])
+        .args(["--log", server_log.filter(), "server", "init"])
         .args(softhsm.then_some("--softhsm"))
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&server_dir)
         .args(["--server-key-bits", &key_bits.to_string()])
+        .stderr(server_log.stderr()?)
         .status()
         .context("cannot run `tandem server init`")?;
-    anyhow::ensure!(status.success(), "server init failed");
+    if !status.success() {
+        match &server_log {
+            ServerLog::File(path) => anyhow::bail!("server init failed; see {}", path.display()),
+            ServerLog::Terminal(_) => anyhow::bail!("server init failed"),
+        }
+    }
     let cfg = Config::load(&server_dir)?;
 
-    step(2, "Start the server");
-    let (server, url, http_url) = super::spawn_server(&exe, &server_dir, "warn")?;
-    println!("server listening on {url} (gRPC) and {http_url} (OCSP, CRL, CA certificates)");
+    step(2, "Start the server")?;
+    let (server, url, http_url) = super::spawn_server_logging_to(
+        &exe,
+        &server_dir,
+        server_log.filter(),
+        server_log.stderr()?,
+    )
+    .with_context(|| match &server_log {
+        ServerLog::File(path) => format!("see {}", path.display()),
+        ServerLog::Terminal(_) => "the server did not start".to_owned(),
+    })?;
+    outln!("server listening on {url} (gRPC) and {http_url} (OCSP, CRL, CA certificates)");
 
     let ca = std::fs::read(&cfg.tls.cert)?;
     let result = runtime()?.block_on(scenario(dir, &cfg, &url, &ca, key_bits));
@@ -86,15 +148,16 @@ async fn scenario(
     let client = Client::connect(url, ca).await?;
     let mut rp = rp_client(url, ca).await?;
     let device_dir = dir.join("device");
-    std::fs::create_dir_all(&device_dir)?;
+    crate::fs_mode::create_private_dir(&device_dir)?;
 
-    step(3, "Register a simulated device");
+    step(3, "Register a simulated device")?;
     let mut device_id = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut device_id);
     let mut reg = dev::register_start(&client, device_id).await?;
-    println!(
+    outln!(
         "device shows registration code {} and matching code {}",
-        reg.registration_code, reg.matching_code
+        reg.registration_code,
+        reg.matching_code
     );
     let store = Store::open(&cfg.database)?;
     let approved = store.approve_registration(
@@ -107,13 +170,13 @@ async fn scenario(
         },
         unix_now(),
     )?;
-    println!(
+    outln!(
         "operator approves the code; operator screen shows matching code {}",
         approved.matching_code
     );
     let pin1 = Pin::new(PIN1)?;
     let pin2 = Pin::new(PIN2)?;
-    println!(
+    outln!(
         "device generates two {key_bits}-bit client keys, splits them, hands d1'' to the HSM ..."
     );
     dev::submit_keys(
@@ -130,16 +193,18 @@ async fn scenario(
         ProofOutcome::PinMismatch { .. } => anyhow::bail!("registration proof failed"),
     };
     save_state(&device_dir, &state)?;
-    println!(
+    outln!(
         "registered {} {}: document number {} (PIN1 {PIN1}, PIN2 {PIN2})",
-        state.given_name, state.surname, state.document_number
+        state.given_name,
+        state.surname,
+        state.document_number
     );
     let doc = state.document_number.clone();
 
     step(
         4,
         "Authentication (AUTH key, PIN1, RSASSA-PKCS1-v1_5 / SHA-256)",
-    );
+    )?;
     let mut challenge = [0u8; 64];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut challenge);
     std::fs::write(dir.join("auth-challenge.bin"), challenge)?;
@@ -153,16 +218,18 @@ async fn scenario(
         ))
         .await?
         .into_inner();
-    println!(
+    outln!(
         "relying party shows verification code {}",
         start.verification_code
     );
     let pending = dev::list_pending(&client, &state).await?;
     let t = pending.first().context("the device sees no transaction")?;
     let prompt = dev::prompt(&state, t)?;
-    println!(
+    outln!(
         "device shows: {} asks {:?}, code {}",
-        prompt.relying_party, prompt.display_text, prompt.verification_code
+        prompt.relying_party,
+        prompt.display_text,
+        prompt.verification_code
     );
     let r = dev::confirm(&client, &mut state, t, &pin1, None).await?;
     save_state(&device_dir, &state)?;
@@ -172,12 +239,12 @@ async fn scenario(
     );
     let st = wait_status(&mut rp, &start.transaction_id, 10).await?;
     write_result(dir, "auth", &st)?;
-    println!("result: OK, signature by {}", st.document_number);
+    outln!("result: OK, signature by {}", st.document_number);
 
     step(
         5,
         "Signature (SIGN key, PIN2, RSASSA-PSS / SHA-256, three-code choice)",
-    );
+    )?;
     let document = "I agree to pay 100.00 EUR to Demo Shop.\n";
     std::fs::write(dir.join("document.txt"), document)?;
     let start = rp
@@ -190,14 +257,14 @@ async fn scenario(
         ))
         .await?
         .into_inner();
-    println!(
+    outln!(
         "relying party shows verification code {}",
         start.verification_code
     );
     let pending = dev::list_pending(&client, &state).await?;
     let t = pending.first().context("the device sees no transaction")?;
     let prompt = dev::prompt(&state, t)?;
-    println!(
+    outln!(
         "device offers {}; the person picks {}",
         prompt.vc_choices.join(" / "),
         start.verification_code
@@ -217,9 +284,9 @@ async fn scenario(
     );
     let st = wait_status(&mut rp, &start.transaction_id, 10).await?;
     write_result(dir, "sign", &st)?;
-    println!("result: OK");
+    outln!("result: OK");
 
-    step(6, "Three wrong PIN1 entries lock the AUTH key");
+    step(6, "Three wrong PIN1 entries lock the AUTH key")?;
     let start = rp
         .start_authentication(request(
             &doc,
@@ -247,10 +314,10 @@ async fn scenario(
             .as_ref()
             .map(describe_key_state)
             .unwrap_or_default();
-        println!("PIN1 {wrong}: {outcome}; {ks}");
+        outln!("PIN1 {wrong}: {outcome}; {ks}");
     }
     let st = wait_status(&mut rp, &start.transaction_id, 5).await?;
-    println!(
+    outln!(
         "relying party sees: {}",
         pb::EndResult::try_from(st.end_result)
             .map(|r| r.as_str_name().trim_start_matches("END_RESULT_"))
@@ -266,21 +333,21 @@ async fn scenario(
         ))
         .await;
     match again {
-        Err(s) => println!(
+        Err(s) => outln!(
             "a new authentication is refused while locked: {}",
             s.message()
         ),
         Ok(_) => anyhow::bail!("a locked key accepted a new transaction"),
     }
     for s in dev::key_state(&client, &state).await? {
-        println!("{}", describe_key_state(&s));
+        outln!("{}", describe_key_state(&s));
     }
 
-    step(7, "Check the signatures independently with OpenSSL");
+    step(7, "Check the signatures independently with OpenSSL")?;
     let auth_pem = std::fs::read_to_string(dir.join("auth-public-key.pem"))?;
-    println!("composite AUTH public key (n = n1·n2, e = 65537):\n{auth_pem}");
+    outln!("composite AUTH public key (n = n1·n2, e = 65537):\n{auth_pem}");
     let sign_sig = std::fs::read(dir.join("sign-signature.bin"))?;
-    println!(
+    outln!(
         "signature over document.txt (RSASSA-PSS, SHA-256, base64):\n{}\n",
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sign_sig)
     );
@@ -294,14 +361,14 @@ async fn scenario(
         ),
     ];
     for cmd in &commands {
-        println!("$ {cmd}");
+        outln!("$ {cmd}");
         match Command::new("sh").arg("-c").arg(cmd).output() {
             Ok(out) => {
-                print!("{}", String::from_utf8_lossy(&out.stdout));
+                out!("{}", String::from_utf8_lossy(&out.stdout));
                 eprint!("{}", String::from_utf8_lossy(&out.stderr));
                 anyhow::ensure!(out.status.success(), "OpenSSL did not accept the signature");
             }
-            Err(e) => println!("(openssl not available here: {e})"),
+            Err(e) => outln!("(openssl not available here: {e})"),
         }
     }
     Ok(())
@@ -312,7 +379,7 @@ fn check_certificates(dir: &Path, server_dir: &Path, http_url: &str) -> anyhow::
     step(
         8,
         "The account's X.509 certificates (issued by the CA in the HSM) and OCSP",
-    );
+    )?;
     let state = super::load_state(&dir.join("device"))?;
     for name in ["root.pem", "issuing.pem"] {
         std::fs::copy(crate::ca::pki_dir(server_dir).join(name), dir.join(name))?;
@@ -337,16 +404,16 @@ fn check_certificates(dir: &Path, server_dir: &Path, http_url: &str) -> anyhow::
         ),
     ];
     for cmd in &commands {
-        println!("$ {cmd}");
+        outln!("$ {cmd}");
         let out = Command::new("sh").arg("-c").arg(cmd).output()?;
-        print!("{}", String::from_utf8_lossy(&out.stdout));
+        out!("{}", String::from_utf8_lossy(&out.stdout));
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
         anyhow::ensure!(
             out.status.success(),
             "OpenSSL did not accept the certificates"
         );
     }
-    println!("\ndemo finished; files are in {d}");
+    outln!("\ndemo finished; files are in {d}");
     Ok(())
 }
 

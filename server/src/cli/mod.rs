@@ -1,6 +1,26 @@
 //! The `tandem` command line. Secrets (HSM PIN, device PINs) never come from arguments:
 //! the HSM PIN from a file or `TANDEM_HSM_PIN`, device PINs from `TANDEM_PIN1` /
 //! `TANDEM_PIN2` / `TANDEM_PIN` or standard input.
+//!
+//! Commands print through [`outln!`] / [`out!`]: when the reader of standard output has gone
+//! (`tandem device pending | head -1`), the command stops with [`StdoutClosed`] and `main`
+//! exits quietly with status 141 (128 + SIGPIPE, what a shell shows for a process killed by
+//! SIGPIPE) instead of panicking as `println!` does.
+
+/// `println!` that returns [`StdoutClosed`] from the enclosing function (which returns an
+/// `anyhow::Result`) when standard output is a closed pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+/// `print!` that returns [`StdoutClosed`] as [`outln!`] does.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))?
+    };
+}
 
 pub mod demo;
 pub mod load;
@@ -23,6 +43,21 @@ use crate::config::Config;
 use crate::run;
 use crate::store::{Identity, Store, unix_now};
 
+/// Standard output was closed by its reader (`tandem ... | head`): the command ends quietly.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("standard output was closed")]
+pub struct StdoutClosed;
+
+/// Writes to standard output; a closed pipe (`EPIPE`) becomes [`StdoutClosed`].
+pub fn write_stdout(args: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_fmt(args) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to standard output")),
+    }
+}
+
 /// Sets up `tracing` to stderr. `RUST_LOG` overrides `filter`; `TANDEM_LOG_SPAN_TIMES=1`
 /// also logs how long each span was busy when it closes (for profiling a request path).
 pub fn init_logging(filter: &str) {
@@ -35,6 +70,8 @@ pub fn init_logging(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_span_events(spans)
+        // Colours only on a terminal, not in a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -80,11 +117,23 @@ impl Drop for ServerProcess {
 
 /// Starts `exe server run` on the initialised data directory `dir` with free loopback
 /// ports for the HTTP and REST listeners; returns the process and its gRPC (https://) and
-/// publication (http://) URLs, read from what the server prints when it listens.
+/// publication (http://) URLs, read from what the server prints when it listens. The
+/// server logs to this process's standard error.
 pub fn spawn_server(
     exe: &Path,
     dir: &Path,
     log: &str,
+) -> anyhow::Result<(ServerProcess, String, String)> {
+    spawn_server_logging_to(exe, dir, log, std::process::Stdio::inherit())
+}
+
+/// [`spawn_server`] with the server's standard error (its log) going to `stderr`, e.g. a
+/// log file.
+pub fn spawn_server_logging_to(
+    exe: &Path,
+    dir: &Path,
+    log: &str,
+    stderr: std::process::Stdio,
 ) -> anyhow::Result<(ServerProcess, String, String)> {
     let mut child = std::process::Command::new(exe)
         .args([
@@ -100,6 +149,7 @@ pub fn spawn_server(
         ])
         .arg(dir)
         .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .context("cannot start the server")?;
     let stdout = child.stdout.take().context("no server stdout")?;
@@ -237,8 +287,8 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
                 .envs(&cfg.hsm.env)
                 .status()?;
             anyhow::ensure!(status.success(), "creating the HSM objects failed");
-            println!("initialised {}", data_dir.display());
-            println!(
+            outln!("initialised {}", data_dir.display());
+            outln!(
                 "TLS certificate for devices and relying parties: {}",
                 cfg.tls.cert.display()
             );
@@ -447,10 +497,10 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
         OperatorCommand::Registrations => {
             let regs = store.pending_registrations(now)?;
             if regs.is_empty() {
-                println!("no registration is waiting for approval");
+                outln!("no registration is waiting for approval");
             }
             for r in regs {
-                println!(
+                outln!(
                     "code {}  matching code {}  expires in {} s  (registration {})",
                     r.code,
                     r.matching_code,
@@ -490,14 +540,15 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 },
                 now,
             )?;
-            println!(
+            outln!(
                 "approved registration {} (matching code {}: check the device shows it)",
-                reg.id, reg.matching_code
+                reg.id,
+                reg.matching_code
             );
         }
         OperatorCommand::Accounts => {
             for a in store.all_accounts()? {
-                println!(
+                outln!(
                     "{}  {:?}  {} {}  {}-{}  expires {}",
                     a.document_number,
                     a.state,
@@ -511,11 +562,13 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
         }
         OperatorCommand::Show { account } => {
             let a = find_account(&store, &account)?;
-            println!(
+            outln!(
                 "account {}\ndocument number {}\nstate {:?}",
-                a.id, a.document_number, a.state
+                a.id,
+                a.document_number,
+                a.state
             );
-            println!(
+            outln!(
                 "person {} {} ({}-{})\ncreated {}\nexpires {}",
                 a.identity.given_name,
                 a.identity.surname,
@@ -526,7 +579,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
             );
             for kp in store.key_pairs(&a.id)? {
                 let st = crate::service::key_state_summary(&kp, &cfg.lockout, now);
-                println!(
+                outln!(
                     "{} key: {} bits, {st}, consecutive failures {}{}",
                     kp.key_type,
                     tandem_client_core::hazmat::bigint::bit_length(&kp.composite_modulus),
@@ -540,7 +593,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
         OperatorCommand::Unlock { account, key } => {
             let a = find_account(&store, &account)?;
             store.unlock_key_pair(&a.id, key.into(), now)?;
-            println!(
+            outln!(
                 "unlocked the {} key of {}",
                 KeyType::from(key),
                 a.document_number
@@ -549,7 +602,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
         OperatorCommand::Delete { account } => {
             let a = find_account(&store, &account)?;
             store.delete_account(&a.id, now, "operator", None)?;
-            println!("deleted {}; its secrets are destroyed", a.document_number);
+            outln!("deleted {}; its secrets are destroyed", a.document_number);
         }
         OperatorCommand::Certs { account } => {
             let certs = match account {
@@ -557,16 +610,21 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 None => store.all_certificates()?,
             };
             if certs.is_empty() {
-                println!("no certificates");
+                outln!("no certificates");
             }
             for c in certs {
                 let status = match c.revoked {
                     Some((at, reason)) => format!("REVOKED at {at} (reason {reason})"),
                     None => "GOOD".into(),
                 };
-                println!(
+                outln!(
                     "{}  {}  {}  account {}  valid {}..{}  {status}",
-                    c.serial_hex, c.key_type, c.level, c.account_id, c.not_before, c.not_after
+                    c.serial_hex,
+                    c.key_type,
+                    c.level,
+                    c.account_id,
+                    c.not_before,
+                    c.not_after
                 );
             }
         }
@@ -576,10 +634,10 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 .certificate(&bytes)?
                 .ok_or_else(|| anyhow::anyhow!("no certificate with serial {serial}"))?;
             match c.revoked {
-                Some((at, reason)) => println!("status REVOKED at {at} (reason {reason})"),
-                None => println!("status GOOD"),
+                Some((at, reason)) => outln!("status REVOKED at {at} (reason {reason})"),
+                None => outln!("status GOOD"),
             }
-            print!("{}", pem_encode("CERTIFICATE", &c.der));
+            out!("{}", pem_encode("CERTIFICATE", &c.der));
         }
         OperatorCommand::Revoke { serial, reason } => {
             anyhow::ensure!(
@@ -588,9 +646,9 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
             );
             let bytes = hex::decode(serial.trim()).context("the serial number must be hex")?;
             if store.revoke_certificate(&bytes, reason, now)? {
-                println!("revoked {serial}");
+                outln!("revoked {serial}");
             } else {
-                println!("{serial} was already revoked");
+                outln!("{serial} was already revoked");
             }
         }
         OperatorCommand::ExportCa { out } => {
@@ -600,7 +658,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 std::fs::copy(&from, out.join(name))
                     .with_context(|| format!("cannot copy {}", from.display()))?;
             }
-            println!("wrote root.pem and issuing.pem to {}", out.display());
+            outln!("wrote root.pem and issuing.pem to {}", out.display());
         }
         OperatorCommand::RpAdd {
             name,
@@ -625,12 +683,12 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 allowed_ips: allow_ip,
             };
             store.add_relying_party(&rp, now)?;
-            println!("relying party {} registered as {:?}", rp.uuid, rp.name);
+            outln!("relying party {} registered as {:?}", rp.uuid, rp.name);
         }
         OperatorCommand::Rps => {
             let rps = store.relying_parties()?;
             if rps.is_empty() {
-                println!("no relying parties");
+                outln!("no relying parties");
             }
             for rp in rps {
                 let ips: Vec<String> = rp.allowed_ips.iter().map(ToString::to_string).collect();
@@ -639,12 +697,12 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 } else {
                     ips.join(", ")
                 };
-                println!("{}  {:?}  from {from}", rp.uuid, rp.name);
+                outln!("{}  {:?}  from {from}", rp.uuid, rp.name);
             }
         }
         OperatorCommand::RpRemove { uuid } => {
             if store.remove_relying_party(&uuid, now)? {
-                println!("removed relying party {uuid}");
+                outln!("removed relying party {uuid}");
             } else {
                 anyhow::bail!("no active relying party {uuid}");
             }
@@ -652,12 +710,12 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
         OperatorCommand::Audit { since, verify } => {
             if verify {
                 match store.verify_audit_chain()? {
-                    Ok(n) => println!("audit chain intact: {n} records"),
+                    Ok(n) => outln!("audit chain intact: {n} records"),
                     Err(seq) => anyhow::bail!("audit chain broken at record {seq}"),
                 }
             } else {
                 for r in store.audit_log(since, 10_000)? {
-                    println!(
+                    outln!(
                         "{:>6} {} {:<28} {} {}",
                         r.seq,
                         r.at,
@@ -886,9 +944,9 @@ pub async fn device(opts: DeviceOptions, cmd: DeviceCommand) -> anyhow::Result<(
                 &dir.join(REGISTRATION_FILE),
                 serde_json::to_string_pretty(&p)?.as_bytes(),
             )?;
-            println!("registration code: {}", p.registration_code);
-            println!("matching code:     {}", p.matching_code);
-            println!(
+            outln!("registration code: {}", p.registration_code);
+            outln!("matching code:     {}", p.matching_code);
+            outln!(
                 "valid for {} seconds; give the code to the operator and check they see the same matching code",
                 p.expires_at_unix - unix_now()
             );
@@ -939,7 +997,7 @@ pub async fn device(opts: DeviceOptions, cmd: DeviceCommand) -> anyhow::Result<(
                 ProofOutcome::Completed(state) => {
                     save_state(dir, &state)?;
                     std::fs::remove_file(&path)?;
-                    println!("registered: document number {}", state.document_number);
+                    outln!("registered: document number {}", state.document_number);
                 }
                 ProofOutcome::PinMismatch {
                     failed,
@@ -970,13 +1028,17 @@ pub async fn device(opts: DeviceOptions, cmd: DeviceCommand) -> anyhow::Result<(
                 } else {
                     format!("choose one of {}", p.vc_choices.join(" / "))
                 };
-                println!(
+                outln!(
                     "{}  {}  {:?}  {:?}  code {}",
-                    t.transaction_id, p.relying_party, p.key_type, p.display_text, vc
+                    t.transaction_id,
+                    p.relying_party,
+                    p.key_type,
+                    p.display_text,
+                    vc
                 );
             }
             if list.is_empty() {
-                println!("no pending transaction");
+                outln!("no pending transaction");
             }
         }
         DeviceCommand::Confirm { transaction, vc } => {
@@ -1001,9 +1063,9 @@ pub async fn device(opts: DeviceOptions, cmd: DeviceCommand) -> anyhow::Result<(
             )?;
             let resp = dev::confirm(&client, &mut state, t, &pin, vc.as_deref()).await?;
             save_state(dir, &state)?;
-            println!("{}", outcome_name(resp.outcome));
+            outln!("{}", outcome_name(resp.outcome));
             if let Some(ks) = &resp.key_state {
-                println!("{}", describe_key_state(ks));
+                outln!("{}", describe_key_state(ks));
             }
             if resp.outcome != pb::ConfirmOutcome::Accepted as i32 {
                 std::process::exit(3);
@@ -1024,7 +1086,7 @@ pub async fn device(opts: DeviceOptions, cmd: DeviceCommand) -> anyhow::Result<(
                     pb::RefuseReason::User
                 };
                 dev::refuse_with(&client, &state, &t.transaction_id, reason, "").await?;
-                println!("refused");
+                outln!("refused");
                 return Ok(());
             }
             let resp = if p.certificate_choice {
@@ -1047,7 +1109,7 @@ pub async fn device(opts: DeviceOptions, cmd: DeviceCommand) -> anyhow::Result<(
                 dev::confirm(&client, &mut state, &t, &pin, vc.as_deref()).await?
             };
             save_state(dir, &state)?;
-            println!("{}", outcome_name(resp.outcome));
+            outln!("{}", outcome_name(resp.outcome));
             if resp.outcome != pb::ConfirmOutcome::Accepted as i32 {
                 std::process::exit(3);
             }
@@ -1055,36 +1117,39 @@ pub async fn device(opts: DeviceOptions, cmd: DeviceCommand) -> anyhow::Result<(
         DeviceCommand::Refuse { transaction } => {
             let state = load_state(dir)?;
             dev::refuse(&client, &state, &transaction).await?;
-            println!("refused");
+            outln!("refused");
         }
         DeviceCommand::State => {
             let state = load_state(dir)?;
             for s in dev::key_state(&client, &state).await? {
-                println!("{}", describe_key_state(&s));
+                outln!("{}", describe_key_state(&s));
             }
         }
         DeviceCommand::Info => {
             let state = load_state(dir)?;
             let a = dev::account(&client, &state).await?;
             let i = a.identity.unwrap_or_default();
-            println!(
+            outln!(
                 "{} {} ({}-{})",
-                i.given_name, i.surname, i.country, i.national_id
+                i.given_name,
+                i.surname,
+                i.country,
+                i.national_id
             );
-            println!("document number {}", a.document_number);
-            println!("expires {}", fmt_time(a.expires_at_unix));
+            outln!("document number {}", a.document_number);
+            outln!("expires {}", fmt_time(a.expires_at_unix));
         }
         DeviceCommand::RefreshToken { key } => {
             let mut state = load_state(dir)?;
             dev::refresh_clone_token(&client, &mut state, key.into()).await?;
             save_state(dir, &state)?;
-            println!("clone-detection token refreshed");
+            outln!("clone-detection token refreshed");
         }
         DeviceCommand::Delete => {
             let state = load_state(dir)?;
             dev::delete_account(&client, &state).await?;
             std::fs::remove_file(dir.join(ACCOUNT_FILE))?;
-            println!("account deleted");
+            outln!("account deleted");
         }
     }
     Ok(())
@@ -1267,9 +1332,10 @@ pub async fn rp(opts: RpOptions, cmd: RpCommand) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            println!(
+            outln!(
                 "transaction {}\nverification code {}",
-                r.transaction_id, r.verification_code
+                r.transaction_id,
+                r.verification_code
             );
         }
         RpCommand::Sign {
@@ -1294,9 +1360,10 @@ pub async fn rp(opts: RpOptions, cmd: RpCommand) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            println!(
+            outln!(
                 "transaction {}\nverification code {}",
-                r.transaction_id, r.verification_code
+                r.transaction_id,
+                r.verification_code
             );
         }
         RpCommand::Status {
@@ -1315,16 +1382,16 @@ pub async fn rp(opts: RpOptions, cmd: RpCommand) -> anyhow::Result<()> {
             let result = pb::EndResult::try_from(st.end_result)
                 .map(|r| r.as_str_name().trim_start_matches("END_RESULT_"))
                 .unwrap_or("-");
-            println!("state {state}\nresult {result}");
+            outln!("state {state}\nresult {result}");
             if !st.signature.is_empty() {
-                println!("document number {}", st.document_number);
+                outln!("document number {}", st.document_number);
                 if let Some(p) = signature_out {
                     std::fs::write(&p, &st.signature)?;
-                    println!("signature written to {}", p.display());
+                    outln!("signature written to {}", p.display());
                 }
                 if let (Some(p), Some(kp)) = (pubkey_out, &st.key_pair) {
                     std::fs::write(&p, crate::pki::rsa_spki_pem(&kp.composite_modulus)?)?;
-                    println!("public key written to {}", p.display());
+                    outln!("public key written to {}", p.display());
                 }
                 if let (Some(p), Some(kp)) = (cert_out, &st.key_pair) {
                     anyhow::ensure!(
@@ -1332,7 +1399,7 @@ pub async fn rp(opts: RpOptions, cmd: RpCommand) -> anyhow::Result<()> {
                         "the result carries no certificate"
                     );
                     std::fs::write(&p, pem_encode("CERTIFICATE", &kp.certificate_der))?;
-                    println!("certificate written to {}", p.display());
+                    outln!("certificate written to {}", p.display());
                 }
             }
         }

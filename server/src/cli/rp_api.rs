@@ -570,22 +570,30 @@ fn check_end_result(status: &SessionStatusResponse, what: &str) -> anyhow::Resul
         {
             s.push_str(&format!(" (interaction {i})"));
         }
-        println!("result: {s}");
+        outln!("result: {s}");
         bail!("{what} did not succeed: {s}");
     }
     Ok(())
 }
 
-fn print_report(report: &VerificationReport) {
+fn print_report(report: &VerificationReport) -> anyhow::Result<()> {
     for s in &report.steps {
-        println!("{s}");
+        outln!("{s}");
     }
+    Ok(())
 }
 
+/// Prints the steps passed and the failed one; the error to return (or the closed output).
 fn print_failure(e: &VerificationError) -> anyhow::Error {
-    print_report(&e.passed);
-    println!("{}: FAILED ({})", e.step, e.reason);
-    anyhow::anyhow!("verification failed at {}: {}", e.step, e.reason)
+    let printed = (|| -> anyhow::Result<()> {
+        print_report(&e.passed)?;
+        outln!("{}: FAILED ({})", e.step, e.reason);
+        Ok(())
+    })();
+    match printed {
+        Ok(()) => anyhow::anyhow!("verification failed at {}: {}", e.step, e.reason),
+        Err(closed) => closed,
+    }
 }
 
 fn write_cert(path: &Path, der: &[u8]) -> anyhow::Result<()> {
@@ -595,19 +603,24 @@ fn write_cert(path: &Path, der: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_identity(id: &verify::CertificateIdentity, doc: Option<&str>, level: Level) {
-    println!("identity: {}", id.serial_number);
+fn print_identity(
+    id: &verify::CertificateIdentity,
+    doc: Option<&str>,
+    level: Level,
+) -> anyhow::Result<()> {
+    outln!("identity: {}", id.serial_number);
     if let Some(g) = &id.given_name {
-        println!("given name: {g}");
+        outln!("given name: {g}");
     }
     if let Some(s) = &id.surname {
-        println!("surname: {s}");
+        outln!("surname: {s}");
     }
-    println!("country: {}", id.country);
+    outln!("country: {}", id.country);
     if let Some(d) = doc {
-        println!("document number: {d}");
+        outln!("document number: {d}");
     }
-    println!("certificate level: {}", level.as_str());
+    outln!("certificate level: {}", level.as_str());
+    Ok(())
 }
 
 /// The revocation step: OCSP if asked for, else a note that it was not done.
@@ -615,30 +628,28 @@ async fn revocation(
     opts: &RpApiOptions,
     certificate_der: &[u8],
     anchors: &TrustAnchors,
-    out: fn(&str),
+    out: fn(&str) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     if !opts.ocsp && opts.ocsp_url.is_none() {
-        out("revocation (OCSP): not checked (use --ocsp)");
-        return Ok(());
+        return out("revocation (OCSP): not checked (use --ocsp)");
     }
     match check_ocsp(certificate_der, anchors, opts.ocsp_url.as_deref()).await {
-        Ok(step) => {
-            out(&step.to_string());
-            Ok(())
-        }
+        Ok(step) => out(&step.to_string()),
         Err(e) => {
-            out(&format!("{}: FAILED ({})", e.step, e.reason));
+            out(&format!("{}: FAILED ({})", e.step, e.reason))?;
             bail!("verification failed at {}: {}", e.step, e.reason)
         }
     }
 }
 
-fn to_stdout(s: &str) {
-    println!("{s}");
+fn to_stdout(s: &str) -> anyhow::Result<()> {
+    outln!("{s}");
+    Ok(())
 }
 
-fn to_stderr(s: &str) {
+fn to_stderr(s: &str) -> anyhow::Result<()> {
     eprintln!("{s}");
+    Ok(())
 }
 
 async fn finish_authentication(
@@ -651,12 +662,12 @@ async fn finish_authentication(
     check_end_result(status, "authentication")?;
     let v = verify::verify_authentication(status, expected, anchors, SystemTime::now())
         .map_err(|e| print_failure(&e))?;
-    print_report(&v.report);
+    print_report(&v.report)?;
     revocation(opts, &v.certificate_der, anchors, to_stdout).await?;
-    println!("authenticated: {}", v.identity);
-    print_identity(&v.identity, v.document_number.as_deref(), v.level);
-    println!("flow: {}", v.flow_type.as_str());
-    println!("interaction: {}", v.interaction_type_used.as_str());
+    outln!("authenticated: {}", v.identity);
+    print_identity(&v.identity, v.document_number.as_deref(), v.level)?;
+    outln!("flow: {}", v.flow_type.as_str());
+    outln!("interaction: {}", v.interaction_type_used.as_str());
     if let Some(p) = cert_out {
         write_cert(p, &v.certificate_der)?;
     }
@@ -726,11 +737,11 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
                     .with_lang(&opts.lang)?;
             eprintln!("session {}", resp.session_id);
             if req.initial_callback_url.is_some() {
-                println!(
+                outln!(
                     "Web2App link: {}",
                     session.same_device_link(DeviceLinkType::Web2App)?
                 );
-                println!(
+                outln!(
                     "App2App link: {}",
                     session.same_device_link(DeviceLinkType::App2App)?
                 );
@@ -785,7 +796,7 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
             let vc = authentication_vc_b64(&req.signature_protocol_parameters.rp_challenge)
                 .context("rpChallenge is not Base64")?;
             // Shown before the push arrives (notification_based_flows.txt).
-            println!("verification code: {vc}");
+            outln!("verification code: {vc}");
             eprintln!(
                 "starting a notification authentication ({}) at {}",
                 describe_user(Some(&user)),
@@ -902,7 +913,7 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
                     client.base_url()
                 );
                 let resp = client.notification_signature(&user, &req).await?;
-                println!("verification code: {}", resp.vc.value);
+                outln!("verification code: {}", resp.vc.value);
                 let status = wait_plain(
                     &client,
                     &resp.session_id,
@@ -918,13 +929,13 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
             check_end_result(&status, "signing")?;
             let v = verify::verify_signature(&status, &expected, &anchors, SystemTime::now())
                 .map_err(|e| print_failure(&e))?;
-            print_report(&v.report);
+            print_report(&v.report)?;
             revocation(&opts, &v.certificate_der, &anchors, to_stdout).await?;
-            println!("signed by: {}", v.identity);
-            print_identity(&v.identity, v.document_number.as_deref(), v.level);
-            println!("flow: {}", v.flow_type.as_str());
-            println!("digest: {}", STANDARD.encode(&digest));
-            println!("signature: {}", STANDARD.encode(&v.signature));
+            outln!("signed by: {}", v.identity);
+            print_identity(&v.identity, v.document_number.as_deref(), v.level)?;
+            outln!("flow: {}", v.flow_type.as_str());
+            outln!("digest: {}", STANDARD.encode(&digest));
+            outln!("signature: {}", STANDARD.encode(&v.signature));
             if let Some(p) = signature_out {
                 std::fs::write(&p, &v.signature)
                     .with_context(|| format!("cannot write {}", p.display()))?;
@@ -960,7 +971,7 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
                 (CertificateState::Ok, Some(c)) => c,
                 (CertificateState::Ok, None) => bail!("state OK but no certificate"),
                 (CertificateState::DocumentUnusable, _) => {
-                    println!("state: DOCUMENT_UNUSABLE");
+                    outln!("state: DOCUMENT_UNUSABLE");
                     bail!("the document cannot be used for signing now");
                 }
             };
@@ -997,7 +1008,7 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
             eprintln!("certificate level (reported): {}", cert.certificate_level);
             match out {
                 Some(p) => write_cert(&p, &der)?,
-                None => print!("{}", pem_encode("CERTIFICATE", &der)),
+                None => out!("{}", pem_encode("CERTIFICATE", &der)),
             }
             Ok(())
         }
@@ -1008,7 +1019,7 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
         } => {
             let client = client(&opts)?;
             let status = client.session_status(&session_id, timeout_ms).await?;
-            println!("{}", serde_json::to_string_pretty(&status)?);
+            outln!("{}", serde_json::to_string_pretty(&status)?);
             Ok(())
         }
     }
