@@ -313,9 +313,11 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["secret"]);
-        let t = too_open("directory", tmp.path()).unwrap();
-        // The temporary directory itself is 0700 already.
-        assert_eq!(t, None);
+        assert_eq!(too_open("directory", &dir).unwrap(), None);
+        set_mode(tmp.path(), 0o751).unwrap();
+        let t = too_open("directory", tmp.path()).unwrap().unwrap();
+        assert_eq!((t.mode, t.fix), (0o751, 0o700));
+        assert_eq!(too_open("missing", &dir.join("nothing")).unwrap(), None);
         set_mode(&f, 0o640).unwrap();
         let t = too_open("secret file", &f).unwrap().unwrap();
         assert_eq!(
