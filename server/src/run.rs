@@ -285,7 +285,10 @@ pub async fn serve(
             let hsm = open_hsm(&cfg)?;
             // Data directories made before stored answers were sealed have no reply key yet.
             if hsm.ensure_reply_key()? == crate::hsm::ObjectStatus::Created {
-                eprintln!("created the HSM's reply key ({})", crate::hsm::REPLY_KEY_LABEL);
+                eprintln!(
+                    "created the HSM's reply key ({})",
+                    crate::hsm::REPLY_KEY_LABEL
+                );
             }
             Ok(hsm)
         }
