@@ -56,7 +56,10 @@ fi
 # Its own target dir, whatever CARGO_TARGET_DIR the caller has: the instrumented build
 # must not replace the workspace's.
 export CARGO_TARGET_DIR="$root/fuzz/target"
-cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
+# The fuzz project resolves to the workspace's versions: its lock file is the workspace's
+# (copied afresh, so a dependency added to a crate never leaves it stale), to which cargo
+# adds only what the fuzz project alone needs (libfuzzer-sys, pinned in fuzz/Cargo.toml).
+cp Cargo.lock fuzz/Cargo.lock
 start=$(date +%s)
 # All targets at once (they share every dependency; cargo-fuzz builds one or all).
 (cd fuzz && cargo fuzz build --sanitizer none)
