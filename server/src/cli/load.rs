@@ -47,6 +47,13 @@
 //! device computes `s1'` once and only checks the request and seals the answer each time,
 //! as in the gRPC flow. It measures the REST API's server cost without the device's
 //! exponentiation beside it; `rest` shows what that work on the same two cores adds.
+//!
+//! `--soak 10m` runs a soak test instead of the phases (`soak`): the flows' mix at half of
+//! the measured peak (or `--rate`) for that long, reporting errors, latency and the server's
+//! memory per interval, and judging at the end that there were no errors and that the
+//! server's RSS stayed flat.
+
+mod soak;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -127,9 +134,53 @@ pub struct LoadOptions {
     /// Write the results as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Write a chart of throughput and latency against concurrency (SVG).
+    /// Write a chart of throughput and latency against concurrency (SVG); with --soak, of
+    /// latency p99 and the server's RSS over time.
     #[arg(long)]
     pub svg: Option<PathBuf>,
+    /// Soak test instead of the phases: drive the flows' mix for this long (e.g. 10m, 90s,
+    /// 1h) at half of the peak, which is measured first over --seconds at the highest
+    /// --concurrency (or at --rate); report each interval's signatures, errors by kind,
+    /// latency p50/p99 and the server's RSS; fail unless there was no error and the RSS
+    /// stayed within 10% of its plateau.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub soak: Option<Duration>,
+    /// Soak: signatures per second to drive, instead of half of the measured peak.
+    #[arg(long, requires = "soak")]
+    pub rate: Option<f64>,
+    /// Soak: the length of each reported interval [default: 30s, or a quarter of a shorter
+    /// soak].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "soak")]
+    pub soak_interval: Option<Duration>,
+    /// Soak: the plateau window. The server's highest RSS in this first part of the soak is
+    /// its plateau; no later reading may exceed it by more than 10% [default: 60s, or a
+    /// quarter of a shorter soak].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "soak")]
+    pub soak_plateau: Option<Duration>,
+}
+
+/// A duration on the command line: a number with an optional unit, `s` (the default), `m`
+/// or `h`: `600`, `90s`, `10m`, `1.5h`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (number, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let factor = match unit {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("unknown unit in {s:?}: use s, m or h (e.g. 10m)")),
+    };
+    let v: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a duration: {s:?} (e.g. 600, 90s, 10m, 1h)"))?;
+    if !v.is_finite() || v <= 0.0 || v * factor > 7.0 * 86400.0 {
+        return Err(format!("{s:?}: a duration above zero and at most a week"));
+    }
+    Ok(Duration::from_secs_f64(v * factor))
 }
 
 /// The result of one phase.
@@ -382,6 +433,9 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<()> {
     );
     anyhow::ensure!(opts.seconds >= 1, "--seconds must be at least 1");
     anyhow::ensure!(opts.repeat >= 1, "--repeat must be at least 1");
+    if let Some(soak) = opts.soak {
+        soak::check_options(opts, soak)?;
+    }
     let server_dir = prepare_data_dir(opts)?;
     let exe = std::env::current_exe()?;
     let mut cfg = Config::load(&server_dir)?;
@@ -403,6 +457,11 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<()> {
         ca: &ca,
         pki: server_dir.join("pki"),
     };
+    if let Some(soak) = opts.soak {
+        let result = runtime()?.block_on(soak::run(opts, soak, &cfg, &urls, pid));
+        drop(server);
+        return result;
+    }
     let (registration, phases) = runtime()?.block_on(drive(opts, &cfg, &urls, pid))?;
     drop(server);
     let summary = PhaseSummary::of(&phases);
@@ -495,12 +554,57 @@ struct Urls<'a> {
     pki: PathBuf,
 }
 
+/// The registered, warmed-up simulated devices, shared by the phases and the soak.
+struct Prepared {
+    registration: Registration,
+    accounts: Vec<Arc<tokio::sync::Mutex<Account>>>,
+    /// The server's key-transport key.
+    transport: Vec<u8>,
+    /// The flows asked for, in the order grpc, rest, rest-pkcs1.
+    flows: Vec<Flow>,
+}
+
 async fn drive(
     opts: &LoadOptions,
     cfg: &Config,
     urls: &Urls<'_>,
     pid: u32,
 ) -> anyhow::Result<(Registration, Vec<Phase>)> {
+    let Prepared {
+        registration,
+        accounts,
+        transport,
+        flows,
+    } = prepare(opts, cfg, urls, pid).await?;
+    // The reference before the first phase and after each one, with the server idle.
+    let mut reference_op = ReferenceSignature::new(opts.key_bits)?;
+    let mut reference = reference_op.measure()?;
+    let mut phases = Vec::new();
+    for repeat in 1..=opts.repeat {
+        for &flow in &flows {
+            for &c in &opts.concurrency {
+                let mut p =
+                    phase(opts, urls, &accounts[..c], &transport, pid, flow, repeat).await?;
+                let after = reference_op.measure()?;
+                p.reference_ms = reference.min(after).as_secs_f64() * 1e3;
+                p.cpu_per_reference = p.server_cpu_ms_per_signature / p.reference_ms;
+                reference = after;
+                phases.push(p);
+            }
+        }
+    }
+    verify_all(&accounts, &flows, urls).await?;
+    Ok((registration, phases))
+}
+
+/// Registers the simulated devices, signs once with each (verified with OpenSSL), waits for
+/// the server's key pool and registers the REST flows' relying party.
+async fn prepare(
+    opts: &LoadOptions,
+    cfg: &Config,
+    urls: &Urls<'_>,
+    pid: u32,
+) -> anyhow::Result<Prepared> {
     let (url, ca) = (urls.grpc, urls.ca);
     let client = Client::connect(url, ca).await?;
     let transport = dev::transport_key(&client).await?;
@@ -583,26 +687,25 @@ async fn drive(
             unix_now(),
         )?;
     }
-    // The reference before the first phase and after each one, with the server idle.
-    let mut reference_op = ReferenceSignature::new(opts.key_bits)?;
-    let mut reference = reference_op.measure()?;
-    let mut phases = Vec::new();
-    for repeat in 1..=opts.repeat {
-        for &flow in &flows {
-            for &c in &opts.concurrency {
-                let mut p =
-                    phase(opts, urls, &accounts[..c], &transport, pid, flow, repeat).await?;
-                let after = reference_op.measure()?;
-                p.reference_ms = reference.min(after).as_secs_f64() * 1e3;
-                p.cpu_per_reference = p.server_cpu_ms_per_signature / p.reference_ms;
-                reference = after;
-                phases.push(p);
-            }
-        }
-    }
+    Ok(Prepared {
+        registration,
+        accounts,
+        transport,
+        flows,
+    })
+}
+
+/// Checks every account's last signature of each flow that ran: gRPC with OpenSSL, REST as a
+/// relying party checks it.
+async fn verify_all(
+    accounts: &[Arc<tokio::sync::Mutex<Account>>],
+    flows: &[Flow],
+    urls: &Urls<'_>,
+) -> anyhow::Result<()> {
+    let any_rest = flows.iter().any(|f| *f != Flow::Grpc);
     if flows.contains(&Flow::Grpc) {
         // Every account's last signature verifies.
-        for a in &accounts {
+        for a in accounts {
             verify_last(&*a.lock().await)?;
         }
         eprintln!("every account's last gRPC signature verified with OpenSSL");
@@ -614,7 +717,7 @@ async fn drive(
         let mut anchors = TrustAnchors::new();
         anchors.add_roots_pem(&std::fs::read(urls.pki.join("root.pem"))?)?;
         anchors.add_intermediates_pem(&std::fs::read(urls.pki.join("issuing.pem"))?)?;
-        for a in &accounts {
+        for a in accounts {
             let a = a.lock().await;
             for (flow, (status, req)) in &a.last_rest {
                 let user = UserRef::Document(a.state.document_number.clone());
@@ -637,7 +740,7 @@ async fn drive(
              PKCS#1 v1.5)"
         );
     }
-    Ok((registration, phases))
+    Ok(())
 }
 
 /// Waits until the server's key pool is full again, so that its refill (key generation in
@@ -948,6 +1051,26 @@ async fn sign_once_rest(
     })
 }
 
+/// The clients of one worker: the device's, the gRPC relying party's and the REST one's.
+type Clients<'a> = (
+    &'a Client,
+    &'a mut RelyingPartyClient<Channel>,
+    &'a RpApiClient,
+);
+
+/// One signature session of `flow`.
+async fn sign_flow(
+    flow: Flow,
+    (client, rp, rest): Clients<'_>,
+    a: &mut Account,
+    transport: &[u8],
+) -> anyhow::Result<Timed> {
+    match flow {
+        Flow::Grpc => sign_once(client, rp, a, transport).await,
+        Flow::Rest | Flow::RestPkcs1 => sign_once_rest(client, rest, a, transport, flow).await,
+    }
+}
+
 /// Checks the account's last signature, as its relying party fetched it, with OpenSSL
 /// (RSASSA-PKCS1-v1_5, SHA-256).
 fn verify_last(a: &Account) -> anyhow::Result<()> {
@@ -1083,6 +1206,17 @@ impl Flow {
     }
 }
 
+/// A worker's own connections: the device's, the gRPC relying party's and the REST one's.
+async fn worker_clients(
+    urls: &Urls<'_>,
+) -> anyhow::Result<(Client, RelyingPartyClient<Channel>, RpApiClient)> {
+    let client = Client::connect(urls.grpc, urls.ca).await?;
+    let rp = rp_client(urls.grpc, urls.ca).await?;
+    let mut c = ClientConfig::new(urls.rest);
+    c.extra_root_pem = Some(urls.ca.to_vec());
+    Ok((client, rp, RpApiClient::new(c)?))
+}
+
 /// One phase: `accounts.len()` workers sign in a loop for `opts.seconds`.
 async fn phase(
     opts: &LoadOptions,
@@ -1093,7 +1227,6 @@ async fn phase(
     flow: Flow,
     repeat: usize,
 ) -> anyhow::Result<Phase> {
-    let (url, ca) = (urls.grpc, urls.ca);
     let c = accounts.len();
     let tps = ticks_per_second();
     let done = Arc::new(AtomicU64::new(0));
@@ -1105,25 +1238,14 @@ async fn phase(
     let mut tasks = Vec::new();
     for a in accounts {
         let (a, done, failed) = (Arc::clone(a), Arc::clone(&done), Arc::clone(&failed));
-        let client = Client::connect(url, ca).await?;
-        let mut rp = rp_client(url, ca).await?;
-        let rest = {
-            let mut c = ClientConfig::new(urls.rest);
-            c.extra_root_pem = Some(ca.to_vec());
-            RpApiClient::new(c)?
-        };
+        let (client, mut rp, rest) = worker_clients(urls).await?;
         let transport = transport.to_vec();
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::new();
             let mut errors: BTreeMap<String, u64> = BTreeMap::new();
             let mut a = a.lock().await;
             while Instant::now() < deadline {
-                let r = match flow {
-                    Flow::Grpc => sign_once(&client, &mut rp, &mut a, &transport).await,
-                    Flow::Rest | Flow::RestPkcs1 => {
-                        sign_once_rest(&client, &rest, &mut a, &transport, flow).await
-                    }
-                };
+                let r = sign_flow(flow, (&client, &mut rp, &rest), &mut a, &transport).await;
                 match r {
                     Ok(t) => {
                         done.fetch_add(1, Ordering::Relaxed);
