@@ -503,7 +503,9 @@ async fn drive(
 ) -> anyhow::Result<(Registration, Vec<Phase>)> {
     let (url, ca) = (urls.grpc, urls.ca);
     let client = Client::connect(url, ca).await?;
-    let transport = dev::transport_key(&client).await?;
+    let info = dev::server_info(&client).await?;
+    let form = dev::share_form(&info)?;
+    let transport = info.transport_public_key_der;
     let store = Store::open(&cfg.database)?;
     let mut accounts = Vec::with_capacity(opts.accounts);
     let mut reg_times = Vec::with_capacity(opts.accounts);
@@ -522,7 +524,7 @@ async fn drive(
             &store,
             i,
             opts.key_bits,
-            &transport,
+            (&transport, form),
             (bits, pool),
             pid,
         )
@@ -677,7 +679,7 @@ async fn register(
     store: &Store,
     i: usize,
     key_bits: usize,
-    transport: &[u8],
+    (transport, form): (&[u8], dev::ShareForm),
     pool: (usize, usize),
     pid: u32,
 ) -> anyhow::Result<(Account, Duration, Duration)> {
@@ -697,8 +699,9 @@ async fn register(
     let (pin1, pin2) = (Pin::new(PIN1)?, Pin::new(PIN2)?);
     // The device's work is done before each request is timed: only the server's part of
     // the two registration requests is measured.
-    let keys = dev::prepare_keys(
+    let keys = dev::prepare_keys_in_form(
         transport,
+        form,
         &reg,
         &pin1,
         &pin2,

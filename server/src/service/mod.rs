@@ -8,6 +8,7 @@ mod convert;
 mod device;
 mod rp;
 pub(crate) mod rp_device;
+mod token_share;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
