@@ -224,6 +224,114 @@ pub fn seal_server_share(
     // `share` dropped (and zeroized) here.
 }
 
+/// Algorithm of a share-key envelope ([`seal_server_share_key`]): an AES-256 content key
+/// under RSA-OAEP (SHA-1, MGF1-SHA-1, empty label), and the server share as an RSA private
+/// key (PKCS#8) under AES-256 key wrap with padding (RFC 5649) with that content key.
+pub const ALG_RSA_OAEP_SHA1_AES256_KWP: u8 = 0x03;
+/// Smallest and largest AES-KWP ciphertext of a share key (a PKCS#8 `RSAPrivateKey` with a
+/// 2048- to 4096-bit modulus, e and d, and zero CRT values).
+const MIN_WRAPPED_SHARE_KEY: usize = 256 * 3;
+const MAX_WRAPPED_SHARE_KEY: usize = 512 * 3 + 128;
+
+/// Seals the server share in the `token-rsa` form (an RSA key for the server's HSM, see
+/// [`crate::keys::generate_client_key_for_token`]) to an RSA transport key. Takes the key
+/// **by value**: the device no longer holds it afterwards.
+///
+/// ```text
+/// +--------+--------+-------------+-------------+-----------------------------------+
+/// | 0x01   | 0x03   | wrapped_len | wrapped_key | AES-256-KWP(content key, PKCS#8)  |
+/// | version| alg    | u16         | wrapped_len | 8·ceil(len/8) + 8 B               |
+/// +--------+--------+-------------+-------------+-----------------------------------+
+/// ```
+///
+/// The HSM unwraps the content key with its transport key and then the RSA key with the
+/// content key (`C_UnwrapKey` twice): neither exists in clear outside it. Key wrap has no
+/// associated data; the server binds the key to the registration by checking that its
+/// modulus is the `n1` submitted with it (and `n1` is fresh per key pair). EC transport
+/// keys are refused ([`Error::TransportKeyNotRsa`]): with ECDH the content key would be
+/// derived in software (SoftHSM 2.6.1 has no KDF for ECDH).
+pub fn seal_server_share_key(
+    transport_public_key_spki_der: &[u8],
+    key: crate::keys::ServerShareKey,
+    rng: &mut (impl CryptoRng + RngCore),
+) -> Result<Vec<u8>> {
+    if p256::PublicKey::from_public_key_der(transport_public_key_spki_der).is_ok() {
+        return Err(Error::TransportKeyNotRsa);
+    }
+    let transport = RsaPublicKey::from_public_key_der(transport_public_key_spki_der)
+        .map_err(|_| Error::InvalidTransportKey)?;
+    if !(MIN_WRAPPED_LEN..=MAX_WRAPPED_LEN).contains(&transport.size()) {
+        return Err(Error::InvalidTransportKey);
+    }
+    let mut cek = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(&mut *cek);
+    let wrapped_key = transport
+        .encrypt(rng, Oaep::new::<sha1::Sha1>(), &*cek)
+        .map_err(|_| Error::Encryption)?;
+    let wrapped_len = u16::try_from(wrapped_key.len()).map_err(|_| Error::Encryption)?;
+    let wrapped_share = crate::hazmat::kwp::wrap(&cek, key.expose_secret())?;
+    if !(MIN_WRAPPED_SHARE_KEY..=MAX_WRAPPED_SHARE_KEY).contains(&wrapped_share.len()) {
+        return Err(Error::Encryption);
+    }
+    let mut out = Vec::with_capacity(4 + wrapped_key.len() + wrapped_share.len());
+    out.push(ENVELOPE_VERSION);
+    out.push(ALG_RSA_OAEP_SHA1_AES256_KWP);
+    out.extend_from_slice(&wrapped_len.to_be_bytes());
+    out.extend_from_slice(&wrapped_key);
+    out.extend_from_slice(&wrapped_share);
+    Ok(out)
+    // `key` dropped (and zeroized) here.
+}
+
+/// The fields of a share-key envelope ([`seal_server_share_key`]), borrowed from the blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareKeyEnvelope<'a> {
+    /// RSA-OAEP ciphertext of the AES-256 content key.
+    pub wrapped_content_key: &'a [u8],
+    /// AES-KWP ciphertext of the PKCS#8 RSA private key.
+    pub wrapped_share_key: &'a [u8],
+}
+
+impl<'a> ShareKeyEnvelope<'a> {
+    /// Parses a share-key envelope, rejecting other versions and algorithms, wrapped
+    /// content keys outside 2048..=8192 bits and key-wrap ciphertexts of a wrong size.
+    pub fn parse(blob: &'a [u8]) -> Result<Self> {
+        const WHAT: &str = "share-key envelope";
+        if blob.len() > MAX_ENVELOPE_LEN {
+            return Err(Error::Malformed(WHAT));
+        }
+        let [version, alg, l0, l1, rest @ ..] = blob else {
+            return Err(Error::Malformed(WHAT));
+        };
+        if *version != ENVELOPE_VERSION {
+            return Err(Error::UnsupportedVersion {
+                what: WHAT,
+                version: u32::from(*version),
+            });
+        }
+        if *alg != ALG_RSA_OAEP_SHA1_AES256_KWP {
+            return Err(Error::UnsupportedAlgorithm {
+                what: WHAT,
+                algorithm: format!("0x{alg:02x}"),
+            });
+        }
+        let wrapped_len = usize::from(u16::from_be_bytes([*l0, *l1]));
+        if !(MIN_WRAPPED_LEN..=MAX_WRAPPED_LEN).contains(&wrapped_len) || rest.len() < wrapped_len {
+            return Err(Error::Malformed(WHAT));
+        }
+        let (wrapped_content_key, wrapped_share_key) = rest.split_at(wrapped_len);
+        if !(MIN_WRAPPED_SHARE_KEY..=MAX_WRAPPED_SHARE_KEY).contains(&wrapped_share_key.len())
+            || !wrapped_share_key.len().is_multiple_of(8)
+        {
+            return Err(Error::Malformed(WHAT));
+        }
+        Ok(Self {
+            wrapped_content_key,
+            wrapped_share_key,
+        })
+    }
+}
+
 /// How the content key of an envelope reaches the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnvelopeKey<'a> {

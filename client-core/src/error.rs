@@ -58,6 +58,14 @@ pub enum Error {
     /// The key-transport public key could not be parsed or is too weak.
     #[error("invalid key-transport public key")]
     InvalidTransportKey,
+    /// The server keeps `d1''` as an RSA key object in its HSM (`token-rsa`), which needs an
+    /// RSA key-transport key (RSA-OAEP unwraps the content key inside the HSM); the server
+    /// offered another kind.
+    #[error("the server's share form needs an RSA key-transport key")]
+    TransportKeyNotRsa,
+    /// The server asked for a share form this device does not know.
+    #[error("unsupported server share form {0}")]
+    UnsupportedShareForm(i32),
     /// Encryption to the key-transport key failed.
     #[error("encryption failed")]
     Encryption,

@@ -265,9 +265,48 @@ pub async fn submit_keys(
     key_bits: usize,
     kdf: KdfParams,
 ) -> Result<()> {
-    let transport = transport_key(client).await?;
-    let prepared = prepare_keys(&transport, p, pin1, pin2, key_bits, kdf)?;
+    let info = server_info(client).await?;
+    let form = share_form(&info)?;
+    let prepared = prepare_keys_in_form(
+        &info.transport_public_key_der,
+        form,
+        p,
+        pin1,
+        pin2,
+        key_bits,
+        kdf,
+    )?;
     send_keys(client, p, prepared).await
+}
+
+/// The form in which the server keeps `d1''` (`ServerInfo.server_share_form`), and so what
+/// the device sends it at registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareForm {
+    /// `d1''` itself, sealed to the transport key.
+    Exponent,
+    /// `d1''` as a non-CRT RSA key for the server's HSM
+    /// ([`crate::keys::generate_client_key_for_token`]); needs an RSA transport key.
+    RsaKey,
+}
+
+/// The form a server asks for; an unknown value is refused (this device cannot produce it).
+pub fn share_form(info: &pb::ServerInfo) -> Result<ShareForm> {
+    match pb::ServerShareForm::try_from(info.server_share_form) {
+        Ok(pb::ServerShareForm::Exponent) => Ok(ShareForm::Exponent),
+        Ok(pb::ServerShareForm::RsaKey) => Ok(ShareForm::RsaKey),
+        Err(_) => Err(ClientError::Core(crate::Error::UnsupportedShareForm(
+            info.server_share_form,
+        ))),
+    }
+}
+
+/// The server's parameters (`GetServerInfo`).
+pub async fn server_info(client: &Client) -> Result<pb::ServerInfo> {
+    let mut c = client.inner.clone();
+    Ok(c.get_server_info(pb::GetServerInfoRequest {})
+        .await?
+        .into_inner())
 }
 
 /// The device's half of [`submit_keys`]: two client keys generated and split, `d1''` sealed
@@ -336,9 +375,31 @@ mod debug_redaction_tests {
     }
 }
 
-/// Generates and splits the two client keys for [`send_keys`].
+/// Generates and splits the two client keys for [`send_keys`], for a server that keeps
+/// `d1''` as an exponent ([`ShareForm::Exponent`]).
 pub fn prepare_keys(
     transport_key_der: &[u8],
+    p: &PendingRegistration,
+    pin1: &Pin,
+    pin2: &Pin,
+    key_bits: usize,
+    kdf: KdfParams,
+) -> Result<PreparedKeys> {
+    prepare_keys_in_form(
+        transport_key_der,
+        ShareForm::Exponent,
+        p,
+        pin1,
+        pin2,
+        key_bits,
+        kdf,
+    )
+}
+
+/// [`prepare_keys`] for the server's share form ([`share_form`]).
+pub fn prepare_keys_in_form(
+    transport_key_der: &[u8],
+    form: ShareForm,
     p: &PendingRegistration,
     pin1: &Pin,
     pin2: &Pin,
@@ -350,20 +411,35 @@ pub fn prepare_keys(
     let mut submissions = Vec::new();
     let mut protected = Vec::new();
     for (kt, pin) in [(KeyType::Auth, pin1), (KeyType::Sign, pin2)] {
-        let material = crate::keys::generate_client_key(&mut rng, key_bits)?;
-        let sealed = envelope::seal_server_share(
-            transport_key_der,
-            material.server_share,
-            &envelope::aad_server_share(&p.registration_id, kt),
-            &mut rng,
-        )?;
-        let share = ProtectedShare::protect(&material.device_share, pin, &keystore, kdf, &mut rng)?;
+        let (modulus, device_share, sealed) = match form {
+            ShareForm::Exponent => {
+                let material = crate::keys::generate_client_key(&mut rng, key_bits)?;
+                let sealed = envelope::seal_server_share(
+                    transport_key_der,
+                    material.server_share,
+                    &envelope::aad_server_share(&p.registration_id, kt),
+                    &mut rng,
+                )?;
+                (material.modulus, material.device_share, sealed)
+            }
+            ShareForm::RsaKey => {
+                let material = crate::keys::generate_client_key_for_token(&mut rng, key_bits)?;
+                let sealed = envelope::seal_server_share_key(
+                    transport_key_der,
+                    material.server_share_key,
+                    &mut rng,
+                )?;
+                (material.modulus, material.device_share, sealed)
+            }
+        };
+        let share = ProtectedShare::protect(&device_share, pin, &keystore, kdf, &mut rng)?;
+        drop(device_share);
         submissions.push(pb::KeySubmission {
             key_type: key_type_pb(kt),
-            client_modulus: material.modulus.clone(),
+            client_modulus: modulus.clone(),
             server_share_envelope: sealed,
         });
-        protected.push((kt, material.modulus, share));
+        protected.push((kt, modulus, share));
     }
     Ok(PreparedKeys {
         request: pb::SubmitKeysRequest {

@@ -29,6 +29,10 @@ use crate::{Error, Result};
 pub const PROTECTED_SHARE_VERSION: u8 = 1;
 /// Algorithm identifier of [`ProtectedShare`].
 pub const PROTECTED_SHARE_ALGORITHM: &str = "argon2id+chacha20-xor";
+/// Algorithm identifier of a [`ProtectedShare`] of the `token-rsa` form: the same encryption;
+/// the share's exponent is the decrypted value with its lowest bit cleared (see
+/// [`DeviceShare`]).
+pub const PROTECTED_SHARE_ALGORITHM_EVEN: &str = "argon2id+chacha20-xor+even-exponent";
 /// Salt length in bytes.
 pub const SALT_LEN: usize = 16;
 /// Length of a [`KeystoreSecret`].
@@ -218,7 +222,12 @@ impl ProtectedShare {
         apply_keystream(pin, keystore, &params, &salt, &mut ciphertext)?;
         Ok(Self {
             version: PROTECTED_SHARE_VERSION,
-            algorithm: PROTECTED_SHARE_ALGORITHM.to_owned(),
+            algorithm: if share.is_even_form() {
+                PROTECTED_SHARE_ALGORITHM_EVEN
+            } else {
+                PROTECTED_SHARE_ALGORITHM
+            }
+            .to_owned(),
             kdf: params,
             salt,
             ciphertext,
@@ -234,7 +243,11 @@ impl ProtectedShare {
             plain.zeroize();
             return Err(e);
         }
-        Ok(DeviceShare::from_vec(plain))
+        Ok(if self.algorithm == PROTECTED_SHARE_ALGORITHM_EVEN {
+            DeviceShare::from_vec_even(plain)
+        } else {
+            DeviceShare::from_vec(plain)
+        })
     }
 
     /// Checks version, algorithm, parameter ranges and lengths (not the PIN: it cannot).
@@ -245,7 +258,9 @@ impl ProtectedShare {
                 version: u32::from(self.version),
             });
         }
-        if self.algorithm != PROTECTED_SHARE_ALGORITHM {
+        if self.algorithm != PROTECTED_SHARE_ALGORITHM
+            && self.algorithm != PROTECTED_SHARE_ALGORITHM_EVEN
+        {
             return Err(Error::UnsupportedAlgorithm {
                 what: "protected share",
                 algorithm: self.algorithm.clone(),
@@ -295,6 +310,44 @@ mod tests {
 
     fn share(n: usize) -> DeviceShare {
         DeviceShare::from_vec((0..n).map(|i| i as u8).collect())
+    }
+
+    /// The even form survives protect/unlock under its own algorithm name; an unknown name is
+    /// refused.
+    #[test]
+    fn even_form_round_trips() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let ks = KeystoreSecret::generate(&mut rng);
+        let pin = Pin::new("2468").unwrap();
+        let mut bytes: Vec<u8> = (0..256).map(|i| i as u8).collect();
+        bytes[255] = 0x37;
+        let share = DeviceShare::from_vec_even(bytes.clone());
+        let p = ProtectedShare::protect(&share, &pin, &ks, KdfParams::testing(), &mut rng).unwrap();
+        assert_eq!(p.algorithm, PROTECTED_SHARE_ALGORITHM_EVEN);
+        let back = p.unlock(&pin, &ks).unwrap();
+        assert!(back.is_even_form());
+        assert_eq!(
+            back.expose_secret(),
+            bytes.as_slice(),
+            "the stored value is kept whole"
+        );
+        assert_eq!(back.exponent()[255], 0x36);
+        let plain = ProtectedShare::protect(
+            &DeviceShare::from_vec(bytes),
+            &pin,
+            &ks,
+            KdfParams::testing(),
+            &mut rng,
+        )
+        .unwrap();
+        assert_eq!(plain.algorithm, PROTECTED_SHARE_ALGORITHM);
+        assert!(!plain.unlock(&pin, &ks).unwrap().is_even_form());
+        let mut unknown = p.clone();
+        unknown.algorithm = "argon2id+chacha20-xor+odd".into();
+        assert!(matches!(
+            unknown.unlock(&pin, &ks),
+            Err(Error::UnsupportedAlgorithm { .. })
+        ));
     }
 
     #[test]

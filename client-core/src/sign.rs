@@ -74,12 +74,8 @@ pub fn partial_sign(
     request: &SigningRequest,
 ) -> Result<PartialSignature> {
     check_request(share, client_modulus, request)?;
-    mod_pow_secret(
-        &request.encoded_message,
-        share.expose_secret(),
-        client_modulus,
-    )
-    .map(PartialSignature)
+    mod_pow_secret(&request.encoded_message, &share.exponent(), client_modulus)
+        .map(PartialSignature)
 }
 
 /// A caller's constant-time exponentiation `(base, exponent, modulus) ↦ base^exponent mod
@@ -102,7 +98,7 @@ pub fn partial_sign_with(
 ) -> Result<PartialSignature> {
     check_request(share, client_modulus, request)?;
     let x = reduce(&request.encoded_message, client_modulus)?;
-    let s = mod_exp(&x, share.expose_secret(), client_modulus)?;
+    let s = mod_exp(&x, &share.exponent(), client_modulus)?;
     if s.len() != client_modulus.len() {
         return Err(Error::InvalidInteger);
     }

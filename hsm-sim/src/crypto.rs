@@ -98,6 +98,24 @@ fn rsa_private_uncached(obj: &Object) -> Result<Rsa<Private>> {
 
 /// Checks that an RSA private key object is consistent (`n = p q`, `e d = 1`, CRT values).
 pub fn rsa_check_private(obj: &Object) -> Result<()> {
+    if rsa_is_non_crt(obj) {
+        // Without the primes only the form can be checked: odd n of at least 1024 bits,
+        // 1 < e, 0 < d < n.
+        let (n, e, d) = (
+            bn(obj, CKA_MODULUS)?,
+            bn(obj, CKA_PUBLIC_EXPONENT)?,
+            bn(obj, CKA_PRIVATE_EXPONENT)?,
+        );
+        if n.num_bits() < 1024
+            || !n.is_bit_set(0)
+            || e.num_bits() < 2
+            || d.num_bits() == 0
+            || d >= n
+        {
+            return ck(CKR_ATTRIBUTE_VALUE_INVALID);
+        }
+        return Ok(());
+    }
     match rsa_private_uncached(obj).map(|k| k.check_key()) {
         Ok(Ok(true)) => Ok(()),
         _ => ck(CKR_ATTRIBUTE_VALUE_INVALID),
@@ -356,8 +374,43 @@ pub fn share_exp(key: &Object, data: &[u8]) -> Result<Vec<u8>> {
     Ok(tandem_modexp::mod_exp_secret(data, d, &n.to_vec())?.to_vec())
 }
 
+/// Whether an RSA private key object holds no CRT values (no `CKA_PRIME_1`): a "non-CRT"
+/// key of only `n`, `e` and `d`, such as the server's split-key share `d1''` in the
+/// `token-rsa` mode (docs/HSM_MODES.md), whose `e` is `d⁻¹ mod λ(n)` and whose factors
+/// nobody here knows.
+pub fn rsa_is_non_crt(key: &Object) -> bool {
+    key.get(CKA_PRIME_1)
+        .is_none_or(|p| p.iter().all(|&b| b == 0))
+}
+
+/// `CKM_RSA_X_509` with a non-CRT key: `x^d mod n`, constant time in `d`
+/// ([`tandem_modexp::mod_exp_secret`]), exactly the modulus length. Other mechanisms are
+/// refused with `CKR_KEY_FUNCTION_NOT_PERMITTED`: only the raw operation is needed, and a
+/// CRT-less key cannot be checked at import, so it gets no padding oracle either.
+fn rsa_sign_non_crt(key: &Object, mech: RsaSignMech, data: &[u8]) -> Result<Vec<u8>> {
+    if mech != RsaSignMech::Raw {
+        return ck(CKR_KEY_FUNCTION_NOT_PERMITTED);
+    }
+    let k = rsa_len(key)?;
+    let (input, _) = mech.encoded(data, k)?;
+    let n = bn(key, CKA_MODULUS)?;
+    if n.num_bits() < 2 || !n.is_bit_set(0) {
+        return ck(CKR_KEY_TYPE_INCONSISTENT);
+    }
+    if BigNum::from_slice(&input)? >= n {
+        return ck(CKR_DATA_INVALID);
+    }
+    let d = key
+        .get(CKA_PRIVATE_EXPONENT)
+        .ok_or(Error::Ck(CKR_KEY_TYPE_INCONSISTENT))?;
+    Ok(tandem_modexp::mod_exp_secret(&input, d, &n.to_vec())?.to_vec())
+}
+
 /// Signs with an RSA private key object; the result is exactly the modulus length.
 fn rsa_sign(key: &Object, mech: RsaSignMech, data: &[u8]) -> Result<Vec<u8>> {
+    if rsa_is_non_crt(key) {
+        return rsa_sign_non_crt(key, mech, data);
+    }
     let rsa = rsa_private(key)?;
     let k = rsa.size() as usize;
     let (input, padding) = mech.encoded(data, k)?;
@@ -658,6 +711,10 @@ pub fn rsa_oaep_decrypt(
 
 /// The PKCS#8 `PrivateKeyInfo` (DER) of an RSA private key object, for wrapping.
 pub fn rsa_private_to_pkcs8(key: &Object) -> Result<Zeroizing<Vec<u8>>> {
+    // As SoftHSM 2.6.1 (OpenSSL cannot encode a key without its primes).
+    if rsa_is_non_crt(key) {
+        return ck(CKR_KEY_NOT_WRAPPABLE);
+    }
     let pkey = PKey::from_rsa(rsa_private(key)?)?;
     Ok(Zeroizing::new(pkey.private_key_to_pkcs8()?))
 }
@@ -668,6 +725,37 @@ pub fn rsa_private_from_pkcs8(der: &[u8]) -> Result<Vec<(CK_ATTRIBUTE_TYPE, Valu
     let pkey = openssl::pkey::PKey::private_key_from_pkcs8(der).map_err(|_| invalid())?;
     let rsa = pkey.rsa().map_err(|_| invalid())?;
     let v = |b: &openssl::bn::BigNumRef| Zeroizing::new(b.to_vec());
+    // A non-CRT key (n, e, d, every CRT value 0), as the `token-rsa` share: kept without
+    // CRT attributes, used only with `CKM_RSA_X_509` ([`rsa_is_non_crt`]).
+    let crt = [rsa.p(), rsa.q(), rsa.dmp1(), rsa.dmq1(), rsa.iqmp()];
+    if crt.iter().all(|c| c.is_none_or(|c| c.num_bits() == 0)) {
+        if rsa.n().num_bits() < 1024
+            || !rsa.n().is_bit_set(0)
+            || rsa.e().num_bits() < 2
+            || rsa.d().num_bits() == 0
+            || rsa.d() >= rsa.n()
+        {
+            return Err(invalid());
+        }
+        return Ok(vec![
+            (CKA_MODULUS, v(rsa.n())),
+            (CKA_PUBLIC_EXPONENT, v(rsa.e())),
+            (CKA_PRIVATE_EXPONENT, v(rsa.d())),
+        ]);
+    }
+    // A CRT key: every value present and non-zero, and n = p·q (cheap; the primes
+    // themselves are not tested, see `Module::create_object`).
+    if crt.iter().any(|c| c.is_none_or(|c| c.num_bits() == 0)) {
+        return Err(invalid());
+    }
+    if let (Some(p), Some(q)) = (rsa.p(), rsa.q()) {
+        let mut pq = BigNum::new()?;
+        let mut ctx = BigNumContext::new()?;
+        pq.checked_mul(p, q, &mut ctx)?;
+        if pq != *rsa.n() {
+            return Err(invalid());
+        }
+    }
     Ok(vec![
         (CKA_MODULUS, v(rsa.n())),
         (CKA_PUBLIC_EXPONENT, v(rsa.e())),

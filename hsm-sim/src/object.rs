@@ -489,20 +489,24 @@ fn check_key_material(obj: &mut Object, class: CK_OBJECT_CLASS) -> Result<()> {
             Ok(())
         }
         (CKO_PRIVATE_KEY, Some(CKK_RSA)) => {
-            // All CRT components are required (no n/d-only keys).
             need(
                 obj,
-                &[
-                    CKA_MODULUS,
-                    CKA_PUBLIC_EXPONENT,
-                    CKA_PRIVATE_EXPONENT,
-                    CKA_PRIME_1,
-                    CKA_PRIME_2,
-                    CKA_EXPONENT_1,
-                    CKA_EXPONENT_2,
-                    CKA_COEFFICIENT,
-                ],
-            )
+                &[CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT],
+            )?;
+            // Either every CRT component or none: a non-CRT key (n, e, d) is used with
+            // CKM_RSA_X_509 only (crypto::rsa_is_non_crt; the server's token-rsa shares).
+            const CRT: [CK_ATTRIBUTE_TYPE; 5] = [
+                CKA_PRIME_1,
+                CKA_PRIME_2,
+                CKA_EXPONENT_1,
+                CKA_EXPONENT_2,
+                CKA_COEFFICIENT,
+            ];
+            if CRT.iter().all(|a| obj.get(*a).is_none_or(|v| v.is_empty())) {
+                Ok(())
+            } else {
+                need(obj, &CRT)
+            }
         }
         (CKO_PUBLIC_KEY, Some(CKK_EC)) => {
             need(obj, &[CKA_EC_PARAMS, CKA_EC_POINT])?;

@@ -593,12 +593,21 @@ fn imported_rsa_key_signs_and_inconsistent_one_is_refused() {
                 rv(s.create_object(&template(q)).unwrap_err()),
                 RvError::AttributeValueInvalid
             );
-            // Missing CRT components are refused.
+            // Some CRT components but not all are refused.
             let mut partial = template(v(key.q().unwrap()));
-            partial.truncate(8);
+            partial.truncate(9);
             assert_eq!(
                 rv(s.create_object(&partial).unwrap_err()),
                 RvError::TemplateIncomplete
+            );
+            // None at all is a non-CRT key (n, e, d): raw RSA only (tests/non_crt_rsa.rs).
+            let mut non_crt = template(v(key.q().unwrap()));
+            non_crt.truncate(8);
+            let h = s.create_object(&non_crt).unwrap();
+            assert_eq!(
+                rv(s.sign(&Mechanism::Sha256RsaPkcs, h, b"imported")
+                    .unwrap_err()),
+                RvError::KeyFunctionNotPermitted
             );
         },
     );

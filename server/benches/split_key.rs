@@ -27,12 +27,15 @@ use rand_core::{OsRng, RngCore};
 use tandem_client_core::encoding::{HashAlgorithm, encode_pkcs1v15};
 use tandem_client_core::envelope;
 use tandem_client_core::hazmat::{bit_length, multiply};
+use tandem_client_core::keys::generate_client_key_for_token;
 use tandem_client_core::pin::{KdfParams, KeystoreSecret, Pin, ProtectedShare};
 use tandem_client_core::sign::{SigningRequest, partial_sign};
 use tandem_client_core::types::KeyType;
 use tandem_client_core::{DeviceShare, generate_client_key};
 use tandem_server::bn::mod_exp_secret;
-use tandem_server::hsm::{Hsm, HsmConfig, TokenPin, TransportKeySpec, provision_token};
+use tandem_server::hsm::{
+    Hsm, HsmConfig, ShareExponentiation, TokenPin, TransportKeySpec, provision_token,
+};
 use tandem_server::signing::{ServerKeyRef, ShareVerdict, evaluate_share, server_share_aad};
 
 const CHILD_ENV: &str = "TANDEM_BENCH_TOKEN_DIR";
@@ -55,6 +58,22 @@ fn main() {
                 .arg(dir.path())
                 .arg("bench")
                 .arg(dir.path().join("pin"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "provisioning failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // A second SoftHSM token for the token-rsa rows (RSA transport key, KEK without
+            // CKA_DECRYPT).
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/softhsm-provision.sh");
+            let out = Command::new("bash")
+                .arg(script)
+                .arg(dir.path())
+                .arg("bench-rsa")
+                .arg(dir.path().join("pin-rsa"))
                 .output()
                 .unwrap();
             assert!(
@@ -220,6 +239,108 @@ fn open_hsms(token_dir: &Path) -> Vec<(&'static str, Hsm)> {
         hsm.ensure_objects(TransportKeySpec::EcP256).unwrap();
     }
     hsms
+}
+
+/// The `token-rsa` form on SoftHSM (docs/HSM_MODES.md): d1'' as a non-CRT RSA key token
+/// object (with e_obj = d1''⁻¹, which SoftHSM's OpenSSL blinding needs), an RSA-3072
+/// transport key (the share envelope of every signature is then opened with RSA-OAEP), a KEK
+/// without CKA_DECRYPT. Compare with the SoftHSM rows above (software share path, EC
+/// transport key).
+fn token_rsa_rows(token_dir: &Path, bits: usize, n: usize, rows: &mut Vec<Row>) {
+    let softhsm = std::env::var_os("TANDEM_TEST_PKCS11_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"));
+    let hsm = Hsm::open(&HsmConfig {
+        module_path: softhsm,
+        token_label: "bench-rsa".into(),
+        user_pin: TokenPin::from_file(token_dir.join("pin-rsa")).unwrap(),
+    })
+    .unwrap();
+    hsm.ensure_kek_without_decrypt().unwrap();
+    hsm.ensure_objects(TransportKeySpec::Rsa(3072)).unwrap();
+    hsm.use_share_exponentiation(ShareExponentiation::TokenRsa)
+        .unwrap();
+    let transport = hsm.transport_public_key_der().unwrap();
+    let material = generate_client_key_for_token(&mut OsRng, bits).unwrap();
+    let n1 = material.modulus.clone();
+    let sealed =
+        envelope::seal_server_share_key(&transport, material.server_share_key, &mut OsRng).unwrap();
+    let parts = envelope::ShareKeyEnvelope::parse(&sealed).unwrap();
+    let share_blob = hsm
+        .import_share_key(parts.wrapped_content_key, parts.wrapped_share_key, &n1)
+        .unwrap();
+    let server_key = hsm.generate_server_key(bits).unwrap();
+    let n2 = server_key.modulus.clone();
+    let composite_bits = bit_length(&multiply(&n1, &n2));
+    let digest = HashAlgorithm::Sha256.digest(b"benchmark");
+    let x = encode_pkcs1v15(HashAlgorithm::Sha256, &digest, composite_bits).unwrap();
+    let request = SigningRequest {
+        scheme: tandem_client_core::encoding::SignatureScheme::Pkcs1v15,
+        hash: HashAlgorithm::Sha256,
+        digest,
+        encoded_message: x.clone(),
+        composite_modulus_bits: composite_bits,
+    };
+    let s1 = partial_sign(&material.device_share, &n1, &request).unwrap();
+    let share_env = envelope::seal(&transport, s1.as_bytes(), b"bench-share", &mut OsRng).unwrap();
+    let key = ServerKeyRef {
+        key_type: KeyType::Auth,
+        client_modulus: &n1,
+        server_modulus: &n2,
+        server_share_blob: &share_blob,
+        server_key_blob: &server_key.wrapped_private_key,
+    };
+    let x1 = random_below_bits(bits);
+    let (exp, exp90) = time(n, || hsm.share_exp_token(&share_blob, &n1, &x1).unwrap());
+    let (open, open90) = time(n, || {
+        let p = envelope::EnvelopeParts::parse(&share_env).unwrap();
+        hsm.open_envelope(p.key, &p.iv, p.ciphertext, b"bench-share")
+            .unwrap()
+    });
+    let (eval, eval90) = time(n, || {
+        match evaluate_share(&hsm, key, &x, s1.as_bytes()).unwrap() {
+            ShareVerdict::Valid { signature } => signature,
+            ShareVerdict::Invalid => panic!("share rejected"),
+        }
+    });
+    let (total, total90) = time(n, || {
+        let p = envelope::EnvelopeParts::parse(&share_env).unwrap();
+        let s = hsm
+            .open_envelope(p.key, &p.iv, p.ciphertext, b"bench-share")
+            .unwrap();
+        evaluate_share(&hsm, key, &x, &s).unwrap()
+    });
+    rows.push(Row {
+        what: format!(
+            "SoftHSM token-rsa: x^d1'' mod n1 in the token, {bits} bits (non-CRT key object, e_obj, CKM_RSA_X_509)"
+        ),
+        median: exp,
+        p90: exp90,
+        reference: format!("OpenSSL BN_mod_exp_mont_consttime {bits}"),
+        ref_median: RefOf::ModExp(bits),
+    });
+    rows.push(Row {
+        what: "SoftHSM token-rsa: open the sealed share (RSA-3072 OAEP in the HSM, AES-GCM)".into(),
+        median: open,
+        p90: open90,
+        reference: "OpenSSL RSA-3072 CRT private op".into(),
+        ref_median: RefOf::Crt(3072),
+    });
+    rows.push(Row {
+        what: "SoftHSM token-rsa: judge share + complete signature (s1'' in the token, s1, verify, s2, verify, CRT + check)".into(),
+        median: eval,
+        p90: eval90,
+        reference: "OpenSSL consttime modexp + CRT private op".into(),
+        ref_median: RefOf::Signature(bits),
+    });
+    rows.push(Row {
+        what: "**SoftHSM token-rsa: server total per composite signature** (open share + judge + complete)".into(),
+        median: total,
+        p90: total90,
+        reference: "OpenSSL consttime modexp + CRT private op".into(),
+        ref_median: RefOf::Signature(bits),
+    });
+    hsm.destroy_share_key(&share_blob).unwrap();
 }
 
 fn run(token_dir: &Path, bits: usize, n: usize) {
@@ -429,6 +550,8 @@ fn run(token_dir: &Path, bits: usize, n: usize) {
             ref_median: RefOf::Signature(bits),
         });
     }
+
+    token_rsa_rows(token_dir, bits, n, &mut rows);
 
     // The references again, after the rows: the machine's speed drifts (other guests on the
     // host), and the faster of the two measurements is the stricter comparison.

@@ -162,6 +162,15 @@ pub struct HsmSection {
     /// with SERVER_ERROR without counting a PIN attempt. Milliseconds, 100 to 600 000.
     #[serde(default = "default_call_timeout_ms")]
     pub call_timeout_ms: u64,
+    /// Where `x^d1'' mod n1` is computed: `auto` (the default: the module's vendor
+    /// mechanism if it has one, as hsm-sim, else `software`), `software` (the HSM decrypts
+    /// d1'' into server memory), `vendor` (hsm-sim's CKM_TANDEM_SHARE_EXP, required) or
+    /// `token-rsa` (d1'' is a non-CRT RSA key object in a standard HSM; needs
+    /// `keys.transport_key = "rsa"`). Chosen at `server init`: the token and the stored
+    /// shares follow it, and `run` refuses a value the token was not set up for
+    /// (docs/HSM_MODES.md).
+    #[serde(default)]
+    pub share_exponentiation: crate::hsm::ShareExponentiation,
 }
 
 fn default_pin_env() -> String {
@@ -277,6 +286,7 @@ impl Config {
                 pin_env: default_pin_env(),
                 env: BTreeMap::new(),
                 call_timeout_ms: default_call_timeout_ms(),
+                share_exponentiation: Default::default(),
             },
             keys: KeySizes::default(),
             lockout: LockoutPolicy::default(),
@@ -318,6 +328,13 @@ impl Config {
             "hsm.call_timeout_ms must be between 100 and 600000"
         );
         self.keys.transport_spec()?;
+        anyhow::ensure!(
+            self.hsm.share_exponentiation != crate::hsm::ShareExponentiation::TokenRsa
+                || self.keys.transport_key == "rsa",
+            "hsm.share_exponentiation = \"token-rsa\" needs keys.transport_key = \"rsa\": the \
+             content key of a share is unwrapped by the RSA transport key inside the HSM (with \
+             the EC P-256 key the ECDH secret would be derived in server memory)"
+        );
         anyhow::ensure!(
             [2048, 3072, 4096].contains(&self.keys.server_key_bits),
             "keys.server_key_bits must be 2048, 3072 or 4096"
@@ -420,6 +437,17 @@ mod tests {
         let mut bad = back.clone();
         bad.pki.policy_arc = "not an oid".into();
         assert!(bad.validate().is_err());
+        let mut bad = back.clone();
+        bad.hsm.share_exponentiation = crate::hsm::ShareExponentiation::TokenRsa;
+        let e = bad.validate().unwrap_err();
+        assert!(e.to_string().contains("needs keys.transport_key"), "{e}");
+        bad.keys.transport_key = "rsa".into();
+        bad.validate().unwrap();
+        let text = toml::to_string_pretty(&bad).unwrap();
+        assert!(
+            text.contains("share_exponentiation = \"token-rsa\""),
+            "{text}"
+        );
         let mut bad = back;
         bad.keys.transport_key = "ec-p265".into();
         let e = bad.validate().unwrap_err();

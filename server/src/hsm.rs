@@ -60,6 +60,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 mod reply_key;
 pub use reply_key::REPLY_KEY_LABEL;
+mod token_share;
+pub use token_share::{
+    ALG_TOKEN_RSA_KEY, SHARE_KEY_LABEL_PREFIX, ShareExponentiation, is_token_share_blob,
+};
 
 /// hsm-sim's vendor key type for a split-key share `d1''` (hsm-sim/README.md): a secret key
 /// object with `CKA_MODULUS` = n1 whose value never leaves the token.
@@ -157,6 +161,10 @@ pub enum HsmError {
     /// [`Hsm::sign_raw`] fails on purpose.
     #[error("injected test fault: raw RSA operation disabled by TANDEM_TEST_FAIL_SIGN_RAW")]
     InjectedSignRawFault,
+    /// The token does not fit `hsm.share_exponentiation` (see
+    /// [`Hsm::use_share_exponentiation`]); the message says what to change.
+    #[error("{0}")]
+    ShareMode(String),
     /// A bounded call ([`Hsm::bounded`]) did not finish in time; it was left running.
     #[error("the HSM did not answer within {after_ms} ms")]
     Timeout { after_ms: u64 },
@@ -483,6 +491,11 @@ struct Inner {
     token_label: String,
     /// The module offers [`CKM_TANDEM_SHARE_EXP`] (hsm-sim): d1'' is used inside the token.
     share_mechanism: bool,
+    /// `hsm.share_exponentiation` is `software` or `token-rsa`: the vendor mechanism is not
+    /// used ([`Hsm::use_share_exponentiation`]).
+    vendor_share_off: std::sync::atomic::AtomicBool,
+    /// Handles of `token-rsa` share key token objects by id (token_share.rs).
+    share_keys: Mutex<HashMap<[u8; 16], token_share::CachedShareKey>>,
     /// The user PIN, to log in again after the token was removed and came back.
     pin: TokenPin,
     /// Idle sessions. A `std::sync::Mutex`: held only to push or pop, never across a call
@@ -719,6 +732,8 @@ impl Hsm {
                 ctx,
                 slot,
                 share_mechanism,
+                vendor_share_off: std::sync::atomic::AtomicBool::new(false),
+                share_keys: Mutex::new(HashMap::new()),
                 pin,
                 token_label: config.token_label.clone(),
                 idle: Mutex::new(Vec::new()),
@@ -989,7 +1004,7 @@ impl Hsm {
     /// ([`CKM_TANDEM_SHARE_EXP`], offered by hsm-sim). Then [`Hsm::share_exp`] is used and
     /// `d1''` never exists in plaintext outside the token.
     pub fn has_share_mechanism(&self) -> bool {
-        self.inner.share_mechanism
+        self.inner.share_mechanism && !self.inner.vendor_share_off.load(Ordering::SeqCst)
     }
 
     /// `x^d1'' mod n1` inside the token: the sealed share (a [`Hsm::seal_at_rest`] blob with

@@ -90,6 +90,8 @@ pub struct InitOptions {
     pub ca_key_spec: crate::hsm::CaKeySpec,
     /// Base URL of the OCSP/CRL/CA publication point written into certificates.
     pub public_base_url: Option<String>,
+    /// Where the share exponentiation happens (`hsm.share_exponentiation`).
+    pub share_exponentiation: crate::hsm::ShareExponentiation,
 }
 
 /// Creates a data directory: configuration, TLS certificate, database, HSM objects.
@@ -116,6 +118,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> anyhow::Result<Config> {
     cfg.keys.transport_key = opts.transport_key.clone();
     cfg.keys.transport_key_bits = opts.transport_key_bits;
     cfg.keys.transport_spec()?;
+    cfg.hsm.share_exponentiation = opts.share_exponentiation;
     cfg.hsm.pin_file = opts.pin_file.clone();
     cfg.pki.key_spec = opts.ca_key_spec;
     if let Some(url) = &opts.public_base_url {
@@ -205,7 +208,12 @@ pub fn provision_hsm_sim_token(cfg: &Config, data_dir: &Path) -> anyhow::Result<
 /// [`ensure_module_env`]).
 pub fn init_hsm_objects(cfg: &Config, data_dir: &Path) -> anyhow::Result<()> {
     let hsm = open_hsm(cfg)?;
+    if cfg.hsm.share_exponentiation == crate::hsm::ShareExponentiation::TokenRsa {
+        // Before ensure_objects, which would otherwise create a KEK with CKA_DECRYPT.
+        hsm.ensure_kek_without_decrypt()?;
+    }
     let report = hsm.ensure_objects(cfg.keys.transport_spec()?)?;
+    hsm.use_share_exponentiation(cfg.hsm.share_exponentiation)?;
     eprintln!(
         "HSM objects: key-encryption key {:?}, key-transport key {:?} ({}), reply key {:?}",
         report.kek, report.transport_key, report.transport_key_spec, report.reply_key
@@ -283,6 +291,7 @@ pub async fn serve(
         let cfg = cfg.clone();
         move || -> anyhow::Result<Hsm> {
             let hsm = open_hsm(&cfg)?;
+            hsm.use_share_exponentiation(cfg.hsm.share_exponentiation)?;
             // Data directories made before stored answers were sealed have no reply key yet.
             if hsm.ensure_reply_key()? == crate::hsm::ObjectStatus::Created {
                 eprintln!(

@@ -12,6 +12,8 @@
 //!
 //! `d1''` is used only with constant-time exponentiation (in the token with hsm-sim, else
 //! OpenSSL's `BN_mod_exp_mont_consttime`, [`crate::bn`]) and dropped (zeroized) right after.
+//! With `hsm.share_exponentiation = "token-rsa"` it never leaves the HSM: it is an RSA key
+//! token object there, and `s1''` comes from `CKM_RSA_X_509` (docs/HSM_MODES.md).
 
 use sha2::{Digest, Sha256};
 use tandem_client_core::types::KeyType;
@@ -119,7 +121,10 @@ pub fn evaluate_share(
     let n2 = key.server_modulus;
     let x1 = crate::bn::reduce(x, n1).map_err(bn)?;
     let aad = server_share_aad(key.key_type, n1);
-    let s1pp = if hsm.has_share_mechanism() {
+    let s1pp = if crate::hsm::is_token_share_blob(key.server_share_blob) {
+        // token-rsa: d1'' is a non-CRT RSA key object in a standard HSM (CKM_RSA_X_509).
+        hsm.share_exp_token(key.server_share_blob, n1, &x1)?
+    } else if hsm.has_share_mechanism() {
         // hsm-sim: d1'' stays in the token.
         hsm.share_exp(key.server_share_blob, &aad, n1, &x1)?
     } else {

@@ -1448,3 +1448,240 @@ fn share_exponentiation_in_the_token() {
         assert_eq!(session_keys_left(&raw_session()), 0);
     });
 }
+
+/// `token-rsa` (docs/HSM_MODES.md): d1'' arrives as a device-made non-CRT RSA key, wrapped
+/// (RSA-OAEP content key + AES-KWP), becomes a sensitive, never-extractable token object, and
+/// computes x^d1'' with CKM_RSA_X_509; the composite signature completes and verifies; the
+/// KEK of such a token has no CKA_DECRYPT.
+#[test]
+fn token_rsa_share_keys() {
+    with_fresh_token("token_rsa_share_keys", |dir| {
+        use tandem_client_core::keys::generate_client_key_for_token;
+        use tandem_client_core::sign::{SigningRequest, partial_sign};
+        use tandem_server::signing::{ServerKeyRef, ShareVerdict, evaluate_share};
+        let hsm = open(dir);
+        assert_eq!(
+            hsm.ensure_kek_without_decrypt().unwrap(),
+            ObjectStatus::Created
+        );
+        let report = hsm.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap();
+        assert_eq!(report.kek, ObjectStatus::Found);
+        assert_eq!(
+            hsm.ensure_kek_without_decrypt().unwrap(),
+            ObjectStatus::Found
+        );
+        hsm.use_share_exponentiation(ShareExponentiation::TokenRsa)
+            .unwrap();
+        // The vendor mechanism (hsm-sim) is not used in this mode.
+        assert!(!hsm.has_share_mechanism());
+        for other in [
+            ShareExponentiation::Auto,
+            ShareExponentiation::Software,
+            ShareExponentiation::Vendor,
+        ] {
+            let e = hsm.use_share_exponentiation(other).unwrap_err().to_string();
+            assert!(e.contains("initialised for token-rsa"), "{e}");
+        }
+        // The KEK can neither encrypt nor decrypt: no share can be sealed or opened by it.
+        let raw = raw_session();
+        let kek = find(&raw, KEK_LABEL, ObjectClass::SECRET_KEY);
+        assert_eq!(bool_attr(&raw, kek, AttributeType::Decrypt), Some(false));
+        assert!(!hsm.kek_allows_decrypt().unwrap());
+        assert!(hsm.seal_at_rest(b"secret", b"aad").is_err());
+
+        let transport = hsm.transport_public_key_der().unwrap();
+        let mut rng = rand::thread_rng();
+        let material = generate_client_key_for_token(&mut rng, 2048).unwrap();
+        let n1 = material.modulus.clone();
+        let device_share = material.device_share;
+        let sealed =
+            envelope::seal_server_share_key(&transport, material.server_share_key, &mut rng)
+                .unwrap();
+        let parts = envelope::ShareKeyEnvelope::parse(&sealed).unwrap();
+
+        // Bound to its modulus: another n1 is refused and leaves nothing on the token.
+        let other = generate_client_key_for_token(&mut rng, 2048).unwrap();
+        let r = hsm.import_share_key(
+            parts.wrapped_content_key,
+            parts.wrapped_share_key,
+            &other.modulus,
+        );
+        assert!(matches!(r, Err(HsmError::WrongKey)), "{r:?}");
+        // A modified key-wrap ciphertext or content key opens nothing.
+        let mut bad = parts.wrapped_share_key.to_vec();
+        bad[40] ^= 1;
+        assert!(matches!(
+            hsm.import_share_key(parts.wrapped_content_key, &bad, &n1),
+            Err(HsmError::Decryption)
+        ));
+        let mut bad = parts.wrapped_content_key.to_vec();
+        bad[10] ^= 1;
+        assert!(matches!(
+            hsm.import_share_key(&bad, parts.wrapped_share_key, &n1),
+            Err(HsmError::Decryption)
+        ));
+        let share_objects = |raw: &Session| {
+            raw.find_objects(&[
+                Attribute::Token(true),
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::KeyType(KeyType::RSA),
+            ])
+            .unwrap()
+            .into_iter()
+            .filter(|h| {
+                raw.get_attributes(*h, &[AttributeType::Label])
+                    .unwrap()
+                    .iter()
+                    .any(|a| matches!(a, Attribute::Label(l) if l.starts_with(SHARE_KEY_LABEL_PREFIX.as_bytes())))
+            })
+            .collect::<Vec<_>>()
+        };
+        assert!(
+            share_objects(&raw).is_empty(),
+            "refused imports left objects"
+        );
+
+        let blob = hsm
+            .import_share_key(parts.wrapped_content_key, parts.wrapped_share_key, &n1)
+            .unwrap();
+        assert!(is_token_share_blob(&blob));
+        assert_eq!(
+            blob.len(),
+            2 + 16,
+            "the blob is a reference, no key material"
+        );
+        let objects = share_objects(&raw);
+        assert_eq!(objects.len(), 1);
+        let obj = objects[0];
+        assert_eq!(bool_attr(&raw, obj, AttributeType::Token), Some(true));
+        assert_eq!(bool_attr(&raw, obj, AttributeType::Sensitive), Some(true));
+        assert_eq!(
+            bool_attr(&raw, obj, AttributeType::Extractable),
+            Some(false)
+        );
+        assert_eq!(bool_attr(&raw, obj, AttributeType::Decrypt), Some(false));
+        // d1'' cannot be read, nor wrapped out under the KEK.
+        assert!(!has_attr(&raw, obj, AttributeType::PrivateExponent));
+        assert!(raw.wrap_key(&Mechanism::AesKeyWrapPad, kek, obj).is_err());
+        // The public exponent is e_obj = d1''^-1: x^d1'' from the token, raised to it, is x.
+        let e_obj = match raw
+            .get_attributes(obj, &[AttributeType::PublicExponent])
+            .unwrap()
+            .first()
+        {
+            Some(Attribute::PublicExponent(e)) => BigUint::from_bytes_be(e),
+            other => panic!("no public exponent: {other:?}"),
+        };
+        let n1_int = BigUint::from_bytes_be(&n1);
+        let x = random_x(&n1);
+        let y = hsm.share_exp_token(&blob, &n1, &x).unwrap();
+        assert_eq!(y.len(), n1.len());
+        assert_eq!(
+            BigUint::from_bytes_be(&y).modpow(&e_obj, &n1_int),
+            BigUint::from_bytes_be(&x)
+        );
+        assert!(matches!(
+            hsm.share_exp_token(&blob, &other.modulus, &x),
+            Err(HsmError::WrongKey)
+        ));
+
+        // The whole server side of a signature: the device's share plus the token's makes a
+        // composite signature that verifies (the device share is in the even form).
+        let server_key = hsm.generate_server_key(2048).unwrap();
+        let n2 = server_key.modulus.clone();
+        let n = BigUint::from_bytes_be(&n1) * BigUint::from_bytes_be(&n2);
+        let composite_bits = n.bits() as usize;
+        let digest = tandem_client_core::encoding::HashAlgorithm::Sha256.digest(b"token-rsa");
+        let xm = tandem_client_core::encoding::encode_pkcs1v15(
+            tandem_client_core::encoding::HashAlgorithm::Sha256,
+            &digest,
+            composite_bits,
+        )
+        .unwrap();
+        let request = SigningRequest {
+            scheme: tandem_client_core::encoding::SignatureScheme::Pkcs1v15,
+            hash: tandem_client_core::encoding::HashAlgorithm::Sha256,
+            digest,
+            encoded_message: xm.clone(),
+            composite_modulus_bits: composite_bits,
+        };
+        let s1 = partial_sign(&device_share, &n1, &request).unwrap();
+        let key = ServerKeyRef {
+            key_type: tandem_client_core::types::KeyType::Sign,
+            client_modulus: &n1,
+            server_modulus: &n2,
+            server_share_blob: &blob,
+            server_key_blob: &server_key.wrapped_private_key,
+        };
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            let start = Instant::now();
+            let verdict = evaluate_share(&hsm, key, &xm, s1.as_bytes()).unwrap();
+            samples.push(start.elapsed());
+            let ShareVerdict::Valid { signature } = verdict else {
+                panic!("a right share was judged wrong");
+            };
+            assert_eq!(
+                BigUint::from_bytes_be(&signature).modpow(&BigUint::from(65537u32), &n),
+                BigUint::from_bytes_be(&xm)
+            );
+        }
+        println!(
+            "timing: evaluate_share (token-rsa, 2048-bit halves) median {:?}",
+            median(samples)
+        );
+        // A wrong share (what a wrong PIN gives) is judged wrong, as with the other forms.
+        let wrong = random_x(&n1);
+        assert!(matches!(
+            evaluate_share(&hsm, key, &xm, &wrong).unwrap(),
+            ShareVerdict::Invalid
+        ));
+
+        // Destroyed with the account: gone from the token, and the blob names nothing.
+        assert!(hsm.destroy_share_key(&blob).unwrap());
+        assert!(share_objects(&raw).is_empty());
+        assert!(matches!(
+            hsm.share_exp_token(&blob, &n1, &x),
+            Err(HsmError::ObjectMissing { .. })
+        ));
+        assert!(!hsm.destroy_share_key(&blob).unwrap());
+    });
+}
+
+/// A token made for the software/vendor forms refuses token-rsa (and token-rsa refuses an EC
+/// transport key, below): a data directory cannot switch forms.
+#[test]
+fn token_rsa_mode_checks() {
+    with_fresh_token("token_rsa_mode_checks", |dir| {
+        let hsm = open(dir);
+        hsm.ensure_objects(TransportKeySpec::EcP256).unwrap();
+        assert!(hsm.kek_allows_decrypt().unwrap());
+        let e = hsm
+            .use_share_exponentiation(ShareExponentiation::TokenRsa)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("has CKA_DECRYPT"), "{e}");
+        hsm.use_share_exponentiation(ShareExponentiation::Software)
+            .unwrap();
+        assert!(!hsm.has_share_mechanism());
+        hsm.use_share_exponentiation(ShareExponentiation::Auto)
+            .unwrap();
+        assert_eq!(hsm.has_share_mechanism(), use_hsm_sim());
+        let vendor = hsm.use_share_exponentiation(ShareExponentiation::Vendor);
+        assert_eq!(vendor.is_ok(), use_hsm_sim(), "{vendor:?}");
+    });
+}
+
+#[test]
+fn token_rsa_needs_an_rsa_transport_key() {
+    with_fresh_token("token_rsa_needs_an_rsa_transport_key", |dir| {
+        let hsm = open(dir);
+        hsm.ensure_kek_without_decrypt().unwrap();
+        hsm.ensure_objects(TransportKeySpec::EcP256).unwrap();
+        let e = hsm
+            .use_share_exponentiation(ShareExponentiation::TokenRsa)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs an RSA transport key"), "{e}");
+    });
+}

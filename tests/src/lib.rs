@@ -118,6 +118,9 @@ pub struct ServerOptions {
     pub hsm_call_timeout_ms: Option<u64>,
     /// Sets `keys.server_key_pool` (default 0 in tests: no background key generation).
     pub server_key_pool: Option<usize>,
+    /// `server init --transport-key rsa --share-exponentiation token-rsa`: d1'' as an RSA
+    /// key object in the token (docs/HSM_MODES.md).
+    pub token_rsa: bool,
 }
 
 /// Relying party registered in every test server (REST API).
@@ -220,7 +223,17 @@ impl TestServer {
             "--data-dir",
             data_dir.to_str().unwrap(),
         ];
-        let init: Vec<&str> = init.into_iter().filter(|a| !a.is_empty()).collect();
+        let token_rsa = [
+            "--transport-key",
+            "rsa",
+            "--share-exponentiation",
+            "token-rsa",
+        ];
+        let init: Vec<&str> = init
+            .into_iter()
+            .chain(token_rsa.into_iter().filter(|_| opts.token_rsa))
+            .filter(|a| !a.is_empty())
+            .collect();
         tandem(&init)?;
         let cfg_path = data_dir.join("tandem.toml");
         let mut cfg = std::fs::read_to_string(&cfg_path)?;

@@ -11,3 +11,4 @@
 
 pub mod bigint;
 pub use bigint::*;
+pub mod kwp;

@@ -607,7 +607,9 @@ async fn prepare(
 ) -> anyhow::Result<Prepared> {
     let (url, ca) = (urls.grpc, urls.ca);
     let client = Client::connect(url, ca).await?;
-    let transport = dev::transport_key(&client).await?;
+    let info = dev::server_info(&client).await?;
+    let form = dev::share_form(&info)?;
+    let transport = info.transport_public_key_der;
     let store = Store::open(&cfg.database)?;
     let mut accounts = Vec::with_capacity(opts.accounts);
     let mut reg_times = Vec::with_capacity(opts.accounts);
@@ -626,7 +628,7 @@ async fn prepare(
             &store,
             i,
             opts.key_bits,
-            &transport,
+            (&transport, form),
             (bits, pool),
             pid,
         )
@@ -780,7 +782,7 @@ async fn register(
     store: &Store,
     i: usize,
     key_bits: usize,
-    transport: &[u8],
+    (transport, form): (&[u8], dev::ShareForm),
     pool: (usize, usize),
     pid: u32,
 ) -> anyhow::Result<(Account, Duration, Duration)> {
@@ -800,8 +802,9 @@ async fn register(
     let (pin1, pin2) = (Pin::new(PIN1)?, Pin::new(PIN2)?);
     // The device's work is done before each request is timed: only the server's part of
     // the two registration requests is measured.
-    let keys = dev::prepare_keys(
+    let keys = dev::prepare_keys_in_form(
         transport,
+        form,
         &reg,
         &pin1,
         &pin2,

@@ -212,6 +212,11 @@ pub enum ServerCommand {
         /// Base URL of the OCSP/CRL publication point written into certificates.
         #[arg(long)]
         public_base_url: Option<String>,
+        /// Where x^d1'' mod n1 is computed: auto, software, vendor (hsm-sim) or token-rsa
+        /// (d1'' as an RSA key object in a standard HSM; needs --transport-key rsa). Fixed
+        /// for the life of the data directory (docs/HSM_MODES.md).
+        #[arg(long, default_value = "auto", value_parser = parse_share_exponentiation)]
+        share_exponentiation: crate::hsm::ShareExponentiation,
     },
     /// Creates the HSM objects of an initialised data directory (run by `init`).
     HsmInit {
@@ -239,6 +244,12 @@ pub enum ServerCommand {
     },
 }
 
+fn parse_share_exponentiation(s: &str) -> Result<crate::hsm::ShareExponentiation, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+        format!("unknown share exponentiation {s:?}: use auto, software, vendor or token-rsa")
+    })
+}
+
 fn parse_ca_key_spec(s: &str) -> Result<crate::hsm::CaKeySpec, String> {
     serde_json::from_value(serde_json::Value::String(s.to_owned()))
         .map_err(|_| format!("unknown CA key type {s:?}: use rsa4096, rsa3072 or ec-p384"))
@@ -259,6 +270,7 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
             transport_key_bits,
             ca_key_spec,
             public_base_url,
+            share_exponentiation,
         } => {
             let hsm = match (softhsm, module) {
                 (true, _) => run::HsmChoice::SoftHsm,
@@ -276,6 +288,7 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
                 transport_key_bits,
                 ca_key_spec,
                 public_base_url,
+                share_exponentiation,
             };
             let cfg = run::init(&data_dir, &opts)?;
             // The module reads its environment at load time: create the HSM objects in a

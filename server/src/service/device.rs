@@ -116,6 +116,11 @@ fn parse_envelope(field: &str, bytes: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Whether this server keeps `d1''` as RSA key token objects (`token-rsa`).
+fn token_rsa(app: &App) -> bool {
+    app.config.hsm.share_exponentiation == crate::hsm::ShareExponentiation::TokenRsa
+}
+
 /// Opens a device envelope inside the HSM. A bad envelope is the sender's fault.
 fn open_envelope(
     app: &App,
@@ -289,6 +294,11 @@ impl Device for DeviceService {
                 .map(|&b| b as u32)
                 .collect(),
             server_version: env!("CARGO_PKG_VERSION").into(),
+            server_share_form: if token_rsa(&self.app) {
+                pb::ServerShareForm::RsaKey
+            } else {
+                pb::ServerShareForm::Exponent
+            } as i32,
         }))
     }
 
@@ -419,7 +429,11 @@ impl Device for DeviceService {
                         ));
                     }
                     modulus_bits_allowed(app, &k.client_modulus)?;
-                    parse_envelope("server_share_envelope", &k.server_share_envelope)?;
+                    if token_rsa(app) {
+                        super::token_share::parse_share_key_envelope(&k.server_share_envelope)?;
+                    } else {
+                        parse_envelope("server_share_envelope", &k.server_share_envelope)?;
+                    }
                 }
                 if seen.len() != 2 {
                     return Err(ApiError::InvalidArgument(
@@ -431,8 +445,21 @@ impl Device for DeviceService {
                 // Every share is opened and sealed at rest before server keys are taken, so a
                 // request that fails here uses up no pooled key.
                 let mut sealed = Vec::with_capacity(req.keys.len());
+                // token-rsa: share key token objects made here are destroyed again unless the
+                // registration keys are stored (any early return drops the guard).
+                let mut imported = super::token_share::ImportedShareKeys::new(app);
                 for k in &req.keys {
                     let kt = convert::key_type(k.key_type)?;
+                    if token_rsa(app) {
+                        let blob = super::token_share::import_share_key(
+                            app,
+                            &k.server_share_envelope,
+                            &k.client_modulus,
+                        )?;
+                        imported.push(blob.clone());
+                        sealed.push(blob);
+                        continue;
+                    }
                     let n1 = &k.client_modulus;
                     let d1pp = open_envelope(
                         app,
@@ -488,6 +515,7 @@ impl Device for DeviceService {
                 let response = pb::SubmitKeysResponse { challenges };
                 app.store
                     .submit_registration_keys(&reg.id, &keys, now(), &rt.ok(&response))?;
+                imported.keep();
                 info!("keys handed over");
                 Ok(Ok(response))
             })
@@ -615,6 +643,15 @@ impl Device for DeviceService {
                     )?;
                     response.attempts_left = left;
                     info!(attempts_left = left, "registration proof failed");
+                    if left == 0 {
+                        // The registration failed for good; token-rsa share objects go too.
+                        let share_keys: Vec<Vec<u8>> = keys
+                            .iter()
+                            .map(|k| k.server_share_blob.clone())
+                            .filter(|b| crate::hsm::is_token_share_blob(b))
+                            .collect();
+                        super::token_share::destroy_share_keys(app, &share_keys);
+                    }
                     return Ok(Ok(response));
                 }
                 let identity = reg
@@ -1005,9 +1042,17 @@ impl Device for DeviceService {
                     }
                     let acc = authenticate(app, req.credential.as_ref())?;
                     let response = pb::DeleteAccountResponse {};
-                    let server_keys: Vec<Vec<u8>> = [KeyType::Auth, KeyType::Sign]
+                    let key_pairs: Vec<_> = [KeyType::Auth, KeyType::Sign]
                         .into_iter()
                         .filter_map(|kt| app.store.key_pair(&acc.id, kt).ok())
+                        .collect();
+                    let share_keys: Vec<Vec<u8>> = key_pairs
+                        .iter()
+                        .filter_map(|kp| kp.server_share_blob.clone())
+                        .filter(|b| crate::hsm::is_token_share_blob(b))
+                        .collect();
+                    let server_keys: Vec<Vec<u8>> = key_pairs
+                        .into_iter()
                         .filter_map(|kp| kp.server_key_blob)
                         .collect();
                     app.store
@@ -1016,6 +1061,8 @@ impl Device for DeviceService {
                     for blob in server_keys {
                         app.hsm.forget_server_key(&blob);
                     }
+                    // token-rsa: d1'' lives on the token; it goes with the account.
+                    super::token_share::destroy_share_keys(app, &share_keys);
                     info!(account_id = %acc.id, "account deleted by its device");
                     Ok(Ok(response))
                 })

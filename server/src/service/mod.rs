@@ -11,6 +11,7 @@ pub mod fuzz_api;
 mod retransmission;
 mod rp;
 pub(crate) mod rp_device;
+mod token_share;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
