@@ -67,6 +67,10 @@ echo "== fuzz build: $(( $(date +%s) - start )) s" >&2
 bin="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
 
 # --- run ---------------------------------------------------------------------------------
+# Scratch space of the targets (hsm_sim_args keeps its token directory there).
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR="$scratch"
 failed=()
 for t in "${targets[@]}"; do
   [ -x "$bin/$t" ] || { echo "no such fuzz target: $t" >&2; exit 2; }
