@@ -314,7 +314,7 @@ impl Device for DeviceService {
                     exact("device_id", &req.device_id, 16)?;
                     exact("device_challenge", &req.device_challenge, 32)?;
                     let rt = Retransmission::new(
-                        &app.hsm,
+                        &app.reply_master,
                         format!("start-registration:{}", hex::encode(&req.device_id)),
                         &req.nonce,
                         &req,
@@ -400,7 +400,7 @@ impl Device for DeviceService {
             .blocking(move |app| {
                 let reg = registration(app, &req.registration_id, &req.registration_secret)?;
                 let rt = Retransmission::new(
-                    &app.hsm,
+                    &app.reply_master,
                     format!("registration:{}", reg.id),
                     &req.nonce,
                     &req,
@@ -534,7 +534,7 @@ impl Device for DeviceService {
             .blocking(move |app| {
                 let reg = registration(app, &req.registration_id, &req.registration_secret)?;
                 let rt = Retransmission::new(
-                    &app.hsm,
+                    &app.reply_master,
                     format!("registration:{}", reg.id),
                     &req.nonce,
                     &req,
@@ -909,8 +909,12 @@ impl Device for DeviceService {
             .blocking(move |app| {
                 let acc = authenticate(app, req.credential.as_ref())?;
                 ident("transaction_id", &req.transaction_id)?;
-                let rt =
-                    Retransmission::new(&app.hsm, format!("account:{}", acc.id), &req.nonce, &req)?;
+                let rt = Retransmission::new(
+                    &app.reply_master,
+                    format!("account:{}", acc.id),
+                    &req.nonce,
+                    &req,
+                )?;
                 if let Some(stored) = rt.lookup::<pb::RefuseResponse>(&app.store)? {
                     return Ok(stored);
                 }
@@ -976,7 +980,7 @@ impl Device for DeviceService {
             .blocking(move |app| {
                 let _guard = guard;
                 exact("clone_token", &req.clone_token, 32)?;
-                let rt = Retransmission::new(&app.hsm, format!("account:{}", acc.id), &req.nonce, &req)?;
+                let rt = Retransmission::new(&app.reply_master, format!("account:{}", acc.id), &req.nonce, &req)?;
                 if let Some(stored) = rt.lookup::<pb::RefreshCloneTokenResponse>(&app.store)? {
                     return Ok(stored);
                 }
@@ -1030,7 +1034,7 @@ impl Device for DeviceService {
                     ident("account_id", &cred.account_id)
                         .map_err(|_| ApiError::Unauthenticated("unknown device".into()))?;
                     let rt = Retransmission::new(
-                        &app.hsm,
+                        &app.reply_master,
                         format!("account:{}", cred.account_id),
                         &req.nonce,
                         &req,
@@ -1113,7 +1117,12 @@ fn confirm_locked(
     req: &pb::ConfirmRequest,
     read: Option<store::TxForAccount>,
 ) -> Result<Result<pb::ConfirmResponse, Status>, ApiError> {
-    let rt = Retransmission::new(&app.hsm, format!("account:{}", acc.id), &req.nonce, req)?;
+    let rt = Retransmission::new(
+        &app.reply_master,
+        format!("account:{}", acc.id),
+        &req.nonce,
+        req,
+    )?;
     if let Some(stored) = rt.lookup::<pb::ConfirmResponse>(&app.store)? {
         return Ok(stored);
     }

@@ -61,6 +61,8 @@ pub struct App {
     pub events: broadcast::Sender<String>,
     /// The certificate authority (issuing key in the HSM).
     pub ca: crate::ca::Ca,
+    /// Derives the keys that seal stored answers (from the HSM's reply key, at start).
+    reply_master: retransmission::ReplyMaster,
     key_locks: KeyLocks,
 }
 
@@ -73,6 +75,7 @@ impl App {
         ca: crate::ca::Ca,
     ) -> anyhow::Result<Arc<Self>> {
         let transport_key_der = hsm.transport_public_key_der()?;
+        let reply_master = retransmission::ReplyMaster::derive(&hsm)?;
         let (events, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
             config,
@@ -81,6 +84,7 @@ impl App {
             transport_key_der,
             events,
             ca,
+            reply_master,
             key_locks: KeyLocks::default(),
         }))
     }

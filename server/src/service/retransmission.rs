@@ -11,19 +11,23 @@
 //! is sealed:
 //!
 //! ```text
-//!   reply key K = HMAC-SHA-256(reply key in the HSM,            (Hsm::reply_mac, inside the HSM)
-//!                              "tandem reply key v1" || scope || nonce || whole request)
+//!   master M    = HMAC-SHA-256(reply key in the HSM, "tandem reply master v1")
+//!                 (Hsm::reply_mac inside the HSM, once when the server starts; kept in memory)
+//!   reply key K = HMAC-SHA-256(M, "tandem reply key v1" || scope || nonce || whole request)
 //!   stored      = 0x02 || 0x01 || iv (12) || AES-256-GCM(K, iv, answer, aad) (ciphertext || tag)
 //!   aad         = "tandem reply v1" || scope || nonce || SHA-256(request)
 //! ```
 //!
 //! (each variable-length field length-prefixed). K is computed when the request arrives and
-//! kept only in memory for that request; it is never stored. To rebuild it one needs the
-//! HSM's reply key *and* the whole request, and the requests that get secret answers carry a
-//! secret that the database keeps only as a hash or not at all (the device secret, the
-//! current clone token, the registration secret, the sealed share envelopes). So neither a
-//! copy of the database nor the HSM alone opens a stored answer; a retransmission, which
-//! is the same request again, does. `docs/THREAT_MODEL.md` lists where each secret lives.
+//! kept only in memory for that request; neither K nor M is ever stored. To rebuild K one
+//! needs M — the HSM's reply key, or the running server's memory — *and* the whole request,
+//! and the requests that get secret answers carry a secret that the database keeps only as a
+//! hash or not at all (the device secret, the current clone token, the registration secret,
+//! the device challenge, the sealed share envelopes). So neither a copy of the database nor
+//! the HSM alone opens a stored answer; a retransmission, which is the same request again,
+//! does. M is derived once so that the HSM stays out of the request path: a failing or stuck
+//! HSM still ends a confirmation with SERVER_ERROR within `hsm.call_timeout_ms`.
+//! `docs/THREAT_MODEL.md` lists where each secret lives.
 
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -43,6 +47,39 @@ const TAG_LEN: usize = 16;
 /// Domain separation of the key derivation and of the associated data.
 const KEY_LABEL: &[u8] = b"tandem reply key v1";
 const AAD_LABEL: &[u8] = b"tandem reply v1";
+
+/// Domain separation of the master's derivation in the HSM.
+const MASTER_LABEL: &[u8] = b"tandem reply master v1";
+
+/// The key from which each request's [`ReplyKey`] is derived; itself derived from the HSM's
+/// reply key when the server starts. Only in memory.
+pub(crate) struct ReplyMaster(Zeroizing<[u8; 32]>);
+
+impl ReplyMaster {
+    /// One HMAC in the HSM.
+    pub(crate) fn derive(hsm: &Hsm) -> Result<Self, crate::hsm::HsmError> {
+        Ok(Self(hsm.reply_mac(MASTER_LABEL)?))
+    }
+
+    /// HMAC-SHA-256 of `input` under the master.
+    fn key_for(&self, input: &[u8]) -> ReplyKey {
+        use hmac::{Hmac, Mac as _};
+        // HMAC takes a key of any length: this cannot fail.
+        #[allow(clippy::expect_used)]
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.as_slice())
+            .expect("HMAC takes keys of any length");
+        mac.update(input);
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&mac.finalize().into_bytes());
+        ReplyKey(key)
+    }
+}
+
+impl std::fmt::Debug for ReplyMaster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReplyMaster(<redacted>)")
+    }
+}
 
 /// The key that seals the answer to one request. Exists only while the request is handled.
 struct ReplyKey(Zeroizing<[u8; 32]>);
@@ -77,10 +114,10 @@ impl std::fmt::Debug for Retransmission {
 
 impl Retransmission {
     /// `scope` names the nonce space (e.g. account id + method); `request` is the whole
-    /// request message: hashed so a reused nonce with other content is refused, and fed to
-    /// the HSM to derive the key that seals the answer (one HMAC in the HSM).
+    /// request message: hashed so a reused nonce with other content is refused, and the
+    /// input of the key that seals the answer.
     pub(crate) fn new(
-        hsm: &Hsm,
+        master: &ReplyMaster,
         scope: String,
         nonce: &[u8],
         request: &impl Message,
@@ -96,12 +133,7 @@ impl Retransmission {
         push_field(&mut input, scope.as_bytes());
         push_field(&mut input, nonce);
         input.extend_from_slice(&request);
-        // Nothing the device sent can make the HMAC fail: any failure is the HSM's, and
-        // nothing has been changed yet.
-        let key = ReplyKey(hsm.reply_mac(&input).map_err(|e| {
-            tracing::error!(error = %e, "the HSM could not derive the reply key");
-            ApiError::Unavailable("the server's HSM is unavailable; try again later".into())
-        })?);
+        let key = master.key_for(&input);
         Ok(Self {
             scope,
             nonce: nonce.to_vec(),
