@@ -536,7 +536,7 @@ mod tests {
         );
         let parts = ShareKeyEnvelope::parse(&blob).unwrap();
         assert_eq!(parts.wrapped_content_key.len(), 256);
-        assert!(parts.wrapped_share_key.len() % 8 == 0);
+        assert!(parts.wrapped_share_key.len().is_multiple_of(8));
         // The content key opens with the transport key; the key material is not in the blob.
         let cek = transport
             .decrypt(Oaep::new::<sha1::Sha1>(), parts.wrapped_content_key)
