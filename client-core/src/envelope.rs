@@ -509,6 +509,56 @@ mod tests {
         );
     }
 
+    /// Share-key envelopes (algorithm 0x03): RSA transport keys only; the parser rejects other
+    /// versions and algorithms and key-wrap ciphertexts of a wrong size, and the ordinary
+    /// envelope parser does not take them.
+    #[test]
+    fn share_key_envelopes() {
+        use rand::SeedableRng;
+        use rsa::pkcs8::EncodePublicKey;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let km = crate::keys::generate_client_key_for_token(&mut rng, 2048).unwrap();
+        let ec = p256::SecretKey::random(&mut rng)
+            .public_key()
+            .to_public_key_der()
+            .unwrap();
+        assert!(matches!(
+            seal_server_share_key(ec.as_bytes(), km.server_share_key, &mut rng),
+            Err(Error::TransportKeyNotRsa)
+        ));
+        let km = crate::keys::generate_client_key_for_token(&mut rng, 2048).unwrap();
+        let transport = RsaPrivateKey::new(&mut rng, 2048).unwrap();
+        let spki = transport.to_public_key().to_public_key_der().unwrap();
+        let blob = seal_server_share_key(spki.as_bytes(), km.server_share_key, &mut rng).unwrap();
+        assert_eq!(
+            &blob[..2],
+            &[ENVELOPE_VERSION, ALG_RSA_OAEP_SHA1_AES256_KWP]
+        );
+        let parts = ShareKeyEnvelope::parse(&blob).unwrap();
+        assert_eq!(parts.wrapped_content_key.len(), 256);
+        assert!(parts.wrapped_share_key.len().is_multiple_of(8));
+        // The content key opens with the transport key; the key material is not in the blob.
+        let cek = transport
+            .decrypt(Oaep::new::<sha1::Sha1>(), parts.wrapped_content_key)
+            .unwrap();
+        assert_eq!(cek.len(), 32);
+        assert!(EnvelopeParts::parse(&blob).is_err());
+        let mut v = blob.clone();
+        v[0] = 2;
+        assert!(matches!(
+            ShareKeyEnvelope::parse(&v),
+            Err(Error::UnsupportedVersion { version: 2, .. })
+        ));
+        let mut a = blob.clone();
+        a[1] = ALG_RSA_OAEP_SHA1_AES256_GCM;
+        assert!(matches!(
+            ShareKeyEnvelope::parse(&a),
+            Err(Error::UnsupportedAlgorithm { .. })
+        ));
+        assert!(ShareKeyEnvelope::parse(&blob[..blob.len() - 1]).is_err());
+        assert!(ShareKeyEnvelope::parse(&blob[..4 + 256 + 64]).is_err());
+    }
+
     #[test]
     fn parse_rejects_bad_headers() {
         let mut blob = vec![1u8, 1, 1, 0];

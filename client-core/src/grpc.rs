@@ -343,6 +343,20 @@ mod debug_redaction_tests {
     use super::*;
 
     #[test]
+    fn share_forms_and_unknown_ones() {
+        let info = |f: i32| pb::ServerInfo {
+            server_share_form: f,
+            ..Default::default()
+        };
+        assert_eq!(share_form(&info(0)).unwrap(), ShareForm::Exponent);
+        assert_eq!(share_form(&info(1)).unwrap(), ShareForm::RsaKey);
+        assert!(matches!(
+            share_form(&info(7)),
+            Err(ClientError::Core(crate::Error::UnsupportedShareForm(7)))
+        ));
+    }
+
+    #[test]
     fn prepared_requests_do_not_show_their_secrets() {
         let confirm = PreparedConfirm {
             request: pb::ConfirmRequest {
