@@ -893,9 +893,7 @@ fn answers_stored_in_clear_by_an_earlier_version_are_discarded_on_upgrade() {
     // again) and leaves no copy in the database file or its WAL.
     let store = Store::open(&path).unwrap();
     assert_eq!(
-        store
-            .lookup_reply("account:a", &[1; 16], &[2; 32])
-            .unwrap(),
+        store.lookup_reply("account:a", &[1; 16], &[2; 32]).unwrap(),
         ReplyLookup::Replay(Vec::new())
     );
     drop(store);
