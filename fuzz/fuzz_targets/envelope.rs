@@ -5,9 +5,10 @@
 //! transport key it received from the server, and the seal/open round trip.
 //!
 //! Input: `mode byte || aad length byte || aad || rest`.
-//! - mode % 3 == 0: `rest` is an envelope from a device: parsed and opened as the server
-//!   does. Properties: no panic; a parsed envelope is exactly its parts put together; what
-//!   does not parse does not open with the library's opening functions either.
+//! - mode % 3 == 0: `rest` is an envelope from a device (or a share-key envelope of the
+//!   token-rsa share form): parsed and opened as the server does. Properties: no panic; a
+//!   parsed envelope of either kind is exactly its parts put together and no blob is both;
+//!   what does not parse does not open with the library's opening functions either.
 //! - mode % 3 == 1: `rest` is a plaintext: sealed (EC, or RSA for odd mode / 3), parsed,
 //!   opened. Properties: it opens to the plaintext; with other AAD, or with any one bit
 //!   flipped anywhere in the envelope, it does not open.
@@ -86,6 +87,23 @@ fuzz_target!(|data: &[u8]| {
     let mut rng = rand_chacha::ChaCha8Rng::from_seed([*mode; 32]);
     match mode % 3 {
         0 => {
+            // The token-rsa share form's envelope (`seal_server_share_key`), parsed by the
+            // server before the HSM unwraps it: exactly its parts put together.
+            if let Ok(e) = envelope::ShareKeyEnvelope::parse(rest) {
+                let mut out = vec![
+                    envelope::ENVELOPE_VERSION,
+                    envelope::ALG_RSA_OAEP_SHA1_AES256_KWP,
+                ];
+                let len = u16::try_from(e.wrapped_content_key.len()).expect("short");
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(e.wrapped_content_key);
+                out.extend_from_slice(e.wrapped_share_key);
+                assert_eq!(out, rest, "share-key envelope parts are not the envelope");
+                assert!(
+                    EnvelopeParts::parse(rest).is_err(),
+                    "one blob, two envelope kinds"
+                );
+            }
             let Ok(parts) = EnvelopeParts::parse(rest) else {
                 assert!(
                     envelope::open_with_ec_private_key(&k.ec, rest, aad).is_err()
