@@ -929,38 +929,7 @@ impl Hsm {
             }
         };
         self.with_session(|s| {
-            let transport = self.transport_private(s)?;
-            if transport.ec_point.is_some() {
-                return Err(HsmError::Decryption);
-            }
-            let transport = transport.handle;
-            // SoftHSM 2.6.1 implements OAEP only with SHA-1 / MGF1-SHA-1 and no label.
-            let oaep = Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
-                MechanismType::SHA1,
-                PkcsMgfType::MGF1_SHA1,
-                PkcsOaepSource::empty(),
-            ));
-            let content_key = s
-                .session
-                .unwrap_key(
-                    &oaep,
-                    transport,
-                    wrapped_key,
-                    &[
-                        Attribute::Class(ObjectClass::SECRET_KEY),
-                        Attribute::KeyType(KeyType::AES),
-                        Attribute::Token(false),
-                        Attribute::Private(true),
-                        Attribute::Sensitive(true),
-                        Attribute::Extractable(false),
-                        Attribute::Decrypt(true),
-                        Attribute::Encrypt(false),
-                        Attribute::Wrap(false),
-                        Attribute::Unwrap(false),
-                    ],
-                )
-                .map_err(|e| self.classify(e, true))?;
-            let content_key = SessionObject::new(s, content_key);
+            let content_key = self.unwrap_content_key(s, wrapped_key, Attribute::Decrypt(true))?;
             let len = s
                 .session
                 .get_attributes(content_key.handle, &[AttributeType::ValueLen])?;
@@ -1655,6 +1624,47 @@ impl Hsm {
             }
             self.kek(s).map(|_| ())
         })
+    }
+
+    /// Unwraps a device's AES content key with the RSA transport key (RSA-OAEP; SoftHSM 2.6.1
+    /// implements it only with SHA-1 / MGF1-SHA-1 and no label) into a sensitive,
+    /// non-extractable session object whose only use is `usage` (`Decrypt(true)` or
+    /// `Unwrap(true)`). An EC transport key is [`HsmError::Decryption`].
+    fn unwrap_content_key<'s>(
+        &self,
+        s: &'s PooledSession,
+        wrapped_key: &[u8],
+        usage: Attribute,
+    ) -> Result<SessionObject<'s>, HsmError> {
+        let transport = self.transport_private(s)?;
+        if transport.ec_point.is_some() {
+            return Err(HsmError::Decryption);
+        }
+        let oaep = Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
+            MechanismType::SHA1,
+            PkcsMgfType::MGF1_SHA1,
+            PkcsOaepSource::empty(),
+        ));
+        let mut template = vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Token(false),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Encrypt(false),
+            Attribute::Wrap(false),
+        ];
+        template.push(match usage {
+            Attribute::Decrypt(true) => Attribute::Unwrap(false),
+            _ => Attribute::Decrypt(false),
+        });
+        template.push(usage);
+        let handle = s
+            .session
+            .unwrap_key(&oaep, transport.handle, wrapped_key, &template)
+            .map_err(|e| self.classify(e, true))?;
+        Ok(SessionObject::new(s, handle))
     }
 
     fn kek(&self, s: &PooledSession) -> Result<ObjectHandle, HsmError> {

@@ -239,36 +239,8 @@ impl Hsm {
         let mut id = [0u8; SHARE_KEY_ID_LEN];
         id.copy_from_slice(&self.random(SHARE_KEY_ID_LEN)?);
         self.with_session(|s| {
-            let transport = self.transport_private(s)?;
-            if transport.ec_point.is_some() {
-                return Err(HsmError::Decryption);
-            }
-            let oaep = Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
-                MechanismType::SHA1,
-                PkcsMgfType::MGF1_SHA1,
-                PkcsOaepSource::empty(),
-            ));
-            let content_key = s
-                .session
-                .unwrap_key(
-                    &oaep,
-                    transport.handle,
-                    wrapped_content_key,
-                    &[
-                        Attribute::Class(ObjectClass::SECRET_KEY),
-                        Attribute::KeyType(KeyType::AES),
-                        Attribute::Token(false),
-                        Attribute::Private(true),
-                        Attribute::Sensitive(true),
-                        Attribute::Extractable(false),
-                        Attribute::Unwrap(true),
-                        Attribute::Wrap(false),
-                        Attribute::Encrypt(false),
-                        Attribute::Decrypt(false),
-                    ],
-                )
-                .map_err(|e| self.classify(e, true))?;
-            let content_key = SessionObject::new(s, content_key);
+            let content_key =
+                self.unwrap_content_key(s, wrapped_content_key, Attribute::Unwrap(true))?;
             let handle = s
                 .session
                 .unwrap_key(
