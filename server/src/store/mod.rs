@@ -649,10 +649,12 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // A page cache of up to 64 MiB (the default is 2 MiB): with the default, lookups on a
-        // server that has signed for a while read most pages back from the OS (`pread`), which
-        // cost about a tenth of the server's CPU under load (docs/BENCHMARKS.md).
-        conn.pragma_update(None, "cache_size", -65536)?;
+        // A page cache of up to 8 MiB (the default is 2 MiB). With the default, lookups on a
+        // server that has signed for a while read most pages back from the OS (`pread`);
+        // 4, 16 and 64 MiB gave the same CPU per signature on a large database, and a larger
+        // cache fills for minutes after a start, which a soak sees as memory growth
+        // (docs/BENCHMARKS.md, "Soak").
+        conn.pragma_update(None, "cache_size", -8192)?;
         // Prepared statements are reused (`prepare_cached`): parsing SQL cost about 3% of the
         // server's CPU per signature.
         conn.set_prepared_statement_cache_capacity(128);
