@@ -4,9 +4,11 @@
 # - advisories (RustSec): only with a copy of the advisory database. cargo-deny fetches it
 #   with git from GitHub, which CI cannot reach. The copy is taken from
 #     CARGO_DENY_ADVISORY_DB=/path/to/advisory-db   (a clone or mirror of rustsec/advisory-db)
-#   or, without it, from GitHub when GitHub answers. With neither, the advisory check is
-#   skipped with a loud notice (the exit status stays 0 for that, unless
-#   TANDEM_REQUIRE_ADVISORIES=1).
+#   or, without it, from GitHub when GitHub answers. With neither, from the dated snapshot
+#   committed in supply-chain/advisory-db.tar.xz (supply-chain/README.md), with a loud
+#   notice of its age: advisories published after it are not covered. Without the snapshot
+#   too, the advisory check is skipped with a loud notice (the exit status stays 0 for
+#   that, unless TANDEM_REQUIRE_ADVISORIES=1).
 # Installs cargo-deny from crates.io when it is missing or another version.
 # Exit status: non-zero when a check fails.
 set -euo pipefail
@@ -31,6 +33,36 @@ target="${CARGO_TARGET_DIR:-$PWD/target}"
 db_root="$target/advisory-dbs"
 config="$db_root/deny.toml"
 advisories=""
+snapshot=supply-chain/advisory-db.tar.xz
+snapshot_note=""
+if [ -z "${CARGO_DENY_ADVISORY_DB:-}" ] && [ -f "$snapshot" ] &&
+  ! timeout 20 git ls-remote --exit-code "$DB_URL" HEAD >/dev/null 2>&1; then
+  # GitHub does not answer: the committed snapshot, as a one-commit git repository (what
+  # cargo-deny opens), dated as the snapshot.
+  snapshot_date=$(sed -n 's/^date: //p' supply-chain/advisory-db.txt)
+  snapshot_commit=$(sed -n 's/^commit: //p' supply-chain/advisory-db.txt)
+  expected_sha=$(sed -n 's/^sha256: //p' supply-chain/advisory-db.txt)
+  actual_sha=$(sha256sum "$snapshot" | cut -d' ' -f1)
+  if [ "$expected_sha" != "$actual_sha" ]; then
+    echo "$snapshot: sha256 $actual_sha, supply-chain/advisory-db.txt says $expected_sha" >&2
+    exit 1
+  fi
+  unpacked="$target/advisory-snapshot"
+  rm -rf "$unpacked"
+  mkdir -p "$unpacked"
+  tar -xJf "$snapshot" -C "$unpacked"
+  (
+    cd "$unpacked"
+    git init --quiet
+    git add -A
+    GIT_AUTHOR_DATE="${snapshot_date}T00:00:00Z" GIT_COMMITTER_DATE="${snapshot_date}T00:00:00Z" \
+      git -c user.name=snapshot -c user.email=snapshot@localhost commit --quiet \
+      -m "rustsec/advisory-db $snapshot_commit"
+  )
+  CARGO_DENY_ADVISORY_DB="$unpacked"
+  age_days=$((($(date -u +%s) - $(date -u -d "$snapshot_date" +%s)) / 86400))
+  snapshot_note="the committed snapshot of rustsec/advisory-db at $snapshot_commit ($snapshot_date, $age_days days old)"
+fi
 if [ -n "${CARGO_DENY_ADVISORY_DB:-}" ]; then
   if git -C "$CARGO_DENY_ADVISORY_DB" rev-parse --verify --quiet HEAD >/dev/null; then
     rm -rf "${db_root:?}/$DB_DIR_NAME"
@@ -57,6 +89,16 @@ if [ -n "$advisories" ]; then
     # Offline, cargo-deny cannot ask the crates.io index about yanked versions.
     echo "note: advisories checked offline against the copy above (yanked crates not checked)"
   fi
+  if [ -n "$snapshot_note" ]; then
+    cat >&2 <<EOF
+!!
+!! ADVISORIES CHECKED AGAINST A SNAPSHOT: GitHub does not answer, so the advisories came
+!! from $snapshot_note.
+!! Advisories published after that date are NOT covered. Refresh it from a machine with
+!! GitHub access: scripts/update-advisory-snapshot.sh /path/to/advisory-db (supply-chain/README.md).
+!!
+EOF
+  fi
 else
   cat >&2 <<EOF
 !!
@@ -74,7 +116,9 @@ EOF
 fi
 
 if [ "$status" -eq 0 ]; then
-  if [ -n "$advisories" ]; then
+  if [ -n "$snapshot_note" ]; then
+    echo "== supply chain: passed (advisories from the $snapshot_date snapshot, see above)"
+  elif [ -n "$advisories" ]; then
     echo "== supply chain: passed (advisories included)"
   else
     echo "== supply chain: passed, but advisories were SKIPPED (see above)"
