@@ -11,12 +11,14 @@
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha384, Sha512};
+use sha3::{Sha3_256, Sha3_384, Sha3_512};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::{Error, Result};
 
-/// Hash algorithms accepted for signing.
+/// Hash algorithms accepted for signing: SHA-2 (FIPS 180-4) and SHA-3 (FIPS 202), the
+/// `HashAlgorithm` values of the Smart-ID RP API v3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HashAlgorithm {
@@ -26,15 +28,31 @@ pub enum HashAlgorithm {
     Sha384,
     /// SHA-512.
     Sha512,
+    /// SHA3-256.
+    Sha3_256,
+    /// SHA3-384.
+    Sha3_384,
+    /// SHA3-512.
+    Sha3_512,
 }
 
 impl HashAlgorithm {
-    /// Digest length in bytes.
+    /// Every hash algorithm, SHA-2 first.
+    pub const ALL: [HashAlgorithm; 6] = [
+        HashAlgorithm::Sha256,
+        HashAlgorithm::Sha384,
+        HashAlgorithm::Sha512,
+        HashAlgorithm::Sha3_256,
+        HashAlgorithm::Sha3_384,
+        HashAlgorithm::Sha3_512,
+    ];
+
+    /// Digest length in bytes (also the PSS salt length).
     pub fn output_len(self) -> usize {
         match self {
-            HashAlgorithm::Sha256 => 32,
-            HashAlgorithm::Sha384 => 48,
-            HashAlgorithm::Sha512 => 64,
+            HashAlgorithm::Sha256 | HashAlgorithm::Sha3_256 => 32,
+            HashAlgorithm::Sha384 | HashAlgorithm::Sha3_384 => 48,
+            HashAlgorithm::Sha512 | HashAlgorithm::Sha3_512 => 64,
         }
     }
 
@@ -44,10 +62,17 @@ impl HashAlgorithm {
             HashAlgorithm::Sha256 => Sha256::digest(data).to_vec(),
             HashAlgorithm::Sha384 => Sha384::digest(data).to_vec(),
             HashAlgorithm::Sha512 => Sha512::digest(data).to_vec(),
+            HashAlgorithm::Sha3_256 => Sha3_256::digest(data).to_vec(),
+            HashAlgorithm::Sha3_384 => Sha3_384::digest(data).to_vec(),
+            HashAlgorithm::Sha3_512 => Sha3_512::digest(data).to_vec(),
         }
     }
 
-    /// DER prefix of the `DigestInfo` for this hash (RFC 8017, section 9.2, note 1).
+    /// DER prefix of the `DigestInfo` for this hash (RFC 8017, section 9.2, note 1), the
+    /// digest's OCTET STRING header included: `SEQUENCE { SEQUENCE { OID, NULL }, OCTET
+    /// STRING }`. The SHA-3 OIDs are NIST's `id-sha3-256/384/512` (2.16.840.1.101.3.4.2.8,
+    /// .9, .10, as used by RFC 8702), with NULL parameters exactly like SHA-2, which is what
+    /// OpenSSL and the RustCrypto `rsa` crate encode and expect.
     pub fn digest_info_prefix(self) -> &'static [u8] {
         match self {
             HashAlgorithm::Sha256 => &[
@@ -61,6 +86,18 @@ impl HashAlgorithm {
             HashAlgorithm::Sha512 => &[
                 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
                 0x03, 0x05, 0x00, 0x04, 0x40,
+            ],
+            HashAlgorithm::Sha3_256 => &[
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x08, 0x05, 0x00, 0x04, 0x20,
+            ],
+            HashAlgorithm::Sha3_384 => &[
+                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x09, 0x05, 0x00, 0x04, 0x30,
+            ],
+            HashAlgorithm::Sha3_512 => &[
+                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x0a, 0x05, 0x00, 0x04, 0x40,
             ],
         }
     }
@@ -263,11 +300,203 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
-    const HASHES: [HashAlgorithm; 3] = [
-        HashAlgorithm::Sha256,
-        HashAlgorithm::Sha384,
-        HashAlgorithm::Sha512,
-    ];
+    const HASHES: [HashAlgorithm; 6] = HashAlgorithm::ALL;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        hex::decode(s).unwrap()
+    }
+
+    /// Dotted form of a DER OID body (arcs base 128, the first byte holding 40·a + b).
+    fn oid_string(body: &[u8]) -> String {
+        let mut arcs = vec![u64::from(body[0] / 40), u64::from(body[0] % 40)];
+        let mut v = 0u64;
+        for &b in &body[1..] {
+            v = (v << 7) | u64::from(b & 0x7f);
+            if b & 0x80 == 0 {
+                arcs.push(v);
+                v = 0;
+            }
+        }
+        arcs.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    /// The DigestInfo prefixes against the published values: RFC 8017 section 9.2 note 1
+    /// for SHA-2; for SHA-3 the same structure with NIST's OIDs id-sha3-256/384/512
+    /// (2.16.840.1.101.3.4.2.8/9/10, NIST CSOR; RFC 8702) and NULL parameters, which is
+    /// what `openssl dgst -sha3-256 -sign` produces (recovered with `pkeyutl -verifyrecover`).
+    /// Also against the `rsa` crate, which builds its prefix from the hash crates' OIDs.
+    #[test]
+    fn digest_info_prefixes_match_rfc_8017_and_nist() {
+        let published = [
+            (
+                HashAlgorithm::Sha256,
+                "2.16.840.1.101.3.4.2.1",
+                "3031300d060960864801650304020105000420",
+            ),
+            (
+                HashAlgorithm::Sha384,
+                "2.16.840.1.101.3.4.2.2",
+                "3041300d060960864801650304020205000430",
+            ),
+            (
+                HashAlgorithm::Sha512,
+                "2.16.840.1.101.3.4.2.3",
+                "3051300d060960864801650304020305000440",
+            ),
+            (
+                HashAlgorithm::Sha3_256,
+                "2.16.840.1.101.3.4.2.8",
+                "3031300d060960864801650304020805000420",
+            ),
+            (
+                HashAlgorithm::Sha3_384,
+                "2.16.840.1.101.3.4.2.9",
+                "3041300d060960864801650304020905000430",
+            ),
+            (
+                HashAlgorithm::Sha3_512,
+                "2.16.840.1.101.3.4.2.10",
+                "3051300d060960864801650304020a05000440",
+            ),
+        ];
+        for (h, oid, der) in published {
+            let p = h.digest_info_prefix();
+            assert_eq!(p, unhex(der).as_slice(), "{h:?}");
+            // 30 len 30 0d 06 09 <oid> 05 00 04 len
+            assert_eq!(&p[2..6], &[0x30, 0x0d, 0x06, 0x09]);
+            assert_eq!(oid_string(&p[6..15]), oid, "{h:?}");
+            assert_eq!(&p[15..17], &[0x05, 0x00], "{h:?}: NULL parameters");
+        }
+        let rsa_crate = [
+            (
+                HashAlgorithm::Sha256,
+                rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+            ),
+            (
+                HashAlgorithm::Sha384,
+                rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
+            ),
+            (
+                HashAlgorithm::Sha512,
+                rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
+            ),
+            (
+                HashAlgorithm::Sha3_256,
+                rsa::Pkcs1v15Sign::new::<sha3::Sha3_256>(),
+            ),
+            (
+                HashAlgorithm::Sha3_384,
+                rsa::Pkcs1v15Sign::new::<sha3::Sha3_384>(),
+            ),
+            (
+                HashAlgorithm::Sha3_512,
+                rsa::Pkcs1v15Sign::new::<sha3::Sha3_512>(),
+            ),
+        ];
+        for (h, theirs) in rsa_crate {
+            assert_eq!(h.digest_info_prefix(), theirs.prefix.as_ref(), "{h:?}");
+            assert_eq!(theirs.hash_len, Some(h.output_len()));
+        }
+    }
+
+    /// FIPS 202 / FIPS 180-4 example values for "abc".
+    #[test]
+    fn digests_match_known_answers() {
+        let abc = [
+            (
+                HashAlgorithm::Sha256,
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            ),
+            (
+                HashAlgorithm::Sha3_256,
+                "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532",
+            ),
+            (
+                HashAlgorithm::Sha3_384,
+                "ec01498288516fc926459f58e2c6ad8df9b473cb0fc08c2596da7cf0e49be4b298d88cea927ac7f539f1edf228376d25",
+            ),
+            (
+                HashAlgorithm::Sha3_512,
+                "b751850b1a57168a5693cd924b6b096e08f621827444f70d884f5d0240d2712e10e116e9192af3c91a7ec57647e3934057340b4cf408d5a56592f8274eec53f0",
+            ),
+        ];
+        for (h, want) in abc {
+            assert_eq!(hex::encode(h.digest(b"abc")), want, "{h:?}");
+        }
+    }
+
+    /// A SHA-2 encoding never passes as the SHA-3 one of the same length (and vice versa):
+    /// the device must sign exactly the hash it shows.
+    #[test]
+    fn sha2_and_sha3_encodings_are_not_interchangeable() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let pairs = [
+            (HashAlgorithm::Sha256, HashAlgorithm::Sha3_256),
+            (HashAlgorithm::Sha384, HashAlgorithm::Sha3_384),
+            (HashAlgorithm::Sha512, HashAlgorithm::Sha3_512),
+        ];
+        for (a, b) in pairs.into_iter().flat_map(|(x, y)| [(x, y), (y, x)]) {
+            let d = a.digest(b"same bytes");
+            let em = encode_pkcs1v15(a, &d, 2048).unwrap();
+            verify_encoding(SignatureScheme::Pkcs1v15, a, &d, &em, 2048).unwrap();
+            assert!(matches!(
+                verify_encoding(SignatureScheme::Pkcs1v15, b, &d, &em, 2048),
+                Err(Error::EncodingMismatch)
+            ));
+            // PSS: H = hash(0^8 || mHash || salt) and the MGF1 mask both use the hash.
+            let em = encode_pss(a, &d, 2048, &mut rng).unwrap();
+            verify_encoding(SignatureScheme::Pss, a, &d, &em, 2048).unwrap();
+            assert!(matches!(
+                verify_encoding(SignatureScheme::Pss, b, &d, &em, 2048),
+                Err(Error::EncodingMismatch)
+            ));
+        }
+    }
+
+    /// EMSA-PSS with SHA-3 and MGF1-SHA-3 against RSASSA-PSS from the `rsa` crate (salt
+    /// length = hash length): its encodings pass our EMSA-PSS-VERIFY, ours pass its verifier.
+    #[test]
+    fn pss_with_sha3_matches_rsa_crate() {
+        use rsa::traits::PublicKeyParts;
+        use rsa::{BigUint, RsaPrivateKey};
+        // A 1536-bit key (tests only): PSS with SHA3-512 needs emLen >= 2·64 + 2 bytes.
+        let mut rng = StdRng::seed_from_u64(6);
+        let key = RsaPrivateKey::new(&mut rng, 1536).unwrap();
+        let pk = key.to_public_key();
+        let bits = pk.n().bits();
+        let raw = |x: &[u8], e: &BigUint| {
+            let m = BigUint::from_bytes_be(x).modpow(e, pk.n()).to_bytes_be();
+            let mut out = vec![0u8; pk.size() - m.len()];
+            out.extend_from_slice(&m);
+            out
+        };
+        let d = {
+            use rsa::traits::PrivateKeyParts;
+            key.d().clone()
+        };
+        macro_rules! case {
+            ($h:expr, $d:ty) => {{
+                let h: HashAlgorithm = $h;
+                let digest = h.digest(b"RSASSA-PSS with SHA-3");
+                let theirs = key
+                    .sign_with_rng(&mut rng, rsa::Pss::new::<$d>(), &digest)
+                    .unwrap();
+                let em = raw(&theirs, pk.e());
+                verify_encoding(SignatureScheme::Pss, h, &digest, &em, bits).unwrap();
+                let ours = raw(&encode_pss(h, &digest, bits, &mut rng).unwrap(), &d);
+                pk.verify(rsa::Pss::new::<$d>(), &digest, &ours).unwrap();
+                let x = encode_pkcs1v15(h, &digest, bits).unwrap();
+                pk.verify(rsa::Pkcs1v15Sign::new::<$d>(), &digest, &raw(&x, &d))
+                    .unwrap();
+            }};
+        }
+        case!(HashAlgorithm::Sha3_256, sha3::Sha3_256);
+        case!(HashAlgorithm::Sha3_384, sha3::Sha3_384);
+        case!(HashAlgorithm::Sha3_512, sha3::Sha3_512);
+    }
 
     #[test]
     fn digest_info_prefix_ends_with_digest_length() {

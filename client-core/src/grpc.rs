@@ -155,6 +155,9 @@ pub fn signing_request(
         Ok(pb::HashAlgorithm::Sha256) => HashAlgorithm::Sha256,
         Ok(pb::HashAlgorithm::Sha384) => HashAlgorithm::Sha384,
         Ok(pb::HashAlgorithm::Sha512) => HashAlgorithm::Sha512,
+        Ok(pb::HashAlgorithm::Sha3256) => HashAlgorithm::Sha3_256,
+        Ok(pb::HashAlgorithm::Sha3384) => HashAlgorithm::Sha3_384,
+        Ok(pb::HashAlgorithm::Sha3512) => HashAlgorithm::Sha3_512,
         _ => return Err(ClientError::Protocol("unknown hash algorithm".into())),
     };
     Ok(SigningRequest {

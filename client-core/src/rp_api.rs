@@ -132,12 +132,16 @@ pub fn acsp_v2_digest(f: &AcspV2Fields<'_>, hash: HashAlgorithm) -> Vec<u8> {
     hash.digest(acsp_v2_payload(f).as_bytes())
 }
 
-/// The hash named in the RP API (`SHA-256`, `SHA-384`, `SHA-512`); SHA-3 is not offered.
+/// The hash named in the RP API (`HashAlgorithm`: `SHA-256`, `SHA-384`, `SHA-512`,
+/// `SHA3-256`, `SHA3-384`, `SHA3-512`), exactly as spelled there.
 pub fn hash_from_name(name: &str) -> Option<HashAlgorithm> {
     match name {
         "SHA-256" => Some(HashAlgorithm::Sha256),
         "SHA-384" => Some(HashAlgorithm::Sha384),
         "SHA-512" => Some(HashAlgorithm::Sha512),
+        "SHA3-256" => Some(HashAlgorithm::Sha3_256),
+        "SHA3-384" => Some(HashAlgorithm::Sha3_384),
+        "SHA3-512" => Some(HashAlgorithm::Sha3_512),
         _ => None,
     }
 }
@@ -160,6 +164,24 @@ mod tests {
         assert!(choose_interaction(&list, &["somethingElse"]).is_none());
         assert!(decode_interactions("not base64!").is_none());
         assert!(decode_interactions(&STANDARD.encode(r#"[{"type":"x"}]"#)).is_none());
+    }
+
+    #[test]
+    fn hash_names_of_the_rp_api() {
+        let names = [
+            ("SHA-256", HashAlgorithm::Sha256),
+            ("SHA-384", HashAlgorithm::Sha384),
+            ("SHA-512", HashAlgorithm::Sha512),
+            ("SHA3-256", HashAlgorithm::Sha3_256),
+            ("SHA3-384", HashAlgorithm::Sha3_384),
+            ("SHA3-512", HashAlgorithm::Sha3_512),
+        ];
+        for (name, h) in names {
+            assert_eq!(hash_from_name(name), Some(h));
+        }
+        for bad in ["sha3-256", "SHA3_256", "SHA-3-256", "SHA256", ""] {
+            assert_eq!(hash_from_name(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -78,7 +78,7 @@ proptest! {
         pin in "[0-9]{4,12}",
         msg in proptest::collection::vec(any::<u8>(), 0..64),
         pss in any::<bool>(),
-        hash_idx in 0usize..3,
+        hash_idx in 0usize..6,
     ) {
         let mut rng = StdRng::seed_from_u64(seed);
         let km = generate_client_key(&mut rng, TEST_BITS).unwrap();
@@ -88,7 +88,7 @@ proptest! {
         let share = protected.unlock(&pin, &ks).unwrap();
         prop_assert!(bool::from(share.ct_eq(&km.device_share)));
 
-        let hash = [HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512][hash_idx];
+        let hash = HashAlgorithm::ALL[hash_idx];
         let scheme = if pss { SignatureScheme::Pss } else { SignatureScheme::Pkcs1v15 };
         // Pretend composite of 4096 bits: the client half only needs x mod n1.
         let req = request(scheme, hash, &msg, 2 * TEST_BITS, &mut rng);
@@ -124,11 +124,7 @@ fn composite_signature_verifies_with_rsa_crate() {
             .unwrap();
 
     for scheme in [SignatureScheme::Pkcs1v15, SignatureScheme::Pss] {
-        for hash in [
-            HashAlgorithm::Sha256,
-            HashAlgorithm::Sha384,
-            HashAlgorithm::Sha512,
-        ] {
+        for hash in HashAlgorithm::ALL {
             let msg = format!("document {scheme:?} {hash:?}");
             let req = request(scheme, hash, msg.as_bytes(), n_bits, &mut rng);
             let x = &req.encoded_message;
@@ -162,6 +158,24 @@ fn composite_signature_verifies_with_rsa_crate() {
                 }
                 (SignatureScheme::Pss, HashAlgorithm::Sha512) => {
                     verify_pss::<sha2::Sha512>(&pk, &msg, &s)
+                }
+                (SignatureScheme::Pkcs1v15, HashAlgorithm::Sha3_256) => {
+                    verify_pkcs1::<sha3::Sha3_256>(&pk, &msg, &s)
+                }
+                (SignatureScheme::Pkcs1v15, HashAlgorithm::Sha3_384) => {
+                    verify_pkcs1::<sha3::Sha3_384>(&pk, &msg, &s)
+                }
+                (SignatureScheme::Pkcs1v15, HashAlgorithm::Sha3_512) => {
+                    verify_pkcs1::<sha3::Sha3_512>(&pk, &msg, &s)
+                }
+                (SignatureScheme::Pss, HashAlgorithm::Sha3_256) => {
+                    verify_pss::<sha3::Sha3_256>(&pk, &msg, &s)
+                }
+                (SignatureScheme::Pss, HashAlgorithm::Sha3_384) => {
+                    verify_pss::<sha3::Sha3_384>(&pk, &msg, &s)
+                }
+                (SignatureScheme::Pss, HashAlgorithm::Sha3_512) => {
+                    verify_pss::<sha3::Sha3_512>(&pk, &msg, &s)
                 }
             };
             assert!(ok, "rsa crate rejects {scheme:?}/{hash:?}");

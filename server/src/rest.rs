@@ -440,7 +440,7 @@ fn start_session(app: &App, s: Start) -> Result<serde_json::Value, Problem> {
     } else {
         Vec::new()
     };
-    let hash = s.params.hash_algorithm.map(core_hash).transpose()?;
+    let hash = s.params.hash_algorithm.map(core_hash);
     let scheme = s.params.signature_algorithm.map(core_scheme);
     let mut targets = Vec::new();
     for (a, kp) in &usable {
@@ -580,15 +580,13 @@ fn level_name<T: Serialize>(l: Option<T>, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
-fn unsupported_hash(h: Option<t::HashAlgorithm>) -> Result<t::HashAlgorithm, Problem> {
-    match h {
-        Some(
-            h @ (t::HashAlgorithm::Sha256 | t::HashAlgorithm::Sha384 | t::HashAlgorithm::Sha512),
-        ) => Ok(h),
-        _ => Err(Problem::bad_request(
-            "Invalid hashAlgorithm: SHA3 algorithms are not supported by this server",
-        )),
-    }
+/// The request's hash: every `HashAlgorithm` of the spec (SHA-2 and SHA-3) is supported.
+/// A validated request always names one (implied by `sha*WithRSAEncryption`, or in the
+/// `signatureAlgorithmParameters` that `rsassa-pss` requires).
+fn requested_hash(h: Option<t::HashAlgorithm>) -> Result<t::HashAlgorithm, Problem> {
+    h.ok_or_else(|| {
+        Problem::bad_request("Invalid signatureAlgorithmParameters: hashAlgorithm is missing")
+    })
 }
 
 fn auth_params(
@@ -599,7 +597,7 @@ fn auth_params(
     level: Option<t::AuthCertificateLevel>,
     props: Option<&t::RequestProperties>,
 ) -> Result<SessionParams, Problem> {
-    let hash = unsupported_hash(p.hash_algorithm())?;
+    let hash = requested_hash(p.hash_algorithm())?;
     Ok(SessionParams {
         signature_protocol: Some("ACSP_V2".into()),
         rp_challenge: Some(p.rp_challenge.clone()),
@@ -624,7 +622,7 @@ fn sign_params(
     level: Option<t::SignCertificateLevel>,
     props: Option<&t::RequestProperties>,
 ) -> Result<(SessionParams, Vec<u8>), Problem> {
-    let hash = unsupported_hash(p.hash_algorithm())?;
+    let hash = requested_hash(p.hash_algorithm())?;
     let digest = STANDARD
         .decode(&p.digest)
         .map_err(|_| Problem::bad_request("Invalid digest"))?;

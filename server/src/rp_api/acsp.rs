@@ -12,7 +12,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rand_core::CryptoRngCore;
-use sha2::{Digest as _, Sha256, Sha384, Sha512};
+use sha2::{Digest as _, Sha256};
 
 use super::types::{FlowType, HashAlgorithm, InteractionType};
 
@@ -43,12 +43,6 @@ pub struct AcspV2Fields<'a> {
     pub flow_type: FlowType,
 }
 
-/// A hash the RP may request but this build cannot compute (SHA3: no SHA3 crate in the
-/// workspace yet).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("hash algorithm {0:?} is not supported")]
-pub struct UnsupportedHash(pub HashAlgorithm);
-
 /// The ACSP_V2 payload string.
 pub fn acsp_v2_payload(f: &AcspV2Fields<'_>) -> String {
     // One implementation, shared with the app (client-core).
@@ -67,21 +61,14 @@ pub fn acsp_v2_payload(f: &AcspV2Fields<'_>) -> String {
 }
 
 /// `hash(payload)`: the digest the device signs and the RP verifies against.
-pub fn acsp_v2_digest(
-    f: &AcspV2Fields<'_>,
-    hash: HashAlgorithm,
-) -> Result<Vec<u8>, UnsupportedHash> {
+pub fn acsp_v2_digest(f: &AcspV2Fields<'_>, hash: HashAlgorithm) -> Vec<u8> {
     digest(hash, acsp_v2_payload(f).as_bytes())
 }
 
-/// Hash `data` with one of the SHA-2 algorithms of the spec.
-pub fn digest(hash: HashAlgorithm, data: &[u8]) -> Result<Vec<u8>, UnsupportedHash> {
-    match hash {
-        HashAlgorithm::Sha256 => Ok(Sha256::digest(data).to_vec()),
-        HashAlgorithm::Sha384 => Ok(Sha384::digest(data).to_vec()),
-        HashAlgorithm::Sha512 => Ok(Sha512::digest(data).to_vec()),
-        other => Err(UnsupportedHash(other)),
-    }
+/// Hash `data` with any hash algorithm of the spec (SHA-2 or SHA-3), with the device's own
+/// implementation (client-core).
+pub fn digest(hash: HashAlgorithm, data: &[u8]) -> Vec<u8> {
+    tandem_client_core::encoding::HashAlgorithm::from(hash).digest(data)
 }
 
 /// A fresh `serverRandom` (server side, one per authentication session).
@@ -129,7 +116,7 @@ mod tests {
         assert!(p.starts_with("smart-id|ACSP_V2|MTlop6EXCrQ6FOErcKjxUhbV|GYS+"));
         assert!(p.contains("|REVNTw==|RXhhbXBsZSBSUA==|"));
         assert!(p.ends_with("|confirmationMessage|https://rp.example.com/callback-url?value=RrKjjT4aggzu27YBddX1bQ|Web2App"));
-        let d = acsp_v2_digest(&f, HashAlgorithm::Sha512).unwrap();
+        let d = acsp_v2_digest(&f, HashAlgorithm::Sha512);
         assert_eq!(
             STANDARD.encode(d),
             "pKOjbNl/5Fy8NfrFqsj6pSn8W8O+Ik8rM33QSsbyD3J9qDJvEm90SboUciuY4wHGWa0Pnq8BgT3NJKmJiUDfKg=="
@@ -148,11 +135,31 @@ mod tests {
         assert_eq!(p.split('|').count(), 11);
         assert!(p.contains("|REVNTw==||"));
         assert!(p.ends_with("|confirmationMessage||QR"));
-        assert_eq!(acsp_v2_digest(&f, HashAlgorithm::Sha256).unwrap().len(), 32);
-        assert_eq!(acsp_v2_digest(&f, HashAlgorithm::Sha384).unwrap().len(), 48);
-        assert_eq!(
-            acsp_v2_digest(&f, HashAlgorithm::Sha3_256),
-            Err(UnsupportedHash(HashAlgorithm::Sha3_256))
+        assert_eq!(acsp_v2_digest(&f, HashAlgorithm::Sha256).len(), 32);
+        assert_eq!(acsp_v2_digest(&f, HashAlgorithm::Sha384).len(), 48);
+    }
+
+    /// The spec's example payload hashed with SHA-3 gives what OpenSSL gives (our RP
+    /// client's hash, an independent implementation), for every SHA-3 of the spec.
+    #[test]
+    fn sha3_digests_of_the_spec_example() {
+        let payload = acsp_v2_payload(&spec_fields());
+        for h in [
+            HashAlgorithm::Sha3_256,
+            HashAlgorithm::Sha3_384,
+            HashAlgorithm::Sha3_512,
+        ] {
+            let d = acsp_v2_digest(&spec_fields(), h);
+            assert_eq!(d.len(), h.output_len());
+            assert_eq!(
+                d,
+                crate::rp_client::verify::hash(h, payload.as_bytes()).unwrap(),
+                "{h:?}"
+            );
+        }
+        assert_ne!(
+            acsp_v2_digest(&spec_fields(), HashAlgorithm::Sha3_512),
+            acsp_v2_digest(&spec_fields(), HashAlgorithm::Sha512)
         );
     }
 

@@ -75,6 +75,20 @@ impl HashAlgorithm {
     }
 }
 
+/// The signing core's (client-core's) hash: every hash of the spec has one.
+impl From<HashAlgorithm> for tandem_client_core::encoding::HashAlgorithm {
+    fn from(h: HashAlgorithm) -> Self {
+        match h {
+            HashAlgorithm::Sha256 => Self::Sha256,
+            HashAlgorithm::Sha384 => Self::Sha384,
+            HashAlgorithm::Sha512 => Self::Sha512,
+            HashAlgorithm::Sha3_256 => Self::Sha3_256,
+            HashAlgorithm::Sha3_384 => Self::Sha3_384,
+            HashAlgorithm::Sha3_512 => Self::Sha3_512,
+        }
+    }
+}
+
 /// `SignatureAlgorithm`: RSASSA-PSS (needs `signatureAlgorithmParameters`) or the deprecated
 /// PKCS#1 v1.5 ones (which fix the hash themselves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -997,6 +1011,23 @@ fn check_alg_params(
             "required for rsassa-pss",
         ));
     }
+    // A PKCS#1 v1.5 name fixes its hash (sha256WithRSAEncryption is SHA-256 by its OID);
+    // a different hashAlgorithm beside it (SHA3-256, say) would be silently signed as the
+    // named one. The spec has no name for PKCS#1 v1.5 with SHA-3: SHA-3 comes with
+    // rsassa-pss.
+    if let (Some(implied), Some(p)) = (alg.implied_hash(), params)
+        && p.hash_algorithm != implied
+    {
+        return Err(ValidationError::new(
+            "signatureProtocolParameters.signatureAlgorithmParameters.hashAlgorithm",
+            format!(
+                "{} contradicts the signatureAlgorithm, which fixes {} \
+                 (SHA-3 is available with rsassa-pss)",
+                p.hash_algorithm.as_str(),
+                implied.as_str()
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -1142,6 +1173,61 @@ mod tests {
         let mut v = device_link_auth_example();
         v["interactions"] = json!(42);
         assert!(serde_json::from_value::<DeviceLinkAuthenticationRequest>(v).is_err());
+    }
+
+    /// SHA-3 with rsassa-pss (the spec's own example uses SHA3-512): valid, and the digest
+    /// length follows the hash. A PKCS#1 v1.5 name with another hash beside it is refused.
+    #[test]
+    fn sha3_hashes_and_pkcs1_names() {
+        let pss = |h: HashAlgorithm, len: usize| SignSignatureProtocolParameters {
+            digest: STANDARD.encode(vec![1u8; len]),
+            signature_algorithm: SignatureAlgorithm::RsassaPss,
+            signature_algorithm_parameters: Some(SignatureAlgorithmParametersInRequest {
+                hash_algorithm: h,
+            }),
+        };
+        for h in [
+            HashAlgorithm::Sha3_256,
+            HashAlgorithm::Sha3_384,
+            HashAlgorithm::Sha3_512,
+        ] {
+            let p = pss(h, h.output_len());
+            p.validate().unwrap();
+            assert_eq!(p.hash_algorithm(), Some(h));
+            let wrong = if h.output_len() == 64 { 32 } else { 64 };
+            assert_eq!(
+                pss(h, wrong).validate().unwrap_err().field,
+                "signatureProtocolParameters.digest"
+            );
+        }
+        let v: SignSignatureProtocolParameters = serde_json::from_value(json!({
+            "digest": STANDARD.encode([1u8; 32]),
+            "signatureAlgorithm": "sha256WithRSAEncryption",
+            "signatureAlgorithmParameters": {"hashAlgorithm": "SHA3-256"}
+        }))
+        .unwrap();
+        let e = v.validate().unwrap_err();
+        assert_eq!(
+            e.field,
+            "signatureProtocolParameters.signatureAlgorithmParameters.hashAlgorithm"
+        );
+        assert!(e.reason.contains("SHA3-256"), "{}", e.reason);
+        // The same hash as the name's is redundant but consistent.
+        let v = SignSignatureProtocolParameters {
+            signature_algorithm_parameters: Some(SignatureAlgorithmParametersInRequest {
+                hash_algorithm: HashAlgorithm::Sha256,
+            }),
+            ..v
+        };
+        v.validate().unwrap();
+        let a = AuthSignatureProtocolParameters {
+            rp_challenge: STANDARD.encode([2u8; 32]),
+            signature_algorithm: SignatureAlgorithm::Sha512WithRsaEncryption,
+            signature_algorithm_parameters: Some(SignatureAlgorithmParametersInRequest {
+                hash_algorithm: HashAlgorithm::Sha3_512,
+            }),
+        };
+        assert!(a.validate().is_err());
     }
 
     #[test]

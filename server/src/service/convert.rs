@@ -29,27 +29,32 @@ pub(crate) fn hash(v: i32) -> Result<HashAlgorithm, ApiError> {
         Ok(pb::HashAlgorithm::Sha256) => Ok(HashAlgorithm::Sha256),
         Ok(pb::HashAlgorithm::Sha384) => Ok(HashAlgorithm::Sha384),
         Ok(pb::HashAlgorithm::Sha512) => Ok(HashAlgorithm::Sha512),
+        Ok(pb::HashAlgorithm::Sha3256) => Ok(HashAlgorithm::Sha3_256),
+        Ok(pb::HashAlgorithm::Sha3384) => Ok(HashAlgorithm::Sha3_384),
+        Ok(pb::HashAlgorithm::Sha3512) => Ok(HashAlgorithm::Sha3_512),
         _ => Err(ApiError::InvalidArgument(
-            "hash must be SHA256, SHA384 or SHA512".into(),
+            "hash must be SHA256, SHA384, SHA512, SHA3_256, SHA3_384 or SHA3_512".into(),
         )),
     }
 }
 
+/// The name stored with a transaction (`transactions.hash`).
 pub(crate) fn hash_name(h: HashAlgorithm) -> &'static str {
     match h {
         HashAlgorithm::Sha256 => "SHA256",
         HashAlgorithm::Sha384 => "SHA384",
         HashAlgorithm::Sha512 => "SHA512",
+        HashAlgorithm::Sha3_256 => "SHA3_256",
+        HashAlgorithm::Sha3_384 => "SHA3_384",
+        HashAlgorithm::Sha3_512 => "SHA3_512",
     }
 }
 
 pub(crate) fn hash_from_name(s: &str) -> Result<HashAlgorithm, ApiError> {
-    match s {
-        "SHA256" => Ok(HashAlgorithm::Sha256),
-        "SHA384" => Ok(HashAlgorithm::Sha384),
-        "SHA512" => Ok(HashAlgorithm::Sha512),
-        other => Err(ApiError::Internal(format!("stored hash {other}"))),
-    }
+    HashAlgorithm::ALL
+        .into_iter()
+        .find(|&h| hash_name(h) == s)
+        .ok_or_else(|| ApiError::Internal(format!("stored hash {s}")))
 }
 
 pub(crate) fn hash_to_pb(h: HashAlgorithm) -> i32 {
@@ -57,6 +62,9 @@ pub(crate) fn hash_to_pb(h: HashAlgorithm) -> i32 {
         HashAlgorithm::Sha256 => pb::HashAlgorithm::Sha256 as i32,
         HashAlgorithm::Sha384 => pb::HashAlgorithm::Sha384 as i32,
         HashAlgorithm::Sha512 => pb::HashAlgorithm::Sha512 as i32,
+        HashAlgorithm::Sha3_256 => pb::HashAlgorithm::Sha3256 as i32,
+        HashAlgorithm::Sha3_384 => pb::HashAlgorithm::Sha3384 as i32,
+        HashAlgorithm::Sha3_512 => pb::HashAlgorithm::Sha3512 as i32,
     }
 }
 
@@ -209,4 +217,26 @@ pub(crate) fn ident<'a>(field: &str, s: &'a str) -> Result<&'a str, ApiError> {
         )));
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every hash survives the wire (protobuf) and the database (stored name) unchanged.
+    #[test]
+    fn hash_round_trips_through_wire_and_store_names() {
+        let mut names = std::collections::HashSet::new();
+        for h in HashAlgorithm::ALL {
+            assert!(matches!(hash(hash_to_pb(h)), Ok(x) if x == h), "{h:?}");
+            assert!(
+                matches!(hash_from_name(hash_name(h)), Ok(x) if x == h),
+                "{h:?}"
+            );
+            assert!(names.insert(hash_name(h)), "{h:?}: name used twice");
+        }
+        assert!(hash(pb::HashAlgorithm::Unspecified as i32).is_err());
+        assert!(hash(99).is_err());
+        assert!(hash_from_name("SHA3-256").is_err());
+    }
 }

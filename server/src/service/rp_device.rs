@@ -15,14 +15,9 @@ use crate::rp_api::session::{self, SessionParams, TargetOutcome};
 use crate::rp_api::types::{self, FlowType, InteractionType, SignatureAlgorithm};
 use crate::store::{self, Account, ClaimResult, RpSession};
 
-/// The client-core hash for an RP API hash (SHA-3 is refused when the session starts).
-pub(crate) fn core_hash(h: types::HashAlgorithm) -> Result<HashAlgorithm, ApiError> {
-    match h {
-        types::HashAlgorithm::Sha256 => Ok(HashAlgorithm::Sha256),
-        types::HashAlgorithm::Sha384 => Ok(HashAlgorithm::Sha384),
-        types::HashAlgorithm::Sha512 => Ok(HashAlgorithm::Sha512),
-        other => Err(ApiError::Internal(format!("unsupported hash {other:?}"))),
-    }
+/// The client-core hash for an RP API hash (every one of the spec, SHA-2 and SHA-3).
+pub(crate) fn core_hash(h: types::HashAlgorithm) -> HashAlgorithm {
+    h.into()
 }
 
 /// PSS for `rsassa-pss`, PKCS#1 v1.5 for the `sha*WithRSAEncryption` names.
@@ -52,7 +47,7 @@ pub(crate) fn raw_digest_message(
         .decode(digest)
         .map_err(|_| ApiError::Internal("stored digest is not Base64".into()))?;
     let bits = hazmat::bit_length(composite_modulus);
-    let hash = core_hash(hash)?;
+    let hash = core_hash(hash);
     match core_scheme(alg) {
         SignatureScheme::Pss => encoding::encode_pss(hash, &digest, bits, &mut OsRng),
         SignatureScheme::Pkcs1v15 => encoding::encode_pkcs1v15(hash, &digest, bits),
@@ -293,12 +288,11 @@ pub(crate) fn check_confirm(
                 flow_type,
             },
             hash,
-        )
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        );
         let bits = hazmat::bit_length(composite_modulus);
         if encoding::verify_encoding(
             core_scheme(alg),
-            core_hash(hash)?,
+            core_hash(hash),
             &digest,
             &req.encoded_message,
             bits,
