@@ -20,6 +20,7 @@
 pub mod acsp;
 pub mod device_link;
 pub mod problem;
+pub mod rp_name;
 pub mod session;
 pub mod types;
 pub mod vc;

@@ -1764,8 +1764,8 @@ impl Store {
         let Some(rp) = self.active_relying_party(uuid)? else {
             return Ok(RpCheck::Unknown);
         };
-        let name_ok: bool = rp.name.as_bytes().ct_eq(name.as_bytes()).into();
-        if !name_ok {
+        // api_details.txt: the name is case-insensitive (Unicode default case folding).
+        if !crate::rp_api::rp_name::relying_party_name_matches(&rp.name, name) {
             return Ok(RpCheck::Unknown);
         }
         if !rp.allowed_ips.is_empty() && !rp.allowed_ips.contains(&from) {

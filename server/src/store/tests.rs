@@ -595,9 +595,16 @@ fn relying_parties_are_checked_by_uuid_name_and_address() {
             .unwrap(),
         RpCheck::Allowed(rp.clone())
     );
+    // The name is case-insensitive (api_details.txt); another name is not.
     assert_eq!(
         store
             .authenticate_relying_party(uuid, "demo", local)
+            .unwrap(),
+        RpCheck::Allowed(rp.clone())
+    );
+    assert_eq!(
+        store
+            .authenticate_relying_party(uuid, "DEMO2", local)
             .unwrap(),
         RpCheck::Unknown
     );
