@@ -45,8 +45,11 @@ use crate::service::{ApiError, App};
 use crate::store::{self, AccountState, KeyPairStatus, RpCheck, RpSession, TxRecord, TxState};
 use crate::test_accounts::TestAccounts;
 
+mod errors;
 #[doc(hidden)]
 pub mod fuzz_api;
+
+use errors::JsonBody;
 
 /// Largest accepted request body.
 const MAX_BODY: usize = 64 * 1024;
@@ -66,7 +69,9 @@ struct RateLimiter {
 }
 
 impl RateLimiter {
-    fn allow(&self, rp: &str, per_second: u32, burst: u32) -> bool {
+    /// Takes a token; `Err(seconds)` when there is none: the whole seconds until the bucket
+    /// holds one again (at least 1), for `Retry-After`.
+    fn allow(&self, rp: &str, per_second: u32, burst: u32) -> Result<(), u64> {
         let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         let (tokens, last) = map.entry(rp.to_owned()).or_insert((f64::from(burst), now));
@@ -75,9 +80,11 @@ impl RateLimiter {
         *last = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
-            true
+            Ok(())
         } else {
-            false
+            let wait = (1.0 - *tokens) / f64::from(per_second.max(1));
+            // (1 - tokens) / rate: at most 1 s, as the rate is at least 1 per second.
+            Err((wait.ceil() as u64).max(1))
         }
     }
 }
@@ -149,6 +156,9 @@ pub fn router(app: Arc<App>, test_accounts: Option<TestAccounts>) -> Router {
     Router::new()
         .nest(&base, api)
         .fallback(|| async { Problem::not_found() })
+        .layer(axum::middleware::map_response(
+            errors::every_error_a_problem,
+        ))
 }
 
 // ------------------------------------------------------------------ plumbing
@@ -211,17 +221,9 @@ fn admit(rest: &Rest, uuid: &str, name: &str, from: IpAddr) -> Result<(), Proble
         }
     }
     let cfg = &rest.app.config.rp_api;
-    if !rest
-        .limiter
+    rest.limiter
         .allow(uuid, cfg.rate_limit_per_second, cfg.rate_limit_burst)
-    {
-        return Err(Problem::new(
-            429,
-            "Too Many Requests",
-            "Rate limit exceeded",
-        ));
-    }
-    Ok(())
+        .map_err(Problem::too_many_requests)
 }
 
 /// SHA-256 over the path and the body as sent (the idempotency key).
@@ -848,7 +850,7 @@ fn parse_start(kind: Kind, target: Target, body: &Bytes, hash: Vec<u8>) -> Resul
 /// A start route without a path parameter.
 fn anonymous(kind: Kind) -> axum::routing::MethodRouter<Rest> {
     post(
-        move |State(r): Rp, ConnectInfo(PeerAddr(f)): Peer, b: Bytes| {
+        move |State(r): Rp, ConnectInfo(PeerAddr(f)): Peer, JsonBody(b): JsonBody| {
             start(r, f, kind, Target::Anonymous, b)
         },
     )
@@ -857,7 +859,10 @@ fn anonymous(kind: Kind) -> axum::routing::MethodRouter<Rest> {
 /// A start route for `etsi/{id}` (`document == false`) or `document/{number}`.
 fn named(kind: Kind, document: bool) -> axum::routing::MethodRouter<Rest> {
     post(
-        move |State(r): Rp, ConnectInfo(PeerAddr(f)): Peer, Path(p): Path<String>, b: Bytes| {
+        move |State(r): Rp,
+              ConnectInfo(PeerAddr(f)): Peer,
+              Path(p): Path<String>,
+              JsonBody(b): JsonBody| {
             let target = if document {
                 Target::Document(p)
             } else {
@@ -881,7 +886,7 @@ struct TestAccountScan {
 
 /// Test accounts (`rp_api.test_accounts`): a test account's phone "scans" a device link.
 /// 404 when test accounts are off.
-async fn test_account_scan(State(rest): Rp, b: Bytes) -> Answer {
+async fn test_account_scan(State(rest): Rp, JsonBody(b): JsonBody) -> Answer {
     let Some(accounts) = &rest.test_accounts else {
         return Err(Problem::not_found());
     };
@@ -905,7 +910,7 @@ async fn signing_certificate(
     State(rest): Rp,
     ConnectInfo(PeerAddr(f)): Peer,
     Path(doc): Path<String>,
-    b: Bytes,
+    JsonBody(b): JsonBody,
 ) -> Answer {
     let r: t::SigningCertificateRequest = parse(&b)?;
     r.validate()?;

@@ -1,7 +1,8 @@
 //! RFC 9457 problem documents (`application/problem+json`) with the status codes of the RP API
 //! v3: 400, 401, 403, 404, 480 (client too old), 580 (under maintenance), plus 500 for our own
-//! failures. 471/472 are no longer used (changes.txt). `type` is always `about:blank` and
-//! `title` the status phrase, as in openapi.yml's examples.
+//! failures and the HTTP layer's 405, 413, 415 and 429 (with `Retry-After`). 471/472 are no
+//! longer used (changes.txt). `type` is always `about:blank` and `title` the status phrase, as
+//! in openapi.yml's examples.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -37,6 +38,9 @@ pub struct Problem {
     pub instance: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<ErrorDetail>>,
+    /// `Retry-After` header (seconds) of a 429 answer; not part of the document.
+    #[serde(skip)]
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl Problem {
@@ -48,6 +52,7 @@ impl Problem {
             detail: detail.into(),
             instance: None,
             errors: None,
+            retry_after_seconds: None,
         }
     }
 
@@ -91,6 +96,47 @@ impl Problem {
         Self::new(404, "Not Found", "Session not found")
     }
 
+    /// 405: the path exists, the method does not (the `Allow` header lists the methods).
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            405,
+            "Method Not Allowed",
+            "This method is not allowed for this path",
+        )
+    }
+
+    /// 413: the body is larger than `limit` bytes.
+    pub fn content_too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            "Content Too Large",
+            format!("The request body is larger than {limit} bytes"),
+        )
+    }
+
+    /// 415: a request body that is not `application/json`.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            415,
+            "Unsupported Media Type",
+            "The request body must be sent as Content-Type: application/json",
+        )
+    }
+
+    /// 429: the relying party's rate limit; `retry_after_seconds` (at least 1) goes into the
+    /// `Retry-After` header.
+    pub fn too_many_requests(retry_after_seconds: u64) -> Self {
+        let seconds = retry_after_seconds.max(1);
+        Self {
+            retry_after_seconds: Some(seconds),
+            ..Self::new(
+                429,
+                "Too Many Requests",
+                format!("Rate limit exceeded; retry after {seconds} s"),
+            )
+        }
+    }
+
     /// 480: the client is too old.
     pub fn client_too_old() -> Self {
         Self::new(
@@ -128,6 +174,10 @@ impl IntoResponse for Problem {
         let mut resp = (status, body).into_response();
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        if let Some(s) = self.retry_after_seconds {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
         resp
     }
 }
@@ -176,12 +226,26 @@ mod tests {
             (Problem::unauthorized(), 401),
             (Problem::forbidden("x"), 403),
             (Problem::not_found(), 404),
+            (Problem::method_not_allowed(), 405),
+            (Problem::content_too_large(10), 413),
+            (Problem::unsupported_media_type(), 415),
             (Problem::client_too_old(), 480),
             (Problem::under_maintenance(), 580),
         ] {
             let r = p.into_response();
             assert_eq!(r.status().as_u16(), code);
             assert_eq!(r.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
+            assert!(r.headers().get(header::RETRY_AFTER).is_none());
         }
+    }
+
+    #[test]
+    fn too_many_requests_carries_retry_after() {
+        let r = Problem::too_many_requests(3).into_response();
+        assert_eq!(r.status().as_u16(), 429);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "3");
+        // Never 0: a client must wait at least a second.
+        let r = Problem::too_many_requests(0).into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
     }
 }
