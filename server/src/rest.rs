@@ -668,6 +668,9 @@ type Parsed = (String, String, Start);
 async fn start(rest: Rest, from: SocketAddr, kind: Kind, target: Target, body: Bytes) -> Answer {
     let hash = request_hash(&format!("{kind:?}:{target:?}"), &body);
     let (uuid, name, start) = parse_start(kind, target, &body, hash)?;
+    if start.flow != session::FLOW_DEVICE_LINK {
+        crate::rp_api::callback_url::refuse_in_notification_request(&body)?;
+    }
     admit(&rest, &uuid, &name, from.ip())?;
     let v = run(&rest, move |app| start_session(app, start)).await?;
     Ok(json(&v))

@@ -215,6 +215,10 @@ pub enum LinkError {
     QrExpired,
     #[error("QR code claims a time in the future")]
     QrFromFuture,
+    /// device_link_flows.txt: Web2App and App2App links need a session started with an
+    /// `initialCallbackUrl`.
+    #[error("Web2App and App2App links need a session started with initialCallbackUrl")]
+    NoCallbackUrl,
 }
 
 /// A syntactically valid device link, not yet authenticated.
@@ -344,6 +348,10 @@ impl ParsedLink {
         mac(session_secret, &payload)
             .verify_slice(&self.auth_code)
             .map_err(|_| LinkError::BadAuthCode)?;
+        // Same-device flows end by opening the callback URL; without one they cannot.
+        if self.link_type != DeviceLinkType::Qr && ctx.initial_callback_url.is_none() {
+            return Err(LinkError::NoCallbackUrl);
+        }
         if let Some(e) = self.elapsed_seconds {
             if e > now_elapsed_secs.saturating_add(QR_FUTURE_TOLERANCE_SECS) {
                 return Err(LinkError::QrFromFuture);
@@ -638,6 +646,38 @@ mod tests {
         // Same-device links carry no age.
         let w = build_device_link(&params(DeviceLinkType::Web2App, SessionType::Auth), &c, &s);
         assert!(verify_device_link(&w, BASE, &c, &s, 10_000, 10).is_ok());
+    }
+
+    /// device_link_flows.txt: Web2App / App2App need a session with a callback URL; QR
+    /// links do not. The authCode is checked first (a forged link learns nothing).
+    #[test]
+    fn same_device_links_need_a_callback_url() {
+        let s = secret();
+        for binding in [
+            SessionBinding::Auth {
+                rp_challenge: RP_CHALLENGE,
+            },
+            SessionBinding::Cert,
+        ] {
+            let c = AuthCodeContext {
+                initial_callback_url: None,
+                ..ctx(binding)
+            };
+            let st = binding.session_type();
+            for lt in [DeviceLinkType::Web2App, DeviceLinkType::App2App] {
+                let link = build_device_link(&params(lt, st), &c, &s);
+                assert_eq!(
+                    verify_device_link(&link, BASE, &c, &s, 22, 10),
+                    Err(LinkError::NoCallbackUrl)
+                );
+                assert_eq!(
+                    verify_device_link(&link, BASE, &c, b"other", 22, 10),
+                    Err(LinkError::BadAuthCode)
+                );
+            }
+            let qr = build_device_link(&params(DeviceLinkType::Qr, st), &c, &s);
+            assert!(verify_device_link(&qr, BASE, &c, &s, 22, 10).is_ok());
+        }
     }
 
     #[test]

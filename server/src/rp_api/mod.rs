@@ -18,6 +18,7 @@
 //! authcode, device_link_flows, notification_based_flows, interactions, api_details).
 
 pub mod acsp;
+pub mod callback_url;
 pub mod device_link;
 pub mod problem;
 pub mod rp_name;

@@ -966,20 +966,9 @@ fn check_rp(uuid: &str, name: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// `InitialCallbackUrl`: at most 1800 characters, `^https:\/\/([^|#]+)$`.
+/// `InitialCallbackUrl` when present (rules: `super::callback_url`).
 fn check_callback(url: Option<&str>) -> Result<(), ValidationError> {
-    const F: &str = "initialCallbackUrl";
-    let Some(url) = url else { return Ok(()) };
-    if url.chars().count() > 1800 {
-        return Err(ValidationError::new(F, "longer than 1800 characters"));
-    }
-    match url.strip_prefix("https://") {
-        Some(rest) if !rest.is_empty() && !rest.contains(['|', '#']) => Ok(()),
-        _ => Err(ValidationError::new(
-            F,
-            "must be an https URL without '|' or '#'",
-        )),
-    }
+    url.map_or(Ok(()), super::callback_url::check_initial_callback_url)
 }
 
 fn check_nonce(nonce: Option<&str>) -> Result<(), ValidationError> {
