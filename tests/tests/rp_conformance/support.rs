@@ -707,24 +707,6 @@ pub fn is_b64url(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The library's digest whether it returns it directly or as a `Result` (SHA-3 support, item
-/// (A) of issue 20, changes the signature of `acsp_v2_digest` from the latter to the former).
-pub trait IntoDigest {
-    fn into_digest(self) -> Option<Vec<u8>>;
-}
-
-impl IntoDigest for Vec<u8> {
-    fn into_digest(self) -> Option<Vec<u8>> {
-        Some(self)
-    }
-}
-
-impl<E> IntoDigest for std::result::Result<Vec<u8>, E> {
-    fn into_digest(self) -> Option<Vec<u8>> {
-        self.ok()
-    }
-}
-
 // ------------------------------------------------------------------ the simulated phone's command line
 
 /// A phone registered in this process whose state file then lives in `dir`, answered
