@@ -34,10 +34,13 @@ const FLOWS: [FlowType; 4] = [
     FlowType::App2App,
     FlowType::Notification,
 ];
-const HASHES: [(t::HashAlgorithm, HashAlgorithm); 3] = [
+const HASHES: [(t::HashAlgorithm, HashAlgorithm); 6] = [
     (t::HashAlgorithm::Sha256, HashAlgorithm::Sha256),
     (t::HashAlgorithm::Sha384, HashAlgorithm::Sha384),
     (t::HashAlgorithm::Sha512, HashAlgorithm::Sha512),
+    (t::HashAlgorithm::Sha3_256, HashAlgorithm::Sha3_256),
+    (t::HashAlgorithm::Sha3_384, HashAlgorithm::Sha3_384),
+    (t::HashAlgorithm::Sha3_512, HashAlgorithm::Sha3_512),
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -102,8 +105,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(parts[9], callback);
     }
 
-    let (rp_hash, hash) = HASHES[usize::from(sel[2]) % 3];
-    let digest = acsp_v2_digest(&f, rp_hash).expect("SHA-2 is supported");
+    let (rp_hash, hash) = HASHES[usize::from(sel[2]) % HASHES.len()];
+    let digest = acsp_v2_digest(&f, rp_hash);
+    assert_eq!(digest, hash.digest(payload.as_bytes()));
     assert_eq!(digest.len(), hash.output_len());
     // A composite modulus of 2048..=8192 bits (any length, odd ones included).
     let bits = 2048 + usize::from(u16::from_le_bytes([sel[0], sel[1]]) % 6145);
