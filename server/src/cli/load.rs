@@ -683,7 +683,7 @@ async fn prepare(
         store.add_relying_party(
             &RelyingParty {
                 uuid: REST_RP_UUID.into(),
-                name: REST_RP_NAME.into(),
+                names: vec![REST_RP_NAME.into()],
                 allowed_ips: Vec::new(),
             },
             unix_now(),

@@ -443,9 +443,10 @@ pub enum OperatorCommand {
     },
     /// Registers a relying party (Smart-ID RP API: relyingPartyUUID + relyingPartyName).
     RpAdd {
-        /// Display name; requests must carry exactly this relyingPartyName.
-        #[arg(long)]
-        name: String,
+        /// A name requests may carry as relyingPartyName (case-insensitive, docs/RP_API.md);
+        /// repeat for several. The app shows the name a request sent.
+        #[arg(long = "name", required = true)]
+        name: Vec<String>,
         /// UUID (a random one is generated when absent).
         #[arg(long)]
         uuid: Option<String>,
@@ -460,6 +461,22 @@ pub enum OperatorCommand {
         /// UUID.
         uuid: String,
     },
+    /// Adds a name to a relying party (refused if it has that name already, in any case).
+    RpNameAdd {
+        /// UUID.
+        uuid: String,
+        /// The new name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Removes one of a relying party's names (not its last one).
+    RpNameRemove {
+        /// UUID.
+        uuid: String,
+        /// The name to remove (case-insensitive).
+        #[arg(long)]
+        name: String,
+    },
     /// Prints the audit log.
     Audit {
         /// First sequence number.
@@ -469,6 +486,23 @@ pub enum OperatorCommand {
         #[arg(long)]
         verify: bool,
     },
+}
+
+/// A relying party's UUID as the store keeps it (lower-case, hyphenated).
+fn rp_uuid_arg(u: &str) -> anyhow::Result<String> {
+    Ok(uuid::Uuid::parse_str(u.trim())
+        .map_err(|_| anyhow::anyhow!("{u:?} is not a UUID"))?
+        .hyphenated()
+        .to_string())
+}
+
+/// Names, each quoted, comma-separated.
+fn quoted_names(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn open_store(data_dir: &Path) -> anyhow::Result<(Config, Store)> {
@@ -678,25 +712,37 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
             uuid,
             allow_ip,
         } => {
-            let name = name.trim().to_owned();
-            anyhow::ensure!(
-                !name.is_empty() && name.chars().count() <= 100,
-                "the name must be 1 to 100 characters"
-            );
+            let names = name
+                .iter()
+                .map(|n| crate::rp_api::rp_name::configured_name(n).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let uuid = match uuid {
-                Some(u) => uuid::Uuid::parse_str(&u)
-                    .map_err(|_| anyhow::anyhow!("{u:?} is not a UUID"))?
-                    .hyphenated()
-                    .to_string(),
+                Some(u) => rp_uuid_arg(&u)?,
                 None => uuid::Uuid::new_v4().to_string(),
             };
             let rp = crate::store::RelyingParty {
                 uuid,
-                name,
+                names,
                 allowed_ips: allow_ip,
             };
             store.add_relying_party(&rp, now)?;
-            outln!("relying party {} registered as {:?}", rp.uuid, rp.name);
+            outln!(
+                "relying party {} registered as {}",
+                rp.uuid,
+                quoted_names(&rp.names)
+            );
+        }
+        OperatorCommand::RpNameAdd { uuid, name } => {
+            let uuid = rp_uuid_arg(&uuid)?;
+            let name =
+                crate::rp_api::rp_name::configured_name(&name).map_err(anyhow::Error::msg)?;
+            store.add_relying_party_name(&uuid, &name, now)?;
+            outln!("relying party {uuid} has the name {name:?} now");
+        }
+        OperatorCommand::RpNameRemove { uuid, name } => {
+            let uuid = rp_uuid_arg(&uuid)?;
+            let removed = store.remove_relying_party_name(&uuid, name.trim(), now)?;
+            outln!("relying party {uuid} no longer has the name {removed:?}");
         }
         OperatorCommand::Rps => {
             let rps = store.relying_parties()?;
@@ -710,7 +756,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 } else {
                     ips.join(", ")
                 };
-                outln!("{}  {:?}  from {from}", rp.uuid, rp.name);
+                outln!("{}  {}  from {from}", rp.uuid, quoted_names(&rp.names));
             }
         }
         OperatorCommand::RpRemove { uuid } => {

@@ -35,6 +35,7 @@ use subtle::ConstantTimeEq;
 use tandem_client_core::types::KeyType;
 
 use crate::lockout::{FailureEffect, LockoutPolicy};
+use crate::rp_api::rp_name;
 
 /// Storage errors. Messages never contain secrets or blobs.
 #[derive(Debug, thiserror::Error)]
@@ -372,13 +373,14 @@ pub struct CertRecord {
     pub revoked: Option<(i64, i64)>,
 }
 
-/// A relying party registered by the operator (Smart-ID RP API: UUID + name).
+/// A relying party registered by the operator (Smart-ID RP API: UUID + one or more names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelyingParty {
     /// `relyingPartyUUID`.
     pub uuid: String,
-    /// `relyingPartyName`, matched exactly.
-    pub name: String,
+    /// The names a request's `relyingPartyName` may match (ignoring case as
+    /// [`crate::rp_api::rp_name`] says), oldest first; at least one, none two that fold alike.
+    pub names: Vec<String>,
     /// Source addresses allowed to call; empty = any.
     pub allowed_ips: Vec<std::net::IpAddr>,
 }
@@ -1690,8 +1692,25 @@ impl Store {
 
     // ------------------------------------------------------------------ relying parties
 
-    /// Registers a relying party (operator). `allowed_ips` empty = any address.
+    /// Registers a relying party with its names (operator). `allowed_ips` empty = any
+    /// address. Refused, and nothing stored, when the UUID is taken, there is no name, a name
+    /// is not valid ([`crate::rp_api::rp_name::configured_name`]) or two names fold alike.
     pub fn add_relying_party(&self, rp: &RelyingParty, now: i64) -> Result<()> {
+        if rp.names.is_empty() {
+            return Err(StoreError::Conflict(
+                "a relying party needs at least one name".into(),
+            ));
+        }
+        let mut names: Vec<&str> = Vec::with_capacity(rp.names.len());
+        for name in &rp.names {
+            check_rp_name(name)?;
+            if let Some(other) = rp_name::clashing_name(&names, name) {
+                return Err(StoreError::Conflict(format!(
+                    "the names {other:?} and {name:?} are the same name ignoring case"
+                )));
+            }
+            names.push(name);
+        }
         self.write(|tx| {
             let exists: Option<String> = tx
                 .prepare_cached("SELECT uuid FROM relying_parties WHERE uuid = ?1")?.query_row( params![rp.uuid], |r| r.get(0))
@@ -1700,12 +1719,67 @@ impl Store {
                 return Err(StoreError::Conflict(format!("relying party {} exists already", rp.uuid)));
             }
             let ips: Vec<String> = rp.allowed_ips.iter().map(ToString::to_string).collect();
-            tx.prepare_cached("INSERT INTO relying_parties (uuid, name, allowed_ips, created_at, active) VALUES (?1, ?2, ?3, ?4, 1)")?.execute(
-                params![rp.uuid, rp.name, ips.join(","), now],
+            tx.prepare_cached("INSERT INTO relying_parties (uuid, allowed_ips, created_at, active) VALUES (?1, ?2, ?3, 1)")?.execute(
+                params![rp.uuid, ips.join(","), now],
             )?;
-            let details = serde_json::json!({ "uuid": rp.uuid, "name": rp.name, "allowed_ips": ips });
+            for (position, name) in (1i64..).zip(&rp.names) {
+                insert_rp_name(tx, &rp.uuid, position, name, now)?;
+            }
+            let details = serde_json::json!({ "uuid": rp.uuid, "names": rp.names, "allowed_ips": ips });
             audit(tx, now, "relying_party_added", None, &details)?;
             Ok(())
+        })
+    }
+
+    /// Adds a name to an active relying party (operator). Refused, and nothing changed, when
+    /// the relying party is unknown or removed, the name is not valid, or it is one of the
+    /// relying party's names already, ignoring case ([`crate::rp_api::rp_name`]).
+    pub fn add_relying_party_name(&self, uuid: &str, name: &str, now: i64) -> Result<()> {
+        check_rp_name(name)?;
+        self.write(|tx| {
+            let names = active_rp_names(tx, uuid)?;
+            if let Some(existing) = rp_name::clashing_name(&names, name) {
+                return Err(StoreError::Conflict(format!(
+                    "relying party {uuid} already has the name {existing:?} \
+                     ({name:?} is the same name ignoring case)"
+                )));
+            }
+            let position: i64 = tx
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(position), 0) + 1 FROM relying_party_names WHERE rp_uuid = ?1",
+                )?
+                .query_row(params![uuid], |r| r.get(0))?;
+            insert_rp_name(tx, uuid, position, name, now)?;
+            let details = serde_json::json!({ "uuid": uuid, "name": name });
+            audit(tx, now, "relying_party_name_added", None, &details)?;
+            Ok(())
+        })
+    }
+
+    /// Removes a name from an active relying party (operator); `name` may be written in
+    /// another case. Returns the name as it was configured. Refused, and nothing changed,
+    /// when the relying party is unknown or removed, has no such name, or it is its last one
+    /// (a relying party without a name could not be called; remove the relying party
+    /// instead).
+    pub fn remove_relying_party_name(&self, uuid: &str, name: &str, now: i64) -> Result<String> {
+        self.write(|tx| {
+            let names = active_rp_names(tx, uuid)?;
+            let Some(configured) = rp_name::clashing_name(&names, name).map(str::to_owned) else {
+                return Err(StoreError::Conflict(format!(
+                    "relying party {uuid} has no name {name:?} (its names: {names:?})"
+                )));
+            };
+            if names.len() == 1 {
+                return Err(StoreError::Conflict(format!(
+                    "{configured:?} is the last name of relying party {uuid}; \
+                     add another name first, or remove the relying party"
+                )));
+            }
+            tx.prepare_cached("DELETE FROM relying_party_names WHERE rp_uuid = ?1 AND name = ?2")?
+                .execute(params![uuid, configured])?;
+            let details = serde_json::json!({ "uuid": uuid, "name": configured });
+            audit(tx, now, "relying_party_name_removed", None, &details)?;
+            Ok(configured)
         })
     }
 
@@ -1730,27 +1804,29 @@ impl Store {
         })
     }
 
-    /// Active relying parties.
+    /// Active relying parties, each with its names (oldest first).
     pub fn relying_parties(&self) -> Result<Vec<RelyingParty>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT uuid, name, allowed_ips FROM relying_parties WHERE active = 1 ORDER BY created_at, uuid",
+            "SELECT r.uuid, n.name, r.allowed_ips FROM relying_parties r
+             JOIN relying_party_names n ON n.rp_uuid = r.uuid
+             WHERE r.active = 1 ORDER BY r.created_at, r.uuid, n.position",
         )?;
         let rows = stmt.query_map([], rp_columns)?;
-        rows.map(|row| relying_party(row?)).collect()
+        relying_parties_from_rows(rows)
     }
 
-    /// The active relying party with this UUID (a primary-key lookup: the REST API checks
-    /// one on every request, whatever the number of relying parties).
+    /// The active relying party with this UUID and its names (primary-key lookups: the REST
+    /// API checks one on every request, whatever the number of relying parties).
     fn active_relying_party(&self, uuid: &str) -> Result<Option<RelyingParty>> {
         let conn = self.conn();
-        let row = conn
-            .prepare_cached(
-                "SELECT uuid, name, allowed_ips FROM relying_parties WHERE uuid = ?1 AND active = 1",
-            )?
-            .query_row(params![uuid], rp_columns)
-            .optional()?;
-        row.map(relying_party).transpose()
+        let mut stmt = conn.prepare_cached(
+            "SELECT r.uuid, n.name, r.allowed_ips FROM relying_parties r
+             JOIN relying_party_names n ON n.rp_uuid = r.uuid
+             WHERE r.uuid = ?1 AND r.active = 1 ORDER BY n.position",
+        )?;
+        let rows = stmt.query_map(params![uuid], rp_columns)?;
+        Ok(relying_parties_from_rows(rows)?.pop())
     }
 
     /// Checks a relying party's UUID, name and source address: `Unknown` answers 401,
@@ -1764,8 +1840,9 @@ impl Store {
         let Some(rp) = self.active_relying_party(uuid)? else {
             return Ok(RpCheck::Unknown);
         };
-        // api_details.txt: the name is case-insensitive (Unicode default case folding).
-        if !crate::rp_api::rp_name::relying_party_name_matches(&rp.name, name) {
+        // api_details.txt: the name is case-insensitive (Unicode default case folding) and
+        // must match one of the names configured for the relying party.
+        if !rp_name::matches_any_configured_name(&rp.names, name) {
             return Ok(RpCheck::Unknown);
         }
         if !rp.allowed_ips.is_empty() && !rp.allowed_ips.contains(&from) {
@@ -2302,26 +2379,79 @@ fn bits_column(bits: usize) -> Result<i64> {
     i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))
 }
 
-/// The columns `uuid, name, allowed_ips` of a `relying_parties` row.
+/// The columns `uuid, name, allowed_ips` of a `relying_parties` row joined with one of its
+/// `relying_party_names`.
 fn rp_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
 }
 
-/// A relying party from [`rp_columns`]; `allowed_ips` is a comma-separated list.
-fn relying_party((uuid, name, ips): (String, String, String)) -> Result<RelyingParty> {
-    let allowed_ips = ips
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse()
-                .map_err(|_| StoreError::Corrupt(format!("relying party address {s}")))
-        })
-        .collect::<Result<_>>()?;
-    Ok(RelyingParty {
-        uuid,
-        name,
-        allowed_ips,
-    })
+/// Relying parties from [`rp_columns`] rows, one row per name, ordered by relying party and
+/// then name position; `allowed_ips` is a comma-separated list.
+fn relying_parties_from_rows(
+    rows: impl Iterator<Item = rusqlite::Result<(String, String, String)>>,
+) -> Result<Vec<RelyingParty>> {
+    let mut out: Vec<RelyingParty> = Vec::new();
+    for row in rows {
+        let (uuid, name, ips) = row?;
+        match out.last_mut() {
+            Some(rp) if rp.uuid == uuid => rp.names.push(name),
+            _ => {
+                let allowed_ips = ips
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        s.parse()
+                            .map_err(|_| StoreError::Corrupt(format!("relying party address {s}")))
+                    })
+                    .collect::<Result<_>>()?;
+                out.push(RelyingParty {
+                    uuid,
+                    names: vec![name],
+                    allowed_ips,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a relying-party name as the operator commands give it (already trimmed).
+fn check_rp_name(name: &str) -> Result<()> {
+    match rp_name::configured_name(name) {
+        Ok(n) if n == name => Ok(()),
+        Ok(_) => Err(StoreError::Conflict(format!(
+            "the relying-party name {name:?} starts or ends with white space"
+        ))),
+        Err(e) => Err(StoreError::Conflict(e)),
+    }
+}
+
+/// The names of an active relying party (oldest first), inside a write transaction.
+fn active_rp_names(tx: &Connection, uuid: &str) -> Result<Vec<String>> {
+    let active: Option<i64> = tx
+        .prepare_cached("SELECT active FROM relying_parties WHERE uuid = ?1")?
+        .query_row(params![uuid], |r| r.get(0))
+        .optional()?;
+    if active != Some(1) {
+        return Err(StoreError::Conflict(format!(
+            "no active relying party {uuid}"
+        )));
+    }
+    let mut stmt = tx.prepare_cached(
+        "SELECT name FROM relying_party_names WHERE rp_uuid = ?1 ORDER BY position",
+    )?;
+    let names = stmt
+        .query_map(params![uuid], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(names)
+}
+
+fn insert_rp_name(tx: &Connection, uuid: &str, position: i64, name: &str, now: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO relying_party_names (rp_uuid, position, name, added_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![uuid, position, name, now])?;
+    Ok(())
 }
 
 #[cfg(test)]

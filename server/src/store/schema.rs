@@ -253,6 +253,29 @@ CREATE INDEX rp_sessions_secret_held ON rp_sessions(created_at_ms) WHERE session
         // a second time.
         "UPDATE replies SET response = x'';",
     ),
+    (
+        11,
+        "one or more names per relying party",
+        // api_details.txt: relyingPartyName "must match one of the names configured for the
+        // calling RP". Each relying party's single name becomes its first configured name.
+        // Names are unique per relying party under Unicode default case folding
+        // (rp_api::rp_name); the store checks that in its write transaction, because SQL has
+        // no such folding (UNIQUE here only catches byte-equal names) and a folded key kept
+        // in a column would go stale with a newer Unicode version.
+        r#"
+CREATE TABLE relying_party_names (
+    rp_uuid             TEXT NOT NULL REFERENCES relying_parties(uuid),
+    position            INTEGER NOT NULL,
+    name                TEXT NOT NULL,
+    added_at            INTEGER NOT NULL,
+    PRIMARY KEY (rp_uuid, position),
+    UNIQUE (rp_uuid, name)
+);
+INSERT INTO relying_party_names (rp_uuid, position, name, added_at)
+    SELECT uuid, 1, name, created_at FROM relying_parties;
+ALTER TABLE relying_parties DROP COLUMN name;
+"#,
+    ),
 ];
 
 /// The migration after which the write-ahead log is truncated, so no frame of it keeps an

@@ -584,7 +584,7 @@ fn relying_parties_are_checked_by_uuid_name_and_address() {
     );
     let rp = RelyingParty {
         uuid: uuid.into(),
-        name: "DEMO".into(),
+        names: vec!["DEMO".into()],
         allowed_ips: vec![local],
     };
     store.add_relying_party(&rp, NOW).unwrap();
@@ -616,7 +616,7 @@ fn relying_parties_are_checked_by_uuid_name_and_address() {
     );
     let open = RelyingParty {
         uuid: "11111111-1111-4111-8111-111111111111".into(),
-        name: "Open".into(),
+        names: vec!["Open".into()],
         allowed_ips: vec![],
     };
     store.add_relying_party(&open, NOW).unwrap();
@@ -636,6 +636,272 @@ fn relying_parties_are_checked_by_uuid_name_and_address() {
         RpCheck::Unknown
     );
     assert!(store.verify_audit_chain().unwrap().is_ok());
+}
+
+/// A database file as a server of schema `version` left it: the migrations up to it applied
+/// and recorded, as [`Store::open`] did then.
+fn database_at_schema(path: &std::path::Path, version: i64) -> Connection {
+    let mut conn = Connection::open(path).unwrap();
+    let tx = conn.transaction().unwrap();
+    tx.execute_batch(
+        "CREATE TABLE schema_migrations (
+            version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )
+    .unwrap();
+    for (v, description, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 <= version) {
+        tx.execute_batch(sql).unwrap();
+        tx.execute(
+            "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?1, ?2, ?3)",
+            params![v, description, NOW],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    conn
+}
+
+/// Names of relying party `uuid` as the store lists them.
+fn rp_names(store: &Store, uuid: &str) -> Vec<String> {
+    store
+        .relying_parties()
+        .unwrap()
+        .into_iter()
+        .find(|rp| rp.uuid == uuid)
+        .map(|rp| rp.names)
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_relying_party_is_admitted_by_any_of_its_names_ignoring_case() {
+    let store = Store::open_in_memory().unwrap();
+    let uuid = "00000000-0000-4000-8000-0000000000a1";
+    let other_uuid = "00000000-0000-4000-8000-0000000000a2";
+    let from: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let check =
+        |uuid: &str, name: &str| store.authenticate_relying_party(uuid, name, from).unwrap();
+    store
+        .add_relying_party(
+            &RelyingParty {
+                uuid: uuid.into(),
+                names: vec!["DEMO".into(), "Straße Bank".into()],
+                allowed_ips: vec![],
+            },
+            NOW,
+        )
+        .unwrap();
+    store
+        .add_relying_party(
+            &RelyingParty {
+                uuid: other_uuid.into(),
+                names: vec!["Other Bank".into()],
+                allowed_ips: vec![],
+            },
+            NOW,
+        )
+        .unwrap();
+    for sent in [
+        "DEMO",
+        "demo",
+        "Straße Bank",
+        "STRASSE BANK",
+        "strasse bank",
+    ] {
+        assert!(matches!(check(uuid, sent), RpCheck::Allowed(_)), "{sent}");
+    }
+    // Another relying party's name, or a name of none, is not admitted.
+    for sent in ["Other Bank", "Demo Bank", "Strase Bank"] {
+        assert_eq!(check(uuid, sent), RpCheck::Unknown, "{sent}");
+    }
+    assert_eq!(check(other_uuid, "DEMO"), RpCheck::Unknown);
+
+    // A name added later admits at once; a removed one no longer does.
+    store
+        .add_relying_party_name(uuid, "Demo Bank Online", NOW + 1)
+        .unwrap();
+    assert_eq!(
+        rp_names(&store, uuid),
+        ["DEMO", "Straße Bank", "Demo Bank Online"]
+    );
+    assert!(matches!(
+        check(uuid, "DEMO BANK ONLINE"),
+        RpCheck::Allowed(_)
+    ));
+    assert_eq!(
+        store
+            .remove_relying_party_name(uuid, "straße BANK", NOW + 2)
+            .unwrap(),
+        "Straße Bank",
+        "removed by any case of the name, reported as configured"
+    );
+    assert_eq!(check(uuid, "Straße Bank"), RpCheck::Unknown);
+    assert_eq!(rp_names(&store, uuid), ["DEMO", "Demo Bank Online"]);
+    // Positions go on after the highest, so the order stays oldest first.
+    store
+        .add_relying_party_name(uuid, "Straße Bank", NOW + 3)
+        .unwrap();
+    assert_eq!(
+        rp_names(&store, uuid),
+        ["DEMO", "Demo Bank Online", "Straße Bank"]
+    );
+    // Both changes are audited, in the chain.
+    let events: Vec<_> = store
+        .audit_log(1, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event.starts_with("relying_party_name"))
+        .map(|r| (r.event, r.details))
+        .collect();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events[1].0, "relying_party_name_removed");
+    assert!(events[1].1.contains("Straße Bank"), "{events:?}");
+    assert!(store.verify_audit_chain().unwrap().is_ok());
+}
+
+#[test]
+fn relying_party_names_that_fold_alike_and_the_last_name_are_refused() {
+    let store = Store::open_in_memory().unwrap();
+    let uuid = "00000000-0000-4000-8000-0000000000b1";
+    let rp = |names: &[&str]| RelyingParty {
+        uuid: uuid.into(),
+        names: names.iter().map(|n| (*n).to_owned()).collect(),
+        allowed_ips: vec![],
+    };
+    let audit_len = |store: &Store| store.audit_log(1, 1000).unwrap().len();
+    // At creation: no name, two names that fold alike, a name with white space around it.
+    for (names, why) in [
+        (&[][..], "at least one name"),
+        (&["DEMO", "demo"][..], "same name ignoring case"),
+        (&["Straße", "STRASSE"][..], "same name ignoring case"),
+        (&["DEMO", " Bank"][..], "white space"),
+        (&["DEMO", "Ba\nnk"][..], "control characters"),
+    ] {
+        let e = store
+            .add_relying_party(&rp(names), NOW)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(why), "{names:?}: {e}");
+    }
+    assert!(
+        store.relying_parties().unwrap().is_empty(),
+        "nothing stored"
+    );
+    assert_eq!(audit_len(&store), 0);
+
+    store.add_relying_party(&rp(&["DEMO"]), NOW).unwrap();
+    let before = audit_len(&store);
+    // Adding "demo" when "DEMO" exists is refused with a clear error.
+    for dup in ["demo", "DEMO", "Demo"] {
+        let e = store
+            .add_relying_party_name(uuid, dup, NOW)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("already has the name \"DEMO\"") && e.contains("ignoring case"),
+            "{e}"
+        );
+    }
+    // The last name stays; unknown names, unknown and removed relying parties are refused.
+    let e = store
+        .remove_relying_party_name(uuid, "demo", NOW)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("last name"), "{e}");
+    let e = store
+        .remove_relying_party_name(uuid, "Bank", NOW)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("has no name \"Bank\""), "{e}");
+    let unknown = "00000000-0000-4000-8000-0000000000b2";
+    assert!(
+        store
+            .add_relying_party_name(unknown, "Bank", NOW)
+            .unwrap_err()
+            .to_string()
+            .contains("no active relying party")
+    );
+    assert_eq!(rp_names(&store, uuid), ["DEMO"]);
+    assert_eq!(audit_len(&store), before, "refusals leave no audit record");
+    assert!(store.remove_relying_party(uuid, NOW).unwrap());
+    assert!(
+        store
+            .add_relying_party_name(uuid, "Bank", NOW)
+            .unwrap_err()
+            .to_string()
+            .contains("no active relying party")
+    );
+}
+
+#[test]
+fn single_relying_party_names_become_the_first_configured_name_on_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tandem.db");
+    let from: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    {
+        // A database of schema 10, one name per relying party, as an earlier server left it.
+        let conn = database_at_schema(&path, 10);
+        conn.execute(
+            "INSERT INTO relying_parties (uuid, name, allowed_ips, created_at, active) VALUES
+                ('00000000-0000-4000-8000-0000000000c1', 'DEMO', '127.0.0.1', 10, 1),
+                ('00000000-0000-4000-8000-0000000000c2', 'Straße Bank', '', 20, 1),
+                ('00000000-0000-4000-8000-0000000000c3', 'Gone Bank', '', 30, 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.relying_parties().unwrap(),
+        [
+            RelyingParty {
+                uuid: "00000000-0000-4000-8000-0000000000c1".into(),
+                names: vec!["DEMO".into()],
+                allowed_ips: vec![from],
+            },
+            RelyingParty {
+                uuid: "00000000-0000-4000-8000-0000000000c2".into(),
+                names: vec!["Straße Bank".into()],
+                allowed_ips: vec![],
+            },
+        ]
+    );
+    let c1 = "00000000-0000-4000-8000-0000000000c1";
+    assert!(matches!(
+        store.authenticate_relying_party(c1, "demo", from).unwrap(),
+        RpCheck::Allowed(_)
+    ));
+    assert_eq!(
+        store
+            .authenticate_relying_party("00000000-0000-4000-8000-0000000000c3", "Gone Bank", from)
+            .unwrap(),
+        RpCheck::Unknown,
+        "a removed relying party stays removed"
+    );
+    // The migrated name is the first; a new one comes after it and the case rule holds.
+    store.add_relying_party_name(c1, "Demo Bank", NOW).unwrap();
+    assert!(store.add_relying_party_name(c1, "demo", NOW).is_err());
+    assert_eq!(rp_names(&store, c1), ["DEMO", "Demo Bank"]);
+    // The single-name column is gone; the upgrade is recorded and not applied twice.
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let conn = store.conn();
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('relying_parties')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(!columns.iter().any(|c| c == "name"), "{columns:?}");
+    let applied: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM schema_migrations WHERE version = 11",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(applied, 1);
+    drop(conn);
+    assert_eq!(rp_names(&store, c1), ["DEMO", "Demo Bank"]);
 }
 
 #[test]
@@ -875,24 +1141,15 @@ fn answers_stored_in_clear_by_an_earlier_version_are_discarded_on_upgrade() {
     let secret = b"device-secret-0123456789abcdef!!";
     {
         // A database of schema 9 (before sealing) holding an answer in clear.
-        let store = Store::open(&path).unwrap();
-        let conn = store.conn();
+        let conn = database_at_schema(&path, schema::SEALED_REPLIES_MIGRATION - 1);
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
         conn.execute(
-            "DELETE FROM schema_migrations WHERE version >= ?1",
-            [schema::SEALED_REPLIES_MIGRATION],
+            "INSERT INTO replies (scope, nonce, request_hash, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params!["account:a", vec![1u8; 16], vec![2u8; 32], secret.to_vec(), unix_now()],
         )
         .unwrap();
-        drop(conn);
-        store
-            .store_reply(&Reply {
-                scope: "account:a".into(),
-                nonce: vec![1; 16],
-                request_hash: vec![2; 32],
-                response: secret.to_vec(),
-            })
-            .unwrap();
         // Killed, as a server can be: the answer stays in the WAL, not checkpointed.
-        std::mem::forget(store);
+        std::mem::forget(conn);
         let wal = std::fs::read(format!("{}-wal", path.display())).unwrap();
         assert!(wal.windows(secret.len()).any(|w| w == secret));
     }
