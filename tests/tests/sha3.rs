@@ -363,6 +363,108 @@ async fn sha3_signatures_and_authentications_verify_with_our_rp_client_and_opens
         );
     }
 
+    // The relying party's command line: `tandem rp-api sign --hash SHA3-512` (its own
+    // verification, then OpenSSL over the file); `--pkcs1` with a SHA-3 is refused up front.
+    let contract = dir.join("contract.txt");
+    std::fs::write(&contract, "I agree, with SHA3-512.\n").unwrap();
+    let rp_api = |args: &[&str]| {
+        let mut all = vec!["rp-api", "--api"];
+        let api = format!("{}/v3", server.rest_url);
+        all.push(&api);
+        all.extend(["--trust", server.data_dir.to_str().unwrap()]);
+        all.extend(args);
+        std::process::Command::new(tandem_bin())
+            .args(&all)
+            .env("TANDEM_RP_UUID", RP_UUID)
+            .env("TANDEM_RP_NAME", RP_NAME)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let sig_file = dir.join("cli.sig");
+    let cert_file = dir.join("cli.crt");
+    let cli = rp_api(&[
+        "sign",
+        "--document",
+        &doc,
+        "--file",
+        contract.to_str().unwrap(),
+        "--hash",
+        "SHA3-512",
+        "--signature-out",
+        sig_file.to_str().unwrap(),
+        "--cert-out",
+        cert_file.to_str().unwrap(),
+    ]);
+    let mut pending_sign = None;
+    for _ in 0..100 {
+        pending_sign = dev::list_pending(&client, &state).await.unwrap().pop();
+        if pending_sign.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let t = pending_sign.expect("the rp-api signature never reached the phone");
+    dev::confirm(&client, &mut state, &t, &Pin::new("12345").unwrap(), None)
+        .await
+        .unwrap();
+    let out = cli.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("signature: OK (RSASSA-PSS SHA3-512 over our digest)"),
+        "{stdout}"
+    );
+    let (ok, log) = openssl(
+        dir,
+        &[
+            "x509",
+            "-in",
+            "cli.crt",
+            "-noout",
+            "-pubkey",
+            "-out",
+            "cli.pub.pem",
+        ],
+    );
+    assert!(ok, "{log}");
+    let pss = Padding::Pss {
+        mgf1: "sha3-512",
+        salt: 64,
+    };
+    let signature = std::fs::read(&sig_file).unwrap();
+    let data = std::fs::read(&contract).unwrap();
+    let key = dir.join("cli.pub.pem");
+    assert!(openssl_verifies(
+        dir, &key, "sha3-512", pss, &data, &signature
+    ));
+    assert!(!openssl_verifies(
+        dir, &key, "sha512", pss, &data, &signature
+    ));
+    let out = rp_api(&[
+        "sign",
+        "--document",
+        &doc,
+        "--file",
+        contract.to_str().unwrap(),
+        "--hash",
+        "SHA3-256",
+        "--pkcs1",
+    ])
+    .wait_with_output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("--pkcs1 needs a SHA-2 hash, not SHA3-256"),
+        "{stderr}"
+    );
+
     // PKCS#1 v1.5 with SHA-3 is not expressible in the RP API v3: a SHA-3 hashAlgorithm beside
     // a PKCS#1 v1.5 name is refused and starts no session.
     let before = server
