@@ -1935,6 +1935,28 @@ async fn api_details__error_shapes_rate_limit_and_caseless_names() {
             401,
         );
     }
+    // "one of the names configured for the calling RP".
+    server
+        .operator(&["rp-name-add", RP_UUID, "--name", "Tandem Mobile"])
+        .unwrap();
+    for name in [RP_NAME, "TANDEM MOBILE"] {
+        c.eq(
+            &format!(
+                "Interface authentication: relyingPartyName matches one of the names configured ({name:?})"
+            ),
+            post(&server, CERT_DL_ANON, &cert_choice_body(RP_UUID, name)).status,
+            200,
+        );
+    }
+    c.problem(
+        "Interface authentication: another relying party's name gets 401",
+        &post(
+            &server,
+            CERT_DL_ANON,
+            &cert_choice_body(RP_UUID, "Busy Bank"),
+        ),
+        401,
+    );
     // The authCode and the ACSP_V2 payload use the name as submitted.
     let sent = "TANDEM TEST BANK";
     let body = auth_body(
