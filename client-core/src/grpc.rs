@@ -14,6 +14,7 @@ use tandem_proto::v1::device_client::DeviceClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
+use crate::callback::CallbackUrl;
 use crate::encoding::{HashAlgorithm, SignatureScheme};
 use crate::envelope;
 use crate::hazmat::bigint::{bit_length, multiply};
@@ -371,6 +372,7 @@ mod debug_redaction_tests {
                 ..Default::default()
             },
             key_type: KeyType::Sign,
+            callback: None,
         };
         let shown = format!("{confirm:?}");
         assert!(shown.contains("tx"), "{shown}");
@@ -767,6 +769,7 @@ fn rp_prompt(
         .as_ref()
         .ok_or_else(|| ClientError::Protocol("transaction without request".into()))?;
     let key_type = key_type_from_pb(sr.key_type)?;
+    check_callback_values(ctx)?;
     if ctx.session_type == "cert" {
         return Ok(Prompt {
             relying_party: t.relying_party_name.clone(),
@@ -832,6 +835,42 @@ fn rp_prompt(
     })
 }
 
+/// Refuses (before any PIN is asked) a same-device session whose callback values the app
+/// could not use: a callback URL the specification does not allow, a digest that is not
+/// Base64URL SHA-256, or (outside a linked signing, whose callback is the certificate
+/// choice's) a callback URL other than the one the ACSP_V2 payload binds.
+fn check_callback_values(ctx: &pb::RpApiContext) -> Result<()> {
+    let Some(cb) = &ctx.callback else {
+        return Ok(());
+    };
+    CallbackUrl::build(&cb.initial_callback_url, &cb.session_secret_digest, None)?;
+    if ctx.linked_session_id.is_empty() && cb.initial_callback_url != ctx.initial_callback_url {
+        return Err(ClientError::Protocol(
+            "the callback URL is not the session's initialCallbackUrl".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The URL the app opens when transaction `t` of a same-device flow (Web2App / App2App, or a
+/// linked signing after such a certificate choice) ends: after the server accepted its
+/// confirmation, or after a refusal (then without `userChallengeVerifier`: no signature holds
+/// a `userChallenge` to check it against). `user_challenge_verifier` is the one of an
+/// ACSP_V2 authentication the app signed. `None` for QR and notification flows.
+pub fn callback_url(
+    t: &pb::PendingTransaction,
+    user_challenge_verifier: Option<&str>,
+) -> Result<Option<CallbackUrl>> {
+    let Some(cb) = t.rp_api.as_ref().and_then(|c| c.callback.as_ref()) else {
+        return Ok(None);
+    };
+    Ok(Some(CallbackUrl::build(
+        &cb.initial_callback_url,
+        &cb.session_secret_digest,
+        user_challenge_verifier,
+    )?))
+}
+
 /// Presents a device link (a scanned QR code, a followed Web2App / App2App link) to the
 /// server, which checks it and returns the session it names.
 pub async fn claim_device_link(
@@ -850,16 +889,19 @@ pub async fn claim_device_link(
 
 /// The ACSP_V2 message for a REST authentication: the app picks its user challenge,
 /// derives the digest from what it showed and encodes `x` for its composite modulus.
+/// Returns the request, the `userChallenge` (sent to the server) and its verifier (kept for
+/// the callback URL of a same-device flow).
 fn acsp_request(
     t: &pb::PendingTransaction,
     ctx: &pb::RpApiContext,
     interaction: &str,
     composite_modulus_bits: usize,
-) -> Result<(SigningRequest, String)> {
+) -> Result<(SigningRequest, String, zeroize::Zeroizing<String>)> {
     let mut rng = OsRng;
     let hash = crate::rp_api::hash_from_name(&ctx.hash_algorithm)
         .ok_or_else(|| ClientError::Protocol("unsupported hash algorithm".into()))?;
-    let verifier = crate::rp_api::generate_user_challenge_verifier(&mut rng);
+    let verifier =
+        zeroize::Zeroizing::new(crate::rp_api::generate_user_challenge_verifier(&mut rng));
     let user_challenge = crate::rp_api::user_challenge(&verifier);
     let callback = (!ctx.initial_callback_url.is_empty()
         && matches!(ctx.flow_type.as_str(), "Web2App" | "App2App"))
@@ -901,15 +943,27 @@ fn acsp_request(
             composite_modulus_bits,
         },
         user_challenge,
+        verifier,
     ))
 }
 
 /// Answers a certificate choice: no PIN, no signature; the server returns this account's
-/// signing certificate to the relying party.
+/// signing certificate to the relying party. Refuses any other kind of session.
+///
+/// For a choice answered through a Web2App / App2App link the prepared answer carries the
+/// callback URL. When the relying party follows the choice with a linked signing session
+/// (`Prompt::linked_session_id`), that session carries the same callback values and the
+/// app opens the callback after it instead (callback_urls.txt, "Callback URLs in linked
+/// notification based flows").
 pub fn prepare_certificate_choice(
     state: &DeviceState,
     t: &pb::PendingTransaction,
 ) -> Result<PreparedConfirm> {
+    if !prompt(state, t)?.certificate_choice {
+        return Err(ClientError::Protocol(
+            "not a certificate choice: confirm it with the PIN".into(),
+        ));
+    }
     Ok(PreparedConfirm {
         request: pb::ConfirmRequest {
             credential: credential(state),
@@ -918,6 +972,7 @@ pub fn prepare_certificate_choice(
             ..Default::default()
         },
         key_type: KeyType::Sign,
+        callback: callback_url(t, None)?,
     })
 }
 
@@ -929,10 +984,25 @@ pub struct PreparedConfirm {
     pub request: pb::ConfirmRequest,
     /// Which key pair's clone token the answer refreshes.
     pub key_type: KeyType,
+    /// Same-device flows: the callback URL to open once the server accepted
+    /// ([`PreparedConfirm::callback_after`]); `None` otherwise.
+    pub callback: Option<CallbackUrl>,
+}
+
+impl PreparedConfirm {
+    /// The callback URL to open after the server's answer `resp`: only when it accepted the
+    /// confirmation of a same-device flow. (A rejected PIN or code choice opens nothing.)
+    pub fn callback_after(&self, resp: &pb::ConfirmResponse) -> Option<&CallbackUrl> {
+        (resp.outcome == pb::ConfirmOutcome::Accepted as i32)
+            .then_some(self.callback.as_ref())
+            .flatten()
+    }
 }
 
 /// Unlocks the share with `pin`, signs (after checking the encoding) and seals the partial
 /// signature. `chosen_vc` is the code the person picked when a choice was shown.
+/// A certificate choice needs no PIN and no signature: it is answered as
+/// [`prepare_certificate_choice`] does (the PIN is not used).
 pub fn prepare_confirm(
     state: &DeviceState,
     t: &pb::PendingTransaction,
@@ -941,6 +1011,9 @@ pub fn prepare_confirm(
     transport_key_der: &[u8],
 ) -> Result<PreparedConfirm> {
     let p = prompt(state, t)?;
+    if p.certificate_choice {
+        return prepare_certificate_choice(state, t);
+    }
     let kp = state
         .key_pair(p.key_type)
         .ok_or_else(|| ClientError::Protocol("no such key pair".into()))?;
@@ -980,7 +1053,8 @@ pub fn prepare_confirm_with_share_using(
 }
 
 /// Builds the signing request of transaction `t` (RSASSA encoding or ACSP_V2), has `sign`
-/// compute `s1'` for it, and seals the confirmation.
+/// compute `s1'` for it, and seals the confirmation. A certificate choice has nothing to
+/// sign: it is answered without calling `sign`.
 fn prepare_confirm_signed(
     state: &DeviceState,
     t: &pb::PendingTransaction,
@@ -989,6 +1063,9 @@ fn prepare_confirm_signed(
     sign: impl FnOnce(&[u8], &SigningRequest) -> Result<PartialSignature>,
 ) -> Result<PreparedConfirm> {
     let p = prompt(state, t)?;
+    if p.certificate_choice {
+        return prepare_certificate_choice(state, t);
+    }
     let kp = state
         .key_pair(p.key_type)
         .ok_or_else(|| ClientError::Protocol("no such key pair".into()))?;
@@ -1002,12 +1079,16 @@ fn prepare_confirm_signed(
         .as_ref()
         .map(|i| i.kind.clone())
         .unwrap_or_default();
-    let (request, user_challenge) = match &t.rp_api {
+    let (request, user_challenge, callback) = match &t.rp_api {
         Some(ctx) if ctx.signature_protocol == "ACSP_V2" => {
-            let (r, uc) = acsp_request(t, ctx, &interaction_type_used, bits)?;
-            (r, uc)
+            let (r, uc, verifier) = acsp_request(t, ctx, &interaction_type_used, bits)?;
+            (r, uc, callback_url(t, Some(verifier.as_str()))?)
         }
-        _ => (signing_request(sr, bits)?, String::new()),
+        _ => (
+            signing_request(sr, bits)?,
+            String::new(),
+            callback_url(t, None)?,
+        ),
     };
     let s1 = sign(&kp.client_modulus, &request)?;
     let encoded_message = if user_challenge.is_empty() {
@@ -1024,6 +1105,10 @@ fn prepare_confirm_signed(
         (encoded_message, interaction_type_used, user_challenge),
         transport_key_der,
     )
+    .map(|prepared| PreparedConfirm {
+        callback,
+        ..prepared
+    })
 }
 
 /// Seals a partial signature for transaction `t` and builds the confirmation. `rp_fields`:
@@ -1061,6 +1146,7 @@ fn seal_confirm(
             user_challenge,
         },
         key_type,
+        callback: None,
     })
 }
 
@@ -1157,9 +1243,44 @@ pub async fn confirm(
     pin: &Pin,
     chosen_vc: Option<&str>,
 ) -> Result<pb::ConfirmResponse> {
-    let key = transport_key(client).await?;
-    let prepared = prepare_confirm(state, t, pin, chosen_vc, &key)?;
-    send_confirm(client, state, &prepared).await
+    Ok(confirm_session(client, state, t, Some(pin), chosen_vc)
+        .await?
+        .response)
+}
+
+/// The server's answer to a confirmation, and the callback URL to open when it accepted one
+/// of a same-device flow.
+#[derive(Debug)]
+pub struct Confirmation {
+    /// The server's answer.
+    pub response: pb::ConfirmResponse,
+    /// Set when the server accepted the confirmation of a Web2App / App2App flow (or of a
+    /// linked signing after such a certificate choice): open it.
+    pub callback: Option<CallbackUrl>,
+}
+
+/// Answers any kind of session the app can confirm: a certificate choice (no PIN: `pin` may
+/// be `None`), an authentication or a signature (`pin` required). Saves nothing: save the
+/// state afterwards (it holds the next clone-detection token).
+pub async fn confirm_session(
+    client: &Client,
+    state: &mut DeviceState,
+    t: &pb::PendingTransaction,
+    pin: Option<&Pin>,
+    chosen_vc: Option<&str>,
+) -> Result<Confirmation> {
+    let prepared = if prompt(state, t)?.certificate_choice {
+        prepare_certificate_choice(state, t)?
+    } else {
+        let pin = pin.ok_or_else(|| {
+            ClientError::Protocol("this session needs the PIN of its key pair".into())
+        })?;
+        let key = transport_key(client).await?;
+        prepare_confirm(state, t, pin, chosen_vc, &key)?
+    };
+    let response = send_confirm(client, state, &prepared).await?;
+    let callback = prepared.callback_after(&response).cloned();
+    Ok(Confirmation { response, callback })
 }
 
 /// Refuses a transaction.
@@ -1168,7 +1289,9 @@ pub async fn refuse(client: &Client, state: &DeviceState, transaction_id: &str) 
 }
 
 /// Refuses with a reason: a refused interaction (`interaction` names it), an interaction
-/// the app cannot show, or a cancelled certificate choice.
+/// the app cannot show, or a certificate choice the person declined (`CertChoice`, which the
+/// server accepts only for a certificate choice). A same-device flow then opens
+/// [`callback_url`]`(t, None)`.
 pub async fn refuse_with(
     client: &Client,
     state: &DeviceState,

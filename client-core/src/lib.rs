@@ -44,6 +44,7 @@
 //! * [`sign`]: partial signatures, combination, raw verification.
 //! * [`envelope`]: sealing to the server's HSM key-transport key.
 //! * [`vc`]: verification and matching codes.
+//! * [`callback`]: the callback URL of a same-device (Web2App / App2App) flow.
 //! * [`types`]: key types, clone tokens, nonces, the device secret.
 //! * [`state`]: the device state file.
 //! * [`hazmat`]: raw modular arithmetic (unpadded RSA) — read its warning first.
@@ -59,6 +60,7 @@
 mod error;
 mod serde_b64;
 
+pub mod callback;
 pub mod encoding;
 pub mod envelope;
 /// The gRPC shell (tonic client) around the sans-IO core.

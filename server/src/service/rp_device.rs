@@ -95,6 +95,46 @@ pub(crate) fn context(
             t.tx.verification_code.clone()
         },
         linked_session_id: p.linked_session_id.clone().unwrap_or_default(),
+        callback: same_device_callback(app, &s, &p, flow_type, account_id)?,
+    }))
+}
+
+/// The callback values the app needs at the end of a same-device flow (callback_urls.txt):
+/// a Web2App / App2App session's own `initialCallbackUrl` and `sessionSecretDigest`; for a
+/// linked signing, those of the certificate choice it follows when that choice was answered
+/// through a Web2App / App2App link ("Callback URLs in linked notification based flows").
+/// `None` for QR and notification flows, and once the session secret is erased.
+fn same_device_callback(
+    app: &App,
+    s: &RpSession,
+    p: &SessionParams,
+    flow_type: FlowType,
+    account_id: &str,
+) -> Result<Option<pb::SameDeviceCallback>, ApiError> {
+    let linked;
+    let (session, params, flow) = match &p.linked_session_id {
+        Some(id) => {
+            let Some(choice) = app.store.rp_session(id)? else {
+                return Ok(None);
+            };
+            let choice_params = params_of(&choice)?;
+            let choice_flow =
+                TargetOutcome::parse(app.store.target_outcome(id, account_id)?.as_deref())
+                    .flow_type;
+            linked = (choice, choice_params);
+            (&linked.0, &linked.1, choice_flow)
+        }
+        None => (s, p, Some(flow_type)),
+    };
+    if !matches!(flow, Some(FlowType::Web2App | FlowType::App2App)) {
+        return Ok(None);
+    }
+    let (Some(url), Some(secret)) = (&params.initial_callback_url, &session.session_secret) else {
+        return Ok(None);
+    };
+    Ok(Some(pb::SameDeviceCallback {
+        initial_callback_url: url.clone(),
+        session_secret_digest: crate::rp_api::acsp::session_secret_digest(secret),
     }))
 }
 
@@ -323,6 +363,17 @@ pub(crate) fn refusal(
     let reason = pb::RefuseReason::try_from(req.reason)
         .map_err(|_| ApiError::InvalidArgument("unknown refuse reason".into()))?;
     let rest = app.store.rp_session(transaction_id)?;
+    // USER_REFUSED_CERT_CHOICE says the person declined to pick an account: only a
+    // certificate choice can end that way.
+    if reason == pb::RefuseReason::CertChoice
+        && rest
+            .as_ref()
+            .is_none_or(|s| s.session_type != session::CERT)
+    {
+        return Err(ApiError::InvalidArgument(
+            "the certificate-choice refusal reason is only for certificate-choice sessions".into(),
+        ));
+    }
     Ok(match (reason, rest) {
         (pb::RefuseReason::User, _) | (_, None) => (store::EndResult::UserRefused, None),
         (pb::RefuseReason::Interaction, Some(s)) => {
