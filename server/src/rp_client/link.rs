@@ -208,6 +208,33 @@ impl DeviceLinkSession {
         }
     }
 
+    /// Checks the callback URL a same-device flow returned to against this session and its
+    /// final `status` ([`super::callback`]): this session's `initialCallbackUrl`, the
+    /// `sessionSecretDigest` of its secret (constant time), and for an authentication the
+    /// `userChallengeVerifier` against `signature.userChallenge`. Returns the values for the
+    /// response verification. For a linked signing, call it on the certificate choice's
+    /// session with the signing's status. Accept each callback URL once (the RP's session
+    /// store must invalidate it).
+    pub fn check_callback(
+        &self,
+        callback_url: &str,
+        status: &crate::rp_api::types::SessionStatusResponse,
+    ) -> Result<super::SameDeviceCallback, super::CallbackError> {
+        let initial = self
+            .initial_callback_url
+            .as_deref()
+            .ok_or(super::CallbackError::NoCallbackUrl)?;
+        super::callback::check_callback_url(
+            &super::callback::CallbackSession {
+                initial_callback_url: initial,
+                session_secret: self.secret.expose_secret(),
+                authentication: matches!(self.binding, Binding::Auth { .. }),
+            },
+            callback_url,
+            status,
+        )
+    }
+
     /// The Base64 `sessionSecret` for the same-device callback check
     /// ([`super::SameDeviceCallback`]); stays in the RP backend.
     pub fn session_secret_b64(&self) -> String {

@@ -11,6 +11,8 @@
 //!     └─ same_device_link(Web2App|App2App)                        (same-device)
 //!  http::RpApiClient::wait_for_completion ──GET /v3/session/{id}?timeoutMs=N (long poll)──▶
 //!                                        ◀── SessionStatusResponse ──
+//!  callback::check_callback_url (same-device: the URL the app returned to, checked against
+//!     the session's initialCallbackUrl, sessionSecret and signature.userChallenge)
 //!  verify::verify_authentication / verify_signature / verify_certificate_choice
 //!     (pure: response + what the RP sent + trust anchors + time ─▶ report or failed step)
 //!  revocation::check_ocsp ──POST OCSP request to the certificate's AIA responder──▶
@@ -20,6 +22,7 @@
 //! argument (the receipt time of the start response, the current time, the trust anchors),
 //! so they are unit-tested without a server.
 
+pub mod callback;
 pub mod http;
 pub mod link;
 pub mod qr;
@@ -33,6 +36,7 @@ use rand_core::CryptoRngCore;
 use crate::rp_api::ValidationError;
 use crate::rp_api::problem::Problem;
 
+pub use callback::CallbackError;
 pub use http::{AuthTarget, ClientConfig, RpApiClient, UserRef};
 pub use link::DeviceLinkSession;
 pub use verify::{
@@ -89,6 +93,9 @@ pub enum Error {
     /// The session result did not verify.
     #[error(transparent)]
     Verification(#[from] VerificationError),
+    /// The callback URL of a same-device flow does not belong to the session.
+    #[error(transparent)]
+    Callback(#[from] CallbackError),
 }
 
 fn describe_problem(status: &u16, p: &Problem) -> String {
