@@ -23,8 +23,11 @@ macro_rules! out {
 }
 
 pub mod demo;
+mod device_answer;
 pub mod load;
 pub mod rp_api;
+
+pub use device_answer::RefuseReasonArg;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -829,7 +832,9 @@ pub enum DeviceCommand {
         #[arg(long, default_value_t = 0)]
         wait: u64,
     },
-    /// Confirms a transaction; PIN from $TANDEM_PIN or standard input.
+    /// Confirms a transaction (authentication, signature or certificate choice); PIN from
+    /// $TANDEM_PIN or standard input (a certificate choice needs none). A same-device flow
+    /// (Web2App / App2App) prints the callback URL the app opens.
     Confirm {
         /// Transaction id.
         transaction: String,
@@ -850,11 +855,23 @@ pub enum DeviceCommand {
         /// Refuse instead of confirming.
         #[arg(long)]
         refuse: bool,
+        /// With --refuse: why (default: cert-choice for a certificate choice, user otherwise).
+        #[arg(long, value_enum, requires = "refuse")]
+        reason: Option<RefuseReasonArg>,
+        /// With --reason interaction: the refused interaction type (default: the one shown).
+        #[arg(long, requires = "reason")]
+        interaction: Option<String>,
     },
-    /// Refuses a transaction.
+    /// Refuses a transaction. A same-device flow prints the callback URL the app opens.
     Refuse {
         /// Transaction id.
         transaction: String,
+        /// Why (default: cert-choice for a certificate choice, user otherwise).
+        #[arg(long, value_enum)]
+        reason: Option<RefuseReasonArg>,
+        /// With --reason interaction: the refused interaction type (default: the one shown).
+        #[arg(long, requires = "reason")]
+        interaction: Option<String>,
     },
     /// Shows lock state and attempts left.
     State,
@@ -1081,20 +1098,7 @@ pub async fn device(opts: DeviceOptions, cmd: DeviceCommand) -> anyhow::Result<(
                 }
             }
             for t in &list {
-                let p = dev::prompt(&state, t)?;
-                let vc = if p.vc_choices.is_empty() {
-                    p.verification_code.clone()
-                } else {
-                    format!("choose one of {}", p.vc_choices.join(" / "))
-                };
-                outln!(
-                    "{}  {}  {:?}  {:?}  code {}",
-                    t.transaction_id,
-                    p.relying_party,
-                    p.key_type,
-                    p.display_text,
-                    vc
-                );
+                outln!("{}", device_answer::pending_line(&state, t));
             }
             if list.is_empty() {
                 outln!("no pending transaction");
@@ -1102,81 +1106,40 @@ pub async fn device(opts: DeviceOptions, cmd: DeviceCommand) -> anyhow::Result<(
         }
         DeviceCommand::Confirm { transaction, vc } => {
             let mut state = load_state(dir)?;
-            let list = dev::list_pending(&client, &state).await?;
-            let t = list
-                .iter()
-                .find(|t| t.transaction_id == transaction)
-                .ok_or_else(|| anyhow::anyhow!("no pending transaction {transaction}"))?;
-            let p = dev::prompt(&state, t)?;
-            eprintln!(
-                "{} asks: {:?} (code {})",
-                p.relying_party, p.display_text, p.verification_code
-            );
-            let pin = read_pin(
-                "TANDEM_PIN",
-                if p.key_type == KeyType::Auth {
-                    "PIN1"
-                } else {
-                    "PIN2"
-                },
-            )?;
-            let resp = dev::confirm(&client, &mut state, t, &pin, vc.as_deref()).await?;
+            let t = device_answer::find_pending(&client, &state, &transaction).await?;
+            let answer = device_answer::confirm(&client, &mut state, &t, vc.as_deref()).await?;
             save_state(dir, &state)?;
-            outln!("{}", outcome_name(resp.outcome));
-            if let Some(ks) = &resp.key_state {
-                outln!("{}", describe_key_state(ks));
-            }
-            if resp.outcome != pb::ConfirmOutcome::Accepted as i32 {
-                std::process::exit(3);
-            }
+            device_answer::report(&answer)?;
         }
-        DeviceCommand::Scan { link, vc, refuse } => {
+        DeviceCommand::Scan {
+            link,
+            vc,
+            refuse,
+            reason,
+            interaction,
+        } => {
             let mut state = load_state(dir)?;
             let link = match link.strip_prefix('@') {
                 Some(file) => std::fs::read_to_string(file)?.trim().to_owned(),
                 None => link,
             };
             let t = dev::claim_device_link(&client, &state, &link).await?;
-            let p = dev::prompt(&state, &t)?;
             if refuse {
-                let reason = if p.certificate_choice {
-                    pb::RefuseReason::CertChoice
-                } else {
-                    pb::RefuseReason::User
-                };
-                dev::refuse_with(&client, &state, &t.transaction_id, reason, "").await?;
-                outln!("refused");
+                device_answer::refuse(&client, &state, &t, reason, interaction).await?;
                 return Ok(());
             }
-            let resp = if p.certificate_choice {
-                eprintln!(
-                    "{} asks which signing certificate to use: this account's",
-                    p.relying_party
-                );
-                let prepared = dev::prepare_certificate_choice(&state, &t)?;
-                dev::send_confirm(&client, &mut state, &prepared).await?
-            } else {
-                eprintln!("{} asks: {:?}", p.relying_party, p.display_text);
-                let pin = read_pin(
-                    "TANDEM_PIN",
-                    if p.key_type == KeyType::Auth {
-                        "PIN1"
-                    } else {
-                        "PIN2"
-                    },
-                )?;
-                dev::confirm(&client, &mut state, &t, &pin, vc.as_deref()).await?
-            };
+            let answer = device_answer::confirm(&client, &mut state, &t, vc.as_deref()).await?;
             save_state(dir, &state)?;
-            outln!("{}", outcome_name(resp.outcome));
-            if resp.outcome != pb::ConfirmOutcome::Accepted as i32 {
-                std::process::exit(3);
-            }
+            device_answer::report(&answer)?;
         }
-        DeviceCommand::Refuse { transaction } => {
+        DeviceCommand::Refuse {
+            transaction,
+            reason,
+            interaction,
+        } => {
             let state = load_state(dir)?;
-            dev::refuse(&client, &state, &transaction).await?;
-            outln!("refused");
+            let t = device_answer::find_pending(&client, &state, &transaction).await?;
+            device_answer::refuse(&client, &state, &t, reason, interaction).await?;
         }
         DeviceCommand::State => {
             let state = load_state(dir)?;
