@@ -4529,6 +4529,45 @@ async fn openapi__request_schemas_and_responses() {
         decoded(&v["cert"]["value"]),
         mary.certificate(KeyType::Sign),
     );
+    // certificateLevel: QSCD "is accepted" (a QUALIFIED certificate that is QSCD-capable);
+    // a lower level than the account's is met by it.
+    let sign_cert = t::Cert {
+        value: STANDARD.encode(mary.certificate(KeyType::Sign)),
+        certificate_level: "QUALIFIED".into(),
+    };
+    let qscd_capable = rp_client::verify::verify_certificate(
+        &sign_cert,
+        rp_client::verify::CertificatePurpose::Signing,
+        rp_client::verify::Level::Qualified,
+        None,
+        &trust_anchors(&server),
+        SystemTime::now(),
+    )
+    .map(|v| v.level == rp_client::verify::Level::Qscd)
+    .unwrap();
+    let r = post(
+        &server,
+        &cert_path,
+        &with(&cert, "certificateLevel", json!("QSCD")),
+    );
+    c.eq(
+        &format!(
+            "SignCertificateLevel QSCD is accepted: {} for this account (QSCD-capable: {qscd_capable})",
+            if qscd_capable { "200" } else { "404" }
+        ),
+        r.status,
+        if qscd_capable { 200 } else { 404 },
+    );
+    let r = post(
+        &server,
+        &cert_path,
+        &with(&cert, "certificateLevel", json!("ADVANCED")),
+    );
+    c.check(
+        "certificateLevel ADVANCED is met by a QUALIFIED certificate (ADVANCED < QUALIFIED)",
+        r.status == 200 && r.json()["cert"]["certificateLevel"] == "QUALIFIED",
+        String::from_utf8_lossy(&r.body),
+    );
     c.problem(
         "404_SessionNotFound for an unknown session",
         &get(
