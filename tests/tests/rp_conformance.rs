@@ -1179,6 +1179,82 @@ fn callback_urls__spec_example_digest_and_user_challenge() {
     );
 }
 
+/// callback_urls.txt, "Callback URL examples": from the initial callback URL
+/// `https://rp.example.com/callback-url?value=RrKjjT4aggzu27YBddX1bQ` the app builds
+/// `…&sessionSecretDigest=U4CKK…&userChallengeVerifier=XtPf…` (authentication) and
+/// `…&sessionSecretDigest=U4CKK…` (signature and certificate choice), byte for byte
+/// (client-core, the phone's library).
+#[test]
+fn callback_urls__spec_example_callback_urls() {
+    use tandem_client_core::callback::CallbackUrl;
+    assert_eq!(
+        CallbackUrl::build(EX_CALLBACK, EX_SECRET_DIGEST, Some(EX_VERIFIER))
+            .unwrap()
+            .as_str(),
+        "https://rp.example.com/callback-url?value=RrKjjT4aggzu27YBddX1bQ&sessionSecretDigest=U4CKK13H1XFiyBofev9asqrzIrY5_Gszi_nL_zDKkBc&userChallengeVerifier=XtPfaGa8JnGtYrJjboooUf0KfY9sMEHrWFpSQrsUv9c"
+    );
+    assert_eq!(
+        CallbackUrl::build(EX_CALLBACK, EX_SECRET_DIGEST, None)
+            .unwrap()
+            .as_str(),
+        "https://rp.example.com/callback-url?value=RrKjjT4aggzu27YBddX1bQ&sessionSecretDigest=U4CKK13H1XFiyBofev9asqrzIrY5_Gszi_nL_zDKkBc"
+    );
+}
+
+/// callback_urls.txt, the RP backend's checks of the spec's example callback URL with our RP
+/// library (`DeviceLinkSession::check_callback`): the URL must be the session's
+/// `initialCallbackUrl` plus the app's parameters, "Verify that the SHA-256 digest of the
+/// sessionSecret equals to sessionSecretDigest", "verify that after applying the SHA-256 hash
+/// algorithm to userChallengeVerifier ... the result equals to the userChallenge"; "If any of
+/// these steps fail to verify, deny the authentication or signature attempt".
+#[test]
+fn callback_urls__rp_library_checks_the_spec_example_callback_url() {
+    use rp_client::CallbackError;
+    let s = ex_session(Kind::Auth, Instant::now());
+    let status = fake_status("ACSP_V2", "Web2App");
+    let good = format!(
+        "{EX_CALLBACK}&sessionSecretDigest={EX_SECRET_DIGEST}&userChallengeVerifier={EX_VERIFIER}"
+    );
+    let cb = s.check_callback(&good, &status).unwrap();
+    assert_eq!(cb.session_secret_digest, EX_SECRET_DIGEST);
+    assert_eq!(cb.user_challenge_verifier.as_deref(), Some(EX_VERIFIER));
+    for (url, why) in [
+        (
+            good.replace("RrKjjT4aggzu27YBddX1bQ", "RrKjjT4aggzu27YBddX1bR"),
+            "another session's random parameter",
+        ),
+        (
+            good.replace("sessionSecretDigest=U4CKK", "sessionSecretDigest=U4CKL"),
+            "a wrong sessionSecretDigest",
+        ),
+        (
+            good.replace("userChallengeVerifier=XtPf", "userChallengeVerifier=XtPg"),
+            "a wrong userChallengeVerifier",
+        ),
+        (
+            format!("{EX_CALLBACK}&sessionSecretDigest={EX_SECRET_DIGEST}"),
+            "no userChallengeVerifier",
+        ),
+        (
+            good.replace("https://rp.example.com/", "https://phish.example/"),
+            "another site",
+        ),
+    ] {
+        let r: Result<_, CallbackError> = s.check_callback(&url, &status);
+        assert!(r.is_err(), "accepted {why}");
+    }
+    // A signature's callback has the digest only.
+    let sign = ex_session(Kind::Sign, Instant::now());
+    let status = fake_status("RAW_DIGEST_SIGNATURE", "App2App");
+    assert!(
+        sign.check_callback(
+            &format!("{EX_CALLBACK}&sessionSecretDigest={EX_SECRET_DIGEST}"),
+            &status
+        )
+        .is_ok()
+    );
+}
+
 /// A COMPLETE/OK session status of `protocol` with `flow`, a certificate that chains to
 /// nothing we trust, and the spec's userChallenge.
 fn fake_status(protocol: &str, flow: &str) -> SessionStatusResponse {
@@ -4705,6 +4781,15 @@ async fn callback_urls__same_device_flows_end_at_the_callback_url() {
             user_challenge_verifier: Some(verifier.clone()),
         });
         let status: SessionStatusResponse = serde_json::from_value(b.clone()).unwrap();
+        let checked = s.session.check_callback(url, &status);
+        c.check(
+            "the RP library's callback check accepts the phone's callback URL (Web2App authentication)",
+            checked.as_ref().is_ok_and(|cb| {
+                cb.session_secret_digest == secret_digest(&s)
+                    && cb.user_challenge_verifier.as_deref() == Some(verifier.as_str())
+            }),
+            format_args!("{:?}", checked.as_ref().err()),
+        );
         let v =
             rp_client::verify::verify_authentication(&status, &exp, &anchors, SystemTime::now());
         c.check(
@@ -4751,8 +4836,17 @@ async fn callback_urls__same_device_flows_end_at_the_callback_url() {
     let url = out.as_deref().ok().and_then(|o| url_starting_with(o, &cb));
     c.eq(
         "App2App signature: the callback carries sessionSecretDigest only",
-        url,
+        url.clone(),
         Some(format!("{cb}&sessionSecretDigest={}", secret_digest(&s))),
+    );
+    let sign_status: SessionStatusResponse = serde_json::from_value(b.clone()).unwrap();
+    let checked = url
+        .as_deref()
+        .map(|u| s.session.check_callback(u, &sign_status));
+    c.check(
+        "the RP library's callback check accepts the phone's callback URL (App2App signature)",
+        matches!(checked, Some(Ok(_))),
+        format_args!("{checked:?}"),
     );
     let req: DeviceLinkSigningRequest = serde_json::from_value(body).unwrap();
     let mut exp = rp_client::SignatureExpectation::device_link(
@@ -4844,10 +4938,21 @@ async fn callback_urls__same_device_flows_end_at_the_callback_url() {
         result(&server, &id)["result"]["endResult"].as_str(),
         Some("OK"),
     );
+    let url = out.as_deref().ok().and_then(|o| url_starting_with(o, &cb));
     c.eq(
         "Callback URLs in linked flows: after the linked signing the app opens the certificate choice's callback URL",
-        out.as_deref().ok().and_then(|o| url_starting_with(o, &cb)),
+        url.clone(),
         Some(format!("{cb}&sessionSecretDigest={}", secret_digest(&s))),
+    );
+    let linked_status: SessionStatusResponse =
+        serde_json::from_value(result(&server, &id)).unwrap();
+    let checked = url
+        .as_deref()
+        .map(|u| s.session.check_callback(u, &linked_status));
+    c.check(
+        "the RP library checks the linked signing's callback against the certificate choice's session",
+        matches!(checked, Some(Ok(_))),
+        format_args!("{checked:?}"),
     );
     c.finish();
 }
