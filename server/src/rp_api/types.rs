@@ -1,9 +1,19 @@
 //! Wire types of the RP API v3 (openapi.yml), with exact JSON field names.
 //!
-//! Request structs accept unknown fields (the spec sets `additionalProperties: false` only on
-//! the three response signature objects) and each has a `validate()` that checks what serde
-//! cannot: lengths, patterns, Base64, UUIDs and cross-field rules. A failed check names the
-//! offending field so the HTTP layer can answer with a 400 problem document.
+//! Request structs accept unknown fields (the spec sets `additionalProperties: false` on no
+//! request object) and each has a `validate()` that checks what serde cannot: lengths,
+//! patterns, Base64, UUIDs and cross-field rules. A failed check names the offending field so
+//! the HTTP layer can answer with a 400 problem document. The one object the server reads
+//! strictly is an [`Interaction`] inside the Base64 `interactions` of a request: a member its
+//! type does not have (`displayText200` beside `displayText60`, say) is refused, so the app
+//! shows exactly what the relying party meant.
+//!
+//! Response structs are what a relying party reads, and api_details.txt binds it: "the RP must
+//! ignore unknown names (fields) in JSON response objects at any location within the JSON
+//! structure". So no response type rejects an unknown member, at any depth; in particular the
+//! three signature objects, which openapi.yml marks `additionalProperties: false`, are told
+//! apart by the response's `signatureProtocol`, not by their members (see
+//! [`SessionStatusResponse`]).
 
 use std::collections::BTreeMap;
 
@@ -787,9 +797,10 @@ impl SignatureAlgorithmParametersInResponse {
     }
 }
 
-/// `AcspV2Signature` (`additionalProperties: false`).
+/// `AcspV2Signature`. openapi.yml marks it `additionalProperties: false`, but a relying party
+/// must ignore unknown members (api_details.txt), so unknown members are skipped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct AcspV2Signature {
     pub value: String,
     pub server_random: String,
@@ -800,9 +811,9 @@ pub struct AcspV2Signature {
     pub signature_algorithm_parameters: Option<SignatureAlgorithmParametersInResponse>,
 }
 
-/// `RawDigestSignature` (`additionalProperties: false`).
+/// `RawDigestSignature` (unknown members skipped, as for [`AcspV2Signature`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct RawDigestSignature {
     pub value: String,
     pub flow_type: FlowType,
@@ -811,16 +822,18 @@ pub struct RawDigestSignature {
     pub signature_algorithm_parameters: Option<SignatureAlgorithmParametersInResponse>,
 }
 
-/// `CertificateChoiceSignature` (`additionalProperties: false`).
+/// `CertificateChoiceSignature` (unknown members skipped, as for [`AcspV2Signature`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct CertificateChoiceSignature {
     pub flow_type: FlowType,
 }
 
-/// `signature`: oneOf the three objects above. Untagged; `deny_unknown_fields` on each keeps
-/// the variants apart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `signature`: oneOf the three objects above. Serialized as the bare object. It is not
+/// deserialized on its own: which object it is follows from the response's
+/// `signatureProtocol` (see [`Signature::from_json`]), because with unknown members allowed
+/// the objects' shapes overlap (an `AcspV2Signature` is a `RawDigestSignature` plus members).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Signature {
     AcspV2(AcspV2Signature),
@@ -828,9 +841,29 @@ pub enum Signature {
     CertificateChoice(CertificateChoiceSignature),
 }
 
-/// 200 of GET /v3/session/{sessionID}.
+impl Signature {
+    /// Reads a `signature` object as the `protocol` of its response says: `ACSP_V2` (an
+    /// authentication), `RAW_DIGEST_SIGNATURE` (a signature), none (a certificate choice, which
+    /// has no signature protocol). Unknown members are ignored; a missing or mistyped member
+    /// of the named object is an error.
+    pub fn from_json(
+        protocol: Option<SignatureProtocol>,
+        value: serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(match protocol {
+            Some(SignatureProtocol::AcspV2) => Self::AcspV2(serde_json::from_value(value)?),
+            Some(SignatureProtocol::RawDigestSignature) => {
+                Self::RawDigest(serde_json::from_value(value)?)
+            }
+            None => Self::CertificateChoice(serde_json::from_value(value)?),
+        })
+    }
+}
+
+/// 200 of GET /v3/session/{sessionID}. Deserialized in two steps: `signature` stays JSON
+/// until `signatureProtocol` says which object it is ([`Signature::from_json`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", try_from = "SessionStatusWire")]
 pub struct SessionStatusResponse {
     pub state: SessionState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -847,6 +880,59 @@ pub struct SessionStatusResponse {
     pub device_ip_address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignored_properties: Option<Vec<String>>,
+}
+
+/// [`SessionStatusResponse`] as it arrives, `signature` not yet typed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionStatusWire {
+    state: SessionState,
+    #[serde(default)]
+    result: Option<SessionResult>,
+    #[serde(default)]
+    signature_protocol: Option<SignatureProtocol>,
+    #[serde(default)]
+    signature: Option<serde_json::Value>,
+    #[serde(default)]
+    cert: Option<Cert>,
+    #[serde(default)]
+    interaction_type_used: Option<InteractionType>,
+    #[serde(default)]
+    device_ip_address: Option<String>,
+    #[serde(default)]
+    ignored_properties: Option<Vec<String>>,
+}
+
+impl TryFrom<SessionStatusWire> for SessionStatusResponse {
+    type Error = String;
+
+    fn try_from(w: SessionStatusWire) -> Result<Self, String> {
+        let signature = w
+            .signature
+            .filter(|v| !v.is_null())
+            .map(|v| Signature::from_json(w.signature_protocol, v))
+            .transpose()
+            .map_err(|e| {
+                let object = match w.signature_protocol {
+                    Some(SignatureProtocol::AcspV2) => "an ACSP_V2 signature",
+                    Some(SignatureProtocol::RawDigestSignature) => {
+                        "a RAW_DIGEST_SIGNATURE signature"
+                    }
+                    None => "a certificate-choice signature (no signatureProtocol)",
+                };
+                format!("signature is not {object}: {e}")
+            })?;
+        Ok(Self {
+            state: w.state,
+            result: w.result,
+            signature_protocol: w.signature_protocol,
+            signature,
+            cert: w.cert,
+            interaction_type_used: w.interaction_type_used,
+            device_ip_address: w.device_ip_address,
+            ignored_properties: w.ignored_properties,
+        })
+    }
 }
 
 impl SessionStatusResponse {
@@ -1408,9 +1494,19 @@ mod tests {
             cc.signature,
             Some(Signature::CertificateChoice(_))
         ));
-        // additionalProperties: false on the signature objects.
+        // The signature object follows signatureProtocol; a member it lacks is named.
+        let e = serde_json::from_value::<SessionStatusResponse>(json!({
+            "state": "COMPLETE",
+            "result": {"endResult": "OK", "documentNumber": "PNOEE-30001010004-BVFM-Q"},
+            "signatureProtocol": "ACSP_V2",
+            "signature": {"value": "HIL63iGf", "flowType": "QR", "signatureAlgorithm": "rsassa-pss"},
+        }))
+        .unwrap_err()
+        .to_string();
         assert!(
-            serde_json::from_value::<Signature>(json!({"flowType": "QR", "extra": 1})).is_err()
+            e.contains("signature is not an ACSP_V2 signature")
+                && e.contains("missing field `serverRandom`"),
+            "{e}"
         );
     }
 

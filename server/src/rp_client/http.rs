@@ -389,7 +389,11 @@ async fn read_response<T: DeserializeOwned>(
 }
 
 /// The part of [`read_response`] that needs no socket.
-fn decode_body<T: DeserializeOwned>(url: &Url, status: u16, body: &[u8]) -> Result<T, Error> {
+pub(super) fn decode_body<T: DeserializeOwned>(
+    url: &Url,
+    status: u16,
+    body: &[u8],
+) -> Result<T, Error> {
     if (200..300).contains(&status) {
         return serde_json::from_slice(body).map_err(|e| Error::UnexpectedResponse {
             url: url.to_string(),

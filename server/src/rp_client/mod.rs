@@ -29,6 +29,9 @@ pub mod qr;
 pub mod revocation;
 pub mod verify;
 
+#[cfg(test)]
+mod unknown_fields_tests;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand_core::CryptoRngCore;
