@@ -1206,6 +1206,10 @@ impl Drop for TlsListener {
 /// How long a client may take for its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// ALPN protocols of the REST listener, in the server's order of preference: HTTP/2, then
+/// HTTP/1.1. A client that offers neither (or no ALPN at all) gets HTTP/1.1.
+pub const ALPN_PROTOCOLS: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
 impl TlsListener {
     /// TLS with the server's certificate chain and key (PEM). Call inside the runtime: it
     /// starts the accepting task.
@@ -1219,12 +1223,16 @@ impl TlsListener {
         use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let certs = CertificateDer::pem_slice_iter(cert_pem).collect::<Result<Vec<_>, _>>()?;
         let key = PrivateKeyDer::from_pem_slice(key_pem)?;
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
+        // api_details.txt: "both HTTP/1.1 and HTTP/2 protocols are supported". HTTP/2 over
+        // TLS is chosen by ALPN (RFC 9113 §3.2); the connection builder behind `axum::serve`
+        // (hyper-util's auto builder) then serves whichever protocol the client speaks.
+        config.alpn_protocols = ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let local = inner.local_addr()?;
         let (tx, ready) = tokio::sync::mpsc::channel(64);

@@ -1653,6 +1653,57 @@ async fn api_details__http_tls_errors_authentication_idempotency() {
         frame.as_ref().is_some_and(|f| f[3] == 4),
         format_args!("{frame:?}"),
     );
+    // A whole exchange over HTTP/2 as an HTTPS client makes it (ALPN h2 only): a session
+    // start gets its 200 answer, an error its problem document.
+    let json_type = [("content-type", "application/json")];
+    let h2 = send_h2(
+        &server,
+        "POST",
+        CERT_DL_ANON,
+        &json_type,
+        cert_choice_body(RP_UUID, RP_NAME).to_string().as_bytes(),
+    )
+    .await;
+    c.check(
+        "HTTP/2 is served: a session start over TLS with ALPN h2 gets 200 with a sessionID",
+        h2.as_ref().is_ok_and(|(alpn, r)| {
+            alpn.as_deref() == Some(b"h2".as_slice())
+                && r.status == 200
+                && r.header("content-type")
+                    .is_some_and(|v| v.starts_with("application/json"))
+                && r.json()["sessionID"].is_string()
+        }),
+        format_args!(
+            "{:?}",
+            h2.as_ref().map(|(alpn, r)| (
+                alpn.as_deref().map(String::from_utf8_lossy),
+                r.status,
+                String::from_utf8_lossy(&r.body).to_string()
+            ))
+        ),
+    );
+    let mut unknown_rp = cert_choice_body(RP_UUID, RP_NAME);
+    unknown_rp["relyingPartyUUID"] = json!("00000000-0000-4000-8000-00000000beef");
+    match send_h2(
+        &server,
+        "POST",
+        CERT_DL_ANON,
+        &json_type,
+        unknown_rp.to_string().as_bytes(),
+    )
+    .await
+    {
+        Ok((_, r)) => c.problem(
+            "HTTP/2 is served: an error over HTTP/2 is a problem document (401)",
+            &r,
+            401,
+        ),
+        Err(e) => c.check(
+            "HTTP/2 is served: an error over HTTP/2 is a problem document (401)",
+            false,
+            format_args!("{e:#}"),
+        ),
+    }
 
     // TLS.
     let hs = tls_handshake(&server, |_| {});

@@ -11,8 +11,8 @@
 //!  application/problem+json (axum's own rejections, 405) becomes one, headers such as
 //!  `Allow` kept.
 //! ```
-//! Answers that hyper gives before a request reaches the router (a request that is not
-//! HTTP/1.1, headers too large) are outside the API and stay as hyper sends them.
+//! Answers that hyper gives before a request reaches the router (a request that is neither
+//! HTTP/1.1 nor HTTP/2, headers too large) are outside the API and stay as hyper sends them.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

@@ -680,6 +680,90 @@ pub fn http2_first_frame(server: &TestServer) -> Option<Vec<u8>> {
     Some(head.to_vec())
 }
 
+/// One request over HTTP/2 as an ordinary HTTPS client makes it: TLS with the server's CA
+/// (rustls, host name `localhost`) offering only ALPN `h2`, then an HTTP/2 stream (the `h2`
+/// crate) carrying `method path` with `headers` and `body`. Returns the protocol ALPN
+/// selected and the answer; an error when TLS, the HTTP/2 handshake or the stream fails.
+pub async fn send_h2(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(Option<Vec<u8>>, Reply)> {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+
+    let addr = server
+        .rest_url
+        .strip_prefix("https://")
+        .context("the REST API is not served over TLS")?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&server.ca) {
+        roots.add(c?)?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost")?, tcp)
+        .await
+        .context("TLS handshake")?;
+    let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    let (client, connection) = h2::client::handshake(tls)
+        .await
+        .context("HTTP/2 handshake")?;
+    let connection = tokio::spawn(connection);
+    let mut client = client.ready().await?;
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("https://{addr}{path}"));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let (response, mut stream) = client.send_request(request.body(())?, body.is_empty())?;
+    if !body.is_empty() {
+        stream.send_data(bytes::Bytes::copy_from_slice(body), true)?;
+    }
+    let response = tokio::time::timeout(Duration::from_secs(30), response)
+        .await
+        .context("no HTTP/2 response within 30 s")??;
+    let (parts, mut recv) = response.into_parts();
+    let mut body = Vec::new();
+    while let Some(chunk) = recv.data().await {
+        let chunk = chunk?;
+        let _ = recv.flow_control().release_capacity(chunk.len());
+        body.extend_from_slice(&chunk);
+    }
+    drop(client);
+    connection.abort();
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).to_string(),
+            )
+        })
+        .collect();
+    Ok((
+        alpn,
+        Reply {
+            status: parts.status.as_u16(),
+            headers,
+            body,
+        },
+    ))
+}
+
 /// `8-4-4-4-12` hexadecimal.
 pub fn is_uuid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
