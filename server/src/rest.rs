@@ -36,13 +36,16 @@ use tandem_client_core::types::KeyType;
 use tandem_client_core::vc as core_vc;
 use tracing::{info, warn};
 
+use crate::rp_api::level::CertificateLevel;
 use crate::rp_api::problem::Problem;
 use crate::rp_api::session::{self, SessionParams, TargetOutcome};
 use crate::rp_api::types::{self as t, FlowType, SessionStatusResponse};
 use crate::rp_api::{acsp, vc};
 use crate::service::rp_device::{core_hash, core_scheme, params_of, raw_digest_message};
 use crate::service::{ApiError, App};
-use crate::store::{self, AccountState, KeyPairStatus, RpCheck, RpSession, TxRecord, TxState};
+use crate::store::{
+    self, AccountState, KeyPairStatus, RelyingParty, RpCheck, RpSession, TxRecord, TxState,
+};
 use crate::test_accounts::TestAccounts;
 
 mod errors;
@@ -205,25 +208,34 @@ impl From<store::StoreError> for Problem {
     }
 }
 
-/// Relying party check (401 unknown, 403 wrong address) and its rate limit (429).
-fn admit(rest: &Rest, uuid: &str, name: &str, from: IpAddr) -> Result<(), Problem> {
-    match rest
+/// Relying party check and its rate limit (429). Returns the relying party's registration.
+///
+/// api_details.txt: "RP API clients are authenticated based on their originating IP-address
+/// and relyingPartyUUID protocol parameter combinations. When authentication fails, server
+/// responds with HTTP error 401." An unknown UUID, a name not configured for it and an
+/// address it may not call from therefore all get the same 401 problem: the caller learns
+/// that the combination is wrong, not which part. The reason is logged here.
+fn admit(rest: &Rest, uuid: &str, name: &str, from: IpAddr) -> Result<RelyingParty, Problem> {
+    let rp = match rest
         .app
         .store
         .authenticate_relying_party(uuid, name, from)?
     {
-        RpCheck::Allowed(_) => {}
-        RpCheck::Unknown => return Err(Problem::unauthorized()),
-        RpCheck::AddressNotAllowed => {
-            return Err(Problem::forbidden(
-                "Relying party is not allowed to use the API from this address",
-            ));
+        RpCheck::Allowed(rp) => rp,
+        RpCheck::Unknown => {
+            info!(rp_uuid = uuid, %from, "REST request refused (401): unknown relyingPartyUUID or relyingPartyName");
+            return Err(Problem::unauthorized());
         }
-    }
+        RpCheck::AddressNotAllowed => {
+            warn!(rp_uuid = uuid, %from, "REST request refused (401): the relying party may not call from this address");
+            return Err(Problem::unauthorized());
+        }
+    };
     let cfg = &rest.app.config.rp_api;
     rest.limiter
         .allow(uuid, cfg.rate_limit_per_second, cfg.rate_limit_burst)
-        .map_err(Problem::too_many_requests)
+        .map_err(Problem::too_many_requests)?;
+    Ok(rp)
 }
 
 /// SHA-256 over the path and the body as sent (the idempotency key).
@@ -267,12 +279,13 @@ struct Start {
     request_hash: Vec<u8>,
 }
 
-fn level_rank(level: &str) -> u8 {
-    match level {
-        "ADVANCED" => 0,
-        "QUALIFIED" => 1,
-        _ => 2,
-    }
+/// The level an account's certificate reaches (openapi.yml: `QSCD` is a `QUALIFIED`
+/// certificate that is QSCD-capable, which the certificate itself says).
+fn level_reached(c: &store::CertRecord) -> Result<CertificateLevel, Problem> {
+    let reported = CertificateLevel::from_reported(&c.level)
+        .ok_or_else(|| internal(format!("stored certificate level {:?}", c.level)))?;
+    let qscd = crate::pki::qscd_capable(&c.der).map_err(internal)?;
+    Ok(CertificateLevel::of_certificate(reported, qscd))
 }
 
 /// `PNO<CC>-<id>` → (country, id); other ETSI semantics identifiers (PAS, IDC) have no
@@ -368,11 +381,11 @@ fn start_session(app: &App, s: Start) -> Result<serde_json::Value, Problem> {
     };
     if !matches!(s.target, Target::Anonymous) {
         // Only accounts whose certificate reaches the requested level qualify.
-        let wanted = level_rank(&s.params.certificate_level);
+        let wanted = s.params.certificate_level;
         let mut suitable = Vec::new();
         for a in accounts.iter() {
             if let Some(c) = latest_certificate(app, &a.id, key_type, true)?
-                && level_rank(&c.level) >= wanted
+                && wanted.is_met_by(level_reached(&c)?)
             {
                 suitable.push(a.clone());
             }
@@ -382,8 +395,16 @@ fn start_session(app: &App, s: Start) -> Result<serde_json::Value, Problem> {
         }
     }
     if let Target::Linked { document, linked } = &s.target {
+        // overview_of_api_endpoints.txt: "Notification based certificate-choice cannot be
+        // connected to notification based linked signature session endpoint with
+        // linkedSessionID"; openapi `LinkedSessionID`: "sessionID of the previous device-link
+        // based certificate-choice session". Anything else is an invalid request (400).
         let ok = match app.store.rp_session(linked)? {
-            Some(l) if l.rp_uuid == s.rp_uuid && l.session_type == session::CERT => {
+            Some(l)
+                if l.rp_uuid == s.rp_uuid
+                    && l.session_type == session::CERT
+                    && l.flow == session::FLOW_DEVICE_LINK =>
+            {
                 let lt = app.store.transaction(linked, now)?;
                 let by = lt
                     .answered_by
@@ -397,7 +418,7 @@ fn start_session(app: &App, s: Start) -> Result<serde_json::Value, Problem> {
         };
         if !ok {
             return Err(Problem::bad_request(
-                "linkedSessionID does not name a completed certificate choice of this document",
+                "linkedSessionID does not name a completed device-link certificate choice of this document",
             ));
         }
     }
@@ -556,7 +577,7 @@ fn base_params(
     rp_name: &str,
     interactions: &str,
     callback: Option<&String>,
-    level: String,
+    level: CertificateLevel,
     props: Option<&t::RequestProperties>,
 ) -> SessionParams {
     SessionParams {
@@ -576,10 +597,9 @@ fn base_params(
     }
 }
 
-fn level_name<T: Serialize>(l: Option<T>, default: &str) -> String {
-    l.and_then(|l| serde_json::to_value(l).ok())
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| default.to_owned())
+/// A request's `certificateLevel` (openapi.yml: `default: QUALIFIED`).
+fn requested_level(l: Option<impl Into<CertificateLevel>>) -> CertificateLevel {
+    l.map(Into::into).unwrap_or_default()
 }
 
 /// The request's hash: every `HashAlgorithm` of the spec (SHA-2 and SHA-3) is supported.
@@ -610,7 +630,7 @@ fn auth_params(
             rp_name,
             interactions,
             callback,
-            level_name(level, "QUALIFIED"),
+            requested_level(level),
             props,
         )
     })
@@ -638,7 +658,7 @@ fn sign_params(
                 rp_name,
                 interactions,
                 callback,
-                level_name(level, "QUALIFIED"),
+                requested_level(level),
                 props,
             )
         },
@@ -828,7 +848,7 @@ fn parse_start(kind: Kind, target: Target, body: &Bytes, hash: Vec<u8>) -> Resul
                 &r.relying_party_name,
                 "",
                 r.initial_callback_url.as_ref(),
-                level_name(r.certificate_level, "QUALIFIED"),
+                requested_level(r.certificate_level),
                 r.request_properties.as_ref(),
             );
             let flow = if matches!(kind, Kind::CertDeviceLink) {
@@ -919,7 +939,7 @@ async fn signing_certificate(
     r.validate()?;
     check_document(&doc)?;
     admit(&rest, &r.relying_party_uuid, &r.relying_party_name, f.ip())?;
-    let wanted = level_name(r.certificate_level, "QUALIFIED");
+    let wanted = requested_level(r.certificate_level);
     let v = run(&rest, move |app| {
         let now = store::unix_now();
         let acc = app
@@ -934,10 +954,15 @@ async fn signing_certificate(
         let Some(cert) = cert else {
             return Err(Problem::not_found());
         };
-        if level_rank(&cert.level) < level_rank(&wanted) {
+        if !wanted.is_met_by(level_reached(&cert)?) {
             return Err(Problem::not_found());
         }
-        let usable = kp.status != KeyPairStatus::Disabled;
+        // openapi.yml `CertificateResponse`: `DOCUMENT_UNUSABLE` - "this request cannot be
+        // completed", with the example "Signing key currently not usable"
+        // (`CertificateTimelockedResponseExample`): a signing key that is locked for now or
+        // disabled for good gives no certificate, as a signing session would end
+        // DOCUMENT_UNUSABLE.
+        let usable = kp.status != KeyPairStatus::Disabled && !kp.is_locked(now);
         Ok(t::CertificateResponse {
             state: if usable {
                 t::CertificateState::Ok

@@ -426,6 +426,40 @@ fn der_and_pem_agree_and_the_composite_key_is_in_the_certificate() {
     assert_eq!(spki, rsa_spki_der(&n).unwrap());
 }
 
+/// openapi.yml `SignCertificateLevel`: `QSCD` is "a certificate of `QUALIFIED` level which is
+/// also QSCD-capable"; the certificate says so with its QcSSCD statement. Only a qualified
+/// SIGN certificate carries it.
+#[test]
+fn qscd_capability_is_read_from_the_certificate() {
+    let pki = Pki::new(EcSigner::new(), EcSigner::new());
+    let n = composite_modulus();
+    let capable = |purpose, level, file| {
+        let cert = pki.issue(&person(purpose, level, &n), file);
+        qscd_capable(&certificate_der(&cert)).unwrap()
+    };
+    assert!(capable(
+        KeyPurpose::Signature,
+        CertificateLevel::Qualified,
+        "sign-q.pem"
+    ));
+    assert!(!capable(
+        KeyPurpose::Signature,
+        CertificateLevel::Advanced,
+        "sign-a.pem"
+    ));
+    assert!(!capable(
+        KeyPurpose::Authentication,
+        CertificateLevel::Qualified,
+        "auth-q.pem"
+    ));
+    // No QC statements at all (a CA certificate), and bytes that are no certificate.
+    assert!(!qscd_capable(&certificate_der(&pki.root_cert)).unwrap());
+    let mut broken = certificate_der(&pki.issuing_cert);
+    broken.truncate(broken.len() / 2);
+    assert!(qscd_capable(&broken).is_err());
+    assert!(qscd_capable(b"not a certificate").is_err());
+}
+
 #[test]
 fn bad_end_entity_input_is_rejected_before_signing() {
     let pki = Pki::new(EcSigner::new(), EcSigner::new());

@@ -4227,7 +4227,10 @@ fn with(v: &Value, path: &str, x: Value) -> Value {
 ///   signatures; `deviceIpAddress` "present only when it has been previously requested";
 ///   `ignoredProperties`: "Any unsupported property is ignored and is listed";
 /// - `CertificateResponse`: `state` OK with `cert`; the `404`s of the document endpoints and
-///   `404_SessionNotFound`; a locked key gives `DOCUMENT_UNUSABLE`.
+///   `404_SessionNotFound`; a locked key gives `DOCUMENT_UNUSABLE` (sessions, and the
+///   certificate query as `CertificateTimelockedResponseExample` shows);
+/// - `SignCertificateLevel`: "`QSCD` as a certificate level parameter is accepted ... a
+///   certificate of `QUALIFIED` level which is also QSCD-capable".
 #[tokio::test(flavor = "multi_thread")]
 async fn openapi__request_schemas_and_responses() {
     let server = TestServer::start(ServerOptions {
@@ -4730,6 +4733,24 @@ async fn openapi__request_schemas_and_responses() {
         "DOCUMENT_UNUSABLE: a signing session for a locked key",
         result(&server, &id)["result"]["endResult"].as_str(),
         Some("DOCUMENT_UNUSABLE"),
+    );
+    // CertificateResponse `DOCUMENT_UNUSABLE` ("this request cannot be completed"; example
+    // "Signing key currently not usable": CertificateTimelockedResponseExample), and `cert`
+    // is "Present if state is OK".
+    let r = post(&server, &cert_path, &cert);
+    c.check(
+        "CertificateResponse: a time-locked signing key gives state DOCUMENT_UNUSABLE and no cert (CertificateTimelockedResponseExample)",
+        r.status == 200 && r.json() == json!({"state": "DOCUMENT_UNUSABLE"}),
+        format_args!("HTTP {} {}", r.status, String::from_utf8_lossy(&r.body)),
+    );
+    server.operator(&["unlock", &doc, "--key", "sign"]).unwrap();
+    let r = post(&server, &cert_path, &cert);
+    c.check(
+        "CertificateResponse: once the lock is lifted, state OK with the signing certificate again",
+        r.status == 200
+            && r.json()["state"] == "OK"
+            && decoded(&r.json()["cert"]["value"]) == mary.certificate(KeyType::Sign),
+        format_args!("HTTP {} {}", r.status, String::from_utf8_lossy(&r.body)),
     );
     c.finish();
 }

@@ -113,6 +113,26 @@ struct SemanticsInformation {
     semantics_identifier: ObjectIdentifier,
 }
 
+/// Whether a certificate (DER) is QSCD-capable: it carries the ETSI QcSSCD statement
+/// (EN 319 412-5, `0.4.0.1862.1.4`) in its QC statements extension (RFC 3739). Our qualified
+/// SIGN certificates do ([`qc_statements`]); AUTH and advanced certificates do not. An error
+/// when the certificate or its QC statements do not decode.
+pub fn qscd_capable(certificate_der: &[u8]) -> Result<bool, PkiError> {
+    let cert = Certificate::from_der(certificate_der)?;
+    for e in cert.tbs_certificate().extensions().into_iter().flatten() {
+        if e.extn_id == oids::PE_QC_STATEMENTS {
+            let statements = Vec::<QcStatement>::from_der(e.extn_value.as_bytes())?;
+            if statements
+                .iter()
+                .any(|s| s.statement_id == oids::ETSI_QCS_QC_SSCD)
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// DER bytes of a certificate.
 pub fn certificate_der(cert: &Certificate) -> Vec<u8> {
     // A decoded certificate always re-encodes; `build` checked it round-trips exactly.

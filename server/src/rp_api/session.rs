@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::level::CertificateLevel;
 use super::types::{FlowType, HashAlgorithm, InteractionType, SignatureAlgorithm};
 
 /// `auth`, `sign` or `cert` (also the device link's `sessionType`).
@@ -38,8 +39,8 @@ pub struct SessionParams {
     /// Base64 JSON as sent; empty for certificate choice.
     pub interactions: String,
     pub initial_callback_url: Option<String>,
-    /// Requested level (`ADVANCED`, `QUALIFIED`, `QSCD`).
-    pub certificate_level: String,
+    /// Requested level (stored as its wire name: `ADVANCED`, `QUALIFIED`, `QSCD`).
+    pub certificate_level: CertificateLevel,
     /// `requestProperties.shareMdClientIpAddress`.
     pub share_ip: bool,
     /// Unsupported `requestProperties`, reported back.

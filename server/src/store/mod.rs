@@ -392,7 +392,8 @@ pub enum RpCheck {
     Allowed(RelyingParty),
     /// Unknown UUID or a name that does not match (HTTP 401).
     Unknown,
-    /// Known, but not from this address (HTTP 403).
+    /// Known, but not from this address (HTTP 401 as well: api_details.txt authenticates
+    /// the address and UUID combination; kept apart for the server's log).
     AddressNotAllowed,
 }
 
@@ -1829,8 +1830,8 @@ impl Store {
         Ok(relying_parties_from_rows(rows)?.pop())
     }
 
-    /// Checks a relying party's UUID, name and source address: `Unknown` answers 401,
-    /// `AddressNotAllowed` 403.
+    /// Checks a relying party's UUID, name and source address: `Unknown` and
+    /// `AddressNotAllowed` both answer 401 (the log tells them apart).
     pub fn authenticate_relying_party(
         &self,
         uuid: &str,
