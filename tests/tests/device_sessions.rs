@@ -110,9 +110,9 @@ impl Setup {
         tandem_env(&all, env)
     }
 
-    /// Waits (at most 10 s) until `device pending` lists session `id`; returns its line.
+    /// Waits (at most 30 s) until `device pending` lists session `id`; returns its line.
     fn pending_line(&self, id: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let out = self.device(&["pending"], &[]).unwrap();
             if let Some(l) = out.lines().find(|l| l.starts_with(id)) {
@@ -241,6 +241,43 @@ async fn certificate_choice_by_notification_and_refusal_reasons() {
     .unwrap();
     assert_eq!(verified.der, s.signing_certificate());
     assert_eq!(verified.identity.serial_number, MARY_ETSI);
+
+    // The library calls an app makes for "confirm" (client-core's `prepare_confirm`, given
+    // the PIN it asked for, then `send_confirm`) answer a certificate choice too, instead of
+    // failing on its empty digest.
+    let id =
+        s.rp.notification_certificate_choice(MARY_ETSI, &cert_choice_request(None))
+            .await
+            .unwrap()
+            .session_id;
+    s.pending_line(&id);
+    {
+        let client = s.server.device_client().await.unwrap();
+        let mut state = tandem_server::cli::load_state(&s.phone).unwrap();
+        let t = tandem_client_core::grpc::list_pending(&client, &state)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.transaction_id == id)
+            .unwrap();
+        let pin = tandem_client_core::pin::Pin::new("12345").unwrap();
+        let key = tandem_client_core::grpc::transport_key(&client)
+            .await
+            .unwrap();
+        let prepared =
+            tandem_client_core::grpc::prepare_confirm(&state, &t, &pin, None, &key).unwrap();
+        let r = tandem_client_core::grpc::send_confirm(&client, &mut state, &prepared)
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, tandem_proto::v1::ConfirmOutcome::Accepted as i32);
+        tandem_server::cli::save_state(&s.phone, &state).unwrap();
+    }
+    let status = s.result(&id).await;
+    assert_eq!(end_result(&status), EndResult::Ok);
+    assert_eq!(
+        STANDARD.decode(&status.cert.unwrap().value).unwrap(),
+        s.signing_certificate()
+    );
 
     // 2. Refused with --reason cert-choice: USER_REFUSED_CERT_CHOICE; a plain refusal of a
     //    certificate choice means the same; --reason user gives USER_REFUSED.
