@@ -22,13 +22,14 @@ use crate::rp_api::types::{
     SigningCertificateRequest, VerificationCodeType, encode_interactions,
 };
 use crate::rp_api::vc::authentication_vc_b64;
+use crate::rp_client::pinning::{certificate_file_pins, presented_certificate_pins};
 use crate::rp_client::revocation::check_ocsp;
 use crate::rp_client::verify::{
     self, CertificatePurpose, Level, VerificationError, VerificationReport, end_result_name,
 };
 use crate::rp_client::{
     AuthTarget, AuthenticationExpectation, ClientConfig, DeviceLinkSession, RpApiClient,
-    SignatureExpectation, TrustAnchors, UserRef, generate_rp_challenge, qr,
+    SignatureExpectation, SpkiPin, TrustAnchors, UserRef, generate_rp_challenge, qr,
 };
 
 /// Options shared by every `rp-api` subcommand (accepted before or after it).
@@ -72,6 +73,18 @@ pub struct RpApiOptions {
     /// Extra root certificate (PEM) to trust for the server's HTTPS certificate.
     #[arg(long, global = true, env = "TANDEM_RP_API_CA")]
     pub tls_ca: Option<PathBuf>,
+    /// Pin the server's TLS key: the standard Base64 SHA-256 of its certificate's
+    /// SubjectPublicKeyInfo (HPKP's pin-sha256; `tandem rp-api pin` prints it). Repeatable or
+    /// comma-separated (the current key and the next one): a server whose key matches none is
+    /// refused during the TLS handshake, before any request is sent. Needs an https --api.
+    #[arg(
+        long = "pin-sha256",
+        global = true,
+        value_name = "BASE64",
+        env = "TANDEM_RP_API_PIN",
+        value_delimiter = ','
+    )]
+    pub pin_sha256: Vec<SpkiPin>,
     /// Scheme name in authCodes and ACSP_V2 payloads (the server's configured one).
     #[arg(long, global = true, default_value = "smart-id")]
     pub scheme_name: String,
@@ -315,6 +328,16 @@ pub enum RpApiCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print the pin-sha256 of the server's TLS key, for --pin-sha256: from its certificate
+    /// file (`--cert DATA_DIR/tls/server.crt` on the server's machine), or else as presented
+    /// by the server at --api (chain checked against --tls-ca and the web PKI; compare it with
+    /// the file before relying on it). The pin goes to standard output, details to stderr.
+    Pin {
+        /// The server's TLS certificate (PEM or DER); the first certificate of a PEM bundle is
+        /// the server's own.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+    },
     /// One session status request; prints the JSON response.
     Status {
         /// sessionID.
@@ -344,13 +367,18 @@ fn rp(opts: &RpApiOptions) -> anyhow::Result<Rp> {
     Ok(Rp { uuid, name })
 }
 
-fn client(opts: &RpApiOptions) -> anyhow::Result<RpApiClient> {
+fn client_config(opts: &RpApiOptions) -> anyhow::Result<ClientConfig> {
     let mut cfg = ClientConfig::new(&opts.api);
     if let Some(p) = &opts.tls_ca {
         cfg.extra_root_pem =
             Some(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?);
     }
-    Ok(RpApiClient::new(cfg)?)
+    cfg.pins = opts.pin_sha256.clone();
+    Ok(cfg)
+}
+
+fn client(opts: &RpApiOptions) -> anyhow::Result<RpApiClient> {
+    Ok(RpApiClient::new(client_config(opts)?)?)
 }
 
 fn read(p: &Path) -> anyhow::Result<Vec<u8>> {
@@ -687,6 +715,15 @@ pub async fn run(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()> {
         if transport && https_without_root {
             eprintln!("hint: for a server with a self-signed certificate, give --tls-ca FILE");
         }
+        if matches!(
+            e.downcast_ref::<crate::rp_client::Error>(),
+            Some(crate::rp_client::Error::PinMismatch { .. })
+        ) {
+            eprintln!(
+                "hint: if the server's key was changed on purpose, compare `tandem rp-api pin \
+                 --cert DATA_DIR/tls/server.crt` on the server with --pin-sha256"
+            );
+        }
     })
 }
 
@@ -1013,6 +1050,29 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
             Ok(())
         }
 
+        RpApiCommand::Pin { cert } => {
+            let (pins, source) = match &cert {
+                Some(p) => (
+                    certificate_file_pins(&read(p)?).with_context(|| p.display().to_string())?,
+                    p.display().to_string(),
+                ),
+                None => (
+                    presented_certificate_pins(&client_config(&opts)?).await?,
+                    format!("presented by {}", opts.api),
+                ),
+            };
+            for (i, c) in pins.iter().enumerate() {
+                let role = if i == 0 { "server" } else { "chain" };
+                eprintln!("{role} certificate {}: pin-sha256 {}", c.subject, c.pin);
+            }
+            eprintln!("source: {source}");
+            // Non-empty: both readers refuse a file or handshake without a certificate.
+            if let Some(own) = pins.first() {
+                outln!("{}", own.pin);
+            }
+            Ok(())
+        }
+
         RpApiCommand::Status {
             session_id,
             timeout_ms,
@@ -1093,5 +1153,36 @@ mod tests {
             ])
             .is_err()
         );
+
+        // --pin-sha256: repeatable or comma-separated, before or after the subcommand;
+        // anything but 32 bytes of Base64 is refused.
+        let a = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+        let b = "E9CZ9INDbd+2eRQozYqqbQ2yXLVKB9+xcprMF+44U1g=";
+        let pins = |args: &[&str]| -> Vec<String> {
+            let c = Cli::try_parse_from(args).unwrap();
+            c.opts.pin_sha256.iter().map(ToString::to_string).collect()
+        };
+        assert_eq!(
+            pins(&[
+                "rp-api",
+                "--pin-sha256",
+                a,
+                "--pin-sha256",
+                b,
+                "status",
+                "x"
+            ]),
+            [a, b]
+        );
+        assert_eq!(
+            pins(&["rp-api", "status", "x", "--pin-sha256", &format!("{b},{a}")]),
+            [b, a]
+        );
+        let e = Cli::try_parse_from(["rp-api", "--pin-sha256", "AAAA", "status", "x"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("decodes to 3 bytes"), "{e}");
+        let c = Cli::try_parse_from(["rp-api", "pin", "--cert", "server.crt"]).unwrap();
+        assert!(matches!(c.cmd, RpApiCommand::Pin { cert: Some(_) }));
     }
 }

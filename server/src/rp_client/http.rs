@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Error;
+use super::pinning::{self, SpkiPin};
 use crate::rp_api::ValidationError;
 use crate::rp_api::problem::Problem;
 use crate::rp_api::types::{
@@ -54,8 +55,14 @@ pub enum AuthTarget {
 pub struct ClientConfig {
     /// E.g. `http://127.0.0.1:8088/v3`.
     pub base_url: String,
-    /// An extra trusted root (PEM) for HTTPS to a server with a self-signed certificate.
+    /// Extra trusted roots (PEM) for HTTPS to a server with a self-signed certificate or a
+    /// private CA; the web PKI's roots (webpki-roots) stay trusted beside them.
     pub extra_root_pem: Option<Vec<u8>>,
+    /// HTTPS key pinning (api_details.txt): when not empty, every TLS connection must present
+    /// a certificate whose key has one of these pins (besides a valid chain), or it is
+    /// aborted in the handshake with [`Error::PinMismatch`]. Give the current key's pin and
+    /// the next one's to change keys without an outage. Needs an `https` base URL.
+    pub pins: Vec<SpkiPin>,
     /// TCP + TLS connection timeout.
     pub connect_timeout: Duration,
     /// Time allowed for a session-start request (long polls get `timeoutMs` on top).
@@ -70,10 +77,23 @@ impl ClientConfig {
         Self {
             base_url: base_url.into(),
             extra_root_pem: None,
+            pins: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             validate_requests: true,
         }
+    }
+
+    /// Adds a trusted root (PEM, one or more certificates) for the server's certificate.
+    pub fn with_extra_root_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.extra_root_pem = Some(pem.into());
+        self
+    }
+
+    /// Pins the server's key (see [`ClientConfig::pins`]); call again for each further pin.
+    pub fn with_pin(mut self, pin: SpkiPin) -> Self {
+        self.pins.push(pin);
+        self
     }
 }
 
@@ -102,21 +122,19 @@ impl RpApiClient {
                 config.base_url
             )));
         }
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .user_agent(concat!("tandem-rp-client/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = &config.extra_root_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| Error::Config(format!("TLS root certificate: {e}")))?;
-            if certs.is_empty() {
-                return Err(Error::Config(
-                    "TLS root certificate file holds no PEM certificate".into(),
-                ));
-            }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
+        if !config.pins.is_empty() && base.scheme() != "https" {
+            return Err(Error::Config(format!(
+                "base URL {:?}: key pinning needs https",
+                config.base_url
+            )));
         }
+        // Our own rustls configuration (reqwest's has no hook for the pin check); see
+        // `pinning`.
+        let tls = pinning::tls_config(config.extra_root_pem.as_deref(), &config.pins)?;
+        let builder = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .user_agent(concat!("tandem-rp-client/", env!("CARGO_PKG_VERSION")))
+            .use_preconfigured_tls(tls);
         let http = builder
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
@@ -371,6 +389,12 @@ impl RpApiClient {
 }
 
 fn transport(url: &Url, e: reqwest::Error) -> Error {
+    if let Some(mismatch) = pinning::find_pin_mismatch(&e) {
+        return Error::PinMismatch {
+            url: url.to_string(),
+            mismatch,
+        };
+    }
     Error::Transport {
         url: url.to_string(),
         // The URL is in our message already.

@@ -18,13 +18,18 @@
 //!  revocation::check_ocsp ──POST OCSP request to the certificate's AIA responder──▶
 //! ```
 //!
-//! Only [`http`] and [`revocation`] do I/O. Link building, QR rendering and verification take every input as an
+//! Every HTTPS connection of [`http`] is checked in its TLS handshake by [`pinning`]: chain,
+//! name and validity against the web PKI's roots plus configured ones, then, if the
+//! configuration pins keys, the SHA-256 of the server certificate's public key.
+//!
+//! Only [`http`], [`revocation`] and [`pinning::presented_certificate_pins`] do I/O. Link building, QR rendering and verification take every input as an
 //! argument (the receipt time of the start response, the current time, the trust anchors),
 //! so they are unit-tested without a server.
 
 pub mod callback;
 pub mod http;
 pub mod link;
+pub mod pinning;
 pub mod qr;
 pub mod revocation;
 pub mod verify;
@@ -42,6 +47,7 @@ use crate::rp_api::problem::Problem;
 pub use callback::CallbackError;
 pub use http::{AuthTarget, ClientConfig, RpApiClient, UserRef};
 pub use link::DeviceLinkSession;
+pub use pinning::{PinMismatch, SpkiPin};
 pub use verify::{
     AuthenticationExpectation, CertificateIdentity, ExpectedIdentity, SameDeviceCallback,
     SignatureExpectation, TrustAnchors, VerificationError, VerificationReport, VerificationStep,
@@ -77,6 +83,17 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// The server's TLS certificate chain was valid but its key is none of the pinned ones
+    /// ([`ClientConfig::pins`]): the handshake was aborted, no request was sent.
+    #[error("refused the RP API at {url}: {mismatch}")]
+    PinMismatch {
+        url: String,
+        #[source]
+        mismatch: PinMismatch,
+    },
+    /// A TLS connection made without an HTTP request (reading the server's pin) failed.
+    #[error("TLS connection to {url} failed: {detail}")]
+    Tls { url: String, detail: String },
     /// The server answered with an RFC 9457 problem document.
     #[error("{}", describe_problem(.status, .problem))]
     Problem { status: u16, problem: Box<Problem> },
