@@ -691,9 +691,25 @@ async fn start(rest: Rest, from: SocketAddr, kind: Kind, target: Target, body: B
     if start.flow != session::FLOW_DEVICE_LINK {
         crate::rp_api::callback_url::refuse_in_notification_request(&body)?;
     }
-    admit(&rest, &uuid, &name, from.ip())?;
+    let rp = admit(&rest, &uuid, &name, from.ip())?;
+    check_device_ip_sharing(&rp, &start.params)?;
     let v = run(&rest, move |app| start_session(app, start)).await?;
     Ok(json(&v))
+}
+
+/// changes.txt 3.2.2: "An exception is thrown immediately when IP address sharing is
+/// requested by the RP, but sharing is forbidden by RP configuration" (openapi.yml 403:
+/// "Relying Party has no permission to request MD client IP-address"). Sharing is forbidden
+/// unless the operator allowed it for this relying party.
+fn check_device_ip_sharing(rp: &RelyingParty, params: &SessionParams) -> Result<(), Problem> {
+    if params.share_ip && !rp.device_ip_sharing {
+        info!(
+            rp_uuid = %rp.uuid,
+            "REST request refused (403): shareMdClientIpAddress without the permission"
+        );
+        return Err(Problem::device_ip_sharing_forbidden());
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1574,6 +1574,8 @@ const UTF8_RP: &str = "00000000-0000-4000-8000-0000000000a2";
 const UTF8_NAME: &str = "Pank Öö Ääriväli";
 /// A relying party used up by the rate-limit check.
 const BUSY_RP: &str = "00000000-0000-4000-8000-0000000000a3";
+/// A relying party the operator allowed to request the mobile device's IP address.
+const SHARING_RP: &str = "00000000-0000-4000-8000-0000000000a4";
 const AUTH_DL_ANON: &str = "/v3/authentication/device-link/anonymous";
 const CERT_DL_ANON: &str = "/v3/signature/certificate-choice/device-link/anonymous";
 /// MARY's ETSI natural person semantics identifier.
@@ -1906,8 +1908,62 @@ async fn api_details__http_tls_errors_authentication_idempotency() {
     // Mobile device IP sharing is not allowed by default.
     let mut b = cert_choice_body(RP_UUID, RP_NAME);
     b["requestProperties"] = json!({"shareMdClientIpAddress": true});
+    let r = post(&server, CERT_DL_ANON, &b);
     c.problem(
         "requestProperties: shareMdClientIpAddress from a relying party without that permission gets 403",
+        &r,
+        403,
+    );
+    c.eq(
+        "requestProperties: the 403 names the property (as ForbiddenErrorResponseWithErrorsFieldJsonExample)",
+        r.json()["errors"][0]["pointer"].as_str(),
+        Some("/requestProperties/shareMdClientIpAddress"),
+    );
+    c.eq(
+        "requestProperties: shareMdClientIpAddress false needs no permission",
+        post(
+            &server,
+            CERT_DL_ANON,
+            &with(
+                &b,
+                "requestProperties",
+                json!({"shareMdClientIpAddress": false}),
+            ),
+        )
+        .status,
+        200,
+    );
+    // The operator's permission: at registration, or granted and withdrawn later.
+    server
+        .operator(&[
+            "rp-add",
+            "--uuid",
+            SHARING_RP,
+            "--name",
+            "Sharing Bank",
+            "--device-ip-sharing",
+        ])
+        .unwrap();
+    let mut shared = cert_choice_body(SHARING_RP, "Sharing Bank");
+    shared["requestProperties"] = json!({"shareMdClientIpAddress": true});
+    c.eq(
+        "requestProperties: shareMdClientIpAddress from a relying party registered with the permission starts",
+        post(&server, CERT_DL_ANON, &shared).status,
+        200,
+    );
+    server
+        .operator(&["rp-device-ip", RP_UUID, "allow"])
+        .unwrap();
+    c.eq(
+        "requestProperties: once the operator allows it (rp-device-ip allow), the refused request starts",
+        post(&server, CERT_DL_ANON, &b).status,
+        200,
+    );
+    server
+        .operator(&["rp-device-ip", RP_UUID, "forbid"])
+        .unwrap();
+    c.problem(
+        "requestProperties: once the operator forbids it again (rp-device-ip forbid), 403 again",
         &post(&server, CERT_DL_ANON, &b),
         403,
     );

@@ -685,6 +685,8 @@ async fn prepare(
                 uuid: REST_RP_UUID.into(),
                 names: vec![REST_RP_NAME.into()],
                 allowed_ips: Vec::new(),
+                // The load requests never ask for the device's address.
+                device_ip_sharing: false,
             },
             unix_now(),
         )?;

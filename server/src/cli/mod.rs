@@ -359,6 +359,15 @@ async fn shutdown_signal() {
 
 // ---------------------------------------------------------------------- operator
 
+/// Whether a relying party may request the mobile device's IP address.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceIpSharing {
+    /// Requests with `shareMdClientIpAddress: true` are served.
+    Allow,
+    /// Such requests get 403 (the default of every relying party).
+    Forbid,
+}
+
 /// Which key pair.
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum KeyArg {
@@ -456,9 +465,23 @@ pub enum OperatorCommand {
         /// Allowed source address (repeat for several); none = any address.
         #[arg(long = "allow-ip")]
         allow_ip: Vec<std::net::IpAddr>,
+        /// Allows it to request the mobile device's IP address
+        /// (`requestProperties.shareMdClientIpAddress`); without this flag such a request
+        /// gets 403. `rp-device-ip` changes it later.
+        #[arg(long)]
+        device_ip_sharing: bool,
     },
     /// Lists the registered relying parties.
     Rps,
+    /// Allows or forbids a relying party to request the mobile device's IP address
+    /// (`requestProperties.shareMdClientIpAddress`, forbidden unless allowed here).
+    RpDeviceIp {
+        /// UUID.
+        uuid: String,
+        /// `allow` or `forbid`.
+        #[arg(value_enum)]
+        sharing: DeviceIpSharing,
+    },
     /// Removes (deactivates) a relying party.
     RpRemove {
         /// UUID.
@@ -714,6 +737,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
             name,
             uuid,
             allow_ip,
+            device_ip_sharing,
         } => {
             let names = name
                 .iter()
@@ -727,12 +751,28 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 uuid,
                 names,
                 allowed_ips: allow_ip,
+                device_ip_sharing,
             };
             store.add_relying_party(&rp, now)?;
             outln!(
-                "relying party {} registered as {}",
+                "relying party {} registered as {}{}",
                 rp.uuid,
-                quoted_names(&rp.names)
+                quoted_names(&rp.names),
+                if rp.device_ip_sharing {
+                    " (may request the device IP address)"
+                } else {
+                    ""
+                }
+            );
+        }
+        OperatorCommand::RpDeviceIp { uuid, sharing } => {
+            let uuid = rp_uuid_arg(&uuid)?;
+            let allowed = sharing == DeviceIpSharing::Allow;
+            let changed = store.set_relying_party_device_ip_sharing(&uuid, allowed, now)?;
+            outln!(
+                "relying party {uuid} {} request the device IP address{}",
+                if allowed { "may" } else { "may not" },
+                if changed { " now" } else { " (unchanged)" }
             );
         }
         OperatorCommand::RpNameAdd { uuid, name } => {
@@ -759,7 +799,16 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 } else {
                     ips.join(", ")
                 };
-                outln!("{}  {}  from {from}", rp.uuid, quoted_names(&rp.names));
+                let device_ip = if rp.device_ip_sharing {
+                    "device IP on request"
+                } else {
+                    "no device IP"
+                };
+                outln!(
+                    "{}  {}  from {from}  {device_ip}",
+                    rp.uuid,
+                    quoted_names(&rp.names)
+                );
             }
         }
         OperatorCommand::RpRemove { uuid } => {

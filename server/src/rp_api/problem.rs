@@ -86,6 +86,21 @@ impl Problem {
         Self::new(403, "Forbidden", detail)
     }
 
+    /// 403 for `requestProperties.shareMdClientIpAddress: true` from a relying party whose
+    /// configuration forbids it (changes.txt 3.2.2, openapi.yml `403_Forbidden`), shaped as
+    /// openapi.yml's `ForbiddenErrorResponseWithErrorsFieldJsonExample`.
+    pub fn device_ip_sharing_forbidden() -> Self {
+        Self::forbidden("Forbidden").with_errors(vec![ErrorDetail {
+            code: None,
+            detail: Some(
+                "Relying Party does not have permissions to request the MD client IP address sharing"
+                    .to_owned(),
+            ),
+            param_name: Some("shareMdClientIpAddress".to_owned()),
+            pointer: Some("/requestProperties/shareMdClientIpAddress".to_owned()),
+        }])
+    }
+
     /// 404: no such account / document (same text for every cause, to resist enumeration).
     pub fn not_found() -> Self {
         Self::new(404, "Not Found", "Not Found")
@@ -192,6 +207,26 @@ mod tests {
         let p: Problem = serde_json::from_str(json).unwrap();
         assert_eq!(p.status, 400);
         assert_eq!(serde_json::to_string(&p).unwrap(), json);
+    }
+
+    #[test]
+    fn device_ip_sharing_refusal_is_the_spec_forbidden_example() {
+        // ForbiddenErrorResponseWithErrorsFieldJsonExample without its `instance`.
+        let spec = serde_json::json!({
+            "type": "about:blank",
+            "title": "Forbidden",
+            "status": 403,
+            "detail": "Forbidden",
+            "errors": [{
+                "detail": "Relying Party does not have permissions to request the MD client IP address sharing",
+                "paramName": "shareMdClientIpAddress",
+                "pointer": "/requestProperties/shareMdClientIpAddress"
+            }]
+        });
+        assert_eq!(
+            serde_json::to_value(Problem::device_ip_sharing_forbidden()).unwrap(),
+            spec
+        );
     }
 
     #[test]

@@ -383,6 +383,10 @@ pub struct RelyingParty {
     pub names: Vec<String>,
     /// Source addresses allowed to call; empty = any.
     pub allowed_ips: Vec<std::net::IpAddr>,
+    /// May request the mobile device's IP address (`requestProperties.shareMdClientIpAddress`;
+    /// openapi.yml: "default configuration does not allow the IP sharing"). Off unless the
+    /// operator allows it.
+    pub device_ip_sharing: bool,
 }
 
 /// Result of checking a relying party.
@@ -1720,13 +1724,18 @@ impl Store {
                 return Err(StoreError::Conflict(format!("relying party {} exists already", rp.uuid)));
             }
             let ips: Vec<String> = rp.allowed_ips.iter().map(ToString::to_string).collect();
-            tx.prepare_cached("INSERT INTO relying_parties (uuid, allowed_ips, created_at, active) VALUES (?1, ?2, ?3, 1)")?.execute(
-                params![rp.uuid, ips.join(","), now],
+            tx.prepare_cached("INSERT INTO relying_parties (uuid, allowed_ips, created_at, active, device_ip_sharing) VALUES (?1, ?2, ?3, 1, ?4)")?.execute(
+                params![rp.uuid, ips.join(","), now, rp.device_ip_sharing],
             )?;
             for (position, name) in (1i64..).zip(&rp.names) {
                 insert_rp_name(tx, &rp.uuid, position, name, now)?;
             }
-            let details = serde_json::json!({ "uuid": rp.uuid, "names": rp.names, "allowed_ips": ips });
+            let details = serde_json::json!({
+                "uuid": rp.uuid,
+                "names": rp.names,
+                "allowed_ips": ips,
+                "device_ip_sharing": rp.device_ip_sharing,
+            });
             audit(tx, now, "relying_party_added", None, &details)?;
             Ok(())
         })
@@ -1784,6 +1793,38 @@ impl Store {
         })
     }
 
+    /// Allows or forbids an active relying party to request the mobile device's IP address
+    /// (operator). Returns whether the permission changed; a change is an audit record.
+    /// Refused, and nothing changed, when the relying party is unknown or removed.
+    pub fn set_relying_party_device_ip_sharing(
+        &self,
+        uuid: &str,
+        allowed: bool,
+        now: i64,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let current: Option<bool> = tx
+                .prepare_cached(
+                    "SELECT device_ip_sharing FROM relying_parties WHERE uuid = ?1 AND active = 1",
+                )?
+                .query_row(params![uuid], |r| r.get(0))
+                .optional()?;
+            let Some(current) = current else {
+                return Err(StoreError::Conflict(format!(
+                    "no active relying party {uuid}"
+                )));
+            };
+            if current == allowed {
+                return Ok(false);
+            }
+            tx.prepare_cached("UPDATE relying_parties SET device_ip_sharing = ?2 WHERE uuid = ?1")?
+                .execute(params![uuid, allowed])?;
+            let details = serde_json::json!({ "uuid": uuid, "device_ip_sharing": allowed });
+            audit(tx, now, "relying_party_device_ip_sharing", None, &details)?;
+            Ok(true)
+        })
+    }
+
     /// Deactivates a relying party (operator). Returns false if it was unknown or inactive.
     pub fn remove_relying_party(&self, uuid: &str, now: i64) -> Result<bool> {
         self.write(|tx| {
@@ -1809,7 +1850,7 @@ impl Store {
     pub fn relying_parties(&self) -> Result<Vec<RelyingParty>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT r.uuid, n.name, r.allowed_ips FROM relying_parties r
+            "SELECT r.uuid, n.name, r.allowed_ips, r.device_ip_sharing FROM relying_parties r
              JOIN relying_party_names n ON n.rp_uuid = r.uuid
              WHERE r.active = 1 ORDER BY r.created_at, r.uuid, n.position",
         )?;
@@ -1822,7 +1863,7 @@ impl Store {
     fn active_relying_party(&self, uuid: &str) -> Result<Option<RelyingParty>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT r.uuid, n.name, r.allowed_ips FROM relying_parties r
+            "SELECT r.uuid, n.name, r.allowed_ips, r.device_ip_sharing FROM relying_parties r
              JOIN relying_party_names n ON n.rp_uuid = r.uuid
              WHERE r.uuid = ?1 AND r.active = 1 ORDER BY n.position",
         )?;
@@ -2380,20 +2421,22 @@ fn bits_column(bits: usize) -> Result<i64> {
     i64::try_from(bits).map_err(|_| StoreError::Conflict("key size".into()))
 }
 
-/// The columns `uuid, name, allowed_ips` of a `relying_parties` row joined with one of its
-/// `relying_party_names`.
-fn rp_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+/// The columns `uuid, name, allowed_ips, device_ip_sharing` of a `relying_parties` row
+/// joined with one of its `relying_party_names`.
+type RpRow = (String, String, String, bool);
+
+fn rp_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<RpRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
 /// Relying parties from [`rp_columns`] rows, one row per name, ordered by relying party and
 /// then name position; `allowed_ips` is a comma-separated list.
 fn relying_parties_from_rows(
-    rows: impl Iterator<Item = rusqlite::Result<(String, String, String)>>,
+    rows: impl Iterator<Item = rusqlite::Result<RpRow>>,
 ) -> Result<Vec<RelyingParty>> {
     let mut out: Vec<RelyingParty> = Vec::new();
     for row in rows {
-        let (uuid, name, ips) = row?;
+        let (uuid, name, ips, device_ip_sharing) = row?;
         match out.last_mut() {
             Some(rp) if rp.uuid == uuid => rp.names.push(name),
             _ => {
@@ -2409,6 +2452,7 @@ fn relying_parties_from_rows(
                     uuid,
                     names: vec![name],
                     allowed_ips,
+                    device_ip_sharing,
                 });
             }
         }

@@ -276,6 +276,22 @@ INSERT INTO relying_party_names (rp_uuid, position, name, added_at)
 ALTER TABLE relying_parties DROP COLUMN name;
 "#,
     ),
+    (
+        12,
+        "permission of a relying party to request the mobile device's IP address",
+        // openapi.yml `RequestProperties`: the IP address is shared only if "The RP has
+        // privileges to request mobile device IP address (default configuration does not
+        // allow the IP sharing)"; changes.txt 3.2.2: a request for it from a relying party
+        // whose configuration forbids it is refused at once (403). Every relying party,
+        // existing ones included, starts without the permission: it is the specification's
+        // default; no relying party has ever received a device address from an earlier
+        // server (none was recorded), so none depends on it; and the address is the
+        // person's personal data, handed out only where the operator decided so
+        // (`tandem operator rp-device-ip UUID allow`, audited).
+        r#"
+ALTER TABLE relying_parties ADD COLUMN device_ip_sharing INTEGER NOT NULL DEFAULT 0;
+"#,
+    ),
 ];
 
 /// The migration after which the write-ahead log is truncated, so no frame of it keeps an

@@ -586,6 +586,7 @@ fn relying_parties_are_checked_by_uuid_name_and_address() {
         uuid: uuid.into(),
         names: vec!["DEMO".into()],
         allowed_ips: vec![local],
+        device_ip_sharing: false,
     };
     store.add_relying_party(&rp, NOW).unwrap();
     assert!(store.add_relying_party(&rp, NOW).is_err(), "no duplicates");
@@ -618,6 +619,7 @@ fn relying_parties_are_checked_by_uuid_name_and_address() {
         uuid: "11111111-1111-4111-8111-111111111111".into(),
         names: vec!["Open".into()],
         allowed_ips: vec![],
+        device_ip_sharing: false,
     };
     store.add_relying_party(&open, NOW).unwrap();
     assert!(matches!(
@@ -685,6 +687,7 @@ fn a_relying_party_is_admitted_by_any_of_its_names_ignoring_case() {
                 uuid: uuid.into(),
                 names: vec!["DEMO".into(), "Straße Bank".into()],
                 allowed_ips: vec![],
+                device_ip_sharing: false,
             },
             NOW,
         )
@@ -695,6 +698,7 @@ fn a_relying_party_is_admitted_by_any_of_its_names_ignoring_case() {
                 uuid: other_uuid.into(),
                 names: vec!["Other Bank".into()],
                 allowed_ips: vec![],
+                device_ip_sharing: false,
             },
             NOW,
         )
@@ -765,6 +769,7 @@ fn relying_party_names_that_fold_alike_and_the_last_name_are_refused() {
         uuid: uuid.into(),
         names: names.iter().map(|n| (*n).to_owned()).collect(),
         allowed_ips: vec![],
+        device_ip_sharing: false,
     };
     let audit_len = |store: &Store| store.audit_log(1, 1000).unwrap().len();
     // At creation: no name, two names that fold alike, a name with white space around it.
@@ -856,11 +861,13 @@ fn single_relying_party_names_become_the_first_configured_name_on_upgrade() {
                 uuid: "00000000-0000-4000-8000-0000000000c1".into(),
                 names: vec!["DEMO".into()],
                 allowed_ips: vec![from],
+                device_ip_sharing: false,
             },
             RelyingParty {
                 uuid: "00000000-0000-4000-8000-0000000000c2".into(),
                 names: vec!["Straße Bank".into()],
                 allowed_ips: vec![],
+                device_ip_sharing: false,
             },
         ]
     );
@@ -1170,4 +1177,159 @@ fn answers_stored_in_clear_by_an_earlier_version_are_discarded_on_upgrade() {
             file.display()
         );
     }
+}
+
+/// The relying party `uuid` as the store lists it.
+fn listed_rp(store: &Store, uuid: &str) -> Option<RelyingParty> {
+    store
+        .relying_parties()
+        .unwrap()
+        .into_iter()
+        .find(|rp| rp.uuid == uuid)
+}
+
+#[test]
+fn device_ip_sharing_is_forbidden_unless_allowed_and_every_change_is_audited() {
+    let store = Store::open_in_memory().unwrap();
+    let from: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let plain = "00000000-0000-4000-8000-0000000000d1";
+    let sharing = "00000000-0000-4000-8000-0000000000d2";
+    let rp = |uuid: &str, device_ip_sharing: bool| RelyingParty {
+        uuid: uuid.into(),
+        names: vec![format!("Bank {uuid}")],
+        allowed_ips: vec![],
+        device_ip_sharing,
+    };
+    store.add_relying_party(&rp(plain, false), NOW).unwrap();
+    store.add_relying_party(&rp(sharing, true), NOW).unwrap();
+    let admitted = |uuid: &str| match store
+        .authenticate_relying_party(uuid, &format!("Bank {uuid}"), from)
+        .unwrap()
+    {
+        RpCheck::Allowed(rp) => rp.device_ip_sharing,
+        other => panic!("{uuid} not admitted: {other:?}"),
+    };
+    // The permission travels with the admitted relying party (one lookup per request).
+    assert!(!admitted(plain));
+    assert!(admitted(sharing));
+    let added = store.audit_log(1, 100).unwrap();
+    assert!(
+        added.iter().any(|r| r.event == "relying_party_added"
+            && r.details.contains(sharing)
+            && r.details.contains("\"device_ip_sharing\":true")),
+        "{added:?}"
+    );
+
+    // Allow, allow again (no change, no record), forbid.
+    let before = store.audit_log(1, 1000).unwrap().len();
+    assert!(
+        store
+            .set_relying_party_device_ip_sharing(plain, true, NOW + 1)
+            .unwrap()
+    );
+    assert!(admitted(plain));
+    assert!(listed_rp(&store, plain).unwrap().device_ip_sharing);
+    assert!(
+        !store
+            .set_relying_party_device_ip_sharing(plain, true, NOW + 2)
+            .unwrap(),
+        "unchanged"
+    );
+    assert!(
+        store
+            .set_relying_party_device_ip_sharing(plain, false, NOW + 3)
+            .unwrap()
+    );
+    assert!(!admitted(plain));
+    let events: Vec<_> = store
+        .audit_log(1, 1000)
+        .unwrap()
+        .into_iter()
+        .skip(before)
+        .map(|r| {
+            let details: serde_json::Value = serde_json::from_str(&r.details).unwrap();
+            (r.event, details)
+        })
+        .collect();
+    let record = |allowed: bool| {
+        (
+            "relying_party_device_ip_sharing".to_owned(),
+            serde_json::json!({ "uuid": plain, "device_ip_sharing": allowed }),
+        )
+    };
+    assert_eq!(events, [record(true), record(false)]);
+
+    // Unknown and removed relying parties are refused and nothing is recorded.
+    let unknown = "00000000-0000-4000-8000-0000000000d3";
+    for uuid in [unknown, sharing] {
+        if uuid == sharing {
+            assert!(store.remove_relying_party(sharing, NOW + 4).unwrap());
+        }
+        let before = store.audit_log(1, 1000).unwrap().len();
+        let e = store
+            .set_relying_party_device_ip_sharing(uuid, true, NOW + 5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no active relying party"), "{e}");
+        assert_eq!(store.audit_log(1, 1000).unwrap().len(), before);
+    }
+    assert!(store.verify_audit_chain().unwrap().is_ok());
+}
+
+#[test]
+fn relying_parties_of_an_earlier_schema_may_not_request_the_device_ip_after_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tandem.db");
+    let uuid = "00000000-0000-4000-8000-0000000000e1";
+    {
+        // A database of schema 11 (several names, no permission column), as the server
+        // before this permission left it.
+        let conn = database_at_schema(&path, 11);
+        conn.execute_batch(&format!(
+            "INSERT INTO relying_parties (uuid, allowed_ips, created_at, active)
+                 VALUES ('{uuid}', '127.0.0.1', 10, 1);
+             INSERT INTO relying_party_names (rp_uuid, position, name, added_at)
+                 VALUES ('{uuid}', 1, 'DEMO', 10), ('{uuid}', 2, 'Demo Bank', 11);"
+        ))
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let from: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    // Names and addresses are kept; the permission starts forbidden (the spec's default).
+    assert_eq!(
+        listed_rp(&store, uuid),
+        Some(RelyingParty {
+            uuid: uuid.into(),
+            names: vec!["DEMO".into(), "Demo Bank".into()],
+            allowed_ips: vec![from],
+            device_ip_sharing: false,
+        })
+    );
+    assert!(matches!(
+        store
+            .authenticate_relying_party(uuid, "demo bank", from)
+            .unwrap(),
+        RpCheck::Allowed(RelyingParty {
+            device_ip_sharing: false,
+            ..
+        })
+    ));
+    // The operator can grant it; the upgraded database is opened again without redoing it.
+    assert!(
+        store
+            .set_relying_party_device_ip_sharing(uuid, true, NOW)
+            .unwrap()
+    );
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert!(listed_rp(&store, uuid).unwrap().device_ip_sharing);
+    let applied: i64 = store
+        .conn()
+        .query_row(
+            "SELECT COUNT(*) FROM schema_migrations WHERE version = 12",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(applied, 1);
 }
