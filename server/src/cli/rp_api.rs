@@ -73,6 +73,10 @@ pub struct RpApiOptions {
     /// Extra root certificate (PEM) to trust for the server's HTTPS certificate.
     #[arg(long, global = true, env = "TANDEM_RP_API_CA")]
     pub tls_ca: Option<PathBuf>,
+    /// Certificate revocation list (PEM or DER) of the CA that issued the server's HTTPS
+    /// certificate: the certificate must be covered by a current CRL and not listed. Repeatable.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_crl: Vec<PathBuf>,
     /// Pin the server's TLS key: the standard Base64 SHA-256 of its certificate's
     /// SubjectPublicKeyInfo (HPKP's pin-sha256; `tandem rp-api pin` prints it). Repeatable or
     /// comma-separated (the current key and the next one): a server whose key matches none is
@@ -372,6 +376,9 @@ fn client_config(opts: &RpApiOptions) -> anyhow::Result<ClientConfig> {
     if let Some(p) = &opts.tls_ca {
         cfg.extra_root_pem =
             Some(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?);
+    }
+    for p in &opts.tls_crl {
+        cfg.tls_crls.push(read(p)?);
     }
     cfg.pins = opts.pin_sha256.clone();
     Ok(cfg)

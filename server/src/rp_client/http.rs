@@ -63,6 +63,12 @@ pub struct ClientConfig {
     /// aborted in the handshake with [`Error::PinMismatch`]. Give the current key's pin and
     /// the next one's to change keys without an outage. Needs an `https` base URL.
     pub pins: Vec<SpkiPin>,
+    /// Revocation of the server's certificate (api_details.txt: "not revoked"): certificate
+    /// revocation lists, each entry the bytes of a CRL file (PEM `X509 CRL` blocks or one DER
+    /// CRL). When not empty, the server certificate must be covered by a CRL of its issuer
+    /// whose nextUpdate has not passed, and not be listed in it. Keeping the files current
+    /// is the caller's job (the issuer's CRL distribution point says where to fetch them).
+    pub tls_crls: Vec<Vec<u8>>,
     /// TCP + TLS connection timeout.
     pub connect_timeout: Duration,
     /// Time allowed for a session-start request (long polls get `timeoutMs` on top).
@@ -78,6 +84,7 @@ impl ClientConfig {
             base_url: base_url.into(),
             extra_root_pem: None,
             pins: Vec::new(),
+            tls_crls: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             validate_requests: true,
@@ -87,6 +94,13 @@ impl ClientConfig {
     /// Adds a trusted root (PEM, one or more certificates) for the server's certificate.
     pub fn with_extra_root_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.extra_root_pem = Some(pem.into());
+        self
+    }
+
+    /// Adds a CRL file for the server certificate's revocation check (see
+    /// [`ClientConfig::tls_crls`]).
+    pub fn with_tls_crl(mut self, crl_file: impl Into<Vec<u8>>) -> Self {
+        self.tls_crls.push(crl_file.into());
         self
     }
 
@@ -130,7 +144,11 @@ impl RpApiClient {
         }
         // Our own rustls configuration (reqwest's has no hook for the pin check); see
         // `pinning`.
-        let tls = pinning::tls_config(config.extra_root_pem.as_deref(), &config.pins)?;
+        let tls = pinning::tls_config(
+            config.extra_root_pem.as_deref(),
+            &config.tls_crls,
+            &config.pins,
+        )?;
         let builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .user_agent(concat!("tandem-rp-client/", env!("CARGO_PKG_VERSION")))

@@ -11,7 +11,8 @@
 //!  TCP connect ─▶ ClientHello ─▶ server Certificate ─▶ PinnedVerifier::verify_server_cert
 //!                                                        1. chain, name, validity (webpki,
 //!                                                           trusted roots: the web PKI's
-//!                                                           plus ClientConfig::extra_root_pem)
+//!                                                           plus ClientConfig::extra_root_pem;
+//!                                                           revocation with ::tls_crls)
 //!                                                        2. SHA-256(end-entity SPKI) ∈ pins
 //!                                                      ─▶ fails: alert, connection closed,
 //!                                                         Error::PinMismatch; no HTTP byte sent
@@ -36,7 +37,9 @@ use tokio_rustls::rustls::client::danger::{
 };
 use tokio_rustls::rustls::client::{Resumption, WebPkiServerVerifier};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio_rustls::rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, ServerName, UnixTime,
+};
 use tokio_rustls::rustls::{
     CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme,
 };
@@ -239,10 +242,12 @@ impl ServerCertVerifier for PinnedVerifier {
 }
 
 /// The rustls configuration of the client: the web PKI's roots plus `extra_root_pem`, TLS 1.2
-/// and 1.3 with rustls' safe suites (ring), ALPN `http/1.1` (the HTTP layer speaks HTTP/1.1),
-/// and with `pins` the pin check and no session resumption.
+/// and 1.3 with rustls' safe suites (ring), ALPN `http/1.1` (the HTTP layer speaks HTTP/1.1);
+/// with `crls` (each a CRL file: PEM blocks or one DER CRL) the revocation check of the server
+/// certificate; with `pins` the pin check and no session resumption.
 pub(crate) fn tls_config(
     extra_root_pem: Option<&[u8]>,
+    crls: &[Vec<u8>],
     pins: &[SpkiPin],
 ) -> Result<rustls::ClientConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -263,7 +268,21 @@ pub(crate) fn tls_config(
                 .map_err(|e| Error::Config(format!("TLS root certificate: {e}")))?;
         }
     }
-    let chain = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let mut chain = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    let crls = crls
+        .iter()
+        .map(|f| read_crls(f))
+        .collect::<Result<Vec<_>, _>>()?
+        .concat();
+    if !crls.is_empty() {
+        // The server certificate must be covered by a current CRL of its issuer and not be
+        // listed: an unknown status (no CRL of that issuer) or an expired CRL fails too.
+        chain = chain
+            .with_crls(crls)
+            .only_check_end_entity_revocation()
+            .enforce_revocation_expiration();
+    }
+    let chain = chain
         .build()
         .map_err(|e| Error::Config(format!("TLS verifier: {e}")))?;
     let builder = rustls::ClientConfig::builder_with_provider(provider)
@@ -285,6 +304,22 @@ pub(crate) fn tls_config(
     }
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// The CRLs of one file: PEM `X509 CRL` blocks, or one DER CRL.
+fn read_crls(file: &[u8]) -> Result<Vec<CertificateRevocationListDer<'static>>, Error> {
+    if file.trim_ascii_start().starts_with(b"-----BEGIN") {
+        let crls: Vec<_> = CertificateRevocationListDer::pem_slice_iter(file)
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::Config(format!("TLS CRL: {e}")))?;
+        if crls.is_empty() {
+            return Err(Error::Config("TLS CRL file holds no PEM X509 CRL".into()));
+        }
+        Ok(crls)
+    } else {
+        // rustls parses it when the verifier is built and refuses what is not a CRL.
+        Ok(vec![CertificateRevocationListDer::from(file.to_vec())])
+    }
 }
 
 /// The [`PinMismatch`] behind a connection error, if that is what failed. The rustls error
@@ -342,7 +377,7 @@ pub async fn presented_certificate_pins(
         url: config.base_url.clone(),
         detail,
     };
-    let tls = tls_config(config.extra_root_pem.as_deref(), &[])?;
+    let tls = tls_config(config.extra_root_pem.as_deref(), &config.tls_crls, &[])?;
     let connect = async {
         let tcp = tokio::net::TcpStream::connect((host, port))
             .await
