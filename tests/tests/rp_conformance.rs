@@ -4280,7 +4280,8 @@ fn with(v: &Value, path: &str, x: Value) -> Value {
 ///   `cert` {`value`, `certificateLevel`}, `interactionTypeUsed` ("Mandatory if the
 ///   result.endResult is OK"); `signature` of exactly the protocol's object
 ///   (`additionalProperties: false`, its required members); `signatureProtocol` only for
-///   signatures; `deviceIpAddress` "present only when it has been previously requested";
+///   signatures; `deviceIpAddress` "present only when it has been previously requested"
+///   (and then, with the relying party's privilege, the address the phone answered from);
 ///   `ignoredProperties`: "Any unsupported property is ignored and is listed";
 /// - `CertificateResponse`: `state` OK with `cert`; the `404`s of the document endpoints and
 ///   `404_SessionNotFound`; a locked key gives `DOCUMENT_UNUSABLE` (sessions, and the
@@ -4699,6 +4700,78 @@ async fn openapi__request_schemas_and_responses() {
         b["result"]["documentNumber"].is_string() && b["cert"]["value"].is_string(),
         &b,
     );
+
+    // RequestProperties: "The IP address is saved to the RP session when `person` reacts to
+    // the `RpRequest` with one of its mobile devices", returned when the RP has the privilege,
+    // asked for it and the session is complete. The phone calls from 127.0.0.1.
+    server
+        .operator(&["rp-device-ip", RP_UUID, "allow"])
+        .unwrap();
+    let share = json!({"shareMdClientIpAddress": true});
+    let id = session_id(&start(
+        &server,
+        &n_sign_path,
+        &with(&sign, "requestProperties", share.clone()),
+    ));
+    let t = mary.pending(&id).await;
+    mary.accept(&t).await;
+    c.eq(
+        "deviceIpAddress: the phone's address for a notification signing that asked for it",
+        result(&server, &id)["deviceIpAddress"].as_str(),
+        Some("127.0.0.1"),
+    );
+    let s = start_device_link(
+        &server,
+        AUTH_DL_ANON,
+        &with(&dl_auth, "requestProperties", share.clone()),
+        Kind::Auth,
+    );
+    let t = mary
+        .claim(&s.session.qr_link(Instant::now()))
+        .await
+        .unwrap();
+    mary.accept(&t).await;
+    c.eq(
+        "deviceIpAddress: the phone's address for a device-link authentication that asked for it",
+        result(&server, &s.id)["deviceIpAddress"].as_str(),
+        Some("127.0.0.1"),
+    );
+    let id = session_id(&start(
+        &server,
+        &n_cert_path,
+        &with(
+            &cert_choice_body(RP_UUID, RP_NAME),
+            "requestProperties",
+            share.clone(),
+        ),
+    ));
+    let t = mary.pending(&id).await;
+    mary.accept(&t).await;
+    c.eq(
+        "deviceIpAddress: the phone's address for a certificate choice that asked for it",
+        result(&server, &id)["deviceIpAddress"].as_str(),
+        Some("127.0.0.1"),
+    );
+    let id = session_id(&start(
+        &server,
+        &n_sign_path,
+        &with(
+            &sign,
+            "requestProperties",
+            json!({"shareMdClientIpAddress": false}),
+        ),
+    ));
+    let t = mary.pending(&id).await;
+    mary.accept(&t).await;
+    let b = result(&server, &id);
+    c.check(
+        "deviceIpAddress: absent when not asked for, even with the permission",
+        b["result"]["endResult"] == "OK" && b.get("deviceIpAddress").is_none(),
+        &b,
+    );
+    server
+        .operator(&["rp-device-ip", RP_UUID, "forbid"])
+        .unwrap();
 
     let r = post(&server, &cert_path, &cert);
     let v = r.json();

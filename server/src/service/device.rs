@@ -822,6 +822,8 @@ impl Device for DeviceService {
 
     #[instrument(skip_all, fields(transaction_id = %request.get_ref().transaction_id))]
     async fn confirm(&self, request: Request<pb::ConfirmRequest>) -> Res<pb::ConfirmResponse> {
+        // Saved with a REST session whose relying party asked for it (shareMdClientIpAddress).
+        let device_ip = request.remote_addr().map(|a| a.ip());
         let req = request.into_inner();
         let app = Arc::clone(&self.app);
         // Authenticate, find the key pair and serialise per key pair. The usual case, a key
@@ -838,7 +840,14 @@ impl Device for DeviceService {
                 let lock = app.key_locks.get(&format!("{}:{}", acc.id, key_type));
                 let done = match lock.try_lock() {
                     // Read just now, and nothing else confirms for this key pair.
-                    Ok(_guard) => Some(confirm_locked(app, &acc, key_type, &req, Some(t))),
+                    Ok(_guard) => Some(confirm_locked(
+                        app,
+                        &acc,
+                        key_type,
+                        &req,
+                        Some(t),
+                        device_ip,
+                    )),
                     Err(_) => None,
                 };
                 Ok(match done {
@@ -872,7 +881,7 @@ impl Device for DeviceService {
                 let result = app
                     .blocking(move |app| {
                         let _guard = guard;
-                        confirm_locked(app, &acc, key_type, &req, None)
+                        confirm_locked(app, &acc, key_type, &req, None, device_ip)
                     })
                     .await;
                 app.notify(&account_id);
@@ -887,12 +896,13 @@ impl Device for DeviceService {
         &self,
         request: Request<pb::ClaimDeviceLinkRequest>,
     ) -> Res<pb::PendingTransaction> {
+        let device_ip = request.remote_addr().map(|a| a.ip());
         let req = request.into_inner();
         let result = self
             .app
             .blocking(move |app| {
                 let acc = authenticate(app, req.credential.as_ref())?;
-                let id = super::rp_device::claim(app, &acc, &req.device_link)?;
+                let id = super::rp_device::claim(app, &acc, &req.device_link, device_ip)?;
                 let t = app.store.transaction_for_account(&id, &acc.id, now())?;
                 let pending = pending_to_pb(app, &t, &acc.id)?;
                 app.notify(&acc.id);
@@ -1109,13 +1119,15 @@ struct BusyConfirm {
 
 /// The body of `Confirm`, run with the key pair's lock held, on a blocking thread. `read`
 /// is the transaction as read in the same blocking call before the lock was taken without
-/// waiting; after a wait it is `None` and the transaction is read again.
+/// waiting; after a wait it is `None` and the transaction is read again. `device_ip` is the
+/// address the app called from.
 fn confirm_locked(
     app: &App,
     acc: &Account,
     key_type: KeyType,
     req: &pb::ConfirmRequest,
     read: Option<store::TxForAccount>,
+    device_ip: Option<std::net::IpAddr>,
 ) -> Result<Result<pb::ConfirmResponse, Status>, ApiError> {
     let rt = Retransmission::new(
         &app.reply_master,
@@ -1159,14 +1171,15 @@ fn confirm_locked(
     };
     // REST sessions: certificate choice needs no share; ACSP_V2 brings the app's own x.
     let (x, vc_choice, target_outcome) =
-        match super::rp_device::check_confirm(app, acc, &t, req, &kp.composite_modulus)? {
+        match super::rp_device::check_confirm(app, acc, &t, req, &kp.composite_modulus, device_ip)?
+        {
             RpConfirm::Grpc => (t.encoded_message.clone(), !t.tx.vc_choices.is_empty(), None),
             RpConfirm::Sign {
                 x,
                 vc_choice,
                 outcome,
             } => (x, vc_choice, Some(outcome)),
-            RpConfirm::CertificateChoice if kp.status == KeyPairStatus::Disabled => {
+            RpConfirm::CertificateChoice { .. } if kp.status == KeyPairStatus::Disabled => {
                 let outcome = pb::ConfirmOutcome::Disabled;
                 return Ok(Ok(end_with(
                     store::EndResult::DocumentUnusable,
@@ -1174,7 +1187,7 @@ fn confirm_locked(
                     &kp,
                 )?));
             }
-            RpConfirm::CertificateChoice => {
+            RpConfirm::CertificateChoice { outcome } => {
                 let answer = |o| confirm_response(o, Vec::new(), &kp, policy, now);
                 let accepted = answer(pb::ConfirmOutcome::Accepted);
                 // The answer is stored with the completion; a session another device
@@ -1184,6 +1197,7 @@ fn confirm_locked(
                     &acc.id,
                     now,
                     &rt.ok(&accepted),
+                    outcome.as_deref(),
                 )?;
                 if won {
                     return Ok(Ok(accepted));

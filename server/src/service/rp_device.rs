@@ -1,6 +1,8 @@
 //! The app's side of REST (RP API v3) sessions: what a pending session shows, presenting a
 //! device link, and checking an ACSP_V2 answer before the share is judged.
 
+use std::net::IpAddr;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand_core::OsRng;
@@ -150,7 +152,15 @@ fn link_error(e: LinkError) -> ApiError {
 
 /// `ClaimDeviceLink`: check the link (authCode, age, session type), the person the session
 /// is meant for, and bind the session to this account. Returns the transaction id.
-pub(crate) fn claim(app: &App, acc: &Account, link: &str) -> Result<String, ApiError> {
+///
+/// `device_ip` is the address the app called from: saved with the session when the relying
+/// party asked for it (`shareMdClientIpAddress`, see [`shared_device_ip`]).
+pub(crate) fn claim(
+    app: &App,
+    acc: &Account,
+    link: &str,
+    device_ip: Option<IpAddr>,
+) -> Result<String, ApiError> {
     if link.len() > 4096 {
         return Err(ApiError::InvalidArgument("device link is too long".into()));
     }
@@ -224,6 +234,7 @@ pub(crate) fn claim(app: &App, acc: &Account, link: &str) -> Result<String, ApiE
     };
     let outcome = TargetOutcome {
         flow_type: Some(flow_type),
+        device_ip_address: shared_device_ip(&p, device_ip),
         ..Default::default()
     };
     match app
@@ -240,12 +251,25 @@ pub(crate) fn claim(app: &App, acc: &Account, link: &str) -> Result<String, ApiE
     }
 }
 
+/// The device's address to save with a session: only when the relying party asked for it
+/// (openapi.yml `RequestProperties`: "The IP address is saved to the RP session when
+/// `person` reacts to the `RpRequest` with one of its mobile devices"; a relying party may
+/// ask only with the operator's permission, checked at the start). Nothing is kept for a
+/// session that did not ask. IPv4 addresses seen through an IPv6 socket are written as IPv4.
+fn shared_device_ip(p: &SessionParams, device_ip: Option<IpAddr>) -> Option<String> {
+    device_ip
+        .filter(|_| p.share_ip)
+        .map(|ip| ip.to_canonical().to_string())
+}
+
 /// How a confirmation of a REST session proceeds.
 pub(crate) enum RpConfirm {
     /// Not a REST session: the gRPC path as before.
     Grpc,
-    /// Certificate choice: no share; completes with this account's certificate.
-    CertificateChoice,
+    /// Certificate choice: no share; completes with this account's certificate. `outcome`
+    /// is the app's answer to record with the completion, when there is something to add
+    /// (the device's address, if the relying party asked for it).
+    CertificateChoice { outcome: Option<String> },
     /// Judge the share against this `x` (the app's own for ACSP_V2). `outcome` is the
     /// app's answer (interaction used, user challenge) for the session's result: it is
     /// written with the signature, in the same database transaction, and read only for an
@@ -260,21 +284,34 @@ pub(crate) enum RpConfirm {
 }
 
 /// Checks the REST parts of a confirmation and returns the app's answer to be recorded with
-/// the signature; nothing here writes to the database or counts a PIN attempt.
+/// the signature; nothing here writes to the database or counts a PIN attempt. `device_ip`
+/// (the address the app called from) is part of the answer when the relying party asked for
+/// it.
 pub(crate) fn check_confirm(
     app: &App,
     acc: &Account,
     t: &store::TxForAccount,
     req: &pb::ConfirmRequest,
     composite_modulus: &[u8],
+    device_ip: Option<IpAddr>,
 ) -> Result<RpConfirm, ApiError> {
     let Some(s) = app.store.rp_session(&t.tx.id)? else {
         return Ok(RpConfirm::Grpc);
     };
-    if s.session_type == session::CERT {
-        return Ok(RpConfirm::CertificateChoice);
-    }
     let p = params_of(&s)?;
+    let device_ip_address = shared_device_ip(&p, device_ip);
+    if s.session_type == session::CERT {
+        let outcome = match device_ip_address {
+            Some(ip) => {
+                let mut o =
+                    TargetOutcome::parse(app.store.target_outcome(&t.tx.id, &acc.id)?.as_deref());
+                o.device_ip_address = Some(ip);
+                Some(o.to_json())
+            }
+            None => None,
+        };
+        return Ok(RpConfirm::CertificateChoice { outcome });
+    }
     let used: InteractionType =
         serde_json::from_value(serde_json::Value::String(req.interaction_type_used.clone()))
             .map_err(|_| ApiError::InvalidArgument("interaction_type_used is unknown".into()))?;
@@ -293,6 +330,9 @@ pub(crate) fn check_confirm(
     let mut outcome = TargetOutcome::parse(app.store.target_outcome(&t.tx.id, &acc.id)?.as_deref());
     let flow_type = *outcome.flow_type.get_or_insert(FlowType::Notification);
     outcome.interaction_type_used = Some(used);
+    if device_ip_address.is_some() {
+        outcome.device_ip_address = device_ip_address;
+    }
     let vc_choice = used == InteractionType::ConfirmationMessageAndVerificationCodeChoice;
     let x = if p.signature_protocol.as_deref() == Some("ACSP_V2") {
         let uc = &req.user_challenge;
@@ -416,4 +456,50 @@ pub(crate) fn refusal(
             (store::EndResult::ExpectedLinkedSession, None)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rp_api::level::CertificateLevel;
+
+    fn params(share_ip: bool) -> SessionParams {
+        SessionParams {
+            signature_protocol: None,
+            rp_challenge: None,
+            server_random: None,
+            digest: None,
+            signature_algorithm: None,
+            hash_algorithm: None,
+            relying_party_name: "Bank".into(),
+            interactions: String::new(),
+            initial_callback_url: None,
+            certificate_level: CertificateLevel::Qualified,
+            share_ip,
+            ignored_properties: Vec::new(),
+            linked_session_id: None,
+        }
+    }
+
+    #[test]
+    fn the_device_address_is_kept_only_for_a_session_that_asked_for_it() {
+        let v4: IpAddr = "203.0.113.34".parse().unwrap();
+        let mapped: IpAddr = "::ffff:203.0.113.34".parse().unwrap();
+        let v6: IpAddr = "2001:db8::7".parse().unwrap();
+        assert_eq!(
+            shared_device_ip(&params(true), Some(v4)).as_deref(),
+            Some("203.0.113.34")
+        );
+        // An IPv4 client seen through a dual-stack socket is reported as IPv4.
+        assert_eq!(
+            shared_device_ip(&params(true), Some(mapped)).as_deref(),
+            Some("203.0.113.34")
+        );
+        assert_eq!(
+            shared_device_ip(&params(true), Some(v6)).as_deref(),
+            Some("2001:db8::7")
+        );
+        assert_eq!(shared_device_ip(&params(true), None), None);
+        assert_eq!(shared_device_ip(&params(false), Some(v4)), None);
+    }
 }

@@ -247,13 +247,15 @@ impl Store {
         })
     }
 
-    /// Completes a certificate choice as OK for the account that answered it.
+    /// Completes a certificate choice as OK for the account that answered it, recording the
+    /// app's answer (`target_outcome`, when given) in the same database transaction.
     pub fn complete_without_signature(
         &self,
         id: &str,
         account_id: &str,
         now: i64,
         reply: &super::Reply,
+        target_outcome: Option<&str>,
     ) -> Result<bool> {
         self.write(|tx| {
             let n = tx.prepare_cached("UPDATE transactions SET state = 'COMPLETE', end_result = 'OK', answered_by = ?2,
@@ -261,6 +263,9 @@ impl Store {
                 params![id, account_id, now],
             )?;
             if n == 1 {
+                if let Some(outcome) = target_outcome {
+                    set_target_outcome(tx, id, account_id, outcome)?;
+                }
                 audit(
                     tx,
                     now,
