@@ -16,7 +16,8 @@
 //!
 //! Certificates are read with `x509-cert` (extensions) and checked with OpenSSL (chain, time,
 //! signatures), an implementation independent of the one our server signs with. Revocation
-//! (OCSP) needs the network and is not part of these functions: see [`super::revocation`].
+//! (OCSP, CRL as fallback) needs the network and is not part of these functions: see
+//! [`super::revocation`].
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -89,7 +90,8 @@ pub enum VerificationStep {
     ResponseFields,
     /// The signature verifies with the certificate's key.
     Signature,
-    /// The certificate is not revoked (OCSP; [`super::revocation`], needs the network).
+    /// The certificate is not revoked (OCSP, CRL as fallback; [`super::revocation`], needs
+    /// the network).
     Revocation,
 }
 
@@ -109,7 +111,7 @@ impl VerificationStep {
             Self::SignatureAlgorithm => "signature algorithm",
             Self::ResponseFields => "response fields",
             Self::Signature => "signature",
-            Self::Revocation => "revocation (OCSP)",
+            Self::Revocation => "revocation",
         }
     }
 }
