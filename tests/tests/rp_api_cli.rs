@@ -202,7 +202,7 @@ async fn qr_login_and_signature_with_the_rp_api_command() {
         stdout.contains("signature: OK (RSASSA-PSS SHA-256 over our digest)"),
         "{stdout}"
     );
-    assert!(stdout.contains("revocation (OCSP): OK (good"), "{stdout}");
+    assert!(stdout.contains("revocation: OK (OCSP: good"), "{stdout}");
     // The code the relying party showed is the one the phone showed.
     let vc = field(&stdout, "verification code:");
     assert!(

@@ -55,7 +55,7 @@ use openssl::ocsp::{
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509VerifyResult};
-use x509_cert::ext::pkix::CrlReason;
+pub use x509_cert::ext::pkix::CrlReason;
 
 pub use crl::{CrlEntry, CrlStatus, check_crl};
 
