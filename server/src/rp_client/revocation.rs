@@ -268,6 +268,26 @@ fn causes(e: reqwest::Error) -> String {
     s
 }
 
+/// The body of `resp`, refused if its Content-Length, or what arrives, exceeds `max` bytes.
+async fn read_bounded(
+    mut resp: reqwest::Response,
+    max: usize,
+    what: &str,
+) -> Result<Vec<u8>, String> {
+    let too_large = || format!("the {what} is larger than {max} bytes");
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(causes)? {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// A time as RFC 3339 (UTC, seconds).
 fn rfc3339(t: SystemTime) -> String {
     der::DateTime::from_system_time(t)
@@ -352,16 +372,7 @@ async fn ocsp_query(
     if !resp.status().is_success() {
         return Err(format!("answered HTTP {}", resp.status().as_u16()));
     }
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_RESPONSE as u64)
-    {
-        return Err("OCSP response too large".into());
-    }
-    let body = resp.bytes().await.map_err(causes)?;
-    if body.len() > MAX_RESPONSE {
-        return Err("OCSP response too large".into());
-    }
+    let body = read_bounded(resp, MAX_RESPONSE, "OCSP response").await?;
 
     let ocsp = OcspResponse::from_der(&body).map_err(ossl("not an OCSP response"))?;
     if ocsp.status() != OcspResponseStatus::SUCCESSFUL {

@@ -259,7 +259,7 @@ pub async fn fetch_crl(url: &str, timeout: Duration, max_bytes: usize) -> Result
         .redirect(reqwest::redirect::Policy::limited(3))
         .build()
         .map_err(|e| format!("HTTP client: {e}"))?;
-    let mut resp = http
+    let resp = http
         .get(url)
         .header(reqwest::header::ACCEPT, "application/pkix-crl")
         .send()
@@ -268,18 +268,7 @@ pub async fn fetch_crl(url: &str, timeout: Duration, max_bytes: usize) -> Result
     if !resp.status().is_success() {
         return Err(format!("answered HTTP {}", resp.status().as_u16()));
     }
-    let too_large = || format!("the CRL is larger than {max_bytes} bytes");
-    if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(super::causes)? {
-        if body.len() + chunk.len() > max_bytes {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    super::read_bounded(resp, max_bytes, "CRL").await
 }
 
 #[cfg(test)]

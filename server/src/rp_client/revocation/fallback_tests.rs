@@ -132,8 +132,9 @@ impl CrlServer {
 }
 
 /// Serves `/issuing.crl`, `/big.crl` (1 MiB with Content-Length), `/stream.crl` (1 MiB
-/// chunked, no length), `/slow.crl` (answers after a minute) and `POST /rubbish` (200 with a
-/// body that is no OCSP response) on 127.0.0.1. Returns the base URL.
+/// chunked, no length), `/slow.crl` (answers after a minute), `POST /rubbish` (200 with a
+/// body that is no OCSP response) and `POST /big-ocsp` (256 KiB chunked) on 127.0.0.1.
+/// Returns the base URL.
 async fn serve(crl: CrlServer) -> String {
     let app = axum::Router::new()
         .route(
@@ -167,7 +168,14 @@ async fn serve(crl: CrlServer) -> String {
                 Vec::<u8>::new()
             }),
         )
-        .route("/rubbish", axum::routing::post(|| async { "no OCSP here" }));
+        .route("/rubbish", axum::routing::post(|| async { "no OCSP here" }))
+        .route(
+            "/big-ocsp",
+            axum::routing::post(|| async {
+                let chunks = (0..64).map(|_| Ok::<_, std::io::Error>(vec![0x30u8; 4096]));
+                Body::from_stream(tokio_stream::iter(chunks))
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -265,6 +273,18 @@ async fn the_crl_decides_when_ocsp_fails_or_is_unavailable() {
             .as_deref()
             .unwrap()
             .contains("not an OCSP response"),
+        "{ok:?}"
+    );
+
+    // A responder sending more than an OCSP response may be (64 KiB), with no length.
+    let big = leaf_with(Some(&format!("{base}/big-ocsp")), Some(&crl_url));
+    let ok = check(&big).await.unwrap();
+    assert_eq!(ok.method, RevocationMethod::Crl);
+    assert!(
+        ok.ocsp_failure
+            .as_deref()
+            .unwrap()
+            .contains("the OCSP response is larger than 65536 bytes"),
         "{ok:?}"
     );
 
