@@ -69,8 +69,9 @@ pub const IV_LEN: usize = 12;
 /// GCM tag length.
 pub const TAG_LEN: usize = 16;
 const HEADER_LEN: usize = 4;
-const MIN_WRAPPED_LEN: usize = 2048 / 8;
-const MAX_WRAPPED_LEN: usize = 8192 / 8;
+/// Byte lengths of the RSA transport keys accepted (2048 to 8192 bits).
+pub(crate) const MIN_WRAPPED_LEN: usize = 2048 / 8;
+pub(crate) const MAX_WRAPPED_LEN: usize = 8192 / 8;
 
 /// Seals `plaintext` to the transport key given as a DER `SubjectPublicKeyInfo` (EC P-256:
 /// algorithm `0x02`; RSA: algorithm `0x01`), binding `aad` (use one of the `aad_*` builders).

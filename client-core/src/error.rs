@@ -75,6 +75,10 @@ pub enum Error {
     /// The device state file is not a Tandem device state file, or is inconsistent.
     #[error("invalid device state: {0}")]
     InvalidState(&'static str),
+    /// The server's message breaks the device protocol (see [`crate::protocol`]): the app
+    /// refuses it before any PIN is asked or anything is signed.
+    #[error("protocol: {0}")]
+    Protocol(#[from] crate::protocol::ProtocolError),
     /// JSON (de)serialisation failed. Only the position is kept: serde's messages can quote
     /// input values, and the input may hold secrets.
     #[error("malformed JSON at line {line}, column {column}")]

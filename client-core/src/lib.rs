@@ -69,6 +69,7 @@ pub mod grpc;
 pub mod hazmat;
 pub mod keys;
 pub mod pin;
+pub mod protocol;
 pub mod rp_api;
 pub mod sign;
 pub mod state;
