@@ -8,7 +8,9 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use zeroize::Zeroizing;
 
-use super::{Hsm, HsmError, ObjectStatus, PooledSession, find_unique, lock};
+use super::objects::find_unique;
+use super::sessions::PooledSession;
+use super::{Hsm, HsmError, ObjectStatus, lock};
 
 /// Label (and id) of the reply key.
 pub const REPLY_KEY_LABEL: &str = "tandem-reply-key";

@@ -26,13 +26,20 @@
 //! public exponent and blinds with it; with e = 65537 the blinded result is wrong. hsm-sim
 //! computes non-CRT keys without blinding, in constant time.
 
-use super::*;
+use std::fmt;
+use std::sync::atomic::Ordering;
 
-/// Algorithm id of a share blob that names an RSA key token object (`token-rsa`): the
-/// blob is `[0x01, 0x03] || id` (16 bytes), the object's `CKA_ID`.
-pub const ALG_TOKEN_RSA_KEY: u8 = 0x03;
-/// Length of a share key's `CKA_ID`.
-const SHARE_KEY_ID_LEN: usize = 16;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use rsa::BigUint;
+
+#[cfg(doc)]
+use super::CKM_TANDEM_SHARE_EXP;
+use super::big_endian::{bit_length, left_pad, strip_leading_zeros};
+use super::blob::{self, SHARE_KEY_ID_LEN};
+use super::objects::{KEK_LABEL, find_unique, read_modulus, read_rsa_public};
+use super::{Hsm, HsmError, ObjectStatus, lock};
+
 /// `CKA_LABEL` prefix of share key token objects (followed by the id in hex).
 pub const SHARE_KEY_LABEL_PREFIX: &str = "tandem-share/";
 
@@ -74,17 +81,6 @@ impl fmt::Display for ShareExponentiation {
             ShareExponentiation::TokenRsa => "token-rsa",
         })
     }
-}
-
-/// Whether a stored share blob names a share key token object ([`ALG_TOKEN_RSA_KEY`]).
-pub fn is_token_share_blob(blob: &[u8]) -> bool {
-    matches!(blob, [BLOB_VERSION, ALG_TOKEN_RSA_KEY, ..])
-}
-
-fn share_key_id(blob: &[u8]) -> Result<[u8; SHARE_KEY_ID_LEN], HsmError> {
-    parse_header(blob, ALG_TOKEN_RSA_KEY)?
-        .try_into()
-        .map_err(|_| HsmError::BadBlob("share key reference of the wrong length"))
 }
 
 fn share_key_label(id: &[u8; SHARE_KEY_ID_LEN]) -> Vec<u8> {
@@ -289,11 +285,8 @@ impl Hsm {
                     modulus: n1.to_vec(),
                 },
             );
-            let mut blob = Vec::with_capacity(2 + SHARE_KEY_ID_LEN);
-            blob.extend_from_slice(&[BLOB_VERSION, ALG_TOKEN_RSA_KEY]);
-            blob.extend_from_slice(&id);
             tracing::debug!("share key imported into the token");
-            Ok(blob)
+            Ok(blob::encode_share_key_ref(&id))
         })
     }
 
@@ -308,7 +301,7 @@ impl Hsm {
         x: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
         let _span = tracing::debug_span!("hsm.share_exp_token").entered();
-        let id = share_key_id(blob)?;
+        let id = blob::parse_share_key_ref(blob)?;
         let n1 = strip_leading_zeros(client_modulus);
         let k = n1.len();
         let n = BigUint::from_bytes_be(n1);
@@ -364,7 +357,7 @@ impl Hsm {
     /// deleted, registration abandoned). Returns whether there was one.
     pub fn destroy_share_key(&self, blob: &[u8]) -> Result<bool, HsmError> {
         let _span = tracing::debug_span!("hsm.destroy_share_key").entered();
-        let id = share_key_id(blob)?;
+        let id = blob::parse_share_key_ref(blob)?;
         lock(&self.inner.share_keys).remove(&id);
         self.with_session(|s| {
             let found = s.session.find_objects(&[
