@@ -882,6 +882,104 @@ fn server_key_signs_raw() {
     });
 }
 
+/// The golden vectors of `vectors/hsm_blobs.txt`, by name.
+fn golden_blobs() -> std::collections::HashMap<String, Vec<u8>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/hsm_blobs.txt");
+    let text = std::fs::read_to_string(&path).expect("read the golden vectors");
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let (name, value) = line.split_once(" = ").expect("name = hex");
+            (name.to_owned(), hex::decode(value).expect("hex"))
+        })
+        .collect()
+}
+
+/// Blobs stored by earlier versions keep opening, and new blobs keep the same layout: a
+/// fresh token gets the published test KEK of `vectors/hsm_blobs.txt` (made in software, see
+/// `vectors/make_hsm_blobs.py`); the committed blobs must open through the HSM layer, and the
+/// blobs the layer makes now must open in software by the documented format.
+#[test]
+fn stored_blobs_golden_vectors() {
+    with_fresh_token("stored_blobs_golden_vectors", |dir| {
+        let v = golden_blobs();
+        let hsm = open(dir);
+        // The KEK with a known value, with the attributes `ensure_objects` gives it.
+        raw_session()
+            .create_object(&[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::Value(v["kek"].clone()),
+                Attribute::Label(KEK_LABEL.as_bytes().to_vec()),
+                Attribute::Id(KEK_LABEL.as_bytes().to_vec()),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Encrypt(true),
+                Attribute::Decrypt(true),
+                Attribute::Wrap(true),
+                Attribute::Unwrap(true),
+            ])
+            .expect("import the test KEK");
+        let report = hsm.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap();
+        assert_eq!(report.kek, ObjectStatus::Found, "the imported KEK is used");
+
+        // Reading what is stored.
+        let aad = &v["sealed_aad"];
+        assert_eq!(
+            hsm.open_at_rest(&v["sealed_blob"], aad).unwrap().as_slice(),
+            v["sealed_plaintext"].as_slice()
+        );
+        let modulus = &v["server_key_modulus"];
+        for _ in 0..2 {
+            let x = random_x(modulus);
+            let s = hsm.sign_raw(&v["server_key_blob"], modulus, &x).unwrap();
+            assert_raw_signature(modulus, &x, &s);
+        }
+        assert!(is_token_share_blob(&v["share_key_blob"]));
+        assert_eq!(v["share_key_blob"][..2], [0x01, ALG_TOKEN_RSA_KEY]);
+        assert_eq!(v["share_key_blob"][2..], v["share_key_id"]);
+
+        // Writing: [0x01, 0x01] || iv (12) || AES-256-GCM(KEK, aad) with a 16-byte tag.
+        let secret = b"a new share";
+        let sealed = hsm.seal_at_rest(secret, aad).unwrap();
+        assert_eq!(sealed[..2], [0x01, 0x01]);
+        let cipher = Aes256Gcm::new_from_slice(&v["kek"]).unwrap();
+        let opened = cipher
+            .decrypt(
+                Nonce::from_slice(&sealed[2..14]),
+                Payload {
+                    msg: &sealed[14..],
+                    aad,
+                },
+            )
+            .expect("the sealed blob opens in software");
+        assert_eq!(opened, secret);
+
+        // Writing: [0x01, 0x02] || AES-KW-PAD(KEK, PKCS#8 private key).
+        let key = hsm.generate_server_key(2048).unwrap();
+        assert_eq!(key.wrapped_private_key[..2], [0x01, 0x02]);
+        let mut ctx = openssl::cipher_ctx::CipherCtx::new().unwrap();
+        ctx.decrypt_init(
+            Some(openssl::cipher::Cipher::aes_256_wrap_pad()),
+            Some(&v["kek"]),
+            None,
+        )
+        .unwrap();
+        let mut pkcs8 = Vec::new();
+        ctx.cipher_update_vec(&key.wrapped_private_key[2..], &mut pkcs8)
+            .expect("the wrapped key unwraps in software");
+        ctx.cipher_final_vec(&mut pkcs8).unwrap();
+        let private = openssl::pkey::PKey::private_key_from_pkcs8(&pkcs8)
+            .expect("a PKCS#8 private key")
+            .rsa()
+            .unwrap();
+        assert_eq!(private.n().to_vec(), key.modulus);
+        pkcs8.fill(0);
+    });
+}
+
 #[test]
 fn concurrent_sign_raw() {
     with_fresh_token("concurrent_sign_raw", |dir| {
