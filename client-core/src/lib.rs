@@ -58,6 +58,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod error;
+#[cfg(test)]
+mod golden;
 mod serde_b64;
 
 pub mod callback;
