@@ -35,8 +35,41 @@
 //!                                                                  s = CRT(s1, s2); s^e == x ?
 //! ```
 //!
+//! # The device protocol and its shell
+//!
+//! ```text
+//!   phone app (Kotlin / Swift / Rust)            tandem device simulator, tests
+//!          │ its own gRPC stubs                         │
+//!          │                                   ┌────────▼─────────────────────────┐
+//!          │                                   │ grpc (feature "grpc"): tonic      │
+//!          │                                   │  Client, retries with same nonce, │
+//!          │                                   │  grpc/convert.rs: protobuf ⇄ types│
+//!          │                                   └────────┬─────────────────────────┘
+//!          ▼ protocol::messages (own types)             ▼
+//!   ┌────────────────────────────────────────────────────────────────────────────┐
+//!   │ protocol (sans-IO, no feature needed): every check the app makes           │
+//!   │  registration: matching code, keys + d1'' sealed, n = n1·n2                │
+//!   │  proof:        proof signatures, completed state                          │
+//!   │  confirm:      prompt (x encodes the digest, VC, VC choice), sealed answer │
+//!   │  rp_session:   interactions, ACSP_V2 payload, callback URL                │
+//!   │  transport_key: the server's key-transport key and share form            │
+//!   │  bench (feature "bench-variants"): load-generator confirmations          │
+//!   └────────────────────────────────────────────────────────────────────────────┘
+//!          ▼ uses
+//!   keys · pin · encoding · sign · envelope · vc · rp_api · callback · state · types
+//! ```
+//!
+//! The protocol takes the server's messages as [`protocol::messages`] values and returns the
+//! device's messages as values; randomness is an argument. The `grpc` shell only converts
+//! and sends: an app that brings its own transport keeps every safety check by calling
+//! [`protocol`] itself, and needs neither tonic nor tokio (without features this crate
+//! depends on none of tonic, tokio, prost or tandem-proto).
+//!
 //! # Modules
 //!
+//! * [`protocol`]: the device protocol without transport (registration, proof,
+//!   confirmation, RP API sessions).
+//! * `grpc` (feature `grpc`): the tonic shell around [`protocol`].
 //! * [`keys`]: client key generation and the exponent split ([`keys::DeviceShare`],
 //!   [`keys::ServerShare`]).
 //! * [`pin`]: PIN protection of `d1'` without a verifier.

@@ -3,7 +3,7 @@
 //!
 //! Nothing here knows protobuf, gRPC, sockets or an async runtime. Each round is a function
 //! (or a state that a function consumes) from typed server answers to typed device messages;
-//! randomness comes in as an argument. The gRPC shell ([`crate::grpc`], feature `grpc`) only
+//! randomness comes in as an argument. The gRPC shell (`crate::grpc`, feature `grpc`) only
 //! converts protobuf to these types and back and moves the bytes; an app that speaks gRPC
 //! natively (Kotlin, Swift) does the same with its own stubs and keeps every check below.
 //!
