@@ -1,4 +1,4 @@
-//! The operations `server/src/hsm.rs` performs, with its templates, through `cryptoki`:
+//! The operations `server/src/hsm/` performs, with its templates, through `cryptoki`:
 //! KEK generation, AES-GCM at rest, server keys wrapped with CKM_AES_KEY_WRAP_PAD and used
 //! for CKM_RSA_X_509, device envelopes unwrapped with CKM_RSA_PKCS_OAEP (SHA-1).
 //! Results are checked against OpenSSL where the key material is available to the test.

@@ -1,5 +1,5 @@
 //! Task A: split-key exponent shares inside the token, through `cryptoki` as the server
-//! would call them: a share `d` sealed exactly like `server/src/hsm.rs` `seal_at_rest`
+//! would call them: a share `d` sealed exactly like `server/src/hsm/at_rest.rs` `seal_at_rest`
 //! (`[0x01, 0x01] || iv(12) || ciphertext || tag(16)`, AES-256-GCM under the KEK) is
 //! unwrapped with `CKM_AES_GCM` into a `CKK_TANDEM_SHARE` key and used with
 //! `CKM_TANDEM_SHARE_EXP`; results are checked with OpenSSL `BigNum` in the test.
