@@ -713,3 +713,143 @@ fn registration_refuses_a_wrong_matching_code_or_composite() {
         Err(Error::Protocol(ProtocolError::NoChallenge(KeyType::Sign)))
     ));
 }
+
+/// The load generator's variants keep the protocol's checks: a precomputed signature only
+/// for exactly its message, a caller's exponentiation only after the encoding check.
+#[cfg(feature = "bench-variants")]
+#[test]
+fn load_generator_variants_keep_the_checks() {
+    use std::cell::Cell;
+    use tandem_client_core::protocol::bench;
+    use tandem_client_core::sign::SigningRequest;
+
+    let mut rng = StdRng::seed_from_u64(31);
+    let mut server = FakeServer::new(10);
+    let state = register(&mut server, &mut rng);
+    let pin2 = Pin::new(PIN2).unwrap();
+    let bits = bit_length(&server.key(KeyType::Sign).composite);
+    let tx = |id: &str, digest: &[u8], x: Vec<u8>| PendingTransaction {
+        transaction_id: id.into(),
+        relying_party_name: "Load".into(),
+        display_text: "Load test".into(),
+        request: SignatureRequest {
+            key_type: KeyType::Sign,
+            scheme: SignatureScheme::Pkcs1v15,
+            hash: HashAlgorithm::Sha256,
+            digest: digest.to_vec(),
+            encoded_message: x,
+        },
+        vc_choices: Vec::new(),
+        rp_api: None,
+    };
+    let digest = Sha256::digest(b"load").to_vec();
+    let x = encode_pkcs1v15(HashAlgorithm::Sha256, &digest, bits).unwrap();
+    let pre = bench::precompute(
+        &state,
+        KeyType::Sign,
+        &pin2,
+        &SigningRequest {
+            scheme: SignatureScheme::Pkcs1v15,
+            hash: HashAlgorithm::Sha256,
+            digest: digest.clone(),
+            encoded_message: x.clone(),
+            composite_modulus_bits: bits,
+        },
+    )
+    .unwrap();
+    for id in ["load-1", "load-2"] {
+        let prepared = bench::prepare_confirm_precomputed(
+            &state,
+            &tx(id, &digest, x.clone()),
+            &pre,
+            &server.transport,
+            &mut rng,
+        )
+        .unwrap();
+        let s = server
+            .judge(&prepared.message, KeyType::Sign, &state.account_id, &x)
+            .unwrap();
+        server
+            .composite_public_key(KeyType::Sign)
+            .verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &digest, &s)
+            .unwrap();
+    }
+    let other = Sha256::digest(b"other").to_vec();
+    let other_x = encode_pkcs1v15(HashAlgorithm::Sha256, &other, bits).unwrap();
+    assert!(matches!(
+        bench::prepare_confirm_precomputed(
+            &state,
+            &tx("load-3", &other, other_x),
+            &pre,
+            &server.transport,
+            &mut rng
+        ),
+        Err(Error::Protocol(ProtocolError::NotPrecomputed))
+    ));
+    // The precomputed x under another digest: refused by the prompt's encoding check.
+    assert!(matches!(
+        bench::prepare_confirm_precomputed(
+            &state,
+            &tx("load-4", &other, x.clone()),
+            &pre,
+            &server.transport,
+            &mut rng
+        ),
+        Err(Error::EncodingMismatch)
+    ));
+
+    let share = state
+        .key_pair(KeyType::Sign)
+        .unwrap()
+        .protected_share
+        .unlock(&pin2, &state.keystore_secret)
+        .unwrap();
+    let calls = Cell::new(0);
+    let exp = |b: &[u8], e: &[u8], n: &[u8]| {
+        calls.set(calls.get() + 1);
+        mod_pow_secret(b, e, n)
+    };
+    let prepared = bench::prepare_confirm_with_share_using(
+        &state,
+        &tx("load-5", &digest, x.clone()),
+        &share,
+        None,
+        &server.transport,
+        &exp,
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(calls.get(), 1);
+    assert!(
+        server
+            .judge(&prepared.message, KeyType::Sign, &state.account_id, &x)
+            .is_some()
+    );
+    assert!(matches!(
+        bench::prepare_confirm_with_share_using(
+            &state,
+            &tx("load-6", &other, x.clone()),
+            &share,
+            None,
+            &server.transport,
+            &exp,
+            &mut rng,
+        ),
+        Err(Error::EncodingMismatch)
+    ));
+    assert_eq!(calls.get(), 1, "nothing is exponentiated before the checks");
+    let with_share = bench::prepare_confirm_with_share(
+        &state,
+        &tx("load-7", &digest, x.clone()),
+        &share,
+        None,
+        &server.transport,
+        &mut rng,
+    )
+    .unwrap();
+    assert!(
+        server
+            .judge(&with_share.message, KeyType::Sign, &state.account_id, &x)
+            .is_some()
+    );
+}
