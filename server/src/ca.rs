@@ -105,6 +105,7 @@ fn profile(cfg: &Config) -> anyhow::Result<CaProfile> {
         ocsp_url: format!("{base}/ocsp"),
         ca_issuers_url: format!("{base}/ca/issuing.crt"),
         crl_url: format!("{base}/crl/issuing.crl"),
+        root_crl_url: format!("{base}/crl/root.crl"),
     })
 }
 
@@ -173,9 +174,11 @@ fn pem_rfc7468_decode(text: &str) -> anyhow::Result<(String, Vec<u8>)> {
     Ok((label.to_owned(), der))
 }
 
-/// The running CA: issuing key in the HSM, CA certificates, profile.
+/// The running CA: root and issuing keys in the HSM, CA certificates, profile.
 #[derive(Debug, Clone)]
 pub struct Ca {
+    /// Root CA key: signs the root's CRL of the CA certificates it issued.
+    pub root: HsmCaSigner,
     /// Issuing CA key.
     pub issuing: HsmCaSigner,
     /// Issuing CA certificate.
@@ -195,6 +198,8 @@ impl Ca {
     pub fn load(cfg: &Config, data_dir: &Path, hsm: &Hsm) -> anyhow::Result<Self> {
         let dir = pki_dir(data_dir);
         Ok(Self {
+            root: HsmCaSigner::new(hsm, ROOT_KEY_LABEL)
+                .context("the root CA key is missing (run `tandem server hsm-init`)")?,
             issuing: HsmCaSigner::new(hsm, ISSUING_KEY_LABEL)
                 .context("the issuing CA key is missing (run `tandem server hsm-init`)")?,
             issuing_cert: load_pem(&dir.join("issuing.pem"))?,
@@ -207,6 +212,15 @@ impl Ca {
             },
             crl_validity: Duration::from_secs(cfg.pki.crl_validity_seconds.max(60) as u64),
         })
+    }
+
+    /// Serial number of the issuing CA certificate (big-endian, as issued).
+    pub fn issuing_serial(&self) -> Vec<u8> {
+        self.issuing_cert
+            .tbs_certificate()
+            .serial_number()
+            .as_bytes()
+            .to_vec()
     }
 
     /// The level name stored with certificates.

@@ -1,11 +1,13 @@
-//! Plain-HTTP publication point: OCSP responder (RFC 6960, GET and POST), CRL (RFC 5280)
-//! and the CA certificates. Answers are signed in the HSM by the issuing CA.
+//! Plain-HTTP publication point: OCSP responder (RFC 6960, GET and POST), CRLs (RFC 5280)
+//! and the CA certificates. OCSP answers and the issuing CA's CRL are signed in the HSM by the
+//! issuing CA, the root's CRL by the root.
 //!
 //! | route | answer |
 //! |---|---|
 //! | `POST /ocsp` (`application/ocsp-request`) | `application/ocsp-response` |
 //! | `GET /ocsp/{base64 request}` | `application/ocsp-response` |
-//! | `GET /crl/issuing.crl` | `application/pkix-crl` (DER) |
+//! | `GET /crl/issuing.crl` | `application/pkix-crl` (DER): end-entity certificates |
+//! | `GET /crl/root.crl` | `application/pkix-crl` (DER): CA certificates the root issued |
 //! | `GET /ca/root.crt`, `GET /ca/issuing.crt` | `application/pkix-cert` (DER) |
 
 use std::sync::{Arc, Mutex};
@@ -36,6 +38,8 @@ pub struct Publication {
     hsm: crate::hsm::Hsm,
     // std Mutex: only held to read or replace the cached CRL, never across an await.
     crl_cache: Mutex<Option<CachedCrl>>,
+    /// The root's CRL, cached the same way.
+    root_crl_cache: Mutex<Option<CachedCrl>>,
 }
 
 #[derive(Debug)]
@@ -46,15 +50,45 @@ struct CachedCrl {
 }
 
 impl Publication {
-    /// Wraps the CA and the store.
+    /// Wraps the CA and the store. Logs a warning when the issuing CA certificate is revoked
+    /// (the server still issues with it: relying parties refuse what it issued), and when it
+    /// names no CRL distribution point (made before the root published a CRL).
     pub fn new(ca: Ca, store: Arc<Store>, hsm: crate::hsm::Hsm) -> Arc<Self> {
+        match store.ca_revocation(&ca.issuing_serial()) {
+            Ok(Some(r)) => tracing::warn!(
+                serial = %r.serial_hex,
+                revoked_at = r.revoked_at,
+                reason = r.reason,
+                "the issuing CA certificate is revoked: the root's CRL lists it, and relying \
+                 parties refuse every certificate it issued, new ones included"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the CA revocations"),
+        }
+        if !has_crl_distribution_point(&ca.issuing_cert) {
+            tracing::warn!(
+                root_crl = %ca.profile.root_crl_url,
+                "the issuing CA certificate names no CRL distribution point (it was made \
+                 before the root published a CRL): relying parties must be given the root's \
+                 CRL URL to check it (`tandem rp-api --ca-crl-url`)"
+            );
+        }
         Arc::new(Self {
             ca,
             store,
             hsm,
             crl_cache: Mutex::new(None),
+            root_crl_cache: Mutex::new(None),
         })
     }
+}
+
+fn has_crl_distribution_point(cert: &x509_cert::Certificate) -> bool {
+    cert.tbs_certificate()
+        .extensions()
+        .into_iter()
+        .flatten()
+        .any(|e| e.extn_id == pki::oids::CE_CRL_DISTRIBUTION_POINTS)
 }
 
 /// The router.
@@ -63,6 +97,7 @@ pub fn router(state: Arc<Publication>) -> Router {
         .route("/ocsp", post(ocsp_post))
         .route("/ocsp/{*request}", get(ocsp_get))
         .route("/crl/issuing.crl", get(crl))
+        .route("/crl/root.crl", get(root_crl))
         .route("/ca/root.crt", get(root_cert))
         .route("/ca/issuing.crt", get(issuing_cert))
         .route("/health", get(health))
@@ -203,42 +238,26 @@ async fn answer_ocsp(state: Arc<Publication>, der: Vec<u8>) -> Response {
     ocsp_response(body)
 }
 
-/// The current CRL: regenerated when the set of revoked serials changed or half its
-/// validity has passed.
-fn current_crl(state: &Publication) -> anyhow::Result<Vec<u8>> {
-    let revoked = state.store.revoked_certificates()?;
-    let serials: Vec<String> = revoked.iter().map(|r| r.serial_hex.clone()).collect();
+/// The CRL in `cache` if it lists exactly `serials` and less than half of `validity` has
+/// passed since it was made, else a new one from `make` (given the time), cached.
+fn cached_crl(
+    cache: &Mutex<Option<CachedCrl>>,
+    serials: Vec<String>,
+    validity: Duration,
+    make: impl FnOnce(SystemTime) -> anyhow::Result<Vec<u8>>,
+) -> anyhow::Result<Vec<u8>> {
     let now = SystemTime::now();
     {
-        let cache = state.crl_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = cache.as_ref()
             && c.serials == serials
-            && now.duration_since(c.generated).unwrap_or_default() < state.ca.crl_validity / 2
+            && now.duration_since(c.generated).unwrap_or_default() < validity / 2
         {
             return Ok(c.der.clone());
         }
     }
-    let entries: Vec<RevokedCert> = revoked
-        .iter()
-        .filter_map(|r| {
-            let (at, reason) = r.revoked?;
-            Some(RevokedCert {
-                serial: hex::decode(&r.serial_hex).ok()?,
-                revoked_at: unix(at),
-                reason: reason_of(reason),
-            })
-        })
-        .collect();
-    let number = state.store.next_crl_number()?;
-    let der = pki::crl(
-        &state.ca.issuing,
-        &state.ca.issuing_cert,
-        number,
-        now,
-        now + state.ca.crl_validity,
-        &entries,
-    )?;
-    *state.crl_cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(CachedCrl {
+    let der = make(now)?;
+    *cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(CachedCrl {
         der: der.clone(),
         serials,
         generated: now,
@@ -246,8 +265,79 @@ fn current_crl(state: &Publication) -> anyhow::Result<Vec<u8>> {
     Ok(der)
 }
 
+/// The current CRL of the issuing CA: regenerated when the set of revoked serials changed or
+/// half its validity has passed.
+fn current_crl(state: &Publication) -> anyhow::Result<Vec<u8>> {
+    let revoked = state.store.revoked_certificates()?;
+    let serials: Vec<String> = revoked.iter().map(|r| r.serial_hex.clone()).collect();
+    cached_crl(&state.crl_cache, serials, state.ca.crl_validity, |now| {
+        let entries: Vec<RevokedCert> = revoked
+            .iter()
+            .filter_map(|r| {
+                let (at, reason) = r.revoked?;
+                Some(RevokedCert {
+                    serial: hex::decode(&r.serial_hex).ok()?,
+                    revoked_at: unix(at),
+                    reason: reason_of(reason),
+                })
+            })
+            .collect();
+        let number = state.store.next_crl_number()?;
+        Ok(pki::crl(
+            &state.ca.issuing,
+            &state.ca.issuing_cert,
+            number,
+            now,
+            now + state.ca.crl_validity,
+            &entries,
+        )?)
+    })
+}
+
+/// The current CRL of the root (the CA certificates it issued, i.e. the issuing CA's), signed
+/// by the root key: its own cRLNumber sequence, the same validity and caching as the issuing
+/// CA's.
+fn current_root_crl(state: &Publication) -> anyhow::Result<Vec<u8>> {
+    let revoked = state.store.ca_revocations()?;
+    let serials: Vec<String> = revoked.iter().map(|r| r.serial_hex.clone()).collect();
+    cached_crl(
+        &state.root_crl_cache,
+        serials,
+        state.ca.crl_validity,
+        |now| {
+            let entries = revoked
+                .iter()
+                .map(|r| {
+                    Ok(RevokedCert {
+                        serial: hex::decode(&r.serial_hex)?,
+                        revoked_at: unix(r.revoked_at),
+                        reason: reason_of(r.reason),
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let number = state.store.next_root_crl_number()?;
+            Ok(pki::crl(
+                &state.ca.root,
+                &state.ca.root_cert,
+                number,
+                now,
+                now + state.ca.crl_validity,
+                &entries,
+            )?)
+        },
+    )
+}
+
 async fn crl(State(state): State<Arc<Publication>>) -> Response {
-    match tokio::task::spawn_blocking(move || current_crl(&state)).await {
+    crl_answer(tokio::task::spawn_blocking(move || current_crl(&state)).await)
+}
+
+async fn root_crl(State(state): State<Arc<Publication>>) -> Response {
+    crl_answer(tokio::task::spawn_blocking(move || current_root_crl(&state)).await)
+}
+
+fn crl_answer(made: Result<anyhow::Result<Vec<u8>>, tokio::task::JoinError>) -> Response {
+    match made {
         Ok(Ok(der)) => der_response("application/pkix-crl", der),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "CRL generation failed");

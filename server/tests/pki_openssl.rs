@@ -118,6 +118,7 @@ fn profile() -> CaProfile {
         ocsp_url: "http://ca.example.com/ocsp".into(),
         ca_issuers_url: "http://ca.example.com/ca/issuing.crt".into(),
         crl_url: "http://ca.example.com/crl/issuing.crl".into(),
+        root_crl_url: "http://ca.example.com/crl/root.crl".into(),
     }
 }
 
@@ -146,6 +147,7 @@ fn person(purpose: KeyPurpose, level: CertificateLevel, modulus: &[u8]) -> EndEn
 
 struct Pki<S: CaSigner> {
     dir: tempfile::TempDir,
+    root: S,
     issuing: S,
     root_cert: Certificate,
     issuing_cert: Certificate,
@@ -175,6 +177,7 @@ impl<S: CaSigner> Pki<S> {
         .unwrap();
         let pki = Self {
             dir: tempfile::tempdir().unwrap(),
+            root,
             issuing,
             root_cert,
             issuing_cert,
@@ -390,6 +393,13 @@ fn check_certificates<S: CaSigner>(pki: Pki<S>, prefix: &str) {
     let issuing = x509_text(pki.dir.path(), "issuing.pem");
     assert!(
         issuing.contains("CA:TRUE, pathlen:0") && issuing.contains("Policy: X509v3 Any Policy"),
+        "{issuing}"
+    );
+    // Where a relying party finds whether the issuing CA certificate is revoked: the root's
+    // CRL.
+    assert!(
+        issuing.contains("X509v3 CRL Distribution Points")
+            && issuing.contains("URI:http://ca.example.com/crl/root.crl"),
         "{issuing}"
     );
 }
@@ -623,6 +633,63 @@ fn check_crl<S: CaSigner>(pki: Pki<S>, prefix: &str) {
         ok && text.contains("verify OK") && text.contains("No Revoked Certificates"),
         "{text}"
     );
+}
+
+/// The root's CRL of the CA certificates it issued: signed by the root, verified by OpenSSL
+/// against the root alone, listing the issuing CA certificate with cACompromise.
+fn check_root_crl<S: CaSigner>(pki: Pki<S>) {
+    let now = SystemTime::now();
+    let issuing_serial = pki
+        .issuing_cert
+        .tbs_certificate()
+        .serial_number()
+        .as_bytes()
+        .to_vec();
+    let der = crl(
+        &pki.root,
+        &pki.root_cert,
+        1,
+        now,
+        now + DAY,
+        &[RevokedCert {
+            serial: issuing_serial.clone(),
+            revoked_at: now,
+            reason: RevocationReason::CaCompromise,
+        }],
+    )
+    .unwrap();
+    pki.write("root.crl", &der);
+    let (ok, text) = openssl(
+        pki.dir.path(),
+        &[
+            "crl", "-inform", "DER", "-in", "root.crl", "-CAfile", "root.pem", "-noout", "-text",
+        ],
+    );
+    assert!(ok && text.contains("verify OK"), "{text}");
+    let serial = hex::encode_upper(&issuing_serial);
+    for expected in [
+        "Issuer: C = EE, O = Tandem, CN = Tandem Test Root CA",
+        &format!("Serial Number: {serial}"),
+        "CA Compromise",
+        "X509v3 CRL Number: \n                1",
+    ] {
+        assert!(
+            text.contains(expected),
+            "root CRL lacks {expected:?}:\n{text}"
+        );
+    }
+    // The issuing CA cannot sign in the root's name.
+    assert!(crl(&pki.issuing, &pki.root_cert, 2, now, now + DAY, &[]).is_err());
+}
+
+#[test]
+fn root_crl_lists_the_issuing_ca_rsa() {
+    check_root_crl(Pki::new(RsaSigner::new(), RsaSigner::new()));
+}
+
+#[test]
+fn root_crl_lists_the_issuing_ca_ecdsa() {
+    check_root_crl(Pki::new(EcSigner::new(), EcSigner::new()));
 }
 
 #[test]

@@ -447,6 +447,19 @@ pub enum OperatorCommand {
         #[arg(long, default_value_t = 0)]
         reason: i64,
     },
+    /// Revokes the issuing CA certificate (pki/issuing.pem), recorded in the store and the
+    /// audit log: the root's CRL (`GET /crl/root.crl`) lists it from its next request, and
+    /// relying parties that check it refuse every certificate this CA issued. Cannot be
+    /// undone. Running it again changes nothing.
+    RevokeCa {
+        /// Why: ca-compromise (2), cessation-of-operation (5), superseded (4),
+        /// affiliation-changed (3) or unspecified (0); the name or the RFC 5280 code.
+        #[arg(long, value_parser = parse_ca_revocation_reason)]
+        reason: crate::pki::RevocationReason,
+        /// Confirms the revocation (without it the command only says what it would do).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Copies the root and issuing CA certificates (PEM) into a directory.
     ExportCa {
         /// Target directory.
@@ -512,6 +525,78 @@ pub enum OperatorCommand {
         #[arg(long)]
         verify: bool,
     },
+}
+
+/// A CA certificate's revocation reason, by name or RFC 5280 code. keyCompromise (1) is for
+/// end-entity certificates; a CA's compromised key is cACompromise (2).
+fn parse_ca_revocation_reason(s: &str) -> Result<crate::pki::RevocationReason, String> {
+    use crate::pki::RevocationReason as R;
+    Ok(match s.trim().to_ascii_lowercase().as_str() {
+        "0" | "unspecified" => R::Unspecified,
+        "2" | "ca-compromise" | "cacompromise" => R::CaCompromise,
+        "3" | "affiliation-changed" | "affiliationchanged" => R::AffiliationChanged,
+        "4" | "superseded" => R::Superseded,
+        "5" | "cessation-of-operation" | "cessationofoperation" => R::CessationOfOperation,
+        _ => {
+            return Err(format!(
+                "unknown reason {s:?}: use ca-compromise, cessation-of-operation, superseded, \
+                 affiliation-changed or unspecified (or the codes 2, 5, 4, 3, 0)"
+            ));
+        }
+    })
+}
+
+/// `operator revoke-ca`: records the revocation of the data directory's issuing CA
+/// certificate (after checking the root issued it); idempotent.
+fn revoke_issuing_ca(
+    data_dir: &Path,
+    cfg: &Config,
+    store: &Store,
+    reason: crate::pki::RevocationReason,
+    yes: bool,
+    now: i64,
+) -> anyhow::Result<()> {
+    let dir = crate::ca::pki_dir(data_dir);
+    let issuing = crate::ca::load_pem(&dir.join("issuing.pem"))?;
+    let root = crate::ca::load_pem(&dir.join("root.pem"))?;
+    anyhow::ensure!(
+        issuing.tbs_certificate().issuer() == root.tbs_certificate().subject(),
+        "{} was not issued by the root CA of {} ({})",
+        dir.join("issuing.pem").display(),
+        dir.join("root.pem").display(),
+        root.tbs_certificate().subject()
+    );
+    let serial = issuing.tbs_certificate().serial_number().as_bytes();
+    let subject = issuing.tbs_certificate().subject().to_string();
+    let what = format!(
+        "the issuing CA certificate {subject} (serial {})",
+        hex::encode(serial)
+    );
+    let root_crl = format!(
+        "{}/crl/root.crl",
+        cfg.pki.public_base_url.trim_end_matches('/')
+    );
+    if let Some(r) = store.ca_revocation(serial)? {
+        outln!(
+            "{what} was already revoked at {} (reason {}); the root's CRL lists it: {root_crl}",
+            fmt_time(r.revoked_at),
+            r.reason
+        );
+        return Ok(());
+    }
+    anyhow::ensure!(
+        yes,
+        "revoking {what} makes relying parties refuse every certificate it issued, and cannot \
+         be undone: run again with --yes to revoke it"
+    );
+    let (r, _) = store.revoke_ca_certificate(serial, &subject, i64::from(reason.code()), now)?;
+    outln!(
+        "revoked {what} at {} (reason {} {}); the root's CRL lists it from now: {root_crl}",
+        fmt_time(r.revoked_at),
+        reason.code(),
+        reason.name()
+    );
+    Ok(())
 }
 
 /// A relying party's UUID as the store keeps it (lower-case, hyphenated).
@@ -723,6 +808,9 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
             } else {
                 outln!("{serial} was already revoked");
             }
+        }
+        OperatorCommand::RevokeCa { reason, yes } => {
+            revoke_issuing_ca(data_dir, &cfg, &store, reason, yes, now)?;
         }
         OperatorCommand::ExportCa { out } => {
             std::fs::create_dir_all(&out)?;

@@ -189,7 +189,10 @@ pub fn root_ca_certificate(
 
 /// Issuing CA certificate, signed by the root: basicConstraints cA pathLen 0 (critical),
 /// keyUsage digitalSignature + keyCertSign + cRLSign (critical; digitalSignature because
-/// this CA signs its OCSP responses itself), SKI, AKI, certificatePolicies anyPolicy.
+/// this CA signs its OCSP responses itself), SKI, AKI, certificatePolicies anyPolicy, and
+/// cRLDistributionPoints naming the root's CRL (`profile.root_crl_url`), where a relying
+/// party checks whether this CA certificate is revoked (response_verification.txt:
+/// "Intermediate CA certificates can be revoked and must be checked").
 #[allow(clippy::too_many_arguments)] // mirrors the certificate's fields one to one
 pub fn issuing_ca_certificate(
     root: &dyn CaSigner,
@@ -201,7 +204,6 @@ pub fn issuing_ca_certificate(
     not_after: SystemTime,
     profile: &CaProfile,
 ) -> Result<Certificate, PkiError> {
-    let _ = profile; // the CA certificate carries no URLs of its own CA yet
     check_signer_matches(root, root_cert)?;
     let subject = ca_name(common_name)?;
     let extensions = vec![
@@ -231,6 +233,7 @@ pub fn issuing_ca_certificate(
                 policy_identifier: oids::ANY_POLICY,
             }],
         )?,
+        crl_distribution_point(&profile.root_crl_url)?,
     ];
     build(
         root,
@@ -326,17 +329,7 @@ pub fn end_entity_certificate(
             },
         ]),
     )?);
-    extensions.push(extension(
-        oids::CE_CRL_DISTRIBUTION_POINTS,
-        false,
-        &CrlDistributionPoints(vec![DistributionPoint {
-            distribution_point: Some(DistributionPointName::FullName(vec![
-                uri(&profile.crl_url)?,
-            ])),
-            reasons: None,
-            crl_issuer: None,
-        }]),
-    )?);
+    extensions.push(crl_distribution_point(&profile.crl_url)?);
     extensions.push(authority_key_identifier(issuer_cert)?);
     extensions.push(extension(
         oids::CE_SUBJECT_KEY_IDENTIFIER,
@@ -442,6 +435,19 @@ fn authority_key_identifier(issuer_cert: &Certificate) -> Result<Extension, PkiE
             authority_cert_issuer: None,
             authority_cert_serial_number: None,
         },
+    )
+}
+
+/// cRLDistributionPoints with one distribution point: the full name `url`.
+fn crl_distribution_point(url: &str) -> Result<Extension, PkiError> {
+    extension(
+        oids::CE_CRL_DISTRIBUTION_POINTS,
+        false,
+        &CrlDistributionPoints(vec![DistributionPoint {
+            distribution_point: Some(DistributionPointName::FullName(vec![uri(url)?])),
+            reasons: None,
+            crl_issuer: None,
+        }]),
     )
 }
 

@@ -127,8 +127,12 @@ pub struct CaProfile {
     pub ocsp_url: String,
     /// Where the issuing CA certificate is published (authorityInfoAccess id-ad-caIssuers).
     pub ca_issuers_url: String,
-    /// Where the CRL is published (cRLDistributionPoints).
+    /// Where the issuing CA's CRL is published (cRLDistributionPoints of end-entity
+    /// certificates).
     pub crl_url: String,
+    /// Where the root's CRL of the CA certificates it issued is published
+    /// (cRLDistributionPoints of the issuing CA certificate).
+    pub root_crl_url: String,
 }
 
 // --- helpers shared by cert, crl and ocsp -------------------------------------------------

@@ -20,9 +20,11 @@
 //! The store is synchronous. The async shell calls it from `spawn_blocking` threads; the
 //! connection sits behind a `std::sync::Mutex` that is never held across an `.await`.
 
+mod ca_revocations;
 mod rp_sessions;
 mod schema;
 
+pub use ca_revocations::CaRevocation;
 pub use rp_sessions::{ClaimResult, RpSession};
 
 use std::path::Path;

@@ -292,6 +292,29 @@ ALTER TABLE relying_parties DROP COLUMN name;
 ALTER TABLE relying_parties ADD COLUMN device_ip_sharing INTEGER NOT NULL DEFAULT 0;
 "#,
     ),
+    (
+        13,
+        "revoked CA certificates and the root CRL's numbers",
+        // response_verification.txt: "Intermediate CA certificates can be revoked and must be
+        // checked". The operator revokes the issuing CA certificate (`tandem operator
+        // revoke-ca`, audited); the root's CRL (`GET /crl/root.crl`) lists what is here, under
+        // its own cRLNumber sequence. Serials are hex without leading zero bytes, as in
+        // `certificates`. Nothing was revoked before, so the table starts empty.
+        r#"
+CREATE TABLE ca_revocations (
+    serial              TEXT PRIMARY KEY,
+    subject             TEXT NOT NULL,
+    revoked_at          INTEGER NOT NULL,
+    revocation_reason   INTEGER NOT NULL
+);
+
+CREATE TABLE root_crl_counter (
+    id                  INTEGER PRIMARY KEY CHECK (id = 1),
+    next_number         INTEGER NOT NULL
+);
+INSERT INTO root_crl_counter (id, next_number) VALUES (1, 1);
+"#,
+    ),
 ];
 
 /// The migration after which the write-ahead log is truncated, so no frame of it keeps an
