@@ -23,7 +23,7 @@ use crate::rp_api::types::{
 };
 use crate::rp_api::vc::authentication_vc_b64;
 use crate::rp_client::pinning::{certificate_file_pins, presented_certificate_pins};
-use crate::rp_client::revocation::{RevocationOptions, check_revocation};
+use crate::rp_client::revocation::{RevocationOptions, check_chain_revocation};
 use crate::rp_client::verify::{
     self, CertificatePurpose, Level, VerificationError, VerificationReport, end_result_name,
 };
@@ -64,8 +64,9 @@ pub struct RpApiOptions {
     /// Policy OID every user certificate must carry (scheme identification). Repeatable.
     #[arg(long, global = true)]
     pub require_policy: Vec<String>,
-    /// After verification, check whether the certificate is revoked: its OCSP responder
-    /// (AIA), and if OCSP fails or is unavailable its CRL (cRLDistributionPoints).
+    /// After verification, check whether the certificate and each intermediate CA certificate
+    /// of its chain are revoked: each one's OCSP responder (AIA), and if OCSP fails or is
+    /// unavailable its CRL (cRLDistributionPoints). The self-signed root is not checked.
     #[arg(long, global = true)]
     pub ocsp: bool,
     /// OCSP responder URL to use instead of the certificate's AIA (implies --ocsp).
@@ -75,6 +76,12 @@ pub struct RpApiOptions {
     /// usable answer (implies --ocsp).
     #[arg(long, global = true)]
     pub crl_url: Option<String>,
+    /// CRL URL for the intermediate CA certificates instead of their cRLDistributionPoints:
+    /// the CRL of the CA above them, for Tandem the root's `<public base URL>/crl/root.crl`
+    /// (needed for an issuing CA certificate made before the root published a CRL, which
+    /// names none). Implies --ocsp.
+    #[arg(long, global = true)]
+    pub ca_crl_url: Option<String>,
     /// Extra root certificate (PEM) to trust for the server's HTTPS certificate.
     #[arg(long, global = true, env = "TANDEM_RP_API_CA")]
     pub tls_ca: Option<PathBuf>,
@@ -663,29 +670,41 @@ fn print_identity(
     Ok(())
 }
 
-/// The revocation step (OCSP, CRL as fallback) if asked for, else a note that it was not
-/// done. The line names the method that answered: `revocation: OK (OCSP: good …)`,
-/// `revocation: OK (CRL: not listed …; OCSP gave no answer: …)`, `revocation: FAILED (CRL:
-/// the certificate is revoked …)`.
+/// The revocation step (OCSP, CRL as fallback) of the certificate and of each intermediate CA
+/// certificate of its chain if asked for, else a note that it was not done. A line per
+/// certificate, naming the method that answered: `revocation: OK (OCSP: good …)` for the
+/// user's certificate, `revocation of intermediate CA certificate CN=… (serial …): OK (CRL:
+/// not listed …; OCSP gave no answer: …)`; a failure as `… FAILED (CRL: the certificate is
+/// revoked …)` after the lines of the certificates that passed.
 async fn revocation(
     opts: &RpApiOptions,
     certificate_der: &[u8],
     anchors: &TrustAnchors,
     out: fn(&str) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    if !opts.ocsp && opts.ocsp_url.is_none() && opts.crl_url.is_none() {
+    if !opts.ocsp && opts.ocsp_url.is_none() && opts.crl_url.is_none() && opts.ca_crl_url.is_none()
+    {
         return out("revocation: not checked (use --ocsp)");
     }
     let ro = RevocationOptions {
         ocsp_url: opts.ocsp_url.clone(),
         crl_url: opts.crl_url.clone(),
+        ca_crl_url: opts.ca_crl_url.clone(),
         ..Default::default()
     };
-    match check_revocation(certificate_der, anchors, &ro).await {
-        Ok(answer) => out(&answer.step().to_string()),
+    match check_chain_revocation(certificate_der, anchors, &ro).await {
+        Ok(chain) => {
+            for c in &chain.certificates {
+                out(&c.report_line())?;
+            }
+            Ok(())
+        }
         Err(e) => {
+            for c in &e.checked {
+                out(&c.report_line())?;
+            }
+            out(&e.report_line())?;
             let e = VerificationError::from(e);
-            out(&format!("{}: FAILED ({})", e.step, e.reason))?;
             bail!("verification failed at {}: {}", e.step, e.reason)
         }
     }

@@ -15,7 +15,9 @@
 //!     the session's initialCallbackUrl, sessionSecret and signature.userChallenge)
 //!  verify::verify_authentication / verify_signature / verify_certificate_choice
 //!     (pure: response + what the RP sent + trust anchors + time ─▶ report or failed step)
-//!  revocation::check_revocation ──POST OCSP request to the certificate's AIA responder──▶
+//!  revocation::check_chain_revocation: for the certificate, then each intermediate CA
+//!     certificate of its chain (not the self-signed root), check_revocation:
+//!     ──POST OCSP request to the certificate's AIA responder──▶
 //!     └─ no usable OCSP answer ──GET the CRL at its cRLDistributionPoints──▶ (fallback)
 //! ```
 //!

@@ -37,12 +37,19 @@
 //! - No usable CRL either: [`RevocationError::Unavailable`], with both reasons. A failure of
 //!   both is never taken for "not revoked".
 //!
+//! [`check_chain_revocation`] ([`chain`]) applies this to every certificate of the chain
+//! below the self-signed root: the end entity, then each intermediate CA certificate with the
+//! next certificate up as its issuer ("Intermediate CA certificates can be revoked and must be
+//! checked"). Tandem's issuing CA certificate names the root's CRL (`…/crl/root.crl`) as its
+//! distribution point and no OCSP responder, so its status comes from that CRL
+//! ([`RevocationOptions::ca_crl_url`] replaces the URL, e.g. for an issuing CA certificate
+//! made before the root published a CRL, which names none).
+//!
 //! Not done: an OCSP nonce (the `openssl` crate has no binding for it), so a replayed response
 //! is accepted while its thisUpdate/nextUpdate window lasts (as a CRL is until its
-//! nextUpdate); the revocation of intermediate CA certificates (our issuing CA certificate
-//! names no OCSP responder or CRL, and the root publishes no CRL; the chain step checks their
-//! signatures and validity).
+//! nextUpdate).
 
+mod chain;
 pub mod crl;
 
 use std::fmt;
@@ -57,6 +64,10 @@ use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509VerifyResult};
 pub use x509_cert::ext::pkix::CrlReason;
 
+pub use chain::{
+    ChainNotRevoked, ChainPosition, ChainRevocationError, ChainedCertificate, CheckedCertificate,
+    check_chain_revocation,
+};
 pub use crl::{CrlEntry, CrlStatus, check_crl};
 
 #[cfg(test)]
@@ -105,6 +116,11 @@ pub struct RevocationOptions {
     pub ocsp_url: Option<String>,
     /// CRL URL instead of the certificate's cRLDistributionPoints.
     pub crl_url: Option<String>,
+    /// CRL URL for the intermediate CA certificates of the chain
+    /// ([`check_chain_revocation`]) instead of their cRLDistributionPoints: the CRL of the CA
+    /// above them (for Tandem, the root's `…/crl/root.crl`). Needed for an issuing CA
+    /// certificate that names none (Tandem's, when made before the root published a CRL).
+    pub ca_crl_url: Option<String>,
     /// Time allowed for the OCSP exchange, and again for each CRL download.
     pub timeout: Duration,
     /// Largest CRL to download.
@@ -116,6 +132,7 @@ impl Default for RevocationOptions {
         Self {
             ocsp_url: None,
             crl_url: None,
+            ca_crl_url: None,
             timeout: DEFAULT_TIMEOUT,
             max_crl_bytes: MAX_CRL,
         }
@@ -470,6 +487,9 @@ fn ocsp_verdict(answer: OcspAnswer, url: String) -> Result<NotRevoked, Revocatio
 /// Whether `certificate_der` is revoked: OCSP first, the CRL if OCSP gives no usable answer
 /// (the rules are in the module documentation). `Ok` only when OCSP or a CRL said the
 /// certificate is not revoked; it names which. Uses the system clock.
+///
+/// This checks one certificate (its issuer found among `anchors`); the specification's check
+/// covers the intermediate CA certificates too: [`check_chain_revocation`].
 pub async fn check_revocation(
     certificate_der: &[u8],
     anchors: &TrustAnchors,
@@ -477,16 +497,42 @@ pub async fn check_revocation(
 ) -> Result<NotRevoked, RevocationError> {
     let (leaf, issuer) =
         leaf_and_issuer(certificate_der, anchors).map_err(RevocationError::Certificate)?;
-    let ocsp_failure = match ocsp_url(&leaf, opts.ocsp_url.as_deref()) {
+    let urls = Overrides {
+        ocsp_url: opts.ocsp_url.as_deref(),
+        crl_url: opts.crl_url.as_deref(),
+        no_crl_hint: "",
+    };
+    check_issued_by(certificate_der, &leaf, issuer, anchors, urls, opts).await
+}
+
+/// Which URLs replace the certificate's own, and what to add when it names no CRL.
+#[derive(Debug, Clone, Copy)]
+struct Overrides<'a> {
+    ocsp_url: Option<&'a str>,
+    crl_url: Option<&'a str>,
+    /// Appended to "the certificate names no http(s) CRL distribution point".
+    no_crl_hint: &'a str,
+}
+
+/// [`check_revocation`] of `leaf` (DER `certificate_der`) with its issuer already chosen.
+async fn check_issued_by(
+    certificate_der: &[u8],
+    leaf: &X509,
+    issuer: &X509,
+    anchors: &TrustAnchors,
+    urls: Overrides<'_>,
+    opts: &RevocationOptions,
+) -> Result<NotRevoked, RevocationError> {
+    let ocsp_failure = match ocsp_url(leaf, urls.ocsp_url) {
         Err(why) => why,
-        Ok(url) => match ocsp_query(&leaf, issuer, anchors, &url, opts.timeout).await {
+        Ok(url) => match ocsp_query(leaf, issuer, anchors, &url, opts.timeout).await {
             Ok(answer) => return ocsp_verdict(answer, url),
             Err(why) => format!("{url}: {why}"),
         },
     };
 
-    let urls = match &opts.crl_url {
-        Some(u) => vec![u.clone()],
+    let crl_urls = match urls.crl_url {
+        Some(u) => vec![u.to_owned()],
         None => crl::distribution_points(certificate_der).map_err(|crl| {
             RevocationError::Unavailable {
                 ocsp: ocsp_failure.clone(),
@@ -494,15 +540,18 @@ pub async fn check_revocation(
             }
         })?,
     };
-    if urls.is_empty() {
+    if crl_urls.is_empty() {
         return Err(RevocationError::Unavailable {
             ocsp: ocsp_failure,
-            crl: "the certificate names no http(s) CRL distribution point".into(),
+            crl: format!(
+                "the certificate names no http(s) CRL distribution point{}",
+                urls.no_crl_hint
+            ),
         });
     }
     let slack = Duration::from_secs(CLOCK_SLACK_SECS.into());
     let mut failures = Vec::new();
-    for url in urls {
+    for url in crl_urls {
         let status = match crl::fetch_crl(&url, opts.timeout, opts.max_crl_bytes).await {
             Ok(body) => check_crl(certificate_der, issuer, &body, SystemTime::now(), slack),
             Err(e) => Err(e),

@@ -3,11 +3,13 @@
 //! List (CRL) checking should be used as fallback").
 //!
 //! ```text
-//!  end-entity cert ─ cRLDistributionPoints (http/https fullName URIs) ─GET─▶ CRL (DER)
+//!  certificate (end entity or intermediate CA) ─ cRLDistributionPoints (http/https fullName
+//!  URIs) ─GET─▶ CRL (DER)
 //!  CRL ─▶ strict DER (x509-cert) ─▶ issuer name = the certificate's issuer ─▶ signed with the
 //!  issuer's key (OpenSSL), outer = inner algorithm, issuer may sign CRLs ─▶ thisUpdate not in
-//!  the future, nextUpdate present and not passed ─▶ complete CRL for end entities (no delta,
-//!  no indirect, no partition, no unknown critical extension) ─▶ serial listed? revoked : good
+//!  the future, nextUpdate present and not passed ─▶ complete CRL for the certificate's kind
+//!  (no delta, no indirect, no partition, no unknown critical extension) ─▶ serial listed?
+//!  revoked : good
 //! ```
 //!
 //! [`check_crl`] is pure (certificate, issuer, CRL bytes and the time in, verdict out);
@@ -24,7 +26,7 @@ use x509_cert::crl::CertificateList;
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
-use x509_cert::ext::pkix::{CrlDistributionPoints, CrlReason, KeyUsage};
+use x509_cert::ext::pkix::{BasicConstraints, CrlDistributionPoints, CrlReason, KeyUsage};
 
 use crate::pki::oids;
 
@@ -73,9 +75,11 @@ fn decode_ext<'a, T: Decode<'a>>(e: &'a Extension, what: &str) -> Result<T, Stri
 /// The CRL is used only if it is strict DER, names the certificate's issuer (byte-equal
 /// DER Name), verifies with the issuer's public key (OpenSSL), has the same algorithm inside
 /// and outside its signature, is current, carries a nextUpdate, and is a complete CRL that
-/// covers end-entity certificates of this issuer: a delta CRL, an indirect or partitioned
-/// one (issuingDistributionPoint with indirectCRL, onlySomeReasons, onlyContainsCACerts or
-/// onlyContainsAttributeCerts), or one with a critical extension we do not know is refused,
+/// covers the certificates of this issuer of the certificate's kind: a delta CRL, an indirect
+/// or partitioned one (issuingDistributionPoint with indirectCRL, onlySomeReasons or
+/// onlyContainsAttributeCerts; onlyContainsCACerts for an end-entity certificate,
+/// onlyContainsUserCerts for a CA certificate: RFC 5280 6.3.3 (b)(2)), or one with a critical
+/// extension we do not know is refused,
 /// as is an entry with an unknown critical extension. `issuer` must have issued the
 /// certificate and, if it has a keyUsage, allow cRLSign. Any refusal is an `Err` naming it;
 /// `Ok` holds the verdict, listed or not.
@@ -97,6 +101,13 @@ pub fn check_crl(
     {
         return Err("the given issuer did not issue the certificate".into());
     }
+    // A CA certificate (an intermediate of the chain) or an end-entity one: which
+    // issuingDistributionPoint scopes cover it.
+    let is_ca = leaf
+        .tbs_certificate()
+        .get_extension::<BasicConstraints>()
+        .map_err(|e| format!("the certificate's basicConstraints: {e}"))?
+        .is_some_and(|(_, bc)| bc.ca);
     let issuer_der = issuer.to_der().map_err(|e| format!("the issuer: {e}"))?;
     let issuer_cert = Certificate::from_der(&issuer_der)
         .map_err(|e| format!("the issuer does not parse: {e}"))?;
@@ -165,14 +176,15 @@ pub fn check_crl(
                 let idp: IssuingDistributionPoint = decode_ext(e, "issuingDistributionPoint")?;
                 if idp.indirect_crl
                     || idp.only_some_reasons.is_some()
-                    || idp.only_contains_ca_certs
                     || idp.only_contains_attribute_certs
+                    || (idp.only_contains_ca_certs && !is_ca)
+                    || (idp.only_contains_user_certs && is_ca)
                 {
-                    return Err(
-                        "the CRL does not cover every end-entity certificate of its \
-                                issuer (issuingDistributionPoint scope)"
-                            .into(),
-                    );
+                    let kind = if is_ca { "CA" } else { "end-entity" };
+                    return Err(format!(
+                        "the CRL does not cover every {kind} certificate of its issuer \
+                         (issuingDistributionPoint scope)"
+                    ));
                 }
             }
             oids::CE_CRL_NUMBER => {

@@ -30,11 +30,11 @@ const USER_CHALLENGE_VERIFIER: &str = "XtPfaGa8JnGtYrJjboooUf0KfY9sMEHrWFpSQrsUv
 const CALLBACK: &str = "https://rp.example.com/callback-url?value=RrKjjT4aggzu27YBddX1bQ";
 const SESSION_SECRET: &str = "B98ODiVCebRedSwdTk51zFSaGYyHtY1H2A0ocAi3/Ps=";
 
-fn new_key() -> PKey<Private> {
+pub(crate) fn new_key() -> PKey<Private> {
     PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap()
 }
 
-fn name(entries: &[(Nid, &str)]) -> X509Name {
+pub(crate) fn name(entries: &[(Nid, &str)]) -> X509Name {
     let mut b = X509NameBuilder::new().unwrap();
     for (nid, v) in entries {
         b.append_entry_by_nid(*nid, v).unwrap();
@@ -42,7 +42,7 @@ fn name(entries: &[(Nid, &str)]) -> X509Name {
     b.build()
 }
 
-fn der_extension(oid: &str, der: &[u8]) -> X509Extension {
+pub(crate) fn der_extension(oid: &str, der: &[u8]) -> X509Extension {
     X509Extension::new_from_der(
         &Asn1Object::from_str(oid).unwrap(),
         false,
@@ -74,7 +74,7 @@ fn qc_statements(ids: &[ObjectIdentifier]) -> X509Extension {
     der_extension("1.3.6.1.5.5.7.1.3", &list.to_der().unwrap())
 }
 
-fn build_cert(
+pub(crate) fn build_cert(
     subject: &X509Name,
     key: &PKey<Private>,
     issuer: Option<(&X509, &PKey<Private>)>,
@@ -108,7 +108,7 @@ fn build_cert(
     b.build()
 }
 
-fn ca_exts() -> Vec<X509Extension> {
+pub(crate) fn ca_exts() -> Vec<X509Extension> {
     vec![
         OsslBasicConstraints::new().critical().ca().build().unwrap(),
         OsslKeyUsage::new()
@@ -132,6 +132,7 @@ fn person() -> X509Name {
 
 pub(crate) struct Pki {
     pub(crate) root: X509,
+    pub(crate) root_key: PKey<Private>,
     pub(crate) issuing: X509,
     pub(crate) issuing_key: PKey<Private>,
     pub(crate) leaf_key: PKey<Private>,
@@ -243,6 +244,7 @@ pub(crate) fn pki() -> &'static Pki {
         );
         Pki {
             root,
+            root_key,
             issuing,
             issuing_key,
             leaf_key,

@@ -303,3 +303,60 @@ fn malformed_crls_are_refused() {
     m.inner_algorithm = Some(oids::SHA384_WITH_RSA);
     refused(&m.der(), "differs inside and outside");
 }
+
+#[test]
+fn a_ca_certificate_needs_a_crl_covering_ca_certificates() {
+    // The root's CRL, for the issuing CA certificate (cA=TRUE) of the chain.
+    let p = pki();
+    let root_crl = || {
+        let mut m = MakeCrl::new();
+        m.issuer = subject(&p.root);
+        m.key = p.root_key.clone();
+        m
+    };
+    let check_ca = |crl: &[u8]| {
+        check_crl(
+            &p.issuing.to_der().unwrap(),
+            &p.root,
+            crl,
+            SystemTime::now(),
+            SLACK,
+        )
+    };
+    let st = check_ca(&root_crl().der()).unwrap();
+    assert_eq!(st.entry, None);
+    let listed = root_crl()
+        .listing(serial(&p.issuing), Some(CrlReason::CaCompromise))
+        .der();
+    assert_eq!(
+        check_ca(&listed).unwrap().entry.unwrap().reason,
+        Some(CrlReason::CaCompromise)
+    );
+    // The issuing CA's own CRL does not speak for its certificate.
+    let e = check_ca(&MakeCrl::new().der()).unwrap_err();
+    assert!(e.contains("is not the certificate's issuer"), "{e}");
+
+    let idp = |user: bool, ca: bool| {
+        let mut m = root_crl();
+        m.extensions.push(ext(
+            CE_ISSUING_DISTRIBUTION_POINT,
+            true,
+            &IssuingDistributionPoint {
+                distribution_point: None,
+                only_contains_user_certs: user,
+                only_contains_ca_certs: ca,
+                only_some_reasons: None,
+                indirect_crl: false,
+                only_contains_attribute_certs: false,
+            },
+        ));
+        m.der()
+    };
+    // An ARL (CA certificates only) covers it; a CRL of end-entity certificates only does not.
+    assert!(check_ca(&idp(false, true)).is_ok());
+    let e = check_ca(&idp(true, false)).unwrap_err();
+    assert!(
+        e.contains("does not cover every CA certificate of its issuer"),
+        "{e}"
+    );
+}
