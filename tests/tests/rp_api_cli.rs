@@ -157,7 +157,9 @@ async fn qr_login_and_signature_with_the_rp_api_command() {
     }
     assert_eq!(field(&stdout, "document number:"), doc);
 
-    // A notification signature of a file, with the OCSP check of the signing certificate.
+    // A notification signature of a file, with the OCSP check of the signing certificate and
+    // the CRL check of its issuing CA (the root's CRL; the certificate names the test servers'
+    // unreachable public base URL).
     let contract = tmp.join("contract.txt");
     std::fs::write(&contract, "I agree.\n").unwrap();
     let sign = spawn_rp_api(
@@ -173,6 +175,8 @@ async fn qr_login_and_signature_with_the_rp_api_command() {
             "SHA-256",
             "--ocsp-url",
             &format!("{}/ocsp", server.http_url),
+            "--ca-crl-url",
+            &format!("{}/crl/root.crl", server.http_url),
         ],
     );
     let pending = (0..100)
@@ -203,6 +207,12 @@ async fn qr_login_and_signature_with_the_rp_api_command() {
         "{stdout}"
     );
     assert!(stdout.contains("revocation: OK (OCSP: good"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "revocation of intermediate CA certificate CN=Tandem Issuing CA,O=Tandem,C=EE (serial "
+        ) && stdout.contains("): OK (CRL: not listed"),
+        "{stdout}"
+    );
     // The code the relying party showed is the one the phone showed.
     let vc = field(&stdout, "verification code:");
     assert!(
