@@ -4235,6 +4235,123 @@ async fn response_verification__rp_library_on_real_results() {
     c.finish();
 }
 
+/// response_verification.txt, certificate chain step: "For each certificate in the constructed
+/// chain (end-entity certificate and all intermediate CA certificates) … Verify that the
+/// certificate has not been revoked"; "Note: Revocation checks (OCSP/CRL) are not performed on
+/// self-signed root CA certificates configured as trust anchors. Intermediate CA certificates
+/// can be revoked and must be checked." Our RP library against a real server: the issuing CA
+/// certificate names the root's CRL, the chain check covers it and not the root, and a revoked
+/// issuing CA, or one whose status cannot be had, fails the step naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn response_verification__intermediate_ca_certificates_are_checked_for_revocation() {
+    use rp_client::revocation::{
+        ChainPosition, CrlReason, RevocationError, RevocationMethod, RevocationOptions,
+        check_chain_revocation, crl,
+    };
+    let server = TestServer::start(ServerOptions {
+        hsm_sim: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let mary = Phone::register(&server, &MARY).await;
+    let mut c = Checks::new(
+        "response_verification__intermediate_ca_certificates_are_checked_for_revocation",
+    );
+    let anchors = trust_anchors(&server);
+    let der = mary.certificate(KeyType::Sign);
+    let pem_der = |name: &str| {
+        openssl::x509::X509::from_pem(
+            &std::fs::read(server.data_dir.join("pki").join(name)).unwrap(),
+        )
+        .unwrap()
+        .to_der()
+        .unwrap()
+    };
+    c.eq(
+        "the issuing CA certificate names where its revocation status is published (the root's CRL)",
+        crl::distribution_points(&pem_der("issuing.pem")),
+        Ok(vec!["http://ca.example.com/crl/root.crl".to_owned()]),
+    );
+    c.eq(
+        "the self-signed root names no status of its own (it is a trust anchor)",
+        crl::distribution_points(&pem_der("root.pem")),
+        Ok(vec![]),
+    );
+
+    // The test servers' public base URL is not reachable from here: the URLs are given.
+    let root_crl = format!("{}/crl/root.crl", server.http_url);
+    let opts = RevocationOptions {
+        ocsp_url: Some(format!("{}/ocsp", server.http_url)),
+        ca_crl_url: Some(root_crl.clone()),
+        ..Default::default()
+    };
+    let r = check_chain_revocation(&der, &anchors, &opts).await;
+    let checked: Vec<_> = r
+        .as_ref()
+        .map(|ok| {
+            ok.certificates
+                .iter()
+                .map(|c| (c.certificate.position, c.status.method))
+                .collect()
+        })
+        .unwrap_or_default();
+    c.eq(
+        "each certificate of the chain below the root is checked: the end entity, then the intermediate CA",
+        checked,
+        vec![
+            (ChainPosition::EndEntity, RevocationMethod::Ocsp),
+            (ChainPosition::IntermediateCa(1), RevocationMethod::Crl),
+        ],
+    );
+    c.check(
+        "the self-signed root configured as trust anchor is not checked (named as the anchor)",
+        r.as_ref()
+            .is_ok_and(|ok| ok.root == "CN=Tandem Root CA,O=Tandem,C=EE"),
+        format_args!("{r:?}"),
+    );
+
+    // Status that cannot be determined is no pass: the root's CRL at a path that answers 404.
+    let missing = RevocationOptions {
+        ca_crl_url: Some(format!("{}/crl/none.crl", server.http_url)),
+        ..opts.clone()
+    };
+    let r = check_chain_revocation(&der, &anchors, &missing).await;
+    c.check(
+        "an intermediate CA certificate whose status cannot be determined fails the step",
+        matches!(&r, Err(e) if e.certificate.as_ref().map(|c| c.position) == Some(ChainPosition::IntermediateCa(1))
+            && matches!(e.error, RevocationError::Unavailable { .. })),
+        format_args!("{r:?}"),
+    );
+
+    // "Intermediate CA certificates can be revoked": the operator revokes the issuing CA.
+    let out = server
+        .operator(&["revoke-ca", "--reason", "ca-compromise", "--yes"])
+        .unwrap();
+    c.check(
+        "the operator revokes the issuing CA certificate",
+        out.starts_with("revoked the issuing CA certificate"),
+        &out,
+    );
+    let r = check_chain_revocation(&der, &anchors, &opts).await;
+    c.check(
+        "a revoked intermediate CA certificate fails the step, naming it, though the end entity is good",
+        matches!(&r, Err(e) if e.certificate.as_ref().is_some_and(|c| c.position == ChainPosition::IntermediateCa(1)
+                && c.subject == "CN=Tandem Issuing CA,O=Tandem,C=EE")
+            && matches!(e.error, RevocationError::Revoked { reason: Some(CrlReason::CaCompromise), .. })
+            && e.checked.len() == 1),
+        format_args!("{r:?}"),
+    );
+    let step = r
+        .map_err(|e| rp_client::VerificationError::from(e).step)
+        .map(|_| ());
+    c.eq(
+        "… at the revocation step",
+        step,
+        Err(rp_client::VerificationStep::Revocation),
+    );
+    c.finish();
+}
+
 // ================================================================== servers: openapi.yml
 
 /// The object's keys, sorted.
