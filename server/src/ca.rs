@@ -177,8 +177,10 @@ fn pem_rfc7468_decode(text: &str) -> anyhow::Result<(String, Vec<u8>)> {
 /// The running CA: root and issuing keys in the HSM, CA certificates, profile.
 #[derive(Debug, Clone)]
 pub struct Ca {
-    /// Root CA key: signs the root's CRL of the CA certificates it issued.
-    pub root: HsmCaSigner,
+    /// Root CA key: signs the root's CRL of the CA certificates it issued. `None` when the
+    /// root key is not in the HSM (kept offline): the server runs, and `/crl/root.crl`
+    /// answers 503 naming the reason.
+    pub root: Option<HsmCaSigner>,
     /// Issuing CA key.
     pub issuing: HsmCaSigner,
     /// Issuing CA certificate.
@@ -199,7 +201,8 @@ impl Ca {
         let dir = pki_dir(data_dir);
         Ok(Self {
             root: HsmCaSigner::new(hsm, ROOT_KEY_LABEL)
-                .context("the root CA key is missing (run `tandem server hsm-init`)")?,
+                .inspect_err(|e| tracing::warn!(error = %e, "the root CA key is not usable"))
+                .ok(),
             issuing: HsmCaSigner::new(hsm, ISSUING_KEY_LABEL)
                 .context("the issuing CA key is missing (run `tandem server hsm-init`)")?,
             issuing_cert: load_pem(&dir.join("issuing.pem"))?,

@@ -65,6 +65,12 @@ impl Publication {
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot read the CA revocations"),
         }
+        if ca.root.is_none() {
+            tracing::warn!(
+                "the root CA key is not in the HSM: GET /crl/root.crl answers 503 until it is \
+                 (relying parties cannot check the issuing CA certificate without that CRL)"
+            );
+        }
         if !has_crl_distribution_point(&ca.issuing_cert) {
             tracing::warn!(
                 root_crl = %ca.profile.root_crl_url,
@@ -298,6 +304,9 @@ fn current_crl(state: &Publication) -> anyhow::Result<Vec<u8>> {
 /// by the root key: its own cRLNumber sequence, the same validity and caching as the issuing
 /// CA's.
 fn current_root_crl(state: &Publication) -> anyhow::Result<Vec<u8>> {
+    let root = state.ca.root.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("the root CA key is not in the HSM (kept offline?): no root CRL to sign")
+    })?;
     let revoked = state.store.ca_revocations()?;
     let serials: Vec<String> = revoked.iter().map(|r| r.serial_hex.clone()).collect();
     cached_crl(
@@ -317,7 +326,7 @@ fn current_root_crl(state: &Publication) -> anyhow::Result<Vec<u8>> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let number = state.store.next_root_crl_number()?;
             Ok(pki::crl(
-                &state.ca.root,
+                root,
                 &state.ca.root_cert,
                 number,
                 now,
