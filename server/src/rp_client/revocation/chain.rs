@@ -185,12 +185,8 @@ fn describe(cert: &X509, position: ChainPosition) -> ChainedCertificate {
     ChainedCertificate {
         position,
         subject: subject(cert),
-        // The serial's value as OpenSSL prints it: no DER sign byte (a serial whose first
-        // byte has the high bit set is encoded with a leading 00).
-        serial_hex: cert
-            .serial_number()
-            .to_bn()
-            .map(|n| hex::encode(n.to_vec()))
+        serial_hex: parsed(cert)
+            .map(|c| hex::encode(c.tbs_certificate().serial_number().as_bytes()))
             .unwrap_or_default(),
     }
 }
