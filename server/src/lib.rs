@@ -10,6 +10,9 @@
 //!                    lockout gate, replies,   (d1'' share,     transport key, d2)
 //!                    audit chain)              CRT combine)
 //! ```
+//!
+//! The REST API (`rest`) answers with the RP API v3 wire types of the relying-party library
+//! (crate `tandem-rp`), which also holds the RP client that `tandem rp-api` drives.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -23,8 +26,6 @@ pub mod http;
 pub mod lockout;
 pub mod pki;
 pub mod rest;
-pub mod rp_api;
-pub mod rp_client;
 pub mod run;
 pub mod service;
 pub mod signing;

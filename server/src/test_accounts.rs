@@ -247,7 +247,7 @@ impl TestAccounts {
 
 /// The test account a device link's session names (document or person).
 async fn named_phone(inner: &Arc<Inner>, link: &str) -> Result<Arc<Phone>, LinkError> {
-    let parsed = crate::rp_api::device_link::ParsedLink::parse(link)
+    let parsed = tandem_rp::api::device_link::ParsedLink::parse(link)
         .map_err(|e| LinkError::Invalid(e.to_string()))?;
     let app = Arc::clone(&inner.app);
     let session = app

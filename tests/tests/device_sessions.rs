@@ -1,5 +1,5 @@
 //! The device simulator (`tandem device`) answers every kind of REST (RP API v3) session,
-//! driven by our relying-party client (`tandem_server::rp_client`) against a real server
+//! driven by our relying-party client (`tandem_rp::client`) against a real server
 //! process:
 //! - a certificate choice by notification is confirmed with `confirm` (no PIN) and the
 //!   relying party gets the signing certificate; refusing one gives
@@ -19,8 +19,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use tandem_client_core::state::DeviceState;
 use tandem_client_core::types::KeyType;
-use tandem_server::rp_api::device_link::DeviceLinkType;
-use tandem_server::rp_api::types::{
+use tandem_rp::api::device_link::DeviceLinkType;
+use tandem_rp::api::types::{
     AuthSignatureProtocol, AuthSignatureProtocolParameters, CertificateChoiceRequest,
     DeviceLinkAuthenticationRequest, DeviceLinkSigningRequest, EndResult, FlowType, HashAlgorithm,
     Interaction, NotificationAuthenticationRequest, NotificationSigningLinkedRequest,
@@ -28,10 +28,10 @@ use tandem_server::rp_api::types::{
     SignSignatureProtocolParameters, SignatureAlgorithm, SignatureAlgorithmParametersInRequest,
     VerificationCodeType, encode_interactions,
 };
-use tandem_server::rp_client::verify::{
+use tandem_rp::client::verify::{
     ExpectedIdentity, verify_authentication, verify_certificate_choice, verify_signature,
 };
-use tandem_server::rp_client::{
+use tandem_rp::client::{
     AuthTarget, AuthenticationExpectation, CallbackError, ClientConfig, DeviceLinkSession,
     RpApiClient, SignatureExpectation, TrustAnchors, UserRef, generate_rp_challenge,
 };

@@ -72,18 +72,18 @@ use tandem_client_core::state::DeviceState;
 use tandem_client_core::types::KeyType;
 use tandem_proto::v1 as pb;
 use tandem_proto::v1::relying_party_client::RelyingPartyClient;
-use tonic::transport::Channel;
-
-use super::{rp_client, runtime, spawn_server};
-use crate::config::Config;
-use crate::rp_api::types::{
+use tandem_rp::api::types::{
     HashAlgorithm as RestHash, Interaction, NotificationSigningRequest, SessionStatusResponse,
     SignSignatureProtocol, SignSignatureProtocolParameters, SignatureAlgorithm,
     SignatureAlgorithmParametersInRequest, encode_interactions,
 };
-use crate::rp_client::{
+use tandem_rp::client::{
     ClientConfig, RpApiClient, SignatureExpectation, TrustAnchors, UserRef, verify,
 };
+use tonic::transport::Channel;
+
+use super::{rp_client, runtime, spawn_server};
+use crate::config::Config;
 use crate::store::{Identity, RelyingParty, Store, unix_now};
 
 const PIN1: &str = "1234";
@@ -1046,7 +1046,7 @@ async fn sign_once_rest(
     let t3 = Instant::now();
     let end = status.result.as_ref().map(|r| r.end_result);
     anyhow::ensure!(
-        matches!(end, Some(crate::rp_api::types::EndResult::Ok)),
+        matches!(end, Some(tandem_rp::api::types::EndResult::Ok)),
         "the REST session ended with {end:?}"
     );
     a.last_rest.insert(flow.name(), (status, req));

@@ -829,7 +829,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
         } => {
             let names = name
                 .iter()
-                .map(|n| crate::rp_api::rp_name::configured_name(n).map_err(anyhow::Error::msg))
+                .map(|n| tandem_rp::api::rp_name::configured_name(n).map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let uuid = match uuid {
                 Some(u) => rp_uuid_arg(&u)?,
@@ -866,7 +866,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
         OperatorCommand::RpNameAdd { uuid, name } => {
             let uuid = rp_uuid_arg(&uuid)?;
             let name =
-                crate::rp_api::rp_name::configured_name(&name).map_err(anyhow::Error::msg)?;
+                tandem_rp::api::rp_name::configured_name(&name).map_err(anyhow::Error::msg)?;
             store.add_relying_party_name(&uuid, &name, now)?;
             outln!("relying party {uuid} has the name {name:?} now");
         }

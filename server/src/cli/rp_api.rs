@@ -1,5 +1,5 @@
 //! `tandem rp-api`: a relying party of the REST API (Smart-ID RP API v3 wire format), built on
-//! [`crate::rp_client`]. Progress goes to stderr, results to stdout; a session that does not
+//! [`tandem_rp::client`]. Progress goes to stderr, results to stdout; a session that does not
 //! end with a verified OK result exits non-zero.
 
 use std::io::IsTerminal as _;
@@ -10,10 +10,8 @@ use anyhow::{Context, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Args, Subcommand, ValueEnum};
-
-use super::{pem_encode, write_atomic};
-use crate::rp_api::device_link::DeviceLinkType;
-use crate::rp_api::types::{
+use tandem_rp::api::device_link::DeviceLinkType;
+use tandem_rp::api::types::{
     AuthCertificateLevel, AuthSignatureProtocol, AuthSignatureProtocolParameters, CertificateState,
     DeviceLinkAuthenticationRequest, DeviceLinkSigningRequest, EndResult, HashAlgorithm,
     Interaction, NotificationAuthenticationRequest, NotificationSigningRequest, SessionState,
@@ -21,16 +19,18 @@ use crate::rp_api::types::{
     SignSignatureProtocolParameters, SignatureAlgorithm, SignatureAlgorithmParametersInRequest,
     SigningCertificateRequest, VerificationCodeType, encode_interactions,
 };
-use crate::rp_api::vc::authentication_vc_b64;
-use crate::rp_client::pinning::{certificate_file_pins, presented_certificate_pins};
-use crate::rp_client::revocation::{RevocationOptions, check_chain_revocation};
-use crate::rp_client::verify::{
+use tandem_rp::api::vc::authentication_vc_b64;
+use tandem_rp::client::pinning::{certificate_file_pins, presented_certificate_pins};
+use tandem_rp::client::revocation::{RevocationOptions, check_chain_revocation};
+use tandem_rp::client::verify::{
     self, CertificatePurpose, Level, VerificationError, VerificationReport, end_result_name,
 };
-use crate::rp_client::{
+use tandem_rp::client::{
     AuthTarget, AuthenticationExpectation, ClientConfig, DeviceLinkSession, RpApiClient,
     SignatureExpectation, SpkiPin, TrustAnchors, UserRef, generate_rp_challenge, qr,
 };
+
+use super::{pem_encode, write_atomic};
 
 /// Options shared by every `rp-api` subcommand (accepted before or after it).
 #[derive(Args, Debug, Clone)]
@@ -749,15 +749,15 @@ pub async fn run(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()> {
     let https_without_root = opts.api.starts_with("https://") && opts.tls_ca.is_none();
     run_command(opts, cmd).await.inspect_err(|e| {
         let transport = matches!(
-            e.downcast_ref::<crate::rp_client::Error>(),
-            Some(crate::rp_client::Error::Transport { .. })
+            e.downcast_ref::<tandem_rp::client::Error>(),
+            Some(tandem_rp::client::Error::Transport { .. })
         );
         if transport && https_without_root {
             eprintln!("hint: for a server with a self-signed certificate, give --tls-ca FILE");
         }
         if matches!(
-            e.downcast_ref::<crate::rp_client::Error>(),
-            Some(crate::rp_client::Error::PinMismatch { .. })
+            e.downcast_ref::<tandem_rp::client::Error>(),
+            Some(tandem_rp::client::Error::PinMismatch { .. })
         ) {
             eprintln!(
                 "hint: if the server's key was changed on purpose, compare `tandem rp-api pin \

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use axum::http::StatusCode;
@@ -13,15 +13,20 @@ use der::asn1::Ia5String;
 use der::{Decode, Encode};
 use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString, Asn1Time};
 use openssl::bn::{BigNum, MsbOption};
+use openssl::hash::MessageDigest;
+use openssl::x509::X509;
 use openssl::x509::{X509Builder, X509Extension};
+use tandem_rp::client::revocation::{
+    CrlReason, NotRevoked, RevocationError, RevocationMethod, RevocationOptions, check_revocation,
+};
+use tandem_rp::client::{TrustAnchors, VerificationError, VerificationStep};
+use tandem_rp_test_pki::pki;
+use tandem_server::pki::{self, OcspStatus, RevocationReason, RevokedCert};
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax, CrlDistributionPoints};
 
-use super::tests::{SoftSigner, responder};
-use super::*;
-use crate::pki::{self, OcspStatus, RevocationReason, RevokedCert};
-use crate::rp_client::verify::tests::{anchors, pki};
+use super::{SoftSigner, anchors, responder};
 
 fn uri(u: &str) -> GeneralName {
     GeneralName::UniformResourceIdentifier(Ia5String::new(u).unwrap())

@@ -1,12 +1,13 @@
 //! [`check_crl`] against CRLs made here (x509-cert structures signed with OpenSSL keys) for
-//! the certificates of `verify::tests::pki()`: each refusal is shown against a CRL that
-//! differs from an accepted one in that one respect.
+//! the certificates of the test PKI (`tandem_rp_test_pki::pki()`): each refusal is shown
+//! against a CRL that differs from an accepted one in that one respect.
 
 use der::asn1::{Any, BitString, OctetString};
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::sign::Signer;
 use spki::AlgorithmIdentifierOwned;
+use tandem_rp_test_pki::pki;
 use x509_cert::certificate::Version;
 use x509_cert::crl::{RevokedCert, TbsCertList};
 use x509_cert::name::Name;
@@ -14,7 +15,6 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 
 use super::*;
-use crate::rp_client::verify::tests::pki;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const SLACK: Duration = Duration::from_secs(300);

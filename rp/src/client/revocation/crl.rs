@@ -28,7 +28,7 @@ use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{BasicConstraints, CrlDistributionPoints, CrlReason, KeyUsage};
 
-use crate::pki::oids;
+use crate::oids;
 
 /// id-ce-deltaCRLIndicator (RFC 5280 5.2.4): a delta CRL, not a complete one.
 const CE_DELTA_CRL_INDICATOR: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.27");

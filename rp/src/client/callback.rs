@@ -35,7 +35,7 @@ use tandem_client_core::callback::{
 };
 
 use super::verify::SameDeviceCallback;
-use crate::rp_api::types::{FlowType, SessionState, SessionStatusResponse, Signature};
+use crate::api::types::{FlowType, SessionState, SessionStatusResponse, Signature};
 
 /// Why a callback URL was not accepted. Deny the authentication or signature.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -173,7 +173,7 @@ fn added_query<'u>(initial: &str, callback_url: &'u str) -> Result<&'u str, Call
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rp_api::types::{
+    use crate::api::types::{
         AcspV2Signature, CertificateChoiceSignature, RawDigestSignature, SignatureAlgorithm,
     };
     use tandem_client_core::callback::CallbackUrl;

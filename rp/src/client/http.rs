@@ -13,9 +13,9 @@ use serde::de::DeserializeOwned;
 
 use super::Error;
 use super::pinning::{self, SpkiPin};
-use crate::rp_api::ValidationError;
-use crate::rp_api::problem::Problem;
-use crate::rp_api::types::{
+use crate::api::ValidationError;
+use crate::api::problem::Problem;
+use crate::api::types::{
     CertificateChoiceRequest, CertificateResponse, DeviceLinkAuthenticationRequest,
     DeviceLinkSessionResponse, DeviceLinkSigningRequest, NotificationAuthenticationRequest,
     NotificationSigningLinkedRequest, NotificationSigningRequest, NotificationSigningResponse,
@@ -556,7 +556,7 @@ mod tests {
     }
 
     fn auth_request() -> DeviceLinkAuthenticationRequest {
-        use crate::rp_api::types::*;
+        use crate::api::types::*;
         DeviceLinkAuthenticationRequest {
             relying_party_uuid: "00000000-0000-4000-8000-000000000000".into(),
             relying_party_name: "DEMO".into(),
@@ -581,7 +581,7 @@ mod tests {
 
     #[tokio::test]
     async fn talks_the_wire_format() {
-        use crate::rp_api::types::*;
+        use crate::api::types::*;
         let seen = Seen::default();
         let c = client(&stand_in_server(seen.clone()).await);
 

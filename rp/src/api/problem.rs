@@ -3,9 +3,10 @@
 //! failures and the HTTP layer's 405, 413, 415 and 429 (with `Retry-After`). 471/472 are no
 //! longer used (changes.txt). `type` is always `about:blank` and `title` the status phrase, as
 //! in openapi.yml's examples.
+//!
+//! This is the document only; a server turns it into an HTTP answer (status, `Content-Type:`
+//! [`CONTENT_TYPE`], `Retry-After`), as Tandem's REST API does in its `rest::errors`.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::types::ValidationError;
@@ -182,21 +183,6 @@ impl From<ValidationError> for Problem {
     }
 }
 
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_vec(&self).unwrap_or_default();
-        let mut resp = (status, body).into_response();
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-        if let Some(s) = self.retry_after_seconds {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(s));
-        }
-        resp
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,35 +238,5 @@ mod tests {
             d.pointer.as_deref(),
             Some("/signatureProtocolParameters/rpChallenge")
         );
-    }
-
-    #[test]
-    fn into_response_sets_status_and_type() {
-        for (p, code) in [
-            (Problem::bad_request("x"), 400),
-            (Problem::unauthorized(), 401),
-            (Problem::forbidden("x"), 403),
-            (Problem::not_found(), 404),
-            (Problem::method_not_allowed(), 405),
-            (Problem::content_too_large(10), 413),
-            (Problem::unsupported_media_type(), 415),
-            (Problem::client_too_old(), 480),
-            (Problem::under_maintenance(), 580),
-        ] {
-            let r = p.into_response();
-            assert_eq!(r.status().as_u16(), code);
-            assert_eq!(r.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
-            assert!(r.headers().get(header::RETRY_AFTER).is_none());
-        }
-    }
-
-    #[test]
-    fn too_many_requests_carries_retry_after() {
-        let r = Problem::too_many_requests(3).into_response();
-        assert_eq!(r.status().as_u16(), 429);
-        assert_eq!(r.headers()[header::RETRY_AFTER], "3");
-        // Never 0: a client must wait at least a second.
-        let r = Problem::too_many_requests(0).into_response();
-        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
     }
 }

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::Error;
 use super::http::decode_body;
-use crate::rp_api::problem::Problem;
-use crate::rp_api::types::{
+use crate::api::problem::Problem;
+use crate::api::types::{
     CertificateResponse, DeviceLinkSessionResponse, NotificationSigningResponse, SessionIdResponse,
     SessionStatusResponse, Signature,
 };

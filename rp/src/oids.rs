@@ -1,6 +1,7 @@
 //! Object identifiers used in our certificates, CRLs and OCSP messages, each with the
-//! document that defines it. Our own policy OIDs live under a configurable arc
-//! ([`super::CaProfile::policy_arc`]), not here.
+//! document that defines it: read here by the relying-party client, written by the server's
+//! CA (which re-exports this module as `tandem_server::pki::oids`). Our own policy OIDs live
+//! under a configurable arc (the server's `CaProfile::policy_arc`), not here.
 
 use const_oid::ObjectIdentifier as Oid;
 

@@ -1,264 +1,24 @@
-//! Verification against certificates and signatures made here with OpenSSL: a root CA, an
-//! issuing CA and end-entity certificates shaped like ours (2048-bit keys: tests only).
+//! Verification against certificates and signatures made with OpenSSL: the test PKI of
+//! `tandem-rp-test-pki` (a root CA, an issuing CA and end-entity certificates shaped like
+//! ours, 2048-bit keys) and signatures made here with its user key.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use der::Encode;
-use openssl::asn1::{Asn1Integer, Asn1Object, Asn1OctetString, Asn1Time};
-use openssl::bn::BigNum;
-use openssl::pkey::Private;
-use openssl::rsa::Rsa;
 use openssl::sign::Signer;
-use openssl::x509::extension::{
-    BasicConstraints as OsslBasicConstraints, ExtendedKeyUsage as OsslEku, KeyUsage as OsslKeyUsage,
-};
-use openssl::x509::{X509Builder, X509Extension, X509Name, X509NameBuilder};
-use x509_cert::ext::pkix::certpolicy::PolicyInformation;
+use tandem_rp_test_pki::{PERSON, pki};
 
 use super::*;
-use crate::rp_api::types::{
+use crate::api::types::{
     AcspV2Signature, AuthSignatureProtocol, AuthSignatureProtocolParameters, Interaction,
     NotificationSigningRequest, RawDigestSignature, SessionResult, SignSignatureProtocol,
     SignSignatureProtocolParameters, SignatureAlgorithmParametersInRequest, encode_interactions,
 };
 
-const PERSON: &str = "PNOEE-30303039914";
 const DOCUMENT: &str = "PNOEE-30303039914-MOCK-Q";
 const SERVER_RANDOM: &str = "MTlop6EXCrQ6FOErcKjxUhbV";
 const USER_CHALLENGE_VERIFIER: &str = "XtPfaGa8JnGtYrJjboooUf0KfY9sMEHrWFpSQrsUv9c";
 const CALLBACK: &str = "https://rp.example.com/callback-url?value=RrKjjT4aggzu27YBddX1bQ";
 const SESSION_SECRET: &str = "B98ODiVCebRedSwdTk51zFSaGYyHtY1H2A0ocAi3/Ps=";
-
-pub(crate) fn new_key() -> PKey<Private> {
-    PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap()
-}
-
-pub(crate) fn name(entries: &[(Nid, &str)]) -> X509Name {
-    let mut b = X509NameBuilder::new().unwrap();
-    for (nid, v) in entries {
-        b.append_entry_by_nid(*nid, v).unwrap();
-    }
-    b.build()
-}
-
-pub(crate) fn der_extension(oid: &str, der: &[u8]) -> X509Extension {
-    X509Extension::new_from_der(
-        &Asn1Object::from_str(oid).unwrap(),
-        false,
-        &Asn1OctetString::new_from_bytes(der).unwrap(),
-    )
-    .unwrap()
-}
-
-fn policies(oids: &[ObjectIdentifier]) -> X509Extension {
-    let p = CertificatePolicies(
-        oids.iter()
-            .map(|o| PolicyInformation {
-                policy_identifier: *o,
-                policy_qualifiers: None,
-            })
-            .collect(),
-    );
-    der_extension("2.5.29.32", &p.to_der().unwrap())
-}
-
-fn qc_statements(ids: &[ObjectIdentifier]) -> X509Extension {
-    let list: Vec<QcStatementIn> = ids
-        .iter()
-        .map(|i| QcStatementIn {
-            statement_id: *i,
-            statement_info: None,
-        })
-        .collect();
-    der_extension("1.3.6.1.5.5.7.1.3", &list.to_der().unwrap())
-}
-
-pub(crate) fn build_cert(
-    subject: &X509Name,
-    key: &PKey<Private>,
-    issuer: Option<(&X509, &PKey<Private>)>,
-    exts: Vec<X509Extension>,
-) -> X509 {
-    let mut b = X509Builder::new().unwrap();
-    b.set_version(2).unwrap();
-    let mut serial = BigNum::new().unwrap();
-    serial
-        .rand(64, openssl::bn::MsbOption::MAYBE_ZERO, false)
-        .unwrap();
-    b.set_serial_number(&Asn1Integer::from_bn(&serial).unwrap())
-        .unwrap();
-    b.set_subject_name(subject).unwrap();
-    b.set_issuer_name(issuer.map(|(c, _)| c.subject_name()).unwrap_or(subject))
-        .unwrap();
-    b.set_pubkey(key).unwrap();
-    let now = unix_secs(SystemTime::now()).unwrap();
-    b.set_not_before(&Asn1Time::from_unix(now - 86_400).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(365).unwrap())
-        .unwrap();
-    for e in exts {
-        b.append_extension(e).unwrap();
-    }
-    b.sign(
-        issuer.map(|(_, k)| k).unwrap_or(key),
-        MessageDigest::sha256(),
-    )
-    .unwrap();
-    b.build()
-}
-
-pub(crate) fn ca_exts() -> Vec<X509Extension> {
-    vec![
-        OsslBasicConstraints::new().critical().ca().build().unwrap(),
-        OsslKeyUsage::new()
-            .critical()
-            .key_cert_sign()
-            .crl_sign()
-            .build()
-            .unwrap(),
-    ]
-}
-
-fn person() -> X509Name {
-    name(&[
-        (Nid::COUNTRYNAME, "EE"),
-        (Nid::SURNAME, "TESTNUMBER"),
-        (Nid::GIVENNAME, "QUALIFIED OK1"),
-        (Nid::COMMONNAME, "TESTNUMBER,QUALIFIED OK1"),
-        (Nid::SERIALNUMBER, PERSON),
-    ])
-}
-
-pub(crate) struct Pki {
-    pub(crate) root: X509,
-    pub(crate) root_key: PKey<Private>,
-    pub(crate) issuing: X509,
-    pub(crate) issuing_key: PKey<Private>,
-    pub(crate) leaf_key: PKey<Private>,
-    /// digitalSignature + Smart-ID authentication EKU + clientAuth, NCP+ (Tandem's profile).
-    pub(crate) auth: X509,
-    /// digitalSignature, keyEncipherment, dataEncipherment + clientAuth (the older profile).
-    auth_legacy: X509,
-    /// digitalSignature + clientAuth only: neither profile.
-    auth_client_only: X509,
-    /// nonRepudiation, QcCompliance + QcSSCD.
-    sign: X509,
-    /// nonRepudiation, no QC statements.
-    sign_advanced: X509,
-    /// A root nobody trusts, and a leaf under it with the same subject.
-    pub(crate) other_root: X509,
-    pub(crate) other_root_key: PKey<Private>,
-    foreign_auth: X509,
-}
-
-/// Keys take a moment to generate: one PKI for all tests.
-pub(crate) fn pki() -> &'static Pki {
-    static PKI: OnceLock<Pki> = OnceLock::new();
-    PKI.get_or_init(|| {
-        let root_key = new_key();
-        let root = build_cert(
-            &name(&[(Nid::COUNTRYNAME, "EE"), (Nid::COMMONNAME, "Test Root")]),
-            &root_key,
-            None,
-            ca_exts(),
-        );
-        let issuing_key = new_key();
-        let issuing = build_cert(
-            &name(&[
-                (Nid::COUNTRYNAME, "EE"),
-                (Nid::COMMONNAME, "Test Issuing CA"),
-            ]),
-            &issuing_key,
-            Some((&root, &root_key)),
-            ca_exts(),
-        );
-        let leaf_key = new_key();
-        let auth_exts_with = |legacy_ku: bool, smart_id_eku: bool| {
-            let mut ku = OsslKeyUsage::new();
-            ku.critical().digital_signature();
-            if legacy_ku {
-                ku.key_encipherment().data_encipherment();
-            }
-            let mut eku = OsslEku::new();
-            if smart_id_eku {
-                eku.other("1.3.6.1.4.1.62306.5.7.0");
-            }
-            vec![
-                OsslBasicConstraints::new().build().unwrap(),
-                ku.build().unwrap(),
-                eku.client_auth().build().unwrap(),
-                policies(&[
-                    "1.3.6.1.4.1.32473.1.1.1".parse().unwrap(),
-                    oids::ETSI_NCP_PLUS,
-                ]),
-                qc_statements(&[oids::QCS_PKIX_QC_SYNTAX_V2]),
-            ]
-        };
-        let auth_exts = || auth_exts_with(false, true);
-        let sign_exts = |qc: &[ObjectIdentifier]| {
-            vec![
-                OsslBasicConstraints::new().build().unwrap(),
-                OsslKeyUsage::new()
-                    .critical()
-                    .non_repudiation()
-                    .build()
-                    .unwrap(),
-                policies(&[oids::ETSI_QCP_N_QSCD]),
-                qc_statements(qc),
-            ]
-        };
-        let issuer = Some((&issuing, &issuing_key));
-        let auth = build_cert(&person(), &leaf_key, issuer, auth_exts());
-        let auth_legacy = build_cert(&person(), &leaf_key, issuer, auth_exts_with(true, false));
-        let auth_client_only =
-            build_cert(&person(), &leaf_key, issuer, auth_exts_with(false, false));
-        let sign = build_cert(
-            &person(),
-            &leaf_key,
-            issuer,
-            sign_exts(&[
-                oids::QCS_PKIX_QC_SYNTAX_V2,
-                oids::ETSI_QCS_QC_COMPLIANCE,
-                oids::ETSI_QCS_QC_SSCD,
-            ]),
-        );
-        let sign_advanced = build_cert(
-            &person(),
-            &leaf_key,
-            issuer,
-            sign_exts(&[oids::QCS_PKIX_QC_SYNTAX_V2]),
-        );
-        let other_key = new_key();
-        let other_root = build_cert(
-            &name(&[(Nid::COUNTRYNAME, "EE"), (Nid::COMMONNAME, "Test Root")]),
-            &other_key,
-            None,
-            ca_exts(),
-        );
-        let foreign_auth = build_cert(
-            &person(),
-            &leaf_key,
-            Some((&other_root, &other_key)),
-            auth_exts(),
-        );
-        Pki {
-            root,
-            root_key,
-            issuing,
-            issuing_key,
-            leaf_key,
-            auth,
-            auth_legacy,
-            auth_client_only,
-            sign,
-            sign_advanced,
-            other_root,
-            other_root_key: other_key,
-            foreign_auth,
-        }
-    })
-}
 
 pub(crate) fn anchors() -> TrustAnchors {
     let p = pki();
@@ -345,7 +105,7 @@ fn device_auth_response(
         FlowType::Web2App | FlowType::App2App => req.initial_callback_url.as_deref(),
         _ => None,
     };
-    let user_challenge = crate::rp_api::acsp::user_challenge(USER_CHALLENGE_VERIFIER);
+    let user_challenge = crate::api::acsp::user_challenge(USER_CHALLENGE_VERIFIER);
     let payload = acsp_v2_payload(&AcspV2Fields {
         scheme_name: "smart-id",
         server_random: SERVER_RANDOM,
@@ -492,7 +252,7 @@ fn changed_server_random_fails_the_signature() {
 #[test]
 fn changed_user_challenge_fails() {
     let mut c = AuthCase::qr();
-    c.acsp().user_challenge = crate::rp_api::acsp::user_challenge("another verifier");
+    c.acsp().user_challenge = crate::api::acsp::user_challenge("another verifier");
     c.fails_at(VerificationStep::Signature);
     c.acsp().user_challenge = "GnsWXXEjTCKR89fj9uo5u5ReBZ9JR7+pezLAI5jMS00".into();
     c.fails_at(VerificationStep::ResponseFields);
@@ -606,7 +366,7 @@ fn expired_or_future_certificate_fails() {
 fn session_result_must_be_complete_ok_acsp() {
     let mut c = AuthCase::qr();
     c.status.result.as_mut().unwrap().end_result = EndResult::UserRefusedInteraction;
-    c.status.result.as_mut().unwrap().details = Some(crate::rp_api::types::ResultDetails {
+    c.status.result.as_mut().unwrap().details = Some(crate::api::types::ResultDetails {
         interaction: Some("displayTextAndPIN".into()),
     });
     let r = c.fails_at(VerificationStep::SessionResult);

@@ -25,7 +25,7 @@ use openssl::x509::{X509, X509StoreContext};
 use x509_cert::Certificate;
 
 use super::{NotRevoked, Overrides, RevocationError, RevocationOptions, check_issued_by, fail};
-use crate::rp_client::verify::{
+use crate::client::verify::{
     CheckedStep, StepOutcome, TrustAnchors, VerificationError, VerificationStep,
 };
 
@@ -321,6 +321,3 @@ pub async fn check_chain_revocation(
         root: subject(root),
     })
 }
-
-#[cfg(test)]
-mod tests;

@@ -31,7 +31,8 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
+    /// `field` (the JSON name, dotted when nested) and why it is invalid.
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
         Self {
             field,
             reason: reason.into(),

@@ -153,7 +153,7 @@ mod tests {
             assert_eq!(d.len(), h.output_len());
             assert_eq!(
                 d,
-                crate::rp_client::verify::hash(h, payload.as_bytes()).unwrap(),
+                crate::client::verify::hash(h, payload.as_bytes()).unwrap(),
                 "{h:?}"
             );
         }

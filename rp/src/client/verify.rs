@@ -43,9 +43,8 @@ use x509_cert::ext::pkix::{BasicConstraints, CertificatePolicies, ExtendedKeyUsa
 
 use super::Error;
 use super::http::{AuthTarget, UserRef};
-use crate::pki::oids;
-use crate::rp_api::acsp::{AcspV2Fields, acsp_v2_payload};
-use crate::rp_api::types::{
+use crate::api::acsp::{AcspV2Fields, acsp_v2_payload};
+use crate::api::types::{
     AcspV2Signature, AuthCertificateLevel, Cert, DeviceLinkAuthenticationRequest,
     DeviceLinkSigningRequest, EndResult, FlowType, HashAlgorithm, InteractionFlow, InteractionType,
     NotificationAuthenticationRequest, NotificationSigningLinkedRequest,
@@ -53,6 +52,7 @@ use crate::rp_api::types::{
     Signature, SignatureAlgorithm, SignatureAlgorithmParametersInResponse, SignatureProtocol,
     decode_interactions, is_base64_pattern,
 };
+use crate::oids;
 
 /// Smart-ID authentication extended key usage (certificates issued from April 2025).
 pub const SMART_ID_AUTH_EKU: ObjectIdentifier = oids::KP_SMART_ID_AUTH;
@@ -399,7 +399,7 @@ pub struct AuthenticationExpectation {
 }
 
 fn missing_hash() -> Error {
-    Error::InvalidRequest(crate::rp_api::ValidationError {
+    Error::InvalidRequest(crate::api::ValidationError {
         field: "signatureProtocolParameters.signatureAlgorithmParameters",
         reason: "rsassa-pss needs a hashAlgorithm".into(),
     })
@@ -479,7 +479,7 @@ pub struct SignatureExpectation {
 
 fn decode_digest(b64: &str) -> Result<Vec<u8>, Error> {
     STANDARD.decode(b64).map_err(|_| {
-        Error::InvalidRequest(crate::rp_api::ValidationError {
+        Error::InvalidRequest(crate::api::ValidationError {
             field: "signatureProtocolParameters.digest",
             reason: "not Base64".into(),
         })
@@ -973,7 +973,7 @@ fn check_user_challenge(
                 flow.as_str()
             )
         })?;
-    if crate::rp_api::acsp::user_challenge(verifier) != user_challenge {
+    if crate::api::acsp::user_challenge(verifier) != user_challenge {
         return Err(
             "SHA-256 of userChallengeVerifier does not match signature.userChallenge".into(),
         );

@@ -13,15 +13,18 @@ use der::asn1::Ia5String;
 use der::{Decode, Encode};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
+use tandem_rp::client::revocation::{
+    ChainPosition, CrlReason, RevocationError, RevocationMethod, RevocationOptions,
+    check_chain_revocation,
+};
+use tandem_rp::client::{TrustAnchors, VerificationError, VerificationStep};
+use tandem_rp_test_pki::{build_cert, ca_exts, der_extension, pki};
+use tandem_server::pki::{self, OcspStatus, RevocationReason, RevokedCert};
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax, CrlDistributionPoints};
 
-use super::super::tests::{SoftSigner, responder};
-use super::*;
-use crate::pki::{self, OcspStatus, RevocationReason, RevokedCert};
-use crate::rp_client::revocation::{CrlReason, RevocationMethod};
-use crate::rp_client::verify::tests::{build_cert, ca_exts, der_extension, pki};
+use super::{SoftSigner, responder};
 
 fn uri(u: &str) -> GeneralName {
     GeneralName::UniformResourceIdentifier(Ia5String::new(u).unwrap())

@@ -13,10 +13,10 @@ use base64::engine::general_purpose::STANDARD;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::Error;
-use crate::rp_api::device_link::{
+use crate::api::device_link::{
     AuthCodeContext, DeviceLinkType, LinkParams, SessionBinding, SessionType, build_device_link,
 };
-use crate::rp_api::types::{
+use crate::api::types::{
     CertificateChoiceRequest, DeviceLinkAuthenticationRequest, DeviceLinkSessionResponse,
     DeviceLinkSigningRequest,
 };
@@ -218,7 +218,7 @@ impl DeviceLinkSession {
     pub fn check_callback(
         &self,
         callback_url: &str,
-        status: &crate::rp_api::types::SessionStatusResponse,
+        status: &crate::api::types::SessionStatusResponse,
     ) -> Result<super::SameDeviceCallback, super::CallbackError> {
         let initial = self
             .initial_callback_url
@@ -309,8 +309,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::rp_api::device_link::verify_device_link;
-    use crate::rp_api::types::{
+    use crate::api::device_link::verify_device_link;
+    use crate::api::types::{
         AuthSignatureProtocol, AuthSignatureProtocolParameters, HashAlgorithm,
         SignSignatureProtocol, SignSignatureProtocolParameters, SignatureAlgorithm,
         SignatureAlgorithmParametersInRequest,

@@ -45,6 +45,10 @@
 //! ([`RevocationOptions::ca_crl_url`] replaces the URL, e.g. for an issuing CA certificate
 //! made before the root published a CRL, which names none).
 //!
+//! The checks against Tandem's own OCSP responder and CRL code (over HTTP on 127.0.0.1) are
+//! in the end-to-end tests (`tests/tests/rp_revocation_http/`), which may depend on the
+//! server; [`crl::check_crl`]'s own tests are here.
+//!
 //! Not done: an OCSP nonce (the `openssl` crate has no binding for it), so a replayed response
 //! is accepted while its thisUpdate/nextUpdate window lasts (as a CRL is until its
 //! nextUpdate).
@@ -69,9 +73,6 @@ pub use chain::{
     check_chain_revocation,
 };
 pub use crl::{CrlEntry, CrlStatus, check_crl};
-
-#[cfg(test)]
-mod fallback_tests;
 
 use super::verify::{CheckedStep, StepOutcome, TrustAnchors, VerificationError, VerificationStep};
 
@@ -587,127 +588,4 @@ async fn check_issued_by(
         ocsp: ocsp_failure,
         crl: failures.join("; "),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::{Arc, Mutex};
-    use std::time::SystemTime;
-
-    use der::Decode;
-    use der::asn1::Any;
-    use openssl::pkey::{PKey, Private};
-    use openssl::sign::Signer;
-    use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
-
-    use super::*;
-    use crate::pki::{self, CaSigner, OcspStatus, PkiError, RevocationReason};
-
-    /// Our OCSP responder's and CRL's signing code, with an OpenSSL key standing in for the
-    /// HSM.
-    pub(super) struct SoftSigner(pub(super) PKey<Private>);
-
-    impl CaSigner for SoftSigner {
-        fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
-            AlgorithmIdentifierOwned {
-                oid: pki::oids::SHA384_WITH_RSA,
-                parameters: Some(Any::null()),
-            }
-        }
-        fn public_key(&self) -> SubjectPublicKeyInfoOwned {
-            SubjectPublicKeyInfoOwned::from_der(&self.0.public_key_to_der().unwrap()).unwrap()
-        }
-        fn sign(&self, data: &[u8]) -> Result<Vec<u8>, PkiError> {
-            let mut s = Signer::new(MessageDigest::sha384(), &self.0).unwrap();
-            Ok(s.sign_oneshot_to_vec(data).unwrap())
-        }
-    }
-
-    /// A responder on 127.0.0.1:0 answering every request with `status`, signed by
-    /// `signer` as `signer_cert`, built by our own `pki::ocsp_response`.
-    pub(super) async fn responder(
-        signer: PKey<Private>,
-        signer_cert: &X509,
-        status: Arc<Mutex<OcspStatus>>,
-    ) -> String {
-        let cert = pki::Certificate::from_der(&signer_cert.to_der().unwrap()).unwrap();
-        let signer = Arc::new(SoftSigner(signer));
-        let app = axum::Router::new().route(
-            "/ocsp",
-            axum::routing::post(move |body: axum::body::Bytes| {
-                let (signer, cert, status) = (signer.clone(), cert.clone(), status.clone());
-                async move {
-                    let q = pki::parse_ocsp_request(&body).unwrap();
-                    let now = SystemTime::now();
-                    let st = *status.lock().unwrap();
-                    pki::ocsp_response(
-                        signer.as_ref(),
-                        &cert,
-                        &[(q.cert_ids[0].clone(), st)],
-                        now,
-                        now,
-                        Some(now + Duration::from_secs(3600)),
-                        q.nonce.as_deref(),
-                    )
-                    .unwrap()
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        format!("http://{addr}/ocsp")
-    }
-
-    #[tokio::test]
-    async fn good_revoked_unknown_and_foreign_signer() {
-        let p = super::super::verify::tests::pki();
-        let anchors = super::super::verify::tests::anchors();
-        let leaf = p.auth.to_der().unwrap();
-        let status = Arc::new(Mutex::new(OcspStatus::Good));
-        let url = responder(p.issuing_key.clone(), &p.issuing, status.clone()).await;
-
-        let step = check_ocsp(&leaf, &anchors, Some(&url)).await.unwrap();
-        assert_eq!(step.step, VerificationStep::Revocation);
-        assert!(
-            step.to_string()
-                .starts_with("revocation: OK (OCSP: good at "),
-            "{step}"
-        );
-
-        *status.lock().unwrap() = OcspStatus::Revoked {
-            at: SystemTime::now() - Duration::from_secs(60),
-            reason: RevocationReason::KeyCompromise,
-        };
-        let e = check_ocsp(&leaf, &anchors, Some(&url)).await.unwrap_err();
-        assert_eq!(e.step, VerificationStep::Revocation);
-        assert!(
-            e.reason.contains("revoked") && e.reason.contains("reason code 1"),
-            "{e}"
-        );
-
-        *status.lock().unwrap() = OcspStatus::Unknown;
-        let e = check_ocsp(&leaf, &anchors, Some(&url)).await.unwrap_err();
-        assert!(e.reason.contains("does not know"), "{e}");
-
-        // "Good", but signed by a CA that is not the certificate's issuer.
-        let foreign = responder(
-            p.other_root_key.clone(),
-            &p.other_root,
-            Arc::new(Mutex::new(OcspStatus::Good)),
-        )
-        .await;
-        let e = check_ocsp(&leaf, &anchors, Some(&foreign))
-            .await
-            .unwrap_err();
-        assert!(e.reason.contains("does not verify"), "{e}");
-
-        // No issuer among the anchors; no responder at all.
-        let e = check_ocsp(&leaf, &TrustAnchors::new(), Some(&url))
-            .await
-            .unwrap_err();
-        assert!(e.reason.contains("issuer"), "{e}");
-        let e = check_ocsp(&leaf, &anchors, None).await.unwrap_err();
-        assert!(e.reason.contains("no OCSP responder"), "{e}");
-    }
 }

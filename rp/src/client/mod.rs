@@ -44,8 +44,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand_core::CryptoRngCore;
 
-use crate::rp_api::ValidationError;
-use crate::rp_api::problem::Problem;
+use crate::api::ValidationError;
+use crate::api::problem::Problem;
 
 pub use callback::CallbackError;
 pub use http::{AuthTarget, ClientConfig, RpApiClient, UserRef};
