@@ -186,9 +186,19 @@ fn describe(cert: &X509, position: ChainPosition) -> ChainedCertificate {
         position,
         subject: subject(cert),
         serial_hex: parsed(cert)
-            .map(|c| hex::encode(c.tbs_certificate().serial_number().as_bytes()))
+            .map(|c| serial_hex(c.tbs_certificate().serial_number().as_bytes()))
             .unwrap_or_default(),
     }
+}
+
+/// The serial number's value in hex, as OpenSSL prints it: the DER content octets without
+/// the leading zero byte that keeps a serial with its top bit set positive.
+fn serial_hex(der_content: &[u8]) -> String {
+    let first = der_content
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(der_content.len().saturating_sub(1));
+    hex::encode(&der_content[first..])
 }
 
 /// The chain OpenSSL builds from `leaf` to a root among `anchors` (intermediates only from
@@ -320,4 +330,17 @@ pub async fn check_chain_revocation(
         certificates: checked,
         root: subject(root),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serial_hex;
+
+    #[test]
+    fn serial_hex_is_the_value_without_the_sign_byte() {
+        assert_eq!(serial_hex(&[0x00, 0x80, 0xac, 0x0a]), "80ac0a");
+        assert_eq!(serial_hex(&[0x7f, 0x01]), "7f01");
+        assert_eq!(serial_hex(&[0x00]), "00");
+        assert_eq!(serial_hex(&[]), "");
+    }
 }
