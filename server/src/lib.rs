@@ -1,6 +1,8 @@
-//! Tandem server: the device gRPC API, the relying-party gRPC API, the signing core,
-//! lockout and clone detection, SQLite storage, PKCS#11 HSM access, and the `tandem`
-//! command line (operator tools, device simulator, demo).
+//! Tandem server: the device gRPC API, the relying-party gRPC and REST APIs, the signing
+//! core, lockout and clone detection, SQLite storage, PKCS#11 HSM access, the CA, and the
+//! test accounts a running server provisions. A library: the `tandem` binary (operator
+//! tools, device simulator, RP clients, demo, load generator) is the `tandem-cli` crate,
+//! which runs the server through [`run`]. Nothing here refers to the command line.
 //!
 //! ```text
 //!   device (client-core) ──gRPC/TLS──▶ service::DeviceService ─┐
@@ -18,7 +20,6 @@
 
 pub mod bn;
 pub mod ca;
-pub mod cli;
 pub mod config;
 pub mod fs_mode;
 pub mod hsm;

@@ -369,7 +369,7 @@ async fn load(client: &Client, path: &Path) -> Option<DeviceState> {
 }
 
 fn save(path: &Path, state: &DeviceState) -> anyhow::Result<()> {
-    crate::cli::write_atomic(path, &state.to_json_bytes()?)
+    crate::fs_mode::write_atomic(path, &state.to_json_bytes()?)
 }
 
 /// Registers one test account as a phone would, with the operator's approval given here.

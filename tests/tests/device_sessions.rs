@@ -253,7 +253,7 @@ async fn certificate_choice_by_notification_and_refusal_reasons() {
     s.pending_line(&id);
     {
         let client = s.server.device_client().await.unwrap();
-        let mut state = tandem_server::cli::load_state(&s.phone).unwrap();
+        let mut state = tandem_cli::load_state(&s.phone).unwrap();
         let t = tandem_client_core::grpc::list_pending(&client, &state)
             .await
             .unwrap()
@@ -270,7 +270,7 @@ async fn certificate_choice_by_notification_and_refusal_reasons() {
             .await
             .unwrap();
         assert_eq!(r.outcome, tandem_proto::v1::ConfirmOutcome::Accepted as i32);
-        tandem_server::cli::save_state(&s.phone, &state).unwrap();
+        tandem_cli::save_state(&s.phone, &state).unwrap();
     }
     let status = s.result(&id).await;
     assert_eq!(end_result(&status), EndResult::Ok);

@@ -30,7 +30,9 @@ use tandem_rp::client::{
     SignatureExpectation, SpkiPin, TrustAnchors, UserRef, generate_rp_challenge, qr,
 };
 
-use super::{pem_encode, write_atomic};
+use tandem_server::fs_mode::write_atomic;
+
+use super::pem_encode;
 
 /// Options shared by every `rp-api` subcommand (accepted before or after it).
 #[derive(Args, Debug, Clone)]

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use tandem_server::cli;
 
 #[derive(Parser, Debug)]
 #[command(name = "tandem", version, about = "Tandem split-key signing service")]
@@ -20,36 +19,36 @@ struct Cli {
 enum Command {
     /// Initialise and run the server.
     #[command(subcommand)]
-    Server(cli::ServerCommand),
+    Server(tandem_cli::ServerCommand),
     /// Operator commands on a data directory (registrations, accounts, audit log).
     Operator {
         /// Server data directory.
         #[arg(long, default_value = "tandem-data")]
         data_dir: PathBuf,
         #[command(subcommand)]
-        command: cli::OperatorCommand,
+        command: tandem_cli::OperatorCommand,
     },
     /// Device simulator built on client-core.
     Device {
         #[command(flatten)]
-        opts: cli::DeviceOptions,
+        opts: tandem_cli::DeviceOptions,
         #[command(subcommand)]
-        command: cli::DeviceCommand,
+        command: tandem_cli::DeviceCommand,
     },
     /// Relying-party client over the gRPC RelyingParty service.
     Rp {
         #[command(flatten)]
-        opts: cli::RpOptions,
+        opts: tandem_cli::RpOptions,
         #[command(subcommand)]
-        command: cli::RpCommand,
+        command: tandem_cli::RpCommand,
     },
     /// Relying-party client of the REST API (Smart-ID RP API v3): device-link (QR) and
     /// notification flows, verification of the results.
     RpApi {
         #[command(flatten)]
-        opts: Box<cli::rp_api::RpApiOptions>,
+        opts: Box<tandem_cli::rp_api::RpApiOptions>,
         #[command(subcommand)]
-        command: Box<cli::rp_api::RpApiCommand>,
+        command: Box<tandem_cli::rp_api::RpApiCommand>,
     },
     /// Runs the whole thing once: server, device, authentication, signature, lockout.
     /// The server's log goes to `server.log` in the demo directory unless a log filter is
@@ -69,7 +68,7 @@ enum Command {
     /// through the relying-party and device APIs at each concurrency level; reports
     /// signatures per second, latency percentiles, errors and the server's CPU per
     /// signature (docs/BENCHMARKS.md).
-    Load(cli::load::LoadOptions),
+    Load(tandem_cli::load::LoadOptions),
 }
 
 fn main() -> std::process::ExitCode {
@@ -79,33 +78,32 @@ fn main() -> std::process::ExitCode {
     } else {
         "warn"
     };
-    cli::init_logging(args.log.as_deref().unwrap_or(default_level));
+    tandem_cli::init_logging(args.log.as_deref().unwrap_or(default_level));
     // A log filter the user asked for (the demo shows the server's log only then).
     let asked_log = args.log.clone().or_else(|| std::env::var("RUST_LOG").ok());
     let result = match args.command {
-        Command::Server(c) => cli::server(c),
-        Command::Operator { data_dir, command } => cli::operator(&data_dir, command),
+        Command::Server(c) => tandem_cli::server(c),
+        Command::Operator { data_dir, command } => tandem_cli::operator(&data_dir, command),
         Command::Device { opts, command } => {
-            cli::runtime().and_then(|rt| rt.block_on(cli::device(opts, command)))
+            tandem_cli::runtime().and_then(|rt| rt.block_on(tandem_cli::device(opts, command)))
         }
         Command::Rp { opts, command } => {
-            cli::runtime().and_then(|rt| rt.block_on(cli::rp(opts, command)))
+            tandem_cli::runtime().and_then(|rt| rt.block_on(tandem_cli::rp(opts, command)))
         }
-        Command::RpApi { opts, command } => {
-            cli::runtime().and_then(|rt| rt.block_on(cli::rp_api::run(*opts, *command)))
-        }
+        Command::RpApi { opts, command } => tandem_cli::runtime()
+            .and_then(|rt| rt.block_on(tandem_cli::rp_api::run(*opts, *command))),
         Command::Demo {
             data_dir,
             key_bits,
             softhsm,
-        } => cli::demo::run(&data_dir, key_bits, softhsm, asked_log.as_deref()),
-        Command::Load(opts) => cli::load::run(&opts),
+        } => tandem_cli::demo::run(&data_dir, key_bits, softhsm, asked_log.as_deref()),
+        Command::Load(opts) => tandem_cli::load::run(&opts),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // The reader of standard output has gone (`tandem device pending | head -1`): stop
         // quietly with the status a shell shows for a process killed by SIGPIPE.
-        Err(e) if e.downcast_ref::<cli::StdoutClosed>().is_some() => {
+        Err(e) if e.downcast_ref::<tandem_cli::StdoutClosed>().is_some() => {
             std::process::ExitCode::from(141)
         }
         Err(e) => {

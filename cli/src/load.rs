@@ -80,11 +80,11 @@ use tandem_rp::api::types::{
 use tandem_rp::client::{
     ClientConfig, RpApiClient, SignatureExpectation, TrustAnchors, UserRef, verify,
 };
+use tandem_server::config::Config;
+use tandem_server::store::{Identity, RelyingParty, Store, unix_now};
 use tonic::transport::Channel;
 
 use super::{rp_client, runtime, spawn_server};
-use crate::config::Config;
-use crate::store::{Identity, RelyingParty, Store, unix_now};
 
 const PIN1: &str = "1234";
 const PIN2: &str = "12345";
@@ -342,16 +342,23 @@ impl ReferenceSignature {
 /// What a registration must compute at least, measured now with OpenSSL: two proof
 /// signatures ([`ReferenceSignature`]) and two certificate signatures with a key of the CA's
 /// kind (median of 10).
-fn registration_reference(bits: usize, ca: crate::hsm::CaKeySpec) -> anyhow::Result<Duration> {
+fn registration_reference(
+    bits: usize,
+    ca: tandem_server::hsm::CaKeySpec,
+) -> anyhow::Result<Duration> {
     use openssl::hash::MessageDigest;
     use openssl::pkey::PKey;
     let mut reference = ReferenceSignature::new(bits)?;
     let ca_key = match ca {
-        crate::hsm::CaKeySpec::EcP384 => PKey::from_ec_key(openssl::ec::EcKey::generate(
+        tandem_server::hsm::CaKeySpec::EcP384 => PKey::from_ec_key(openssl::ec::EcKey::generate(
             &*openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::SECP384R1)?,
         )?)?,
-        crate::hsm::CaKeySpec::Rsa3072 => PKey::from_rsa(openssl::rsa::Rsa::generate(3072)?)?,
-        crate::hsm::CaKeySpec::Rsa4096 => PKey::from_rsa(openssl::rsa::Rsa::generate(4096)?)?,
+        tandem_server::hsm::CaKeySpec::Rsa3072 => {
+            PKey::from_rsa(openssl::rsa::Rsa::generate(3072)?)?
+        }
+        tandem_server::hsm::CaKeySpec::Rsa4096 => {
+            PKey::from_rsa(openssl::rsa::Rsa::generate(4096)?)?
+        }
     };
     let tbs = [0x5au8; 1200];
     median_of(10, || {
@@ -511,7 +518,7 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<()> {
 fn prepare_data_dir(opts: &LoadOptions) -> anyhow::Result<PathBuf> {
     let dir = &opts.data_dir;
     let server_dir = dir.join("server");
-    if server_dir.join(crate::config::CONFIG_FILE).exists() {
+    if server_dir.join(tandem_server::config::CONFIG_FILE).exists() {
         anyhow::ensure!(
             dir.join(MARKER).exists(),
             "{} was not created by `tandem load`; choose another --data-dir",
@@ -1007,7 +1014,7 @@ async fn sign_once_rest(
         .context("the REST session did not reach the device")?;
     // The device's work (the exponentiation with the share unlocked at registration):
     // CPU-bound, off the async workers. It runs with the server's constant-time
-    // exponentiation (`crate::bn`: AVX-512 IFMA where the CPU has it, else OpenSSL's ladder),
+    // exponentiation (`tandem_server::bn`: AVX-512 IFMA where the CPU has it, else OpenSSL's ladder),
     // in a quarter to a half of the CPU time of the app's pure-Rust one: the device shares
     // the cores with the server being measured. rest-pkcs1 computes it once (the same `x`
     // each time); the device's checks of the request run every time.
@@ -1019,7 +1026,7 @@ async fn sign_once_rest(
             {
                 return Ok(s.to_vec());
             }
-            let s = crate::bn::mod_exp_secret(x, d, n)
+            let s = tandem_server::bn::mod_exp_secret(x, d, n)
                 .map_err(|_| tandem_client_core::Error::InvalidInteger)?;
             if !pss {
                 *memo.borrow_mut() = Some((x.to_vec(), zeroize::Zeroizing::new(s.clone())));
@@ -1133,14 +1140,16 @@ impl ThreadsCpu {
     /// The threads that serve requests: all but the key pool's, whose work (generating and
     /// warming up keys) is the pool's, done off the request path.
     fn requests(pid: u32) -> anyhow::Result<Self> {
-        Self::of(pid, |name| !crate::run::KEY_POOL_THREADS.contains(&name))
+        Self::of(pid, |name| {
+            !tandem_server::run::KEY_POOL_THREADS.contains(&name)
+        })
     }
 
-    /// The server's HSM-call workers ([`crate::hsm::HSM_CALL_THREAD`]). A worker ends only
+    /// The server's HSM-call workers ([`tandem_server::hsm::HSM_CALL_THREAD`]). A worker ends only
     /// after a minute without calls, so over a phase in which signatures are made none of
     /// its time is lost.
     fn hsm_calls(pid: u32) -> anyhow::Result<Self> {
-        Self::of(pid, |name| name == crate::hsm::HSM_CALL_THREAD)
+        Self::of(pid, |name| name == tandem_server::hsm::HSM_CALL_THREAD)
     }
 
     /// CPU time used since `before` by the threads alive now. A thread that ended between

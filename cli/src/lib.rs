@@ -1,4 +1,17 @@
-//! The `tandem` command line. Secrets (HSM PIN, device PINs) never come from arguments:
+//! The `tandem` command line (crate `tandem-cli`; the binary is `src/main.rs`): a client of
+//! the other crates, which know nothing of it.
+//!
+//! ```text
+//!  tandem server …    ─▶ server()   ─▶ tandem_server::run (init, run, CA, HSM)
+//!  tandem operator …  ─▶ operator() ─▶ tandem_server::{store, ca, pki} on a data directory
+//!  tandem device …    ─▶ device()   ─▶ tandem_client_core::grpc ──gRPC──▶ device API
+//!  tandem rp …        ─▶ rp()       ──gRPC──▶ relying-party service
+//!  tandem rp-api …    ─▶ rp_api     ─▶ tandem_rp::client ──REST (RP API v3)──▶
+//!  tandem demo        ─▶ demo       (a server, a device and a relying party in one run)
+//!  tandem load        ─▶ load, load::soak (load generator)
+//! ```
+//!
+//! Secrets (HSM PIN, device PINs) never come from arguments:
 //! the HSM PIN from a file or `TANDEM_HSM_PIN`, device PINs from `TANDEM_PIN1` /
 //! `TANDEM_PIN2` / `TANDEM_PIN` or standard input.
 //!
@@ -7,18 +20,20 @@
 //! exits quietly with status 141 (128 + SIGPIPE, what a shell shows for a process killed by
 //! SIGPIPE) instead of panicking as `println!` does.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 /// `println!` that returns [`StdoutClosed`] from the enclosing function (which returns an
 /// `anyhow::Result`) when standard output is a closed pipe.
 macro_rules! outln {
     ($($arg:tt)*) => {
-        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))?
+        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)))?
     };
 }
 
 /// `print!` that returns [`StdoutClosed`] as [`outln!`] does.
 macro_rules! out {
     ($($arg:tt)*) => {
-        $crate::cli::write_stdout(format_args!($($arg)*))?
+        $crate::write_stdout(format_args!($($arg)*))?
     };
 }
 
@@ -40,11 +55,11 @@ use tandem_client_core::state::DeviceState;
 use tandem_client_core::types::KeyType;
 use tandem_proto::v1 as pb;
 use tandem_proto::v1::relying_party_client::RelyingPartyClient;
+use tandem_server::config::Config;
+use tandem_server::fs_mode::write_atomic;
+use tandem_server::run;
+use tandem_server::store::{Identity, Store, unix_now};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-
-use crate::config::Config;
-use crate::run;
-use crate::store::{Identity, Store, unix_now};
 
 /// Standard output was closed by its reader (`tandem ... | head`): the command ends quietly.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -211,7 +226,7 @@ pub enum ServerCommand {
         transport_key_bits: usize,
         /// CA key type: rsa4096, rsa3072 or ec-p384.
         #[arg(long, default_value = "rsa4096", value_parser = parse_ca_key_spec)]
-        ca_key_spec: crate::hsm::CaKeySpec,
+        ca_key_spec: tandem_server::hsm::CaKeySpec,
         /// Base URL of the OCSP/CRL publication point written into certificates.
         #[arg(long)]
         public_base_url: Option<String>,
@@ -219,7 +234,7 @@ pub enum ServerCommand {
         /// (d1'' as an RSA key object in a standard HSM; needs --transport-key rsa). Fixed
         /// for the life of the data directory (docs/HSM_MODES.md).
         #[arg(long, default_value = "auto", value_parser = parse_share_exponentiation)]
-        share_exponentiation: crate::hsm::ShareExponentiation,
+        share_exponentiation: tandem_server::hsm::ShareExponentiation,
     },
     /// Creates the HSM objects of an initialised data directory (run by `init`).
     HsmInit {
@@ -247,13 +262,13 @@ pub enum ServerCommand {
     },
 }
 
-fn parse_share_exponentiation(s: &str) -> Result<crate::hsm::ShareExponentiation, String> {
+fn parse_share_exponentiation(s: &str) -> Result<tandem_server::hsm::ShareExponentiation, String> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
         format!("unknown share exponentiation {s:?}: use auto, software, vendor or token-rsa")
     })
 }
 
-fn parse_ca_key_spec(s: &str) -> Result<crate::hsm::CaKeySpec, String> {
+fn parse_ca_key_spec(s: &str) -> Result<tandem_server::hsm::CaKeySpec, String> {
     serde_json::from_value(serde_json::Value::String(s.to_owned()))
         .map_err(|_| format!("unknown CA key type {s:?}: use rsa4096, rsa3072 or ec-p384"))
 }
@@ -328,7 +343,7 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
             rest_listen,
         } => {
             let mut cfg = Config::load(&data_dir)?;
-            crate::fs_mode::check_server_files(&cfg, &data_dir)?;
+            tandem_server::fs_mode::check_server_files(&cfg, &data_dir)?;
             run::ensure_module_env(&cfg)?;
             if let Some(l) = listen {
                 cfg.listen = l;
@@ -455,7 +470,7 @@ pub enum OperatorCommand {
         /// Why: ca-compromise (2), cessation-of-operation (5), superseded (4),
         /// affiliation-changed (3) or unspecified (0); the name or the RFC 5280 code.
         #[arg(long, value_parser = parse_ca_revocation_reason)]
-        reason: crate::pki::RevocationReason,
+        reason: tandem_server::pki::RevocationReason,
         /// Confirms the revocation (without it the command only says what it would do).
         #[arg(long)]
         yes: bool,
@@ -529,8 +544,8 @@ pub enum OperatorCommand {
 
 /// A CA certificate's revocation reason, by name or RFC 5280 code. keyCompromise (1) is for
 /// end-entity certificates; a CA's compromised key is cACompromise (2).
-fn parse_ca_revocation_reason(s: &str) -> Result<crate::pki::RevocationReason, String> {
-    use crate::pki::RevocationReason as R;
+fn parse_ca_revocation_reason(s: &str) -> Result<tandem_server::pki::RevocationReason, String> {
+    use tandem_server::pki::RevocationReason as R;
     Ok(match s.trim().to_ascii_lowercase().as_str() {
         "0" | "unspecified" => R::Unspecified,
         "2" | "ca-compromise" | "cacompromise" => R::CaCompromise,
@@ -552,13 +567,13 @@ fn revoke_issuing_ca(
     data_dir: &Path,
     cfg: &Config,
     store: &Store,
-    reason: crate::pki::RevocationReason,
+    reason: tandem_server::pki::RevocationReason,
     yes: bool,
     now: i64,
 ) -> anyhow::Result<()> {
-    let dir = crate::ca::pki_dir(data_dir);
-    let issuing = crate::ca::load_pem(&dir.join("issuing.pem"))?;
-    let root = crate::ca::load_pem(&dir.join("root.pem"))?;
+    let dir = tandem_server::ca::pki_dir(data_dir);
+    let issuing = tandem_server::ca::load_pem(&dir.join("issuing.pem"))?;
+    let root = tandem_server::ca::load_pem(&dir.join("root.pem"))?;
     anyhow::ensure!(
         issuing.tbs_certificate().issuer() == root.tbs_certificate().subject(),
         "{} was not issued by the root CA of {} ({})",
@@ -623,7 +638,7 @@ fn open_store(data_dir: &Path) -> anyhow::Result<(Config, Store)> {
     Ok((cfg, store))
 }
 
-fn find_account(store: &Store, key: &str) -> anyhow::Result<crate::store::Account> {
+fn find_account(store: &Store, key: &str) -> anyhow::Result<tandem_server::store::Account> {
     store
         .account_by_document(key)
         .or_else(|_| store.account(key))
@@ -736,7 +751,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 fmt_time(a.expires_at)
             );
             for kp in store.key_pairs(&a.id)? {
-                let st = crate::service::key_state_summary(&kp, &cfg.lockout, now);
+                let st = tandem_server::service::key_state_summary(&kp, &cfg.lockout, now);
                 outln!(
                     "{} key: {} bits, {st}, consecutive failures {}{}",
                     kp.key_type,
@@ -835,7 +850,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 Some(u) => rp_uuid_arg(&u)?,
                 None => uuid::Uuid::new_v4().to_string(),
             };
-            let rp = crate::store::RelyingParty {
+            let rp = tandem_server::store::RelyingParty {
                 uuid,
                 names,
                 allowed_ips: allow_ip,
@@ -1027,28 +1042,24 @@ pub enum DeviceCommand {
 const REGISTRATION_FILE: &str = "registration.json";
 const ACCOUNT_FILE: &str = "account.json";
 
-/// Writes a file atomically with mode 0600 (a temporary file with a unique name, fsync,
-/// rename; [`crate::fs_mode::write_private`]), so concurrent writers never collide.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    crate::fs_mode::write_private(path, bytes)
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
 /// Takes the device directory's lock (created owner-only, 0700, if missing), held while a
 /// command reads, uses and writes back the device state: concurrent commands on one
 /// device run one after the other, so none presents a clone-detection token another has
 /// already spent, and none loses another's update of the state.
 /// Only `register-start` creates the directory; other commands on a missing one take no
 /// lock (and fail when they read the state).
-fn lock_device(dir: &Path, create: bool) -> anyhow::Result<Option<crate::fs_mode::DirLock>> {
+fn lock_device(
+    dir: &Path,
+    create: bool,
+) -> anyhow::Result<Option<tandem_server::fs_mode::DirLock>> {
     if !dir.exists() {
         if !create {
             return Ok(None);
         }
-        crate::fs_mode::create_private_dir(dir)
+        tandem_server::fs_mode::create_private_dir(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    crate::fs_mode::DirLock::acquire(dir)
+    tandem_server::fs_mode::DirLock::acquire(dir)
         .map(Some)
         .with_context(|| format!("cannot lock the device directory {}", dir.display()))
 }
@@ -1549,7 +1560,7 @@ pub async fn rp(opts: RpOptions, cmd: RpCommand) -> anyhow::Result<()> {
                     outln!("signature written to {}", p.display());
                 }
                 if let (Some(p), Some(kp)) = (pubkey_out, &st.key_pair) {
-                    std::fs::write(&p, crate::pki::rsa_spki_pem(&kp.composite_modulus)?)?;
+                    std::fs::write(&p, tandem_server::pki::rsa_spki_pem(&kp.composite_modulus)?)?;
                     outln!("public key written to {}", p.display());
                 }
                 if let (Some(p), Some(kp)) = (cert_out, &st.key_pair) {

@@ -11,10 +11,10 @@ use tandem_client_core::grpc::{self as dev, Client, ProofOutcome};
 use tandem_client_core::pin::{KdfParams, Pin};
 use tandem_client_core::types::KeyType;
 use tandem_proto::v1 as pb;
+use tandem_server::config::Config;
+use tandem_server::store::{Identity, Store, unix_now};
 
 use super::{describe_key_state, rp_client, runtime, save_state, wait_status};
-use crate::config::Config;
-use crate::store::{Identity, Store, unix_now};
 
 const MARKER: &str = ".tandem-demo";
 const PIN1: &str = "1234";
@@ -51,7 +51,7 @@ impl ServerLog {
                 let f = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .mode(crate::fs_mode::PRIVATE_FILE)
+                    .mode(tandem_server::fs_mode::PRIVATE_FILE)
                     .open(path)
                     .with_context(|| format!("cannot open {}", path.display()))?;
                 Ok(f.into())
@@ -148,7 +148,7 @@ async fn scenario(
     let client = Client::connect(url, ca).await?;
     let mut rp = rp_client(url, ca).await?;
     let device_dir = dir.join("device");
-    crate::fs_mode::create_private_dir(&device_dir)?;
+    tandem_server::fs_mode::create_private_dir(&device_dir)?;
 
     step(3, "Register a simulated device")?;
     let mut device_id = [0u8; 16];
@@ -382,7 +382,10 @@ fn check_certificates(dir: &Path, server_dir: &Path, http_url: &str) -> anyhow::
     )?;
     let state = super::load_state(&dir.join("device"))?;
     for name in ["root.pem", "issuing.pem"] {
-        std::fs::copy(crate::ca::pki_dir(server_dir).join(name), dir.join(name))?;
+        std::fs::copy(
+            tandem_server::ca::pki_dir(server_dir).join(name),
+            dir.join(name),
+        )?;
     }
     for (kt, name) in [
         (KeyType::Auth, "auth-cert.pem"),
@@ -451,7 +454,7 @@ fn write_result(dir: &Path, name: &str, st: &pb::TransactionStatus) -> anyhow::R
     std::fs::write(dir.join(format!("{name}-signature.bin")), &st.signature)?;
     std::fs::write(
         dir.join(format!("{name}-public-key.pem")),
-        crate::pki::rsa_spki_pem(&kp.composite_modulus)?,
+        tandem_server::pki::rsa_spki_pem(&kp.composite_modulus)?,
     )?;
     Ok(())
 }
