@@ -11,5 +11,5 @@ else
   scripts/install-deps.sh --demo
 fi
 echo "building tandem and hsm-sim (the first build takes a few minutes) ..." >&2
-cargo build -p tandem-server -p tandem-hsm-sim
+cargo build -p tandem-cli -p tandem-hsm-sim
 exec target/debug/tandem demo "$@"

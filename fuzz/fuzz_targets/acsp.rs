@@ -18,8 +18,8 @@ use libfuzzer_sys::fuzz_target;
 use rand_core::SeedableRng;
 use tandem_client_core::encoding::{self, HashAlgorithm, SignatureScheme};
 use tandem_client_core::rp_api::user_challenge;
-use tandem_server::rp_api::acsp::{AcspV2Fields, acsp_v2_digest, acsp_v2_payload};
-use tandem_server::rp_api::types::{
+use tandem_rp::api::acsp::{AcspV2Fields, acsp_v2_digest, acsp_v2_payload};
+use tandem_rp::api::types::{
     self as t, FlowType, InteractionFlow, InteractionType, decode_interactions, encode_interactions,
 };
 

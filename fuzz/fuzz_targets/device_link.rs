@@ -16,15 +16,15 @@ use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
-use tandem_server::rp_api::device_link::{
+use tandem_rp::api::device_link::{
     AuthCodeContext, DeviceLinkType, LinkParams, ParsedLink, SessionBinding, SessionType,
     build_device_link, verify_device_link,
 };
-use tandem_server::rp_api::types::{
+use tandem_rp::api::types::{
     CertificateChoiceRequest, DeviceLinkAuthenticationRequest, DeviceLinkSessionResponse,
     DeviceLinkSigningRequest,
 };
-use tandem_server::rp_client::DeviceLinkSession;
+use tandem_rp::client::DeviceLinkSession;
 
 const SECRET: &[u8] = b"fuzz session secret, 32 bytes ok";
 

@@ -87,6 +87,13 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// [`write_private`] with the path in the error: the device state, device-link and QR files
+/// of the command line, the test accounts' device states.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    write_private(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Makes the SQLite database `path` owner-only before SQLite opens it: creates it empty with
 /// mode 0600 when missing, sets an existing one (and its `-wal`, `-shm` and `-journal`) to
 /// 0600. SQLite gives the WAL and shared-memory files it creates later the database's mode.

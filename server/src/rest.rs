@@ -34,13 +34,13 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 use tandem_client_core::types::KeyType;
 use tandem_client_core::vc as core_vc;
+use tandem_rp::api::level::CertificateLevel;
+use tandem_rp::api::problem::Problem;
+use tandem_rp::api::session::{self, SessionParams, TargetOutcome};
+use tandem_rp::api::types::{self as t, FlowType, SessionStatusResponse};
+use tandem_rp::api::{acsp, vc};
 use tracing::{info, warn};
 
-use crate::rp_api::level::CertificateLevel;
-use crate::rp_api::problem::Problem;
-use crate::rp_api::session::{self, SessionParams, TargetOutcome};
-use crate::rp_api::types::{self as t, FlowType, SessionStatusResponse};
-use crate::rp_api::{acsp, vc};
 use crate::service::rp_device::{core_hash, core_scheme, params_of, raw_digest_message};
 use crate::service::{ApiError, App};
 use crate::store::{
@@ -52,7 +52,7 @@ mod errors;
 #[doc(hidden)]
 pub mod fuzz_api;
 
-use errors::JsonBody;
+use errors::{JsonBody, ProblemResponse};
 
 /// Largest accepted request body.
 const MAX_BODY: usize = 64 * 1024;
@@ -153,12 +153,12 @@ pub fn router(app: Arc<App>, test_accounts: Option<TestAccounts>) -> Router {
         )
         .route("/session/{id}", get(session_status))
         .route("/test-accounts/device-link", post(test_account_scan))
-        .fallback(|| async { Problem::not_found() })
+        .fallback(|| async { ProblemResponse(Problem::not_found()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);
     Router::new()
         .nest(&base, api)
-        .fallback(|| async { Problem::not_found() })
+        .fallback(|| async { ProblemResponse(Problem::not_found()) })
         .layer(axum::middleware::map_response(
             errors::every_error_a_problem,
         ))
@@ -166,7 +166,8 @@ pub fn router(app: Arc<App>, test_accounts: Option<TestAccounts>) -> Router {
 
 // ------------------------------------------------------------------ plumbing
 
-type Answer = Result<Response, Problem>;
+/// A handler's answer; `?` turns a [`Problem`] into its HTTP answer.
+type Answer = Result<Response, ProblemResponse>;
 
 fn json<T: Serialize>(v: &T) -> Response {
     (
@@ -689,7 +690,7 @@ async fn start(rest: Rest, from: SocketAddr, kind: Kind, target: Target, body: B
     let hash = request_hash(&format!("{kind:?}:{target:?}"), &body);
     let (uuid, name, start) = parse_start(kind, target, &body, hash)?;
     if start.flow != session::FLOW_DEVICE_LINK {
-        crate::rp_api::callback_url::refuse_in_notification_request(&body)?;
+        tandem_rp::api::callback_url::refuse_in_notification_request(&body)?;
     }
     let rp = admit(&rest, &uuid, &name, from.ip())?;
     check_device_ip_sharing(&rp, &start.params)?;
@@ -927,7 +928,7 @@ struct TestAccountScan {
 /// 404 when test accounts are off.
 async fn test_account_scan(State(rest): Rp, JsonBody(b): JsonBody) -> Answer {
     let Some(accounts) = &rest.test_accounts else {
-        return Err(Problem::not_found());
+        return Err(Problem::not_found().into());
     };
     let r: TestAccountScan = parse(&b)?;
     use crate::test_accounts::LinkError;
@@ -940,8 +941,9 @@ async fn test_account_scan(State(rest): Rp, JsonBody(b): JsonBody) -> Answer {
             503,
             "Service Unavailable",
             "The test accounts are still being provisioned",
-        )),
-        Err(e) => Err(Problem::bad_request(e.to_string())),
+        )
+        .into()),
+        Err(e) => Err(Problem::bad_request(e.to_string()).into()),
     }
 }
 
@@ -1151,7 +1153,7 @@ async fn session_status(
 ) -> Answer {
     let timeout = status_timeout(query)?;
     if uuid::Uuid::parse_str(&id).is_err() {
-        return Err(Problem::session_not_found());
+        return Err(Problem::session_not_found().into());
     }
     let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout);
     let mut events = rest.app.events.subscribe();

@@ -247,7 +247,7 @@ impl TestAccounts {
 
 /// The test account a device link's session names (document or person).
 async fn named_phone(inner: &Arc<Inner>, link: &str) -> Result<Arc<Phone>, LinkError> {
-    let parsed = crate::rp_api::device_link::ParsedLink::parse(link)
+    let parsed = tandem_rp::api::device_link::ParsedLink::parse(link)
         .map_err(|e| LinkError::Invalid(e.to_string()))?;
     let app = Arc::clone(&inner.app);
     let session = app
@@ -369,7 +369,7 @@ async fn load(client: &Client, path: &Path) -> Option<DeviceState> {
 }
 
 fn save(path: &Path, state: &DeviceState) -> anyhow::Result<()> {
-    crate::cli::write_atomic(path, &state.to_json_bytes()?)
+    crate::fs_mode::write_atomic(path, &state.to_json_bytes()?)
 }
 
 /// Registers one test account as a phone would, with the operator's approval given here.

@@ -41,7 +41,7 @@ pub fn tandem_bin() -> PathBuf {
         let bin = dir.join("tandem");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "tandem-server", "--bin", "tandem"])
+            .args(["build", "-q", "-p", "tandem-cli", "--bin", "tandem"])
             .status()
             .expect("cannot run cargo to build the tandem binary");
         assert!(status.success(), "building the tandem binary failed");

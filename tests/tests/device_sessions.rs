@@ -1,5 +1,5 @@
 //! The device simulator (`tandem device`) answers every kind of REST (RP API v3) session,
-//! driven by our relying-party client (`tandem_server::rp_client`) against a real server
+//! driven by our relying-party client (`tandem_rp::client`) against a real server
 //! process:
 //! - a certificate choice by notification is confirmed with `confirm` (no PIN) and the
 //!   relying party gets the signing certificate; refusing one gives
@@ -19,8 +19,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use tandem_client_core::state::DeviceState;
 use tandem_client_core::types::KeyType;
-use tandem_server::rp_api::device_link::DeviceLinkType;
-use tandem_server::rp_api::types::{
+use tandem_rp::api::device_link::DeviceLinkType;
+use tandem_rp::api::types::{
     AuthSignatureProtocol, AuthSignatureProtocolParameters, CertificateChoiceRequest,
     DeviceLinkAuthenticationRequest, DeviceLinkSigningRequest, EndResult, FlowType, HashAlgorithm,
     Interaction, NotificationAuthenticationRequest, NotificationSigningLinkedRequest,
@@ -28,10 +28,10 @@ use tandem_server::rp_api::types::{
     SignSignatureProtocolParameters, SignatureAlgorithm, SignatureAlgorithmParametersInRequest,
     VerificationCodeType, encode_interactions,
 };
-use tandem_server::rp_client::verify::{
+use tandem_rp::client::verify::{
     ExpectedIdentity, verify_authentication, verify_certificate_choice, verify_signature,
 };
-use tandem_server::rp_client::{
+use tandem_rp::client::{
     AuthTarget, AuthenticationExpectation, CallbackError, ClientConfig, DeviceLinkSession,
     RpApiClient, SignatureExpectation, TrustAnchors, UserRef, generate_rp_challenge,
 };
@@ -253,7 +253,7 @@ async fn certificate_choice_by_notification_and_refusal_reasons() {
     s.pending_line(&id);
     {
         let client = s.server.device_client().await.unwrap();
-        let mut state = tandem_server::cli::load_state(&s.phone).unwrap();
+        let mut state = tandem_cli::load_state(&s.phone).unwrap();
         let t = tandem_client_core::grpc::list_pending(&client, &state)
             .await
             .unwrap()
@@ -270,7 +270,7 @@ async fn certificate_choice_by_notification_and_refusal_reasons() {
             .await
             .unwrap();
         assert_eq!(r.outcome, tandem_proto::v1::ConfirmOutcome::Accepted as i32);
-        tandem_server::cli::save_state(&s.phone, &state).unwrap();
+        tandem_cli::save_state(&s.phone, &state).unwrap();
     }
     let status = s.result(&id).await;
     assert_eq!(end_result(&status), EndResult::Ok);

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tandem_client_core::grpc as dev;
 use tandem_client_core::pin::Pin;
 use tandem_proto::v1 as pb;
-use tandem_server::rp_api::device_link::{
+use tandem_rp::api::device_link::{
     self, AuthCodeContext, DeviceLinkType, LinkParams, SessionBinding, SessionType,
 };
 use tandem_tests::*;

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tandem_client_core::grpc as dev;
-use tandem_server::rp_api::device_link::{
+use tandem_rp::api::device_link::{
     self, AuthCodeContext, DeviceLinkType, LinkParams, SessionBinding, SessionType,
 };
 use tandem_tests::*;

@@ -29,17 +29,17 @@ use support::*;
 use tandem_client_core::KeyType;
 use tandem_client_core::grpc as dev;
 use tandem_proto::v1 as pb;
-use tandem_server::rp_api::acsp::{self, AcspV2Fields};
-use tandem_server::rp_api::device_link::{self, AuthCodeContext, DeviceLinkType, SessionBinding};
-use tandem_server::rp_api::problem::Problem;
-use tandem_server::rp_api::types::{
+use tandem_rp::api::acsp::{self, AcspV2Fields};
+use tandem_rp::api::device_link::{self, AuthCodeContext, DeviceLinkType, SessionBinding};
+use tandem_rp::api::problem::Problem;
+use tandem_rp::api::types::{
     self as t, CertificateChoiceRequest, CertificateResponse, DeviceLinkAuthenticationRequest,
     DeviceLinkSessionResponse, DeviceLinkSigningRequest, FlowType, HashAlgorithm, Interaction,
     InteractionFlow, InteractionType, NotificationAuthenticationRequest,
     NotificationSigningLinkedRequest, NotificationSigningRequest, NotificationSigningResponse,
     SessionIdResponse, SessionStatusResponse, SigningCertificateRequest,
 };
-use tandem_server::rp_client::{self, DeviceLinkSession};
+use tandem_rp::client::{self, DeviceLinkSession};
 use tandem_tests::*;
 
 // ------------------------------------------------------------------ the spec's example values
@@ -509,7 +509,7 @@ fn device_link_flows__session_secret_never_leaves_the_backend() {
 
 /// The format bits of a QR module matrix (ISO/IEC 18004 §7.9, the copy around the top-left
 /// finder), as the EC level: `L`, `M`, `Q` or `H`.
-fn qr_error_correction(m: &rp_client::qr::ModuleMatrix, quiet: u32) -> char {
+fn qr_error_correction(m: &client::qr::ModuleMatrix, quiet: u32) -> char {
     let dark = |x: u32, y: u32| m.dark[((y + quiet) * m.size + x + quiet) as usize];
     let mut positions: Vec<(u32, u32)> = (0..6).map(|x| (x, 8)).collect();
     positions.extend([(7, 8), (8, 8), (8, 7)]);
@@ -543,8 +543,8 @@ fn qr_error_correction(m: &rp_client::qr::ModuleMatrix, quiet: u32) -> char {
 #[test]
 fn device_link_flows__qr_code_error_correction_low_or_medium_with_margin() {
     let link = ex_link(Kind::Auth, DeviceLinkType::Qr);
-    let quiet = rp_client::qr::QUIET_ZONE_MODULES;
-    let m = rp_client::qr::modules(&link, quiet).unwrap();
+    let quiet = client::qr::QUIET_ZONE_MODULES;
+    let m = client::qr::modules(&link, quiet).unwrap();
     let ec = qr_error_correction(&m, quiet);
     assert!(ec == 'L' || ec == 'M', "error correction {ec}");
     assert!(quiet >= 4, "quiet zone of {quiet} modules");
@@ -797,7 +797,7 @@ fn notification_based_flows__auth_vc_is_sha256_of_rp_challenge_bytes() {
     let ex = STANDARD.decode(EX_CHALLENGE).unwrap();
     assert_eq!(reference(&ex), "7180");
     assert_eq!(
-        tandem_server::rp_api::vc::authentication_vc_b64(EX_CHALLENGE).as_deref(),
+        tandem_rp::api::vc::authentication_vc_b64(EX_CHALLENGE).as_deref(),
         Some("7180")
     );
     assert_eq!(tandem_client_core::vc::verification_code(&ex), "7180");
@@ -805,10 +805,7 @@ fn notification_based_flows__auth_vc_is_sha256_of_rp_challenge_bytes() {
         let c = random_challenge();
         let bytes = STANDARD.decode(&c).unwrap();
         let want = reference(&bytes);
-        assert_eq!(
-            tandem_server::rp_api::vc::authentication_vc_b64(&c).unwrap(),
-            want
-        );
+        assert_eq!(tandem_rp::api::vc::authentication_vc_b64(&c).unwrap(), want);
         assert_eq!(tandem_client_core::vc::verification_code(&bytes), want);
     }
     // Four digits, zero-padded: an input whose code is below 1000.
@@ -831,8 +828,8 @@ fn notification_based_flows__auth_vc_is_sha256_of_rp_challenge_bytes() {
 #[test]
 fn signature_protocols__rp_challenge_is_fresh_random_64_bytes() {
     let mut rng = rand::rngs::OsRng;
-    let a = rp_client::generate_rp_challenge(&mut rng);
-    let b = rp_client::generate_rp_challenge(&mut rng);
+    let a = client::generate_rp_challenge(&mut rng);
+    let b = client::generate_rp_challenge(&mut rng);
     assert_ne!(a, b);
     for c in [&a, &b] {
         assert_eq!(STANDARD.decode(c).unwrap().len(), 64);
@@ -1209,7 +1206,7 @@ fn callback_urls__spec_example_callback_urls() {
 /// these steps fail to verify, deny the authentication or signature attempt".
 #[test]
 fn callback_urls__rp_library_checks_the_spec_example_callback_url() {
-    use rp_client::CallbackError;
+    use client::CallbackError;
     let s = ex_session(Kind::Auth, Instant::now());
     let status = fake_status("ACSP_V2", "Web2App");
     let good = format!(
@@ -1287,11 +1284,11 @@ fn fake_status(protocol: &str, flow: &str) -> SessionStatusResponse {
 /// the callback values before anything else and refuses a same-device result without them.
 #[test]
 fn callback_urls__rp_library_checks_the_callback_values() {
-    use rp_client::verify::{
+    use client::verify::{
         AuthenticationExpectation, Level, SameDeviceCallback, SignatureExpectation,
         VerificationStep, verify_authentication, verify_signature,
     };
-    let anchors = rp_client::TrustAnchors::new();
+    let anchors = client::TrustAnchors::new();
     let now = SystemTime::now();
     let callback = |digest: &str, verifier: Option<&str>| SameDeviceCallback {
         session_secret_b64: EX_SECRET.into(),
@@ -1312,7 +1309,7 @@ fn callback_urls__rp_library_checks_the_callback_values() {
         expected_identity: None,
         callback: cb,
     };
-    fn fails_at<T>(r: Result<T, rp_client::VerificationError>) -> VerificationStep {
+    fn fails_at<T>(r: Result<T, client::VerificationError>) -> VerificationStep {
         r.map(|_| ()).unwrap_err().step
     }
     for flow in ["Web2App", "App2App"] {
@@ -1728,16 +1725,16 @@ async fn api_details__http_tls_errors_authentication_idempotency() {
         format_args!("{hs:?}"),
     );
     let trusting = rp_client(&server);
-    let untrusting = tandem_server::rp_client::RpApiClient::new(
-        tandem_server::rp_client::ClientConfig::new(format!("{}/v3", server.rest_url)),
-    )
+    let untrusting = tandem_rp::client::RpApiClient::new(tandem_rp::client::ClientConfig::new(
+        format!("{}/v3", server.rest_url),
+    ))
     .unwrap();
     let req: CertificateChoiceRequest =
         serde_json::from_value(cert_choice_body(RP_UUID, RP_NAME)).unwrap();
     let r = untrusting.device_link_certificate_choice(&req).await;
     c.check(
         "RP API endpoint authentication: the RP library refuses a server certificate not signed by a trusted CA",
-        matches!(r, Err(tandem_server::rp_client::Error::Transport { .. })),
+        matches!(r, Err(tandem_rp::client::Error::Transport { .. })),
         format_args!("{r:?}"),
     );
     let r = trusting.device_link_certificate_choice(&req).await;
@@ -2172,13 +2169,13 @@ async fn api_details__error_shapes_rate_limit_and_caseless_names() {
             phone.accept(&t).await;
             let st: SessionStatusResponse =
                 serde_json::from_value(result(&server, &resp.session_id)).unwrap();
-            let exp = rp_client::AuthenticationExpectation::device_link(
+            let exp = client::AuthenticationExpectation::device_link(
                 &req,
                 "smart-id",
-                &rp_client::http::AuthTarget::Anonymous,
+                &client::http::AuthTarget::Anonymous,
             )
             .unwrap();
-            let v = rp_client::verify::verify_authentication(
+            let v = client::verify::verify_authentication(
                 &st,
                 &exp,
                 &trust_anchors(&server),
@@ -3442,7 +3439,7 @@ async fn signature_protocols__sha3_authentication_and_signing() {
     let mut c = Checks::new("signature_protocols__sha3_authentication_and_signing");
     let data = b"Contract 43, signed with SHA-3.\n".repeat(8);
     let anchors = trust_anchors(&server);
-    let user = rp_client::UserRef::Document(mary.document());
+    let user = client::UserRef::Document(mary.document());
     for hash in ["SHA3-256", "SHA3-384", "SHA3-512"] {
         let (ch, inter, b) = authenticate(&server, &mut mary, "rsassa-pss", hash).await;
         let what = format!("ACSP_V2 RSASSA-PSS {hash}");
@@ -3463,9 +3460,9 @@ async fn signature_protocols__sha3_authentication_and_signing() {
                 true,
             ))
             .unwrap();
-            let exp = rp_client::AuthenticationExpectation::notification(&req, "smart-id", &user)
-                .unwrap();
-            let v = rp_client::verify::verify_authentication(
+            let exp =
+                client::AuthenticationExpectation::notification(&req, "smart-id", &user).unwrap();
+            let v = client::verify::verify_authentication(
                 &serde_json::from_value(b.clone()).unwrap(),
                 &exp,
                 &anchors,
@@ -3513,8 +3510,8 @@ async fn signature_protocols__sha3_authentication_and_signing() {
                 hash,
             ))
             .unwrap();
-            let exp = rp_client::SignatureExpectation::notification(&req, &user).unwrap();
-            let v = rp_client::verify::verify_signature(
+            let exp = client::SignatureExpectation::notification(&req, &user).unwrap();
+            let v = client::verify::verify_signature(
                 &serde_json::from_value(b.clone()).unwrap(),
                 &exp,
                 &anchors,
@@ -3765,7 +3762,7 @@ async fn interactions__server_rules_and_interaction_used() {
 ///    flowType that is returned was one of the options provided for the user".
 #[tokio::test(flavor = "multi_thread")]
 async fn response_verification__rp_library_on_real_results() {
-    use rp_client::verify::{
+    use client::verify::{
         CertificatePurpose, ExpectedIdentity, Level, VerificationStep, verify_authentication,
         verify_certificate, verify_certificate_choice, verify_signature,
     };
@@ -3779,7 +3776,7 @@ async fn response_verification__rp_library_on_real_results() {
     let mut c = Checks::new("response_verification__rp_library_on_real_results");
     let anchors = trust_anchors(&server);
     let now = SystemTime::now();
-    let user = rp_client::UserRef::Document(doc.clone());
+    let user = client::UserRef::Document(doc.clone());
 
     // Real results: a notification authentication, a QR authentication, a signature and a
     // certificate choice.
@@ -3804,7 +3801,7 @@ async fn response_verification__rp_library_on_real_results() {
     mary.accept(&t).await;
     let auth_status: SessionStatusResponse = serde_json::from_value(result(&server, &id)).unwrap();
     let auth_exp =
-        rp_client::AuthenticationExpectation::notification(&n_req, "smart-id", &user).unwrap();
+        client::AuthenticationExpectation::notification(&n_req, "smart-id", &user).unwrap();
     let ok = verify_authentication(&auth_status, &auth_exp, &anchors, now);
     c.check(
         "a notification authentication verifies through every step",
@@ -3830,10 +3827,10 @@ async fn response_verification__rp_library_on_real_results() {
     mary.accept(&t).await;
     let qr_status: SessionStatusResponse = serde_json::from_value(result(&server, &s.id)).unwrap();
     let qr_req: DeviceLinkAuthenticationRequest = serde_json::from_value(body).unwrap();
-    let qr_exp = rp_client::AuthenticationExpectation::device_link(
+    let qr_exp = client::AuthenticationExpectation::device_link(
         &qr_req,
         "smart-id",
-        &rp_client::AuthTarget::Anonymous,
+        &client::AuthTarget::Anonymous,
     )
     .unwrap();
     let r = verify_authentication(&qr_status, &qr_exp, &anchors, now);
@@ -3862,7 +3859,7 @@ async fn response_verification__rp_library_on_real_results() {
     let t = mary.pending(&id).await;
     mary.accept(&t).await;
     let sign_status: SessionStatusResponse = serde_json::from_value(result(&server, &id)).unwrap();
-    let sign_exp = rp_client::SignatureExpectation::notification(&s_req, &user).unwrap();
+    let sign_exp = client::SignatureExpectation::notification(&s_req, &user).unwrap();
     let r = verify_signature(&sign_status, &sign_exp, &anchors, now);
     c.check(
         "a notification signature verifies through every step",
@@ -3910,8 +3907,8 @@ async fn response_verification__rp_library_on_real_results() {
     let auth_fails = |c: &mut Checks,
                       what: &str,
                       st: &SessionStatusResponse,
-                      exp: &rp_client::AuthenticationExpectation,
-                      anchors: &rp_client::TrustAnchors,
+                      exp: &client::AuthenticationExpectation,
+                      anchors: &client::TrustAnchors,
                       at: SystemTime,
                       step: VerificationStep| {
         let r = verify_authentication(st, exp, anchors, at);
@@ -3924,8 +3921,8 @@ async fn response_verification__rp_library_on_real_results() {
     let sign_fails = |c: &mut Checks,
                       what: &str,
                       st: &SessionStatusResponse,
-                      exp: &rp_client::SignatureExpectation,
-                      anchors: &rp_client::TrustAnchors,
+                      exp: &client::SignatureExpectation,
+                      anchors: &client::TrustAnchors,
                       at: SystemTime,
                       step: VerificationStep| {
         let r = verify_signature(st, exp, anchors, at);
@@ -4001,7 +3998,7 @@ async fn response_verification__rp_library_on_real_results() {
         S::SessionResult,
     );
 
-    let mut root_only = rp_client::TrustAnchors::new();
+    let mut root_only = client::TrustAnchors::new();
     root_only
         .add_roots_pem(&std::fs::read(server.data_dir.join("pki/root.pem")).unwrap())
         .unwrap();
@@ -4019,7 +4016,7 @@ async fn response_verification__rp_library_on_real_results() {
         "no configured anchors, no trust (no system store)",
         &auth_status,
         &auth_exp,
-        &rp_client::TrustAnchors::new(),
+        &client::TrustAnchors::new(),
         now,
         S::CertificateChain,
     );
@@ -4217,7 +4214,7 @@ async fn response_verification__rp_library_on_real_results() {
     // Revocation by OCSP at the certificate's responder (served here under /ocsp).
     let ocsp = format!("{}/ocsp", server.http_url);
     let der = mary.certificate(KeyType::Auth);
-    let r = rp_client::revocation::check_ocsp(&der, &anchors, Some(&ocsp)).await;
+    let r = client::revocation::check_ocsp(&der, &anchors, Some(&ocsp)).await;
     c.check(
         "revocation: OCSP says good for a valid certificate",
         r.is_ok(),
@@ -4226,7 +4223,7 @@ async fn response_verification__rp_library_on_real_results() {
     dev::delete_account(&mary.client, &mary.state)
         .await
         .unwrap();
-    let r = rp_client::revocation::check_ocsp(&der, &anchors, Some(&ocsp)).await;
+    let r = client::revocation::check_ocsp(&der, &anchors, Some(&ocsp)).await;
     c.eq(
         "revocation: after the account is deleted OCSP says revoked and the step fails",
         r.map(|_| ()).map_err(|e| e.step),
@@ -4244,7 +4241,7 @@ async fn response_verification__rp_library_on_real_results() {
 /// issuing CA, or one whose status cannot be had, fails the step naming it.
 #[tokio::test(flavor = "multi_thread")]
 async fn response_verification__intermediate_ca_certificates_are_checked_for_revocation() {
-    use rp_client::revocation::{
+    use client::revocation::{
         ChainPosition, CrlReason, RevocationError, RevocationMethod, RevocationOptions,
         check_chain_revocation, crl,
     };
@@ -4342,12 +4339,12 @@ async fn response_verification__intermediate_ca_certificates_are_checked_for_rev
         format_args!("{r:?}"),
     );
     let step = r
-        .map_err(|e| rp_client::VerificationError::from(e).step)
+        .map_err(|e| client::VerificationError::from(e).step)
         .map(|_| ());
     c.eq(
         "… at the revocation step",
         step,
-        Err(rp_client::VerificationStep::Revocation),
+        Err(client::VerificationStep::Revocation),
     );
     c.finish();
 }
@@ -4911,15 +4908,15 @@ async fn openapi__request_schemas_and_responses() {
         value: STANDARD.encode(mary.certificate(KeyType::Sign)),
         certificate_level: "QUALIFIED".into(),
     };
-    let qscd_capable = rp_client::verify::verify_certificate(
+    let qscd_capable = client::verify::verify_certificate(
         &sign_cert,
-        rp_client::verify::CertificatePurpose::Signing,
-        rp_client::verify::Level::Qualified,
+        client::verify::CertificatePurpose::Signing,
+        client::verify::Level::Qualified,
         None,
         &trust_anchors(&server),
         SystemTime::now(),
     )
-    .map(|v| v.level == rp_client::verify::Level::Qscd)
+    .map(|v| v.level == client::verify::Level::Qscd)
     .unwrap();
     let r = post(
         &server,
@@ -5087,13 +5084,13 @@ async fn callback_urls__same_device_flows_end_at_the_callback_url() {
             b["signature"]["userChallenge"].as_str().map(str::to_owned),
         );
         let req: DeviceLinkAuthenticationRequest = serde_json::from_value(body.clone()).unwrap();
-        let mut exp = rp_client::AuthenticationExpectation::device_link(
+        let mut exp = client::AuthenticationExpectation::device_link(
             &req,
             "smart-id",
-            &rp_client::AuthTarget::Anonymous,
+            &client::AuthTarget::Anonymous,
         )
         .unwrap();
-        exp.callback = Some(rp_client::SameDeviceCallback {
+        exp.callback = Some(client::SameDeviceCallback {
             session_secret_b64: s.resp.session_secret.clone(),
             session_secret_digest: secret_digest(&s),
             user_challenge_verifier: Some(verifier.clone()),
@@ -5108,16 +5105,14 @@ async fn callback_urls__same_device_flows_end_at_the_callback_url() {
             }),
             format_args!("{:?}", checked.as_ref().err()),
         );
-        let v =
-            rp_client::verify::verify_authentication(&status, &exp, &anchors, SystemTime::now());
+        let v = client::verify::verify_authentication(&status, &exp, &anchors, SystemTime::now());
         c.check(
             "the RP library verifies the Web2App authentication with the callback's values",
             v.is_ok(),
             format_args!("{:?}", v.err()),
         );
         exp.callback.as_mut().unwrap().session_secret_b64 = STANDARD.encode([5u8; 32]);
-        let v =
-            rp_client::verify::verify_authentication(&status, &exp, &anchors, SystemTime::now());
+        let v = client::verify::verify_authentication(&status, &exp, &anchors, SystemTime::now());
         c.check(
             "the RP library denies a callback whose sessionSecretDigest is another session's",
             v.is_err(),
@@ -5167,17 +5162,15 @@ async fn callback_urls__same_device_flows_end_at_the_callback_url() {
         format_args!("{checked:?}"),
     );
     let req: DeviceLinkSigningRequest = serde_json::from_value(body).unwrap();
-    let mut exp = rp_client::SignatureExpectation::device_link(
-        &req,
-        &rp_client::UserRef::Document(doc.clone()),
-    )
-    .unwrap();
-    exp.callback = Some(rp_client::SameDeviceCallback {
+    let mut exp =
+        client::SignatureExpectation::device_link(&req, &client::UserRef::Document(doc.clone()))
+            .unwrap();
+    exp.callback = Some(client::SameDeviceCallback {
         session_secret_b64: s.resp.session_secret.clone(),
         session_secret_digest: secret_digest(&s),
         user_challenge_verifier: None,
     });
-    let v = rp_client::verify::verify_signature(
+    let v = client::verify::verify_signature(
         &serde_json::from_value(b).unwrap(),
         &exp,
         &anchors,

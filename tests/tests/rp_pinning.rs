@@ -18,12 +18,12 @@
 
 use std::time::{Duration, Instant};
 
-use tandem_server::rp_api::types::{
+use tandem_rp::api::types::{
     AuthCertificateLevel, AuthSignatureProtocol, AuthSignatureProtocolParameters,
     DeviceLinkAuthenticationRequest, HashAlgorithm, Interaction, SignatureAlgorithm,
     SignatureAlgorithmParametersInRequest, encode_interactions,
 };
-use tandem_server::rp_client::{
+use tandem_rp::client::{
     self, AuthTarget, ClientConfig, RpApiClient, SpkiPin, generate_rp_challenge,
 };
 use tandem_tests::*;
@@ -180,7 +180,7 @@ async fn rp_client_pins_the_server_key() {
         .await
         .unwrap_err();
     match &e {
-        rp_client::Error::PinMismatch { mismatch, .. } => {
+        client::Error::PinMismatch { mismatch, .. } => {
             assert_eq!(mismatch.presented.to_string(), pin);
             assert_eq!(mismatch.pinned, vec![OTHER_PIN.parse().unwrap()]);
         }
@@ -220,7 +220,7 @@ async fn rp_client_pins_the_server_key() {
         .device_link_authentication(&AuthTarget::Anonymous, &auth_request())
         .await
         .unwrap_err();
-    assert!(matches!(e, rp_client::Error::Transport { .. }), "{e:?}");
+    assert!(matches!(e, client::Error::Transport { .. }), "{e:?}");
     assert_eq!(count(&server, SESSION_STARTED), started);
 
     // Pins need HTTPS.
@@ -377,7 +377,7 @@ async fn rp_client_checks_the_server_certificate_against_crls() {
         .await
         .unwrap();
     // The server key's pin works with the CRL check together.
-    let pin = rp_client::pinning::certificate_file_pins(cert_pem.as_bytes()).unwrap()[0].pin;
+    let pin = client::pinning::certificate_file_pins(cert_pem.as_bytes()).unwrap()[0].pin;
     let c = RpApiClient::new(
         ClientConfig::new(format!("{}/v3", server.rest_url))
             .with_extra_root_pem(ca.pem.clone())
@@ -417,7 +417,7 @@ async fn rp_client_checks_the_server_certificate_against_crls() {
         let e = start(client(crls)).await.unwrap_err();
         let debug = format!("{e:?}");
         assert!(
-            matches!(e, rp_client::Error::Transport { .. }) && debug.contains(reason),
+            matches!(e, client::Error::Transport { .. }) && debug.contains(reason),
             "{what}: {debug}"
         );
         wait_for_log(&server, HANDSHAKE_FAILED, failed);
@@ -430,7 +430,7 @@ async fn rp_client_checks_the_server_certificate_against_crls() {
         ClientConfig::new(format!("{}/v3", server.rest_url)).with_tls_crl(b"not a CRL".to_vec()),
     )
     .unwrap_err();
-    assert!(matches!(e, rp_client::Error::Config(_)), "{e:?}");
+    assert!(matches!(e, client::Error::Config(_)), "{e:?}");
 
     // The command line: --tls-crl FILE.
     let revoking_file = dir.join("revoking.crl");

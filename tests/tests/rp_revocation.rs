@@ -23,8 +23,8 @@ use std::process::{Command, Output};
 use openssl::x509::X509;
 use tandem_client_core::grpc as dev;
 use tandem_client_core::types::KeyType;
-use tandem_server::rp_client::TrustAnchors;
-use tandem_server::rp_client::revocation::{
+use tandem_rp::client::TrustAnchors;
+use tandem_rp::client::revocation::{
     ChainPosition, CrlReason, NotRevoked, RevocationError, RevocationMethod, RevocationOptions,
     check_chain_revocation, check_revocation, crl,
 };

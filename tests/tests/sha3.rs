@@ -26,15 +26,15 @@ use serde_json::json;
 use tandem_client_core::grpc as dev;
 use tandem_client_core::pin::Pin;
 use tandem_proto::v1 as pb;
-use tandem_server::rp_api::acsp::{AcspV2Fields, acsp_v2_payload};
-use tandem_server::rp_api::types::{
+use tandem_rp::api::acsp::{AcspV2Fields, acsp_v2_payload};
+use tandem_rp::api::types::{
     AuthSignatureProtocol, AuthSignatureProtocolParameters, HashAlgorithm, Interaction,
     NotificationAuthenticationRequest, NotificationSigningRequest, SessionStatusResponse,
     SignSignatureProtocol, SignSignatureProtocolParameters, Signature, SignatureAlgorithm,
     SignatureAlgorithmParametersInRequest, VerificationCodeType, encode_interactions,
 };
-use tandem_server::rp_client::verify::{self, hash};
-use tandem_server::rp_client::{
+use tandem_rp::client::verify::{self, hash};
+use tandem_rp::client::{
     AuthenticationExpectation, ClientConfig, RpApiClient, SignatureExpectation, TrustAnchors,
     UserRef, generate_rp_challenge,
 };

@@ -15,7 +15,8 @@
 mod cert;
 mod crl;
 pub mod ocsp;
-pub mod oids;
+/// The object identifiers, shared with the relying-party library.
+pub use tandem_rp::oids;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -11,17 +11,57 @@
 //!  application/problem+json (axum's own rejections, 405) becomes one, headers such as
 //!  `Allow` kept.
 //! ```
+//! A [`Problem`] (tandem-rp's document) becomes an answer through [`ProblemResponse`]: status,
+//! `Content-Type: application/problem+json` and, for 429, `Retry-After`.
+//!
 //! Answers that hyper gives before a request reaches the router (a request that is neither
 //! HTTP/1.1 nor HTTP/2, headers too large) are outside the API and stay as hyper sends them.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tandem_rp::api::ValidationError;
+use tandem_rp::api::problem::{self, Problem};
 use tracing::warn;
 
 use super::MAX_BODY;
-use crate::rp_api::problem::{self, Problem};
+
+/// A problem document as the REST API's answer (a wrapper: `Problem` is tandem-rp's type and
+/// axum's trait is foreign too). Handlers return `Result<_, ProblemResponse>`; `?` on a
+/// `Result<_, Problem>` converts.
+#[derive(Debug)]
+pub(super) struct ProblemResponse(pub Problem);
+
+impl From<Problem> for ProblemResponse {
+    fn from(p: Problem) -> Self {
+        Self(p)
+    }
+}
+
+impl From<ValidationError> for ProblemResponse {
+    fn from(e: ValidationError) -> Self {
+        Self(Problem::from(e))
+    }
+}
+
+impl IntoResponse for ProblemResponse {
+    fn into_response(self) -> Response {
+        let p = self.0;
+        let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&p).unwrap_or_default();
+        let mut resp = (status, body).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(problem::CONTENT_TYPE),
+        );
+        if let Some(s) = p.retry_after_seconds {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
+    }
+}
 
 /// The body of a POST: `Content-Type` must be `application/json` (415 otherwise, also when
 /// it is missing), the body at most [`MAX_BODY`] bytes (413). Parsing is the handler's
@@ -30,21 +70,22 @@ use crate::rp_api::problem::{self, Problem};
 pub(super) struct JsonBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
-    type Rejection = Problem;
+    type Rejection = ProblemResponse;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, ProblemResponse> {
         if !is_json_content_type(req.headers()) {
-            return Err(Problem::unsupported_media_type());
+            return Err(Problem::unsupported_media_type().into());
         }
         match Bytes::from_request(req, state).await {
             Ok(b) => Ok(Self(b)),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(Problem::content_too_large(MAX_BODY))
+                Err(Problem::content_too_large(MAX_BODY).into())
             }
             Err(e) => Err(Problem::bad_request(format!(
                 "Could not read the request body: {}",
                 e.body_text()
-            ))),
+            ))
+            .into()),
         }
     }
 }
@@ -127,7 +168,7 @@ pub(super) async fn every_error_a_problem(resp: Response) -> Response {
             Problem::new(s.as_u16(), phrase, phrase)
         }
     };
-    let mut out = problem.into_response();
+    let mut out = ProblemResponse(problem).into_response();
     // Keep what the original answer said in its headers (`Allow` of a 405, `Retry-After`).
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE
@@ -150,7 +191,6 @@ fn is_problem(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     /// A plain answer as axum's own rejections look.
     fn plain(status: StatusCode, text: &'static str) -> Response {
@@ -230,7 +270,9 @@ mod tests {
 
     #[tokio::test]
     async fn problems_and_successes_pass_unchanged() {
-        let r = every_error_a_problem(Problem::too_many_requests(2).into_response()).await;
+        let r =
+            every_error_a_problem(ProblemResponse(Problem::too_many_requests(2)).into_response())
+                .await;
         assert_eq!(r.headers()[header::RETRY_AFTER], "2");
         assert_eq!(
             body_of(r).await["detail"],
@@ -240,5 +282,35 @@ mod tests {
         assert_eq!(r.status(), StatusCode::OK);
         let b = axum::body::to_bytes(r.into_body(), 100).await.unwrap();
         assert_eq!(&b[..], b"fine");
+    }
+
+    #[test]
+    fn problem_response_sets_status_and_type() {
+        for (p, code) in [
+            (Problem::bad_request("x"), 400),
+            (Problem::unauthorized(), 401),
+            (Problem::forbidden("x"), 403),
+            (Problem::not_found(), 404),
+            (Problem::method_not_allowed(), 405),
+            (Problem::content_too_large(10), 413),
+            (Problem::unsupported_media_type(), 415),
+            (Problem::client_too_old(), 480),
+            (Problem::under_maintenance(), 580),
+        ] {
+            let r = ProblemResponse(p).into_response();
+            assert_eq!(r.status().as_u16(), code);
+            assert_eq!(r.headers()[header::CONTENT_TYPE], problem::CONTENT_TYPE);
+            assert!(r.headers().get(header::RETRY_AFTER).is_none());
+        }
+    }
+
+    #[test]
+    fn too_many_requests_carries_retry_after() {
+        let r = ProblemResponse(Problem::too_many_requests(3)).into_response();
+        assert_eq!(r.status().as_u16(), 429);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "3");
+        // Never 0: a client must wait at least a second.
+        let r = ProblemResponse(Problem::too_many_requests(0)).into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
     }
 }

@@ -5,14 +5,14 @@
 use axum::body::Bytes;
 use axum::extract::Query;
 use axum::http::Uri;
+use tandem_rp::api::problem::Problem;
+use tandem_rp::api::session::{self, SessionParams};
+use tandem_rp::api::types as t;
 
 use super::{
     Kind, StatusQuery, Target, TestAccountScan, check_document, parse_etsi, parse_start,
     request_hash, status_timeout,
 };
-use crate::rp_api::problem::Problem;
-use crate::rp_api::session::{self, SessionParams};
-use crate::rp_api::types as t;
 use crate::service::rp_device::raw_digest_message;
 
 /// The session-start routes of [`super::router`]: the request kind and which path

@@ -81,7 +81,7 @@ pub fn request(which: usize, bytes: &[u8]) -> Result<(), ApiError> {
         6 => {
             let r: pb::ClaimDeviceLinkRequest = decode(bytes)?;
             credential(r.credential.as_ref())?;
-            crate::rp_api::device_link::ParsedLink::parse(&r.device_link)
+            tandem_rp::api::device_link::ParsedLink::parse(&r.device_link)
                 .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
         }
         7 => {

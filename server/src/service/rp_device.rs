@@ -9,12 +9,12 @@ use rand_core::OsRng;
 use tandem_client_core::encoding::{self, HashAlgorithm, SignatureScheme};
 use tandem_client_core::hazmat;
 use tandem_proto::v1 as pb;
+use tandem_rp::api::device_link::{AuthCodeContext, LinkError, ParsedLink, SessionBinding};
+use tandem_rp::api::session::{self, SessionParams, TargetOutcome};
+use tandem_rp::api::types::{self, FlowType, InteractionType, SignatureAlgorithm};
 use tracing::info;
 
 use super::{ApiError, App, now};
-use crate::rp_api::device_link::{AuthCodeContext, LinkError, ParsedLink, SessionBinding};
-use crate::rp_api::session::{self, SessionParams, TargetOutcome};
-use crate::rp_api::types::{self, FlowType, InteractionType, SignatureAlgorithm};
 use crate::store::{self, Account, ClaimResult, RpSession};
 
 /// The client-core hash for an RP API hash (every one of the spec, SHA-2 and SHA-3).
@@ -136,7 +136,7 @@ fn same_device_callback(
     };
     Ok(Some(pb::SameDeviceCallback {
         initial_callback_url: url.clone(),
-        session_secret_digest: crate::rp_api::acsp::session_secret_digest(secret),
+        session_secret_digest: tandem_rp::api::acsp::session_secret_digest(secret),
     }))
 }
 
@@ -228,9 +228,9 @@ pub(crate) fn claim(
         Vec::new()
     };
     let flow_type = match verified.link_type {
-        crate::rp_api::device_link::DeviceLinkType::Qr => FlowType::Qr,
-        crate::rp_api::device_link::DeviceLinkType::Web2App => FlowType::Web2App,
-        crate::rp_api::device_link::DeviceLinkType::App2App => FlowType::App2App,
+        tandem_rp::api::device_link::DeviceLinkType::Qr => FlowType::Qr,
+        tandem_rp::api::device_link::DeviceLinkType::Web2App => FlowType::Web2App,
+        tandem_rp::api::device_link::DeviceLinkType::App2App => FlowType::App2App,
     };
     let outcome = TargetOutcome {
         flow_type: Some(flow_type),
@@ -354,8 +354,8 @@ pub(crate) fn check_confirm(
         let callback = matches!(flow_type, FlowType::Web2App | FlowType::App2App)
             .then_some(p.initial_callback_url.as_deref())
             .flatten();
-        let digest = crate::rp_api::acsp::acsp_v2_digest(
-            &crate::rp_api::acsp::AcspV2Fields {
+        let digest = tandem_rp::api::acsp::acsp_v2_digest(
+            &tandem_rp::api::acsp::AcspV2Fields {
                 scheme_name: &app.config.rp_api.scheme_name,
                 server_random: p.server_random.as_deref().unwrap_or_default(),
                 rp_challenge: p.rp_challenge.as_deref().unwrap_or_default(),
@@ -418,7 +418,7 @@ pub(crate) fn refusal(
         (pb::RefuseReason::User, _) | (_, None) => (store::EndResult::UserRefused, None),
         (pb::RefuseReason::Interaction, Some(s)) => {
             let p = params_of(&s)?;
-            let named = crate::rp_api::types::decode_interactions(
+            let named = tandem_rp::api::types::decode_interactions(
                 &p.interactions,
                 types::InteractionFlow::Notification,
             )
@@ -461,7 +461,7 @@ pub(crate) fn refusal(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rp_api::level::CertificateLevel;
+    use tandem_rp::api::level::CertificateLevel;
 
     fn params(share_ip: bool) -> SessionParams {
         SessionParams {

@@ -35,9 +35,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tandem_client_core::types::KeyType;
+use tandem_rp::api::rp_name;
 
 use crate::lockout::{FailureEffect, LockoutPolicy};
-use crate::rp_api::rp_name;
 
 /// Storage errors. Messages never contain secrets or blobs.
 #[derive(Debug, thiserror::Error)]
@@ -381,7 +381,7 @@ pub struct RelyingParty {
     /// `relyingPartyUUID`.
     pub uuid: String,
     /// The names a request's `relyingPartyName` may match (ignoring case as
-    /// [`crate::rp_api::rp_name`] says), oldest first; at least one, none two that fold alike.
+    /// [`tandem_rp::api::rp_name`] says), oldest first; at least one, none two that fold alike.
     pub names: Vec<String>,
     /// Source addresses allowed to call; empty = any.
     pub allowed_ips: Vec<std::net::IpAddr>,
@@ -1701,7 +1701,7 @@ impl Store {
 
     /// Registers a relying party with its names (operator). `allowed_ips` empty = any
     /// address. Refused, and nothing stored, when the UUID is taken, there is no name, a name
-    /// is not valid ([`crate::rp_api::rp_name::configured_name`]) or two names fold alike.
+    /// is not valid ([`tandem_rp::api::rp_name::configured_name`]) or two names fold alike.
     pub fn add_relying_party(&self, rp: &RelyingParty, now: i64) -> Result<()> {
         if rp.names.is_empty() {
             return Err(StoreError::Conflict(
@@ -1745,7 +1745,7 @@ impl Store {
 
     /// Adds a name to an active relying party (operator). Refused, and nothing changed, when
     /// the relying party is unknown or removed, the name is not valid, or it is one of the
-    /// relying party's names already, ignoring case ([`crate::rp_api::rp_name`]).
+    /// relying party's names already, ignoring case ([`tandem_rp::api::rp_name`]).
     pub fn add_relying_party_name(&self, uuid: &str, name: &str, now: i64) -> Result<()> {
         check_rp_name(name)?;
         self.write(|tx| {

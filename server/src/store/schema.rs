@@ -259,7 +259,7 @@ CREATE INDEX rp_sessions_secret_held ON rp_sessions(created_at_ms) WHERE session
         // api_details.txt: relyingPartyName "must match one of the names configured for the
         // calling RP". Each relying party's single name becomes its first configured name.
         // Names are unique per relying party under Unicode default case folding
-        // (rp_api::rp_name); the store checks that in its write transaction, because SQL has
+        // (tandem_rp::api::rp_name); the store checks that in its write transaction, because SQL has
         // no such folding (UNIQUE here only catches byte-equal names) and a folded key kept
         // in a column would go stale with a newer Unicode version.
         r#"

@@ -21,7 +21,7 @@ use tandem_client_core::grpc as dev;
 use tandem_client_core::pin::Pin;
 use tandem_client_core::state::DeviceState;
 use tandem_proto::v1 as pb;
-use tandem_server::rp_client::{ClientConfig, RpApiClient, TrustAnchors};
+use tandem_rp::client::{ClientConfig, RpApiClient, TrustAnchors};
 use tandem_tests::{Person, TestServer, openssl, pending_session, register};
 
 // ------------------------------------------------------------------ requirement checks
