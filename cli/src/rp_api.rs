@@ -23,7 +23,8 @@ use tandem_rp::api::vc::authentication_vc_b64;
 use tandem_rp::client::pinning::{certificate_file_pins, presented_certificate_pins};
 use tandem_rp::client::revocation::{RevocationOptions, check_chain_revocation};
 use tandem_rp::client::verify::{
-    self, CertificatePurpose, Level, VerificationError, VerificationReport, end_result_name,
+    self, CertificateLevel, CertificatePurpose, VerificationError, VerificationReport,
+    end_result_name,
 };
 use tandem_rp::client::{
     AuthTarget, AuthenticationExpectation, ClientConfig, DeviceLinkSession, RpApiClient,
@@ -655,7 +656,7 @@ fn write_cert(path: &Path, der: &[u8]) -> anyhow::Result<()> {
 fn print_identity(
     id: &verify::CertificateIdentity,
     doc: Option<&str>,
-    level: Level,
+    level: CertificateLevel,
 ) -> anyhow::Result<()> {
     outln!("identity: {}", id.serial_number);
     if let Some(g) = &id.given_name {

@@ -1285,7 +1285,7 @@ fn fake_status(protocol: &str, flow: &str) -> SessionStatusResponse {
 #[test]
 fn callback_urls__rp_library_checks_the_callback_values() {
     use client::verify::{
-        AuthenticationExpectation, Level, SameDeviceCallback, SignatureExpectation,
+        AuthenticationExpectation, CertificateLevel, SameDeviceCallback, SignatureExpectation,
         VerificationStep, verify_authentication, verify_signature,
     };
     let anchors = client::TrustAnchors::new();
@@ -1304,7 +1304,7 @@ fn callback_urls__rp_library_checks_the_callback_values() {
         initial_callback_url: Some(EX_CALLBACK.into()),
         signature_algorithm: t::SignatureAlgorithm::RsassaPss,
         hash: HashAlgorithm::Sha512,
-        certificate_level: Level::Qualified,
+        certificate_level: CertificateLevel::Qualified,
         allowed_flows: vec![FlowType::Qr, FlowType::Web2App, FlowType::App2App],
         expected_identity: None,
         callback: cb,
@@ -1356,7 +1356,7 @@ fn callback_urls__rp_library_checks_the_callback_values() {
             digest: vec![1; 64],
             signature_algorithm: t::SignatureAlgorithm::Sha512WithRsaEncryption,
             hash: HashAlgorithm::Sha512,
-            certificate_level: Level::Qualified,
+            certificate_level: CertificateLevel::Qualified,
             interactions: EX_INTERACTIONS.into(),
             allowed_flows: vec![FlowType::Web2App, FlowType::App2App],
             expected_identity: None,
@@ -3763,8 +3763,8 @@ async fn interactions__server_rules_and_interaction_used() {
 #[tokio::test(flavor = "multi_thread")]
 async fn response_verification__rp_library_on_real_results() {
     use client::verify::{
-        CertificatePurpose, ExpectedIdentity, Level, VerificationStep, verify_authentication,
-        verify_certificate, verify_certificate_choice, verify_signature,
+        CertificateLevel, CertificatePurpose, ExpectedIdentity, VerificationStep,
+        verify_authentication, verify_certificate, verify_certificate_choice, verify_signature,
     };
     let server = TestServer::start(ServerOptions {
         hsm_sim: true,
@@ -3808,7 +3808,10 @@ async fn response_verification__rp_library_on_real_results() {
         ok.is_ok(),
         format_args!("{:?}", ok.as_ref().err()),
     );
-    let level = ok.as_ref().map(|v| v.level).unwrap_or(Level::Qualified);
+    let level = ok
+        .as_ref()
+        .map(|v| v.level)
+        .unwrap_or(CertificateLevel::Qualified);
 
     let body = auth_body(
         RP_UUID,
@@ -3892,7 +3895,7 @@ async fn response_verification__rp_library_on_real_results() {
     let r = verify_certificate(
         &cert,
         CertificatePurpose::Signing,
-        Level::Qualified,
+        CertificateLevel::Qualified,
         Some(MARY_ETSI),
         &anchors,
         now,
@@ -4075,15 +4078,15 @@ async fn response_verification__rp_library_on_real_results() {
     // without a QSCD statement < QSCD).
     let sign_level = verify_signature(&sign_status, &sign_exp, &anchors, now)
         .map(|v| v.level)
-        .unwrap_or(Level::Qscd);
+        .unwrap_or(CertificateLevel::Qscd);
     c.check(
         "a certificate below QSCD exists to test the level step with",
-        level < Level::Qscd || sign_level < Level::Qscd,
+        level < CertificateLevel::Qscd || sign_level < CertificateLevel::Qscd,
         format_args!("AUTH {level:?}, SIGN {sign_level:?}"),
     );
-    if level < Level::Qscd {
+    if level < CertificateLevel::Qscd {
         let mut e = auth_exp.clone();
-        e.certificate_level = Level::Qscd;
+        e.certificate_level = CertificateLevel::Qscd;
         auth_fails(
             &mut c,
             "a level below the required one is refused (authentication)",
@@ -4094,9 +4097,9 @@ async fn response_verification__rp_library_on_real_results() {
             S::CertificateLevel,
         );
     }
-    if sign_level < Level::Qscd {
+    if sign_level < CertificateLevel::Qscd {
         let mut e = sign_exp.clone();
-        e.certificate_level = Level::Qscd;
+        e.certificate_level = CertificateLevel::Qscd;
         sign_fails(
             &mut c,
             "a level below the required one is refused (signature)",
@@ -4911,12 +4914,12 @@ async fn openapi__request_schemas_and_responses() {
     let qscd_capable = client::verify::verify_certificate(
         &sign_cert,
         client::verify::CertificatePurpose::Signing,
-        client::verify::Level::Qualified,
+        client::verify::CertificateLevel::Qualified,
         None,
         &trust_anchors(&server),
         SystemTime::now(),
     )
-    .map(|v| v.level == client::verify::Level::Qscd)
+    .map(|v| v.level == client::verify::CertificateLevel::Qscd)
     .unwrap();
     let r = post(
         &server,

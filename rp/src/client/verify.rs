@@ -44,13 +44,15 @@ use x509_cert::ext::pkix::{BasicConstraints, CertificatePolicies, ExtendedKeyUsa
 use super::Error;
 use super::http::{AuthTarget, UserRef};
 use crate::api::acsp::{AcspV2Fields, acsp_v2_payload};
+// The level type of the expectations and results (the API's own, one definition).
+pub use crate::api::level::CertificateLevel;
 use crate::api::types::{
-    AcspV2Signature, AuthCertificateLevel, Cert, DeviceLinkAuthenticationRequest,
-    DeviceLinkSigningRequest, EndResult, FlowType, HashAlgorithm, InteractionFlow, InteractionType,
-    NotificationAuthenticationRequest, NotificationSigningLinkedRequest,
-    NotificationSigningRequest, SessionState, SessionStatusResponse, SignCertificateLevel,
-    Signature, SignatureAlgorithm, SignatureAlgorithmParametersInResponse, SignatureProtocol,
-    decode_interactions, is_base64_pattern,
+    AcspV2Signature, Cert, DeviceLinkAuthenticationRequest, DeviceLinkSigningRequest, EndResult,
+    FlowType, HashAlgorithm, InteractionFlow, InteractionType, NotificationAuthenticationRequest,
+    NotificationSigningLinkedRequest, NotificationSigningRequest, SessionState,
+    SessionStatusResponse, SignCertificateLevel, Signature, SignatureAlgorithm,
+    SignatureAlgorithmParametersInResponse, SignatureProtocol, decode_interactions,
+    is_base64_pattern,
 };
 use crate::oids;
 
@@ -331,43 +333,6 @@ pub struct SameDeviceCallback {
     pub user_challenge_verifier: Option<String>,
 }
 
-/// Certificate levels in order: ADVANCED < QUALIFIED < QSCD (QUALIFIED with a QSCD).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Advanced,
-    Qualified,
-    Qscd,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Advanced => "ADVANCED",
-            Self::Qualified => "QUALIFIED",
-            Self::Qscd => "QSCD",
-        }
-    }
-}
-
-impl From<AuthCertificateLevel> for Level {
-    fn from(l: AuthCertificateLevel) -> Self {
-        match l {
-            AuthCertificateLevel::Advanced => Self::Advanced,
-            AuthCertificateLevel::Qualified => Self::Qualified,
-        }
-    }
-}
-
-impl From<SignCertificateLevel> for Level {
-    fn from(l: SignCertificateLevel) -> Self {
-        match l {
-            SignCertificateLevel::Advanced => Self::Advanced,
-            SignCertificateLevel::Qualified => Self::Qualified,
-            SignCertificateLevel::Qscd => Self::Qscd,
-        }
-    }
-}
-
 /// What a certificate is used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertificatePurpose {
@@ -390,7 +355,7 @@ pub struct AuthenticationExpectation {
     pub initial_callback_url: Option<String>,
     pub signature_algorithm: SignatureAlgorithm,
     pub hash: HashAlgorithm,
-    pub certificate_level: Level,
+    pub certificate_level: CertificateLevel,
     /// Flow types offered to the user.
     pub allowed_flows: Vec<FlowType>,
     pub expected_identity: Option<ExpectedIdentity>,
@@ -468,7 +433,7 @@ pub struct SignatureExpectation {
     pub digest: Vec<u8>,
     pub signature_algorithm: SignatureAlgorithm,
     pub hash: HashAlgorithm,
-    pub certificate_level: Level,
+    pub certificate_level: CertificateLevel,
     /// Base64 `interactions` as sent (to check `interactionTypeUsed`).
     pub interactions: String,
     pub allowed_flows: Vec<FlowType>,
@@ -575,7 +540,7 @@ impl fmt::Display for CertificateIdentity {
 pub struct VerifiedCertificate {
     pub identity: CertificateIdentity,
     /// The level reached: QSCD if QUALIFIED and the certificate has a QcSSCD statement.
-    pub level: Level,
+    pub level: CertificateLevel,
     pub der: Vec<u8>,
     pub report: VerificationReport,
 }
@@ -585,7 +550,7 @@ pub struct VerifiedCertificate {
 pub struct VerifiedAuthentication {
     pub identity: CertificateIdentity,
     pub document_number: Option<String>,
-    pub level: Level,
+    pub level: CertificateLevel,
     pub flow_type: FlowType,
     pub interaction_type_used: InteractionType,
     pub certificate_der: Vec<u8>,
@@ -597,7 +562,7 @@ pub struct VerifiedAuthentication {
 pub struct VerifiedSignature {
     pub identity: CertificateIdentity,
     pub document_number: Option<String>,
-    pub level: Level,
+    pub level: CertificateLevel,
     pub flow_type: FlowType,
     pub signature: Vec<u8>,
     pub certificate_der: Vec<u8>,
@@ -843,7 +808,7 @@ pub fn verify_certificate_choice(
 pub fn verify_certificate(
     cert: &Cert,
     purpose: CertificatePurpose,
-    required_level: Level,
+    required_level: CertificateLevel,
     expected_etsi: Option<&str>,
     anchors: &TrustAnchors,
     now: SystemTime,
@@ -985,7 +950,7 @@ fn check_user_challenge(
 struct CheckedCert {
     public_key: PKey<Public>,
     identity: CertificateIdentity,
-    level: Level,
+    level: CertificateLevel,
     der: Vec<u8>,
 }
 
@@ -1016,7 +981,7 @@ fn check_certificate(
     run: &mut Run,
     cert: &Cert,
     purpose: CertificatePurpose,
-    required: Level,
+    required: CertificateLevel,
     expected: Option<&ExpectedIdentity>,
     document_number: Option<&str>,
     anchors: &TrustAnchors,
@@ -1088,12 +1053,12 @@ fn check_certificate(
     let qc = qc_statement_ids(tbs);
     let level = run.step(S::CertificateLevel, || {
         let returned = match cert.certificate_level.as_str() {
-            "ADVANCED" => Level::Advanced,
-            "QUALIFIED" => Level::Qualified,
+            "ADVANCED" => CertificateLevel::Advanced,
+            "QUALIFIED" => CertificateLevel::Qualified,
             other => return Err(format!("unknown cert.certificateLevel {other:?}")),
         };
         let mut level = returned;
-        if returned == Level::Qualified {
+        if returned == CertificateLevel::Qualified {
             match purpose {
                 CertificatePurpose::Signing => {
                     if !qc.contains(&oids::ETSI_QCS_QC_COMPLIANCE) {
@@ -1102,7 +1067,7 @@ fn check_certificate(
                         );
                     }
                     if qc.contains(&oids::ETSI_QCS_QC_SSCD) {
-                        level = Level::Qscd;
+                        level = CertificateLevel::Qscd;
                     }
                 }
                 CertificatePurpose::Authentication => {

@@ -9,9 +9,10 @@ use tandem_rp_test_pki::{PERSON, pki};
 
 use super::*;
 use crate::api::types::{
-    AcspV2Signature, AuthSignatureProtocol, AuthSignatureProtocolParameters, Interaction,
-    NotificationSigningRequest, RawDigestSignature, SessionResult, SignSignatureProtocol,
-    SignSignatureProtocolParameters, SignatureAlgorithmParametersInRequest, encode_interactions,
+    AcspV2Signature, AuthCertificateLevel, AuthSignatureProtocol, AuthSignatureProtocolParameters,
+    Interaction, NotificationSigningRequest, RawDigestSignature, SessionResult,
+    SignSignatureProtocol, SignSignatureProtocolParameters, SignatureAlgorithmParametersInRequest,
+    encode_interactions,
 };
 
 const DOCUMENT: &str = "PNOEE-30303039914-MOCK-Q";
@@ -203,7 +204,7 @@ fn authentication_verifies_step_by_step() {
     assert_eq!(v.identity.surname.as_deref(), Some("TESTNUMBER"));
     assert_eq!(v.identity.country, "EE");
     assert_eq!(v.document_number.as_deref(), Some(DOCUMENT));
-    assert_eq!(v.level, Level::Qualified);
+    assert_eq!(v.level, CertificateLevel::Qualified);
     assert_eq!(v.flow_type, FlowType::Qr);
     assert_eq!(v.interaction_type_used, InteractionType::DisplayTextAndPin);
     let steps: Vec<VerificationStep> = v.report.steps.iter().map(|s| s.step).collect();
@@ -426,8 +427,8 @@ fn certificate_level_purpose_policy_and_identity() {
     c.status.cert.as_mut().unwrap().certificate_level = "ADVANCED".into();
     let r = c.fails_at(VerificationStep::CertificateLevel);
     assert_eq!(r, "ADVANCED is below the requested QUALIFIED");
-    c.expected.certificate_level = Level::Advanced;
-    assert_eq!(c.run().unwrap().level, Level::Advanced);
+    c.expected.certificate_level = CertificateLevel::Advanced;
+    assert_eq!(c.run().unwrap().level, CertificateLevel::Advanced);
 
     // A signing certificate is not an authentication certificate.
     let mut c = AuthCase::qr();
@@ -619,7 +620,7 @@ fn raw_digest_signatures_verify_pss_and_pkcs1() {
         let (status, exp) = sign_case(alg, hash);
         let v = verify_signature(&status, &exp, &anchors(), SystemTime::now())
             .unwrap_or_else(|e| panic!("{alg:?} {hash:?}: {e}"));
-        assert_eq!(v.level, Level::Qscd);
+        assert_eq!(v.level, CertificateLevel::Qscd);
         assert_eq!(v.identity.serial_number, PERSON);
         assert_eq!(v.document_number.as_deref(), Some(DOCUMENT));
     }
@@ -661,7 +662,7 @@ fn raw_digest_failures() {
 #[test]
 fn signing_levels_follow_qc_statements() {
     let (status, mut exp) = sign_case(SignatureAlgorithm::RsassaPss, HashAlgorithm::Sha256);
-    exp.certificate_level = Level::Qscd;
+    exp.certificate_level = CertificateLevel::Qscd;
     verify_signature(&status, &exp, &anchors(), SystemTime::now()).unwrap();
     // QUALIFIED claimed, but no QcCompliance in the certificate.
     let mut s = status.clone();
@@ -671,12 +672,12 @@ fn signing_levels_follow_qc_statements() {
     // As ADVANCED it is fine for an ADVANCED request only.
     s.cert.as_mut().unwrap().certificate_level = "ADVANCED".into();
     sign_fails_at(&s, &exp, VerificationStep::CertificateLevel);
-    exp.certificate_level = Level::Advanced;
+    exp.certificate_level = CertificateLevel::Advanced;
     assert_eq!(
         verify_signature(&s, &exp, &anchors(), SystemTime::now())
             .unwrap()
             .level,
-        Level::Advanced
+        CertificateLevel::Advanced
     );
 }
 
@@ -695,18 +696,18 @@ fn standalone_certificate_and_pem_classification() {
     let v = verify_certificate(
         &cert,
         CertificatePurpose::Signing,
-        Level::Qualified,
+        CertificateLevel::Qualified,
         Some(PERSON),
         &a,
         SystemTime::now(),
     )
     .unwrap();
-    assert_eq!(v.level, Level::Qscd);
+    assert_eq!(v.level, CertificateLevel::Qscd);
     assert_eq!(v.der, p.sign.to_der().unwrap());
     let e = verify_certificate(
         &cert,
         CertificatePurpose::Signing,
-        Level::Qualified,
+        CertificateLevel::Qualified,
         Some("PNOEE-1"),
         &a,
         SystemTime::now(),
