@@ -44,7 +44,7 @@ use tracing::{info, warn};
 use crate::service::rp_device::{core_hash, core_scheme, params_of, raw_digest_message};
 use crate::service::{ApiError, App};
 use crate::store::{
-    self, AccountState, KeyPairStatus, RelyingParty, RpCheck, RpSession, TxRecord, TxState,
+    self, AccountState, KeyPairStatus, RelyingParty, RpCheck, RpSession, TxKind, TxRecord, TxState,
 };
 use crate::test_accounts::TestAccounts;
 
@@ -479,21 +479,14 @@ fn start_session(app: &App, s: Start) -> Result<serde_json::Value, Problem> {
     let tx = TxRecord {
         id: id.clone(),
         kind: match s.session_type {
-            session::AUTH => "AUTHENTICATION",
-            session::SIGN => "SIGNATURE",
-            _ => "CERTIFICATE_CHOICE",
-        }
-        .into(),
+            session::AUTH => TxKind::Authentication,
+            session::SIGN => TxKind::Signature,
+            _ => TxKind::CertificateChoice,
+        },
         relying_party: s.params.relying_party_name.clone(),
         key_type,
-        hash: crate::service::hash_name(
-            hash.unwrap_or(tandem_client_core::encoding::HashAlgorithm::Sha256),
-        )
-        .into(),
-        scheme: crate::service::scheme_name(
-            scheme.unwrap_or(tandem_client_core::encoding::SignatureScheme::Pss),
-        )
-        .into(),
+        hash: hash.unwrap_or(tandem_client_core::encoding::HashAlgorithm::Sha256),
+        scheme: scheme.unwrap_or(tandem_client_core::encoding::SignatureScheme::Pss),
         digest: s.digest.clone(),
         display_text: interactions
             .first()

@@ -38,25 +38,6 @@ pub(crate) fn hash(v: i32) -> Result<HashAlgorithm, ApiError> {
     }
 }
 
-/// The name stored with a transaction (`transactions.hash`).
-pub(crate) fn hash_name(h: HashAlgorithm) -> &'static str {
-    match h {
-        HashAlgorithm::Sha256 => "SHA256",
-        HashAlgorithm::Sha384 => "SHA384",
-        HashAlgorithm::Sha512 => "SHA512",
-        HashAlgorithm::Sha3_256 => "SHA3_256",
-        HashAlgorithm::Sha3_384 => "SHA3_384",
-        HashAlgorithm::Sha3_512 => "SHA3_512",
-    }
-}
-
-pub(crate) fn hash_from_name(s: &str) -> Result<HashAlgorithm, ApiError> {
-    HashAlgorithm::ALL
-        .into_iter()
-        .find(|&h| hash_name(h) == s)
-        .ok_or_else(|| ApiError::Internal(format!("stored hash {s}")))
-}
-
 pub(crate) fn hash_to_pb(h: HashAlgorithm) -> i32 {
     match h {
         HashAlgorithm::Sha256 => pb::HashAlgorithm::Sha256 as i32,
@@ -75,21 +56,6 @@ pub(crate) fn scheme(v: i32) -> Result<SignatureScheme, ApiError> {
         _ => Err(ApiError::InvalidArgument(
             "scheme must be PKCS1_V15 or PSS".into(),
         )),
-    }
-}
-
-pub(crate) fn scheme_name(s: SignatureScheme) -> &'static str {
-    match s {
-        SignatureScheme::Pkcs1v15 => "PKCS1_V15",
-        SignatureScheme::Pss => "PSS",
-    }
-}
-
-pub(crate) fn scheme_from_name(s: &str) -> Result<SignatureScheme, ApiError> {
-    match s {
-        "PKCS1_V15" => Ok(SignatureScheme::Pkcs1v15),
-        "PSS" => Ok(SignatureScheme::Pss),
-        other => Err(ApiError::Internal(format!("stored scheme {other}"))),
     }
 }
 
@@ -223,20 +189,13 @@ pub(crate) fn ident<'a>(field: &str, s: &'a str) -> Result<&'a str, ApiError> {
 mod tests {
     use super::*;
 
-    /// Every hash survives the wire (protobuf) and the database (stored name) unchanged.
+    /// Every hash survives the wire (protobuf) unchanged (the stored names: store::names).
     #[test]
-    fn hash_round_trips_through_wire_and_store_names() {
-        let mut names = std::collections::HashSet::new();
+    fn hash_round_trips_through_the_wire() {
         for h in HashAlgorithm::ALL {
             assert!(matches!(hash(hash_to_pb(h)), Ok(x) if x == h), "{h:?}");
-            assert!(
-                matches!(hash_from_name(hash_name(h)), Ok(x) if x == h),
-                "{h:?}"
-            );
-            assert!(names.insert(hash_name(h)), "{h:?}: name used twice");
         }
         assert!(hash(pb::HashAlgorithm::Unspecified as i32).is_err());
         assert!(hash(99).is_err());
-        assert!(hash_from_name("SHA3-256").is_err());
     }
 }

@@ -252,11 +252,10 @@ fn pending_to_pb(
     account_id: &str,
 ) -> Result<pb::PendingTransaction, ApiError> {
     let rp_api = super::rp_device::context(app, t, account_id)?;
-    let hash = convert::hash_from_name(&t.tx.hash)?;
-    let scheme = convert::scheme_from_name(&t.tx.scheme)?;
+    let (hash, scheme) = (t.tx.hash, t.tx.scheme);
     Ok(pb::PendingTransaction {
         transaction_id: t.tx.id.clone(),
-        kind: if t.tx.kind == "AUTHENTICATION" {
+        kind: if t.tx.kind == store::TxKind::Authentication {
             pb::TransactionKind::Authentication as i32
         } else {
             pb::TransactionKind::Signature as i32

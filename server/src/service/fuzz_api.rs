@@ -122,11 +122,12 @@ pub fn request(which: usize, bytes: &[u8]) -> Result<(), ApiError> {
             }
             // The hash and scheme are stored by name and read back for the status.
             assert_eq!(
-                convert::hash_from_name(convert::hash_name(c.hash)).ok(),
+                crate::store::names::hash_from_name(crate::store::names::hash_name(c.hash)).ok(),
                 Some(c.hash)
             );
             assert_eq!(
-                convert::scheme_from_name(convert::scheme_name(c.scheme)).ok(),
+                crate::store::names::scheme_from_name(crate::store::names::scheme_name(c.scheme))
+                    .ok(),
                 Some(c.scheme)
             );
         }

@@ -25,7 +25,6 @@ use crate::store::{Store, StoreError};
 
 pub(crate) use retransmission::Retransmission;
 
-pub(crate) use convert::{hash_name, scheme_name};
 pub use device::DeviceService;
 pub(crate) use device::random_bytes;
 

@@ -14,7 +14,7 @@ use tracing::{info, instrument};
 
 use super::convert::{self, ident};
 use super::{ApiError, App, now};
-use crate::store::{self, AccountState, KeyPairStatus, TxRecord, TxState};
+use crate::store::{self, AccountState, KeyPairStatus, TxKind, TxRecord, TxState};
 
 /// Longest display text (as the Smart-ID API's `displayText200`).
 const MAX_DISPLAY_TEXT: usize = 200;
@@ -221,11 +221,15 @@ fn start_transaction(
     app.store.create_transaction(
         &TxRecord {
             id: id.clone(),
-            kind: kind.into(),
+            kind: if kind == "AUTHENTICATION" {
+                TxKind::Authentication
+            } else {
+                TxKind::Signature
+            },
             relying_party: req.relying_party_name.clone(),
             key_type,
-            hash: convert::hash_name(hash).into(),
-            scheme: convert::scheme_name(scheme).into(),
+            hash,
+            scheme,
             digest: req.digest.clone(),
             display_text: req.display_text.clone(),
             verification_code: verification_code.clone(),
@@ -282,9 +286,9 @@ impl RelyingParty for RelyingPartyService {
                         TxState::Complete => pb::TransactionState::Complete,
                     } as i32,
                     end_result: t.end_result.map(convert::end_result_to_pb).unwrap_or(0),
-                    scheme: convert::scheme_to_pb(convert::scheme_from_name(&t.scheme)?),
-                    hash: convert::hash_to_pb(convert::hash_from_name(&t.hash)?),
-                    kind: if t.kind == "AUTHENTICATION" {
+                    scheme: convert::scheme_to_pb(t.scheme),
+                    hash: convert::hash_to_pb(t.hash),
+                    kind: if t.kind == TxKind::Authentication {
                         pb::TransactionKind::Authentication
                     } else {
                         pb::TransactionKind::Signature

@@ -21,6 +21,7 @@
 //! connection sits behind a `std::sync::Mutex` that is never held across an `.await`.
 
 mod ca_revocations;
+pub mod names;
 mod rp_sessions;
 mod schema;
 
@@ -34,6 +35,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tandem_client_core::encoding::{HashAlgorithm, SignatureScheme};
 use tandem_client_core::types::KeyType;
 use tandem_rp::api::rp_name;
 
@@ -558,21 +560,53 @@ impl EndResult {
     }
 }
 
+/// What a transaction asks of the device; stored as `AUTHENTICATION`, `SIGNATURE` or
+/// `CERTIFICATE_CHOICE` (the names the `transactions.kind` column has always held).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxKind {
+    Authentication,
+    Signature,
+    CertificateChoice,
+}
+
+impl TxKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authentication => "AUTHENTICATION",
+            Self::Signature => "SIGNATURE",
+            Self::CertificateChoice => "CERTIFICATE_CHOICE",
+        }
+    }
+
+    /// The kind of a stored name.
+    pub fn parse(s: &str) -> Result<Self> {
+        [
+            Self::Authentication,
+            Self::Signature,
+            Self::CertificateChoice,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| StoreError::Corrupt(format!("transaction kind {s}")))
+    }
+}
+
 /// A signing transaction started by a relying party.
 #[derive(Debug, Clone)]
 pub struct TxRecord {
     /// Transaction id (UUID).
     pub id: String,
-    /// `AUTHENTICATION` or `SIGNATURE`.
-    pub kind: String,
+    /// What the relying party asked for.
+    pub kind: TxKind,
     /// Relying party display name.
     pub relying_party: String,
     /// Key pair used.
     pub key_type: KeyType,
-    /// Hash algorithm name (`SHA256`, ...).
-    pub hash: String,
-    /// Scheme name (`PKCS1_V15`, `PSS`).
-    pub scheme: String,
+    /// Hash algorithm of the digest.
+    pub hash: HashAlgorithm,
+    /// Signature scheme.
+    pub scheme: SignatureScheme,
     /// Digest to sign.
     pub digest: Vec<u8>,
     /// Text shown on the device.
@@ -2099,11 +2133,11 @@ fn insert_transaction(tx: &Connection, t: &TxRecord, targets: &[(String, Vec<u8>
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'RUNNING', ?11, ?12)")?.execute(
         params![
             t.id,
-            t.kind,
+            t.kind.as_str(),
             t.relying_party,
             key_type_str(t.key_type),
-            t.hash,
-            t.scheme,
+            names::hash_name(t.hash),
+            names::scheme_name(t.scheme),
             t.digest,
             t.display_text,
             t.verification_code,
@@ -2123,7 +2157,7 @@ fn insert_transaction(tx: &Connection, t: &TxRecord, targets: &[(String, Vec<u8>
         "transaction_started",
         None,
         &serde_json::json!({
-        "transaction_id": t.id, "kind": t.kind, "relying_party": t.relying_party,
+        "transaction_id": t.id, "kind": t.kind.as_str(), "relying_party": t.relying_party,
         "key_type": key_type_str(t.key_type), "targets": targets.len() }),
     )?;
     Ok(())
@@ -2134,20 +2168,23 @@ fn tx_where(conn: &Connection, id: &str) -> Result<Option<TxRecord>> {
         .prepare_cached(&format!("SELECT {TX_COLS} FROM transactions WHERE id = ?1"))?
         .query_row(params![id], |r| {
             let kt: String = r.get(3)?;
+            let kind: String = r.get(1)?;
+            let hash: String = r.get(4)?;
+            let scheme: String = r.get(5)?;
             let choices: String = r.get(9)?;
             let state: String = r.get(10)?;
             let end: Option<String> = r.get(11)?;
             Ok((
-                kt,
+                (kt, kind, hash, scheme),
                 state,
                 end,
                 TxRecord {
                     id: r.get(0)?,
-                    kind: r.get(1)?,
+                    kind: TxKind::Authentication,
                     relying_party: r.get(2)?,
                     key_type: KeyType::Auth,
-                    hash: r.get(4)?,
-                    scheme: r.get(5)?,
+                    hash: HashAlgorithm::Sha256,
+                    scheme: SignatureScheme::Pss,
                     digest: r.get(6)?,
                     display_text: r.get(7)?,
                     verification_code: r.get(8)?,
@@ -2166,10 +2203,13 @@ fn tx_where(conn: &Connection, id: &str) -> Result<Option<TxRecord>> {
             ))
         })
         .optional()?;
-    let Some((kt, state, end, mut t)) = row else {
+    let Some(((kt, kind, hash, scheme), state, end, mut t)) = row else {
         return Ok(None);
     };
     t.key_type = parse_key_type(&kt)?;
+    t.kind = TxKind::parse(&kind)?;
+    t.hash = names::hash_from_name(&hash)?;
+    t.scheme = names::scheme_from_name(&scheme)?;
     t.state = match state.as_str() {
         "RUNNING" => TxState::Running,
         "COMPLETE" => TxState::Complete,

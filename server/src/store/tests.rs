@@ -351,11 +351,11 @@ fn replies_are_stored_once_and_mismatches_detected() {
 fn tx_record(id: &str) -> TxRecord {
     TxRecord {
         id: id.into(),
-        kind: "SIGNATURE".into(),
+        kind: TxKind::Signature,
         relying_party: "Bank".into(),
         key_type: KeyType::Sign,
-        hash: "SHA256".into(),
-        scheme: "PSS".into(),
+        hash: tandem_client_core::encoding::HashAlgorithm::Sha256,
+        scheme: tandem_client_core::encoding::SignatureScheme::Pss,
         digest: vec![1; 32],
         display_text: "Pay 10 EUR".into(),
         verification_code: "1234".into(),
