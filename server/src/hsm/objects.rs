@@ -74,28 +74,8 @@ impl Hsm {
             let kek = match find_unique(s, KEK_LABEL, ObjectClass::SECRET_KEY)? {
                 Some(_) => ObjectStatus::Found,
                 None => {
-                    s.session.generate_key(
-                        &Mechanism::AesKeyGen,
-                        &[
-                            Attribute::Class(ObjectClass::SECRET_KEY),
-                            Attribute::KeyType(KeyType::AES),
-                            Attribute::ValueLen(32.into()),
-                            Attribute::Label(KEK_LABEL.as_bytes().to_vec()),
-                            Attribute::Id(KEK_LABEL.as_bytes().to_vec()),
-                            Attribute::Token(true),
-                            Attribute::Private(true),
-                            Attribute::Sensitive(true),
-                            Attribute::Extractable(false),
-                            Attribute::Modifiable(false),
-                            Attribute::Encrypt(true),
-                            Attribute::Decrypt(true),
-                            Attribute::Wrap(true),
-                            Attribute::Unwrap(true),
-                            Attribute::Sign(false),
-                            Attribute::Verify(false),
-                            Attribute::Derive(false),
-                        ],
-                    )?;
+                    s.session
+                        .generate_key(&Mechanism::AesKeyGen, &kek_template(true))?;
                     tracing::info!(label = KEK_LABEL, "created the key-encryption key");
                     ObjectStatus::Created
                 }
@@ -271,4 +251,30 @@ pub(super) fn read_ec_point(
     Ok(unwrap_ec_point(&point, curve.point_len())
         .map_err(|_| HsmError::Token(wrong))?
         .to_vec())
+}
+
+/// The key-encryption key's template: AES-256 in the token, sensitive, never extractable,
+/// wrapping and unwrapping. `encrypt_decrypt` also allows CKA_ENCRYPT / CKA_DECRYPT (the
+/// default modes seal `d1''` with it); the token-rsa mode creates it without them, so the
+/// token PIN alone cannot decrypt a stored share.
+pub(super) fn kek_template(encrypt_decrypt: bool) -> [Attribute; 17] {
+    [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(32.into()),
+        Attribute::Label(KEK_LABEL.as_bytes().to_vec()),
+        Attribute::Id(KEK_LABEL.as_bytes().to_vec()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Modifiable(false),
+        Attribute::Encrypt(encrypt_decrypt),
+        Attribute::Decrypt(encrypt_decrypt),
+        Attribute::Wrap(true),
+        Attribute::Unwrap(true),
+        Attribute::Sign(false),
+        Attribute::Verify(false),
+        Attribute::Derive(false),
+    ]
 }

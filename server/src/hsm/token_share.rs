@@ -37,7 +37,7 @@ use rsa::BigUint;
 use super::CKM_TANDEM_SHARE_EXP;
 use super::big_endian::{bit_length, left_pad, strip_leading_zeros};
 use super::blob::{self, SHARE_KEY_ID_LEN};
-use super::objects::{KEK_LABEL, find_unique, read_modulus, read_rsa_public};
+use super::objects::{KEK_LABEL, find_unique, kek_template, read_modulus, read_rsa_public};
 use super::{Hsm, HsmError, ObjectStatus, lock};
 
 /// `CKA_LABEL` prefix of share key token objects (followed by the id in hex).
@@ -167,28 +167,8 @@ impl Hsm {
             if find_unique(s, KEK_LABEL, ObjectClass::SECRET_KEY)?.is_some() {
                 return Ok(ObjectStatus::Found);
             }
-            s.session.generate_key(
-                &Mechanism::AesKeyGen,
-                &[
-                    Attribute::Class(ObjectClass::SECRET_KEY),
-                    Attribute::KeyType(KeyType::AES),
-                    Attribute::ValueLen(32.into()),
-                    Attribute::Label(KEK_LABEL.as_bytes().to_vec()),
-                    Attribute::Id(KEK_LABEL.as_bytes().to_vec()),
-                    Attribute::Token(true),
-                    Attribute::Private(true),
-                    Attribute::Sensitive(true),
-                    Attribute::Extractable(false),
-                    Attribute::Modifiable(false),
-                    Attribute::Encrypt(false),
-                    Attribute::Decrypt(false),
-                    Attribute::Wrap(true),
-                    Attribute::Unwrap(true),
-                    Attribute::Sign(false),
-                    Attribute::Verify(false),
-                    Attribute::Derive(false),
-                ],
-            )?;
+            s.session
+                .generate_key(&Mechanism::AesKeyGen, &kek_template(false))?;
             tracing::info!(
                 label = KEK_LABEL,
                 "created the key-encryption key without CKA_DECRYPT (token-rsa)"
