@@ -21,6 +21,7 @@
 pub mod bn;
 pub mod ca;
 pub mod config;
+pub mod core;
 pub mod fs_mode;
 pub mod hsm;
 pub mod http;
