@@ -689,29 +689,19 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
             country,
             national_id,
         } => {
-            anyhow::ensure!(
-                country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase()),
-                "country must be two upper-case letters (ISO 3166-1 alpha-2)"
-            );
-            anyhow::ensure!(
-                !national_id.is_empty()
-                    && national_id.len() <= 32
-                    && national_id.chars().all(|c| c.is_ascii_alphanumeric()),
-                "national id must be 1-32 letters or digits"
-            );
-            anyhow::ensure!(
-                !given_name.trim().is_empty() && !surname.trim().is_empty(),
-                "names must not be empty"
-            );
-            let reg = store.approve_registration(
-                &code,
-                &Identity {
-                    given_name,
-                    surname,
-                    country,
-                    national_id,
+            let reg = tandem_server::core::register::approve(
+                &store,
+                &tandem_server::core::SystemClock,
+                &tandem_server::core::register::Approval {
+                    code,
+                    identity: Identity {
+                        given_name,
+                        surname,
+                        country,
+                        national_id,
+                    },
+                    document_number: None,
                 },
-                now,
             )?;
             outln!(
                 "approved registration {} (matching code {}: check the device shows it)",

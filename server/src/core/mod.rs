@@ -8,6 +8,9 @@
 //!
 //! Nothing in this module knows tonic, axum, protobuf or JSON.
 
+pub mod envelope;
+pub mod register;
+
 /// Where the core reads the time. Tests pass a fixed or stepped clock.
 pub trait Clock: Send + Sync {
     /// Unix time in milliseconds.

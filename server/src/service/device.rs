@@ -6,11 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use rand_core::{OsRng, RngCore};
-use sha2::{Digest, Sha256};
-use tandem_client_core::encoding::{self, HashAlgorithm};
-use tandem_client_core::envelope::{self, EnvelopeParts};
+use tandem_client_core::envelope;
 use tandem_client_core::types::KeyType;
-use tandem_client_core::{hazmat, vc};
 use tandem_proto::v1 as pb;
 use tandem_proto::v1::device_server::Device;
 use tokio_stream::Stream;
@@ -18,17 +15,18 @@ use tonic::{Code, Request, Response, Status};
 use tracing::{info, instrument};
 
 use super::convert::{self, exact, ident};
+use super::registration::{self, SealedReplies};
 use super::rp_device::RpConfirm;
 use super::{ApiError, App, Retransmission, now};
-use crate::hsm::HsmError;
+use crate::core::SystemClock;
+use crate::core::register;
 use crate::signing::{self, ServerKeyRef, ShareVerdict};
-use crate::store::{
-    self, Account, AttemptGate, KeyPairStatus, NewRegistration, RegistrationKey, RegistrationState,
-    secret_hash,
-};
+use crate::store::{self, Account, AttemptGate, KeyPairStatus, secret_hash};
 
-/// Largest accepted envelope (a sealed share of a 4096-bit key is about 1 KiB).
-const MAX_ENVELOPE: usize = 8 * 1024;
+/// A conversion that cannot fail after the length check before it.
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
 
 /// The device service.
 #[derive(Debug, Clone)]
@@ -79,41 +77,8 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
-/// `XXXX-XXXX` from an alphabet without look-alikes.
-fn registration_code() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut out = String::with_capacity(9);
-    for (i, b) in random_bytes::<8>().iter().enumerate() {
-        if i == 4 {
-            out.push('-');
-        }
-        out.push(ALPHABET[(*b as usize) % ALPHABET.len()] as char);
-    }
-    out
-}
-
-/// `PNO<CC>-<national id>-<4 random>-Q`.
-fn document_number(identity: &store::Identity) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
-    let suffix: String = random_bytes::<4>()
-        .iter()
-        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
-        .collect();
-    format!(
-        "PNO{}-{}-{}-Q",
-        identity.country, identity.national_id, suffix
-    )
-}
-
-fn parse_envelope(field: &str, bytes: &[u8]) -> Result<(), ApiError> {
-    if bytes.is_empty() || bytes.len() > MAX_ENVELOPE {
-        return Err(ApiError::InvalidArgument(format!(
-            "{field} is missing or too large"
-        )));
-    }
-    EnvelopeParts::parse(bytes)
-        .map_err(|_| ApiError::InvalidArgument(format!("{field} is malformed")))?;
-    Ok(())
+fn parse_envelope(field: &'static str, bytes: &[u8]) -> Result<(), ApiError> {
+    Ok(crate::core::envelope::check_envelope(field, bytes)?)
 }
 
 /// Whether this server keeps `d1''` as RSA key token objects (`token-rsa`).
@@ -124,57 +89,17 @@ fn token_rsa(app: &App) -> bool {
 /// Opens a device envelope inside the HSM. A bad envelope is the sender's fault.
 fn open_envelope(
     app: &App,
-    field: &str,
+    field: &'static str,
     bytes: &[u8],
     aad: &[u8],
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, ApiError> {
-    EnvelopeParts::parse(bytes)
-        .map_err(|_| ApiError::InvalidArgument(format!("{field} is malformed")))?;
-    // Owned copies: the bounded call may outlive this request.
-    let (blob, aad) = (bytes.to_vec(), aad.to_vec());
-    app.hsm
-        .bounded(app.config.hsm.call_timeout(), move |hsm| {
-            let parts = EnvelopeParts::parse(&blob).map_err(|_| HsmError::Decryption)?;
-            hsm.open_envelope(parts.key, &parts.iv, parts.ciphertext, &aad)
-        })
-        .map_err(|e| match e {
-            // What the device sent does not open: its fault, without detail (no oracle).
-            HsmError::Decryption | HsmError::BadBlob(_) | HsmError::InvalidArgument(_) => {
-                ApiError::InvalidArgument(format!(
-                    "{field} cannot be opened (wrong key or context)"
-                ))
-            }
-            // The HSM's fault (removed token, device error, no answer in time).
-            other => {
-                tracing::error!(error = %other, "the HSM could not open {field}");
-                ApiError::Unavailable(format!(
-                    "the server's HSM is unavailable ({field} could not be opened); try again later"
-                ))
-            }
-        })
-}
-
-/// `count` server keys for a registration: taken from the pool (in one database
-/// transaction), generated in the HSM only for what the pool cannot give.
-fn server_keys(app: &App, count: usize) -> Result<Vec<crate::hsm::ServerKey>, ApiError> {
-    let bits = app.config.keys.server_key_bits;
-    let mut keys: Vec<crate::hsm::ServerKey> = app
-        .store
-        .take_pooled_server_keys(bits, count)?
-        .into_iter()
-        .map(|(modulus, wrapped_private_key)| crate::hsm::ServerKey {
-            modulus,
-            wrapped_private_key,
-        })
-        .collect();
-    tracing::debug!(taken = keys.len(), "server keys taken from the pool");
-    while keys.len() < count {
-        if app.config.keys.server_key_pool > 0 {
-            tracing::info!("server key pool empty; generating a key on the request path");
-        }
-        keys.push(app.hsm.generate_server_key(bits)?);
-    }
-    Ok(keys)
+    Ok(crate::core::envelope::open_envelope(
+        &app.hsm,
+        app.config.hsm.call_timeout(),
+        field,
+        bytes,
+        aad,
+    )?)
 }
 
 /// What the app is told when the HSM fails (or does not answer in time) during a
@@ -199,51 +124,6 @@ fn authenticate(app: &App, cred: Option<&pb::DeviceCredential>) -> Result<Accoun
     app.store
         .authenticate_device(&cred.account_id, &cred.device_secret)?
         .ok_or_else(|| ApiError::Unauthenticated("unknown device or account deleted".into()))
-}
-
-fn registration(app: &App, id: &str, secret: &[u8]) -> Result<store::Registration, ApiError> {
-    ident("registration_id", id)?;
-    let reg = app
-        .store
-        .registration(id)
-        .map_err(|_| ApiError::Unauthenticated("unknown registration".into()))?;
-    let ok: bool =
-        subtle::ConstantTimeEq::ct_eq(reg.secret_hash.as_slice(), secret_hash(secret).as_slice())
-            .into();
-    if !ok {
-        return Err(ApiError::Unauthenticated("unknown registration".into()));
-    }
-    Ok(reg)
-}
-
-fn modulus_bits_allowed(app: &App, n1: &[u8]) -> Result<usize, ApiError> {
-    let bits = hazmat::bit_length(n1);
-    if !app.config.keys.client_key_bits.contains(&bits)
-        || n1.len() * 8 != bits
-        || n1.last().is_none_or(|b| b & 1 == 0)
-    {
-        return Err(ApiError::InvalidArgument(format!(
-            "client modulus must be an odd number of {:?} bits",
-            app.config.keys.client_key_bits
-        )));
-    }
-    Ok(bits)
-}
-
-fn proof_request(
-    registration_id: &str,
-    key_type: KeyType,
-    composite_bits: usize,
-) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
-    let mut h = Sha256::new();
-    h.update(b"tandem-registration-proof-v1\0");
-    h.update(registration_id.as_bytes());
-    h.update(key_type.to_string().as_bytes());
-    h.update(random_bytes::<32>());
-    let digest = h.finalize().to_vec();
-    let x = encoding::encode_pkcs1v15(HashAlgorithm::Sha256, &digest, composite_bits)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok((digest, x))
 }
 
 fn pending_to_pb(
@@ -310,8 +190,8 @@ impl Device for DeviceService {
         respond(
             self.app
                 .blocking(move |app| {
-                    exact("device_id", &req.device_id, 16)?;
-                    exact("device_challenge", &req.device_challenge, 32)?;
+                    let device_id = exact("device_id", &req.device_id, 16)?;
+                    let device_challenge = exact("device_challenge", &req.device_challenge, 32)?;
                     let rt = Retransmission::new(
                         &app.reply_master,
                         format!("start-registration:{}", hex::encode(&req.device_id)),
@@ -322,33 +202,14 @@ impl Device for DeviceService {
                         return stored
                             .map_err(|s| ApiError::FailedPrecondition(s.message().into()));
                     }
-                    let now = now();
-                    let id = uuid::Uuid::new_v4().to_string();
-                    let secret = random_bytes::<32>();
-                    let code = registration_code();
-                    let matching_code = vc::matching_code(&id, &req.device_challenge);
-                    let expires_at = now + app.config.timeouts.registration_seconds;
-                    let response = pb::StartRegistrationResponse {
-                        registration_id: id.clone(),
-                        registration_secret: secret.to_vec(),
-                        registration_code: code.clone(),
-                        expires_at_unix: expires_at,
-                        matching_code: matching_code.clone(),
+                    let start = register::StartRequest {
+                        device_id: device_id.try_into().map_err(internal)?,
+                        device_challenge: device_challenge.try_into().map_err(internal)?,
                     };
-                    app.store.create_registration(
-                        &NewRegistration {
-                            id: id.clone(),
-                            secret_hash: secret_hash(&secret),
-                            code,
-                            device_id: req.device_id.clone(),
-                            matching_code,
-                            created_at: now,
-                            expires_at,
-                        },
-                        &rt.ok(&response),
-                    )?;
-                    info!(registration_id = %id, "registration started");
-                    Ok(response)
+                    let started = registration::with_registrar(app, |ctx, rng| {
+                        register::start(ctx, rng, &start, &SealedReplies(&rt))
+                    })?;
+                    Ok(registration::started_to_pb(&started))
                 })
                 .await,
         )
@@ -362,27 +223,10 @@ impl Device for DeviceService {
         respond(
             self.app
                 .blocking(move |app| {
-                    let reg = registration(app, &req.registration_id, &req.registration_secret)?;
-                    let state = if reg.is_expired(now()) {
-                        pb::RegistrationState::Expired
-                    } else {
-                        match reg.state {
-                            RegistrationState::PendingApproval => {
-                                pb::RegistrationState::PendingApproval
-                            }
-                            RegistrationState::Approved => pb::RegistrationState::Approved,
-                            RegistrationState::KeysSubmitted => {
-                                pb::RegistrationState::KeysSubmitted
-                            }
-                            RegistrationState::Completed => pb::RegistrationState::Completed,
-                            RegistrationState::Failed => pb::RegistrationState::Failed,
-                        }
-                    };
-                    Ok(pb::RegistrationStatus {
-                        state: state as i32,
-                        identity: reg.identity.as_ref().map(convert::identity_to_pb),
-                        expires_at_unix: reg.expires_at,
-                    })
+                    let reg =
+                        registration::find(app, &req.registration_id, &req.registration_secret)?;
+                    let status = register::status(&reg, &SystemClock);
+                    Ok(registration::status_to_pb(&status))
                 })
                 .await,
         )
@@ -397,126 +241,22 @@ impl Device for DeviceService {
         let result = self
             .app
             .blocking(move |app| {
-                let reg = registration(app, &req.registration_id, &req.registration_secret)?;
+                let reg = registration::find(app, &req.registration_id, &req.registration_secret)?;
                 let rt = Retransmission::new(
                     &app.reply_master,
-                    format!("registration:{}", reg.id),
+                    format!("registration:{}", reg.id()),
                     &req.nonce,
                     &req,
                 )?;
                 if let Some(stored) = rt.lookup::<pb::SubmitKeysResponse>(&app.store)? {
                     return Ok(stored);
                 }
-                if reg.is_expired(now()) {
-                    return Err(ApiError::FailedPrecondition(
-                        "the registration has expired; start again".into(),
-                    ));
-                }
-                if reg.state != RegistrationState::Approved {
-                    return Err(ApiError::FailedPrecondition(
-                        "the registration is not approved yet, or its keys were already submitted"
-                            .into(),
-                    ));
-                }
-                // Validate everything before touching the HSM.
-                let mut seen = HashSet::new();
-                for k in &req.keys {
-                    let kt = convert::key_type(k.key_type)?;
-                    if !seen.insert(kt) {
-                        return Err(ApiError::InvalidArgument(
-                            "each key type may be submitted once".into(),
-                        ));
-                    }
-                    modulus_bits_allowed(app, &k.client_modulus)?;
-                    if token_rsa(app) {
-                        super::token_share::parse_share_key_envelope(&k.server_share_envelope)?;
-                    } else {
-                        parse_envelope("server_share_envelope", &k.server_share_envelope)?;
-                    }
-                }
-                if seen.len() != 2 {
-                    return Err(ApiError::InvalidArgument(
-                        "submit exactly one AUTH and one SIGN key".into(),
-                    ));
-                }
-                let mut keys = Vec::new();
-                let mut challenges = Vec::new();
-                // Every share is opened and sealed at rest before server keys are taken, so a
-                // request that fails here uses up no pooled key.
-                let mut sealed = Vec::with_capacity(req.keys.len());
-                // token-rsa: share key token objects made here are destroyed again unless the
-                // registration keys are stored (any early return drops the guard).
-                let mut imported = super::token_share::ImportedShareKeys::new(app);
-                for k in &req.keys {
-                    let kt = convert::key_type(k.key_type)?;
-                    if token_rsa(app) {
-                        let blob = super::token_share::import_share_key(
-                            app,
-                            &k.server_share_envelope,
-                            &k.client_modulus,
-                        )?;
-                        imported.push(blob.clone());
-                        sealed.push(blob);
-                        continue;
-                    }
-                    let n1 = &k.client_modulus;
-                    let d1pp = open_envelope(
-                        app,
-                        "server_share_envelope",
-                        &k.server_share_envelope,
-                        &envelope::aad_server_share(&reg.id, kt),
-                    )?;
-                    if d1pp.len() != n1.len() {
-                        return Err(ApiError::InvalidArgument(
-                            "server share has the wrong size".into(),
-                        ));
-                    }
-                    sealed.push(
-                        app.hsm
-                            .seal_at_rest(&d1pp, &signing::server_share_aad(kt, n1))?,
-                    );
-                    drop(d1pp);
-                }
-                let mut server_keys = server_keys(app, req.keys.len())?.into_iter();
-                for (k, server_share_blob) in req.keys.iter().zip(sealed) {
-                    let kt = convert::key_type(k.key_type)?;
-                    let n1 = &k.client_modulus;
-                    let server_key = server_keys
-                        .next()
-                        .ok_or_else(|| ApiError::Internal("server key missing".into()))?;
-                    let composite = hazmat::multiply(n1, &server_key.modulus);
-                    let bits = hazmat::bit_length(&composite);
-                    let (digest, x) = proof_request(&reg.id, kt, bits)?;
-                    challenges.push(pb::KeyProofChallenge {
-                        key_type: k.key_type,
-                        composite_modulus: composite,
-                        server_modulus: server_key.modulus.clone(),
-                        signing_request: Some(pb::SigningRequest {
-                            key_type: k.key_type,
-                            scheme: pb::SignatureScheme::Pkcs1V15 as i32,
-                            hash: pb::HashAlgorithm::Sha256 as i32,
-                            digest: digest.clone(),
-                            encoded_message: x.clone(),
-                        }),
-                    });
-                    keys.push(RegistrationKey {
-                        key_type: kt,
-                        client_modulus: n1.clone(),
-                        server_modulus: server_key.modulus,
-                        server_share_blob,
-                        server_key_blob: server_key.wrapped_private_key,
-                        proof_hash: "SHA256".into(),
-                        proof_scheme: "PKCS1_V15".into(),
-                        proof_digest: digest,
-                        proof_message: x,
-                    });
-                }
-                let response = pb::SubmitKeysResponse { challenges };
-                app.store
-                    .submit_registration_keys(&reg.id, &keys, now(), &rt.ok(&response))?;
-                imported.keep();
-                info!("keys handed over");
-                Ok(Ok(response))
+                let reg = reg.awaiting_keys(&SystemClock)?;
+                let keys = registration::key_submissions(&req.keys)?;
+                let challenges = registration::with_registrar(app, |ctx, rng| {
+                    register::submit_keys(ctx, rng, reg, &keys, &SealedReplies(&rt))
+                })?;
+                Ok(Ok(registration::challenges_to_pb(&challenges)))
             })
             .await;
         answer(result)
@@ -531,210 +271,22 @@ impl Device for DeviceService {
         let result = self
             .app
             .blocking(move |app| {
-                let reg = registration(app, &req.registration_id, &req.registration_secret)?;
+                let reg = registration::find(app, &req.registration_id, &req.registration_secret)?;
                 let rt = Retransmission::new(
                     &app.reply_master,
-                    format!("registration:{}", reg.id),
+                    format!("registration:{}", reg.id()),
                     &req.nonce,
                     &req,
                 )?;
                 if let Some(stored) = rt.lookup::<pb::CompleteRegistrationResponse>(&app.store)? {
                     return Ok(stored);
                 }
-                let now = now();
-                if reg.is_expired(now) {
-                    return Err(ApiError::FailedPrecondition(
-                        "the registration has expired; start again".into(),
-                    ));
-                }
-                if reg.state != RegistrationState::KeysSubmitted {
-                    return Err(ApiError::FailedPrecondition(
-                        "the registration is not waiting for its PIN proof".into(),
-                    ));
-                }
-                let keys = app.store.registration_keys(&reg.id)?;
-                let mut seen = HashSet::new();
-                for share in &req.shares {
-                    let kt = convert::key_type(share.key_type)?;
-                    seen.insert(kt);
-                    parse_envelope("share_envelope", &share.share_envelope)?;
-                }
-                if seen.len() != 2 || req.shares.len() != 2 {
-                    return Err(ApiError::InvalidArgument(
-                        "send exactly one AUTH and one SIGN proof".into(),
-                    ));
-                }
-                // Open the shares, then judge both proofs at once: the two key pairs are
-                // independent, so their exponentiations run in parallel (registration latency
-                // is about one proof instead of two on a machine with two cores).
-                let mut opened = Vec::with_capacity(req.shares.len());
-                for share in &req.shares {
-                    let kt = convert::key_type(share.key_type)?;
-                    let key = keys
-                        .iter()
-                        .find(|k| k.key_type == kt)
-                        .ok_or_else(|| ApiError::Internal("registration key missing".into()))?;
-                    let s1 = open_envelope(
-                        app,
-                        "share_envelope",
-                        &share.share_envelope,
-                        &envelope::aad_proof_share(&reg.id, kt),
-                    )?;
-                    check_share(&s1, &key.client_modulus)?;
-                    opened.push((kt, key, s1));
-                }
-                let judge =
-                    |(kt, key, s1): &(KeyType, &RegistrationKey, zeroize::Zeroizing<Vec<u8>>)| {
-                        signing::evaluate_share_within(
-                            &app.hsm,
-                            app.config.hsm.call_timeout(),
-                            ServerKeyRef {
-                                key_type: *kt,
-                                client_modulus: &key.client_modulus,
-                                server_modulus: &key.server_modulus,
-                                server_share_blob: &key.server_share_blob,
-                                server_key_blob: &key.server_key_blob,
-                            },
-                            &key.proof_message,
-                            s1,
-                        )
-                    };
-                let span = tracing::Span::current();
-                let verdicts: Vec<_> = std::thread::scope(|scope| {
-                    let running: Vec<_> = opened
-                        .iter()
-                        .map(|o| {
-                            let span = span.clone();
-                            scope.spawn(move || span.in_scope(|| judge(o)))
-                        })
-                        .collect();
-                    running
-                        .into_iter()
-                        .map(|h| {
-                            h.join()
-                                .unwrap_or(Err(signing::SigningError::Hsm(HsmError::Worker(
-                                    "the proof check panicked",
-                                ))))
-                        })
-                        .collect()
-                });
-                let mut failed = Vec::new();
-                for ((kt, _, _), verdict) in opened.iter().zip(verdicts) {
-                    if matches!(verdict?, ShareVerdict::Invalid) {
-                        failed.push(*kt);
-                    }
-                }
-                if !failed.is_empty() {
-                    let failed_pb: Vec<i32> =
-                        failed.iter().map(|&k| convert::key_type_to_pb(k)).collect();
-                    let mut response = pb::CompleteRegistrationResponse {
-                        failed: failed_pb,
-                        ..Default::default()
-                    };
-                    let left = app.store.registration_proof_failed(
-                        &reg.id,
-                        app.config.timeouts.registration_proof_attempts,
-                        now,
-                        |left| {
-                            response.attempts_left = left;
-                            rt.ok(&response)
-                        },
-                    )?;
-                    response.attempts_left = left;
-                    info!(attempts_left = left, "registration proof failed");
-                    if left == 0 {
-                        // The registration failed for good; token-rsa share objects go too.
-                        let share_keys: Vec<Vec<u8>> = keys
-                            .iter()
-                            .map(|k| k.server_share_blob.clone())
-                            .filter(|b| crate::hsm::is_token_share_blob(b))
-                            .collect();
-                        super::token_share::destroy_share_keys(app, &share_keys);
-                    }
-                    return Ok(Ok(response));
-                }
-                let identity = reg
-                    .identity
-                    .clone()
-                    .ok_or_else(|| ApiError::Internal("identity missing".into()))?;
-                let account_id = uuid::Uuid::new_v4().to_string();
-                let document_number = reg
-                    .document_number
-                    .clone()
-                    .unwrap_or_else(|| document_number(&identity));
-                let device_secret = random_bytes::<32>();
-                let tokens: Vec<(KeyType, [u8; 32])> = [KeyType::Auth, KeyType::Sign]
-                    .into_iter()
-                    .map(|k| (k, random_bytes::<32>()))
-                    .collect();
-                let token_hashes: Vec<(KeyType, Vec<u8>)> =
-                    tokens.iter().map(|(k, t)| (*k, secret_hash(t))).collect();
-                let expires_at = now + app.config.timeouts.account_validity_days * 86_400;
-                // Both certificates are issued (signed in the HSM) before anything is
-                // stored: if the HSM fails, nothing is half-issued and the device can
-                // send its proof again.
-                let mut certificates = Vec::new();
-                for k in &keys {
-                    let n = hazmat::multiply(&k.client_modulus, &k.server_modulus);
-                    let cert = app
-                        .ca
-                        .issue(k.key_type, &n, &identity, now, expires_at)
-                        .map_err(|e| {
-                            ApiError::Internal(format!("certificate issuance failed: {e:#}"))
-                        })?;
-                    certificates.push(cert);
-                }
-                // The account info is built from what will be stored, so the reply can be
-                // written in the same database transaction.
-                let kps_preview: Vec<pb::KeyPairInfo> = keys
-                    .iter()
-                    .map(|k| {
-                        let n = hazmat::multiply(&k.client_modulus, &k.server_modulus);
-                        Ok(pb::KeyPairInfo {
-                            key_type: convert::key_type_to_pb(k.key_type),
-                            public_key_der: convert::public_key_der(&n)?,
-                            composite_modulus: n,
-                            public_exponent: signing::E,
-                            certificate_der: certificates
-                                .iter()
-                                .find(|c| c.key_type == k.key_type)
-                                .map(|c| c.der.clone())
-                                .unwrap_or_default(),
-                        })
-                    })
-                    .collect::<Result<_, ApiError>>()?;
-                let response = pb::CompleteRegistrationResponse {
-                    account: Some(pb::AccountInfo {
-                        account_id: account_id.clone(),
-                        document_number: document_number.clone(),
-                        identity: Some(convert::identity_to_pb(&identity)),
-                        expires_at_unix: expires_at,
-                        key_pairs: kps_preview,
-                    }),
-                    device_secret: device_secret.to_vec(),
-                    clone_tokens: tokens
-                        .iter()
-                        .map(|(k, t)| pb::CloneToken {
-                            key_type: convert::key_type_to_pb(*k),
-                            token: t.to_vec(),
-                        })
-                        .collect(),
-                    failed: Vec::new(),
-                    attempts_left: 0,
-                };
-                app.store.complete_registration(
-                    &reg.id,
-                    &account_id,
-                    &document_number,
-                    &secret_hash(&device_secret),
-                    expires_at,
-                    &token_hashes,
-                    &certificates,
-                    now,
-                    &rt.ok(&response),
-                )?;
-                info!(%account_id, %document_number, "registration completed");
-                Ok(Ok(response))
+                let reg = reg.awaiting_proof(&SystemClock)?;
+                let shares = registration::proof_shares(&req.shares)?;
+                let outcome = registration::with_registrar(app, |ctx, rng| {
+                    register::complete(ctx, rng, reg, &shares, &SealedReplies(&rt))
+                })?;
+                Ok(Ok(registration::completion_to_pb(&outcome)))
             })
             .await;
         answer(result)

@@ -8,6 +8,7 @@ mod convert;
 mod device;
 #[doc(hidden)]
 pub mod fuzz_api;
+mod registration;
 mod retransmission;
 mod rp;
 pub(crate) mod rp_device;
