@@ -77,6 +77,8 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
+/// Checks the form of a device envelope before anything touches the HSM
+/// ([`crate::core::envelope::check_envelope`]).
 fn parse_envelope(field: &'static str, bytes: &[u8]) -> Result<(), ApiError> {
     Ok(crate::core::envelope::check_envelope(field, bytes)?)
 }
