@@ -21,6 +21,7 @@ use super::convert::{self, exact, ident};
 use super::rp_device::RpConfirm;
 use super::{ApiError, App, Retransmission, now};
 use crate::hsm::HsmError;
+use crate::lockout::AttemptCounters;
 use crate::signing::{self, ServerKeyRef, ShareVerdict};
 use crate::store::{
     self, Account, AttemptGate, KeyPairStatus, NewRegistration, RegistrationKey, RegistrationState,
@@ -318,7 +319,9 @@ impl Device for DeviceService {
                         &req.nonce,
                         &req,
                     )?;
-                    if let Some(stored) = rt.lookup::<pb::StartRegistrationResponse>(&app.store)? {
+                    if let Some(stored) =
+                        rt.lookup::<pb::StartRegistrationResponse>(app.store.as_ref())?
+                    {
                         return stored
                             .map_err(|s| ApiError::FailedPrecondition(s.message().into()));
                     }
@@ -404,7 +407,7 @@ impl Device for DeviceService {
                     &req.nonce,
                     &req,
                 )?;
-                if let Some(stored) = rt.lookup::<pb::SubmitKeysResponse>(&app.store)? {
+                if let Some(stored) = rt.lookup::<pb::SubmitKeysResponse>(app.store.as_ref())? {
                     return Ok(stored);
                 }
                 if reg.is_expired(now()) {
@@ -538,7 +541,9 @@ impl Device for DeviceService {
                     &req.nonce,
                     &req,
                 )?;
-                if let Some(stored) = rt.lookup::<pb::CompleteRegistrationResponse>(&app.store)? {
+                if let Some(stored) =
+                    rt.lookup::<pb::CompleteRegistrationResponse>(app.store.as_ref())?
+                {
                     return Ok(stored);
                 }
                 let now = now();
@@ -631,15 +636,24 @@ impl Device for DeviceService {
                         failed: failed_pb,
                         ..Default::default()
                     };
-                    let left = app.store.registration_proof_failed(
-                        &reg.id,
-                        app.config.timeouts.registration_proof_attempts,
-                        now,
-                        |left| {
-                            response.attempts_left = left;
-                            rt.ok(&response)
-                        },
-                    )?;
+                    // The answer is sealed for the count this request read; if another
+                    // proof moved the count meanwhile, read it again (the failure is counted
+                    // either way, with the answer stored for exactly that count).
+                    let max_attempts = app.config.timeouts.registration_proof_attempts;
+                    let mut seen = reg.proof_attempts;
+                    let left = loop {
+                        response.attempts_left = max_attempts.saturating_sub(seen + 1);
+                        if let Some(left) = app.store.registration_proof_failed(
+                            &reg.id,
+                            seen,
+                            max_attempts,
+                            now,
+                            &rt.ok(&response),
+                        )? {
+                            break left;
+                        }
+                        seen = app.store.registration(&reg.id)?.proof_attempts;
+                    };
                     response.attempts_left = left;
                     info!(attempts_left = left, "registration proof failed");
                     if left == 0 {
@@ -924,7 +938,7 @@ impl Device for DeviceService {
                     &req.nonce,
                     &req,
                 )?;
-                if let Some(stored) = rt.lookup::<pb::RefuseResponse>(&app.store)? {
+                if let Some(stored) = rt.lookup::<pb::RefuseResponse>(app.store.as_ref())? {
                     return Ok(stored);
                 }
                 app.store
@@ -990,7 +1004,7 @@ impl Device for DeviceService {
                 let _guard = guard;
                 exact("clone_token", &req.clone_token, 32)?;
                 let rt = Retransmission::new(&app.reply_master, format!("account:{}", acc.id), &req.nonce, &req)?;
-                if let Some(stored) = rt.lookup::<pb::RefreshCloneTokenResponse>(&app.store)? {
+                if let Some(stored) = rt.lookup::<pb::RefreshCloneTokenResponse>(app.store.as_ref())? {
                     return Ok(stored);
                 }
                 let kp = app.store.key_pair(&acc.id, key_type)?;
@@ -1002,7 +1016,8 @@ impl Device for DeviceService {
                     &secret_hash(&req.clone_token),
                     &secret_hash(&next),
                     now(),
-                    |ok| if ok { rt.ok(&response) } else { rt.err(Code::FailedPrecondition, stale_msg) },
+                    &rt.ok(&response),
+                    &rt.err(Code::FailedPrecondition, stale_msg),
                 )?;
                 if ok {
                     Ok(Ok(response))
@@ -1034,52 +1049,53 @@ impl Device for DeviceService {
         request: Request<pb::DeleteAccountRequest>,
     ) -> Res<pb::DeleteAccountResponse> {
         let req = request.into_inner();
-        let result =
-            self.app
-                .blocking(move |app| {
-                    let cred = req.credential.as_ref().ok_or_else(|| {
-                        ApiError::Unauthenticated("device credential missing".into())
-                    })?;
-                    ident("account_id", &cred.account_id)
-                        .map_err(|_| ApiError::Unauthenticated("unknown device".into()))?;
-                    let rt = Retransmission::new(
-                        &app.reply_master,
-                        format!("account:{}", cred.account_id),
-                        &req.nonce,
-                        &req,
-                    )?;
-                    // A retry after a lost answer finds the account already deleted: answer
-                    // from the stored reply (the request hash covers the device secret).
-                    if let Some(stored) = rt.lookup::<pb::DeleteAccountResponse>(&app.store)? {
-                        return Ok(stored);
-                    }
-                    let acc = authenticate(app, req.credential.as_ref())?;
-                    let response = pb::DeleteAccountResponse {};
-                    let key_pairs: Vec<_> = [KeyType::Auth, KeyType::Sign]
-                        .into_iter()
-                        .filter_map(|kt| app.store.key_pair(&acc.id, kt).ok())
-                        .collect();
-                    let share_keys: Vec<Vec<u8>> = key_pairs
-                        .iter()
-                        .filter_map(|kp| kp.server_share_blob.clone())
-                        .filter(|b| crate::hsm::is_token_share_blob(b))
-                        .collect();
-                    let server_keys: Vec<Vec<u8>> = key_pairs
-                        .into_iter()
-                        .filter_map(|kp| kp.server_key_blob)
-                        .collect();
-                    app.store
-                        .delete_account(&acc.id, now(), "device", Some(&rt.ok(&response)))?;
-                    // The blobs are gone from the database; their unwrapped copies go too.
-                    for blob in server_keys {
-                        app.hsm.forget_server_key(&blob);
-                    }
-                    // token-rsa: d1'' lives on the token; it goes with the account.
-                    super::token_share::destroy_share_keys(app, &share_keys);
-                    info!(account_id = %acc.id, "account deleted by its device");
-                    Ok(Ok(response))
-                })
-                .await;
+        let result = self
+            .app
+            .blocking(move |app| {
+                let cred = req
+                    .credential
+                    .as_ref()
+                    .ok_or_else(|| ApiError::Unauthenticated("device credential missing".into()))?;
+                ident("account_id", &cred.account_id)
+                    .map_err(|_| ApiError::Unauthenticated("unknown device".into()))?;
+                let rt = Retransmission::new(
+                    &app.reply_master,
+                    format!("account:{}", cred.account_id),
+                    &req.nonce,
+                    &req,
+                )?;
+                // A retry after a lost answer finds the account already deleted: answer
+                // from the stored reply (the request hash covers the device secret).
+                if let Some(stored) = rt.lookup::<pb::DeleteAccountResponse>(app.store.as_ref())? {
+                    return Ok(stored);
+                }
+                let acc = authenticate(app, req.credential.as_ref())?;
+                let response = pb::DeleteAccountResponse {};
+                let key_pairs: Vec<_> = [KeyType::Auth, KeyType::Sign]
+                    .into_iter()
+                    .filter_map(|kt| app.store.key_pair(&acc.id, kt).ok())
+                    .collect();
+                let share_keys: Vec<Vec<u8>> = key_pairs
+                    .iter()
+                    .filter_map(|kp| kp.server_share_blob.clone())
+                    .filter(|b| crate::hsm::is_token_share_blob(b))
+                    .collect();
+                let server_keys: Vec<Vec<u8>> = key_pairs
+                    .into_iter()
+                    .filter_map(|kp| kp.server_key_blob)
+                    .collect();
+                app.store
+                    .delete_account(&acc.id, now(), "device", Some(&rt.ok(&response)))?;
+                // The blobs are gone from the database; their unwrapped copies go too.
+                for blob in server_keys {
+                    app.hsm.forget_server_key(&blob);
+                }
+                // token-rsa: d1'' lives on the token; it goes with the account.
+                super::token_share::destroy_share_keys(app, &share_keys);
+                info!(account_id = %acc.id, "account deleted by its device");
+                Ok(Ok(response))
+            })
+            .await;
         answer(result)
     }
 }
@@ -1134,7 +1150,7 @@ fn confirm_locked(
         &req.nonce,
         req,
     )?;
-    if let Some(stored) = rt.lookup::<pb::ConfirmResponse>(&app.store)? {
+    if let Some(stored) = rt.lookup::<pb::ConfirmResponse>(app.store.as_ref())? {
         return Ok(stored);
     }
     let now = now();
@@ -1254,7 +1270,10 @@ fn confirm_locked(
     };
     check_share(&s1, &kp.client_modulus)?;
 
-    // The gate: the attempt is committed as a failure before the share is judged.
+    // The gate: the attempt is committed as a failure before the share is judged. The
+    // policy over the counters read above says what the store counts (this key pair's lock
+    // serialises confirmations), so the answers below are built from it before each verdict.
+    let predicted = policy.gate(&kp.counters(), now).counted();
     let counted = match app.store.begin_attempt(kp.id, policy, now)? {
         AttemptGate::Proceed { failures } => {
             tracing::debug!(failures, "attempt counted before judging the share");
@@ -1274,6 +1293,11 @@ fn confirm_locked(
                 &kp,
             )?));
         }
+    };
+    // Something else (the operator) moved the counters meanwhile: read what was counted.
+    let counted_state = match predicted {
+        Some(c) if c.consecutive_failures == counted => c,
+        _ => app.store.key_pair(&acc.id, key_type)?.counters(),
     };
     let verdict = signing::evaluate_share_within(
         &app.hsm,
@@ -1311,27 +1335,23 @@ fn confirm_locked(
             return Err(ApiError::Aborted(HSM_ABORT_MESSAGE.into()));
         }
     };
-    // Each verdict is written with its reply in one database transaction; the closures
-    // build the answer from the key pair as committed, and that answer is returned.
-    let mut answer = None;
+    // Each verdict is written with its reply in one database transaction; the answer is
+    // built first, for the key pair state the verdict leaves, and that answer is returned.
     let signature = match verdict {
         ShareVerdict::Invalid => {
-            let kp = app
-                .store
-                .attempt_failed(kp.id, policy, Some(&t.tx.id), now, |kp| {
-                    let outcome = if kp.status == KeyPairStatus::Disabled {
-                        pb::ConfirmOutcome::Disabled
-                    } else {
-                        pb::ConfirmOutcome::WrongPin
-                    };
-                    record(
-                        &rt,
-                        &mut answer,
-                        confirm_response(outcome, Vec::new(), kp, policy, now),
-                    )
-                })?;
+            let after = policy.after_failure(&counted_state);
+            let outcome = if after.disabled {
+                pb::ConfirmOutcome::Disabled
+            } else {
+                pb::ConfirmOutcome::WrongPin
+            };
+            let answer =
+                confirm_response(outcome, Vec::new(), &kp.with_counters(&after), policy, now);
+            let kp =
+                app.store
+                    .attempt_failed(kp.id, policy, Some(&t.tx.id), now, &rt.ok(&answer))?;
             info!(failures = kp.consecutive_failures, "wrong PIN");
-            return recorded(answer);
+            return Ok(Ok(answer));
         }
         ShareVerdict::Valid { signature } => signature,
     };
@@ -1342,26 +1362,33 @@ fn confirm_locked(
     )
     .into();
     if !token_ok {
-        app.store.clone_detected(kp.id, Some(&t.tx.id), now, |kp| {
-            record(
-                &rt,
-                &mut answer,
-                confirm_response(
-                    pb::ConfirmOutcome::CloneDetected,
-                    Vec::new(),
-                    kp,
-                    policy,
-                    now,
-                ),
-            )
-        })?;
+        // Disabled, and the share was right: no failures.
+        let disabled = kp.with_counters(&AttemptCounters {
+            disabled: true,
+            consecutive_failures: 0,
+            locked_until: None,
+        });
+        let answer = confirm_response(
+            pb::ConfirmOutcome::CloneDetected,
+            Vec::new(),
+            &disabled,
+            policy,
+            now,
+        );
+        app.store
+            .clone_detected(kp.id, Some(&t.tx.id), now, &rt.ok(&answer))?;
         tracing::warn!(account_id = %acc.id, %key_type, "clone detected: valid share with a stale token");
-        return recorded(answer);
+        return Ok(Ok(answer));
     }
     let next = random_bytes::<32>();
     let mut kp_after = kp.clone();
     kp_after.consecutive_failures = 0;
     kp_after.locked_until = None;
+    // A running transaction is completed (ACCEPTED); one another device completed first,
+    // or that expired, gets TRANSACTION_CLOSED.
+    let answer = |o| confirm_response(o, next.to_vec(), &kp_after, policy, now);
+    let accepted = answer(pb::ConfirmOutcome::Accepted);
+    let closed = answer(pb::ConfirmOutcome::TransactionClosed);
     let won = app.store.attempt_succeeded(
         kp.id,
         &secret_hash(&next),
@@ -1372,39 +1399,9 @@ fn confirm_locked(
         }),
         &acc.id,
         now,
-        |won| {
-            let outcome = if won {
-                pb::ConfirmOutcome::Accepted
-            } else {
-                pb::ConfirmOutcome::TransactionClosed
-            };
-            record(
-                &rt,
-                &mut answer,
-                confirm_response(outcome, next.to_vec(), &kp_after, policy, now),
-            )
-        },
+        &rt.ok(&accepted),
+        &rt.ok(&closed),
     )?;
     info!(won, "signature share accepted");
-    recorded(answer)
-}
-
-/// Keeps `response` as the answer and returns its reply record.
-fn record(
-    rt: &Retransmission,
-    answer: &mut Option<pb::ConfirmResponse>,
-    response: pb::ConfirmResponse,
-) -> store::Reply {
-    let reply = rt.ok(&response);
-    *answer = Some(response);
-    reply
-}
-
-/// The answer kept by [`record`].
-fn recorded(
-    answer: Option<pb::ConfirmResponse>,
-) -> Result<Result<pb::ConfirmResponse, Status>, ApiError> {
-    answer
-        .map(Ok)
-        .ok_or_else(|| ApiError::Internal("no answer was recorded".into()))
+    Ok(Ok(if won { accepted } else { closed }))
 }

@@ -145,7 +145,7 @@ impl Retransmission {
     /// A stored answer, if this nonce was seen with the same request.
     pub(crate) fn lookup<T: Message + Default>(
         &self,
-        store: &Store,
+        store: &dyn Store,
     ) -> Result<Option<Result<T, Status>>, ApiError> {
         match store.lookup_reply(&self.scope, &self.nonce, &self.request_hash)? {
             ReplyLookup::New => Ok(None),
