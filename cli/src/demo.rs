@@ -12,8 +12,8 @@ use tandem_client_core::pin::{KdfParams, Pin};
 use tandem_client_core::types::KeyType;
 use tandem_proto::v1 as pb;
 use tandem_server::config::Config;
-use tandem_server::store::{Identity, SqliteStore, unix_now};
 use tandem_server::store::prelude::*;
+use tandem_server::store::{Identity, SqliteStore, unix_now};
 
 use super::{describe_key_state, rp_client, runtime, save_state, wait_status};
 

@@ -58,8 +58,8 @@ use tandem_proto::v1::relying_party_client::RelyingPartyClient;
 use tandem_server::config::Config;
 use tandem_server::fs_mode::write_atomic;
 use tandem_server::run;
-use tandem_server::store::{Identity, SqliteStore, unix_now};
 use tandem_server::store::prelude::*;
+use tandem_server::store::{Identity, SqliteStore, unix_now};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// Standard output was closed by its reader (`tandem ... | head`): the command ends quietly.

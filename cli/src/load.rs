@@ -81,8 +81,8 @@ use tandem_rp::client::{
     ClientConfig, RpApiClient, SignatureExpectation, TrustAnchors, UserRef, verify,
 };
 use tandem_server::config::Config;
-use tandem_server::store::{Identity, RelyingParty, SqliteStore, unix_now};
 use tandem_server::store::prelude::*;
+use tandem_server::store::{Identity, RelyingParty, SqliteStore, unix_now};
 use tonic::transport::Channel;
 
 use super::{rp_client, runtime, spawn_server};

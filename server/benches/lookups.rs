@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use rand_core::{OsRng, RngCore};
 use rusqlite::params;
 use tandem_client_core::types::KeyType;
-use tandem_server::store::{SqliteStore, secret_hash, unix_now};
 use tandem_server::store::prelude::*;
+use tandem_server::store::{SqliteStore, secret_hash, unix_now};
 
 fn account_id(i: u64) -> String {
     format!("00000000-0000-4000-8000-{i:012}")

@@ -319,9 +319,7 @@ impl Device for DeviceService {
                         &req.nonce,
                         &req,
                     )?;
-                    if let Some(stored) =
-                        rt.lookup::<pb::StartRegistrationResponse>(app.store.as_ref())?
-                    {
+                    if let Some(stored) = rt.lookup::<pb::StartRegistrationResponse>(&app.store)? {
                         return stored
                             .map_err(|s| ApiError::FailedPrecondition(s.message().into()));
                     }
@@ -407,7 +405,7 @@ impl Device for DeviceService {
                     &req.nonce,
                     &req,
                 )?;
-                if let Some(stored) = rt.lookup::<pb::SubmitKeysResponse>(app.store.as_ref())? {
+                if let Some(stored) = rt.lookup::<pb::SubmitKeysResponse>(&app.store)? {
                     return Ok(stored);
                 }
                 if reg.is_expired(now()) {
@@ -541,9 +539,7 @@ impl Device for DeviceService {
                     &req.nonce,
                     &req,
                 )?;
-                if let Some(stored) =
-                    rt.lookup::<pb::CompleteRegistrationResponse>(app.store.as_ref())?
-                {
+                if let Some(stored) = rt.lookup::<pb::CompleteRegistrationResponse>(&app.store)? {
                     return Ok(stored);
                 }
                 let now = now();
@@ -938,7 +934,7 @@ impl Device for DeviceService {
                     &req.nonce,
                     &req,
                 )?;
-                if let Some(stored) = rt.lookup::<pb::RefuseResponse>(app.store.as_ref())? {
+                if let Some(stored) = rt.lookup::<pb::RefuseResponse>(&app.store)? {
                     return Ok(stored);
                 }
                 app.store
@@ -1004,7 +1000,7 @@ impl Device for DeviceService {
                 let _guard = guard;
                 exact("clone_token", &req.clone_token, 32)?;
                 let rt = Retransmission::new(&app.reply_master, format!("account:{}", acc.id), &req.nonce, &req)?;
-                if let Some(stored) = rt.lookup::<pb::RefreshCloneTokenResponse>(app.store.as_ref())? {
+                if let Some(stored) = rt.lookup::<pb::RefreshCloneTokenResponse>(&app.store)? {
                     return Ok(stored);
                 }
                 let kp = app.store.key_pair(&acc.id, key_type)?;
@@ -1049,53 +1045,52 @@ impl Device for DeviceService {
         request: Request<pb::DeleteAccountRequest>,
     ) -> Res<pb::DeleteAccountResponse> {
         let req = request.into_inner();
-        let result = self
-            .app
-            .blocking(move |app| {
-                let cred = req
-                    .credential
-                    .as_ref()
-                    .ok_or_else(|| ApiError::Unauthenticated("device credential missing".into()))?;
-                ident("account_id", &cred.account_id)
-                    .map_err(|_| ApiError::Unauthenticated("unknown device".into()))?;
-                let rt = Retransmission::new(
-                    &app.reply_master,
-                    format!("account:{}", cred.account_id),
-                    &req.nonce,
-                    &req,
-                )?;
-                // A retry after a lost answer finds the account already deleted: answer
-                // from the stored reply (the request hash covers the device secret).
-                if let Some(stored) = rt.lookup::<pb::DeleteAccountResponse>(app.store.as_ref())? {
-                    return Ok(stored);
-                }
-                let acc = authenticate(app, req.credential.as_ref())?;
-                let response = pb::DeleteAccountResponse {};
-                let key_pairs: Vec<_> = [KeyType::Auth, KeyType::Sign]
-                    .into_iter()
-                    .filter_map(|kt| app.store.key_pair(&acc.id, kt).ok())
-                    .collect();
-                let share_keys: Vec<Vec<u8>> = key_pairs
-                    .iter()
-                    .filter_map(|kp| kp.server_share_blob.clone())
-                    .filter(|b| crate::hsm::is_token_share_blob(b))
-                    .collect();
-                let server_keys: Vec<Vec<u8>> = key_pairs
-                    .into_iter()
-                    .filter_map(|kp| kp.server_key_blob)
-                    .collect();
-                app.store
-                    .delete_account(&acc.id, now(), "device", Some(&rt.ok(&response)))?;
-                // The blobs are gone from the database; their unwrapped copies go too.
-                for blob in server_keys {
-                    app.hsm.forget_server_key(&blob);
-                }
-                // token-rsa: d1'' lives on the token; it goes with the account.
-                super::token_share::destroy_share_keys(app, &share_keys);
-                info!(account_id = %acc.id, "account deleted by its device");
-                Ok(Ok(response))
-            })
-            .await;
+        let result =
+            self.app
+                .blocking(move |app| {
+                    let cred = req.credential.as_ref().ok_or_else(|| {
+                        ApiError::Unauthenticated("device credential missing".into())
+                    })?;
+                    ident("account_id", &cred.account_id)
+                        .map_err(|_| ApiError::Unauthenticated("unknown device".into()))?;
+                    let rt = Retransmission::new(
+                        &app.reply_master,
+                        format!("account:{}", cred.account_id),
+                        &req.nonce,
+                        &req,
+                    )?;
+                    // A retry after a lost answer finds the account already deleted: answer
+                    // from the stored reply (the request hash covers the device secret).
+                    if let Some(stored) = rt.lookup::<pb::DeleteAccountResponse>(&app.store)? {
+                        return Ok(stored);
+                    }
+                    let acc = authenticate(app, req.credential.as_ref())?;
+                    let response = pb::DeleteAccountResponse {};
+                    let key_pairs: Vec<_> = [KeyType::Auth, KeyType::Sign]
+                        .into_iter()
+                        .filter_map(|kt| app.store.key_pair(&acc.id, kt).ok())
+                        .collect();
+                    let share_keys: Vec<Vec<u8>> = key_pairs
+                        .iter()
+                        .filter_map(|kp| kp.server_share_blob.clone())
+                        .filter(|b| crate::hsm::is_token_share_blob(b))
+                        .collect();
+                    let server_keys: Vec<Vec<u8>> = key_pairs
+                        .into_iter()
+                        .filter_map(|kp| kp.server_key_blob)
+                        .collect();
+                    app.store
+                        .delete_account(&acc.id, now(), "device", Some(&rt.ok(&response)))?;
+                    // The blobs are gone from the database; their unwrapped copies go too.
+                    for blob in server_keys {
+                        app.hsm.forget_server_key(&blob);
+                    }
+                    // token-rsa: d1'' lives on the token; it goes with the account.
+                    super::token_share::destroy_share_keys(app, &share_keys);
+                    info!(account_id = %acc.id, "account deleted by its device");
+                    Ok(Ok(response))
+                })
+                .await;
         answer(result)
     }
 }
@@ -1150,7 +1145,7 @@ fn confirm_locked(
         &req.nonce,
         req,
     )?;
-    if let Some(stored) = rt.lookup::<pb::ConfirmResponse>(app.store.as_ref())? {
+    if let Some(stored) = rt.lookup::<pb::ConfirmResponse>(&app.store)? {
         return Ok(stored);
     }
     let now = now();

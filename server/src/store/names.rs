@@ -62,6 +62,7 @@ pub fn scheme_from_name(s: &str) -> Result<SignatureScheme> {
 }
 
 impl RegistrationState {
+    /// The stored name (`registrations.state`).
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::PendingApproval => "PENDING_APPROVAL",
@@ -71,6 +72,8 @@ impl RegistrationState {
             Self::Failed => "FAILED",
         }
     }
+
+    /// The registration state of a stored name.
     pub(crate) fn parse(s: &str) -> Result<Self> {
         Ok(match s {
             "PENDING_APPROVAL" => Self::PendingApproval,
@@ -84,6 +87,7 @@ impl RegistrationState {
 }
 
 impl DisableReason {
+    /// The stored name (`key_pairs.disabled_reason`).
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::PinLockout => "PIN_LOCKOUT",

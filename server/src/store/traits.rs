@@ -346,7 +346,7 @@ pub trait Transactions {
 pub trait RpSessions {
     /// Stores a transaction, its targets and its REST session in one database transaction.
     /// Durability deferred to the next synchronous commit, like
-    /// [`Self::create_transaction`].
+    /// [`Transactions::create_transaction`].
     fn create_rp_session(
         &self,
         t: &TxRecord,
@@ -380,7 +380,7 @@ pub trait RpSessions {
         now: i64,
     ) -> Result<ClaimResult>;
 
-    /// The app's answer recorded with a signature ([`Self::attempt_succeeded`]) or at claim
+    /// The app's answer recorded with a signature ([`KeyPairs::attempt_succeeded`]) or at claim
     /// time.
     fn target_outcome(&self, id: &str, account_id: &str) -> Result<Option<String>>;
 

@@ -62,7 +62,7 @@ pub struct SqliteStore {
     /// Creating a transaction lowers it below the new expiry. Transactions that another
     /// process creates already expired (none does) would wait for the sweeper's next,
     /// later time.
-    pub(super) clean_through: AtomicI64,
+    clean_through: AtomicI64,
 }
 
 impl SqliteStore {
@@ -131,14 +131,14 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
+    fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection usable (SQLite rolls back
         // the open transaction when it is dropped), so poisoning is ignored.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// One synchronous write transaction: committed and `fsync`'ed when it returns.
-    pub(super) fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = self.conn();
         if self.relaxed.load(Ordering::SeqCst) {
             conn.pragma_update(None, "synchronous", "FULL")?;
@@ -151,7 +151,7 @@ impl SqliteStore {
     /// kill of the process, and a power cut once the next synchronous commit is made (see
     /// the module documentation). Only for creating transactions and taking pooled keys;
     /// never for PIN attempts.
-    pub(super) fn write_deferred<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    fn write_deferred<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = self.conn();
         // The pragma acts when it is prepared (so it cannot be a cached statement) and not
         // inside a transaction.

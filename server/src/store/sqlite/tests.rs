@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used)]
 
+use super::transactions::insert_transaction;
 use super::*;
 use crate::lockout::{LockStep, LockoutPolicy};
-use super::transactions::insert_transaction;
 use crate::store::*;
 use tandem_client_core::types::KeyType;
 
@@ -103,7 +103,13 @@ fn account_on_device(store: &SqliteStore, n: u8, device: u8) -> (String, KeyPair
     (acc_id, auth, sign)
 }
 
-fn fail(store: &SqliteStore, kp: &KeyPair, policy: &LockoutPolicy, now: i64, nonce: u8) -> AttemptGate {
+fn fail(
+    store: &SqliteStore,
+    kp: &KeyPair,
+    policy: &LockoutPolicy,
+    now: i64,
+    nonce: u8,
+) -> AttemptGate {
     let gate = store.begin_attempt(kp.id, policy, now).unwrap();
     if let AttemptGate::Proceed { .. } = gate {
         store
@@ -245,7 +251,15 @@ fn success_resets_the_count() {
     assert!(store.key_pair(&acc, KeyType::Auth).unwrap().is_locked(NOW));
     // ... the verdict is success: count and lock are undone.
     store
-        .attempt_succeeded(auth.id, &[9; 32], None, &acc, NOW, &reply("c", 3), &reply("c", 3))
+        .attempt_succeeded(
+            auth.id,
+            &[9; 32],
+            None,
+            &acc,
+            NOW,
+            &reply("c", 3),
+            &reply("c", 3),
+        )
         .unwrap();
     let kp = store.key_pair(&acc, KeyType::Auth).unwrap();
     assert_eq!(kp.consecutive_failures, 0);
@@ -298,12 +312,26 @@ fn clone_detection_disables_and_refresh_checks_the_token() {
     let (acc, auth, sign) = account(&store, 1);
     assert!(
         store
-            .refresh_clone_token(auth.id, &[1; 32], &[3; 32], NOW, &reply("r", 1), &reply("r", 1))
+            .refresh_clone_token(
+                auth.id,
+                &[1; 32],
+                &[3; 32],
+                NOW,
+                &reply("r", 1),
+                &reply("r", 1)
+            )
             .unwrap()
     );
     assert!(
         !store
-            .refresh_clone_token(auth.id, &[1; 32], &[4; 32], NOW, &reply("r", 2), &reply("r", 2))
+            .refresh_clone_token(
+                auth.id,
+                &[1; 32],
+                &[4; 32],
+                NOW,
+                &reply("r", 2),
+                &reply("r", 2)
+            )
             .unwrap()
     );
     assert_eq!(
@@ -1335,4 +1363,148 @@ fn relying_parties_of_an_earlier_schema_may_not_request_the_device_ip_after_upgr
         )
         .unwrap();
     assert_eq!(applied, 1);
+}
+
+/// The store keeps the reply for the outcome it decided, and only that one: the won answer
+/// for a running transaction, the closed answer once it is complete.
+#[test]
+fn a_success_stores_the_reply_of_the_outcome_it_decided() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let (acc, _, sign) = account(&store, 1);
+    store
+        .create_transaction(&tx_record("t1"), &[(acc.clone(), vec![5; 8])])
+        .unwrap();
+    let won = Reply {
+        response: b"won".to_vec(),
+        ..reply("s", 1)
+    };
+    let closed = Reply {
+        response: b"closed".to_vec(),
+        ..reply("s", 1)
+    };
+    let completion = Completion {
+        transaction_id: "t1",
+        signature: &[9; 4],
+        target_outcome: None,
+    };
+    assert!(
+        store
+            .attempt_succeeded(
+                sign.id,
+                &[7; 32],
+                Some(completion),
+                &acc,
+                NOW,
+                &won,
+                &closed
+            )
+            .unwrap()
+    );
+    assert_eq!(
+        store.lookup_reply("s", &[1; 16], &[1; 32]).unwrap(),
+        ReplyLookup::Replay(b"won".to_vec())
+    );
+    // The transaction is complete now: a second success (another nonce) lost.
+    let won = Reply {
+        response: b"won".to_vec(),
+        ..reply("s", 2)
+    };
+    let closed = Reply {
+        response: b"closed".to_vec(),
+        ..reply("s", 2)
+    };
+    assert!(
+        !store
+            .attempt_succeeded(
+                sign.id,
+                &[8; 32],
+                Some(completion),
+                &acc,
+                NOW,
+                &won,
+                &closed
+            )
+            .unwrap()
+    );
+    assert_eq!(
+        store.lookup_reply("s", &[2; 16], &[2; 32]).unwrap(),
+        ReplyLookup::Replay(b"closed".to_vec())
+    );
+    // A stale token on refresh stores the stale answer and disables.
+    let ok = Reply {
+        response: b"ok".to_vec(),
+        ..reply("r", 3)
+    };
+    let stale = Reply {
+        response: b"stale".to_vec(),
+        ..reply("r", 3)
+    };
+    assert!(
+        !store
+            .refresh_clone_token(sign.id, &[7; 32], &[1; 32], NOW, &ok, &stale)
+            .unwrap()
+    );
+    assert_eq!(
+        store.lookup_reply("r", &[3; 16], &[3; 32]).unwrap(),
+        ReplyLookup::Replay(b"stale".to_vec())
+    );
+    assert_eq!(
+        store.key_pair(&acc, KeyType::Sign).unwrap().status,
+        KeyPairStatus::Disabled
+    );
+}
+
+/// A failed registration proof is counted only against the count its answer was built for;
+/// a count another request moved meanwhile changes nothing and asks the caller to read again.
+#[test]
+fn a_registration_proof_failure_is_counted_against_the_count_it_was_built_for() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    store
+        .create_registration(
+            &NewRegistration {
+                id: "reg-p".into(),
+                secret_hash: secret_hash(b"reg-secret"),
+                code: "CODEP".into(),
+                device_id: vec![9; 16],
+                matching_code: "1234".into(),
+                created_at: NOW,
+                expires_at: NOW + 900,
+            },
+            &reply("reg-p", 0),
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .registration_proof_failed("reg-p", 0, 3, NOW, &reply("reg-p", 1))
+            .unwrap(),
+        Some(2)
+    );
+    // Built for 0 attempts, but there is one now: nothing written, not even the reply.
+    assert_eq!(
+        store
+            .registration_proof_failed("reg-p", 0, 3, NOW, &reply("reg-p", 2))
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.lookup_reply("reg-p", &[2; 16], &[2; 32]).unwrap(),
+        ReplyLookup::New
+    );
+    assert_eq!(store.registration("reg-p").unwrap().proof_attempts, 1);
+    assert_eq!(
+        store
+            .registration_proof_failed("reg-p", 1, 3, NOW, &reply("reg-p", 2))
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .registration_proof_failed("reg-p", 2, 3, NOW, &reply("reg-p", 3))
+            .unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        store.registration("reg-p").unwrap().state,
+        RegistrationState::Failed
+    );
 }
