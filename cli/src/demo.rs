@@ -12,7 +12,8 @@ use tandem_client_core::pin::{KdfParams, Pin};
 use tandem_client_core::types::KeyType;
 use tandem_proto::v1 as pb;
 use tandem_server::config::Config;
-use tandem_server::store::{Identity, Store, unix_now};
+use tandem_server::store::prelude::*;
+use tandem_server::store::{Identity, SqliteStore, unix_now};
 
 use super::{describe_key_state, rp_client, runtime, save_state, wait_status};
 
@@ -159,7 +160,7 @@ async fn scenario(
         reg.registration_code,
         reg.matching_code
     );
-    let store = Store::open(&cfg.database)?;
+    let store = SqliteStore::open(&cfg.database)?;
     let approved = store.approve_registration(
         &reg.registration_code,
         &Identity {

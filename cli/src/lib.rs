@@ -58,7 +58,8 @@ use tandem_proto::v1::relying_party_client::RelyingPartyClient;
 use tandem_server::config::Config;
 use tandem_server::fs_mode::write_atomic;
 use tandem_server::run;
-use tandem_server::store::{Identity, Store, unix_now};
+use tandem_server::store::prelude::*;
+use tandem_server::store::{Identity, SqliteStore, unix_now};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// Standard output was closed by its reader (`tandem ... | head`): the command ends quietly.
@@ -566,7 +567,7 @@ fn parse_ca_revocation_reason(s: &str) -> Result<tandem_server::pki::RevocationR
 fn revoke_issuing_ca(
     data_dir: &Path,
     cfg: &Config,
-    store: &Store,
+    store: &SqliteStore,
     reason: tandem_server::pki::RevocationReason,
     yes: bool,
     now: i64,
@@ -631,14 +632,14 @@ fn quoted_names(names: &[String]) -> String {
         .join(", ")
 }
 
-fn open_store(data_dir: &Path) -> anyhow::Result<(Config, Store)> {
+fn open_store(data_dir: &Path) -> anyhow::Result<(Config, SqliteStore)> {
     let cfg = Config::load(data_dir)?;
-    let store = Store::open(&cfg.database)
+    let store = SqliteStore::open(&cfg.database)
         .with_context(|| format!("cannot open {}", cfg.database.display()))?;
     Ok((cfg, store))
 }
 
-fn find_account(store: &Store, key: &str) -> anyhow::Result<tandem_server::store::Account> {
+fn find_account(store: &SqliteStore, key: &str) -> anyhow::Result<tandem_server::store::Account> {
     store
         .account_by_document(key)
         .or_else(|_| store.account(key))

@@ -81,7 +81,8 @@ use tandem_rp::client::{
     ClientConfig, RpApiClient, SignatureExpectation, TrustAnchors, UserRef, verify,
 };
 use tandem_server::config::Config;
-use tandem_server::store::{Identity, RelyingParty, Store, unix_now};
+use tandem_server::store::prelude::*;
+use tandem_server::store::{Identity, RelyingParty, SqliteStore, unix_now};
 use tonic::transport::Channel;
 
 use super::{rp_client, runtime, spawn_server};
@@ -617,7 +618,7 @@ async fn prepare(
     let info = dev::server_info(&client).await?;
     let form = dev::share_form(&info)?;
     let transport = info.transport_public_key_der;
-    let store = Store::open(&cfg.database)?;
+    let store = SqliteStore::open(&cfg.database)?;
     let mut accounts = Vec::with_capacity(opts.accounts);
     let mut reg_times = Vec::with_capacity(opts.accounts);
     let mut reg_cpu = Vec::with_capacity(opts.accounts);
@@ -760,7 +761,7 @@ async fn verify_all(
 /// slowed it by about 15% even at the lowest scheduling priority (docs/BENCHMARKS.md).
 /// `show`: a progress line while it waits.
 async fn pool_full(
-    store: &Store,
+    store: &SqliteStore,
     (bits, target): (usize, usize),
     show: bool,
 ) -> anyhow::Result<()> {
@@ -788,7 +789,7 @@ async fn pool_full(
 /// account, the server's part of the registration (time) and the server's CPU in it.
 async fn register(
     client: &Client,
-    store: &Store,
+    store: &SqliteStore,
     i: usize,
     key_bits: usize,
     (transport, form): (&[u8], dev::ShareForm),

@@ -10,8 +10,8 @@
 //! ```
 //!
 //! The accounts are inserted in bulk with plain SQL (one transaction per step) into the
-//! schema the server creates (`Store::open` runs the migrations); the lookups then go
-//! through the server's own `Store` functions. About 1.3 GB of disk at 1 000 000 accounts,
+//! schema the server creates (`SqliteStore::open` runs the migrations); the lookups then go
+//! through the server's own store functions (`SqliteStore`). About 1.3 GB of disk at 1 000 000 accounts,
 //! in a temporary directory.
 
 #![allow(clippy::unwrap_used)]
@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use rand_core::{OsRng, RngCore};
 use rusqlite::params;
 use tandem_client_core::types::KeyType;
-use tandem_server::store::{Store, secret_hash, unix_now};
+use tandem_server::store::prelude::*;
+use tandem_server::store::{SqliteStore, secret_hash, unix_now};
 
 fn account_id(i: u64) -> String {
     format!("00000000-0000-4000-8000-{i:012}")
@@ -117,7 +118,7 @@ fn main() {
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tandem.db");
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     let mut conn = rusqlite::Connection::open(&path).unwrap();
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", "OFF").unwrap();

@@ -33,7 +33,7 @@ const MAX_OCSP_REQUEST: usize = 16 * 1024;
 #[derive(Debug)]
 pub struct Publication {
     ca: Ca,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     /// For `GET /health`.
     hsm: crate::hsm::Hsm,
     // std Mutex: only held to read or replace the cached CRL, never across an await.
@@ -53,7 +53,7 @@ impl Publication {
     /// Wraps the CA and the store. Logs a warning when the issuing CA certificate is revoked
     /// (the server still issues with it: relying parties refuse what it issued), and when it
     /// names no CRL distribution point (made before the root published a CRL).
-    pub fn new(ca: Ca, store: Arc<Store>, hsm: crate::hsm::Hsm) -> Arc<Self> {
+    pub fn new(ca: Ca, store: Arc<dyn Store>, hsm: crate::hsm::Hsm) -> Arc<Self> {
         match store.ca_revocation(&ca.issuing_serial()) {
             Ok(Some(r)) => tracing::warn!(
                 serial = %r.serial_hex,

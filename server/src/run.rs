@@ -13,7 +13,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use crate::config::{CONFIG_FILE, Config};
 use crate::hsm::{Hsm, HsmConfig, TokenPin};
 use crate::service::{App, DeviceService, RelyingPartyService};
-use crate::store::Store;
+use crate::store::SqliteStore;
 
 /// The provisioning script, embedded so `server init --softhsm` works from any directory.
 const SOFTHSM_PROVISION: &str = include_str!("../../deploy/softhsm-provision.sh");
@@ -179,7 +179,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> anyhow::Result<Config> {
     }
     crate::fs_mode::create_private_dir(&crate::ca::pki_dir(&dir))?;
     crate::tls::generate_self_signed(&cfg.tls.cert, &cfg.tls.key)?;
-    Store::open(&cfg.database).context("cannot create the database")?;
+    SqliteStore::open(&cfg.database).context("cannot create the database")?;
     Ok(cfg)
 }
 
@@ -285,7 +285,7 @@ pub async fn serve(
     data_dir: &Path,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = Store::open(&cfg.database)
+    let store = SqliteStore::open(&cfg.database)
         .with_context(|| format!("cannot open {}", cfg.database.display()))?;
     let hsm = tokio::task::spawn_blocking({
         let cfg = cfg.clone();
@@ -332,7 +332,7 @@ pub async fn serve(
         )
     };
     let rest_tls = cfg.rp_api.tls.then(|| (cert.clone(), key.clone()));
-    let app = App::new(cfg, store, hsm, ca.clone())?;
+    let app = App::new(cfg, Arc::new(store), hsm, ca.clone())?;
     let publication = crate::http::Publication::new(ca, Arc::clone(&app.store), app.hsm.clone());
 
     // Expire unanswered transactions even when nobody asks.

@@ -30,7 +30,8 @@ use tandem_server::core::register::{
     RegistrationReplies, RegistrationRules, Started,
 };
 use tandem_server::hsm::{CaKeySpec, Hsm, HsmConfig, TokenPin, TransportKeySpec};
-use tandem_server::store::{Identity, Reply, ReplyLookup, Store};
+use tandem_server::store::prelude::*;
+use tandem_server::store::{Identity, Reply, ReplyLookup, SqliteStore};
 
 const TOKEN_LABEL: &str = "tandem-core-test";
 const CHILD_DIR_ENV: &str = "TANDEM_CORE_TEST_CHILD_DIR";
@@ -127,7 +128,7 @@ fn with_fresh_token(name: &str, body: impl FnOnce(&Path)) {
 
 /// The server's parts, as `run` sets them up, on the child's token.
 struct Server {
-    store: Store,
+    store: SqliteStore,
     hsm: Hsm,
     ca: Ca,
     rules: RegistrationRules,
@@ -153,7 +154,7 @@ impl Server {
         tandem_server::ca::init(&cfg, &data, &hsm).unwrap();
         let ca = Ca::load(&cfg, &data, &hsm).unwrap();
         Self {
-            store: Store::open_in_memory().unwrap(),
+            store: SqliteStore::open_in_memory().unwrap(),
             hsm,
             ca,
             rules: RegistrationRules::from_config(&cfg),
@@ -196,7 +197,7 @@ impl RecordedReplies {
     }
 
     /// The last reply asked for, as the store has it.
-    fn last_stored(&self, store: &Store) -> Option<String> {
+    fn last_stored(&self, store: &dyn Store) -> Option<String> {
         let asked = self.asked.borrow();
         let (nonce, label) = asked.last()?;
         match store.lookup_reply("core-test", nonce, &[7; 32]).unwrap() {

@@ -20,6 +20,7 @@ use super::rp_device::RpConfirm;
 use super::{ApiError, App, Retransmission, now};
 use crate::core::SystemClock;
 use crate::core::register;
+use crate::lockout::AttemptCounters;
 use crate::signing::{self, ServerKeyRef, ShareVerdict};
 use crate::store::{self, Account, AttemptGate, KeyPairStatus, secret_hash};
 
@@ -556,7 +557,8 @@ impl Device for DeviceService {
                     &secret_hash(&req.clone_token),
                     &secret_hash(&next),
                     now(),
-                    |ok| if ok { rt.ok(&response) } else { rt.err(Code::FailedPrecondition, stale_msg) },
+                    &rt.ok(&response),
+                    &rt.err(Code::FailedPrecondition, stale_msg),
                 )?;
                 if ok {
                     Ok(Ok(response))
@@ -808,7 +810,10 @@ fn confirm_locked(
     };
     check_share(&s1, &kp.client_modulus)?;
 
-    // The gate: the attempt is committed as a failure before the share is judged.
+    // The gate: the attempt is committed as a failure before the share is judged. The
+    // policy over the counters read above says what the store counts (this key pair's lock
+    // serialises confirmations), so the answers below are built from it before each verdict.
+    let predicted = policy.gate(&kp.counters(), now).counted();
     let counted = match app.store.begin_attempt(kp.id, policy, now)? {
         AttemptGate::Proceed { failures } => {
             tracing::debug!(failures, "attempt counted before judging the share");
@@ -828,6 +833,11 @@ fn confirm_locked(
                 &kp,
             )?));
         }
+    };
+    // Something else (the operator) moved the counters meanwhile: read what was counted.
+    let counted_state = match predicted {
+        Some(c) if c.consecutive_failures == counted => c,
+        _ => app.store.key_pair(&acc.id, key_type)?.counters(),
     };
     let verdict = signing::evaluate_share_within(
         &app.hsm,
@@ -865,27 +875,23 @@ fn confirm_locked(
             return Err(ApiError::Aborted(HSM_ABORT_MESSAGE.into()));
         }
     };
-    // Each verdict is written with its reply in one database transaction; the closures
-    // build the answer from the key pair as committed, and that answer is returned.
-    let mut answer = None;
+    // Each verdict is written with its reply in one database transaction; the answer is
+    // built first, for the key pair state the verdict leaves, and that answer is returned.
     let signature = match verdict {
         ShareVerdict::Invalid => {
-            let kp = app
-                .store
-                .attempt_failed(kp.id, policy, Some(&t.tx.id), now, |kp| {
-                    let outcome = if kp.status == KeyPairStatus::Disabled {
-                        pb::ConfirmOutcome::Disabled
-                    } else {
-                        pb::ConfirmOutcome::WrongPin
-                    };
-                    record(
-                        &rt,
-                        &mut answer,
-                        confirm_response(outcome, Vec::new(), kp, policy, now),
-                    )
-                })?;
+            let after = policy.after_failure(&counted_state);
+            let outcome = if after.disabled {
+                pb::ConfirmOutcome::Disabled
+            } else {
+                pb::ConfirmOutcome::WrongPin
+            };
+            let answer =
+                confirm_response(outcome, Vec::new(), &kp.with_counters(&after), policy, now);
+            let kp =
+                app.store
+                    .attempt_failed(kp.id, policy, Some(&t.tx.id), now, &rt.ok(&answer))?;
             info!(failures = kp.consecutive_failures, "wrong PIN");
-            return recorded(answer);
+            return Ok(Ok(answer));
         }
         ShareVerdict::Valid { signature } => signature,
     };
@@ -896,26 +902,33 @@ fn confirm_locked(
     )
     .into();
     if !token_ok {
-        app.store.clone_detected(kp.id, Some(&t.tx.id), now, |kp| {
-            record(
-                &rt,
-                &mut answer,
-                confirm_response(
-                    pb::ConfirmOutcome::CloneDetected,
-                    Vec::new(),
-                    kp,
-                    policy,
-                    now,
-                ),
-            )
-        })?;
+        // Disabled, and the share was right: no failures.
+        let disabled = kp.with_counters(&AttemptCounters {
+            disabled: true,
+            consecutive_failures: 0,
+            locked_until: None,
+        });
+        let answer = confirm_response(
+            pb::ConfirmOutcome::CloneDetected,
+            Vec::new(),
+            &disabled,
+            policy,
+            now,
+        );
+        app.store
+            .clone_detected(kp.id, Some(&t.tx.id), now, &rt.ok(&answer))?;
         tracing::warn!(account_id = %acc.id, %key_type, "clone detected: valid share with a stale token");
-        return recorded(answer);
+        return Ok(Ok(answer));
     }
     let next = random_bytes::<32>();
     let mut kp_after = kp.clone();
     kp_after.consecutive_failures = 0;
     kp_after.locked_until = None;
+    // A running transaction is completed (ACCEPTED); one another device completed first,
+    // or that expired, gets TRANSACTION_CLOSED.
+    let answer = |o| confirm_response(o, next.to_vec(), &kp_after, policy, now);
+    let accepted = answer(pb::ConfirmOutcome::Accepted);
+    let closed = answer(pb::ConfirmOutcome::TransactionClosed);
     let won = app.store.attempt_succeeded(
         kp.id,
         &secret_hash(&next),
@@ -926,39 +939,9 @@ fn confirm_locked(
         }),
         &acc.id,
         now,
-        |won| {
-            let outcome = if won {
-                pb::ConfirmOutcome::Accepted
-            } else {
-                pb::ConfirmOutcome::TransactionClosed
-            };
-            record(
-                &rt,
-                &mut answer,
-                confirm_response(outcome, next.to_vec(), &kp_after, policy, now),
-            )
-        },
+        &rt.ok(&accepted),
+        &rt.ok(&closed),
     )?;
     info!(won, "signature share accepted");
-    recorded(answer)
-}
-
-/// Keeps `response` as the answer and returns its reply record.
-fn record(
-    rt: &Retransmission,
-    answer: &mut Option<pb::ConfirmResponse>,
-    response: pb::ConfirmResponse,
-) -> store::Reply {
-    let reply = rt.ok(&response);
-    *answer = Some(response);
-    reply
-}
-
-/// The answer kept by [`record`].
-fn recorded(
-    answer: Option<pb::ConfirmResponse>,
-) -> Result<Result<pb::ConfirmResponse, Status>, ApiError> {
-    answer
-        .map(Ok)
-        .ok_or_else(|| ApiError::Internal("no answer was recorded".into()))
+    Ok(Ok(if won { accepted } else { closed }))
 }

@@ -52,7 +52,7 @@ pub struct App {
     /// Configuration.
     pub config: Config,
     /// Durable state.
-    pub store: Arc<Store>,
+    pub store: Arc<dyn Store>,
     /// The HSM.
     pub hsm: Hsm,
     /// Key-transport public key (SPKI DER), handed to devices.
@@ -70,7 +70,7 @@ impl App {
     /// Builds the shared state.
     pub fn new(
         config: Config,
-        store: Store,
+        store: Arc<dyn Store>,
         hsm: Hsm,
         ca: crate::ca::Ca,
     ) -> anyhow::Result<Arc<Self>> {
@@ -79,7 +79,7 @@ impl App {
         let (events, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
             config,
-            store: Arc::new(store),
+            store,
             hsm,
             transport_key_der,
             events,

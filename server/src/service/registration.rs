@@ -24,7 +24,7 @@ pub(super) fn with_registrar<T>(
 ) -> T {
     let rules = RegistrationRules::from_config(&app.config);
     let ctx = Registrar {
-        store: &app.store,
+        store: &*app.store,
         hsm: &app.hsm,
         ca: &app.ca,
         rules: &rules,
@@ -41,7 +41,7 @@ pub(super) fn find(
 ) -> Result<register::Authenticated, ApiError> {
     convert::ident("registration_id", registration_id)?;
     Ok(register::find(
-        &app.store,
+        &*app.store,
         registration_id,
         &RegistrationSecret::from_bytes(secret.to_vec()),
     )?)

@@ -29,6 +29,8 @@
 //! HSM still ends a confirmation with SERVER_ERROR within `hsm.call_timeout_ms`.
 //! `docs/THREAT_MODEL.md` lists where each secret lives.
 
+use std::sync::Arc;
+
 use prost::Message;
 use sha2::{Digest, Sha256};
 use tonic::{Code, Status};
@@ -145,7 +147,7 @@ impl Retransmission {
     /// A stored answer, if this nonce was seen with the same request.
     pub(crate) fn lookup<T: Message + Default>(
         &self,
-        store: &Store,
+        store: &Arc<dyn Store>,
     ) -> Result<Option<Result<T, Status>>, ApiError> {
         match store.lookup_reply(&self.scope, &self.nonce, &self.request_hash)? {
             ReplyLookup::New => Ok(None),

@@ -1,9 +1,28 @@
-//! The names the `transactions` table stores for hash algorithms and signature schemes.
-//! They are a storage format: existing databases hold them, so they never change.
+//! The names the store writes for enumerated values: key types, registration states, why a
+//! key pair was disabled, end results, hash algorithms and signature schemes. They are a
+//! storage format shared by every backend: existing databases hold them, so they never change.
 
 use tandem_client_core::encoding::{HashAlgorithm, SignatureScheme};
+use tandem_client_core::types::KeyType;
 
-use super::{Result, StoreError};
+use super::{DisableReason, EndResult, RegistrationState, Result, StoreError};
+
+/// The stored name of a key type (`AUTH`, `SIGN`).
+pub fn key_type_name(k: KeyType) -> &'static str {
+    match k {
+        KeyType::Auth => "AUTH",
+        KeyType::Sign => "SIGN",
+    }
+}
+
+/// The key type of a stored name.
+pub fn key_type_from_name(s: &str) -> Result<KeyType> {
+    match s {
+        "AUTH" => Ok(KeyType::Auth),
+        "SIGN" => Ok(KeyType::Sign),
+        other => Err(StoreError::Corrupt(format!("unknown key type {other}"))),
+    }
+}
 
 /// The stored name of a hash algorithm (`transactions.hash`).
 pub fn hash_name(h: HashAlgorithm) -> &'static str {
@@ -39,6 +58,65 @@ pub fn scheme_from_name(s: &str) -> Result<SignatureScheme> {
         "PKCS1_V15" => Ok(SignatureScheme::Pkcs1v15),
         "PSS" => Ok(SignatureScheme::Pss),
         other => Err(StoreError::Corrupt(format!("stored scheme {other}"))),
+    }
+}
+
+impl RegistrationState {
+    /// The stored name (`registrations.state`).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingApproval => "PENDING_APPROVAL",
+            Self::Approved => "APPROVED",
+            Self::KeysSubmitted => "KEYS_SUBMITTED",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    /// The registration state of a stored name.
+    pub(crate) fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "PENDING_APPROVAL" => Self::PendingApproval,
+            "APPROVED" => Self::Approved,
+            "KEYS_SUBMITTED" => Self::KeysSubmitted,
+            "COMPLETED" => Self::Completed,
+            "FAILED" => Self::Failed,
+            other => return Err(StoreError::Corrupt(format!("registration state {other}"))),
+        })
+    }
+}
+
+impl DisableReason {
+    /// The stored name (`key_pairs.disabled_reason`).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::PinLockout => "PIN_LOCKOUT",
+            Self::CloneDetected => "CLONE_DETECTED",
+            Self::AccountDeleted => "ACCOUNT_DELETED",
+            Self::Operator => "OPERATOR",
+        }
+    }
+}
+
+impl EndResult {
+    /// The end result of a stored name.
+    pub(crate) fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "OK" => Self::Ok,
+            "USER_REFUSED" => Self::UserRefused,
+            "TIMEOUT" => Self::Timeout,
+            "WRONG_VC" => Self::WrongVc,
+            "DOCUMENT_UNUSABLE" => Self::DocumentUnusable,
+            "SERVER_ERROR" => Self::ServerError,
+            "USER_REFUSED_INTERACTION" => Self::UserRefusedInteraction,
+            "REQUIRED_INTERACTION_NOT_SUPPORTED_BY_APP" => {
+                Self::RequiredInteractionNotSupportedByApp
+            }
+            "PROTOCOL_FAILURE" => Self::ProtocolFailure,
+            "USER_REFUSED_CERT_CHOICE" => Self::UserRefusedCertChoice,
+            "EXPECTED_LINKED_SESSION" => Self::ExpectedLinkedSession,
+            other => return Err(StoreError::Corrupt(format!("end result {other}"))),
+        })
     }
 }
 

@@ -83,7 +83,7 @@ impl RegistrationRules {
 #[derive(Clone, Copy)]
 pub struct Registrar<'a> {
     /// Durable state.
-    pub store: &'a Store,
+    pub store: &'a dyn Store,
     /// Opens envelopes, keeps shares at rest, generates server keys, judges proofs.
     pub hsm: &'a Hsm,
     /// Issues the account's certificates.
@@ -289,7 +289,7 @@ pub struct AwaitingProof(Authenticated);
 /// Finds a registration and checks its secret (in constant time). Unknown id and wrong
 /// secret are the same refusal.
 pub fn find(
-    store: &Store,
+    store: &dyn Store,
     registration_id: &str,
     secret: &RegistrationSecret,
 ) -> Result<Authenticated, RegisterError> {
@@ -400,7 +400,7 @@ pub fn check_identity(identity: &Identity) -> Result<(), RegisterError> {
 /// its transaction, and refuses a document number an account already has). A bad identity
 /// changes nothing.
 pub fn approve(
-    store: &Store,
+    store: &dyn Store,
     clock: &dyn Clock,
     approval: &Approval,
 ) -> Result<store::Registration, RegisterError> {

@@ -228,22 +228,35 @@ fn proof_failed(
     replies: &dyn RegistrationReplies,
 ) -> Result<CompletionOutcome, RegisterError> {
     let now = ctx.clock.now();
-    let attempts = ctx.store.registration(&reg.id)?.proof_attempts;
-    let attempts_left = ctx
-        .rules
-        .proof_attempts
-        .saturating_sub(attempts.saturating_add(1));
-    let reply = replies.proof_failed(&failed, attempts_left);
-    let left =
-        ctx.store
-            .registration_proof_failed(&reg.id, ctx.rules.proof_attempts, now, |_| reply)?;
-    if left != attempts_left {
-        tracing::warn!(
-            attempts_left,
-            counted = left,
-            "another proof was counted meanwhile"
-        );
-    }
+    // Compare and set: the reply is sealed for the count read here; if another proof was
+    // counted meanwhile the store writes nothing and we read again. Bounded: each round
+    // that loses means another request's failure was counted.
+    let mut rounds = 0;
+    let (attempts_left, left) = loop {
+        let attempts = ctx.store.registration(&reg.id)?.proof_attempts;
+        let attempts_left = ctx
+            .rules
+            .proof_attempts
+            .saturating_sub(attempts.saturating_add(1));
+        let reply = replies.proof_failed(&failed, attempts_left);
+        if let Some(left) = ctx.store.registration_proof_failed(
+            &reg.id,
+            attempts,
+            ctx.rules.proof_attempts,
+            now,
+            &reply,
+        )? {
+            break (attempts_left, left);
+        }
+        rounds += 1;
+        if rounds >= 16 {
+            return Err(crate::store::StoreError::Conflict(
+                "the registration's proof count keeps changing".into(),
+            )
+            .into());
+        }
+        tracing::warn!("another proof was counted meanwhile; counting again");
+    };
     tracing::info!(attempts_left, "registration proof failed");
     if left == 0 {
         // The registration failed for good; token-rsa share objects go too.

@@ -4,20 +4,9 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Result, Store, StoreError, audit, strip_zeros};
-
-/// A revoked CA certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaRevocation {
-    /// Serial number, hex without leading zero bytes.
-    pub serial_hex: String,
-    /// Subject of the certificate, for people reading the store and the audit log.
-    pub subject: String,
-    /// When it was revoked (Unix seconds).
-    pub revoked_at: i64,
-    /// RFC 5280 CRLReason code.
-    pub reason: i64,
-}
+use super::SqliteStore;
+use super::audit::audit;
+use crate::store::*;
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaRevocation> {
     Ok(CaRevocation {
@@ -30,12 +19,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaRevocation> {
 
 const COLS: &str = "serial, subject, revoked_at, revocation_reason";
 
-impl Store {
-    /// Operator: records the revocation of a CA certificate (serial big-endian, as issued).
-    /// Returns the revocation now on record and whether this call made it: a second call
-    /// changes nothing and returns the first revocation (its time and reason stay). Audited
-    /// as `ca_certificate_revoked`.
-    pub fn revoke_ca_certificate(
+impl CaRevocations for SqliteStore {
+    fn revoke_ca_certificate(
         &self,
         serial: &[u8],
         subject: &str,
@@ -77,8 +62,7 @@ impl Store {
         })
     }
 
-    /// Every revoked CA certificate (for the root's CRL), by serial.
-    pub fn ca_revocations(&self) -> Result<Vec<CaRevocation>> {
+    fn ca_revocations(&self) -> Result<Vec<CaRevocation>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLS} FROM ca_revocations ORDER BY serial"
@@ -87,8 +71,7 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The revocation of the CA certificate with this serial, if it is revoked.
-    pub fn ca_revocation(&self, serial: &[u8]) -> Result<Option<CaRevocation>> {
+    fn ca_revocation(&self, serial: &[u8]) -> Result<Option<CaRevocation>> {
         let conn = self.conn();
         Ok(conn
             .prepare_cached(&format!(
@@ -98,9 +81,7 @@ impl Store {
             .optional()?)
     }
 
-    /// Takes the next cRLNumber of the root's CRL (monotonic, durable; a sequence of its
-    /// own, apart from the issuing CA's).
-    pub fn next_root_crl_number(&self) -> Result<u64> {
+    fn next_root_crl_number(&self) -> Result<u64> {
         self.write(|tx| {
             let n: i64 = tx
                 .prepare_cached("SELECT next_number FROM root_crl_counter WHERE id = 1")?
@@ -120,7 +101,7 @@ mod tests {
 
     #[test]
     fn ca_revocation_is_recorded_once_and_audited() {
-        let store = Store::open_in_memory().unwrap();
+        let store = SqliteStore::open_in_memory().unwrap();
         assert_eq!(store.ca_revocations().unwrap(), vec![]);
         assert_eq!(store.ca_revocation(&[0x5a, 0x01]).unwrap(), None);
 
@@ -160,7 +141,7 @@ mod tests {
 
     #[test]
     fn the_root_crl_numbers_are_their_own_sequence() {
-        let store = Store::open_in_memory().unwrap();
+        let store = SqliteStore::open_in_memory().unwrap();
         assert_eq!(store.next_crl_number().unwrap(), 1);
         assert_eq!(store.next_root_crl_number().unwrap(), 1);
         assert_eq!(store.next_root_crl_number().unwrap(), 2);

@@ -1,60 +1,14 @@
-//! Sessions of the relying-party REST API. A session is a transaction (same state machine,
+//! Sessions of the relying-party REST API (SQLite). A session is a transaction (same state machine,
 //! lockout and signing path as the gRPC relying-party service) plus the REST request's
 //! values: protocol parameters, device-link token and secret, the target restriction.
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{EndResult, Result, Store, TxRecord, audit, end_transaction, insert_reply};
-
-/// The REST side of one transaction.
-#[derive(Clone)]
-pub struct RpSession {
-    /// The transaction (= `sessionID`).
-    pub transaction_id: String,
-    /// Relying party that started it.
-    pub rp_uuid: String,
-    /// `auth`, `sign` or `cert`.
-    pub session_type: String,
-    /// `DEVICE_LINK`, `NOTIFICATION` or `LINKED`.
-    pub flow: String,
-    /// Device-link sessions: the `sessionToken` in the link.
-    pub session_token: Option<String>,
-    /// Device-link sessions: the authCode key (raw bytes). Dropped once the result expires.
-    pub session_secret: Option<Vec<u8>>,
-    /// `document:<number>` or `person:<CC>:<id>` for non-anonymous device-link sessions.
-    pub restriction: Option<String>,
-    /// JSON of the request values the app and the status response need.
-    pub params: String,
-    /// SHA-256 of the canonical request (idempotency window).
-    pub request_hash: Vec<u8>,
-    /// When the start response was produced (Unix milliseconds; QR `elapsedSeconds` base).
-    pub created_at_ms: i64,
-}
-
-impl std::fmt::Debug for RpSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RpSession")
-            .field("transaction_id", &self.transaction_id)
-            .field("rp_uuid", &self.rp_uuid)
-            .field("session_type", &self.session_type)
-            .field("flow", &self.flow)
-            .field("session_secret", &"[redacted]")
-            .finish_non_exhaustive()
-    }
-}
-
-/// What presenting a device link did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaimResult {
-    /// This account now answers the session.
-    Claimed,
-    /// This account had already claimed it (a repeated scan).
-    AlreadyYours,
-    /// Another account claimed it first.
-    Taken,
-    /// The session is no longer running.
-    Closed,
-}
+use super::SqliteStore;
+use super::audit::audit;
+use super::replies::insert_reply;
+use super::transactions::end_transaction;
+use crate::store::*;
 
 const COLS: &str = "transaction_id, rp_uuid, session_type, flow, session_token, session_secret, \
                     restriction, params, request_hash, created_at_ms";
@@ -74,11 +28,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RpSession> {
     })
 }
 
-impl Store {
-    /// Stores a transaction, its targets and its REST session in one database transaction.
-    /// Durability deferred to the next synchronous commit, like
-    /// [`Store::create_transaction`].
-    pub fn create_rp_session(
+impl RpSessions for SqliteStore {
+    fn create_rp_session(
         &self,
         t: &TxRecord,
         targets: &[(String, Vec<u8>)],
@@ -105,8 +56,7 @@ impl Store {
         })
     }
 
-    /// The REST session of a transaction.
-    pub fn rp_session(&self, id: &str) -> Result<Option<RpSession>> {
+    fn rp_session(&self, id: &str) -> Result<Option<RpSession>> {
         let conn = self.conn();
         Ok(conn
             .prepare_cached(&format!(
@@ -116,8 +66,7 @@ impl Store {
             .optional()?)
     }
 
-    /// The REST session a device link's `sessionToken` names.
-    pub fn rp_session_by_token(&self, token: &str) -> Result<Option<RpSession>> {
+    fn rp_session_by_token(&self, token: &str) -> Result<Option<RpSession>> {
         let conn = self.conn();
         Ok(conn
             .prepare_cached(&format!(
@@ -127,8 +76,7 @@ impl Store {
             .optional()?)
     }
 
-    /// A session the same relying party started with the same request since `since_ms`.
-    pub fn idempotent_session(
+    fn idempotent_session(
         &self,
         rp_uuid: &str,
         request_hash: &[u8],
@@ -144,10 +92,7 @@ impl Store {
             .optional()?)
     }
 
-    /// Binds a running device-link session to the account whose app presented the link.
-    /// `x` is the encoded message for that account (empty for ACSP_V2 and certificate
-    /// choice), `outcome` the JSON the app's answer starts from (its flow type).
-    pub fn claim_device_link(
+    fn claim_device_link(
         &self,
         id: &str,
         account_id: &str,
@@ -192,9 +137,7 @@ impl Store {
         })
     }
 
-    /// The app's answer recorded with a signature ([`Store::attempt_succeeded`]) or at claim
-    /// time.
-    pub fn target_outcome(&self, id: &str, account_id: &str) -> Result<Option<String>> {
+    fn target_outcome(&self, id: &str, account_id: &str) -> Result<Option<String>> {
         let conn = self.conn();
         Ok(conn
             .prepare_cached("SELECT outcome FROM transaction_targets WHERE transaction_id = ?1 AND account_id = ?2")?.query_row(
@@ -205,9 +148,7 @@ impl Store {
             .flatten())
     }
 
-    /// The latest device-link certificate choice this account answered (OK) since `since`
-    /// (Unix seconds): the session a linked signing session would follow.
-    pub fn recent_device_link_certificate_choice(
+    fn recent_device_link_certificate_choice(
         &self,
         account_id: &str,
         since: i64,
@@ -224,15 +165,14 @@ impl Store {
             .optional()?)
     }
 
-    /// Ends a running transaction with a result and a detail (the refused interaction).
-    pub fn end_transaction_with_detail(
+    fn end_transaction_with_detail(
         &self,
         id: &str,
         result: EndResult,
         detail: Option<&str>,
         account_id: Option<&str>,
         now: i64,
-        reply: Option<&super::Reply>,
+        reply: Option<&Reply>,
     ) -> Result<bool> {
         self.write(|tx| {
             let ended = end_transaction(tx, id, result, account_id, now)?;
@@ -247,14 +187,12 @@ impl Store {
         })
     }
 
-    /// Completes a certificate choice as OK for the account that answered it, recording the
-    /// app's answer (`target_outcome`, when given) in the same database transaction.
-    pub fn complete_without_signature(
+    fn complete_without_signature(
         &self,
         id: &str,
         account_id: &str,
         now: i64,
-        reply: &super::Reply,
+        reply: &Reply,
         target_outcome: Option<&str>,
     ) -> Result<bool> {
         self.write(|tx| {
@@ -280,8 +218,7 @@ impl Store {
         })
     }
 
-    /// `(end_detail, completed_at)` of a transaction.
-    pub fn completion(&self, id: &str) -> Result<(Option<String>, Option<i64>)> {
+    fn completion(&self, id: &str) -> Result<(Option<String>, Option<i64>)> {
         let conn = self.conn();
         Ok(conn
             .prepare_cached("SELECT end_detail, completed_at FROM transactions WHERE id = ?1")?
@@ -290,13 +227,7 @@ impl Store {
             .unwrap_or((None, None)))
     }
 
-    /// Forgets the device-link secrets of sessions completed before `before` (Unix seconds);
-    /// their results are no longer served either.
-    ///
-    /// Only sessions that still hold a secret and were created before `before` are visited
-    /// (the partial index `rp_sessions_secret_held`): the cost follows the device-link
-    /// sessions of the last minutes, not the history.
-    pub fn prune_rp_sessions(&self, before: i64) -> Result<usize> {
+    fn prune_rp_sessions(&self, before: i64) -> Result<usize> {
         self.write(|tx| {
             Ok(tx
                 .prepare_cached(PRUNE_SECRETS)?

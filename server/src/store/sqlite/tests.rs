@@ -1,7 +1,10 @@
 #![allow(clippy::unwrap_used)]
 
+use super::transactions::insert_transaction;
 use super::*;
-use crate::lockout::LockStep;
+use crate::lockout::{LockStep, LockoutPolicy};
+use crate::store::*;
+use tandem_client_core::types::KeyType;
 
 const NOW: i64 = 1_800_000_000;
 
@@ -24,11 +27,11 @@ fn identity() -> Identity {
 }
 
 /// Registers an account with small fake moduli (the store does not check the maths).
-fn account(store: &Store, n: u8) -> (String, KeyPair, KeyPair) {
+fn account(store: &SqliteStore, n: u8) -> (String, KeyPair, KeyPair) {
     account_on_device(store, n, n)
 }
 
-fn account_on_device(store: &Store, n: u8, device: u8) -> (String, KeyPair, KeyPair) {
+fn account_on_device(store: &SqliteStore, n: u8, device: u8) -> (String, KeyPair, KeyPair) {
     let reg_id = format!("reg-{n}");
     store
         .create_registration(
@@ -100,11 +103,17 @@ fn account_on_device(store: &Store, n: u8, device: u8) -> (String, KeyPair, KeyP
     (acc_id, auth, sign)
 }
 
-fn fail(store: &Store, kp: &KeyPair, policy: &LockoutPolicy, now: i64, nonce: u8) -> AttemptGate {
+fn fail(
+    store: &SqliteStore,
+    kp: &KeyPair,
+    policy: &LockoutPolicy,
+    now: i64,
+    nonce: u8,
+) -> AttemptGate {
     let gate = store.begin_attempt(kp.id, policy, now).unwrap();
     if let AttemptGate::Proceed { .. } = gate {
         store
-            .attempt_failed(kp.id, policy, None, now, |_| reply("confirm", nonce))
+            .attempt_failed(kp.id, policy, None, now, &reply("confirm", nonce))
             .unwrap();
     }
     gate
@@ -112,7 +121,7 @@ fn fail(store: &Store, kp: &KeyPair, policy: &LockoutPolicy, now: i64, nonce: u8
 
 #[test]
 fn registration_creates_account_with_composite_moduli() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let (acc, auth, sign) = account(&store, 1);
     assert_eq!(auth.composite_modulus, vec![0x8f]); // 11 * 13
     assert_eq!(sign.key_type, KeyType::Sign);
@@ -135,7 +144,7 @@ fn registration_creates_account_with_composite_moduli() {
 
 #[test]
 fn expired_registration_code_cannot_be_approved() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     store
         .create_registration(
             &NewRegistration {
@@ -162,7 +171,7 @@ fn expired_registration_code_cannot_be_approved() {
 
 #[test]
 fn lockout_walks_the_table() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let (_, auth, sign) = account(&store, 1);
     let policy = LockoutPolicy::default();
     let mut now = NOW + 10;
@@ -229,7 +238,7 @@ fn lockout_walks_the_table() {
 
 #[test]
 fn success_resets_the_count() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let (acc, auth, _) = account(&store, 1);
     let policy = LockoutPolicy::default();
     fail(&store, &auth, &policy, NOW, 1);
@@ -242,7 +251,15 @@ fn success_resets_the_count() {
     assert!(store.key_pair(&acc, KeyType::Auth).unwrap().is_locked(NOW));
     // ... the verdict is success: count and lock are undone.
     store
-        .attempt_succeeded(auth.id, &[9; 32], None, &acc, NOW, |_| reply("c", 3))
+        .attempt_succeeded(
+            auth.id,
+            &[9; 32],
+            None,
+            &acc,
+            NOW,
+            &reply("c", 3),
+            &reply("c", 3),
+        )
         .unwrap();
     let kp = store.key_pair(&acc, KeyType::Auth).unwrap();
     assert_eq!(kp.consecutive_failures, 0);
@@ -253,7 +270,7 @@ fn success_resets_the_count() {
 #[test]
 fn a_counted_attempt_without_verdict_stands_as_failure() {
     // Simulates a crash between the count and the verdict, including on the last attempt.
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let (acc, auth, _) = account(&store, 1);
     let policy = LockoutPolicy {
         locks: vec![LockStep {
@@ -291,16 +308,30 @@ fn a_counted_attempt_without_verdict_stands_as_failure() {
 
 #[test]
 fn clone_detection_disables_and_refresh_checks_the_token() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let (acc, auth, sign) = account(&store, 1);
     assert!(
         store
-            .refresh_clone_token(auth.id, &[1; 32], &[3; 32], NOW, |_| reply("r", 1))
+            .refresh_clone_token(
+                auth.id,
+                &[1; 32],
+                &[3; 32],
+                NOW,
+                &reply("r", 1),
+                &reply("r", 1)
+            )
             .unwrap()
     );
     assert!(
         !store
-            .refresh_clone_token(auth.id, &[1; 32], &[4; 32], NOW, |_| reply("r", 2))
+            .refresh_clone_token(
+                auth.id,
+                &[1; 32],
+                &[4; 32],
+                NOW,
+                &reply("r", 2),
+                &reply("r", 2)
+            )
             .unwrap()
     );
     assert_eq!(
@@ -312,14 +343,14 @@ fn clone_detection_disables_and_refresh_checks_the_token() {
         Some("CLONE_DETECTED")
     );
     let kp = store
-        .clone_detected(sign.id, None, NOW, |_| reply("c", 3))
+        .clone_detected(sign.id, None, NOW, &reply("c", 3))
         .unwrap();
     assert_eq!(kp.status, KeyPairStatus::Disabled);
 }
 
 #[test]
 fn replies_are_stored_once_and_mismatches_detected() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let r = reply("scope", 7);
     assert_eq!(
         store
@@ -371,7 +402,7 @@ fn tx_record(id: &str) -> TxRecord {
 
 #[test]
 fn transactions_expire_and_complete_once() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let (acc, _, _) = account(&store, 1);
     let mk = tx_record;
     store
@@ -429,7 +460,7 @@ fn transactions_expire_and_complete_once() {
 
 #[test]
 fn delete_destroys_secrets_and_one_account_per_device() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let (acc, _, _) = account(&store, 1);
     store.delete_account(&acc, NOW + 5, "device", None).unwrap();
     for kp in store.key_pairs(&acc).unwrap() {
@@ -449,7 +480,7 @@ fn delete_destroys_secrets_and_one_account_per_device() {
 
 #[test]
 fn a_device_with_an_active_account_cannot_complete_another_registration() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     account_on_device(&store, 1, 7);
     store
         .create_registration(
@@ -493,7 +524,7 @@ fn a_device_with_an_active_account_cannot_complete_another_registration() {
 
 #[test]
 fn audit_log_is_chained_and_append_only() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     account(&store, 1);
     let n = store.verify_audit_chain().unwrap().unwrap();
     assert!(n >= 4, "{n}");
@@ -507,13 +538,13 @@ fn audit_log_is_chained_and_append_only() {
 
 #[test]
 fn disabling_and_deleting_revoke_certificates_in_the_same_transaction() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let (acc, auth, _) = account(&store, 1);
     assert_eq!(store.certificates_of(&acc).unwrap().len(), 2);
     assert!(store.revoked_certificates().unwrap().is_empty());
     // Clone detected on AUTH: its certificate is revoked with keyCompromise.
     store
-        .clone_detected(auth.id, None, NOW, |_| reply("c", 1))
+        .clone_detected(auth.id, None, NOW, &reply("c", 1))
         .unwrap();
     let auth_cert = store.certificate(&[1, 1]).unwrap().unwrap();
     assert_eq!(auth_cert.revoked, Some((NOW, reason::KEY_COMPROMISE)));
@@ -548,7 +579,7 @@ fn disabling_and_deleting_revoke_certificates_in_the_same_transaction() {
 
 #[test]
 fn pin_lockout_revokes_with_cessation_of_operation() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let (_, _, sign) = account(&store, 1);
     let policy = LockoutPolicy {
         locks: vec![],
@@ -572,7 +603,7 @@ fn pin_lockout_revokes_with_cessation_of_operation() {
 
 #[test]
 fn relying_parties_are_checked_by_uuid_name_and_address() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let uuid = "00000000-0000-4000-8000-000000000000";
     let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     let other: std::net::IpAddr = "127.0.0.2".parse().unwrap();
@@ -641,7 +672,7 @@ fn relying_parties_are_checked_by_uuid_name_and_address() {
 }
 
 /// A database file as a server of schema `version` left it: the migrations up to it applied
-/// and recorded, as [`Store::open`] did then.
+/// and recorded, as [`SqliteStore::open`] did then.
 fn database_at_schema(path: &std::path::Path, version: i64) -> Connection {
     let mut conn = Connection::open(path).unwrap();
     let tx = conn.transaction().unwrap();
@@ -663,7 +694,7 @@ fn database_at_schema(path: &std::path::Path, version: i64) -> Connection {
 }
 
 /// Names of relying party `uuid` as the store lists them.
-fn rp_names(store: &Store, uuid: &str) -> Vec<String> {
+fn rp_names(store: &SqliteStore, uuid: &str) -> Vec<String> {
     store
         .relying_parties()
         .unwrap()
@@ -675,7 +706,7 @@ fn rp_names(store: &Store, uuid: &str) -> Vec<String> {
 
 #[test]
 fn a_relying_party_is_admitted_by_any_of_its_names_ignoring_case() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let uuid = "00000000-0000-4000-8000-0000000000a1";
     let other_uuid = "00000000-0000-4000-8000-0000000000a2";
     let from: std::net::IpAddr = "127.0.0.1".parse().unwrap();
@@ -763,7 +794,7 @@ fn a_relying_party_is_admitted_by_any_of_its_names_ignoring_case() {
 
 #[test]
 fn relying_party_names_that_fold_alike_and_the_last_name_are_refused() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let uuid = "00000000-0000-4000-8000-0000000000b1";
     let rp = |names: &[&str]| RelyingParty {
         uuid: uuid.into(),
@@ -771,7 +802,7 @@ fn relying_party_names_that_fold_alike_and_the_last_name_are_refused() {
         allowed_ips: vec![],
         device_ip_sharing: false,
     };
-    let audit_len = |store: &Store| store.audit_log(1, 1000).unwrap().len();
+    let audit_len = |store: &SqliteStore| store.audit_log(1, 1000).unwrap().len();
     // At creation: no name, two names that fold alike, a name with white space around it.
     for (names, why) in [
         (&[][..], "at least one name"),
@@ -853,7 +884,7 @@ fn single_relying_party_names_become_the_first_configured_name_on_upgrade() {
         )
         .unwrap();
     }
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.relying_parties().unwrap(),
         [
@@ -889,7 +920,7 @@ fn single_relying_party_names_become_the_first_configured_name_on_upgrade() {
     assert_eq!(rp_names(&store, c1), ["DEMO", "Demo Bank"]);
     // The single-name column is gone; the upgrade is recorded and not applied twice.
     drop(store);
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     let conn = store.conn();
     let columns: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_info('relying_parties')")
@@ -913,7 +944,7 @@ fn single_relying_party_names_become_the_first_configured_name_on_upgrade() {
 
 #[test]
 fn stored_replies_are_pruned_and_not_printed() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let r = Reply {
         scope: "s".into(),
         nonce: vec![1; 16],
@@ -941,7 +972,7 @@ fn stored_replies_are_pruned_and_not_printed() {
 
 #[test]
 fn device_link_secrets_are_pruned_after_retention_without_walking_history() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let (acc, _, _) = account(&store, 1);
     let session = |id: &str, secret: Option<Vec<u8>>| RpSession {
         transaction_id: id.into(),
@@ -1028,9 +1059,9 @@ fn device_link_secrets_are_pruned_after_retention_without_walking_history() {
 #[test]
 fn deferred_writes_commit_at_normal_and_leave_the_connection_at_full() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
     let (acc, _, _) = account(&store, 1);
-    let level = |store: &Store| -> i64 {
+    let level = |store: &SqliteStore| -> i64 {
         store
             .conn()
             .pragma_query_value(None, "synchronous", |r| r.get(0))
@@ -1076,7 +1107,7 @@ fn deferred_writes_commit_at_normal_and_leave_the_connection_at_full() {
 #[test]
 fn a_failed_or_panicking_write_is_rolled_back_and_the_connection_stays_usable() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
     let (acc, _, _) = account(&store, 1);
     let target = || vec![(acc.clone(), vec![5u8; 8])];
 
@@ -1110,7 +1141,7 @@ fn a_failed_or_panicking_write_is_rolled_back_and_the_connection_stays_usable() 
 
 #[test]
 fn a_transaction_created_already_due_expires_although_that_time_was_found_clean() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let (acc, _, _) = account(&store, 1);
     let target = || vec![(acc.clone(), vec![5u8; 8])];
     store
@@ -1162,7 +1193,7 @@ fn answers_stored_in_clear_by_an_earlier_version_are_discarded_on_upgrade() {
     }
     // The upgrade empties the answer (the nonce stays known, so a retry is not judged
     // again) and leaves no copy in the database file or its WAL.
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.lookup_reply("account:a", &[1; 16], &[2; 32]).unwrap(),
         ReplyLookup::Replay(Vec::new())
@@ -1180,7 +1211,7 @@ fn answers_stored_in_clear_by_an_earlier_version_are_discarded_on_upgrade() {
 }
 
 /// The relying party `uuid` as the store lists it.
-fn listed_rp(store: &Store, uuid: &str) -> Option<RelyingParty> {
+fn listed_rp(store: &SqliteStore, uuid: &str) -> Option<RelyingParty> {
     store
         .relying_parties()
         .unwrap()
@@ -1190,7 +1221,7 @@ fn listed_rp(store: &Store, uuid: &str) -> Option<RelyingParty> {
 
 #[test]
 fn device_ip_sharing_is_forbidden_unless_allowed_and_every_change_is_audited() {
-    let store = Store::open_in_memory().unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
     let from: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     let plain = "00000000-0000-4000-8000-0000000000d1";
     let sharing = "00000000-0000-4000-8000-0000000000d2";
@@ -1293,7 +1324,7 @@ fn relying_parties_of_an_earlier_schema_may_not_request_the_device_ip_after_upgr
         ))
         .unwrap();
     }
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     let from: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     // Names and addresses are kept; the permission starts forbidden (the spec's default).
     assert_eq!(
@@ -1321,7 +1352,7 @@ fn relying_parties_of_an_earlier_schema_may_not_request_the_device_ip_after_upgr
             .unwrap()
     );
     drop(store);
-    let store = Store::open(&path).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
     assert!(listed_rp(&store, uuid).unwrap().device_ip_sharing);
     let applied: i64 = store
         .conn()
@@ -1332,4 +1363,148 @@ fn relying_parties_of_an_earlier_schema_may_not_request_the_device_ip_after_upgr
         )
         .unwrap();
     assert_eq!(applied, 1);
+}
+
+/// The store keeps the reply for the outcome it decided, and only that one: the won answer
+/// for a running transaction, the closed answer once it is complete.
+#[test]
+fn a_success_stores_the_reply_of_the_outcome_it_decided() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let (acc, _, sign) = account(&store, 1);
+    store
+        .create_transaction(&tx_record("t1"), &[(acc.clone(), vec![5; 8])])
+        .unwrap();
+    let won = Reply {
+        response: b"won".to_vec(),
+        ..reply("s", 1)
+    };
+    let closed = Reply {
+        response: b"closed".to_vec(),
+        ..reply("s", 1)
+    };
+    let completion = Completion {
+        transaction_id: "t1",
+        signature: &[9; 4],
+        target_outcome: None,
+    };
+    assert!(
+        store
+            .attempt_succeeded(
+                sign.id,
+                &[7; 32],
+                Some(completion),
+                &acc,
+                NOW,
+                &won,
+                &closed
+            )
+            .unwrap()
+    );
+    assert_eq!(
+        store.lookup_reply("s", &[1; 16], &[1; 32]).unwrap(),
+        ReplyLookup::Replay(b"won".to_vec())
+    );
+    // The transaction is complete now: a second success (another nonce) lost.
+    let won = Reply {
+        response: b"won".to_vec(),
+        ..reply("s", 2)
+    };
+    let closed = Reply {
+        response: b"closed".to_vec(),
+        ..reply("s", 2)
+    };
+    assert!(
+        !store
+            .attempt_succeeded(
+                sign.id,
+                &[8; 32],
+                Some(completion),
+                &acc,
+                NOW,
+                &won,
+                &closed
+            )
+            .unwrap()
+    );
+    assert_eq!(
+        store.lookup_reply("s", &[2; 16], &[2; 32]).unwrap(),
+        ReplyLookup::Replay(b"closed".to_vec())
+    );
+    // A stale token on refresh stores the stale answer and disables.
+    let ok = Reply {
+        response: b"ok".to_vec(),
+        ..reply("r", 3)
+    };
+    let stale = Reply {
+        response: b"stale".to_vec(),
+        ..reply("r", 3)
+    };
+    assert!(
+        !store
+            .refresh_clone_token(sign.id, &[7; 32], &[1; 32], NOW, &ok, &stale)
+            .unwrap()
+    );
+    assert_eq!(
+        store.lookup_reply("r", &[3; 16], &[3; 32]).unwrap(),
+        ReplyLookup::Replay(b"stale".to_vec())
+    );
+    assert_eq!(
+        store.key_pair(&acc, KeyType::Sign).unwrap().status,
+        KeyPairStatus::Disabled
+    );
+}
+
+/// A failed registration proof is counted only against the count its answer was built for;
+/// a count another request moved meanwhile changes nothing and asks the caller to read again.
+#[test]
+fn a_registration_proof_failure_is_counted_against_the_count_it_was_built_for() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    store
+        .create_registration(
+            &NewRegistration {
+                id: "reg-p".into(),
+                secret_hash: secret_hash(b"reg-secret"),
+                code: "CODEP".into(),
+                device_id: vec![9; 16],
+                matching_code: "1234".into(),
+                created_at: NOW,
+                expires_at: NOW + 900,
+            },
+            &reply("reg-p", 0),
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .registration_proof_failed("reg-p", 0, 3, NOW, &reply("reg-p", 1))
+            .unwrap(),
+        Some(2)
+    );
+    // Built for 0 attempts, but there is one now: nothing written, not even the reply.
+    assert_eq!(
+        store
+            .registration_proof_failed("reg-p", 0, 3, NOW, &reply("reg-p", 2))
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.lookup_reply("reg-p", &[2; 16], &[2; 32]).unwrap(),
+        ReplyLookup::New
+    );
+    assert_eq!(store.registration("reg-p").unwrap().proof_attempts, 1);
+    assert_eq!(
+        store
+            .registration_proof_failed("reg-p", 1, 3, NOW, &reply("reg-p", 2))
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .registration_proof_failed("reg-p", 2, 3, NOW, &reply("reg-p", 3))
+            .unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        store.registration("reg-p").unwrap().state,
+        RegistrationState::Failed
+    );
 }
