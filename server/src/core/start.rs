@@ -24,19 +24,16 @@ use tandem_client_core::vc as core_vc;
 use tandem_rp::api::level::CertificateLevel;
 use tandem_rp::api::{session, vc};
 
-use super::certificate::{latest_certificate, level_reached};
-use super::{Clock, Rng, random_alphanumeric, random_uuid};
+use super::{Clock, Rng, random_uuid};
 use crate::store::{
     AccountState, EndResult, KeyPairStatus, RpSession, Store, StoreError, TxKind, TxRecord, TxState,
 };
 
+mod rp_api;
 #[cfg(test)]
 mod tests;
 
-/// Length of a device-link `sessionToken` (about 143 bits; links carry it unencoded).
-const SESSION_TOKEN_LEN: usize = 24;
-/// Length of a device-link `sessionSecret` (the authCode key), in bytes.
-const SESSION_SECRET_LEN: usize = 32;
+use rp_api::{check_linked, require_certificate, rest_session};
 
 /// The configured values a start depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +119,7 @@ pub enum Flow {
 
 impl Flow {
     /// The name stored with a REST session.
-    fn stored_name(self) -> &'static str {
+    pub(crate) fn stored_name(self) -> &'static str {
         match self {
             Self::Notification => session::FLOW_NOTIFICATION,
             Self::DeviceLink => session::FLOW_DEVICE_LINK,
@@ -440,10 +437,9 @@ fn check_consistent(req: &StartRequest) -> Result<(), StartRefused> {
         (_, Flow::DeviceLink) if !rest => Some("device links are a REST flow"),
         _ => None,
     };
-    let inconsistent = inconsistent.or(match (&req.vc, &req.message) {
-        (VcRule::FromDigest, Message::Digest(_)) => None,
-        (VcRule::FromDigest, _) => Some("a code from the digest needs a digest"),
-        _ => None,
+    let inconsistent = inconsistent.or_else(|| {
+        (req.vc == VcRule::FromDigest && !matches!(req.message, Message::Digest(_)))
+            .then_some("a code from the digest needs a digest")
     });
     inconsistent.map_or(Ok(()), |m| Err(StartRefused::Inconsistent(m)))
 }
@@ -491,60 +487,6 @@ fn resolve_target(
     }
 }
 
-/// At least one account must have a valid (not revoked) certificate of the key that
-/// reaches the requested level.
-fn require_certificate(
-    store: &Store,
-    accounts: &[crate::store::Account],
-    key_type: KeyType,
-    wanted: CertificateLevel,
-) -> Result<(), StartRefused> {
-    for a in accounts {
-        if let Some(c) = latest_certificate(store, &a.id, key_type, true)?
-            && wanted.is_met_by(level_reached(&c).map_err(StartRefused::Certificate)?)
-        {
-            return Ok(());
-        }
-    }
-    Err(StartRefused::NoSuitableCertificate)
-}
-
-/// overview_of_api_endpoints.txt: "Notification based certificate-choice cannot be connected
-/// to notification based linked signature session endpoint with linkedSessionID"; openapi
-/// `LinkedSessionID`: "sessionID of the previous device-link based certificate-choice
-/// session". The linked session must be this relying party's device-link certificate choice,
-/// completed OK by the account of `document`.
-fn check_linked(
-    store: &Store,
-    rest: &RestStart,
-    document: &str,
-    linked: &str,
-    now: i64,
-) -> Result<(), StartRefused> {
-    let ok = match store.rp_session(linked)? {
-        Some(l)
-            if l.rp_uuid == rest.rp_uuid
-                && l.session_type == session::CERT
-                && l.flow == session::FLOW_DEVICE_LINK =>
-        {
-            let lt = store.transaction(linked, now)?;
-            let by = lt
-                .answered_by
-                .as_deref()
-                .map(|a| store.account(a))
-                .transpose()?;
-            lt.end_result == Some(EndResult::Ok)
-                && by.is_some_and(|a| a.document_number == document)
-        }
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(StartRefused::BadLinkedSession)
-    }
-}
-
 fn verification_code(req: &StartRequest, rng: Rng<'_>) -> Result<String, StartRefused> {
     Ok(match &req.vc {
         VcRule::FromDigest => match &req.message {
@@ -588,43 +530,5 @@ fn transaction_record(
         answered_by: None,
         created_at: now,
         expires_at: now + i64::from(timeout),
-    }
-}
-
-/// The REST session: device-link flows get a `sessionToken` and a `sessionSecret`.
-fn rest_session(
-    req: &StartRequest,
-    rest: &RestStart,
-    id: &str,
-    restriction: Option<String>,
-    now_ms: i64,
-    rng: Rng<'_>,
-) -> RpSession {
-    let (token, secret) = if req.flow == Flow::DeviceLink {
-        let mut secret = vec![0u8; SESSION_SECRET_LEN];
-        rng.fill_bytes(&mut secret);
-        (
-            Some(random_alphanumeric(rng, SESSION_TOKEN_LEN)),
-            Some(secret),
-        )
-    } else {
-        (None, None)
-    };
-    RpSession {
-        transaction_id: id.to_owned(),
-        rp_uuid: rest.rp_uuid.clone(),
-        session_type: match req.kind {
-            TxKind::Authentication => session::AUTH,
-            TxKind::Signature => session::SIGN,
-            TxKind::CertificateChoice => session::CERT,
-        }
-        .into(),
-        flow: req.flow.stored_name().into(),
-        session_token: token,
-        session_secret: secret,
-        restriction,
-        params: rest.params.clone(),
-        request_hash: rest.request_hash.clone(),
-        created_at_ms: now_ms,
     }
 }
