@@ -28,23 +28,29 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use rand_core::{OsRng, RngCore};
+use rand_core::OsRng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
+use tandem_client_core::encoding::{HashAlgorithm, SignatureScheme};
 use tandem_client_core::types::KeyType;
-use tandem_client_core::vc as core_vc;
+use tandem_rp::api::acsp;
 use tandem_rp::api::level::CertificateLevel;
 use tandem_rp::api::problem::Problem;
 use tandem_rp::api::session::{self, SessionParams, TargetOutcome};
 use tandem_rp::api::types::{self as t, FlowType, SessionStatusResponse};
-use tandem_rp::api::{acsp, vc};
 use tracing::{info, warn};
 
-use crate::service::rp_device::{core_hash, core_scheme, params_of, raw_digest_message};
+use crate::core::SystemClock;
+use crate::core::certificate as core_cert;
+use crate::core::start::{
+    self as core_start, Api, DigestToSign, Flow, IdentifierType, Message, PersonId, RestStart,
+    StartRefused, StartRequest, StartSettings, VcRule,
+};
+use crate::service::rp_device::{core_hash, core_scheme, params_of};
 use crate::service::{ApiError, App};
 use crate::store::{
-    self, AccountState, KeyPairStatus, RelyingParty, RpCheck, RpSession, TxKind, TxRecord, TxState,
+    self, AccountState, KeyPairStatus, RelyingParty, RpCheck, RpSession, TxKind, TxState,
 };
 use crate::test_accounts::TestAccounts;
 
@@ -270,8 +276,8 @@ enum Target {
 
 #[derive(Debug)]
 struct Start {
-    session_type: &'static str,
-    flow: &'static str,
+    kind: TxKind,
+    flow: Flow,
     target: Target,
     rp_uuid: String,
     params: SessionParams,
@@ -280,18 +286,14 @@ struct Start {
     request_hash: Vec<u8>,
 }
 
-/// The level an account's certificate reaches (openapi.yml: `QSCD` is a `QUALIFIED`
-/// certificate that is QSCD-capable, which the certificate itself says).
+/// The level an account's certificate reaches ([`core_cert::level_reached`]).
 fn level_reached(c: &store::CertRecord) -> Result<CertificateLevel, Problem> {
-    let reported = CertificateLevel::from_reported(&c.level)
-        .ok_or_else(|| internal(format!("stored certificate level {:?}", c.level)))?;
-    let qscd = crate::pki::qscd_capable(&c.der).map_err(internal)?;
-    Ok(CertificateLevel::of_certificate(reported, qscd))
+    core_cert::level_reached(c).map_err(internal)
 }
 
-/// `PNO<CC>-<id>` → (country, id); other ETSI semantics identifiers (PAS, IDC) have no
-/// accounts here.
-fn parse_etsi(id: &str) -> Result<Option<(String, String)>, Problem> {
+/// `PNO<CC>-<id>`, `PAS<CC>-<id>` or `IDC<CC>-<id>` → the person it names (only PNO
+/// identifiers have accounts here).
+fn parse_etsi(id: &str) -> Result<PersonId, Problem> {
     let bad = || Problem::bad_request("Invalid semantics identifier");
     if id.len() < 7 || id.len() > 64 || !id.is_ascii() {
         return Err(bad());
@@ -305,11 +307,17 @@ fn parse_etsi(id: &str) -> Result<Option<(String, String)>, Problem> {
     {
         return Err(bad());
     }
-    match prefix {
-        "PNO" => Ok(Some((cc.to_owned(), nid.to_owned()))),
-        "PAS" | "IDC" => Ok(None),
-        _ => Err(bad()),
-    }
+    let id_type = match prefix {
+        "PNO" => IdentifierType::Pno,
+        "PAS" => IdentifierType::Pas,
+        "IDC" => IdentifierType::Idc,
+        _ => return Err(bad()),
+    };
+    Ok(PersonId {
+        id_type,
+        country: cc.to_owned(),
+        national_id: nid.to_owned(),
+    })
 }
 
 fn check_document(doc: &str) -> Result<(), Problem> {
@@ -329,218 +337,119 @@ fn latest_certificate(
     key_type: KeyType,
     valid_only: bool,
 ) -> Result<Option<store::CertRecord>, Problem> {
-    Ok(app
-        .store
-        .certificates_of(account_id)?
-        .into_iter()
-        .rfind(|c| c.key_type == key_type && (!valid_only || c.revoked.is_none())))
+    Ok(core_cert::latest_certificate(
+        &*app.store,
+        account_id,
+        key_type,
+        valid_only,
+    )?)
 }
 
-fn start_session(app: &App, s: Start) -> Result<serde_json::Value, Problem> {
-    let cfg = &app.config.rp_api;
-    let now_ms = store::unix_now_ms();
-    let now = now_ms / 1000;
-    // The same request again inside the window gets the same session.
-    if let Some(prev) = app.store.idempotent_session(
-        &s.rp_uuid,
-        &s.request_hash,
-        now_ms - cfg.idempotency_seconds * 1000,
-    )? {
-        info!(session_id = %prev.transaction_id, "repeated request, same session");
-        return start_response(app, &prev);
-    }
-    let key_type = if s.session_type == session::AUTH {
-        KeyType::Auth
-    } else {
-        KeyType::Sign
-    };
-    let (accounts, restriction) = match &s.target {
-        Target::Anonymous => (Vec::new(), None),
-        Target::Document(doc) | Target::Linked { document: doc, .. } => {
+/// The core's start request for a parsed REST request: the path's target checked in form,
+/// the interactions' display text and VC choice, the message to sign.
+fn core_request(s: &Start) -> Result<StartRequest, Problem> {
+    let target = match &s.target {
+        Target::Anonymous => core_start::Target::Anonymous,
+        Target::Document(doc) => {
             check_document(doc)?;
-            let acc = app
-                .store
-                .account_by_document(doc)
-                .map_err(|_| Problem::not_found())?;
-            if acc.state != AccountState::Active || acc.expires_at <= now {
-                return Err(Problem::not_found());
+            core_start::Target::Document(doc.clone())
+        }
+        Target::Linked { document, linked } => {
+            check_document(document)?;
+            core_start::Target::Linked {
+                document: document.clone(),
+                session_id: linked.clone(),
             }
-            (vec![acc], Some(format!("document:{doc}")))
         }
-        Target::Etsi(id) => {
-            let Some((cc, nid)) = parse_etsi(id)? else {
-                return Err(Problem::not_found());
-            };
-            let accs: Vec<_> = app
-                .store
-                .active_accounts_of(&cc, &nid)?
-                .into_iter()
-                .filter(|a| a.expires_at > now)
-                .collect();
-            (accs, Some(format!("person:{cc}:{nid}")))
-        }
+        Target::Etsi(id) => core_start::Target::Person(parse_etsi(id)?),
     };
-    if !matches!(s.target, Target::Anonymous) {
-        // Only accounts whose certificate reaches the requested level qualify.
-        let wanted = s.params.certificate_level;
-        let mut suitable = Vec::new();
-        for a in accounts.iter() {
-            if let Some(c) = latest_certificate(app, &a.id, key_type, true)?
-                && wanted.is_met_by(level_reached(&c)?)
-            {
-                suitable.push(a.clone());
-            }
-        }
-        if suitable.is_empty() {
-            return Err(Problem::not_found());
-        }
-    }
-    if let Target::Linked { document, linked } = &s.target {
-        // overview_of_api_endpoints.txt: "Notification based certificate-choice cannot be
-        // connected to notification based linked signature session endpoint with
-        // linkedSessionID"; openapi `LinkedSessionID`: "sessionID of the previous device-link
-        // based certificate-choice session". Anything else is an invalid request (400).
-        let ok = match app.store.rp_session(linked)? {
-            Some(l)
-                if l.rp_uuid == s.rp_uuid
-                    && l.session_type == session::CERT
-                    && l.flow == session::FLOW_DEVICE_LINK =>
-            {
-                let lt = app.store.transaction(linked, now)?;
-                let by = lt
-                    .answered_by
-                    .as_deref()
-                    .map(|a| app.store.account(a))
-                    .transpose()?;
-                lt.end_result == Some(store::EndResult::Ok)
-                    && by.is_some_and(|a| &a.document_number == document)
-            }
-            _ => false,
-        };
-        if !ok {
-            return Err(Problem::bad_request(
-                "linkedSessionID does not name a completed device-link certificate choice of this document",
-            ));
-        }
-    }
-    let notification = s.flow != session::FLOW_DEVICE_LINK;
-    // Which accounts can answer now: the key must be usable.
-    let mut usable = Vec::new();
-    if notification {
-        for a in &accounts {
-            let kp = app.store.key_pair(&a.id, key_type)?;
-            if kp.status != KeyPairStatus::Disabled && !kp.is_locked(now) {
-                usable.push((a.clone(), kp));
-            }
-        }
-    }
     let interactions = if s.params.interactions.is_empty() {
         Vec::new()
     } else {
         let flow = match s.flow {
-            session::FLOW_DEVICE_LINK => t::InteractionFlow::DeviceLink,
-            session::FLOW_LINKED => t::InteractionFlow::LinkedNotification,
-            _ => t::InteractionFlow::Notification,
+            Flow::DeviceLink => t::InteractionFlow::DeviceLink,
+            Flow::Linked => t::InteractionFlow::LinkedNotification,
+            Flow::Notification => t::InteractionFlow::Notification,
         };
         t::decode_interactions(&s.params.interactions, flow)?
     };
-    let verification_code = match (notification, s.session_type) {
-        (true, session::AUTH) => s
-            .params
-            .rp_challenge
-            .as_deref()
-            .and_then(vc::authentication_vc_b64)
-            .unwrap_or_default(),
-        (true, session::SIGN) if s.flow == session::FLOW_NOTIFICATION => {
-            vc::generate_numeric4(&mut OsRng)
-        }
-        _ => String::new(),
-    };
-    let vc_choices = if !verification_code.is_empty()
-        && interactions.iter().any(|i| {
-            i.interaction_type() == t::InteractionType::ConfirmationMessageAndVerificationCodeChoice
-        }) {
-        core_vc::vc_choices(&verification_code, &mut OsRng)
-    } else {
-        Vec::new()
-    };
     let hash = s.params.hash_algorithm.map(core_hash);
     let scheme = s.params.signature_algorithm.map(core_scheme);
-    let mut targets = Vec::new();
-    for (a, kp) in &usable {
-        let x = if s.session_type == session::SIGN {
-            raw_digest_message(&s.params, &kp.composite_modulus)?
-        } else {
-            Vec::new()
-        };
-        targets.push((a.id.clone(), x));
-    }
-    let id = uuid::Uuid::new_v4().to_string();
-    let tx = TxRecord {
-        id: id.clone(),
-        kind: match s.session_type {
-            session::AUTH => TxKind::Authentication,
-            session::SIGN => TxKind::Signature,
-            _ => TxKind::CertificateChoice,
+    let message = match (s.kind, hash, scheme) {
+        (TxKind::Signature, Some(hash), Some(scheme)) => Message::Digest(DigestToSign {
+            hash,
+            scheme,
+            digest: s.digest.clone(),
+        }),
+        (TxKind::Signature, _, _) => return Err(internal("signing session without digest")),
+        (TxKind::Authentication, _, _) => Message::DeviceBuilt {
+            hash: hash.unwrap_or(HashAlgorithm::Sha256),
+            scheme: scheme.unwrap_or(SignatureScheme::Pss),
         },
-        relying_party: s.params.relying_party_name.clone(),
-        key_type,
-        hash: hash.unwrap_or(tandem_client_core::encoding::HashAlgorithm::Sha256),
-        scheme: scheme.unwrap_or(tandem_client_core::encoding::SignatureScheme::Pss),
-        digest: s.digest.clone(),
+        (TxKind::CertificateChoice, _, _) => Message::Nothing,
+    };
+    Ok(StartRequest {
+        kind: s.kind,
+        target,
+        flow: s.flow,
+        message,
+        vc: VcRule::rp_api(s.kind, s.flow, s.params.rp_challenge.as_deref()),
+        vc_choice: interactions.iter().any(|i| {
+            i.interaction_type() == t::InteractionType::ConfirmationMessageAndVerificationCodeChoice
+        }),
+        relying_party_name: s.params.relying_party_name.clone(),
         display_text: interactions
             .first()
             .map(|i| i.display_text().to_owned())
             .unwrap_or_default(),
-        verification_code,
-        vc_choices,
-        state: TxState::Running,
-        end_result: None,
-        signature: None,
-        answered_by: None,
-        created_at: now,
-        expires_at: now + i64::from(app.config.timeouts.transaction_seconds),
-    };
-    let (token, secret) = if s.flow == session::FLOW_DEVICE_LINK {
-        let mut sec = vec![0u8; 32];
-        OsRng.fill_bytes(&mut sec);
-        (Some(session_token()), Some(sec))
+        timeout_seconds: None,
+        api: Api::RpApiV3(RestStart {
+            rp_uuid: s.rp_uuid.clone(),
+            request_hash: s.request_hash.clone(),
+            certificate_level: s.params.certificate_level,
+            params: s.params.to_json(),
+        }),
+    })
+}
+
+/// Starts the session in the core (or finds the identical request's session) and answers
+/// with its start response: 404 when no account qualifies, 400 for a bad linked session.
+fn start_session(app: &App, s: Start) -> Result<serde_json::Value, Problem> {
+    let request = core_request(&s)?;
+    let settings = StartSettings::of(&app.config);
+    let started = core_start::start(&*app.store, &settings, &request, &SystemClock, &mut OsRng)
+        .map_err(|e| match e {
+            StartRefused::NoSuchAccount | StartRefused::NoSuitableCertificate => {
+                Problem::not_found()
+            }
+            StartRefused::BadLinkedSession => Problem::bad_request(e.to_string()),
+            StartRefused::Store(e) => e.into(),
+            other => internal(other),
+        })?;
+    let session = started
+        .session
+        .as_ref()
+        .ok_or_else(|| internal("REST start without a session"))?;
+    if started.repeated {
+        info!(session_id = %started.transaction_id, "repeated request, same session");
     } else {
-        (None, None)
-    };
-    let rs = RpSession {
-        transaction_id: id.clone(),
-        rp_uuid: s.rp_uuid.clone(),
-        session_type: s.session_type.into(),
-        flow: s.flow.into(),
-        session_token: token,
-        session_secret: secret,
-        restriction,
-        params: s.params.to_json(),
-        request_hash: s.request_hash.clone(),
-        created_at_ms: store::unix_now_ms(),
-    };
-    app.store.create_rp_session(&tx, &targets, &rs)?;
-    if notification && targets.is_empty() {
-        // Every account of the person has this key locked or disabled.
-        app.store
-            .end_transaction(&id, store::EndResult::DocumentUnusable, None, now, None)?;
+        for a in &started.notify {
+            app.notify(a);
+        }
+        info!(
+            session_id = %started.transaction_id,
+            session_type = session.session_type,
+            flow = session.flow,
+            devices = started.notify.len(),
+            "REST session started"
+        );
     }
-    for (a, _) in &targets {
-        app.notify(a);
-    }
-    info!(session_id = %id, session_type = s.session_type, flow = s.flow, devices = targets.len(), "REST session started");
-    start_response(app, &rs)
+    start_response(app, session, &started.verification_code)
 }
 
-/// A `sessionToken`: 24 random alphanumerics (about 143 bits), as in the spec's examples;
-/// links carry it without URL encoding.
-fn session_token() -> String {
-    crate::service::random_alphanumeric(24)
-}
-
-/// The start response of a stored session (also for a repeated request).
-fn start_response(app: &App, s: &RpSession) -> Result<serde_json::Value, Problem> {
+/// The start response of a stored session (also for a repeated request); `vc` is the
+/// session's verification code.
+fn start_response(app: &App, s: &RpSession, vc: &str) -> Result<serde_json::Value, Problem> {
     let v = if s.flow == session::FLOW_DEVICE_LINK {
         serde_json::to_value(t::DeviceLinkSessionResponse {
             session_id: s.transaction_id.clone(),
@@ -549,14 +458,11 @@ fn start_response(app: &App, s: &RpSession) -> Result<serde_json::Value, Problem
             device_link_base: app.config.rp_api.device_link_base.clone(),
         })
     } else if s.session_type == session::SIGN && s.flow == session::FLOW_NOTIFICATION {
-        let tx = app
-            .store
-            .transaction(&s.transaction_id, store::unix_now())?;
         serde_json::to_value(t::NotificationSigningResponse {
             session_id: s.transaction_id.clone(),
             vc: t::Vc {
                 vc_type: t::VerificationCodeType::Numeric4,
-                value: tx.verification_code,
+                value: vc.to_owned(),
             },
         })
     } else {
@@ -682,7 +588,7 @@ type Parsed = (String, String, Start);
 async fn start(rest: Rest, from: SocketAddr, kind: Kind, target: Target, body: Bytes) -> Answer {
     let hash = request_hash(&format!("{kind:?}:{target:?}"), &body);
     let (uuid, name, start) = parse_start(kind, target, &body, hash)?;
-    if start.flow != session::FLOW_DEVICE_LINK {
+    if start.flow != Flow::DeviceLink {
         tandem_rp::api::callback_url::refuse_in_notification_request(&body)?;
     }
     let rp = admit(&rest, &uuid, &name, from.ip())?;
@@ -710,15 +616,15 @@ fn check_device_ip_sharing(rp: &RelyingParty, params: &SessionParams) -> Result<
 fn parsed(
     uuid: String,
     name: String,
-    session_type: &'static str,
-    flow: &'static str,
+    kind: TxKind,
+    flow: Flow,
     target: Target,
     params: SessionParams,
     digest: Vec<u8>,
     request_hash: Vec<u8>,
 ) -> Parsed {
     let start = Start {
-        session_type,
+        kind,
         flow,
         target,
         rp_uuid: uuid.clone(),
@@ -731,7 +637,12 @@ fn parsed(
 
 #[allow(clippy::too_many_lines)]
 fn parse_start(kind: Kind, target: Target, body: &Bytes, hash: Vec<u8>) -> Result<Parsed, Problem> {
-    use session::{AUTH, CERT, FLOW_DEVICE_LINK as DL, FLOW_LINKED, FLOW_NOTIFICATION as N, SIGN};
+    const AUTH: TxKind = TxKind::Authentication;
+    const SIGN: TxKind = TxKind::Signature;
+    const CERT: TxKind = TxKind::CertificateChoice;
+    const DL: Flow = Flow::DeviceLink;
+    const N: Flow = Flow::Notification;
+    const FLOW_LINKED: Flow = Flow::Linked;
     Ok(match kind {
         Kind::AuthDeviceLink => {
             let r: t::DeviceLinkAuthenticationRequest = parse(body)?;

@@ -7,6 +7,12 @@
 //! written once, here or in [`crate::lockout`].
 //!
 //! Nothing in this module knows tonic, axum, protobuf or JSON.
+//!
+//! - [`start`]: start a transaction for either relying-party API.
+//! - [`certificate`]: an account's current certificate and the level it reaches.
+
+pub mod certificate;
+pub mod start;
 
 pub mod envelope;
 pub mod register;
@@ -46,7 +52,30 @@ impl Clock for FixedClock {
 /// PSS salts, clone tokens). The server passes `OsRng`; tests may pass a seeded one.
 pub type Rng<'a> = &'a mut dyn rand_core::CryptoRngCore;
 
+/// A random (version 4) UUID from the RNG's bytes, hyphenated lower case.
+pub fn random_uuid(rng: Rng<'_>) -> String {
+    let mut b = [0u8; 16];
+    rng.fill_bytes(&mut b);
+    uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+}
+
+/// `len` characters drawn uniformly from `A-Z a-z 0-9` (tokens that travel unencoded).
+pub fn random_alphanumeric(rng: Rng<'_>, len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        let mut b = [0u8; 1];
+        rng.fill_bytes(&mut b);
+        // 248 = 4·62: rejection sampling keeps the choice uniform.
+        if b[0] < 248 {
+            out.push(char::from(ALPHABET[usize::from(b[0] % 62)]));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -55,5 +84,21 @@ mod tests {
         assert_eq!(FixedClock(1_999).now(), 1);
         assert_eq!(FixedClock(-1).now(), -1);
         assert!(SystemClock.now() > 1_700_000_000);
+    }
+
+    #[test]
+    fn random_values_come_from_the_rng_passed_in() {
+        use rand::SeedableRng as _;
+        let draw = |seed| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            (random_uuid(&mut rng), random_alphanumeric(&mut rng, 24))
+        };
+        let (id, token) = draw(7);
+        assert_eq!(draw(7), (id.clone(), token.clone()));
+        assert_ne!(draw(8).0, id);
+        let parsed = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(token.len(), 24);
+        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric()));
     }
 }

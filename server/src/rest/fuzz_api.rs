@@ -6,14 +6,16 @@ use axum::body::Bytes;
 use axum::extract::Query;
 use axum::http::Uri;
 use tandem_rp::api::problem::Problem;
-use tandem_rp::api::session::{self, SessionParams};
+use tandem_rp::api::session::SessionParams;
 use tandem_rp::api::types as t;
 
 use super::{
-    Kind, StatusQuery, Target, TestAccountScan, check_document, parse_etsi, parse_start,
-    request_hash, status_timeout,
+    Kind, StatusQuery, Target, TestAccountScan, check_document, core_request, parse_etsi,
+    parse_start, request_hash, status_timeout,
 };
+use crate::core::start::Flow;
 use crate::service::rp_device::raw_digest_message;
+use crate::store::TxKind;
 
 /// The session-start routes of [`super::router`]: the request kind and which path
 /// parameter it has (`None`: anonymous; `Some(true)`: document number; `Some(false)`: ETSI
@@ -82,9 +84,9 @@ pub fn start_request(route: usize, path: &str, body: &[u8]) -> Result<(), Proble
     let params = &start.params;
     if !params.interactions.is_empty() {
         let flow = match start.flow {
-            session::FLOW_DEVICE_LINK => t::InteractionFlow::DeviceLink,
-            session::FLOW_LINKED => t::InteractionFlow::LinkedNotification,
-            _ => t::InteractionFlow::Notification,
+            Flow::DeviceLink => t::InteractionFlow::DeviceLink,
+            Flow::Linked => t::InteractionFlow::LinkedNotification,
+            Flow::Notification => t::InteractionFlow::Notification,
         };
         // Validation accepted them, so the session start must too.
         let list = t::decode_interactions(&params.interactions, flow)
@@ -98,7 +100,11 @@ pub fn start_request(route: usize, path: &str, body: &[u8]) -> Result<(), Proble
         &back, params,
         "session parameters changed in their stored form"
     );
-    if start.session_type == session::SIGN {
+    // What the handler hands the core: every check above passed, so the conversion must.
+    let request = core_request(&start)
+        .unwrap_or_else(|e| panic!("validated request not converted for the core: {e:?}"));
+    assert_eq!(request.kind, start.kind);
+    if start.kind == TxKind::Signature {
         let x = raw_digest_message(params, &composite_modulus())
             .unwrap_or_else(|e| panic!("validated digest does not encode: {e:?}"));
         assert_eq!(x.len(), COMPOSITE_BITS / 8);

@@ -31,18 +31,7 @@ pub(crate) use device::random_bytes;
 
 /// `len` random characters of `[A-Za-z0-9]`, uniformly (session tokens, generated PINs).
 pub(crate) fn random_alphanumeric(len: usize) -> String {
-    use rand_core::RngCore as _;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut out = String::with_capacity(len);
-    while out.len() < len {
-        let mut b = [0u8; 1];
-        rand_core::OsRng.fill_bytes(&mut b);
-        // 248 = 4·62: rejection sampling keeps the choice uniform.
-        if b[0] < 248 {
-            out.push(char::from(ALPHABET[usize::from(b[0] % 62)]));
-        }
-    }
-    out
+    crate::core::random_alphanumeric(&mut rand_core::OsRng, len)
 }
 pub use rp::RelyingPartyService;
 

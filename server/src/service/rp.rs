@@ -4,9 +4,7 @@
 use std::sync::Arc;
 
 use rand_core::OsRng;
-use tandem_client_core::encoding::{self, SignatureScheme};
-use tandem_client_core::types::KeyType;
-use tandem_client_core::{hazmat, vc};
+use tandem_client_core::encoding::SignatureScheme;
 use tandem_proto::v1 as pb;
 use tandem_proto::v1::relying_party_server::RelyingParty;
 use tonic::{Request, Response, Status};
@@ -14,7 +12,12 @@ use tracing::{info, instrument};
 
 use super::convert::{self, ident};
 use super::{ApiError, App, now};
-use crate::store::{self, AccountState, KeyPairStatus, TxKind, TxRecord, TxState};
+use crate::core::SystemClock;
+use crate::core::start::{
+    self, Api, DigestToSign, Flow, Message, PersonId, StartRefused, StartRequest, StartSettings,
+    Target, VcRule,
+};
+use crate::store::{self, TxKind, TxState};
 
 /// Longest display text (as the Smart-ID API's `displayText200`).
 const MAX_DISPLAY_TEXT: usize = 200;
@@ -34,16 +37,11 @@ impl RelyingPartyService {
     async fn start(
         &self,
         req: pb::StartTransactionRequest,
-        kind: &'static str,
+        kind: TxKind,
     ) -> Result<Response<pb::StartTransactionResponse>, Status> {
-        let key_type = if kind == "AUTHENTICATION" {
-            KeyType::Auth
-        } else {
-            KeyType::Sign
-        };
         let (response, targets) = self
             .app
-            .blocking(move |app| start_transaction(app, &req, kind, key_type))
+            .blocking(move |app| start_transaction(app, &req, kind))
             .await
             .map_err(ApiError::into_status)?;
         for account_id in targets {
@@ -154,11 +152,12 @@ pub(super) fn check_start<'a>(
     })
 }
 
+/// Converts a checked request to the core's start request, starts, and maps a refusal to
+/// its status: NotFound (no active account), FailedPrecondition (no usable key).
 fn start_transaction(
     app: &App,
     req: &pb::StartTransactionRequest,
-    kind: &'static str,
-    key_type: KeyType,
+    kind: TxKind,
 ) -> Result<(pb::StartTransactionResponse, Vec<String>), ApiError> {
     let CheckedStart {
         hash,
@@ -166,90 +165,55 @@ fn start_transaction(
         timeout,
         target,
     } = check_start(req, &app.config.timeouts)?;
-    let accounts = match target {
-        StartTarget::Document(doc) => {
-            let acc = app
-                .store
-                .account_by_document(doc)
-                .map_err(|_| ApiError::NotFound("no account with that document number".into()))?;
-            if acc.state != AccountState::Active {
-                return Err(ApiError::NotFound(
-                    "no account with that document number".into(),
-                ));
-            }
-            vec![acc]
-        }
+    let (target, not_found) = match target {
+        StartTarget::Document(doc) => (
+            Target::Document(doc.to_owned()),
+            "no account with that document number",
+        ),
         StartTarget::Person {
             country,
             national_id,
-        } => app.store.active_accounts_of(&country, &national_id)?,
+        } => (
+            Target::Person(PersonId::pno(country, national_id)),
+            "no active account for that person",
+        ),
     };
-    let now = now();
-    let mut targets = Vec::new();
-    for acc in &accounts {
-        if acc.expires_at <= now {
-            continue;
-        }
-        let kp = app.store.key_pair(&acc.id, key_type)?;
-        if kp.status == KeyPairStatus::Disabled || kp.is_locked(now) {
-            continue;
-        }
-        let bits = hazmat::bit_length(&kp.composite_modulus);
-        let x = match scheme {
-            SignatureScheme::Pkcs1v15 => encoding::encode_pkcs1v15(hash, &req.digest, bits),
-            SignatureScheme::Pss => encoding::encode_pss(hash, &req.digest, bits, &mut OsRng),
-        }
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-        targets.push((acc.id.clone(), x));
-    }
-    if targets.is_empty() {
-        return Err(if accounts.is_empty() {
-            ApiError::NotFound("no active account for that person".into())
-        } else {
-            ApiError::FailedPrecondition(format!(
-                "the {key_type} key is locked, disabled or expired"
-            ))
-        });
-    }
-    let verification_code = vc::verification_code(&req.digest);
-    let vc_choices = if req.vc_choice {
-        vc::vc_choices(&verification_code, &mut OsRng)
-    } else {
-        Vec::new()
-    };
-    let id = uuid::Uuid::new_v4().to_string();
-    app.store.create_transaction(
-        &TxRecord {
-            id: id.clone(),
-            kind: if kind == "AUTHENTICATION" {
-                TxKind::Authentication
-            } else {
-                TxKind::Signature
-            },
-            relying_party: req.relying_party_name.clone(),
-            key_type,
+    let request = StartRequest {
+        kind,
+        target,
+        flow: Flow::Notification,
+        message: Message::Digest(DigestToSign {
             hash,
             scheme,
             digest: req.digest.clone(),
-            display_text: req.display_text.clone(),
-            verification_code: verification_code.clone(),
-            vc_choices,
-            state: TxState::Running,
-            end_result: None,
-            signature: None,
-            answered_by: None,
-            created_at: now,
-            expires_at: now + i64::from(timeout),
-        },
-        &targets,
-    )?;
-    info!(transaction_id = %id, kind, devices = targets.len(), "transaction started");
+        }),
+        vc: VcRule::FromDigest,
+        vc_choice: req.vc_choice,
+        relying_party_name: req.relying_party_name.clone(),
+        display_text: req.display_text.clone(),
+        timeout_seconds: Some(timeout),
+        api: Api::Grpc,
+    };
+    let settings = StartSettings::of(&app.config);
+    let started = start::start(&*app.store, &settings, &request, &SystemClock, &mut OsRng)
+        .map_err(|e| match e {
+            StartRefused::NoSuchAccount => ApiError::NotFound(not_found.into()),
+            StartRefused::NoUsableKey(_) => ApiError::FailedPrecondition(e.to_string()),
+            StartRefused::Store(e) => e.into(),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+    info!(
+        transaction_id = %started.transaction_id,
+        kind = kind.as_str(),
+        devices = started.notify.len(),
+        "transaction started"
+    );
     Ok((
         pb::StartTransactionResponse {
-            transaction_id: id,
-            verification_code,
+            transaction_id: started.transaction_id,
+            verification_code: started.verification_code,
         },
-        targets.into_iter().map(|(a, _)| a).collect(),
+        started.notify,
     ))
 }
 
@@ -260,7 +224,8 @@ impl RelyingParty for RelyingPartyService {
         &self,
         request: Request<pb::StartTransactionRequest>,
     ) -> Result<Response<pb::StartTransactionResponse>, Status> {
-        self.start(request.into_inner(), "AUTHENTICATION").await
+        self.start(request.into_inner(), TxKind::Authentication)
+            .await
     }
 
     #[instrument(skip_all)]
@@ -268,7 +233,7 @@ impl RelyingParty for RelyingPartyService {
         &self,
         request: Request<pb::StartTransactionRequest>,
     ) -> Result<Response<pb::StartTransactionResponse>, Status> {
-        self.start(request.into_inner(), "SIGNATURE").await
+        self.start(request.into_inner(), TxKind::Signature).await
     }
 
     async fn get_transaction_status(

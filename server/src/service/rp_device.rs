@@ -48,13 +48,13 @@ pub(crate) fn raw_digest_message(
     let digest = STANDARD
         .decode(digest)
         .map_err(|_| ApiError::Internal("stored digest is not Base64".into()))?;
-    let bits = hazmat::bit_length(composite_modulus);
-    let hash = core_hash(hash);
-    match core_scheme(alg) {
-        SignatureScheme::Pss => encoding::encode_pss(hash, &digest, bits, &mut OsRng),
-        SignatureScheme::Pkcs1v15 => encoding::encode_pkcs1v15(hash, &digest, bits),
-    }
-    .map_err(|e| ApiError::Internal(e.to_string()))
+    let d = crate::core::start::DigestToSign {
+        hash: core_hash(hash),
+        scheme: core_scheme(alg),
+        digest,
+    };
+    crate::core::start::encode_message(&d, composite_modulus, &mut OsRng)
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// What the app needs to show and sign a REST session.
