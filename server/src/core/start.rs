@@ -33,7 +33,7 @@ mod rp_api;
 #[cfg(test)]
 mod tests;
 
-use rp_api::{check_linked, require_certificate, rest_session};
+use rp_api::{check_linked, rest_session, suitable_accounts};
 
 /// The configured values a start depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,11 +338,12 @@ pub fn start(
         });
     }
     let key_type = req.key_type();
-    let (accounts, restriction) = resolve_target(store, &req.target, rest.is_some(), now)?;
+    let (mut accounts, restriction) = resolve_target(store, &req.target, rest.is_some(), now)?;
     if let Some(rest) = rest
         && req.target != Target::Anonymous
     {
-        require_certificate(store, &accounts, key_type, rest.certificate_level)?;
+        // Only accounts whose certificate reaches the requested level are asked.
+        accounts = suitable_accounts(store, accounts, key_type, rest.certificate_level)?;
     }
     if let (
         Some(rest),

@@ -16,22 +16,26 @@ const SESSION_TOKEN_LEN: usize = 24;
 /// Length of a device-link `sessionSecret` (the authCode key), in bytes.
 const SESSION_SECRET_LEN: usize = 32;
 
-/// At least one account must have a valid (not revoked) certificate of the key that
-/// reaches the requested level.
-pub(super) fn require_certificate(
+/// The accounts with a valid (not revoked) certificate of the key that reaches the
+/// requested level; only they are asked. None is a refusal.
+pub(super) fn suitable_accounts(
     store: &dyn Store,
-    accounts: &[Account],
+    accounts: Vec<Account>,
     key_type: KeyType,
     wanted: CertificateLevel,
-) -> Result<(), StartRefused> {
+) -> Result<Vec<Account>, StartRefused> {
+    let mut suitable = Vec::with_capacity(accounts.len());
     for a in accounts {
         if let Some(c) = latest_certificate(store, &a.id, key_type, true)?
             && wanted.is_met_by(level_reached(&c).map_err(StartRefused::Certificate)?)
         {
-            return Ok(());
+            suitable.push(a);
         }
     }
-    Err(StartRefused::NoSuitableCertificate)
+    if suitable.is_empty() {
+        return Err(StartRefused::NoSuitableCertificate);
+    }
+    Ok(suitable)
 }
 
 /// overview_of_api_endpoints.txt: "Notification based certificate-choice cannot be connected

@@ -339,6 +339,26 @@ fn a_person_target_reaches_every_account_whose_key_is_usable() {
 }
 
 #[test]
+fn a_rest_person_target_asks_only_accounts_whose_certificate_reaches_the_level() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let qualified = account(&store, 1, "30303039914", NOW + 1000, "QUALIFIED");
+    let advanced = account(&store, 2, "30303039914", NOW + 1000, "ADVANCED");
+    let start = |level| {
+        rest(
+            TxKind::Signature,
+            Flow::Notification,
+            person("30303039914"),
+            level,
+        )
+    };
+    let s = run(&store, &start(CertificateLevel::Qualified)).unwrap();
+    assert_eq!(s.notify, vec![qualified.id.clone()]);
+    assert!(pending(&store, &advanced).is_empty());
+    let s = run(&store, &start(CertificateLevel::Advanced)).unwrap();
+    assert_eq!(s.notify, vec![qualified.id.clone(), advanced.id.clone()]);
+}
+
+#[test]
 fn unknown_deleted_and_foreign_targets_are_no_such_account() {
     let store = SqliteStore::open_in_memory().unwrap();
     let a = account(&store, 1, "30303039914", NOW + 1000, "QUALIFIED");
