@@ -352,7 +352,7 @@ pub fn confirm(
     })?;
     let (counted, counted_state) = match counted {
         Gated::Counted(failures, state) => (failures, state),
-        Gated::Refused(confirmed) => return Ok(confirmed),
+        Gated::Refused(confirmed) => return Ok(*confirmed),
     };
     let verdict = signing::evaluate_share_within(
         ctx.hsm,
@@ -462,7 +462,7 @@ enum Gated {
     /// Counted and committed: the failures with it, and the counters as written.
     Counted(u32, AttemptCounters),
     /// Locked or disabled: answered, nothing counted.
-    Refused(Confirmed),
+    Refused(Box<Confirmed>),
 }
 
 /// The gate: the attempt is committed as a failure before the share is judged. The policy
@@ -486,14 +486,15 @@ fn gate(
         }
         AttemptGate::Locked { until } => {
             let kp = ctx.store.key_pair(account_id, kp.key_type)?;
-            return Ok(Gated::Refused(refuse(
-                ConfirmOutcome::Locked { until },
-                &kp,
-            )?));
+            let refused = refuse(ConfirmOutcome::Locked { until }, &kp)?;
+            return Ok(Gated::Refused(Box::new(refused)));
         }
         AttemptGate::Disabled => {
             let kp = ctx.store.key_pair(account_id, kp.key_type)?;
-            return Ok(Gated::Refused(refuse(ConfirmOutcome::Disabled, &kp)?));
+            return Ok(Gated::Refused(Box::new(refuse(
+                ConfirmOutcome::Disabled,
+                &kp,
+            )?)));
         }
     };
     // Something else (the operator) moved the counters meanwhile: read what was counted.
