@@ -9,9 +9,17 @@
 //! Nothing in this module knows tonic, axum, protobuf or JSON.
 //!
 //! - [`start`]: start a transaction for either relying-party API.
+//! - [`confirm`]: judge a device's confirmation (attempt gate, verdict, clone detection).
+//! - [`refuse`]: end a transaction the person declined.
+//! - [`clone_token`]: renew a key pair's clone-detection token.
+//! - [`register`]: registration, from the first request to the account.
+//! - [`envelope`]: device envelopes checked and opened in the HSM.
 //! - [`certificate`]: an account's current certificate and the level it reaches.
 
 pub mod certificate;
+pub mod clone_token;
+pub mod confirm;
+pub mod refuse;
 pub mod start;
 
 pub mod envelope;

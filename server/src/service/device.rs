@@ -6,23 +6,21 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use rand_core::{OsRng, RngCore};
-use tandem_client_core::envelope;
-use tandem_client_core::types::KeyType;
+use tandem_client_core::types::{CloneToken, KeyType};
 use tandem_proto::v1 as pb;
 use tandem_proto::v1::device_server::Device;
 use tokio_stream::Stream;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 use tracing::{info, instrument};
 
+use super::confirmation;
 use super::convert::{self, exact, ident};
 use super::registration::{self, SealedReplies};
-use super::rp_device::RpConfirm;
 use super::{ApiError, App, Retransmission, now};
 use crate::core::SystemClock;
-use crate::core::register;
-use crate::lockout::AttemptCounters;
-use crate::signing::{self, ServerKeyRef, ShareVerdict};
-use crate::store::{self, Account, AttemptGate, KeyPairStatus, secret_hash};
+use crate::core::clone_token::{self, Refreshed};
+use crate::core::{confirm, refuse, register};
+use crate::store::{self, Account};
 
 /// A conversion that cannot fail after the length check before it.
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -57,66 +55,15 @@ fn answer<T>(r: Result<Result<T, Status>, ApiError>) -> Res<T> {
     }
 }
 
-/// A `Confirm` answer with the key pair's state after it.
-fn confirm_response(
-    outcome: pb::ConfirmOutcome,
-    next_clone_token: Vec<u8>,
-    kp: &store::KeyPair,
-    policy: &crate::lockout::LockoutPolicy,
-    now: i64,
-) -> pb::ConfirmResponse {
-    pb::ConfirmResponse {
-        outcome: outcome as i32,
-        next_clone_token,
-        key_state: Some(convert::key_state(kp, policy, now)),
-    }
-}
-
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     OsRng.fill_bytes(&mut b);
     b
 }
 
-/// Checks the form of a device envelope before anything touches the HSM
-/// ([`crate::core::envelope::check_envelope`]).
-fn parse_envelope(field: &'static str, bytes: &[u8]) -> Result<(), ApiError> {
-    Ok(crate::core::envelope::check_envelope(field, bytes)?)
-}
-
 /// Whether this server keeps `d1''` as RSA key token objects (`token-rsa`).
 fn token_rsa(app: &App) -> bool {
     app.config.hsm.share_exponentiation == crate::hsm::ShareExponentiation::TokenRsa
-}
-
-/// Opens a device envelope inside the HSM. A bad envelope is the sender's fault.
-fn open_envelope(
-    app: &App,
-    field: &'static str,
-    bytes: &[u8],
-    aad: &[u8],
-) -> Result<zeroize::Zeroizing<Vec<u8>>, ApiError> {
-    Ok(crate::core::envelope::open_envelope(
-        &app.hsm,
-        app.config.hsm.call_timeout(),
-        field,
-        bytes,
-        aad,
-    )?)
-}
-
-/// What the app is told when the HSM fails (or does not answer in time) during a
-/// confirmation. The same whether or not the PIN was right: no PIN oracle.
-const HSM_ABORT_MESSAGE: &str = "the server could not complete the signature (HSM failure); the transaction ended with SERVER_ERROR and no PIN attempt was counted";
-
-/// A share s1' must be a number below n1 of n1's length.
-fn check_share(share: &[u8], n1: &[u8]) -> Result<(), ApiError> {
-    if share.len() != n1.len() || share >= n1 {
-        return Err(ApiError::InvalidArgument(
-            "signature share has the wrong size".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// Authenticates a device credential.
@@ -482,18 +429,18 @@ impl Device for DeviceService {
                 if let Some(stored) = rt.lookup::<pb::RefuseResponse>(&app.store)? {
                     return Ok(stored);
                 }
-                app.store
-                    .transaction_for_account(&req.transaction_id, &acc.id, now())?;
-                let (result, detail) =
-                    super::rp_device::refusal(app, &acc.id, &req.transaction_id, &req)?;
                 let response = pb::RefuseResponse {};
-                app.store.end_transaction_with_detail(
-                    &req.transaction_id,
-                    result,
-                    detail.as_deref(),
-                    Some(&acc.id),
-                    now(),
-                    Some(&rt.ok(&response)),
+                let refusal = refuse::RefuseRequest {
+                    account_id: &acc.id,
+                    transaction_id: &req.transaction_id,
+                    reason: confirmation::refuse_reason(&req),
+                };
+                refuse::refuse(
+                    &*app.store,
+                    &SystemClock,
+                    app.config.timeouts.transaction_seconds,
+                    &refusal,
+                    &rt.ok(&response),
                 )?;
                 app.notify(&acc.id);
                 Ok(Ok(response))
@@ -544,28 +491,31 @@ impl Device for DeviceService {
             .blocking(move |app| {
                 let _guard = guard;
                 exact("clone_token", &req.clone_token, 32)?;
-                let rt = Retransmission::new(&app.reply_master, format!("account:{}", acc.id), &req.nonce, &req)?;
+                let rt = Retransmission::new(
+                    &app.reply_master,
+                    format!("account:{}", acc.id),
+                    &req.nonce,
+                    &req,
+                )?;
                 if let Some(stored) = rt.lookup::<pb::RefreshCloneTokenResponse>(&app.store)? {
                     return Ok(stored);
                 }
-                let kp = app.store.key_pair(&acc.id, key_type)?;
-                let next = random_bytes::<32>();
-                let response = pb::RefreshCloneTokenResponse { next_clone_token: next.to_vec() };
-                let stale_msg = "stale clone-detection token: the key pair is disabled";
-                let ok = app.store.refresh_clone_token(
-                    kp.id,
-                    &secret_hash(&req.clone_token),
-                    &secret_hash(&next),
-                    now(),
-                    &rt.ok(&response),
-                    &rt.err(Code::FailedPrecondition, stale_msg),
+                let presented = CloneToken::from_slice(&req.clone_token).map_err(internal)?;
+                let refreshed = clone_token::refresh(
+                    &*app.store,
+                    &SystemClock,
+                    &mut OsRng,
+                    &acc.id,
+                    key_type,
+                    &presented,
+                    &confirmation::SealedRefresh(&rt),
                 )?;
-                if ok {
-                    Ok(Ok(response))
-                } else {
-                    tracing::warn!(account_id = %acc.id, %key_type, "clone detected on token refresh");
-                    Ok(Err(Status::failed_precondition(stale_msg)))
-                }
+                Ok(match refreshed {
+                    Refreshed::Renewed(next) => Ok(pb::RefreshCloneTokenResponse {
+                        next_clone_token: next.as_bytes().to_vec(),
+                    }),
+                    Refreshed::Stale => Err(Status::failed_precondition(confirmation::STALE_TOKEN)),
+                })
             })
             .await;
         answer(result)
@@ -640,22 +590,6 @@ impl Device for DeviceService {
     }
 }
 
-/// Test hook for the crash tests: `TANDEM_TEST_PAUSE_AFTER_COUNT_MS` makes the server
-/// wait between counting an attempt and judging the share, so a test can kill it exactly
-/// there. Unset (the default) it does nothing.
-fn crash_test_pause() {
-    static PAUSE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    let pause = PAUSE.get_or_init(|| {
-        std::env::var("TANDEM_TEST_PAUSE_AFTER_COUNT_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    });
-    if let Some(ms) = pause {
-        tracing::warn!(ms, "test hook: pausing after the attempt was counted");
-        std::thread::sleep(std::time::Duration::from_millis(*ms));
-    }
-}
-
 /// Where `Confirm`'s first trip to a blocking thread left it.
 enum Confirm {
     /// Confirmed under the key pair's lock.
@@ -693,255 +627,22 @@ fn confirm_locked(
     if let Some(stored) = rt.lookup::<pb::ConfirmResponse>(&app.store)? {
         return Ok(stored);
     }
-    let now = now();
-    let policy = &app.config.lockout;
-    let t = match read {
-        Some(t) => t,
-        None => app
-            .store
-            .transaction_for_account(&req.transaction_id, &acc.id, now)?,
+    let request = confirm::ConfirmRequest {
+        account_id: &acc.id,
+        key_type,
+        transaction_id: &req.transaction_id,
+        read,
+        answer: confirmation::answer_of(req),
+        device_ip,
     };
-    let kp = app.store.key_pair(&acc.id, key_type)?;
-    if t.tx.state != store::TxState::Running {
-        let response = confirm_response(
-            pb::ConfirmOutcome::TransactionClosed,
-            Vec::new(),
-            &kp,
-            policy,
-            now,
-        );
-        app.store.store_reply(&rt.ok(&response))?;
-        return Ok(Ok(response));
-    }
-    // Ends the transaction with `result`; the answer is stored with the end.
-    let end_with = |result: store::EndResult,
-                    outcome: pb::ConfirmOutcome,
-                    kp: &store::KeyPair|
-     -> Result<pb::ConfirmResponse, ApiError> {
-        let response = confirm_response(outcome, Vec::new(), kp, policy, now);
-        let reply = rt.ok(&response);
-        app.store
-            .end_transaction(&t.tx.id, result, Some(&acc.id), now, Some(&reply))?;
-        Ok(response)
-    };
-    // REST sessions: certificate choice needs no share; ACSP_V2 brings the app's own x.
-    let (x, vc_choice, target_outcome) =
-        match super::rp_device::check_confirm(app, acc, &t, req, &kp.composite_modulus, device_ip)?
-        {
-            RpConfirm::Grpc => (t.encoded_message.clone(), !t.tx.vc_choices.is_empty(), None),
-            RpConfirm::Sign {
-                x,
-                vc_choice,
-                outcome,
-            } => (x, vc_choice, Some(outcome)),
-            RpConfirm::CertificateChoice { .. } if kp.status == KeyPairStatus::Disabled => {
-                let outcome = pb::ConfirmOutcome::Disabled;
-                return Ok(Ok(end_with(
-                    store::EndResult::DocumentUnusable,
-                    outcome,
-                    &kp,
-                )?));
-            }
-            RpConfirm::CertificateChoice { outcome } => {
-                let answer = |o| confirm_response(o, Vec::new(), &kp, policy, now);
-                let accepted = answer(pb::ConfirmOutcome::Accepted);
-                // The answer is stored with the completion; a session another device
-                // completed first gets TRANSACTION_CLOSED instead.
-                let won = app.store.complete_without_signature(
-                    &t.tx.id,
-                    &acc.id,
-                    now,
-                    &rt.ok(&accepted),
-                    outcome.as_deref(),
-                )?;
-                if won {
-                    return Ok(Ok(accepted));
-                }
-                let closed = answer(pb::ConfirmOutcome::TransactionClosed);
-                app.store.store_reply(&rt.ok(&closed))?;
-                return Ok(Ok(closed));
-            }
-            RpConfirm::ProtocolFailure => {
-                let outcome = pb::ConfirmOutcome::TransactionClosed;
-                return Ok(Ok(end_with(
-                    store::EndResult::ProtocolFailure,
-                    outcome,
-                    &kp,
-                )?));
-            }
-        };
-    exact("clone_token", &req.clone_token, 32)?;
-    parse_envelope("share_envelope", &req.share_envelope)?;
-    // The three-code choice: a wrong pick ends the transaction; no share is judged and
-    // no PIN attempt is counted.
-    if vc_choice {
-        let right: bool = subtle::ConstantTimeEq::ct_eq(
-            req.chosen_vc.as_bytes(),
-            t.tx.verification_code.as_bytes(),
-        )
-        .into();
-        if !right {
-            let response = end_with(store::EndResult::WrongVc, pb::ConfirmOutcome::WrongVc, &kp)?;
-            info!("wrong verification code chosen");
-            return Ok(Ok(response));
-        }
-    }
-    // A malformed share is rejected before anything is counted. If the HSM cannot open it
-    // (removed, failing, too slow), the transaction ends with SERVER_ERROR; nothing was
-    // counted yet.
-    let s1 = match open_envelope(
-        app,
-        "share_envelope",
-        &req.share_envelope,
-        &envelope::aad_partial_signature(&t.tx.id, &acc.id, key_type),
-    ) {
-        Err(ApiError::Unavailable(_)) => {
-            app.store.end_transaction(
-                &t.tx.id,
-                store::EndResult::ServerError,
-                Some(&acc.id),
-                now,
-                None,
-            )?;
-            app.notify(&acc.id);
-            return Err(ApiError::Aborted(HSM_ABORT_MESSAGE.into()));
-        }
-        other => other?,
-    };
-    check_share(&s1, &kp.client_modulus)?;
-
-    // The gate: the attempt is committed as a failure before the share is judged. The
-    // policy over the counters read above says what the store counts (this key pair's lock
-    // serialises confirmations), so the answers below are built from it before each verdict.
-    let predicted = policy.gate(&kp.counters(), now).counted();
-    let counted = match app.store.begin_attempt(kp.id, policy, now)? {
-        AttemptGate::Proceed { failures } => {
-            tracing::debug!(failures, "attempt counted before judging the share");
-            crash_test_pause();
-            failures
-        }
-        gate @ (AttemptGate::Locked { .. } | AttemptGate::Disabled) => {
-            let kp = app.store.key_pair(&acc.id, key_type)?;
-            let outcome = if gate == AttemptGate::Disabled {
-                pb::ConfirmOutcome::Disabled
-            } else {
-                pb::ConfirmOutcome::Locked
-            };
-            return Ok(Ok(end_with(
-                store::EndResult::DocumentUnusable,
-                outcome,
-                &kp,
-            )?));
-        }
-    };
-    // Something else (the operator) moved the counters meanwhile: read what was counted.
-    let counted_state = match predicted {
-        Some(c) if c.consecutive_failures == counted => c,
-        _ => app.store.key_pair(&acc.id, key_type)?.counters(),
-    };
-    let verdict = signing::evaluate_share_within(
-        &app.hsm,
-        app.config.hsm.call_timeout(),
-        ServerKeyRef {
-            key_type,
-            client_modulus: &kp.client_modulus,
-            server_modulus: &kp.server_modulus,
-            server_share_blob: kp.server_share_blob.as_deref().unwrap_or_default(),
-            server_key_blob: kp.server_key_blob.as_deref().unwrap_or_default(),
-        },
-        &x,
-        &s1,
-    );
-    let verdict = match verdict {
-        Ok(v) => v,
+    let replies = confirmation::SealedConfirm { app, rt: &rt };
+    match confirm::confirm(&confirmation::confirmer(app), &mut OsRng, request, &replies) {
+        Ok(confirmed) => Ok(Ok(confirmation::confirmed_to_pb(&confirmed, app))),
         Err(e) => {
-            // No verdict (the HSM failed): the attempt is not held against the user, the
-            // transaction ends with SERVER_ERROR. The answer is the same whether or not the
-            // share would have verified, so it tells nothing about the PIN.
-            tracing::error!(error = %e, "share evaluation failed; transaction ends with SERVER_ERROR");
-            let restored = app.store.attempt_aborted(
-                kp.id,
-                counted,
-                kp.consecutive_failures,
-                kp.locked_until,
-                &t.tx.id,
-                &acc.id,
-                now,
-            )?;
-            app.notify(&acc.id);
-            if !restored {
-                tracing::warn!("the attempt count moved meanwhile and was left as it is");
+            if matches!(e, confirm::ConfirmError::HsmAborted) {
+                app.notify(&acc.id);
             }
-            return Err(ApiError::Aborted(HSM_ABORT_MESSAGE.into()));
+            Err(e.into())
         }
-    };
-    // Each verdict is written with its reply in one database transaction; the answer is
-    // built first, for the key pair state the verdict leaves, and that answer is returned.
-    let signature = match verdict {
-        ShareVerdict::Invalid => {
-            let after = policy.after_failure(&counted_state);
-            let outcome = if after.disabled {
-                pb::ConfirmOutcome::Disabled
-            } else {
-                pb::ConfirmOutcome::WrongPin
-            };
-            let answer =
-                confirm_response(outcome, Vec::new(), &kp.with_counters(&after), policy, now);
-            let kp =
-                app.store
-                    .attempt_failed(kp.id, policy, Some(&t.tx.id), now, &rt.ok(&answer))?;
-            info!(failures = kp.consecutive_failures, "wrong PIN");
-            return Ok(Ok(answer));
-        }
-        ShareVerdict::Valid { signature } => signature,
-    };
-    // The share is right. Now the clone-detection token decides.
-    let token_ok: bool = subtle::ConstantTimeEq::ct_eq(
-        kp.clone_token_hash.as_slice(),
-        secret_hash(&req.clone_token).as_slice(),
-    )
-    .into();
-    if !token_ok {
-        // Disabled, and the share was right: no failures.
-        let disabled = kp.with_counters(&AttemptCounters {
-            disabled: true,
-            consecutive_failures: 0,
-            locked_until: None,
-        });
-        let answer = confirm_response(
-            pb::ConfirmOutcome::CloneDetected,
-            Vec::new(),
-            &disabled,
-            policy,
-            now,
-        );
-        app.store
-            .clone_detected(kp.id, Some(&t.tx.id), now, &rt.ok(&answer))?;
-        tracing::warn!(account_id = %acc.id, %key_type, "clone detected: valid share with a stale token");
-        return Ok(Ok(answer));
     }
-    let next = random_bytes::<32>();
-    let mut kp_after = kp.clone();
-    kp_after.consecutive_failures = 0;
-    kp_after.locked_until = None;
-    // A running transaction is completed (ACCEPTED); one another device completed first,
-    // or that expired, gets TRANSACTION_CLOSED.
-    let answer = |o| confirm_response(o, next.to_vec(), &kp_after, policy, now);
-    let accepted = answer(pb::ConfirmOutcome::Accepted);
-    let closed = answer(pb::ConfirmOutcome::TransactionClosed);
-    let won = app.store.attempt_succeeded(
-        kp.id,
-        &secret_hash(&next),
-        Some(store::Completion {
-            transaction_id: &t.tx.id,
-            signature: &signature,
-            target_outcome: target_outcome.as_deref(),
-        }),
-        &acc.id,
-        now,
-        &rt.ok(&accepted),
-        &rt.ok(&closed),
-    )?;
-    info!(won, "signature share accepted");
-    Ok(Ok(if won { accepted } else { closed }))
 }

@@ -4,6 +4,7 @@
 //! only moves data. Wire structs are converted to domain values in `convert`, and every
 //! error becomes a `tonic::Status` in [`ApiError::into_status`] without internal detail.
 
+mod confirmation;
 mod convert;
 mod device;
 #[doc(hidden)]
