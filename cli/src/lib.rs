@@ -344,7 +344,7 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
             rest_listen,
         } => {
             let mut cfg = Config::load(&data_dir)?;
-            tandem_server::fs_mode::check_server_files(&cfg, &data_dir)?;
+            tandem_server::fs_mode::check_server_files(&cfg.server_files(), &data_dir)?;
             run::ensure_module_env(&cfg)?;
             if let Some(l) = listen {
                 cfg.listen = l;

@@ -312,6 +312,21 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The secret files this configuration names, for the checks of `tandem server run`
+    /// ([`crate::fs_mode::check_server_files`]).
+    pub fn server_files(&self) -> crate::fs_mode::ServerFiles {
+        crate::fs_mode::ServerFiles {
+            database: self.database.clone(),
+            pin_file: self.hsm.pin_file.clone(),
+            tls_key: self.tls.key.clone(),
+            hsm_sim_dir: self
+                .hsm
+                .env
+                .get(crate::hsm::HSM_SIM_DIR_ENV)
+                .map(PathBuf::from),
+        }
+    }
+
     /// Writes the configuration as TOML (mode 0600: it names the PIN file and the HSM's
     /// environment).
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {

@@ -21,8 +21,6 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
-
 /// Mode of a private directory.
 pub const PRIVATE_DIR: u32 = 0o700;
 /// Mode of a private file.
@@ -211,12 +209,26 @@ fn too_open_below(
     Ok(())
 }
 
+/// The secret files of a server besides its data directory, as its configuration names them
+/// (`Config::server_files`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerFiles {
+    /// The SQLite database (its `-wal`, `-shm` and `-journal` are checked with it).
+    pub database: PathBuf,
+    /// The HSM PIN file, if the PIN comes from a file.
+    pub pin_file: Option<PathBuf>,
+    /// The TLS private key.
+    pub tls_key: PathBuf,
+    /// hsm-sim's token directory, if hsm-sim is configured.
+    pub hsm_sim_dir: Option<PathBuf>,
+}
+
 /// The checks of `tandem server run`: the data directory, the database and its WAL and
 /// shared-memory files, the HSM PIN file, the TLS private key and the HSM token files
 /// (`<data-dir>/hsm`, and hsm-sim's token directory wherever it is) must not be accessible
 /// by group or others. Returns one error naming every offending path, its mode and the
 /// `chmod` that fixes it; changes nothing.
-pub fn check_server_files(cfg: &Config, data_dir: &Path) -> anyhow::Result<()> {
+pub fn check_server_files(files: &ServerFiles, data_dir: &Path) -> anyhow::Result<()> {
     let mut found = Vec::new();
     match too_open("data directory", data_dir)? {
         Some(t) => found.push(t),
@@ -226,19 +238,19 @@ pub fn check_server_files(cfg: &Config, data_dir: &Path) -> anyhow::Result<()> {
             data_dir.display()
         ),
     }
-    found.extend(too_open("database", &cfg.database)?);
-    let [wal, shm, journal] = database_companions(&cfg.database);
+    found.extend(too_open("database", &files.database)?);
+    let [wal, shm, journal] = database_companions(&files.database);
     found.extend(too_open("database WAL", &wal)?);
     found.extend(too_open("database shared-memory file", &shm)?);
     found.extend(too_open("database journal", &journal)?);
-    if let Some(pin_file) = &cfg.hsm.pin_file {
+    if let Some(pin_file) = &files.pin_file {
         found.extend(too_open("HSM PIN file", pin_file)?);
     }
-    found.extend(too_open("TLS private key", &cfg.tls.key)?);
+    found.extend(too_open("TLS private key", &files.tls_key)?);
     let hsm_dir = data_dir.join("hsm");
     found.extend(too_open("HSM token directory", &hsm_dir)?);
     too_open_below("HSM token directory", "HSM file", &hsm_dir, &mut found)?;
-    if let Some(sim_dir) = cfg.hsm.env.get(crate::run::HSM_SIM_DIR_ENV).map(Path::new) {
+    if let Some(sim_dir) = files.hsm_sim_dir.as_deref() {
         let inside = |d: &Path| {
             d.canonicalize()
                 .ok()

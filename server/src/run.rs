@@ -32,8 +32,7 @@ pub const HSM_SIM_MODULE_FILE: &str = "libtandem_hsm_sim.so";
 /// warm-up of each new key. `tandem load` leaves them out of a registration's CPU.
 pub const KEY_POOL_THREADS: [&str; 2] = ["tandem-key-pool", "tandem-key-warm"];
 
-/// Environment variable naming hsm-sim's token directory.
-pub const HSM_SIM_DIR_ENV: &str = "TANDEM_HSM_SIM_DIR";
+pub use crate::hsm::HSM_SIM_DIR_ENV;
 
 /// The hsm-sim module built with this binary: next to it (`target/debug/tandem` and
 /// `target/debug/libtandem_hsm_sim.so`), or one directory up (test binaries in `deps/`).

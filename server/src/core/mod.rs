@@ -16,6 +16,7 @@
 //! - [`envelope`]: device envelopes checked and opened in the HSM.
 //! - [`certificate`]: an account's current certificate and the level it reaches.
 
+pub mod account;
 pub mod certificate;
 pub mod clone_token;
 pub mod confirm;

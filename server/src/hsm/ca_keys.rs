@@ -8,12 +8,11 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use sha2::{Digest, Sha384};
 
+use super::attributes::{find_unique, read_ec_point, read_modulus, read_rsa_public};
 use super::big_endian::{bit_length, left_pad, strip_leading_zeros};
 use super::der_encoding::{Curve, ecdsa_raw_to_der, rsa_spki_der};
 use super::faults::{TEST_FAIL_CA_SIGN_ENV, ca_sign_fault_injected};
-use super::objects::{
-    KEK_LABEL, PUBLIC_EXPONENT, find_unique, read_ec_point, read_modulus, read_rsa_public,
-};
+use super::objects::{KEK_LABEL, PUBLIC_EXPONENT};
 use super::sessions::PooledSession;
 use super::transport::TRANSPORT_KEY_LABEL;
 use super::{Hsm, HsmError, ObjectStatus, lock};

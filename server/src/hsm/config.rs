@@ -9,6 +9,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::HsmError;
 
+/// Environment variable naming hsm-sim's token directory (set in `[hsm] env`).
+pub const HSM_SIM_DIR_ENV: &str = "TANDEM_HSM_SIM_DIR";
+
 /// The user PIN of the token. Read from a file or an environment variable, never from a
 /// command-line argument.
 #[derive(Zeroize, ZeroizeOnDrop)]

@@ -11,9 +11,9 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use sha2::{Digest, Sha256};
 
+use super::attributes::read_modulus;
 use super::big_endian::strip_leading_zeros;
 use super::blob;
-use super::objects::read_modulus;
 use super::sessions::{PooledSession, SessionObject};
 use super::{Hsm, HsmError, lock, write};
 

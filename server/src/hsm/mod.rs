@@ -71,6 +71,7 @@ use cryptoki::session::Session;
 use cryptoki::slot::Slot;
 
 mod at_rest;
+mod attributes;
 mod big_endian;
 mod blob;
 mod ca_keys;
@@ -91,7 +92,7 @@ mod workers;
 
 pub use blob::{ALG_TOKEN_RSA_KEY, is_token_share_blob};
 pub use ca_keys::CaKeySpec;
-pub use config::{HsmConfig, TokenPin};
+pub use config::{HSM_SIM_DIR_ENV, HsmConfig, TokenPin};
 pub use error::HsmError;
 pub use faults::{TEST_FAIL_CA_SIGN_ENV, TEST_FAIL_SIGN_RAW_ENV};
 pub use module::provision_token;

@@ -8,7 +8,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use zeroize::Zeroizing;
 
-use super::objects::find_unique;
+use super::attributes::find_unique;
 use super::sessions::PooledSession;
 use super::{Hsm, HsmError, ObjectStatus, lock};
 

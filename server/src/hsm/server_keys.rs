@@ -9,10 +9,11 @@ use cryptoki::object::Attribute;
 use rsa::BigUint;
 use sha2::{Digest, Sha256};
 
+use super::attributes::read_modulus;
 use super::big_endian::{bit_length, left_pad, strip_leading_zeros};
 use super::blob;
 use super::faults::{TEST_FAIL_SIGN_RAW_ENV, sign_raw_fault_injected};
-use super::objects::{PUBLIC_EXPONENT, read_modulus};
+use super::objects::PUBLIC_EXPONENT;
 use super::sessions::SessionObject;
 use super::{Hsm, HsmError, read};
 

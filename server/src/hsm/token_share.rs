@@ -35,9 +35,10 @@ use rsa::BigUint;
 
 #[cfg(doc)]
 use super::CKM_TANDEM_SHARE_EXP;
+use super::attributes::{find_unique, read_modulus, read_rsa_public};
 use super::big_endian::{bit_length, left_pad, strip_leading_zeros};
 use super::blob::{self, SHARE_KEY_ID_LEN};
-use super::objects::{KEK_LABEL, find_unique, kek_template, read_modulus, read_rsa_public};
+use super::objects::{KEK_LABEL, kek_template};
 use super::{Hsm, HsmError, ObjectStatus, lock};
 
 /// `CKA_LABEL` prefix of share key token objects (followed by the id in hex).

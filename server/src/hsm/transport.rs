@@ -15,9 +15,9 @@ use tandem_client_core::envelope::{self, EnvelopeKey};
 use zeroize::Zeroizing;
 
 use super::at_rest::gcm_decrypt;
+use super::attributes::{find_unique, read_ec_point, read_rsa_public};
 use super::blob::GCM_TAG_LEN;
 use super::der_encoding::{Curve, P256_POINT_LEN, rsa_spki_der};
-use super::objects::{find_unique, read_ec_point, read_rsa_public};
 use super::sessions::{PooledSession, SessionObject};
 use super::{Hsm, HsmError, lock};
 

@@ -124,27 +124,23 @@ pub(crate) fn key_state(
     policy: &crate::lockout::LockoutPolicy,
     now: i64,
 ) -> pb::KeyPairState {
-    let status = if kp.status == store::KeyPairStatus::Disabled {
-        pb::KeyStatus::Disabled
-    } else if kp.is_locked(now) {
-        pb::KeyStatus::Locked
-    } else {
-        pb::KeyStatus::Active
+    key_state_to_pb(&crate::core::account::key_state(kp, policy, now))
+}
+
+/// A key pair's state as the device API carries it.
+pub(crate) fn key_state_to_pb(st: &crate::core::account::KeyState) -> pb::KeyPairState {
+    use crate::core::account::KeyStatus;
+    let (status, locked_until_unix) = match st.status {
+        KeyStatus::Active => (pb::KeyStatus::Active, 0),
+        KeyStatus::Locked { until } => (pb::KeyStatus::Locked, until),
+        KeyStatus::Disabled => (pb::KeyStatus::Disabled, 0),
     };
     pb::KeyPairState {
-        key_type: key_type_to_pb(kp.key_type),
+        key_type: key_type_to_pb(st.key_type),
         status: status as i32,
-        locked_until_unix: if status == pb::KeyStatus::Locked {
-            kp.locked_until.unwrap_or(0)
-        } else {
-            0
-        },
-        consecutive_failures: kp.consecutive_failures,
-        attempts_before_lock: if status == pb::KeyStatus::Disabled {
-            0
-        } else {
-            policy.attempts_before_next_lock(kp.consecutive_failures)
-        },
+        locked_until_unix,
+        consecutive_failures: st.consecutive_failures,
+        attempts_before_lock: st.attempts_before_lock,
     }
 }
 

@@ -17,9 +17,8 @@ use super::confirmation;
 use super::convert::{self, exact, ident};
 use super::registration::{self, SealedReplies};
 use super::{ApiError, App, Retransmission, now};
-use crate::core::SystemClock;
 use crate::core::clone_token::{self, Refreshed};
-use crate::core::{confirm, refuse, register};
+use crate::core::{SystemClock, account, confirm, refuse, register};
 use crate::store::{self, Account};
 
 /// A conversion that cannot fail after the length check before it.
@@ -458,13 +457,14 @@ impl Device for DeviceService {
             self.app
                 .blocking(move |app| {
                     let acc = authenticate(app, req.credential.as_ref())?;
-                    let now = now();
-                    let kps = app.store.key_pairs(&acc.id)?;
+                    let states = account::key_states(
+                        &*app.store,
+                        &app.config.lockout,
+                        &acc.id,
+                        &SystemClock,
+                    )?;
                     Ok(pb::GetKeyStateResponse {
-                        key_pairs: kps
-                            .iter()
-                            .map(|kp| convert::key_state(kp, &app.config.lockout, now))
-                            .collect(),
+                        key_pairs: states.iter().map(convert::key_state_to_pb).collect(),
                     })
                 })
                 .await,
@@ -561,27 +561,14 @@ impl Device for DeviceService {
                     }
                     let acc = authenticate(app, req.credential.as_ref())?;
                     let response = pb::DeleteAccountResponse {};
-                    let key_pairs: Vec<_> = [KeyType::Auth, KeyType::Sign]
-                        .into_iter()
-                        .filter_map(|kt| app.store.key_pair(&acc.id, kt).ok())
-                        .collect();
-                    let share_keys: Vec<Vec<u8>> = key_pairs
-                        .iter()
-                        .filter_map(|kp| kp.server_share_blob.clone())
-                        .filter(|b| crate::hsm::is_token_share_blob(b))
-                        .collect();
-                    let server_keys: Vec<Vec<u8>> = key_pairs
-                        .into_iter()
-                        .filter_map(|kp| kp.server_key_blob)
-                        .collect();
-                    app.store
-                        .delete_account(&acc.id, now(), "device", Some(&rt.ok(&response)))?;
-                    // The blobs are gone from the database; their unwrapped copies go too.
-                    for blob in server_keys {
-                        app.hsm.forget_server_key(&blob);
-                    }
-                    // token-rsa: d1'' lives on the token; it goes with the account.
-                    super::token_share::destroy_share_keys(app, &share_keys);
+                    account::delete(
+                        &*app.store,
+                        &app.hsm,
+                        &acc.id,
+                        account::DeletedBy::Device,
+                        Some(&rt.ok(&response)),
+                        &SystemClock,
+                    )?;
                     info!(account_id = %acc.id, "account deleted by its device");
                     Ok(Ok(response))
                 })

@@ -13,7 +13,6 @@ mod registration;
 mod retransmission;
 mod rp;
 pub(crate) mod rp_device;
-mod token_share;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -244,13 +243,12 @@ pub fn key_state_summary(
     policy: &crate::lockout::LockoutPolicy,
     now: i64,
 ) -> String {
-    let st = convert::key_state(kp, policy, now);
-    match tandem_proto::v1::KeyStatus::try_from(st.status) {
-        Ok(tandem_proto::v1::KeyStatus::Locked) => {
-            format!("locked for {} more seconds", st.locked_until_unix - now)
-        }
-        Ok(tandem_proto::v1::KeyStatus::Disabled) => "disabled".into(),
-        _ => format!(
+    use crate::core::account::{KeyStatus, key_state};
+    let st = key_state(kp, policy, now);
+    match st.status {
+        KeyStatus::Locked { until } => format!("locked for {} more seconds", until - now),
+        KeyStatus::Disabled => "disabled".into(),
+        KeyStatus::Active => format!(
             "active, {} attempts before the next lock",
             st.attempts_before_lock
         ),
