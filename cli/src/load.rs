@@ -516,6 +516,9 @@ pub fn run(opts: &LoadOptions) -> anyhow::Result<()> {
 
 /// Creates and initialises the data directory when it does not exist; returns the server's
 /// directory inside it.
+/// The server's directory inside `--data-dir`, as an absolute path: the configuration is
+/// loaded (relative paths resolved against it) and saved again, so a relative directory would
+/// be written into the configuration twice.
 fn prepare_data_dir(opts: &LoadOptions) -> anyhow::Result<PathBuf> {
     let dir = &opts.data_dir;
     let server_dir = dir.join("server");
@@ -525,7 +528,7 @@ fn prepare_data_dir(opts: &LoadOptions) -> anyhow::Result<PathBuf> {
             "{} was not created by `tandem load`; choose another --data-dir",
             dir.display()
         );
-        return Ok(server_dir);
+        return Ok(server_dir.canonicalize()?);
     }
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join(MARKER), "created by `tandem load`\n")?;
@@ -541,7 +544,7 @@ fn prepare_data_dir(opts: &LoadOptions) -> anyhow::Result<PathBuf> {
         .status()
         .context("cannot run `tandem server init`")?;
     anyhow::ensure!(status.success(), "server init failed");
-    Ok(server_dir)
+    Ok(server_dir.canonicalize()?)
 }
 
 /// A progress line on standard error, rewritten in place.

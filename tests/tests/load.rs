@@ -190,3 +190,31 @@ fn load_generator_measures_signatures_and_server_cpu() {
     let e = tandem(&["load", "--data-dir", dir.to_str().unwrap(), "--repeat", "0"]).unwrap_err();
     assert!(e.to_string().contains("--repeat must be at least 1"), "{e}");
 }
+
+/// A relative `--data-dir` works, the first time and when the directory is reused (the
+/// configuration is saved with absolute paths, not the relative ones doubled).
+#[test]
+fn load_generator_takes_a_relative_data_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = std::process::Command::new(tandem_bin())
+            .current_dir(tmp.path())
+            .args(["load", "--data-dir", "runs/load", "--key-bits", "2048"])
+            .args(["--accounts", "1", "--concurrency", "1", "--seconds", "1"])
+            .args(["--flows", "grpc"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for _ in 0..2 {
+        let table = run();
+        assert!(table.contains("| API | concurrency |"), "{table}");
+    }
+    let cfg = std::fs::read_to_string(tmp.path().join("runs/load/server/tandem.toml")).unwrap();
+    assert!(!cfg.contains("runs/load/server/runs/load"), "{cfg}");
+}
