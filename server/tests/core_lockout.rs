@@ -6,14 +6,15 @@
 //! the device side is client-core's sans-IO protocol.
 //!
 //! As in `core_register.rs`, each test runs its body in a child process with a freshly
-//! provisioned token, and a marker proves that the body ran.
+//! provisioned token (`common::with_fresh_token`), and a marker proves that the body ran.
 
 #![allow(clippy::unwrap_used)]
 
-use std::cell::{Cell, RefCell};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::cell::{Cell, RefCell};
+
+use common::{PIN1, PIN2, Server, T0_MS, with_fresh_token};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rsa::traits::PublicKeyParts as _;
@@ -23,163 +24,28 @@ use tandem_client_core::encoding::{HashAlgorithm, SignatureScheme};
 use tandem_client_core::pin::{KdfParams, Pin};
 use tandem_client_core::protocol::{
     self, AccountInfo, CompleteRegistrationReply, ConfirmAnswer, KeyParams, PendingTransaction,
-    ProofOutcome, ShareForm, SignatureRequest, StartRegistrationReply, TransportKey,
+    ProofOutcome, ShareForm, SignatureRequest, StartRegistrationReply,
 };
 use tandem_client_core::state::DeviceState;
 use tandem_client_core::types::KeyType;
-use tandem_server::ca::Ca;
-use tandem_server::config::Config;
 use tandem_server::core::confirm::{
     self, ConfirmOutcome, ConfirmReplies, ConfirmRequest, Confirmed, Confirmer, DeviceAnswer,
 };
 use tandem_server::core::register::{
-    self, Approval, Completed, CompletionOutcome, Registrar, RegistrationReplies,
-    RegistrationRules, Started,
+    self, Approval, Completed, CompletionOutcome, RegistrationReplies, Started,
 };
 use tandem_server::core::start::{
     self, Api, DigestToSign, Flow, Message, StartRefused, StartRequest, StartSettings, Target,
     VcRule,
 };
 use tandem_server::core::{Clock, FixedClock};
-use tandem_server::hsm::{CaKeySpec, Hsm, HsmConfig, TokenPin, TransportKeySpec};
 use tandem_server::lockout::LockoutPolicy;
 use tandem_server::store::prelude::*;
-use tandem_server::store::{EndResult, Identity, Reply, ReplyLookup, SqliteStore, TxKind};
+use tandem_server::store::{EndResult, Identity, Reply, ReplyLookup, TxKind};
 
-const TOKEN_LABEL: &str = "tandem-core-lockout";
-const CHILD_DIR_ENV: &str = "TANDEM_CORE_LOCKOUT_CHILD_DIR";
-/// 2026-01-01T00:00:00Z in milliseconds.
-const T0_MS: i64 = 1_767_225_600_000;
-const PIN1: &str = "1234";
-const PIN2: &str = "12345";
 const WRONG_PIN2: &str = "54321";
 
-fn use_hsm_sim() -> bool {
-    std::env::var("TANDEM_TEST_HSM").as_deref() == Ok("hsm-sim")
-}
-
-fn module_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("TANDEM_TEST_PKCS11_MODULE") {
-        return PathBuf::from(path);
-    }
-    if use_hsm_sim() {
-        // target/debug/deps/<this test> → target/debug/libtandem_hsm_sim.so
-        let exe = std::env::current_exe().unwrap();
-        exe.parent()
-            .and_then(Path::parent)
-            .unwrap()
-            .join("libtandem_hsm_sim.so")
-    } else {
-        PathBuf::from("/usr/lib/softhsm/libsofthsm2.so")
-    }
-}
-
-/// Runs `body` in a child process with a fresh token of its own. `name` is the calling
-/// test's name.
-fn with_fresh_token(name: &str, body: impl FnOnce(&Path)) {
-    if let Some(dir) = std::env::var_os(CHILD_DIR_ENV) {
-        let dir = PathBuf::from(dir);
-        if use_hsm_sim() {
-            tandem_server::hsm::provision_token(
-                &module_path(),
-                TOKEN_LABEL,
-                &TokenPin::from_file(dir.join("so-pin")).unwrap(),
-                &TokenPin::from_file(dir.join("user-pin")).unwrap(),
-            )
-            .unwrap();
-        }
-        body(&dir);
-        std::fs::write(dir.join(format!("ran-{name}")), b"ok").unwrap();
-        return;
-    }
-    let module = module_path();
-    assert!(
-        module.exists(),
-        "PKCS#11 module {} not found (SoftHSM 2, or `cargo build -p tandem-hsm-sim`)",
-        module.display()
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let module_env = if use_hsm_sim() {
-        for (file, pin) in [("so-pin", "so-pin-1234"), ("user-pin", "user-pin-1234")] {
-            let path = dir.path().join(file);
-            std::fs::write(&path, pin).unwrap();
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-                .unwrap();
-        }
-        ("TANDEM_HSM_SIM_DIR", dir.path().join("tokens"))
-    } else {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/softhsm-provision.sh");
-        let out = Command::new("bash")
-            .arg(script)
-            .arg(dir.path())
-            .arg(TOKEN_LABEL)
-            .arg(dir.path().join("user-pin"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "softhsm-provision.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            "SOFTHSM2_CONF",
-            dir.path().canonicalize().unwrap().join("softhsm2.conf"),
-        )
-    };
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads", "1"])
-        .env(CHILD_DIR_ENV, dir.path())
-        .env(module_env.0, &module_env.1)
-        .env("TANDEM_TEST_PKCS11_MODULE", &module)
-        .status()
-        .unwrap();
-    assert!(status.success(), "test body failed in the child process");
-    assert!(
-        dir.path().join(format!("ran-{name}")).exists(),
-        "the child process did not run {name}"
-    );
-}
-
-/// The server's parts, as `run` sets them up, on the child's token.
-struct Server {
-    store: SqliteStore,
-    hsm: Hsm,
-    ca: Ca,
-    config: Config,
-}
-
 impl Server {
-    fn new(dir: &Path) -> Self {
-        let hsm = Hsm::open(&HsmConfig {
-            module_path: module_path(),
-            token_label: TOKEN_LABEL.into(),
-            user_pin: TokenPin::from_file(dir.join("user-pin")).unwrap(),
-        })
-        .unwrap();
-        hsm.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap();
-        let mut config = Config::defaults(module_path(), TOKEN_LABEL.into());
-        hsm.use_share_exponentiation(config.hsm.share_exponentiation)
-            .unwrap();
-        config.pki.key_spec = CaKeySpec::EcP384;
-        config.keys.client_key_bits = vec![2048];
-        config.keys.server_key_bits = 2048;
-        config.keys.server_key_pool = 0;
-        assert_eq!(config.lockout, LockoutPolicy::default(), "3 / 6 / 9");
-        let data = dir.join("data");
-        tandem_server::ca::init(&config, &data, &hsm).unwrap();
-        let ca = Ca::load(&config, &data, &hsm).unwrap();
-        Self {
-            store: SqliteStore::open_in_memory().unwrap(),
-            hsm,
-            ca,
-            config,
-        }
-    }
-
-    fn transport(&self) -> TransportKey {
-        TransportKey::from_spki_der(&self.hsm.transport_public_key_der().unwrap()).unwrap()
-    }
-
     fn confirmer<'a>(&'a self, clock: &'a dyn Clock) -> Confirmer<'a> {
         Confirmer {
             store: &self.store,
@@ -278,14 +144,7 @@ impl RegistrationReplies for Recorded {
 /// Registers a device through the core (start, approval, keys, proof) and returns its state.
 fn register_device(server: &Server, clock: &FixedClock, rng: &mut StdRng) -> DeviceState {
     let replies = Recorded::new("registration");
-    let rules = RegistrationRules::from_config(&server.config);
-    let ctx = Registrar {
-        store: &server.store,
-        hsm: &server.hsm,
-        ca: &server.ca,
-        rules: &rules,
-        clock,
-    };
+    let ctx = server.registrar(clock);
     let (message, awaiting) = protocol::registration::start([5; 16], rng);
     let started = register::start(
         &ctx,
@@ -496,6 +355,7 @@ fn wrong_pins_lock_the_key_pair_until_the_lock_is_over() {
         "wrong_pins_lock_the_key_pair_until_the_lock_is_over",
         |dir| {
             let server = Server::new(dir);
+            assert_eq!(server.config.lockout, LockoutPolicy::default(), "3 / 6 / 9");
             let t0 = FixedClock(T0_MS);
             let now = t0.now();
             let mut rng = StdRng::seed_from_u64(21);

@@ -3,178 +3,31 @@
 //! in-memory store, a fixed clock, a seeded RNG and a real PKCS#11 token (SoftHSM, or hsm-sim
 //! with `TANDEM_TEST_HSM=hsm-sim`).
 //!
-//! SoftHSM and hsm-sim read their token directory from the environment when the module
-//! loads, so each test runs its body in a child process of this binary with a freshly
-//! provisioned token (as `hsm_softhsm.rs` does); the child leaves a marker so that a body
-//! that silently did not run fails the test.
+//! Each test runs its body in a child process with a freshly provisioned token
+//! (`common::with_fresh_token`).
 
 #![allow(clippy::unwrap_used)]
 
-use std::cell::RefCell;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::cell::RefCell;
+
+use common::{PIN1, PIN2, Server, T0_MS, with_fresh_token};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tandem_client_core::pin::{KdfParams, Pin};
 use tandem_client_core::protocol::{
     self, AccountInfo, CompleteRegistrationReply, Identity as DeviceIdentity, KeyParams,
-    ProofChallenge, ProofOutcome, ShareForm, StartRegistrationReply, TransportKey,
+    ProofChallenge, ProofOutcome, ShareForm, StartRegistrationReply,
 };
 use tandem_client_core::types::KeyType;
-use tandem_server::ca::Ca;
-use tandem_server::config::Config;
 use tandem_server::core::FixedClock;
 use tandem_server::core::register::{
-    self, Approval, Completed, CompletionOutcome, Phase, RegisterError, Registrar,
-    RegistrationReplies, RegistrationRules, Started,
+    self, Approval, Completed, CompletionOutcome, Phase, RegisterError, RegistrationReplies,
+    Started,
 };
-use tandem_server::hsm::{CaKeySpec, Hsm, HsmConfig, TokenPin, TransportKeySpec};
 use tandem_server::store::prelude::*;
-use tandem_server::store::{Identity, Reply, ReplyLookup, SqliteStore};
-
-const TOKEN_LABEL: &str = "tandem-core-test";
-const CHILD_DIR_ENV: &str = "TANDEM_CORE_TEST_CHILD_DIR";
-/// 2026-01-01T00:00:00Z in milliseconds.
-const T0_MS: i64 = 1_767_225_600_000;
-const PIN1: &str = "1234";
-const PIN2: &str = "12345";
-
-fn use_hsm_sim() -> bool {
-    std::env::var("TANDEM_TEST_HSM").as_deref() == Ok("hsm-sim")
-}
-
-fn module_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("TANDEM_TEST_PKCS11_MODULE") {
-        return PathBuf::from(path);
-    }
-    if use_hsm_sim() {
-        // target/debug/deps/<this test> → target/debug/libtandem_hsm_sim.so
-        let exe = std::env::current_exe().unwrap();
-        exe.parent()
-            .and_then(Path::parent)
-            .unwrap()
-            .join("libtandem_hsm_sim.so")
-    } else {
-        PathBuf::from("/usr/lib/softhsm/libsofthsm2.so")
-    }
-}
-
-/// Runs `body` in a child process with a fresh token of its own. `name` is the calling
-/// test's name.
-fn with_fresh_token(name: &str, body: impl FnOnce(&Path)) {
-    if let Some(dir) = std::env::var_os(CHILD_DIR_ENV) {
-        let dir = PathBuf::from(dir);
-        if use_hsm_sim() {
-            tandem_server::hsm::provision_token(
-                &module_path(),
-                TOKEN_LABEL,
-                &TokenPin::from_file(dir.join("so-pin")).unwrap(),
-                &TokenPin::from_file(dir.join("user-pin")).unwrap(),
-            )
-            .unwrap();
-        }
-        body(&dir);
-        std::fs::write(dir.join(format!("ran-{name}")), b"ok").unwrap();
-        return;
-    }
-    let module = module_path();
-    assert!(
-        module.exists(),
-        "PKCS#11 module {} not found (SoftHSM 2, or `cargo build -p tandem-hsm-sim`)",
-        module.display()
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let module_env = if use_hsm_sim() {
-        for (file, pin) in [("so-pin", "so-pin-1234"), ("user-pin", "user-pin-1234")] {
-            let path = dir.path().join(file);
-            std::fs::write(&path, pin).unwrap();
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-                .unwrap();
-        }
-        ("TANDEM_HSM_SIM_DIR", dir.path().join("tokens"))
-    } else {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/softhsm-provision.sh");
-        let out = Command::new("bash")
-            .arg(script)
-            .arg(dir.path())
-            .arg(TOKEN_LABEL)
-            .arg(dir.path().join("user-pin"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "softhsm-provision.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            "SOFTHSM2_CONF",
-            dir.path().canonicalize().unwrap().join("softhsm2.conf"),
-        )
-    };
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads", "1"])
-        .env(CHILD_DIR_ENV, dir.path())
-        .env(module_env.0, &module_env.1)
-        .env("TANDEM_TEST_PKCS11_MODULE", &module)
-        .status()
-        .unwrap();
-    assert!(status.success(), "test body failed in the child process");
-    assert!(
-        dir.path().join(format!("ran-{name}")).exists(),
-        "the child process did not run {name}"
-    );
-}
-
-/// The server's parts, as `run` sets them up, on the child's token.
-struct Server {
-    store: SqliteStore,
-    hsm: Hsm,
-    ca: Ca,
-    rules: RegistrationRules,
-}
-
-impl Server {
-    fn new(dir: &Path) -> Self {
-        let hsm = Hsm::open(&HsmConfig {
-            module_path: module_path(),
-            token_label: TOKEN_LABEL.into(),
-            user_pin: TokenPin::from_file(dir.join("user-pin")).unwrap(),
-        })
-        .unwrap();
-        hsm.ensure_objects(TransportKeySpec::Rsa(2048)).unwrap();
-        let mut cfg = Config::defaults(module_path(), TOKEN_LABEL.into());
-        hsm.use_share_exponentiation(cfg.hsm.share_exponentiation)
-            .unwrap();
-        cfg.pki.key_spec = CaKeySpec::EcP384;
-        cfg.keys.client_key_bits = vec![2048];
-        cfg.keys.server_key_bits = 2048;
-        cfg.keys.server_key_pool = 0;
-        let data = dir.join("data");
-        tandem_server::ca::init(&cfg, &data, &hsm).unwrap();
-        let ca = Ca::load(&cfg, &data, &hsm).unwrap();
-        Self {
-            store: SqliteStore::open_in_memory().unwrap(),
-            hsm,
-            ca,
-            rules: RegistrationRules::from_config(&cfg),
-        }
-    }
-
-    fn at<'a>(&'a self, clock: &'a FixedClock) -> Registrar<'a> {
-        Registrar {
-            store: &self.store,
-            hsm: &self.hsm,
-            ca: &self.ca,
-            rules: &self.rules,
-            clock,
-        }
-    }
-
-    fn transport(&self) -> TransportKey {
-        TransportKey::from_spki_der(&self.hsm.transport_public_key_der().unwrap()).unwrap()
-    }
-}
+use tandem_server::store::{Identity, Reply, ReplyLookup};
 
 /// Replies as a shell would seal them: here a label of the outcome, under a fresh nonce, so
 /// the test can find each in the store and see what the core decided before it stored it.
@@ -241,7 +94,7 @@ fn register_keys(
     rng: &mut StdRng,
     replies: &RecordedReplies,
 ) -> protocol::Registration {
-    let ctx = server.at(clock);
+    let ctx = server.registrar(clock);
     let (message, awaiting) = protocol::registration::start([5; 16], rng);
     let started = register::start(
         &ctx,
@@ -365,7 +218,7 @@ fn full_registration_through_the_core() {
         let mut rng = StdRng::seed_from_u64(21);
         let replies = RecordedReplies::default();
         let device = register_keys(&server, &clock, &mut rng, &replies);
-        let ctx = server.at(&clock);
+        let ctx = server.registrar(&clock);
         let proof = device
             .prepare_proof(
                 &Pin::new(PIN1).unwrap(),
@@ -487,7 +340,7 @@ fn failed_proofs_use_up_the_attempts() {
         let mut rng = StdRng::seed_from_u64(9);
         let replies = RecordedReplies::default();
         let device = register_keys(&server, &clock, &mut rng, &replies);
-        let ctx = server.at(&clock);
+        let ctx = server.registrar(&clock);
         let find = || {
             register::find(
                 &server.store,
@@ -581,7 +434,7 @@ fn expiry_and_unknown_secrets_are_refused() {
         // A code that expired cannot be approved.
         let (message, _) = protocol::registration::start([6; 16], &mut rng);
         let started = register::start(
-            &server.at(&clock),
+            &server.registrar(&clock),
             &mut rng,
             &register::StartRequest {
                 device_id: message.device_id,
