@@ -164,9 +164,14 @@ fn proof(page: &mut String, proof: &ProofOfOrigin, lang: Lang) {
 
 fn documents(page: &mut String, report: &VerificationReport, lang: Lang) {
     let note = report.summary_note(lang);
+    let worst = report.signature_colours().max();
+    let summary_badge = match worst {
+        Some(c) => badge(Some(c), texts::colour_label(c, lang)),
+        None => badge(None, Label::NotSigned.text(lang)),
+    };
     let _ = write!(
         page,
-        "<h2>{}</h2><div class=\"note\"><p><strong>{}</strong></p><p>{}</p>",
+        "<h2>{}</h2><div class=\"note\"><p>{summary_badge}</p><p><strong>{}</strong></p><p>{}</p>",
         Label::DocumentsSection.text(lang),
         escape(&note.signatures),
         escape(&note.submission)
