@@ -169,6 +169,14 @@ fn summary_table_every_cell() {
                     Lang::De => "qualifizierte elektronische Signatur der verantwortenden",
                     Lang::En => "qualified electronic signature of the responsible",
                 };
+                let later = match lang {
+                    Lang::De => "spätere Prüfung",
+                    Lang::En => "later check",
+                };
+                assert_eq!(
+                    note.submission.contains(later),
+                    *path == TransmissionPath::NotConfirmed
+                );
                 assert_eq!(
                     note.submission.contains(qualified_needed),
                     *path != TransmissionPath::Secure,

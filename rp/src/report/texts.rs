@@ -55,18 +55,30 @@ pub fn signatures_note(outcome: SignatureOutcome, lang: Lang) -> &'static str {
 
 /// The sentence about an effective submission on `path` (the other rows of the table).
 pub fn submission_note(outcome: SignatureOutcome, path: TransmissionPath, lang: Lang) -> String {
-    match path {
-        TransmissionPath::Secure => secure_path_note(outcome, lang).to_owned(),
-        TransmissionPath::NotSecure => no_secure_path_note(outcome, lang).to_owned(),
-        TransmissionPath::NotConfirmed => format!(
+    match (path, outcome) {
+        (TransmissionPath::Secure, _) => secure_path_note(outcome, lang).to_owned(),
+        (TransmissionPath::NotSecure, SignatureOutcome::AllValid) => {
+            qualified_requirement(outcome, lang).to_owned()
+        }
+        (TransmissionPath::NotSecure, _) => format!(
             "{} {}",
             lang.pick(
-                "Der sichere Übermittlungsweg ist zurzeit nicht bestätigt; bis eine spätere \
-                 Prüfung ihn bestätigt, gilt:",
-                "The secure transmission path is not confirmed for now; until a later check \
-                 confirms it, the following applies:",
+                "Die Nachricht kam nicht über einen sicheren Übermittlungsweg.",
+                "The message did not come over a secure transmission path.",
             ),
-            no_secure_path_note(outcome, lang)
+            qualified_requirement(outcome, lang)
+        ),
+        (TransmissionPath::NotConfirmed, _) => format!(
+            "{} {}",
+            lang.pick(
+                "Der sichere Übermittlungsweg ließ sich zum Zeitpunkt der Prüfung nicht \
+                 bestätigen; bis eine spätere Prüfung ihn bestätigt, ist die Nachricht wie \
+                 eine ohne sicheren Übermittlungsweg zu behandeln.",
+                "The secure transmission path could not be confirmed at the time of the \
+                 check; until a later check confirms it, treat the message as not sent over \
+                 one.",
+            ),
+            qualified_requirement(outcome, lang)
         ),
     }
 }
@@ -100,7 +112,8 @@ fn secure_path_note(outcome: SignatureOutcome, lang: Lang) -> &'static str {
     }
 }
 
-fn no_secure_path_note(outcome: SignatureOutcome, lang: Lang) -> &'static str {
+/// What makes the submission effective without a secure transmission path.
+fn qualified_requirement(outcome: SignatureOutcome, lang: Lang) -> &'static str {
     match outcome {
         SignatureOutcome::AllValid => lang.pick(
             "Die Einreichung ist wirksam, wenn jeder Schriftsatz eine qualifizierte \
@@ -109,12 +122,10 @@ fn no_secure_path_note(outcome: SignatureOutcome, lang: Lang) -> &'static str {
              signature of the responsible person in their own name.",
         ),
         SignatureOutcome::SomeIndeterminate | SignatureOutcome::SomeInvalid => lang.pick(
-            "Die Nachricht kam nicht über einen sicheren Übermittlungsweg. Wirksam eingereicht \
-             ist sie nur, wenn jeder Schriftsatz eine gültige qualifizierte elektronische \
-             Signatur der verantwortenden Person trägt.",
-            "The message did not come over a secure transmission path. It is only submitted \
-             effectively if every main document bears a valid qualified electronic signature \
-             of the responsible person.",
+            "Wirksam eingereicht ist die Nachricht nur, wenn jeder Schriftsatz eine gültige \
+             qualifizierte elektronische Signatur der verantwortenden Person trägt.",
+            "The submission is only effective if every main document bears a valid qualified \
+             electronic signature of the responsible person.",
         ),
     }
 }
