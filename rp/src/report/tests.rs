@@ -359,6 +359,15 @@ fn json_rejects_bad_input() {
         ),
         ("\"PAdES-B-T\"", "\"PAdES-B-X\""),
         ("2026-12-07T14:00:00Z", "2026-13-07T14:00:00Z"),
+        (
+            "\"case\": \"checked\",",
+            "\"case\": \"checked\", \"secure\": true,",
+        ),
+        ("\"case\": \"checked\"", "\"case\": \"trusted\""),
+        (
+            "\"role\": \"attachment\",",
+            "\"role\": \"attachment\", \"size\": 1,",
+        ),
     ] {
         assert!(json.contains(from));
         let bad = json.replacen(from, to, 1);
