@@ -14,6 +14,12 @@ command -v openssl       >/dev/null 2>&1 || need+=(openssl)
 # The benchmarks link OpenSSL (reference figures); they are built with --all-targets.
 dpkg -s libssl-dev  >/dev/null 2>&1 || need+=(libssl-dev)
 command -v pkg-config    >/dev/null 2>&1 || need+=(pkg-config)
+# Headless Chromium renders the HTML verification report in tandem-rp's tests
+# (rp/tests/report_chromium.rs); DejaVu is the report's font.
+if ! $demo; then
+  command -v chromium    >/dev/null 2>&1 || need+=(chromium)
+  dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   SUDO=""

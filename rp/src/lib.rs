@@ -26,6 +26,8 @@
 //!   types to answer.
 //! - [`client`]: the HTTP client ([`client::RpApiClient`]), device-link sessions and QR
 //!   codes, same-device callback checks, response verification and revocation checks.
+//! - [`report`]: the verification report (green / yellow / red per signature, ETSI
+//!   indications, proof of origin, summary note) as a typed model, JSON and HTML.
 //! - [`oids`]: the object identifiers of the certificates, CRLs and OCSP messages involved.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -33,3 +35,4 @@
 pub mod api;
 pub mod client;
 pub mod oids;
+pub mod report;
