@@ -147,6 +147,24 @@ fn check(pdf: &[u8], dir: &Path, name: &str) -> (String, u32) {
     (flat, pages)
 }
 
+/// No page ends with the documents table's head alone: something follows the head on every
+/// page that shows it (besides the page footer).
+fn assert_no_lonely_head(file: &Path, pages: u32, head: &str, footer: &str) {
+    for n in 1..=pages {
+        let page = n.to_string();
+        let text = run(
+            "pdftotext",
+            &["-enc", "UTF-8", "-f", &page, "-l", &page],
+            file,
+        );
+        if let Some((_, after)) = text.rsplit_once(head) {
+            let rest = after.replace(&format!("{footer} {n} "), "");
+            let rest: String = rest.split_whitespace().collect();
+            assert!(rest.len() > 20, "page {n} ends with the table head: {text}");
+        }
+    }
+}
+
 fn assert_contains(text: &str, wanted: &[&str]) {
     for w in wanted {
         assert!(text.contains(w), "{w:?} not in {text}");
@@ -229,6 +247,7 @@ fn long_report_continues_on_more_pages_and_loses_nothing() {
         })
         .collect();
     let (text, pages) = check(&report(documents).to_pdf(Lang::En), &dir, "long.pdf");
+    assert_no_lonely_head(&dir.join("long.pdf"), pages, "Result", "Page");
     assert!(pages >= 3, "60 documents on {pages} pages");
     for i in 1..=60 {
         assert_eq!(
@@ -262,7 +281,8 @@ fn special_characters_and_long_words_stay_inside_the_page() {
     r.header.issuing_system = "Tandem\r\n(x)\u{7}".into();
     r.header.sender.as_mut().unwrap().name = "Иван ) Петров".into();
     let pdf = r.to_pdf(Lang::De);
-    let (text, _) = check(&pdf, &dir, "special.pdf");
+    let (text, pages) = check(&pdf, &dir, "special.pdf");
+    assert_no_lonely_head(&dir.join("special.pdf"), pages, "Prüfergebnis", "Seite");
     assert_contains(&text, &[nasty, "a(b)c\\d", "Tandem (x)", "???? ) ??????"]);
     assert_eq!(text.matches('X').count(), 300);
     // poppler's own word boxes (its Helvetica metrics, not ours): nothing crosses the right

@@ -189,12 +189,11 @@ fn documents(pages: &mut Pages, report: &VerificationReport, lang: Lang) {
         ])
         .map(|(&(x, w), label)| (x, Cell::new(w).text(Font::Bold, BODY, label.text(lang))))
         .collect();
-    pages.row(head.clone(), Frame::Shaded);
-    pages.repeat = Some((head, Frame::Shaded));
+    pages.start_table(head, Frame::Shaded, 120.0);
     for doc in &report.documents {
         document(pages, doc, lang);
     }
-    pages.repeat = None;
+    pages.end_table();
 }
 
 fn document(pages: &mut Pages, doc: &Document, lang: Lang) {

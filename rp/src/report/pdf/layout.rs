@@ -157,7 +157,10 @@ pub(crate) struct Pages {
     page: String,
     y: f32,
     /// A table head to repeat at the top of a new page, while a table runs.
-    pub(crate) repeat: Option<(Vec<(f32, Cell)>, Frame)>,
+    repeat: Option<(Vec<(f32, Cell)>, Frame)>,
+    /// Where the table head on this page ends: a row right under it is split, not moved,
+    /// so no head stands alone at the foot of a page.
+    head_end: Option<f32>,
 }
 
 impl Pages {
@@ -168,6 +171,7 @@ impl Pages {
             page: String::new(),
             y: PAGE_HEIGHT - MARGIN,
             repeat: None,
+            head_end: None,
         }
     }
 
@@ -176,15 +180,34 @@ impl Pages {
     }
 
     fn at_top(&self) -> bool {
-        self.y >= PAGE_HEIGHT - MARGIN
+        self.y >= PAGE_HEIGHT - MARGIN || self.head_end == Some(self.y)
+    }
+
+    /// Starts a table: draws its head (moved to a new page when less than `min` points
+    /// would remain under it) and repeats it on every page until [`Self::end_table`].
+    pub(crate) fn start_table(&mut self, head: Vec<(f32, Cell)>, frame: Frame, min: f32) {
+        if self.room() < min && !self.at_top() {
+            self.break_page();
+        }
+        self.row(head.clone(), frame);
+        self.head_end = Some(self.y);
+        self.repeat = Some((head, frame));
+    }
+
+    /// Ends the table started by [`Self::start_table`].
+    pub(crate) fn end_table(&mut self) {
+        self.repeat = None;
+        self.head_end = None;
     }
 
     /// Starts a new page (and repeats the table head, if any).
     pub(crate) fn break_page(&mut self) {
         self.done.push(std::mem::take(&mut self.page));
         self.y = PAGE_HEIGHT - MARGIN;
+        self.head_end = None;
         if let Some((cells, frame)) = self.repeat.clone() {
             self.row(cells, frame);
+            self.head_end = Some(self.y);
         }
     }
 
