@@ -19,6 +19,10 @@ command -v pkg-config    >/dev/null 2>&1 || need+=(pkg-config)
 if ! $demo; then
   command -v chromium    >/dev/null 2>&1 || need+=(chromium)
   dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)
+  # The PDF report is read back with poppler (pdftotext, pdfinfo) and checked with qpdf
+  # (rp/tests/report_pdf.rs).
+  command -v pdftotext   >/dev/null 2>&1 || need+=(poppler-utils)
+  command -v qpdf        >/dev/null 2>&1 || need+=(qpdf)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2

@@ -1,5 +1,5 @@
 //! The verification report (the beA "Prüfprotokoll" of `seeds/bea-verification-report.de.txt`):
-//! a typed result, the seed's rules, German and English texts, JSON and HTML.
+//! a typed result, the seed's rules, German and English texts, JSON, HTML and PDF.
 //!
 //! The model does not check signatures: the CAdES, PAdES and package verification fill it,
 //! this module only decides the summary, the messages and the exit status, and renders.
@@ -14,10 +14,12 @@
 //!  rules: SignatureOutcome (all valid / some indeterminate / some invalid)
 //!         × TransmissionPath ──▶ SummaryNote (texts::Lang::De | En); ExitStatus 0 / 1 / 2
 //!  render: to_json / from_json (ETSI names) · html::render (self-contained page)
+//!          · pdf::render (A4, standard fonts, several pages)
 //! ```
 
 pub mod html;
 pub mod model;
+pub mod pdf;
 pub mod rules;
 pub mod status;
 pub mod texts;
@@ -61,5 +63,10 @@ impl VerificationReport {
     /// The report as a self-contained HTML page in `lang`.
     pub fn to_html(&self, lang: Lang) -> String {
         html::render(self, lang)
+    }
+
+    /// The report as a PDF file (A4) in `lang`.
+    pub fn to_pdf(&self, lang: Lang) -> Vec<u8> {
+        pdf::render(self, lang)
     }
 }

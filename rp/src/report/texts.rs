@@ -429,6 +429,14 @@ impl Label {
     }
 }
 
+/// The page number at the foot of a printed report: `Seite 2 von 3`, `Page 2 of 3`.
+pub fn page_of(page: usize, pages: usize, lang: Lang) -> String {
+    match lang {
+        Lang::De => format!("Seite {page} von {pages}"),
+        Lang::En => format!("Page {page} of {pages}"),
+    }
+}
+
 /// The word for a colour, shown next to every icon so the result reads without colour.
 pub fn colour_label(colour: Colour, lang: Lang) -> &'static str {
     match colour {
