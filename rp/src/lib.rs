@@ -32,4 +32,5 @@
 
 pub mod api;
 pub mod client;
+pub mod documents;
 pub mod oids;
