@@ -26,6 +26,8 @@
 //!   types to answer.
 //! - [`client`]: the HTTP client ([`client::RpApiClient`]), device-link sessions and QR
 //!   codes, same-device callback checks, response verification and revocation checks.
+//! - [`documents`]: document signatures made through the RP API: detached CAdES-B-B
+//!   (`.p7s`) in two steps around a RAW_DIGEST_SIGNATURE session.
 //! - [`oids`]: the object identifiers of the certificates, CRLs and OCSP messages involved.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
