@@ -1,7 +1,8 @@
 //! `tandem rp-api sign-cades` against a real server with test accounts: the signed
 //! attributes' digest goes through a RAW_DIGEST_SIGNATURE notification session, and the
 //! `.p7s` it writes is checked by `openssl cms -verify` with the server's root
-//! (`pki/root.pem`) as the only trust anchor, for both RSA schemes. A changed document fails
+//! (`pki/root.pem`) as the only trust anchor, for both RSA schemes, with the signer given by
+//! document number or by person (certificate choice). A changed document fails
 //! that check; a wrong issuing CA certificate or a SHA-3 hash is refused before signing.
 
 #![allow(clippy::unwrap_used)] // tests
@@ -13,6 +14,8 @@ use tandem_tests::*;
 
 /// The test account that signs with OK.
 const OK: &str = "PNOEE-40504040001-MOCK-Q";
+/// Its person.
+const OK_PERSON: &str = "PNOEE-40504040001";
 
 /// Waits (at most 3 minutes) until the test accounts are provisioned: the endpoint answers
 /// 503 until then, and 400 for an unknown document number afterwards.
@@ -96,15 +99,21 @@ async fn sign_cades_writes_a_p7s_that_openssl_verifies() {
     let changed_doc = tmp.join("contract-changed.pdf");
     std::fs::write(&changed_doc, &changed).unwrap();
 
-    for (hash, pkcs1, label) in [
-        ("SHA-256", false, "RSASSA-PSS, SHA-256"),
-        ("SHA-512", true, "PKCS#1 v1.5, SHA-512"),
+    // By document number (the certificate endpoint), and by person (a certificate choice).
+    for (user, hash, pkcs1, label) in [
+        (["--document", OK], "SHA-256", false, "RSASSA-PSS, SHA-256"),
+        (
+            ["--etsi", OK_PERSON],
+            "SHA-512",
+            true,
+            "PKCS#1 v1.5, SHA-512",
+        ),
     ] {
         let p7s = tmp.join(format!("contract-{hash}-{pkcs1}.p7s"));
         let mut args = vec![
             "sign-cades",
-            "--document",
-            OK,
+            user[0],
+            user[1],
             "--file",
             doc.to_str().unwrap(),
             "--hash",
@@ -117,6 +126,9 @@ async fn sign_cades_writes_a_p7s_that_openssl_verifies() {
         }
         let out = rp_api(&server, &args).unwrap();
         assert!(out.contains("verification code: "), "{out}");
+        if user[0] == "--etsi" {
+            assert!(out.contains(&format!("chosen: document {OK}")), "{out}");
+        }
         assert!(out.contains("certificate chain: OK"), "{out}");
         assert!(
             out.contains("identity: OK (OK TESTNUMBER, PNOEE-40504040001 (EE)"),

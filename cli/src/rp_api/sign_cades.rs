@@ -1,8 +1,10 @@
 //! `tandem rp-api sign-cades`: a detached CAdES-B-B signature (`.p7s`) of a file through a
 //! RAW_DIGEST_SIGNATURE notification session ([`tandem_rp::documents::cades`]).
 //!
-//! 1. The signer's signing certificate (`/v3/signature/certificate/{documentNumber}`),
-//!    checked against the trust anchors: it goes into the signed attributes.
+//! 1. The signer's signing certificate, checked against the trust anchors: it goes into the
+//!    signed attributes. For `--document` the certificate endpoint answers at once
+//!    (`/v3/signature/certificate/{documentNumber}`); for `--etsi` the person chooses it in
+//!    a notification certificate choice session, which also gives the document number.
 //! 2. The issuing CA certificate: `--issuer`, else the intermediate of the trust options
 //!    whose subject is the signer certificate's issuer (a server data directory's
 //!    `pki/issuing.pem`).
@@ -21,27 +23,30 @@ use base64::engine::general_purpose::STANDARD;
 use clap::Args;
 use openssl::x509::X509;
 use tandem_rp::api::types::{
-    CertificateState, NotificationSigningRequest, SignCertificateLevel, SignSignatureProtocol,
-    SignSignatureProtocolParameters, SigningCertificateRequest, encode_interactions,
+    CertificateChoiceRequest, CertificateState, FlowType, NotificationSigningRequest,
+    SignCertificateLevel, SignSignatureProtocol, SignSignatureProtocolParameters,
+    SigningCertificateRequest, encode_interactions,
 };
-use tandem_rp::client::verify::{self, CertificatePurpose};
+use tandem_rp::client::verify::{self, CertificatePurpose, ExpectedIdentity};
+use tandem_rp::client::{RpApiClient, TrustAnchors};
 use tandem_rp::client::{SignatureExpectation, UserRef};
 use tandem_rp::documents::cades::{self, CadesInput, CadesScheme};
 use tandem_rp::documents::{DocumentHash, digest_reader};
 use tandem_server::fs_mode::write_atomic;
 
 use super::{
-    AlgorithmArgs, RpApiOptions, SignLevelArg, check_end_result, client, notification_interaction,
-    print_failure, print_report, read, required_trust, revocation, rp, to_stdout, wait_plain,
+    AlgorithmArgs, RpApiOptions, SignLevelArg, UserArgs, check_end_result, client,
+    notification_interaction, print_failure, print_report, read, required_trust, revocation, rp,
+    to_stdout, wait_plain,
 };
 
 /// Arguments of `rp-api sign-cades`.
 #[derive(Args, Debug, Clone)]
 pub struct SignCadesArgs {
-    /// Document number of the signer's account: its signing certificate is fetched first,
-    /// since the signed attributes name it.
-    #[arg(long)]
-    pub document: String,
+    /// The signer: its signing certificate is fetched first, since the signed attributes name
+    /// it (`--etsi`: by a certificate choice on the phone).
+    #[command(flatten)]
+    pub user: UserArgs,
     /// The file to sign (hashed in chunks; not embedded: the signature is detached).
     #[arg(long)]
     pub file: PathBuf,
@@ -122,6 +127,94 @@ fn issuer_der(opts: &RpApiOptions, given: Option<&Path>, signer: &X509) -> anyho
     }
 }
 
+/// The signing certificate (DER) of `document`, from the certificate endpoint, verified.
+async fn certificate_of_document(
+    client: &RpApiClient,
+    (relying_party_uuid, relying_party_name): (String, String),
+    document: &str,
+    level: SignCertificateLevel,
+    anchors: &TrustAnchors,
+) -> anyhow::Result<Vec<u8>> {
+    eprintln!("asking for the signing certificate of document {document}");
+    let resp = client
+        .signing_certificate(
+            document,
+            &SigningCertificateRequest {
+                relying_party_uuid,
+                relying_party_name,
+                certificate_level: Some(level),
+            },
+        )
+        .await?;
+    let cert = match (resp.state, resp.cert) {
+        (CertificateState::Ok, Some(c)) => c,
+        (CertificateState::Ok, None) => bail!("state OK but no certificate"),
+        (CertificateState::DocumentUnusable, _) => {
+            bail!("the document cannot be used for signing now (DOCUMENT_UNUSABLE)")
+        }
+    };
+    let der = STANDARD
+        .decode(&cert.value)
+        .context("cert.value is not Base64")?;
+    if let Err(e) = verify::verify_certificate(
+        &cert,
+        CertificatePurpose::Signing,
+        level.into(),
+        None,
+        anchors,
+        SystemTime::now(),
+    ) {
+        return Err(print_failure(&e).context("the signer's certificate"));
+    }
+    Ok(der)
+}
+
+/// The document number and signing certificate (DER) the person `etsi` chooses in a
+/// notification certificate choice session, verified.
+async fn choose_certificate(
+    client: &RpApiClient,
+    (relying_party_uuid, relying_party_name): (String, String),
+    etsi: &str,
+    level: SignCertificateLevel,
+    anchors: &TrustAnchors,
+    timeout_ms: u64,
+) -> anyhow::Result<(String, Vec<u8>)> {
+    eprintln!("starting a notification certificate choice ({etsi})");
+    let req = CertificateChoiceRequest {
+        relying_party_uuid,
+        relying_party_name,
+        initial_callback_url: None,
+        certificate_level: Some(level),
+        nonce: None,
+        request_properties: None,
+        capabilities: None,
+    };
+    let resp = client.notification_certificate_choice(etsi, &req).await?;
+    let status = wait_plain(
+        client,
+        &resp.session_id,
+        timeout_ms,
+        "waiting for the user to choose the signing certificate",
+    )
+    .await?;
+    check_end_result(&status, "certificate choice")?;
+    let v = verify::verify_certificate_choice(
+        &status,
+        level,
+        &[FlowType::Notification],
+        Some(&ExpectedIdentity::Etsi(etsi.to_owned())),
+        anchors,
+        SystemTime::now(),
+    )
+    .map_err(|e| print_failure(&e))?;
+    print_report(&v.report)?;
+    let Some(document) = status.result.and_then(|r| r.document_number) else {
+        bail!("the certificate choice gave no documentNumber");
+    };
+    outln!("chosen: document {document}");
+    Ok((document, v.der))
+}
+
 /// Runs `rp-api sign-cades`.
 pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Result<()> {
     let Some(hash) = DocumentHash::from_api(args.alg.hash) else {
@@ -141,40 +234,17 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
 
     // 1. The signer's certificate, checked before anyone is asked to sign.
     let level: SignCertificateLevel = args.level.into();
-    eprintln!(
-        "asking for the signing certificate of document {}",
-        args.document
-    );
-    let resp = client
-        .signing_certificate(
-            &args.document,
-            &SigningCertificateRequest {
-                relying_party_uuid: rp.uuid.clone(),
-                relying_party_name: rp.name.clone(),
-                certificate_level: Some(level),
-            },
-        )
-        .await?;
-    let cert = match (resp.state, resp.cert) {
-        (CertificateState::Ok, Some(c)) => c,
-        (CertificateState::Ok, None) => bail!("state OK but no certificate"),
-        (CertificateState::DocumentUnusable, _) => {
-            bail!("the document cannot be used for signing now (DOCUMENT_UNUSABLE)")
+    let rp_ids = (rp.uuid.clone(), rp.name.clone());
+    let (document, signer_der) = match (args.user.document, args.user.etsi) {
+        (Some(document), _) => {
+            let der = certificate_of_document(&client, rp_ids, &document, level, &anchors).await?;
+            (document, der)
         }
+        (None, Some(etsi)) => {
+            choose_certificate(&client, rp_ids, &etsi, level, &anchors, args.timeout_ms).await?
+        }
+        (None, None) => bail!("give --document or --etsi"),
     };
-    let signer_der = STANDARD
-        .decode(&cert.value)
-        .context("cert.value is not Base64")?;
-    if let Err(e) = verify::verify_certificate(
-        &cert,
-        CertificatePurpose::Signing,
-        level.into(),
-        None,
-        &anchors,
-        SystemTime::now(),
-    ) {
-        return Err(print_failure(&e).context("the signer's certificate"));
-    }
     let signer = X509::from_der(&signer_der).context("the signer's certificate")?;
 
     // 2. The issuing CA certificate.
@@ -195,7 +265,7 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
     })?;
 
     // 4. The RP API signs the signed attributes' digest.
-    let user = UserRef::Document(args.document.clone());
+    let user = UserRef::Document(document.clone());
     let req = NotificationSigningRequest {
         relying_party_uuid: rp.uuid,
         relying_party_name: rp.name,
@@ -213,7 +283,7 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
     };
     eprintln!(
         "starting a notification signature (document {}) at {}",
-        args.document,
+        document,
         client.base_url()
     );
     let resp = client.notification_signature(&user, &req).await?;
