@@ -337,3 +337,29 @@ fn bad_inputs_are_errors() {
     );
     assert!(p.finish(&good).is_ok());
 }
+
+#[test]
+fn damaged_certificates_are_errors_not_panics() {
+    let hash = DocumentHash::Sha256;
+    let digest = hash.digest(b"doc");
+    let (signer, issuer) = (der(&pki().sign), der(&pki().issuing));
+    let pss = CadesScheme::RsassaPss;
+    for len in 0..signer.len() {
+        assert!(prepare(&input(&digest, &signer[..len], &issuer, hash, pss)).is_err());
+    }
+    for len in 0..issuer.len() {
+        assert!(prepare(&input(&digest, &signer, &issuer[..len], hash, pss)).is_err());
+    }
+    // Any changed byte breaks the DER, the issuer's signature or the name match.
+    for i in (0..signer.len()).step_by(3) {
+        let mut bad = signer.clone();
+        bad[i] ^= 0x5a;
+        assert!(
+            prepare(&input(&digest, &bad, &issuer, hash, pss)).is_err(),
+            "byte {i} changed and still accepted"
+        );
+    }
+    let mut long = signer.clone();
+    long.push(0);
+    assert!(prepare(&input(&digest, &long, &issuer, hash, pss)).is_err());
+}
