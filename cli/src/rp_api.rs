@@ -35,6 +35,8 @@ use tandem_server::fs_mode::write_atomic;
 
 use super::pem_encode;
 
+mod sign_cades;
+
 /// Options shared by every `rp-api` subcommand (accepted before or after it).
 #[derive(Args, Debug, Clone)]
 pub struct RpApiOptions {
@@ -335,6 +337,9 @@ pub enum RpApiCommand {
         #[arg(long)]
         cert_out: Option<PathBuf>,
     },
+    /// Detached CAdES-B-B signature (.p7s) of a file: the signed attributes' digest is signed
+    /// by notification (RAW_DIGEST_SIGNATURE), the signer's certificate fetched first.
+    SignCades(sign_cades::SignCadesArgs),
     /// Signing certificate of a document (no user interaction).
     Cert {
         /// Document number.
@@ -1026,6 +1031,8 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
             }
             Ok(())
         }
+
+        RpApiCommand::SignCades(args) => sign_cades::run(&opts, args).await,
 
         RpApiCommand::Cert {
             document,

@@ -26,6 +26,8 @@
 //!   types to answer.
 //! - [`client`]: the HTTP client ([`client::RpApiClient`]), device-link sessions and QR
 //!   codes, same-device callback checks, response verification and revocation checks.
+//! - [`documents`]: document signatures made through the RP API: detached CAdES-B-B
+//!   (`.p7s`) in two steps around a RAW_DIGEST_SIGNATURE session.
 //! - [`report`]: the verification report (green / yellow / red per signature, ETSI
 //!   indications, proof of origin, summary note) as a typed model, JSON and HTML.
 //! - [`oids`]: the object identifiers of the certificates, CRLs and OCSP messages involved.
@@ -34,5 +36,6 @@
 
 pub mod api;
 pub mod client;
+pub mod documents;
 pub mod oids;
 pub mod report;

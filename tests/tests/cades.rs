@@ -1,0 +1,193 @@
+//! `tandem rp-api sign-cades` against a real server with test accounts: the signed
+//! attributes' digest goes through a RAW_DIGEST_SIGNATURE notification session, and the
+//! `.p7s` it writes is checked by `openssl cms -verify` with the server's root
+//! (`pki/root.pem`) as the only trust anchor, for both RSA schemes, with the signer given by
+//! document number or by person (certificate choice). A changed document fails
+//! that check; a wrong issuing CA certificate or a SHA-3 hash is refused before signing.
+
+#![allow(clippy::unwrap_used)] // tests
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tandem_tests::*;
+
+/// The test account that signs with OK.
+const OK: &str = "PNOEE-40504040001-MOCK-Q";
+/// Its person.
+const OK_PERSON: &str = "PNOEE-40504040001";
+
+/// Waits (at most 3 minutes) until the test accounts are provisioned: the endpoint answers
+/// 503 until then, and 400 for an unknown document number afterwards.
+fn wait_until_ready(server: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (s, b) = rest(
+            server,
+            "POST",
+            "/v3/test-accounts/device-link",
+            r#"{"deviceLink":"x","documentNumber":"PNOEE-1-MOCK-Q"}"#,
+        )
+        .unwrap();
+        match s {
+            400 => return,
+            503 => {}
+            _ => panic!("unexpected answer {s}: {b}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "test accounts not ready: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn rp_api(server: &TestServer, args: &[&str]) -> Result<String, String> {
+    let api = format!("{}/v3", server.rest_url);
+    let trust = server.data_dir.to_str().unwrap().to_owned();
+    let mut all = vec!["rp-api", "--api", &api, "--trust", &trust];
+    all.extend_from_slice(args);
+    tandem_env(
+        &all,
+        &[("TANDEM_RP_UUID", RP_UUID), ("TANDEM_RP_NAME", RP_NAME)],
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// `openssl cms -verify` of the detached `p7s` over `content`, trusting only the server's
+/// root; the issuing CA certificate is offered as `-certfile` (OpenSSL 3.0's `cms` has no
+/// `-untrusted`).
+fn openssl_cms_verify(server: &TestServer, p7s: &Path, content: &Path) -> (bool, String) {
+    let pki = server.data_dir.join("pki");
+    openssl(
+        server.tmp.path(),
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            p7s.to_str().unwrap(),
+            "-content",
+            content.to_str().unwrap(),
+            "-CAfile",
+            pki.join("root.pem").to_str().unwrap(),
+            "-certfile",
+            pki.join("issuing.pem").to_str().unwrap(),
+            "-out",
+            "/dev/null",
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_cades_writes_a_p7s_that_openssl_verifies() {
+    let server = TestServer::start(ServerOptions {
+        rp_api: Some(rp_api_table(60, true)),
+        ..Default::default()
+    })
+    .unwrap();
+    wait_until_ready(&server);
+    let tmp = server.tmp.path();
+    let doc = tmp.join("contract.pdf");
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(&doc, &content).unwrap();
+    let mut changed = content.clone();
+    changed[123_456] ^= 0x01;
+    let changed_doc = tmp.join("contract-changed.pdf");
+    std::fs::write(&changed_doc, &changed).unwrap();
+
+    // By document number (the certificate endpoint), and by person (a certificate choice).
+    for (user, hash, pkcs1, label) in [
+        (["--document", OK], "SHA-256", false, "RSASSA-PSS, SHA-256"),
+        (
+            ["--etsi", OK_PERSON],
+            "SHA-512",
+            true,
+            "PKCS#1 v1.5, SHA-512",
+        ),
+    ] {
+        let p7s = tmp.join(format!("contract-{hash}-{pkcs1}.p7s"));
+        let mut args = vec![
+            "sign-cades",
+            user[0],
+            user[1],
+            "--file",
+            doc.to_str().unwrap(),
+            "--hash",
+            hash,
+            "--out",
+            p7s.to_str().unwrap(),
+        ];
+        if pkcs1 {
+            args.push("--pkcs1");
+        }
+        let out = rp_api(&server, &args).unwrap();
+        assert!(out.contains("verification code: "), "{out}");
+        if user[0] == "--etsi" {
+            assert!(out.contains(&format!("chosen: document {OK}")), "{out}");
+        }
+        assert!(out.contains("certificate chain: OK"), "{out}");
+        assert!(
+            out.contains("identity: OK (OK TESTNUMBER, PNOEE-40504040001 (EE)"),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("CAdES-B-B signature ({label}) written to")),
+            "{out}"
+        );
+
+        let (ok, log) = openssl_cms_verify(&server, &p7s, &doc);
+        assert!(ok, "{label}: openssl rejected the signature: {log}");
+        assert!(log.contains("Verification successful"), "{log}");
+        let (ok, log) = openssl_cms_verify(&server, &p7s, &changed_doc);
+        assert!(!ok, "{label}: openssl accepted a changed document: {log}");
+        assert!(log.contains("content verify error"), "{log}");
+    }
+
+    // Refused before anyone is asked to sign: the root as the issuing CA, a SHA-3 hash.
+    let p7s = tmp.join("refused.p7s");
+    let root = server.data_dir.join("pki/root.pem");
+    let e = rp_api(
+        &server,
+        &[
+            "sign-cades",
+            "--document",
+            OK,
+            "--file",
+            doc.to_str().unwrap(),
+            "--issuer",
+            root.to_str().unwrap(),
+            "--out",
+            p7s.to_str().unwrap(),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("is not the certificate of the CA that issued the signer's certificate"),
+        "{e}"
+    );
+    assert!(!e.contains("verification code:"), "{e}");
+    let e = rp_api(
+        &server,
+        &[
+            "sign-cades",
+            "--document",
+            OK,
+            "--file",
+            doc.to_str().unwrap(),
+            "--hash",
+            "SHA3-256",
+            "--out",
+            p7s.to_str().unwrap(),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("SHA-256, SHA-384 or SHA-512, not SHA3-256"),
+        "{e}"
+    );
+    assert!(!p7s.exists());
+}
