@@ -15,6 +15,7 @@
 mod cert;
 mod crl;
 pub mod ocsp;
+pub mod tsp;
 /// The object identifiers, shared with the relying-party library.
 pub use tandem_rp::oids;
 
