@@ -34,6 +34,7 @@ use x509_cert::time::Time;
 pub use cert::{
     CertificateLevel, EndEntity, KeyPurpose, certificate_der, certificate_pem,
     end_entity_certificate, issuing_ca_certificate, qscd_capable, root_ca_certificate,
+    tsa_certificate,
 };
 pub use crl::{RevocationReason, RevokedCert, crl};
 pub use ocsp::{

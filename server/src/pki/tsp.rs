@@ -86,7 +86,7 @@ impl TspHash {
     }
 
     /// Digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             Self::Sha256 => 32,
             Self::Sha384 => 48,
@@ -291,7 +291,7 @@ pub fn parse_time_stamp_request(
         ));
     }
     let imprint = req.message_imprint.hashed_message.as_bytes().to_vec();
-    if imprint.len() != hash.len() {
+    if imprint.len() != hash.digest_len() {
         return Err(rejected(
             PkiFailureInfo::BadDataFormat,
             "the hashed message does not have the length of its hash algorithm",
