@@ -60,8 +60,12 @@ fn time_stamps_verify_with_openssl(opts: ServerOptions) {
     server
         .operator(&["export-ca", "--out", dir.to_str().unwrap()])
         .unwrap();
+    // export-ca includes the TSA certificate.
     let tsa_pem = server.data_dir.join("pki/tsa.pem");
-    std::fs::copy(&tsa_pem, dir.join("tsa.pem")).unwrap();
+    assert_eq!(
+        std::fs::read(dir.join("tsa.pem")).unwrap(),
+        std::fs::read(&tsa_pem).unwrap()
+    );
     std::fs::write(dir.join("doc.txt"), b"Schriftsatz vom 7. Dezember\n").unwrap();
     std::fs::write(dir.join("other.txt"), b"Schriftsatz vom 8. Dezember\n").unwrap();
 
@@ -227,6 +231,16 @@ fn time_stamps_verify_with_openssl(opts: ServerOptions) {
         server.log()
     );
     std::fs::copy(&tsa_pem, dir.join("tsa.pem")).unwrap();
+    let (status, der) = http(&server, "GET", "/ca/tsa.crt", b"").unwrap();
+    assert_eq!(status, 200);
+    let pem = std::fs::read(&tsa_pem).unwrap();
+    assert_eq!(
+        der,
+        openssl::x509::X509::from_pem(&pem)
+            .unwrap()
+            .to_der()
+            .unwrap()
+    );
     post_query(&server, &dir, "q.tsq", "r3.tsr");
     let (ok, out) = verify(&dir, "doc.txt", "r3.tsr", "issuing.pem");
     assert!(ok && out.contains("Verification: OK"), "{out}");
