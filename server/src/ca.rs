@@ -183,7 +183,6 @@ pub fn ensure_tsa(cfg: &Config, data_dir: &Path, hsm: &Hsm) -> anyhow::Result<bo
             "created the TSA key ({TSA_KEY_LABEL}, {})",
             cfg.pki.key_spec
         );
-        tracing::info!(label = TSA_KEY_LABEL, spec = %cfg.pki.key_spec, "created the TSA key");
     }
     let tsa = HsmCaSigner::new(hsm, TSA_KEY_LABEL)?;
     let dir = pki_dir(data_dir);
@@ -217,7 +216,6 @@ pub fn ensure_tsa(cfg: &Config, data_dir: &Path, hsm: &Hsm) -> anyhow::Result<bo
     )?;
     std::fs::write(&path, pki::certificate_pem(&cert))?;
     eprintln!("issued the TSA certificate {}", path.display());
-    tracing::info!(path = %path.display(), "issued the TSA certificate");
     Ok(true)
 }
 
