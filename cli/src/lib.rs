@@ -476,7 +476,8 @@ pub enum OperatorCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Copies the root and issuing CA certificates (PEM) into a directory.
+    /// Copies the root and issuing CA certificates (PEM), and the TSA certificate if there
+    /// is one, into a directory.
     ExportCa {
         /// Target directory.
         #[arg(long)]
@@ -825,7 +826,18 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 std::fs::copy(&from, out.join(name))
                     .with_context(|| format!("cannot copy {}", from.display()))?;
             }
-            outln!("wrote root.pem and issuing.pem to {}", out.display());
+            // The time-stamp authority's certificate, where the server has made one.
+            let tsa = data_dir.join("pki/tsa.pem");
+            if tsa.exists() {
+                std::fs::copy(&tsa, out.join("tsa.pem"))
+                    .with_context(|| format!("cannot copy {}", tsa.display()))?;
+                outln!(
+                    "wrote root.pem, issuing.pem and tsa.pem to {}",
+                    out.display()
+                );
+            } else {
+                outln!("wrote root.pem and issuing.pem to {}", out.display());
+            }
         }
         OperatorCommand::RpAdd {
             name,

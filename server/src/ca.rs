@@ -21,6 +21,12 @@ use crate::store::{self, NewCertificate};
 pub const ROOT_KEY_LABEL: &str = "tandem-root-ca";
 /// HSM label of the issuing CA key.
 pub const ISSUING_KEY_LABEL: &str = "tandem-issuing-ca";
+/// HSM label of the time-stamp authority's key (RFC 3161).
+pub const TSA_KEY_LABEL: &str = "tandem-tsa";
+/// Common name of the TSA certificate.
+const TSA_COMMON_NAME: &str = "Tandem Time-Stamping Authority";
+/// TSA certificate validity (never beyond the issuing CA certificate's).
+const TSA_VALIDITY: Duration = Duration::from_secs(5 * 365 * 86_400);
 /// Root CA validity.
 const ROOT_VALIDITY: Duration = Duration::from_secs(20 * 365 * 86_400);
 /// Issuing CA validity.
@@ -151,8 +157,119 @@ pub fn init(cfg: &Config, data_dir: &Path, hsm: &Hsm) -> anyhow::Result<()> {
         )?;
         std::fs::write(&issuing_path, pki::certificate_pem(&cert))?;
     }
+    ensure_tsa(cfg, data_dir, hsm)?;
     eprintln!("CA certificates in {}", dir.display());
     Ok(())
+}
+
+/// The URL of the time-stamp authority: `POST` RFC 3161 requests there (`pki.public_base_url`
+/// + `/tsa`, served by the publication point next to `/ocsp`).
+pub fn tsa_url(cfg: &Config) -> String {
+    format!("{}/tsa", cfg.pki.public_base_url.trim_end_matches('/'))
+}
+
+/// Creates the TSA key in the HSM ([`TSA_KEY_LABEL`], the CA key kind) and its certificate
+/// `pki/tsa.pem` from the issuing CA, when missing: run by `server init` and by every
+/// `server run`, so a data directory made before the TSA existed gets one without a manual
+/// step. A certificate that does not certify the key in the HSM is replaced. Returns whether
+/// anything was created (and says so on standard error and in the log).
+pub fn ensure_tsa(cfg: &Config, data_dir: &Path, hsm: &Hsm) -> anyhow::Result<bool> {
+    let key_status = hsm
+        .ensure_ca_key(TSA_KEY_LABEL, cfg.pki.key_spec)
+        .context("cannot create or find the TSA key in the HSM")?;
+    let key_created = key_status == crate::hsm::ObjectStatus::Created;
+    if key_created {
+        eprintln!(
+            "created the TSA key ({TSA_KEY_LABEL}, {})",
+            cfg.pki.key_spec
+        );
+    }
+    let tsa = HsmCaSigner::new(hsm, TSA_KEY_LABEL)?;
+    let dir = pki_dir(data_dir);
+    let path = dir.join("tsa.pem");
+    if path.exists() {
+        let cert = load_pem(&path)?;
+        if cert.tbs_certificate().subject_public_key_info() == &tsa.public_key() {
+            return Ok(key_created);
+        }
+        tracing::warn!(path = %path.display(), "the TSA certificate does not certify the TSA key in the HSM: issuing a new one");
+    }
+    let issuing = HsmCaSigner::new(hsm, ISSUING_KEY_LABEL)
+        .context("the issuing CA key is missing: cannot certify the TSA key")?;
+    let issuing_cert = load_pem(&dir.join("issuing.pem"))?;
+    let now = SystemTime::now();
+    let issuing_end = issuing_cert
+        .tbs_certificate()
+        .validity()
+        .not_after
+        .to_system_time();
+    let cert = pki::tsa_certificate(
+        &issuing,
+        &issuing_cert,
+        tsa.public_key(),
+        TSA_COMMON_NAME,
+        &random_serial(),
+        now,
+        (now + TSA_VALIDITY).min(issuing_end),
+        tsa_policy(cfg)?,
+        &profile(cfg)?,
+    )?;
+    std::fs::write(&path, pki::certificate_pem(&cert))?;
+    eprintln!("issued the TSA certificate {}", path.display());
+    Ok(true)
+}
+
+fn tsa_policy(cfg: &Config) -> anyhow::Result<const_oid::ObjectIdentifier> {
+    Ok(pki::tsp::tsa_policy_oid(profile(cfg)?.policy_arc)?)
+}
+
+/// The time-stamp authority: its key in the HSM, its certificate, its policy and the
+/// TSTInfo serial numbers.
+#[derive(Debug, Clone)]
+pub struct Tsa {
+    /// The TSA key ([`TSA_KEY_LABEL`]).
+    pub signer: HsmCaSigner,
+    /// `pki/tsa.pem`.
+    pub cert: Certificate,
+    /// The policy of our time stamps (`<policy_arc>.2.1`).
+    pub policy: const_oid::ObjectIdentifier,
+    /// The last serial number given out (shared by the clones).
+    last_serial: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Tsa {
+    /// Loads the TSA of a data directory (key and `pki/tsa.pem`; see [`ensure_tsa`]).
+    pub fn load(cfg: &Config, data_dir: &Path, hsm: &Hsm) -> anyhow::Result<Self> {
+        let signer = HsmCaSigner::new(hsm, TSA_KEY_LABEL).context("the TSA key is missing")?;
+        let cert = load_pem(&pki_dir(data_dir).join("tsa.pem"))?;
+        anyhow::ensure!(
+            cert.tbs_certificate().subject_public_key_info() == &signer.public_key(),
+            "pki/tsa.pem does not certify the TSA key in the HSM"
+        );
+        Ok(Self {
+            signer,
+            cert,
+            policy: tsa_policy(cfg)?,
+            last_serial: Default::default(),
+        })
+    }
+
+    /// The next TSTInfo serial number: the time in nanoseconds since 1970, or the last one
+    /// plus one if that is not larger. Unique and increasing within the process, and across
+    /// restarts as long as the clock does not run backwards past the last time stamp.
+    pub fn next_serial(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1));
+        let previous = self
+            .last_serial
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now.max(last.saturating_add(1)))
+            })
+            .unwrap_or_else(|last| last);
+        now.max(previous.saturating_add(1))
+    }
 }
 
 /// Reads a PEM certificate.
@@ -193,6 +310,9 @@ pub struct Ca {
     pub level: CertificateLevel,
     /// CRL validity.
     pub crl_validity: Duration,
+    /// The time-stamp authority; `None` when its key or certificate is missing or does not
+    /// match (then `POST /tsa` answers 503).
+    pub tsa: Option<Tsa>,
 }
 
 impl Ca {
@@ -214,6 +334,11 @@ impl Ca {
                 CertificateLevel::Qualified
             },
             crl_validity: Duration::from_secs(cfg.pki.crl_validity_seconds.max(60) as u64),
+            tsa: Tsa::load(cfg, data_dir, hsm)
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, "the time-stamp authority is not usable"),
+                )
+                .ok(),
         })
     }
 

@@ -9,6 +9,14 @@
 //! | `GET /crl/issuing.crl` | `application/pkix-crl` (DER): end-entity certificates |
 //! | `GET /crl/root.crl` | `application/pkix-crl` (DER): CA certificates the root issued |
 //! | `GET /ca/root.crt`, `GET /ca/issuing.crt` | `application/pkix-cert` (DER) |
+//! | `POST /tsa` (`application/timestamp-query`) | `application/timestamp-reply` (RFC 3161) |
+//! | `GET /ca/tsa.crt` | `application/pkix-cert` (DER): the TSA certificate |
+//!
+//! `POST /tsa` answers a `TimeStampReq` that decodes with a `TimeStampResp`: granted with a
+//! token signed in the HSM by the TSA key, or PKIStatus rejection with badAlg, badDataFormat,
+//! unacceptedPolicy or unacceptedExtension (HTTP 200 either way, as RFC 3161 3.4 wants). A
+//! body that is not a DER `TimeStampReq` gets HTTP 400, a body over 4 KiB 413, another
+//! Content-Type 415, and a server without a usable TSA key 503.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +31,7 @@ use base64::Engine as _;
 use der::Encode;
 
 use crate::ca::Ca;
+use crate::pki::tsp::{self, PkiFailureInfo, TspRequestError};
 use crate::pki::{self, OcspResponseStatus, OcspStatus, RevocationReason, RevokedCert};
 use crate::store::Store;
 
@@ -106,6 +115,8 @@ pub fn router(state: Arc<Publication>) -> Router {
         .route("/crl/root.crl", get(root_crl))
         .route("/ca/root.crt", get(root_cert))
         .route("/ca/issuing.crt", get(issuing_cert))
+        .route("/ca/tsa.crt", get(tsa_cert))
+        .route("/tsa", post(tsa_post))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(MAX_OCSP_REQUEST))
         .with_state(state)
@@ -204,6 +215,9 @@ async fn answer_ocsp(state: Arc<Publication>, der: Vec<u8>) -> Response {
         for id in query.cert_ids {
             let status = if !pki::cert_id_matches_issuer(&id, &state.ca.issuing_cert) {
                 OcspStatus::Unknown
+            } else if is_tsa_serial(&state, &id.serial) {
+                // The TSA certificate is not an account's: good while the server uses it.
+                OcspStatus::Good
             } else {
                 match state.store.certificate(&id.serial) {
                     Ok(Some(rec)) => match rec.revoked {
@@ -366,6 +380,108 @@ async fn root_cert(State(state): State<Arc<Publication>>) -> Response {
 
 async fn issuing_cert(State(state): State<Arc<Publication>>) -> Response {
     cert_response(&state.ca.issuing_cert)
+}
+
+async fn tsa_cert(State(state): State<Arc<Publication>>) -> Response {
+    match &state.ca.tsa {
+        Some(tsa) => cert_response(&tsa.cert),
+        None => tsa_unavailable(),
+    }
+}
+
+/// Whether `serial` (big-endian, no leading zeros) is the TSA certificate's.
+fn is_tsa_serial(state: &Publication, serial: &[u8]) -> bool {
+    state.ca.tsa.as_ref().is_some_and(|tsa| {
+        let own = tsa.cert.tbs_certificate().serial_number().as_bytes();
+        let own = &own[own.iter().take_while(|b| **b == 0).count()..];
+        own == serial
+    })
+}
+
+fn tsa_unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the time-stamp authority is not available (no usable TSA key or certificate)",
+    )
+        .into_response()
+}
+
+fn tsa_reply(body: Vec<u8>) -> Response {
+    der_response("application/timestamp-reply", body)
+}
+
+/// `POST /tsa`: RFC 3161 over HTTP (section 3.4).
+async fn tsa_post(
+    State(state): State<Arc<Publication>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if content_type.as_deref() != Some("application/timestamp-query") {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send an RFC 3161 TimeStampReq as application/timestamp-query",
+        )
+            .into_response();
+    }
+    if body.len() > tsp::MAX_TSP_REQUEST_BYTES {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "a TimeStampReq is at most 4096 bytes",
+        )
+            .into_response();
+    }
+    if state.ca.tsa.is_none() {
+        return tsa_unavailable();
+    }
+    let answer = tokio::task::spawn_blocking(move || {
+        let tsa = state.ca.tsa.as_ref()?;
+        Some(match tsp::parse_time_stamp_request(&body, tsa.policy) {
+            Err(TspRequestError::NotATimeStampReq(e)) => Err(e),
+            Err(TspRequestError::Rejected { failure, reason }) => {
+                tracing::info!(?failure, reason, "time-stamp request rejected");
+                Ok(tsp::time_stamp_rejection(failure, reason))
+            }
+            Ok(query) => {
+                let token = tsp::TsaToken {
+                    signer: &tsa.signer,
+                    certificate: &tsa.cert,
+                    policy: tsa.policy,
+                    serial: tsa.next_serial(),
+                    time: SystemTime::now(),
+                };
+                Ok(
+                    tsp::time_stamp_response(&query, &token).unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "time-stamp signing failed");
+                        tsp::time_stamp_rejection(
+                            PkiFailureInfo::SystemFailure,
+                            "the time stamp could not be signed",
+                        )
+                    }),
+                )
+            }
+        })
+    })
+    .await;
+    match answer {
+        Ok(Some(Ok(der))) => tsa_reply(der),
+        Ok(Some(Err(e))) => (
+            StatusCode::BAD_REQUEST,
+            format!("not a DER TimeStampReq: {e}"),
+        )
+            .into_response(),
+        Ok(None) => tsa_unavailable(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
+    }
 }
 
 fn cert_response(cert: &x509_cert::Certificate) -> Response {

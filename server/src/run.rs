@@ -287,7 +287,7 @@ pub async fn serve(
     let store = SqliteStore::open(&cfg.database)
         .with_context(|| format!("cannot open {}", cfg.database.display()))?;
     let hsm = tokio::task::spawn_blocking({
-        let cfg = cfg.clone();
+        let (cfg, dir) = (cfg.clone(), data_dir.to_path_buf());
         move || -> anyhow::Result<Hsm> {
             let hsm = open_hsm(&cfg)?;
             hsm.use_share_exponentiation(cfg.hsm.share_exponentiation)?;
@@ -298,6 +298,8 @@ pub async fn serve(
                     crate::hsm::REPLY_KEY_LABEL
                 );
             }
+            // Data directories made before the time-stamp authority have no TSA key yet.
+            crate::ca::ensure_tsa(&cfg, &dir, &hsm)?;
             Ok(hsm)
         }
     })

@@ -718,6 +718,28 @@ pub fn http(server: &TestServer, method: &str, path: &str, body: &[u8]) -> Resul
     )
 }
 
+/// [`http`] with another Content-Type (e.g. `application/timestamp-query` for `POST /tsa`).
+pub fn http_typed(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<(u16, Vec<u8>)> {
+    let addr = server
+        .http_url
+        .strip_prefix("http://")
+        .context("no http url")?;
+    http_request(
+        addr,
+        method,
+        path,
+        content_type,
+        body,
+        Duration::from_secs(20),
+    )
+}
+
 /// A JSON request to the REST relying-party API (`path` below the origin, e.g.
 /// `/v3/session/…`); returns the status and the parsed body (`Null` when empty or not JSON).
 pub fn rest(

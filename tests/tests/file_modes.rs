@@ -15,7 +15,12 @@ use std::time::{Duration, Instant};
 use tandem_tests::*;
 
 /// Files anyone may read: certificates.
-const PUBLIC: [&str; 3] = ["tls/server.crt", "pki/root.pem", "pki/issuing.pem"];
+const PUBLIC: [&str; 4] = [
+    "tls/server.crt",
+    "pki/root.pem",
+    "pki/issuing.pem",
+    "pki/tsa.pem",
+];
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().mode() & 0o7777

@@ -434,7 +434,7 @@ async fn rsa4096_ca_and_pkilint() {
             );
         }
     }
-    for cert in ["root.pem", "issuing.pem"] {
+    for cert in ["root.pem", "issuing.pem", "tsa.pem"] {
         let out = lint(&["lint_pkix_cert", "lint", "-s", "WARNING", cert]);
         assert!(
             !out.contains("ERROR") && !out.contains("FATAL") && !out.contains("Traceback"),

@@ -349,6 +349,86 @@ pub fn end_entity_certificate(
     )
 }
 
+/// The certificate of our time-stamp authority (RFC 3161 2.3), signed by the issuing CA.
+///
+/// Subject C=[`CA_COUNTRY`], O=Tandem, CN=`common_name`. Extensions: basicConstraints
+/// cA=false, keyUsage digitalSignature (critical), extendedKeyUsage id-kp-timeStamping only
+/// (critical, as RFC 3161 requires), certificatePolicies `tsa_policy`, authorityInfoAccess
+/// (OCSP, caIssuers), cRLDistributionPoints, AKI, SKI: the same pointers as the end-entity
+/// certificates.
+#[allow(clippy::too_many_arguments)] // mirrors the certificate's fields one to one
+pub fn tsa_certificate(
+    issuer: &dyn CaSigner,
+    issuer_cert: &Certificate,
+    tsa_public_key: SubjectPublicKeyInfoOwned,
+    common_name: &str,
+    serial: &[u8],
+    not_before: SystemTime,
+    not_after: SystemTime,
+    tsa_policy: ObjectIdentifier,
+    profile: &CaProfile,
+) -> Result<Certificate, PkiError> {
+    check_signer_matches(issuer, issuer_cert)?;
+    let extensions = vec![
+        extension(
+            oids::CE_BASIC_CONSTRAINTS,
+            false,
+            &BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            },
+        )?,
+        extension(
+            oids::CE_KEY_USAGE,
+            true,
+            &KeyUsage(KeyUsages::DigitalSignature.into()),
+        )?,
+        extension(
+            oids::CE_EXT_KEY_USAGE,
+            true,
+            &ExtendedKeyUsage(vec![super::tsp::KP_TIME_STAMPING]),
+        )?,
+        extension(
+            oids::CE_CERTIFICATE_POLICIES,
+            false,
+            &vec![PolicyInformationOut {
+                policy_identifier: tsa_policy,
+            }],
+        )?,
+        extension(
+            oids::PE_AUTHORITY_INFO_ACCESS,
+            false,
+            &AuthorityInfoAccessSyntax(vec![
+                AccessDescription {
+                    access_method: oids::AD_OCSP,
+                    access_location: uri(&profile.ocsp_url)?,
+                },
+                AccessDescription {
+                    access_method: oids::AD_CA_ISSUERS,
+                    access_location: uri(&profile.ca_issuers_url)?,
+                },
+            ]),
+        )?,
+        crl_distribution_point(&profile.crl_url)?,
+        authority_key_identifier(issuer_cert)?,
+        extension(
+            oids::CE_SUBJECT_KEY_IDENTIFIER,
+            false,
+            &OctetString::new(key_identifier(&tsa_public_key))?,
+        )?,
+    ];
+    build(
+        issuer,
+        serial,
+        issuer_cert.tbs_certificate().subject().clone(),
+        ca_name(common_name)?,
+        not_before,
+        not_after,
+        tsa_public_key,
+        extensions,
+    )
+}
+
 /// QC statements: the natural-person semantics identifier always (it defines the meaning
 /// of the `PNO…` serialNumber), plus QcCompliance, QcSSCD and QcType esign for a qualified
 /// SIGN certificate.
