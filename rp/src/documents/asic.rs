@@ -387,6 +387,9 @@ pub fn read_package<R: Read + Seek>(
                 return Err(AsicError::Mimetype("has an extra field"));
             }
         }
+        if f.is_dir() && f.size() > 0 {
+            return Err(AsicError::UnlistedFile(name));
+        }
         names.push((name, f.is_dir()));
     }
     if names.is_empty() {
@@ -450,7 +453,19 @@ fn check_manifest(m: &Manifest) -> Result<(), AsicError> {
     if mains != 1 {
         return Err(AsicError::MainDocuments(mains));
     }
+    let mut seen = HashSet::new();
     for d in &m.documents {
+        for n in [&d.name, &d.signature] {
+            if !seen.insert(n.to_lowercase()) {
+                return Err(AsicError::DuplicateName(n.clone()));
+            }
+            if [MIMETYPE_NAME, MANIFEST, PROOF_OF_ORIGIN]
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(n))
+            {
+                return bad("a document or signature takes a reserved name");
+            }
+        }
         check_name(&d.name)?;
         check_name(&d.signature)?;
         if d.name.contains('/') || !d.signature.starts_with("META-INF/") {

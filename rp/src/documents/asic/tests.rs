@@ -355,6 +355,30 @@ fn refuses_missing_and_unlisted_files_and_wrong_digests() {
         read(&raw_zip(&e)).unwrap_err(),
         AsicError::DigestMismatch(_)
     ));
+    // A manifest naming one document twice, or a signature in a reserved slot.
+    let twice = manifest_for(&[("a.txt", b"hello"), ("a.txt", b"hello")]);
+    let mut e = good_entries();
+    e[3] = stored_entry(MANIFEST, &twice);
+    assert!(matches!(
+        read(&raw_zip(&e)).unwrap_err(),
+        AsicError::DuplicateName(_)
+    ));
+    let reserved = String::from_utf8(manifest_for(&[("a.txt", b"hello")]))
+        .unwrap()
+        .replace("META-INF/signatures1.p7s", PROOF_OF_ORIGIN);
+    let mut e = good_entries();
+    e[3] = stored_entry(MANIFEST, reserved.as_bytes());
+    assert!(matches!(
+        read(&raw_zip(&e)).unwrap_err(),
+        AsicError::Manifest(_)
+    ));
+    // A directory entry carrying data.
+    let mut e = good_entries();
+    e.push(stored_entry("META-INF/hidden/", b"data"));
+    assert!(matches!(
+        read(&raw_zip(&e)).unwrap_err(),
+        AsicError::UnlistedFile(_)
+    ));
     let mut e = good_entries();
     e[3] = stored_entry(
         MANIFEST,
