@@ -23,6 +23,9 @@ if ! $demo; then
   # (rp/tests/report_pdf.rs).
   command -v pdftotext   >/dev/null 2>&1 || need+=(poppler-utils)
   command -v qpdf        >/dev/null 2>&1 || need+=(qpdf)
+  # `unzip -l` lists ASiC-E packages in tandem-rp's tests (documents::asic); python3's zipfile
+  # reads them too (python3 is needed for pkilint below).
+  command -v unzip       >/dev/null 2>&1 || need+=(unzip)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2

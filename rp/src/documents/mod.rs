@@ -6,9 +6,12 @@
 //!   two steps around the RP API call: the signed attributes and their digest first, the CMS
 //!   `SignedData` once the signature over that digest has come back.
 //!
+//! - [`asic`]: ASiC-E packages (ZIP) of signed documents, written and read with limits.
+//!
 //! Documents are hashed in chunks ([`digest_reader`]): a document is never held in memory
 //! whole.
 
+pub mod asic;
 pub mod cades;
 
 use std::io::Read;
