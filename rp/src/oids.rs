@@ -65,6 +65,8 @@ pub const PE_AUTHORITY_INFO_ACCESS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.1");
 pub const PE_QC_STATEMENTS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.3");
 /// id-kp-clientAuth.
 pub const KP_CLIENT_AUTH: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.2");
+/// id-kp-timeStamping (RFC 5280): the only extended key usage of a TSA certificate.
+pub const KP_TIME_STAMPING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.8");
 /// Smart-ID authentication extended key usage (SK ID Solutions' arc). Relying parties that
 /// follow the RP API's response_verification.txt accept an authentication certificate with
 /// digitalSignature and this EKU (certificates from April 2025), or with digitalSignature,
@@ -76,6 +78,23 @@ pub const KP_SMART_ID_AUTH: Oid = Oid::new_unwrap("1.3.6.1.4.1.62306.5.7.0");
 pub const AD_OCSP: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1");
 /// id-ad-caIssuers.
 pub const AD_CA_ISSUERS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.2");
+
+// --- CMS (RFC 5652), ESS (RFC 5035) and time stamps (RFC 3161) -------------------------
+
+/// id-data.
+pub const ID_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.1");
+/// id-signedData.
+pub const ID_SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
+/// id-contentType signed attribute (RFC 5652 11.1).
+pub const ID_CONTENT_TYPE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.3");
+/// id-messageDigest signed attribute (RFC 5652 11.2).
+pub const ID_MESSAGE_DIGEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.4");
+/// id-signingTime signed attribute (RFC 5652 11.3).
+pub const ID_SIGNING_TIME: Oid = Oid::new_unwrap("1.2.840.113549.1.9.5");
+/// id-aa-signingCertificateV2 (RFC 5035; required for time stamps by RFC 5816).
+pub const ID_AA_SIGNING_CERTIFICATE_V2: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.47");
+/// id-ct-TSTInfo (RFC 3161): the eContentType of a time-stamp token.
+pub const ID_CT_TST_INFO: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.4");
 
 // --- OCSP (RFC 6960, RFC 8954) ----------------------------------------------------------
 

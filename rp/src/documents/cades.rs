@@ -44,18 +44,10 @@ use x509_cert::time::Time;
 use super::DocumentHash;
 use crate::oids;
 
-/// id-data (RFC 5652).
-pub const ID_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.1");
-/// id-signedData (RFC 5652).
-pub const ID_SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
-/// id-contentType (RFC 5652).
-pub const ID_CONTENT_TYPE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.3");
-/// id-messageDigest (RFC 5652).
-pub const ID_MESSAGE_DIGEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.4");
-/// id-signingTime (RFC 5652).
-pub const ID_SIGNING_TIME: Oid = Oid::new_unwrap("1.2.840.113549.1.9.5");
-/// id-aa-signingCertificateV2 (RFC 5035).
-pub const ID_AA_SIGNING_CERTIFICATE_V2: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.47");
+pub use crate::oids::{
+    ID_AA_SIGNING_CERTIFICATE_V2, ID_CONTENT_TYPE, ID_DATA, ID_MESSAGE_DIGEST, ID_SIGNED_DATA,
+    ID_SIGNING_TIME,
+};
 /// id-RSASSA-PSS (RFC 4055).
 pub const ID_RSASSA_PSS: Oid = Oid::new_unwrap("1.2.840.113549.1.1.10");
 /// id-mgf1 (RFC 4055).

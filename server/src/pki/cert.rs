@@ -386,7 +386,7 @@ pub fn tsa_certificate(
         extension(
             oids::CE_EXT_KEY_USAGE,
             true,
-            &ExtendedKeyUsage(vec![super::tsp::KP_TIME_STAMPING]),
+            &ExtendedKeyUsage(vec![super::oids::KP_TIME_STAMPING]),
         )?,
         extension(
             oids::CE_CERTIFICATE_POLICIES,

@@ -41,20 +41,10 @@ const MAX_NONCE_BYTES: usize = 32;
 /// seconds, truncated.
 pub const ACCURACY_SECONDS: u32 = 1;
 
-/// id-ct-TSTInfo (RFC 3161): the eContentType of a time-stamp token.
-pub const CT_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
-/// id-signedData (RFC 5652).
-pub const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-/// id-contentType signed attribute (RFC 5652 11.1).
-pub const AA_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
-/// id-messageDigest signed attribute (RFC 5652 11.2).
-pub const AA_MESSAGE_DIGEST: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
-/// id-aa-signingCertificateV2 (RFC 5035, required for time stamps by RFC 5816).
-pub const AA_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
-/// id-kp-timeStamping (RFC 5280): the only extended key usage of a TSA certificate.
-pub const KP_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
+use super::oids::{
+    ID_AA_SIGNING_CERTIFICATE_V2, ID_CONTENT_TYPE, ID_CT_TST_INFO, ID_MESSAGE_DIGEST,
+    ID_SIGNED_DATA,
+};
 
 /// Our time-stamp policy: `<arc>.2.1` under the configured policy arc (certificate policies
 /// are `<arc>.1.*`).
@@ -418,12 +408,12 @@ pub fn time_stamp_response(
         }],
     };
     let signed_attrs = SetOfVec::try_from(vec![
-        attribute(AA_CONTENT_TYPE, &CT_TST_INFO)?,
+        attribute(ID_CONTENT_TYPE, &ID_CT_TST_INFO)?,
         attribute(
-            AA_MESSAGE_DIGEST,
+            ID_MESSAGE_DIGEST,
             &OctetString::new(Sha384::digest(&tst_der).to_vec())?,
         )?,
-        attribute(AA_SIGNING_CERTIFICATE_V2, &signing_certificate)?,
+        attribute(ID_AA_SIGNING_CERTIFICATE_V2, &signing_certificate)?,
     ])?;
     // The signature covers the DER of the attributes as a SET (RFC 5652 5.4).
     let signature = token.signer.sign(&signed_attrs.to_der()?)?;
@@ -453,7 +443,7 @@ pub fn time_stamp_response(
         version: CmsVersion::V3,
         digest_algorithms: SetOfVec::try_from(vec![sha384])?,
         encap_content_info: EncapsulatedContentInfo {
-            econtent_type: CT_TST_INFO,
+            econtent_type: ID_CT_TST_INFO,
             econtent: Some(Any::from_der(&OctetString::new(tst_der)?.to_der()?)?),
         },
         certificates,
@@ -461,7 +451,7 @@ pub fn time_stamp_response(
         signer_infos: SignerInfos::try_from(vec![signer_info])?,
     };
     let token = ContentInfo {
-        content_type: SIGNED_DATA,
+        content_type: ID_SIGNED_DATA,
         content: Any::from_der(&signed_data.to_der()?)?,
     };
     Ok(TimeStampResp {

@@ -111,10 +111,10 @@ fn granted_response_has_the_rfc3161_structure() {
         assert_eq!(resp.status.status, STATUS_GRANTED);
         assert!(resp.status.fail_info.is_none());
         let token = resp.time_stamp_token.unwrap();
-        assert_eq!(token.content_type, SIGNED_DATA);
+        assert_eq!(token.content_type, ID_SIGNED_DATA);
         let sd = SignedData::from_der(&token.content.to_der().unwrap()).unwrap();
         assert_eq!(sd.version, CmsVersion::V3);
-        assert_eq!(sd.encap_content_info.econtent_type, CT_TST_INFO);
+        assert_eq!(sd.encap_content_info.econtent_type, ID_CT_TST_INFO);
         assert_eq!(sd.certificates.is_some(), cert_req);
         let tst_octets =
             OctetString::from_der(&sd.encap_content_info.econtent.unwrap().to_der().unwrap())
@@ -142,13 +142,13 @@ fn granted_response_has_the_rfc3161_structure() {
                 .to_der()
                 .unwrap()
         };
-        assert_eq!(value(AA_CONTENT_TYPE), CT_TST_INFO.to_der().unwrap());
-        let digest = OctetString::from_der(&value(AA_MESSAGE_DIGEST)).unwrap();
+        assert_eq!(value(ID_CONTENT_TYPE), ID_CT_TST_INFO.to_der().unwrap());
+        let digest = OctetString::from_der(&value(ID_MESSAGE_DIGEST)).unwrap();
         assert_eq!(
             digest.as_bytes(),
             &Sha384::digest(tst_octets.as_bytes())[..]
         );
-        let scv2 = SigningCertificateV2::from_der(&value(AA_SIGNING_CERTIFICATE_V2)).unwrap();
+        let scv2 = SigningCertificateV2::from_der(&value(ID_AA_SIGNING_CERTIFICATE_V2)).unwrap();
         assert_eq!(
             scv2.certs[0].cert_hash.as_bytes(),
             &Sha256::digest(cert.to_der().unwrap())[..]
