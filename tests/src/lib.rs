@@ -868,3 +868,48 @@ pub fn cert_pem(der: &[u8]) -> String {
     out.push_str("-----END CERTIFICATE-----\n");
     out
 }
+
+/// Waits (at most 3 minutes) until the test accounts are provisioned: the endpoint answers
+/// 503 until then, and 400 for an unknown document number afterwards.
+pub fn wait_for_test_accounts(server: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (s, b) = rest(
+            server,
+            "POST",
+            "/v3/test-accounts/device-link",
+            r#"{"deviceLink":"x","documentNumber":"PNOEE-1-MOCK-Q"}"#,
+        )
+        .unwrap();
+        match s {
+            400 => {
+                assert!(
+                    b["detail"].as_str().unwrap().contains("not a test account"),
+                    "{b}"
+                );
+                return;
+            }
+            503 => {}
+            _ => panic!("unexpected answer {s}: {b}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "test accounts not ready: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// `tandem rp-api --api <server>/v3 --trust <data dir> ARGS` as the test relying party.
+pub fn rp_api_cli(server: &TestServer, args: &[&str]) -> Result<String, String> {
+    let api = format!("{}/v3", server.rest_url);
+    let trust = server.data_dir.to_str().unwrap().to_owned();
+    let mut all = vec!["rp-api", "--api", &api, "--trust", &trust];
+    all.extend_from_slice(args);
+    tandem_env(
+        &all,
+        &[("TANDEM_RP_UUID", RP_UUID), ("TANDEM_RP_NAME", RP_NAME)],
+    )
+    .map_err(|e| e.to_string())
+}

@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used)] // tests
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use tandem_tests::*;
 
@@ -16,44 +15,6 @@ use tandem_tests::*;
 const OK: &str = "PNOEE-40504040001-MOCK-Q";
 /// Its person.
 const OK_PERSON: &str = "PNOEE-40504040001";
-
-/// Waits (at most 3 minutes) until the test accounts are provisioned: the endpoint answers
-/// 503 until then, and 400 for an unknown document number afterwards.
-fn wait_until_ready(server: &TestServer) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let (s, b) = rest(
-            server,
-            "POST",
-            "/v3/test-accounts/device-link",
-            r#"{"deviceLink":"x","documentNumber":"PNOEE-1-MOCK-Q"}"#,
-        )
-        .unwrap();
-        match s {
-            400 => return,
-            503 => {}
-            _ => panic!("unexpected answer {s}: {b}"),
-        }
-        assert!(
-            Instant::now() < deadline,
-            "test accounts not ready: {}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn rp_api(server: &TestServer, args: &[&str]) -> Result<String, String> {
-    let api = format!("{}/v3", server.rest_url);
-    let trust = server.data_dir.to_str().unwrap().to_owned();
-    let mut all = vec!["rp-api", "--api", &api, "--trust", &trust];
-    all.extend_from_slice(args);
-    tandem_env(
-        &all,
-        &[("TANDEM_RP_UUID", RP_UUID), ("TANDEM_RP_NAME", RP_NAME)],
-    )
-    .map_err(|e| e.to_string())
-}
 
 /// `openssl cms -verify` of the detached `p7s` over `content`, trusting only the server's
 /// root; the issuing CA certificate is offered as `-certfile` (OpenSSL 3.0's `cms` has no
@@ -89,7 +50,7 @@ async fn sign_cades_writes_a_p7s_that_openssl_verifies() {
         ..Default::default()
     })
     .unwrap();
-    wait_until_ready(&server);
+    wait_for_test_accounts(&server);
     let tmp = server.tmp.path();
     let doc = tmp.join("contract.pdf");
     let content: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
@@ -124,7 +85,7 @@ async fn sign_cades_writes_a_p7s_that_openssl_verifies() {
         if pkcs1 {
             args.push("--pkcs1");
         }
-        let out = rp_api(&server, &args).unwrap();
+        let out = rp_api_cli(&server, &args).unwrap();
         assert!(out.contains("verification code: "), "{out}");
         if user[0] == "--etsi" {
             assert!(out.contains(&format!("chosen: document {OK}")), "{out}");
@@ -150,7 +111,7 @@ async fn sign_cades_writes_a_p7s_that_openssl_verifies() {
     // Refused before anyone is asked to sign: the root as the issuing CA, a SHA-3 hash.
     let p7s = tmp.join("refused.p7s");
     let root = server.data_dir.join("pki/root.pem");
-    let e = rp_api(
+    let e = rp_api_cli(
         &server,
         &[
             "sign-cades",
@@ -170,7 +131,7 @@ async fn sign_cades_writes_a_p7s_that_openssl_verifies() {
         "{e}"
     );
     assert!(!e.contains("verification code:"), "{e}");
-    let e = rp_api(
+    let e = rp_api_cli(
         &server,
         &[
             "sign-cades",

@@ -6,8 +6,6 @@
 
 #![allow(clippy::unwrap_used)] // tests
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 use tandem_tests::*;
 
@@ -27,50 +25,6 @@ fn sign(server: &TestServer, doc: &str, interactions: &str) -> Value {
     rest_session_result(server, b["sessionID"].as_str().unwrap()).unwrap()
 }
 
-/// Waits (at most 3 minutes) until the test accounts are provisioned: the endpoint answers
-/// 503 until then, and 400 for an unknown document number afterwards.
-fn wait_until_ready(server: &TestServer) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let (s, b) = rest(
-            server,
-            "POST",
-            "/v3/test-accounts/device-link",
-            r#"{"deviceLink":"x","documentNumber":"PNOEE-1-MOCK-Q"}"#,
-        )
-        .unwrap();
-        match s {
-            400 => {
-                assert!(
-                    b["detail"].as_str().unwrap().contains("not a test account"),
-                    "{b}"
-                );
-                return;
-            }
-            503 => {}
-            _ => panic!("unexpected answer {s}: {b}"),
-        }
-        assert!(
-            Instant::now() < deadline,
-            "test accounts not ready: {}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn rp_api(server: &TestServer, args: &[&str]) -> Result<String, String> {
-    let api = format!("{}/v3", server.rest_url);
-    let trust = server.data_dir.to_str().unwrap().to_owned();
-    let mut all = vec!["rp-api", "--api", &api, "--trust", &trust];
-    all.extend_from_slice(args);
-    tandem_env(
-        &all,
-        &[("TANDEM_RP_UUID", RP_UUID), ("TANDEM_RP_NAME", RP_NAME)],
-    )
-    .map_err(|e| e.to_string())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn every_test_account_answers_with_its_end_result() {
     let mut server = TestServer::start(ServerOptions {
@@ -78,7 +32,7 @@ async fn every_test_account_answers_with_its_end_result() {
         ..Default::default()
     })
     .unwrap();
-    wait_until_ready(&server);
+    wait_for_test_accounts(&server);
     let accounts = server.operator(&["accounts"]).unwrap();
     assert_eq!(accounts.matches("-MOCK-Q").count(), 8, "{accounts}");
 
@@ -144,7 +98,7 @@ async fn every_test_account_answers_with_its_end_result() {
     // the relying-party command (chain against our CA, identity, signature).
     let file = server.tmp.path().join("contract.txt");
     std::fs::write(&file, "I agree.\n").unwrap();
-    let out = rp_api(
+    let out = rp_api_cli(
         &server,
         &["sign", "--document", OK, "--file", file.to_str().unwrap()],
     )
@@ -168,7 +122,7 @@ async fn every_test_account_answers_with_its_end_result() {
             "named",
         ],
     ] {
-        let out = rp_api(&server, &args).unwrap();
+        let out = rp_api_cli(&server, &args).unwrap();
         assert!(
             out.contains("signature: OK (RSASSA-PSS SHA-512 over the ACSP_V2 payload)")
                 && out.contains("response fields: OK (flow QR"),
@@ -176,7 +130,7 @@ async fn every_test_account_answers_with_its_end_result() {
         );
     }
     // A refusing account through a device link gives the refusal to the relying party.
-    let e = rp_api(
+    let e = rp_api_cli(
         &server,
         &[
             "login",
@@ -188,7 +142,7 @@ async fn every_test_account_answers_with_its_end_result() {
     .unwrap_err();
     assert!(e.contains("USER_REFUSED"), "{e}");
     // An anonymous session without a named account, and a tampered link, are refused.
-    let e = rp_api(
+    let e = rp_api_cli(
         &server,
         &["login", "--no-terminal-qr", "--test-account", "named"],
     )
@@ -211,7 +165,7 @@ async fn every_test_account_answers_with_its_end_result() {
     let registered = server.log().matches("registering test account").count();
     assert_eq!(registered, 8);
     server.restart().unwrap();
-    wait_until_ready(&server);
+    wait_for_test_accounts(&server);
     assert_eq!(
         server.log().matches("registering test account").count(),
         registered
