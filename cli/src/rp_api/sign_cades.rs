@@ -12,7 +12,9 @@
 //! 4. A notification signature of that digest: the phone shows the verification code as
 //!    for any signature; the result is verified like `rp-api sign`'s, and must come from the
 //!    certificate of step 1.
-//! 5. The SignedData, written to `--out`.
+//! 5. The SignedData; with `--tsa`, a time stamp over its signature value added as the
+//!    unsigned attribute id-aa-signatureTimeStampToken (B-T). Written to `--out` only when
+//!    everything succeeded.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -31,6 +33,7 @@ use tandem_rp::client::verify::{self, CertificatePurpose, ExpectedIdentity};
 use tandem_rp::client::{RpApiClient, TrustAnchors};
 use tandem_rp::client::{SignatureExpectation, UserRef};
 use tandem_rp::documents::cades::{self, CadesInput, CadesScheme};
+use tandem_rp::documents::timestamp;
 use tandem_rp::documents::{DocumentHash, digest_reader};
 use tandem_server::fs_mode::write_atomic;
 
@@ -71,6 +74,11 @@ pub struct SignCadesArgs {
     /// Where the detached signature goes (DER, usually FILE.p7s).
     #[arg(long)]
     pub out: PathBuf,
+    /// An RFC 3161 time-stamp authority (e.g. a Tandem server's `<public base URL>/tsa`):
+    /// the signature value is time-stamped there, making the signature CAdES-B-T. Without
+    /// it: CAdES-B-B.
+    #[arg(long, value_name = "URL")]
+    pub tsa: Option<String>,
 }
 
 /// Certificates in `bytes`: every one of a PEM file, or one DER certificate.
@@ -310,10 +318,22 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
     outln!("signed by: {}", v.identity);
 
     // 5. The SignedData.
-    let p7s = prepared.finish(&v.signature)?;
+    let mut p7s = prepared.finish(&v.signature)?;
+    let level = match &args.tsa {
+        None => "B-B",
+        Some(url) => {
+            eprintln!("asking {url} for a signature time stamp");
+            let (stamped, token) = timestamp::stamp_cades(url, hash, &p7s)
+                .await
+                .context("no time stamp, no signature written")?;
+            p7s = stamped;
+            outln!("time stamp: {}", token.gen_time_utc());
+            "B-T"
+        }
+    };
     write_atomic(&args.out, &p7s)?;
     outln!(
-        "CAdES-B-B signature ({}, {}) written to {}",
+        "CAdES-{level} signature ({}, {}) written to {}",
         match scheme {
             CadesScheme::RsassaPss => "RSASSA-PSS",
             CadesScheme::Pkcs1v15 => "PKCS#1 v1.5",

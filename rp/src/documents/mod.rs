@@ -6,6 +6,9 @@
 //!   two steps around the RP API call: the signed attributes and their digest first, the CMS
 //!   `SignedData` once the signature over that digest has come back.
 //!
+//! - [`timestamp`]: signature time-stamps (B-T) from an RFC 3161 TSA, added to CAdES
+//!   signatures as the unsigned attribute id-aa-signatureTimeStampToken.
+//!
 //! - [`asic`]: ASiC-E packages (ZIP) of signed documents, written and read with limits.
 //!
 //! Documents are hashed in chunks ([`digest_reader`]): a document is never held in memory
@@ -13,6 +16,7 @@
 
 pub mod asic;
 pub mod cades;
+pub mod timestamp;
 
 use std::io::Read;
 
