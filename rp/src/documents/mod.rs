@@ -6,6 +6,9 @@
 //!   two steps around the RP API call: the signed attributes and their digest first, the CMS
 //!   `SignedData` once the signature over that digest has come back.
 //!
+//! - [`pades`]: PAdES baseline B-B signatures of PDFs, an incremental update appended to
+//!   the untouched original, in the same two steps; [`pdf`] reads the few objects needed.
+//!
 //! - [`timestamp`]: signature time-stamps (B-T) from an RFC 3161 TSA, added to CAdES
 //!   signatures as the unsigned attribute id-aa-signatureTimeStampToken.
 //!
@@ -16,6 +19,8 @@
 
 pub mod asic;
 pub mod cades;
+pub mod pades;
+pub mod pdf;
 pub mod timestamp;
 
 use std::io::Read;
