@@ -26,6 +26,9 @@ if ! $demo; then
   # `unzip -l` lists ASiC-E packages in tandem-rp's tests (documents::asic); python3's zipfile
   # reads them too (python3 is needed for pkilint below).
   command -v unzip       >/dev/null 2>&1 || need+=(unzip)
+  # pdfsig (poppler-utils, above) lists PAdES signatures; pyHanko (below) runs in a venv,
+  # since Debian's python3 is "externally managed".
+  python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
@@ -39,6 +42,18 @@ $demo && exit 0
 if ! python3 -c "import pkilint" >/dev/null 2>&1; then
   echo "installing pkilint" >&2
   python3 -m pip install --quiet --disable-pip-version-check "pkilint==0.13.3" >&2
+fi
+# pyHanko validates our PAdES signatures (tests/tests/pades.rs) in its own venv; the tests
+# find it at $TANDEM_PYHANKO or /opt/tandem-venv/bin/pyhanko.
+venv="${TANDEM_VENV:-/opt/tandem-venv}"
+if [ ! -x "$venv/bin/pyhanko" ]; then
+  echo "installing pyHanko into $venv" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || [ -w "$(dirname "$venv")" ] || SUDO="sudo"
+  $SUDO python3 -m venv "$venv"
+  # pyhanko-cli: the `pyhanko` command (split from pyhanko in 0.26).
+  $SUDO "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    pyhanko pyhanko-certvalidator pyhanko-cli >&2
 fi
 if ! command -v cargo-nextest >/dev/null 2>&1 && [ "${1:-}" = "--with-nextest" ]; then
   cargo install --locked cargo-nextest

@@ -36,6 +36,7 @@ use tandem_server::fs_mode::write_atomic;
 use super::pem_encode;
 
 mod sign_cades;
+mod sign_pades;
 
 /// Options shared by every `rp-api` subcommand (accepted before or after it).
 #[derive(Args, Debug, Clone)]
@@ -340,6 +341,9 @@ pub enum RpApiCommand {
     /// Detached CAdES-B-B signature (.p7s) of a file: the signed attributes' digest is signed
     /// by notification (RAW_DIGEST_SIGNATURE), the signer's certificate fetched first.
     SignCades(sign_cades::SignCadesArgs),
+    /// PAdES-B-B signature of a PDF (B-T with --tsa): an incremental update appended to the
+    /// original, its byte ranges signed by notification (RAW_DIGEST_SIGNATURE).
+    SignPades(sign_pades::SignPadesArgs),
     /// Signing certificate of a document (no user interaction).
     Cert {
         /// Document number.
@@ -1033,6 +1037,7 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
         }
 
         RpApiCommand::SignCades(args) => sign_cades::run(&opts, args).await,
+        RpApiCommand::SignPades(args) => sign_pades::run(&opts, args).await,
 
         RpApiCommand::Cert {
             document,

@@ -12,7 +12,9 @@
 //! 4. A notification signature of that digest: the phone shows the verification code as
 //!    for any signature; the result is verified like `rp-api sign`'s, and must come from the
 //!    certificate of step 1.
-//! 5. The SignedData, written to `--out`.
+//! 5. The SignedData; with `--tsa`, a time stamp over its signature value added as the
+//!    unsigned attribute id-aa-signatureTimeStampToken (B-T). Written to `--out` only when
+//!    everything succeeded.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -31,6 +33,7 @@ use tandem_rp::client::verify::{self, CertificatePurpose, ExpectedIdentity};
 use tandem_rp::client::{RpApiClient, TrustAnchors};
 use tandem_rp::client::{SignatureExpectation, UserRef};
 use tandem_rp::documents::cades::{self, CadesInput, CadesScheme};
+use tandem_rp::documents::timestamp;
 use tandem_rp::documents::{DocumentHash, digest_reader};
 use tandem_server::fs_mode::write_atomic;
 
@@ -71,6 +74,11 @@ pub struct SignCadesArgs {
     /// Where the detached signature goes (DER, usually FILE.p7s).
     #[arg(long)]
     pub out: PathBuf,
+    /// An RFC 3161 time-stamp authority (e.g. a Tandem server's `<public base URL>/tsa`):
+    /// the signature value is time-stamped there, making the signature CAdES-B-T. Without
+    /// it: CAdES-B-B.
+    #[arg(long, value_name = "URL")]
+    pub tsa: Option<String>,
 }
 
 /// Certificates in `bytes`: every one of a PEM file, or one DER certificate.
@@ -215,75 +223,96 @@ async fn choose_certificate(
     Ok((document, v.der))
 }
 
-/// Runs `rp-api sign-cades`.
-pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Result<()> {
-    let Some(hash) = DocumentHash::from_api(args.alg.hash) else {
-        bail!(
-            "CAdES signatures here use SHA-256, SHA-384 or SHA-512, not {}",
-            args.alg.hash.as_str()
-        );
-    };
-    let scheme = if args.alg.pkcs1 {
-        CadesScheme::Pkcs1v15
-    } else {
-        CadesScheme::RsassaPss
-    };
+/// The signer (step 1) and the issuing CA (step 2), as the document signature commands
+/// need them before the signing session.
+pub(super) struct Signer {
+    /// The document number to sign with.
+    pub document: String,
+    /// The signer's signing certificate (DER), verified.
+    pub certificate_der: Vec<u8>,
+    /// The issuing CA certificate (DER).
+    pub issuer_der: Vec<u8>,
+}
+
+/// Steps 1 and 2: the signer's certificate, checked before anyone is asked to sign, and its
+/// issuing CA certificate.
+pub(super) async fn signer(
+    opts: &RpApiOptions,
+    user: &UserArgs,
+    level: SignCertificateLevel,
+    issuer: Option<&Path>,
+    timeout_ms: u64,
+) -> anyhow::Result<Signer> {
     let rp = rp(opts)?;
     let anchors = required_trust(opts)?;
     let client = client(opts)?;
-
-    // 1. The signer's certificate, checked before anyone is asked to sign.
-    let level: SignCertificateLevel = args.level.into();
-    let rp_ids = (rp.uuid.clone(), rp.name.clone());
-    let (document, signer_der) = match (args.user.document, args.user.etsi) {
+    let rp_ids = (rp.uuid, rp.name);
+    let (document, certificate_der) = match (&user.document, &user.etsi) {
         (Some(document), _) => {
-            let der = certificate_of_document(&client, rp_ids, &document, level, &anchors).await?;
-            (document, der)
+            let der = certificate_of_document(&client, rp_ids, document, level, &anchors).await?;
+            (document.clone(), der)
         }
         (None, Some(etsi)) => {
-            choose_certificate(&client, rp_ids, &etsi, level, &anchors, args.timeout_ms).await?
+            choose_certificate(&client, rp_ids, etsi, level, &anchors, timeout_ms).await?
         }
         (None, None) => bail!("give --document or --etsi"),
     };
-    let signer = X509::from_der(&signer_der).context("the signer's certificate")?;
+    let cert = X509::from_der(&certificate_der).context("the signer's certificate")?;
+    let issuer_der = issuer_der(opts, issuer, &cert)?;
+    Ok(Signer {
+        document,
+        certificate_der,
+        issuer_der,
+    })
+}
 
-    // 2. The issuing CA certificate.
-    let issuer = issuer_der(opts, args.issuer.as_deref(), &signer)?;
+/// What the signing session shows and how it runs.
+pub(super) struct Session<'a> {
+    /// The algorithm options (hash, PSS or PKCS#1 v1.5).
+    pub alg: &'a AlgorithmArgs,
+    /// The certificate level.
+    pub level: SignCertificateLevel,
+    /// The text shown in the app.
+    pub text: String,
+    /// Make the user pick the code among three.
+    pub vc_choice: bool,
+    /// Long-poll timeout (ms).
+    pub timeout_ms: u64,
+}
 
-    // 3. The document's digest and the signed attributes.
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let document_digest = digest_reader(hash, file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let prepared = cades::prepare(&CadesInput {
-        document_digest: &document_digest,
-        signer_certificate_der: &signer_der,
-        issuer_certificate_der: &issuer,
-        hash,
-        scheme,
-        signing_time: SystemTime::now(),
-    })?;
-
-    // 4. The RP API signs the signed attributes' digest.
-    let user = UserRef::Document(document.clone());
+/// Step 4: a notification RAW_DIGEST_SIGNATURE of `digest` by `signer`, verified like
+/// `rp-api sign`'s, from the certificate of step 1. Returns the signature.
+pub(super) async fn sign_digest(
+    opts: &RpApiOptions,
+    signer: &Signer,
+    session: Session<'_>,
+    digest: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    let rp = rp(opts)?;
+    let anchors = required_trust(opts)?;
+    let client = client(opts)?;
+    let user = UserRef::Document(signer.document.clone());
     let req = NotificationSigningRequest {
         relying_party_uuid: rp.uuid,
         relying_party_name: rp.name,
-        certificate_level: Some(level),
+        certificate_level: Some(session.level),
         signature_protocol: SignSignatureProtocol::RawDigestSignature,
         signature_protocol_parameters: SignSignatureProtocolParameters {
-            digest: STANDARD.encode(prepared.digest_to_sign()),
-            signature_algorithm: args.alg.algorithm()?,
-            signature_algorithm_parameters: args.alg.parameters(),
+            digest: STANDARD.encode(digest),
+            signature_algorithm: session.alg.algorithm()?,
+            signature_algorithm_parameters: session.alg.parameters(),
         },
         nonce: None,
-        interactions: encode_interactions(&[notification_interaction(args.text, args.vc_choice)]),
+        interactions: encode_interactions(&[notification_interaction(
+            session.text,
+            session.vc_choice,
+        )]),
         request_properties: None,
         capabilities: None,
     };
     eprintln!(
         "starting a notification signature (document {}) at {}",
-        document,
+        signer.document,
         client.base_url()
     );
     let resp = client.notification_signature(&user, &req).await?;
@@ -291,7 +320,7 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
     let status = wait_plain(
         &client,
         &resp.session_id,
-        args.timeout_ms,
+        session.timeout_ms,
         &format!(
             "waiting for the user to check code {} and sign",
             resp.vc.value
@@ -304,20 +333,92 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
         .map_err(|e| print_failure(&e))?;
     print_report(&v.report)?;
     revocation(opts, &v.certificate_der, &anchors, to_stdout).await?;
-    if v.certificate_der != signer_der {
+    if v.certificate_der != signer.certificate_der {
         bail!("the signature was made with another certificate than the one asked for first");
     }
     outln!("signed by: {}", v.identity);
+    Ok(v.signature)
+}
+
+/// The document hash and RSA scheme of the algorithm options.
+pub(super) fn hash_and_scheme(alg: &AlgorithmArgs) -> anyhow::Result<(DocumentHash, CadesScheme)> {
+    let Some(hash) = DocumentHash::from_api(alg.hash) else {
+        bail!(
+            "CAdES signatures here use SHA-256, SHA-384 or SHA-512, not {}",
+            alg.hash.as_str()
+        );
+    };
+    let scheme = if alg.pkcs1 {
+        CadesScheme::Pkcs1v15
+    } else {
+        CadesScheme::RsassaPss
+    };
+    Ok((hash, scheme))
+}
+
+/// "RSASSA-PSS" or "PKCS#1 v1.5".
+pub(super) fn scheme_name(scheme: CadesScheme) -> &'static str {
+    match scheme {
+        CadesScheme::RsassaPss => "RSASSA-PSS",
+        CadesScheme::Pkcs1v15 => "PKCS#1 v1.5",
+    }
+}
+
+/// Runs `rp-api sign-cades`.
+pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Result<()> {
+    let (hash, scheme) = hash_and_scheme(&args.alg)?;
+    let level: SignCertificateLevel = args.level.into();
+    let signer = signer(
+        opts,
+        &args.user,
+        level,
+        args.issuer.as_deref(),
+        args.timeout_ms,
+    )
+    .await?;
+
+    // 3. The document's digest and the signed attributes.
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let document_digest = digest_reader(hash, file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let prepared = cades::prepare(&CadesInput {
+        document_digest: &document_digest,
+        signer_certificate_der: &signer.certificate_der,
+        issuer_certificate_der: &signer.issuer_der,
+        hash,
+        scheme,
+        signing_time: SystemTime::now(),
+    })?;
+
+    // 4. The RP API signs the signed attributes' digest.
+    let session = Session {
+        alg: &args.alg,
+        level,
+        text: args.text,
+        vc_choice: args.vc_choice,
+        timeout_ms: args.timeout_ms,
+    };
+    let signature = sign_digest(opts, &signer, session, prepared.digest_to_sign()).await?;
 
     // 5. The SignedData.
-    let p7s = prepared.finish(&v.signature)?;
+    let mut p7s = prepared.finish(&signature)?;
+    let level = match &args.tsa {
+        None => "B-B",
+        Some(url) => {
+            eprintln!("asking {url} for a signature time stamp");
+            let (stamped, token) = timestamp::stamp_cades(url, hash, &p7s)
+                .await
+                .context("no time stamp, no signature written")?;
+            p7s = stamped;
+            outln!("time stamp: {}", token.gen_time_utc());
+            "B-T"
+        }
+    };
     write_atomic(&args.out, &p7s)?;
     outln!(
-        "CAdES-B-B signature ({}, {}) written to {}",
-        match scheme {
-            CadesScheme::RsassaPss => "RSASSA-PSS",
-            CadesScheme::Pkcs1v15 => "PKCS#1 v1.5",
-        },
+        "CAdES-{level} signature ({}, {}) written to {}",
+        scheme_name(scheme),
         args.alg.hash.as_str(),
         args.out.display()
     );

@@ -245,6 +245,20 @@ pub struct PreparedCades {
 /// Step 1: checks the inputs and builds the signed attributes (DER `SET OF Attribute`, the
 /// form that is hashed and signed) and their digest.
 pub fn prepare(input: &CadesInput<'_>) -> Result<PreparedCades, CadesError> {
+    prepare_with(input, true)
+}
+
+/// [`prepare`] for a PAdES signature (ETSI EN 319 142-1 5.3): the same signed attributes
+/// without signing-time, since the claimed signing time is the signature dictionary's `/M`.
+/// `input.signing_time` is not used.
+pub fn prepare_pades(input: &CadesInput<'_>) -> Result<PreparedCades, CadesError> {
+    prepare_with(input, false)
+}
+
+fn prepare_with(
+    input: &CadesInput<'_>,
+    with_signing_time: bool,
+) -> Result<PreparedCades, CadesError> {
     let hash = input.hash;
     if input.document_digest.len() != hash.output_len() {
         return Err(CadesError::DigestLength {
@@ -302,19 +316,24 @@ pub fn prepare(input: &CadesInput<'_>) -> Result<PreparedCades, CadesError> {
     let signing_certificate = SigningCertificateV2 {
         certs: vec![cert_id],
     };
-    let attrs = vec![
+    let mut attrs = vec![
         attribute(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA).map_err(enc)?)?,
         attribute(
             ID_MESSAGE_DIGEST,
             Any::encode_from(&OctetString::new(input.document_digest).map_err(enc)?)
                 .map_err(enc)?,
         )?,
-        attribute(ID_SIGNING_TIME, Any::encode_from(&time).map_err(enc)?)?,
         attribute(
             ID_AA_SIGNING_CERTIFICATE_V2,
             Any::encode_from(&signing_certificate).map_err(enc)?,
         )?,
     ];
+    if with_signing_time {
+        attrs.push(attribute(
+            ID_SIGNING_TIME,
+            Any::encode_from(&time).map_err(enc)?,
+        )?);
+    }
     // A SetOfVec sorts its elements into DER order: the bytes signed here are the bytes the
     // SignerInfo carries under its [0] tag.
     let signed_attributes = Attributes::try_from(attrs).map_err(enc)?;

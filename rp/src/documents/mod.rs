@@ -6,6 +6,12 @@
 //!   two steps around the RP API call: the signed attributes and their digest first, the CMS
 //!   `SignedData` once the signature over that digest has come back.
 //!
+//! - [`pades`]: PAdES baseline B-B signatures of PDFs, an incremental update appended to
+//!   the untouched original, in the same two steps; [`pdf`] reads the few objects needed.
+//!
+//! - [`timestamp`]: signature time-stamps (B-T) from an RFC 3161 TSA, added to CAdES
+//!   signatures as the unsigned attribute id-aa-signatureTimeStampToken.
+//!
 //! - [`asic`]: ASiC-E packages (ZIP) of signed documents, written and read with limits.
 //!
 //! Documents are hashed in chunks ([`digest_reader`]): a document is never held in memory
@@ -13,6 +19,9 @@
 
 pub mod asic;
 pub mod cades;
+pub mod pades;
+pub mod pdf;
+pub mod timestamp;
 
 use std::io::Read;
 
