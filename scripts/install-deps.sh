@@ -51,9 +51,9 @@ if [ ! -x "$venv/bin/pyhanko" ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || [ -w "$(dirname "$venv")" ] || SUDO="sudo"
   $SUDO python3 -m venv "$venv"
-  # pyhanko-cli: the `pyhanko` command (split from pyhanko in 0.26).
+  # pyhanko-cli: the `pyhanko` command (split from pyhanko in 0.26). Pinned, as pkilint is.
   $SUDO "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    pyhanko pyhanko-certvalidator pyhanko-cli >&2
+    "pyhanko==0.38.0" "pyhanko-certvalidator==0.33.0" "pyhanko-cli==0.6.0" >&2
 fi
 if ! command -v cargo-nextest >/dev/null 2>&1 && [ "${1:-}" = "--with-nextest" ]; then
   cargo install --locked cargo-nextest
