@@ -58,6 +58,9 @@ pub struct VerifyOptions {
     /// OCSP responder to ask for the signing certificate instead of its AIA URL.
     #[arg(long)]
     pub ocsp_url: Option<String>,
+    /// CRL to read for the signing certificate instead of its distribution points.
+    #[arg(long)]
+    pub crl_url: Option<String>,
     /// CRL for the CA certificates of the chain instead of their distribution points.
     #[arg(long)]
     pub ca_crl_url: Option<String>,
@@ -153,6 +156,7 @@ async fn run(opts: &VerifyOptions) -> anyhow::Result<u8> {
     let anchors = anchors(&opts.trust)?;
     let revocation = RevocationOptions {
         ocsp_url: opts.ocsp_url.clone(),
+        crl_url: opts.crl_url.clone(),
         ca_crl_url: opts.ca_crl_url.clone(),
         timeout: Duration::from_secs(opts.revocation_timeout.max(1)),
         ..RevocationOptions::default()
