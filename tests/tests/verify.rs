@@ -305,41 +305,76 @@ async fn verify_signatures_made_by_the_server() {
         );
     }
 
-    // The signer revoked after signing: yellow REVOKED_NO_POE (the claimed time is before).
+    // The signer revoked. The server does not sign with a revoked certificate, so the
+    // signature claiming a time after the revocation is made first, claiming a time two
+    // minutes ahead (within the verifier's slack for clocks): the revocation falls between
+    // the two signatures' claimed times.
+    let late = tmp.join("late.p7s");
+    let ahead = tandem_rp::report::UtcTime::from_system_time(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(120),
+    )
+    .unwrap()
+    .to_string();
+    rp_api_cli(
+        &server,
+        &[
+            "sign-cades",
+            "--document",
+            OK,
+            "--file",
+            s(&doc),
+            "--out",
+            s(&late),
+            "--signing-time",
+            &ahead,
+        ],
+    )
+    .unwrap();
     let serial = signer_serial(&std::fs::read(&p7s).unwrap());
-    let revoked = server
+    assert_eq!(serial, signer_serial(&std::fs::read(&late).unwrap()));
+    server
         .operator(&["revoke", &serial, "--reason", "1"])
         .unwrap();
-    println!("{revoked}");
-    let (code, out, _) = verify(&[
-        s(&p7s),
-        "--data",
-        s(&doc),
-        "--trust",
-        s(&trust),
-        "--lang",
-        "en",
-    ]);
-    assert_eq!(code, 2, "{out}");
-    assert!(out.contains("INDETERMINATE/REVOKED_NO_POE"), "{out}");
-    // A signature made after the revocation, if the server still makes one: red REVOKED.
-    let late = tmp.join("late.p7s");
-    match sign(&server, &doc, &late) {
-        Ok(_) => {
-            let (code, out, _) = verify(&[
-                s(&late),
-                "--data",
-                s(&doc),
-                "--trust",
-                s(&trust),
-                "--lang",
-                "en",
-            ]);
-            assert_eq!(code, 1, "{out}");
-            assert!(out.contains("TOTAL_FAILED/REVOKED"), "{out}");
-        }
-        Err(e) => println!("the server refuses to sign with a revoked certificate: {e}"),
+    for lang in [Lang::De, Lang::En] {
+        // Signed before the revocation, nothing proves it: yellow REVOKED_NO_POE.
+        let (code, out, _) = verify(&[
+            s(&p7s),
+            "--data",
+            s(&doc),
+            "--trust",
+            s(&trust),
+            "--lang",
+            lang.tag(),
+        ]);
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains("INDETERMINATE/REVOKED_NO_POE"), "{out}");
+        assert_note(
+            &out,
+            SignatureOutcome::SomeIndeterminate,
+            TransmissionPath::NotSecure,
+            lang,
+        );
+        // Claimed after the revocation: red REVOKED.
+        let (code, out, _) = verify(&[
+            s(&late),
+            "--data",
+            s(&doc),
+            "--trust",
+            s(&trust),
+            "--lang",
+            lang.tag(),
+        ]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("TOTAL_FAILED/REVOKED "), "{out}");
+        assert_note(
+            &out,
+            SignatureOutcome::SomeInvalid,
+            TransmissionPath::NotSecure,
+            lang,
+        );
     }
+    // Signing with the revoked certificate is refused by the server.
+    assert!(sign(&server, &doc, &tmp.join("refused.p7s")).is_err());
 
     // The server (its OCSP responder and CRLs) gone: yellow TRY_LATER.
     server.kill();
@@ -370,8 +405,13 @@ async fn verify_signatures_made_by_the_server() {
 fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, bytes) in entries {
-        let o = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
+        // `mimetype` stored, as ASiC requires; everything else deflated.
+        let method = if *name == "mimetype" {
+            zip::CompressionMethod::Stored
+        } else {
+            zip::CompressionMethod::Deflated
+        };
+        let o = zip::write::SimpleFileOptions::default().compression_method(method);
         w.start_file(*name, o).unwrap();
         w.write_all(bytes).unwrap();
     }
@@ -426,26 +466,45 @@ fn bad_input_gives_a_clear_error_or_format_failure() {
         }
         i += 1;
     }
+    let manifest_of = |name: &str| {
+        let zeros = "0".repeat(64);
+        format!(
+            r#"{{"version":1,"documents":[{{"name":"{name}","role":"main","sha256":"{zeros}","mediaType":"application/octet-stream","signature":"META-INF/signatures1.p7s"}}]}}"#
+        )
+    };
+    let bomb_manifest = manifest_of("bomb.bin");
     let bomb = zip_of(&[
         ("mimetype", b"application/vnd.etsi.asic-e+zip"),
         ("bomb.bin", &vec![0u8; 16 * 1024 * 1024]),
+        ("META-INF/signatures1.p7s", b"0"),
+        ("META-INF/tandem-package.json", bomb_manifest.as_bytes()),
     ]);
+    let missing_manifest = manifest_of("gone.pdf");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("dotdot.zip", zip_of(&[("mimetype", b"application/vnd.etsi.asic-e+zip"), ("../evil.txt", b"x")]), "package:"),
-        ("dup.zip", dup, "package:"),
-        ("bomb.zip", bomb, "package:"),
+        (
+            "dotdot.zip",
+            zip_of(&[
+                ("mimetype", b"application/vnd.etsi.asic-e+zip"),
+                ("../evil.txt", b"x"),
+            ]),
+            "../evil.txt",
+        ),
+        ("dup.zip", dup, "duplicate"),
+        ("bomb.zip", bomb, "bomb.bin"),
         (
             "missing.zip",
             zip_of(&[
                 ("mimetype", b"application/vnd.etsi.asic-e+zip"),
-                (
-                    "META-INF/manifest.json",
-                    br#"{"version":1,"documents":[{"name":"gone.pdf","role":"main","sha256":"00","mediaType":"application/pdf","signature":"META-INF/signatures1.p7s"}]}"#,
-                ),
+                ("META-INF/signatures1.p7s", b"0"),
+                ("META-INF/tandem-package.json", missing_manifest.as_bytes()),
             ]),
+            "gone.pdf",
+        ),
+        (
+            "truncated.zip",
+            b"PK\x03\x04 and then nothing".to_vec(),
             "package:",
         ),
-        ("truncated.zip", b"PK\x03\x04 and then nothing".to_vec(), "package:"),
     ];
     for (name, bytes, want) in cases {
         let p = write(name, &bytes);
