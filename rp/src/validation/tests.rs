@@ -384,3 +384,124 @@ fn revocation_times_of_crl_and_ocsp_are_read() {
     assert_eq!(a, b);
     assert!(revocation::parse_time("yesterday").is_none());
 }
+
+/// A TSA certificate (timeStamping EKU, critical) under the test root, and its key.
+fn tsa() -> (X509, openssl::pkey::PKey<openssl::pkey::Private>) {
+    use openssl::nid::Nid;
+    use openssl::x509::extension::ExtendedKeyUsage;
+    let key = tandem_rp_test_pki::new_key();
+    let cert = tandem_rp_test_pki::build_cert(
+        &tandem_rp_test_pki::name(&[(Nid::COMMONNAME, "Test TSA")]),
+        &key,
+        Some((&pki().root, &pki().root_key)),
+        vec![
+            ExtendedKeyUsage::new()
+                .critical()
+                .time_stamping()
+                .build()
+                .unwrap(),
+        ],
+    );
+    (cert, key)
+}
+
+/// A time-stamp token over `data` from `openssl ts -reply` (an independent TSA).
+fn openssl_token(dir: &std::path::Path, data: &[u8]) -> Vec<u8> {
+    let (cert, key) = tsa();
+    std::fs::write(dir.join("tsa.pem"), cert.to_pem().unwrap()).unwrap();
+    std::fs::write(dir.join("tsa.key"), key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    std::fs::write(dir.join("data.bin"), data).unwrap();
+    std::fs::write(dir.join("serial"), "01\n").unwrap();
+    std::fs::write(
+        dir.join("ts.cnf"),
+        "[ tsa ]\ndefault_tsa = t\n[ t ]\nserial = ./serial\nsigner_digest = sha256\n\
+         default_policy = 1.2.3.4.1\ndigests = sha256, sha384, sha512\naccuracy = secs:1\n\
+         ess_cert_id_alg = sha256\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "ts", "-query", "-data", "data.bin", "-sha256", "-cert", "-out", "q.tsq",
+    ]);
+    run(&[
+        "ts",
+        "-reply",
+        "-config",
+        "ts.cnf",
+        "-queryfile",
+        "q.tsq",
+        "-signer",
+        "tsa.pem",
+        "-inkey",
+        "tsa.key",
+        "-token_out",
+        "-out",
+        "token.der",
+    ]);
+    std::fs::read(dir.join("token.der")).unwrap()
+}
+
+/// The signature with `token` as its signature time-stamp (unsigned attribute).
+fn with_token(p7s: &[u8], token: &[u8]) -> Vec<u8> {
+    edit(p7s, |sd| {
+        let mut infos: Vec<_> = sd.signer_infos.0.iter().cloned().collect();
+        let attr = x509_cert::attr::Attribute {
+            oid: cms::ID_AA_SIGNATURE_TIME_STAMP_TOKEN,
+            values: der::asn1::SetOfVec::try_from(vec![der::Any::from_der(token).unwrap()])
+                .unwrap(),
+        };
+        infos[0].unsigned_attrs = Some(x509_cert::attr::Attributes::try_from(vec![attr]).unwrap());
+        sd.signer_infos = ::cms::signed_data::SignerInfos::try_from(infos).unwrap();
+    })
+}
+
+fn signature_value(p7s: &[u8]) -> Vec<u8> {
+    cms::parse(p7s)
+        .unwrap()
+        .signer_info
+        .signature
+        .as_bytes()
+        .to_vec()
+}
+
+#[test]
+fn openssl_time_stamp_makes_b_t_and_a_wrong_one_is_indeterminate() {
+    let dir = tempfile::tempdir().unwrap();
+    let p7s = sign(
+        &pki().sign,
+        DOC,
+        DocumentHash::Sha256,
+        CadesScheme::RsassaPss,
+        now(),
+    );
+    let token = openssl_token(dir.path(), &signature_value(&p7s));
+    let stamped = with_token(&p7s, &token);
+    let v = conclude(pending(examine_doc(&stamped, DOC, &ctx())), not_revoked());
+    assert_status(&v, Indication::TotalPassed, None);
+    assert_eq!(v.result.format.to_string(), "CAdES-B-T");
+    assert_eq!(
+        v.result.signing_time.unwrap().source,
+        SigningTimeSource::TimeStamp
+    );
+
+    // A token over other bytes: its imprint does not match the signature value.
+    let wrong = openssl_token(dir.path(), b"something else");
+    let v = decided(examine_doc(&with_token(&p7s, &wrong), DOC, &ctx()));
+    assert_status(
+        &v,
+        Indication::Indeterminate,
+        Some(SubIndication::SigConstraintsFailure),
+    );
+    assert!(v.details[0].contains("imprint"), "{:?}", v.details);
+}
