@@ -41,6 +41,7 @@ pub mod demo;
 mod device_answer;
 pub mod load;
 pub mod rp_api;
+pub mod verify;
 
 pub use device_answer::RefuseReasonArg;
 

@@ -69,10 +69,26 @@ enum Command {
     /// signatures per second, latency percentiles, errors and the server's CPU per
     /// signature (docs/BENCHMARKS.md).
     Load(tandem_cli::load::LoadOptions),
+    /// Verifies a detached CAdES signature (`.p7s` with `--data`) or a signed package and
+    /// writes the verification report (JSON, HTML, PDF). Exit status: 0 all valid, 1 any
+    /// invalid, 2 otherwise indeterminate, 3 usage errors.
+    Verify(tandem_cli::verify::VerifyOptions),
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Cli::parse();
+    let args = match Cli::try_parse() {
+        Ok(a) => a,
+        // `tandem verify` reports usage errors with its own status (3).
+        Err(e)
+            if std::env::args().nth(1).as_deref() == Some("verify")
+                && e.use_stderr()
+                && e.kind() != clap::error::ErrorKind::DisplayHelp =>
+        {
+            let _ = e.print();
+            return std::process::ExitCode::from(tandem_cli::verify::USAGE);
+        }
+        Err(e) => e.exit(),
+    };
     let default_level = if matches!(args.command, Command::Server(_)) {
         "info"
     } else {
@@ -98,6 +114,9 @@ fn main() -> std::process::ExitCode {
             softhsm,
         } => tandem_cli::demo::run(&data_dir, key_bits, softhsm, asked_log.as_deref()),
         Command::Load(opts) => tandem_cli::load::run(&opts),
+        Command::Verify(opts) => {
+            return std::process::ExitCode::from(tandem_cli::verify::main(opts));
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

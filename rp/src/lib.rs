@@ -30,6 +30,8 @@
 //!   (`.p7s`) in two steps around a RAW_DIGEST_SIGNATURE session.
 //! - [`report`]: the verification report (green / yellow / red per signature, ETSI
 //!   indications, proof of origin, summary note) as a typed model, JSON and HTML.
+//! - [`validation`]: validation of detached CAdES signatures and packages (ETSI EN
+//!   319 102-1 in its essentials), filling the report.
 //! - [`oids`]: the object identifiers of the certificates, CRLs and OCSP messages involved.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -39,3 +41,4 @@ pub mod client;
 pub mod documents;
 pub mod oids;
 pub mod report;
+pub mod validation;

@@ -79,6 +79,10 @@ pub struct SignCadesArgs {
     /// it: CAdES-B-B.
     #[arg(long, value_name = "URL")]
     pub tsa: Option<String>,
+    /// The signing time claimed in the signature (`YYYY-MM-DDTHH:MM:SSZ`); default: now.
+    /// A claim only: verifiers trust a time-stamp, not this.
+    #[arg(long)]
+    pub signing_time: Option<tandem_rp::report::UtcTime>,
 }
 
 /// Certificates in `bytes`: every one of a PEM file, or one DER certificate.
@@ -388,7 +392,10 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
         issuer_certificate_der: &signer.issuer_der,
         hash,
         scheme,
-        signing_time: SystemTime::now(),
+        signing_time: args
+            .signing_time
+            .map(|t| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t.unix_secs()))
+            .unwrap_or_else(SystemTime::now),
     })?;
 
     // 4. The RP API signs the signed attributes' digest.
