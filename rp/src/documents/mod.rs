@@ -8,11 +8,15 @@
 //!
 //! - [`asic`]: ASiC-E packages (ZIP) of signed documents, written and read with limits.
 //!
+//! - [`origin`]: the proof of origin of a package: its statement, the endpoint's wire
+//!   types, and its verification.
+//!
 //! Documents are hashed in chunks ([`digest_reader`]): a document is never held in memory
 //! whole.
 
 pub mod asic;
 pub mod cades;
+pub mod origin;
 
 use std::io::Read;
 
