@@ -647,10 +647,12 @@ fn verify_chain(
         .and_then(|d| i64::try_from(d.as_secs()).ok())
         .ok_or_else(|| ProofError::Certificate("the time is out of range".into()))?;
     let mut param = X509VerifyParam::new().map_err(e)?;
-    param.set_time(
-        secs.try_into()
-            .map_err(|_| ProofError::Certificate("the time is out of range".into()))?,
-    );
+    // time_t is i64 on our targets; a narrower one is refused rather than cut.
+    #[allow(clippy::useless_conversion)]
+    let secs = secs
+        .try_into()
+        .map_err(|_| ProofError::Certificate("the time is out of range".into()))?;
+    param.set_time(secs);
     store.set_param(&param).map_err(e)?;
     let store = store.build();
     let mut chain = Stack::new().map_err(e)?;
