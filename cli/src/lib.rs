@@ -40,6 +40,7 @@ macro_rules! out {
 pub mod demo;
 mod device_answer;
 pub mod load;
+pub mod package;
 pub mod rp_api;
 
 pub use device_answer::RefuseReasonArg;

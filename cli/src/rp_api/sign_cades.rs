@@ -215,15 +215,70 @@ async fn choose_certificate(
     Ok((document, v.der))
 }
 
-/// Runs `rp-api sign-cades`.
-pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Result<()> {
-    let Some(hash) = DocumentHash::from_api(args.alg.hash) else {
+/// The signer of CAdES signatures: the document number to sign with, its signing
+/// certificate and the issuing CA certificate (DER), checked against the trust anchors.
+pub(super) struct CadesSigner {
+    pub(super) document: String,
+    pub(super) signer_der: Vec<u8>,
+    pub(super) issuer_der: Vec<u8>,
+}
+
+/// Steps 1 and 2: the signer's certificate (`--document`: the certificate endpoint;
+/// `--etsi`: a certificate choice on the phone) and the issuing CA certificate.
+pub(super) async fn cades_signer(
+    opts: &RpApiOptions,
+    user: &UserArgs,
+    level: SignCertificateLevel,
+    issuer: Option<&Path>,
+    timeout_ms: u64,
+) -> anyhow::Result<CadesSigner> {
+    let rp = rp(opts)?;
+    let anchors = required_trust(opts)?;
+    let client = client(opts)?;
+    let rp_ids = (rp.uuid, rp.name);
+    let (document, signer_der) = match (&user.document, &user.etsi) {
+        (Some(document), _) => {
+            let der = certificate_of_document(&client, rp_ids, document, level, &anchors).await?;
+            (document.clone(), der)
+        }
+        (None, Some(etsi)) => {
+            choose_certificate(&client, rp_ids, etsi, level, &anchors, timeout_ms).await?
+        }
+        (None, None) => bail!("give --document or --etsi"),
+    };
+    let signer = X509::from_der(&signer_der).context("the signer's certificate")?;
+    let issuer_der = issuer_der(opts, issuer, &signer)?;
+    Ok(CadesSigner {
+        document,
+        signer_der,
+        issuer_der,
+    })
+}
+
+/// How a CAdES signature is asked for.
+pub(super) struct CadesRequest<'a> {
+    pub(super) alg: &'a AlgorithmArgs,
+    pub(super) level: SignCertificateLevel,
+    pub(super) text: String,
+    pub(super) vc_choice: bool,
+    pub(super) timeout_ms: u64,
+}
+
+/// Steps 3 and 4: the file's digest, the signed attributes, a notification signature of
+/// their digest by `signer` (verified, from the same certificate): the `.p7s` (DER).
+pub(super) async fn sign_file_cades(
+    opts: &RpApiOptions,
+    signer: &CadesSigner,
+    file: &Path,
+    how: CadesRequest<'_>,
+) -> anyhow::Result<Vec<u8>> {
+    let Some(hash) = DocumentHash::from_api(how.alg.hash) else {
         bail!(
             "CAdES signatures here use SHA-256, SHA-384 or SHA-512, not {}",
-            args.alg.hash.as_str()
+            how.alg.hash.as_str()
         );
     };
-    let scheme = if args.alg.pkcs1 {
+    let scheme = if how.alg.pkcs1 {
         CadesScheme::Pkcs1v15
     } else {
         CadesScheme::RsassaPss
@@ -231,59 +286,39 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
     let rp = rp(opts)?;
     let anchors = required_trust(opts)?;
     let client = client(opts)?;
-
-    // 1. The signer's certificate, checked before anyone is asked to sign.
-    let level: SignCertificateLevel = args.level.into();
-    let rp_ids = (rp.uuid.clone(), rp.name.clone());
-    let (document, signer_der) = match (args.user.document, args.user.etsi) {
-        (Some(document), _) => {
-            let der = certificate_of_document(&client, rp_ids, &document, level, &anchors).await?;
-            (document, der)
-        }
-        (None, Some(etsi)) => {
-            choose_certificate(&client, rp_ids, &etsi, level, &anchors, args.timeout_ms).await?
-        }
-        (None, None) => bail!("give --document or --etsi"),
-    };
-    let signer = X509::from_der(&signer_der).context("the signer's certificate")?;
-
-    // 2. The issuing CA certificate.
-    let issuer = issuer_der(opts, args.issuer.as_deref(), &signer)?;
-
-    // 3. The document's digest and the signed attributes.
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let document_digest = digest_reader(hash, file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let document_digest =
+        digest_reader(hash, f).with_context(|| format!("cannot read {}", file.display()))?;
     let prepared = cades::prepare(&CadesInput {
         document_digest: &document_digest,
-        signer_certificate_der: &signer_der,
-        issuer_certificate_der: &issuer,
+        signer_certificate_der: &signer.signer_der,
+        issuer_certificate_der: &signer.issuer_der,
         hash,
         scheme,
         signing_time: SystemTime::now(),
     })?;
 
-    // 4. The RP API signs the signed attributes' digest.
-    let user = UserRef::Document(document.clone());
+    // The RP API signs the signed attributes' digest.
+    let user = UserRef::Document(signer.document.clone());
     let req = NotificationSigningRequest {
         relying_party_uuid: rp.uuid,
         relying_party_name: rp.name,
-        certificate_level: Some(level),
+        certificate_level: Some(how.level),
         signature_protocol: SignSignatureProtocol::RawDigestSignature,
         signature_protocol_parameters: SignSignatureProtocolParameters {
             digest: STANDARD.encode(prepared.digest_to_sign()),
-            signature_algorithm: args.alg.algorithm()?,
-            signature_algorithm_parameters: args.alg.parameters(),
+            signature_algorithm: how.alg.algorithm()?,
+            signature_algorithm_parameters: how.alg.parameters(),
         },
         nonce: None,
-        interactions: encode_interactions(&[notification_interaction(args.text, args.vc_choice)]),
+        interactions: encode_interactions(&[notification_interaction(how.text, how.vc_choice)]),
         request_properties: None,
         capabilities: None,
     };
     eprintln!(
-        "starting a notification signature (document {}) at {}",
-        document,
+        "starting a notification signature (document {}) of {} at {}",
+        signer.document,
+        file.display(),
         client.base_url()
     );
     let resp = client.notification_signature(&user, &req).await?;
@@ -291,7 +326,7 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
     let status = wait_plain(
         &client,
         &resp.session_id,
-        args.timeout_ms,
+        how.timeout_ms,
         &format!(
             "waiting for the user to check code {} and sign",
             resp.vc.value
@@ -304,19 +339,53 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
         .map_err(|e| print_failure(&e))?;
     print_report(&v.report)?;
     revocation(opts, &v.certificate_der, &anchors, to_stdout).await?;
-    if v.certificate_der != signer_der {
+    if v.certificate_der != signer.signer_der {
         bail!("the signature was made with another certificate than the one asked for first");
     }
     outln!("signed by: {}", v.identity);
+    Ok(prepared.finish(&v.signature)?)
+}
 
+/// Runs `rp-api sign-cades`.
+pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Result<()> {
+    if DocumentHash::from_api(args.alg.hash).is_none() {
+        bail!(
+            "CAdES signatures here use SHA-256, SHA-384 or SHA-512, not {}",
+            args.alg.hash.as_str()
+        );
+    }
+    // 1. and 2. The signer's certificate, checked before anyone is asked to sign.
+    let level: SignCertificateLevel = args.level.into();
+    let signer = cades_signer(
+        opts,
+        &args.user,
+        level,
+        args.issuer.as_deref(),
+        args.timeout_ms,
+    )
+    .await?;
+    // 3. and 4. The digest, the signed attributes and their signature.
+    let p7s = sign_file_cades(
+        opts,
+        &signer,
+        &args.file,
+        CadesRequest {
+            alg: &args.alg,
+            level,
+            text: args.text,
+            vc_choice: args.vc_choice,
+            timeout_ms: args.timeout_ms,
+        },
+    )
+    .await?;
     // 5. The SignedData.
-    let p7s = prepared.finish(&v.signature)?;
     write_atomic(&args.out, &p7s)?;
     outln!(
         "CAdES-B-B signature ({}, {}) written to {}",
-        match scheme {
-            CadesScheme::RsassaPss => "RSASSA-PSS",
-            CadesScheme::Pkcs1v15 => "PKCS#1 v1.5",
+        if args.alg.pkcs1 {
+            "PKCS#1 v1.5"
+        } else {
+            "RSASSA-PSS"
         },
         args.alg.hash.as_str(),
         args.out.display()

@@ -8,6 +8,8 @@
 //!
 //! - [`asic`]: ASiC-E packages (ZIP) of signed documents, written and read with limits.
 //!
+//! - [`inspect`]: what a package holds, as written (not validated).
+//!
 //! - [`origin`]: the proof of origin of a package: its statement, the endpoint's wire
 //!   types, and its verification.
 //!
@@ -16,6 +18,7 @@
 
 pub mod asic;
 pub mod cades;
+pub mod inspect;
 pub mod origin;
 
 use std::io::Read;

@@ -415,18 +415,8 @@ fn attribute_value<'a>(
         .ok_or_else(|| malformed(format!("{name} has no value")))
 }
 
-/// Verifies a proof of origin (DER `ContentInfo`) at `now`: a SignedData with one
-/// SignerInfo over an attached id-data statement; the signed attributes content-type,
-/// message-digest (the statement's digest), signing-certificate-v2 (naming the signer
-/// certificate, when present); the signature with the signer certificate's key; the signer
-/// certificate embedded, carrying [`oids::KP_TANDEM_PROOF_OF_ORIGIN`], and chaining to a
-/// root of `anchors` (with the embedded certificates and the anchors' intermediates) at
-/// `now`; then the statement's schema.
-pub fn verify_proof(
-    proof_der: &[u8],
-    anchors: &TrustAnchors,
-    now: SystemTime,
-) -> Result<VerifiedProof, ProofError> {
+/// The SignedData of a proof and its attached statement's bytes (nothing verified).
+fn signed_statement(proof_der: &[u8]) -> Result<(SignedData, Vec<u8>), ProofError> {
     if proof_der.len() > MAX_PROOF_BYTES {
         return Err(malformed("larger than 1 MiB"));
     }
@@ -450,6 +440,43 @@ pub fn verify_proof(
         .map_err(|e| malformed(format!("eContent: {e}")))?
         .as_bytes()
         .to_vec();
+    Ok((sd, statement_json))
+}
+
+/// What a proof says, without checking anything but its form: the statement (parsed as
+/// [`OriginStatement::from_json`]) and the subject of the embedded certificates' first
+/// one (RFC 4514). For listing a package's content; [`verify_proof`] decides whether to
+/// believe it.
+pub fn read_statement_unverified(
+    proof_der: &[u8],
+) -> Result<(OriginStatement, Option<String>), ProofError> {
+    let (sd, json) = signed_statement(proof_der)?;
+    let statement =
+        OriginStatement::from_json(&json).map_err(|e| malformed(format!("statement: {e}")))?;
+    let signer = sd.certificates.as_ref().and_then(|s| {
+        s.0.iter().find_map(|c| match c {
+            CertificateChoices::Certificate(c) => X509::from_der(&c.to_der().ok()?)
+                .ok()
+                .map(|x| name_string(x.subject_name())),
+            _ => None,
+        })
+    });
+    Ok((statement, signer))
+}
+
+/// Verifies a proof of origin (DER `ContentInfo`) at `now`: a SignedData with one
+/// SignerInfo over an attached id-data statement; the signed attributes content-type,
+/// message-digest (the statement's digest), signing-certificate-v2 (naming the signer
+/// certificate, when present); the signature with the signer certificate's key; the signer
+/// certificate embedded, carrying [`oids::KP_TANDEM_PROOF_OF_ORIGIN`], and chaining to a
+/// root of `anchors` (with the embedded certificates and the anchors' intermediates) at
+/// `now`; then the statement's schema.
+pub fn verify_proof(
+    proof_der: &[u8],
+    anchors: &TrustAnchors,
+    now: SystemTime,
+) -> Result<VerifiedProof, ProofError> {
+    let (sd, statement_json) = signed_statement(proof_der)?;
     if sd.signer_infos.0.len() != 1 {
         return Err(malformed("not exactly one SignerInfo"));
     }
