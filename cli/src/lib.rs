@@ -40,6 +40,7 @@ macro_rules! out {
 pub mod demo;
 mod device_answer;
 pub mod load;
+pub mod package;
 pub mod rp_api;
 pub mod verify;
 
@@ -827,18 +828,18 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 std::fs::copy(&from, out.join(name))
                     .with_context(|| format!("cannot copy {}", from.display()))?;
             }
-            // The time-stamp authority's certificate, where the server has made one.
-            let tsa = data_dir.join("pki/tsa.pem");
-            if tsa.exists() {
-                std::fs::copy(&tsa, out.join("tsa.pem"))
-                    .with_context(|| format!("cannot copy {}", tsa.display()))?;
-                outln!(
-                    "wrote root.pem, issuing.pem and tsa.pem to {}",
-                    out.display()
-                );
-            } else {
-                outln!("wrote root.pem and issuing.pem to {}", out.display());
+            // The time-stamp authority's and the proof-of-origin certificates, where the
+            // server has made them.
+            let mut written = vec!["root.pem", "issuing.pem"];
+            for name in ["tsa.pem", "origin.pem"] {
+                let from = data_dir.join("pki").join(name);
+                if from.exists() {
+                    std::fs::copy(&from, out.join(name))
+                        .with_context(|| format!("cannot copy {}", from.display()))?;
+                    written.push(name);
+                }
             }
+            outln!("wrote {} to {}", written.join(", "), out.display());
         }
         OperatorCommand::RpAdd {
             name,

@@ -50,6 +50,9 @@ enum Command {
         #[command(subcommand)]
         command: Box<tandem_cli::rp_api::RpApiCommand>,
     },
+    /// Signed packages (ASiC-E): list what one holds.
+    #[command(subcommand)]
+    Package(tandem_cli::package::PackageCommand),
     /// Runs the whole thing once: server, device, authentication, signature, lockout.
     /// The server's log goes to `server.log` in the demo directory unless a log filter is
     /// given (`--log`, `TANDEM_LOG` or `RUST_LOG`): then to standard error.
@@ -117,6 +120,7 @@ fn main() -> std::process::ExitCode {
         Command::Verify(opts) => {
             return std::process::ExitCode::from(tandem_cli::verify::main(opts));
         }
+        Command::Package(c) => tandem_cli::package::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -35,6 +35,7 @@ use tandem_server::fs_mode::write_atomic;
 
 use super::pem_encode;
 
+pub mod package;
 mod sign_cades;
 mod sign_pades;
 
@@ -344,6 +345,9 @@ pub enum RpApiCommand {
     /// PAdES-B-B signature of a PDF (B-T with --tsa): an incremental update appended to the
     /// original, its byte ranges signed by notification (RAW_DIGEST_SIGNATURE).
     SignPades(sign_pades::SignPadesArgs),
+    /// Signed packages (ASiC-E) with a proof of origin.
+    #[command(subcommand)]
+    Package(package::PackageCommand),
     /// Signing certificate of a document (no user interaction).
     Cert {
         /// Document number.
@@ -754,6 +758,66 @@ async fn finish_authentication(
     Ok(())
 }
 
+/// How `notification_login` asks.
+struct NotifyLoginArgs {
+    timeout_ms: u64,
+    text: String,
+    vc_choice: bool,
+    alg: AlgorithmArgs,
+    level: AuthLevelArg,
+}
+
+/// A notification authentication of `user` (ACSP_V2), verified as `rp-api notify-login`
+/// does; returns the session id.
+async fn notification_login(
+    opts: &RpApiOptions,
+    user: &UserRef,
+    args: NotifyLoginArgs,
+    cert_out: Option<&Path>,
+) -> anyhow::Result<String> {
+    let rp = rp(opts)?;
+    let anchors = required_trust(opts)?;
+    let client = client(opts)?;
+    let rp_challenge = generate_rp_challenge(&mut rand_core::OsRng);
+    let interaction = notification_interaction(args.text, args.vc_choice);
+    let req = NotificationAuthenticationRequest {
+        relying_party_uuid: rp.uuid,
+        relying_party_name: rp.name,
+        certificate_level: Some(args.level.into()),
+        signature_protocol: AuthSignatureProtocol::AcspV2,
+        signature_protocol_parameters: AuthSignatureProtocolParameters {
+            rp_challenge,
+            signature_algorithm: args.alg.algorithm()?,
+            signature_algorithm_parameters: args.alg.parameters(),
+        },
+        interactions: encode_interactions(&[interaction]),
+        request_properties: None,
+        capabilities: None,
+        vc_type: VerificationCodeType::Numeric4,
+        nonce: None,
+    };
+    let vc = authentication_vc_b64(&req.signature_protocol_parameters.rp_challenge)
+        .context("rpChallenge is not Base64")?;
+    // Shown before the push arrives (notification_based_flows.txt).
+    outln!("verification code: {vc}");
+    eprintln!(
+        "starting a notification authentication ({}) at {}",
+        describe_user(Some(user)),
+        client.base_url()
+    );
+    let resp = client.notification_authentication(user, &req).await?;
+    let status = wait_plain(
+        &client,
+        &resp.session_id,
+        args.timeout_ms,
+        &format!("waiting for the user to check code {vc} and confirm"),
+    )
+    .await?;
+    let expected = AuthenticationExpectation::notification(&req, &opts.scheme_name, user)?;
+    finish_authentication(opts, &status, &expected, &anchors, cert_out).await?;
+    Ok(resp.session_id)
+}
+
 // ---------------------------------------------------------------------- commands
 
 /// Runs an `rp-api` subcommand.
@@ -861,46 +925,20 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
             let Some(user) = user_ref(user.document, user.etsi) else {
                 bail!("give --document or --etsi");
             };
-            let rp = rp(&opts)?;
-            let anchors = required_trust(&opts)?;
-            let client = client(&opts)?;
-            let rp_challenge = generate_rp_challenge(&mut rand_core::OsRng);
-            let interaction = notification_interaction(text, vc_choice);
-            let req = NotificationAuthenticationRequest {
-                relying_party_uuid: rp.uuid,
-                relying_party_name: rp.name,
-                certificate_level: Some(level.into()),
-                signature_protocol: AuthSignatureProtocol::AcspV2,
-                signature_protocol_parameters: AuthSignatureProtocolParameters {
-                    rp_challenge,
-                    signature_algorithm: alg.algorithm()?,
-                    signature_algorithm_parameters: alg.parameters(),
+            notification_login(
+                &opts,
+                &user,
+                NotifyLoginArgs {
+                    timeout_ms,
+                    text,
+                    vc_choice,
+                    alg,
+                    level,
                 },
-                interactions: encode_interactions(&[interaction]),
-                request_properties: None,
-                capabilities: None,
-                vc_type: VerificationCodeType::Numeric4,
-                nonce: None,
-            };
-            let vc = authentication_vc_b64(&req.signature_protocol_parameters.rp_challenge)
-                .context("rpChallenge is not Base64")?;
-            // Shown before the push arrives (notification_based_flows.txt).
-            outln!("verification code: {vc}");
-            eprintln!(
-                "starting a notification authentication ({}) at {}",
-                describe_user(Some(&user)),
-                client.base_url()
-            );
-            let resp = client.notification_authentication(&user, &req).await?;
-            let status = wait_plain(
-                &client,
-                &resp.session_id,
-                timeout_ms,
-                &format!("waiting for the user to check code {vc} and confirm"),
+                cert_out.as_deref(),
             )
-            .await?;
-            let expected = AuthenticationExpectation::notification(&req, &opts.scheme_name, &user)?;
-            finish_authentication(&opts, &status, &expected, &anchors, cert_out.as_deref()).await
+            .await
+            .map(|_| ())
         }
 
         RpApiCommand::Sign {
@@ -1038,6 +1076,7 @@ async fn run_command(opts: RpApiOptions, cmd: RpApiCommand) -> anyhow::Result<()
 
         RpApiCommand::SignCades(args) => sign_cades::run(&opts, args).await,
         RpApiCommand::SignPades(args) => sign_pades::run(&opts, args).await,
+        RpApiCommand::Package(cmd) => package::run(&opts, cmd).await,
 
         RpApiCommand::Cert {
             document,

@@ -74,6 +74,12 @@ pub const KP_TIME_STAMPING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.8");
 /// carry it, next to clientAuth, so those relying parties accept them; it names a purpose,
 /// not an issuer.
 pub const KP_SMART_ID_AUTH: Oid = Oid::new_unwrap("1.3.6.1.4.1.62306.5.7.0");
+/// Tandem's "proof of origin" key purpose: the extendedKeyUsage (the only one) of the
+/// certificate whose key signs proofs of origin (`docs/DOCUMENTS.md`). It lies under the
+/// default policy arc `1.3.6.1.4.1.32473.1` (`<arc>.1.*` certificate policies, `<arc>.2.1`
+/// the TSA policy, `<arc>.3.*` key purposes) but, unlike the policies, does not follow a
+/// configured arc: verifiers recognise the purpose by this one value.
+pub const KP_TANDEM_PROOF_OF_ORIGIN: Oid = Oid::new_unwrap("1.3.6.1.4.1.32473.1.3.1");
 /// id-ad-ocsp.
 pub const AD_OCSP: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1");
 /// id-ad-caIssuers.

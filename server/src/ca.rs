@@ -27,6 +27,10 @@ pub const TSA_KEY_LABEL: &str = "tandem-tsa";
 const TSA_COMMON_NAME: &str = "Tandem Time-Stamping Authority";
 /// TSA certificate validity (never beyond the issuing CA certificate's).
 const TSA_VALIDITY: Duration = Duration::from_secs(5 * 365 * 86_400);
+/// HSM label of the key that signs proofs of origin.
+pub const ORIGIN_KEY_LABEL: &str = "tandem-origin";
+/// Common name of the proof-of-origin certificate.
+const ORIGIN_COMMON_NAME: &str = "Tandem proof of origin";
 /// Root CA validity.
 const ROOT_VALIDITY: Duration = Duration::from_secs(20 * 365 * 86_400);
 /// Issuing CA validity.
@@ -158,6 +162,7 @@ pub fn init(cfg: &Config, data_dir: &Path, hsm: &Hsm) -> anyhow::Result<()> {
         std::fs::write(&issuing_path, pki::certificate_pem(&cert))?;
     }
     ensure_tsa(cfg, data_dir, hsm)?;
+    ensure_origin(cfg, data_dir, hsm)?;
     eprintln!("CA certificates in {}", dir.display());
     Ok(())
 }
@@ -174,48 +179,110 @@ pub fn tsa_url(cfg: &Config) -> String {
 /// step. A certificate that does not certify the key in the HSM is replaced. Returns whether
 /// anything was created (and says so on standard error and in the log).
 pub fn ensure_tsa(cfg: &Config, data_dir: &Path, hsm: &Hsm) -> anyhow::Result<bool> {
+    let policy = tsa_policy(cfg)?;
+    let profile = profile(cfg)?;
+    ensure_service_key(
+        cfg,
+        data_dir,
+        hsm,
+        TSA_KEY_LABEL,
+        "tsa.pem",
+        "TSA",
+        |issuing, issuing_cert, key, now, not_after| {
+            Ok(pki::tsa_certificate(
+                issuing,
+                issuing_cert,
+                key,
+                TSA_COMMON_NAME,
+                &random_serial(),
+                now,
+                (now + TSA_VALIDITY).min(not_after),
+                policy,
+                &profile,
+            )?)
+        },
+    )
+}
+
+/// Creates the proof-of-origin key in the HSM ([`ORIGIN_KEY_LABEL`], the CA key kind) and
+/// its certificate `pki/origin.pem` from the issuing CA, when missing, as [`ensure_tsa`]
+/// does for the TSA (run by `server init` and by every `server run`).
+pub fn ensure_origin(cfg: &Config, data_dir: &Path, hsm: &Hsm) -> anyhow::Result<bool> {
+    let profile = profile(cfg)?;
+    ensure_service_key(
+        cfg,
+        data_dir,
+        hsm,
+        ORIGIN_KEY_LABEL,
+        "origin.pem",
+        "proof-of-origin",
+        |issuing, issuing_cert, key, now, not_after| {
+            Ok(pki::origin_certificate(
+                issuing,
+                issuing_cert,
+                key,
+                ORIGIN_COMMON_NAME,
+                &random_serial(),
+                now,
+                (now + TSA_VALIDITY).min(not_after),
+                &profile,
+            )?)
+        },
+    )
+}
+
+/// The key `label` in the HSM and its certificate `pki/<file>`, made when missing or when
+/// the certificate does not certify the key.
+#[allow(clippy::too_many_arguments)] // private: the service key's names
+fn ensure_service_key(
+    cfg: &Config,
+    data_dir: &Path,
+    hsm: &Hsm,
+    label: &str,
+    file: &str,
+    what: &str,
+    issue: impl FnOnce(
+        &HsmCaSigner,
+        &Certificate,
+        SubjectPublicKeyInfoOwned,
+        SystemTime,
+        SystemTime,
+    ) -> anyhow::Result<Certificate>,
+) -> anyhow::Result<bool> {
     let key_status = hsm
-        .ensure_ca_key(TSA_KEY_LABEL, cfg.pki.key_spec)
-        .context("cannot create or find the TSA key in the HSM")?;
+        .ensure_ca_key(label, cfg.pki.key_spec)
+        .with_context(|| format!("cannot create or find the {what} key in the HSM"))?;
     let key_created = key_status == crate::hsm::ObjectStatus::Created;
     if key_created {
-        eprintln!(
-            "created the TSA key ({TSA_KEY_LABEL}, {})",
-            cfg.pki.key_spec
-        );
+        eprintln!("created the {what} key ({label}, {})", cfg.pki.key_spec);
     }
-    let tsa = HsmCaSigner::new(hsm, TSA_KEY_LABEL)?;
+    let key = HsmCaSigner::new(hsm, label)?;
     let dir = pki_dir(data_dir);
-    let path = dir.join("tsa.pem");
+    let path = dir.join(file);
     if path.exists() {
         let cert = load_pem(&path)?;
-        if cert.tbs_certificate().subject_public_key_info() == &tsa.public_key() {
+        if cert.tbs_certificate().subject_public_key_info() == &key.public_key() {
             return Ok(key_created);
         }
-        tracing::warn!(path = %path.display(), "the TSA certificate does not certify the TSA key in the HSM: issuing a new one");
+        tracing::warn!(path = %path.display(), "the {what} certificate does not certify the {what} key in the HSM: issuing a new one");
     }
     let issuing = HsmCaSigner::new(hsm, ISSUING_KEY_LABEL)
-        .context("the issuing CA key is missing: cannot certify the TSA key")?;
+        .with_context(|| format!("the issuing CA key is missing: cannot certify the {what} key"))?;
     let issuing_cert = load_pem(&dir.join("issuing.pem"))?;
-    let now = SystemTime::now();
     let issuing_end = issuing_cert
         .tbs_certificate()
         .validity()
         .not_after
         .to_system_time();
-    let cert = pki::tsa_certificate(
+    let cert = issue(
         &issuing,
         &issuing_cert,
-        tsa.public_key(),
-        TSA_COMMON_NAME,
-        &random_serial(),
-        now,
-        (now + TSA_VALIDITY).min(issuing_end),
-        tsa_policy(cfg)?,
-        &profile(cfg)?,
+        key.public_key(),
+        SystemTime::now(),
+        issuing_end,
     )?;
     std::fs::write(&path, pki::certificate_pem(&cert))?;
-    eprintln!("issued the TSA certificate {}", path.display());
+    eprintln!("issued the {what} certificate {}", path.display());
     Ok(true)
 }
 
@@ -272,6 +339,29 @@ impl Tsa {
     }
 }
 
+/// The proof-of-origin signer: its key in the HSM and its certificate.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The key ([`ORIGIN_KEY_LABEL`]).
+    pub signer: HsmCaSigner,
+    /// `pki/origin.pem`.
+    pub cert: Certificate,
+}
+
+impl Origin {
+    /// Loads the proof-of-origin key and `pki/origin.pem` (see [`ensure_origin`]).
+    pub fn load(data_dir: &Path, hsm: &Hsm) -> anyhow::Result<Self> {
+        let signer = HsmCaSigner::new(hsm, ORIGIN_KEY_LABEL)
+            .context("the proof-of-origin key is missing")?;
+        let cert = load_pem(&pki_dir(data_dir).join("origin.pem"))?;
+        anyhow::ensure!(
+            cert.tbs_certificate().subject_public_key_info() == &signer.public_key(),
+            "pki/origin.pem does not certify the proof-of-origin key in the HSM"
+        );
+        Ok(Self { signer, cert })
+    }
+}
+
 /// Reads a PEM certificate.
 pub fn load_pem(path: &Path) -> anyhow::Result<Certificate> {
     let text =
@@ -313,6 +403,9 @@ pub struct Ca {
     /// The time-stamp authority; `None` when its key or certificate is missing or does not
     /// match (then `POST /tsa` answers 503).
     pub tsa: Option<Tsa>,
+    /// The proof-of-origin signer; `None` when its key or certificate is missing or does
+    /// not match (then the proof-of-origin endpoint answers 503).
+    pub origin: Option<Origin>,
 }
 
 impl Ca {
@@ -337,6 +430,11 @@ impl Ca {
             tsa: Tsa::load(cfg, data_dir, hsm)
                 .inspect_err(
                     |e| tracing::warn!(error = %e, "the time-stamp authority is not usable"),
+                )
+                .ok(),
+            origin: Origin::load(data_dir, hsm)
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, "the proof-of-origin key is not usable"),
                 )
                 .ok(),
         })

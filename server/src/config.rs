@@ -76,6 +76,9 @@ pub struct RpApiConfig {
     pub test_account_delay_ms: u64,
     /// Client key size (bits) of the test accounts' simulated devices.
     pub test_account_key_bits: usize,
+    /// How old (seconds since it completed) an AUTH session may be when a proof of origin
+    /// is asked for with it (`POST /tandem/v1/proof-of-origin`).
+    pub max_auth_age_seconds: u64,
 }
 
 impl Default for RpApiConfig {
@@ -94,6 +97,7 @@ impl Default for RpApiConfig {
             test_accounts: false,
             test_account_delay_ms: 3000,
             test_account_key_bits: 3072,
+            max_auth_age_seconds: 300,
         }
     }
 }
@@ -390,6 +394,10 @@ impl Config {
                 .client_key_bits
                 .contains(&self.rp_api.test_account_key_bits),
             "rp_api.test_account_key_bits must be one of keys.client_key_bits"
+        );
+        anyhow::ensure!(
+            (1..=86_400).contains(&self.rp_api.max_auth_age_seconds),
+            "rp_api.max_auth_age_seconds must be 1 to 86400"
         );
         anyhow::ensure!(
             self.rp_api.test_account_delay_ms <= 60_000,

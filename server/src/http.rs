@@ -11,6 +11,7 @@
 //! | `GET /ca/root.crt`, `GET /ca/issuing.crt` | `application/pkix-cert` (DER) |
 //! | `POST /tsa` (`application/timestamp-query`) | `application/timestamp-reply` (RFC 3161) |
 //! | `GET /ca/tsa.crt` | `application/pkix-cert` (DER): the TSA certificate |
+//! | `GET /ca/origin.crt` | `application/pkix-cert` (DER): the proof-of-origin certificate |
 //!
 //! `POST /tsa` answers a `TimeStampReq` that decodes with a `TimeStampResp`: granted with a
 //! token signed in the HSM by the TSA key, or PKIStatus rejection with badAlg, badDataFormat,
@@ -116,6 +117,7 @@ pub fn router(state: Arc<Publication>) -> Router {
         .route("/ca/root.crt", get(root_cert))
         .route("/ca/issuing.crt", get(issuing_cert))
         .route("/ca/tsa.crt", get(tsa_cert))
+        .route("/ca/origin.crt", get(origin_cert))
         .route("/tsa", post(tsa_post))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(MAX_OCSP_REQUEST))
@@ -215,8 +217,9 @@ async fn answer_ocsp(state: Arc<Publication>, der: Vec<u8>) -> Response {
         for id in query.cert_ids {
             let status = if !pki::cert_id_matches_issuer(&id, &state.ca.issuing_cert) {
                 OcspStatus::Unknown
-            } else if is_tsa_serial(&state, &id.serial) {
-                // The TSA certificate is not an account's: good while the server uses it.
+            } else if is_service_serial(&state, &id.serial) {
+                // The TSA and proof-of-origin certificates are not an account's: good while
+                // the server uses them.
                 OcspStatus::Good
             } else {
                 match state.store.certificate(&id.serial) {
@@ -389,13 +392,28 @@ async fn tsa_cert(State(state): State<Arc<Publication>>) -> Response {
     }
 }
 
-/// Whether `serial` (big-endian, no leading zeros) is the TSA certificate's.
-fn is_tsa_serial(state: &Publication, serial: &[u8]) -> bool {
-    state.ca.tsa.as_ref().is_some_and(|tsa| {
-        let own = tsa.cert.tbs_certificate().serial_number().as_bytes();
+/// `GET /ca/origin.crt`: the proof-of-origin certificate (503 without one).
+async fn origin_cert(State(state): State<Arc<Publication>>) -> Response {
+    match &state.ca.origin {
+        Some(origin) => cert_response(&origin.cert),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the proof-of-origin key is not available (no usable key or certificate)",
+        )
+            .into_response(),
+    }
+}
+
+/// Whether `serial` (big-endian, no leading zeros) is the TSA certificate's or the
+/// proof-of-origin certificate's.
+fn is_service_serial(state: &Publication, serial: &[u8]) -> bool {
+    let is = |cert: &x509_cert::Certificate| {
+        let own = cert.tbs_certificate().serial_number().as_bytes();
         let own = &own[own.iter().take_while(|b| **b == 0).count()..];
         own == serial
-    })
+    };
+    state.ca.tsa.as_ref().is_some_and(|t| is(&t.cert))
+        || state.ca.origin.as_ref().is_some_and(|o| is(&o.cert))
 }
 
 fn tsa_unavailable() -> Response {

@@ -57,6 +57,7 @@ use crate::test_accounts::TestAccounts;
 mod errors;
 #[doc(hidden)]
 pub mod fuzz_api;
+mod origin;
 
 use errors::{JsonBody, ProblemResponse};
 
@@ -107,6 +108,14 @@ pub fn router(app: Arc<App>, test_accounts: Option<TestAccounts>) -> Router {
         limiter: Arc::new(RateLimiter::default()),
         test_accounts,
     };
+    // Tandem's own endpoints beside the RP API v3 (same listener and relying parties).
+    let tandem = Router::new()
+        .route(
+            tandem_rp::documents::origin::ENDPOINT_PATH,
+            post(origin::proof_of_origin),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state.clone());
     let api = Router::new()
         .route(
             "/authentication/device-link/anonymous",
@@ -164,6 +173,7 @@ pub fn router(app: Arc<App>, test_accounts: Option<TestAccounts>) -> Router {
         .with_state(state);
     Router::new()
         .nest(&base, api)
+        .merge(tandem)
         .fallback(|| async { ProblemResponse(Problem::not_found()) })
         .layer(axum::middleware::map_response(
             errors::every_error_a_problem,

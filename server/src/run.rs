@@ -300,6 +300,8 @@ pub async fn serve(
             }
             // Data directories made before the time-stamp authority have no TSA key yet.
             crate::ca::ensure_tsa(&cfg, &dir, &hsm)?;
+            // ... and those made before the proof of origin no proof-of-origin key.
+            crate::ca::ensure_origin(&cfg, &dir, &hsm)?;
             Ok(hsm)
         }
     })

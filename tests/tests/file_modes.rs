@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 use tandem_tests::*;
 
 /// Files anyone may read: certificates.
-const PUBLIC: [&str; 4] = [
+const PUBLIC: [&str; 5] = [
     "tls/server.crt",
     "pki/root.pem",
     "pki/issuing.pem",
     "pki/tsa.pem",
+    "pki/origin.pem",
 ];
 
 fn mode(p: &Path) -> u32 {

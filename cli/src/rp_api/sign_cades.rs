@@ -368,9 +368,47 @@ pub(super) fn scheme_name(scheme: CadesScheme) -> &'static str {
     }
 }
 
+/// Steps 3 to 5 for one file: its digest (read in chunks), the signed attributes claiming
+/// `signing_time`, their signature by `signer` through the RP API, the SignedData, and with
+/// `tsa` a signature time-stamp. Returns the `.p7s` (DER) and its level ("B-B" or "B-T").
+pub(super) async fn sign_file(
+    opts: &RpApiOptions,
+    signer: &Signer,
+    file: &Path,
+    session: Session<'_>,
+    signing_time: SystemTime,
+    tsa: Option<&str>,
+) -> anyhow::Result<(Vec<u8>, &'static str)> {
+    let (hash, scheme) = hash_and_scheme(session.alg)?;
+    let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let document_digest =
+        digest_reader(hash, f).with_context(|| format!("cannot read {}", file.display()))?;
+    let prepared = cades::prepare(&CadesInput {
+        document_digest: &document_digest,
+        signer_certificate_der: &signer.certificate_der,
+        issuer_certificate_der: &signer.issuer_der,
+        hash,
+        scheme,
+        signing_time,
+    })?;
+    let signature = sign_digest(opts, signer, session, prepared.digest_to_sign()).await?;
+    let p7s = prepared.finish(&signature)?;
+    match tsa {
+        None => Ok((p7s, "B-B")),
+        Some(url) => {
+            eprintln!("asking {url} for a signature time stamp");
+            let (stamped, token) = timestamp::stamp_cades(url, hash, &p7s)
+                .await
+                .context("no time stamp, no signature written")?;
+            outln!("time stamp: {}", token.gen_time_utc());
+            Ok((stamped, "B-T"))
+        }
+    }
+}
+
 /// Runs `rp-api sign-cades`.
 pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Result<()> {
-    let (hash, scheme) = hash_and_scheme(&args.alg)?;
+    let (_, scheme) = hash_and_scheme(&args.alg)?;
     let level: SignCertificateLevel = args.level.into();
     let signer = signer(
         opts,
@@ -381,24 +419,11 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
     )
     .await?;
 
-    // 3. The document's digest and the signed attributes.
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let document_digest = digest_reader(hash, file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let prepared = cades::prepare(&CadesInput {
-        document_digest: &document_digest,
-        signer_certificate_der: &signer.certificate_der,
-        issuer_certificate_der: &signer.issuer_der,
-        hash,
-        scheme,
-        signing_time: args
-            .signing_time
-            .map(|t| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t.unix_secs()))
-            .unwrap_or_else(SystemTime::now),
-    })?;
-
-    // 4. The RP API signs the signed attributes' digest.
+    // 3.–5. The digest, the signed attributes, their signature, the SignedData.
+    let signing_time = args
+        .signing_time
+        .map(|t| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t.unix_secs()))
+        .unwrap_or_else(SystemTime::now);
     let session = Session {
         alg: &args.alg,
         level,
@@ -406,22 +431,15 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
         vc_choice: args.vc_choice,
         timeout_ms: args.timeout_ms,
     };
-    let signature = sign_digest(opts, &signer, session, prepared.digest_to_sign()).await?;
-
-    // 5. The SignedData.
-    let mut p7s = prepared.finish(&signature)?;
-    let level = match &args.tsa {
-        None => "B-B",
-        Some(url) => {
-            eprintln!("asking {url} for a signature time stamp");
-            let (stamped, token) = timestamp::stamp_cades(url, hash, &p7s)
-                .await
-                .context("no time stamp, no signature written")?;
-            p7s = stamped;
-            outln!("time stamp: {}", token.gen_time_utc());
-            "B-T"
-        }
-    };
+    let (p7s, level) = sign_file(
+        opts,
+        &signer,
+        &args.file,
+        session,
+        signing_time,
+        args.tsa.as_deref(),
+    )
+    .await?;
     write_atomic(&args.out, &p7s)?;
     outln!(
         "CAdES-{level} signature ({}, {}) written to {}",

@@ -191,7 +191,14 @@ impl RpApiClient {
         segments: &[&str],
         body: &B,
     ) -> Result<T, Error> {
-        let url = self.url(segments)?;
+        self.post_url(self.url(segments)?, body).await
+    }
+
+    async fn post_url<B: Serialize, T: DeserializeOwned>(
+        &self,
+        url: Url,
+        body: &B,
+    ) -> Result<T, Error> {
         tracing::debug!(%url, "RP API request");
         let resp = self
             .http
@@ -218,6 +225,20 @@ impl RpApiClient {
             "documentNumber": document_number,
         });
         self.post(&["test-accounts", "device-link"], &body).await
+    }
+
+    /// `POST /tandem/v1/proof-of-origin` on the same host (beside, not under, the base
+    /// path): a proof of origin for a completed AUTH session of this relying party. Not
+    /// part of the Smart-ID RP API.
+    pub async fn proof_of_origin(
+        &self,
+        req: &crate::documents::origin::ProofOfOriginRequest,
+    ) -> Result<crate::documents::origin::ProofOfOriginResponse, Error> {
+        req.validate().map_err(Error::Config)?;
+        let mut url = self.base.clone();
+        url.set_path(crate::documents::origin::ENDPOINT_PATH);
+        url.set_query(None);
+        self.post_url(url, req).await
     }
 
     /// `POST /v3/authentication/device-link/{anonymous | etsi/{id} | document/{number}}`.

@@ -444,6 +444,51 @@ pub fn read_package<R: Read + Seek>(
     })
 }
 
+/// Streams the document `name` of a package into `out` (in 64 KiB chunks, within
+/// `limits`), hashing it on the way, and checks its SHA-256 against the manifest's.
+/// Returns the number of bytes written. On [`AsicError::DigestMismatch`] the bytes were
+/// written already: the caller discards them. Checks only the manifest and this entry;
+/// [`read_package`] checks the whole package.
+pub fn extract_document<R: Read + Seek, W: Write>(
+    input: R,
+    name: &str,
+    mut out: W,
+    limits: &PackageLimits,
+) -> Result<u64, AsicError> {
+    let mut zip = ZipArchive::new(input).map_err(zip_err)?;
+    let mut budget = Budget { limits, total: 0 };
+    let manifest_idx = zip
+        .index_for_name(MANIFEST)
+        .ok_or_else(|| AsicError::Manifest("missing".into()))?;
+    let raw = budget.read_small(&mut zip, manifest_idx, MANIFEST)?;
+    let manifest: Manifest =
+        serde_json::from_slice(&raw).map_err(|e| AsicError::Manifest(e.to_string()))?;
+    check_manifest(&manifest)?;
+    let entry = manifest
+        .documents
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| AsicError::MissingFile(name.to_owned()))?;
+    let idx = zip
+        .index_for_name(name)
+        .ok_or_else(|| AsicError::MissingFile(name.to_owned()))?;
+    let mut digest = Vec::new();
+    let before = budget.total;
+    budget.stream(&mut zip, idx, name, limits.max_entry_size, |r| {
+        let mut tee = Tee {
+            inner: r,
+            out: &mut out,
+        };
+        digest = digest_reader(DocumentHash::Sha256, &mut tee)?;
+        Ok(())
+    })?;
+    out.flush()?;
+    if hex::encode(&digest) != entry.sha256 {
+        return Err(AsicError::DigestMismatch(name.to_owned()));
+    }
+    Ok(budget.total - before)
+}
+
 fn check_manifest(m: &Manifest) -> Result<(), AsicError> {
     let bad = |s: &str| Err(AsicError::Manifest(s.to_owned()));
     if m.version != MANIFEST_VERSION {

@@ -14,11 +14,18 @@
 //!
 //! - [`asic`]: ASiC-E packages (ZIP) of signed documents, written and read with limits.
 //!
+//! - [`inspect`]: what a package holds, as written (not validated).
+//!
+//! - [`origin`]: the proof of origin of a package: its statement, the endpoint's wire
+//!   types, and its verification.
+//!
 //! Documents are hashed in chunks ([`digest_reader`]): a document is never held in memory
 //! whole.
 
 pub mod asic;
 pub mod cades;
+pub mod inspect;
+pub mod origin;
 pub mod pades;
 pub mod pdf;
 pub mod timestamp;

@@ -15,11 +15,13 @@
 //! - [`register`]: registration, from the first request to the account.
 //! - [`envelope`]: device envelopes checked and opened in the HSM.
 //! - [`certificate`]: an account's current certificate and the level it reaches.
+//! - [`origin`]: a proof of origin for a completed AUTH session.
 
 pub mod account;
 pub mod certificate;
 pub mod clone_token;
 pub mod confirm;
+pub mod origin;
 pub mod refuse;
 pub mod start;
 

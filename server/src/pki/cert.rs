@@ -368,8 +368,77 @@ pub fn tsa_certificate(
     tsa_policy: ObjectIdentifier,
     profile: &CaProfile,
 ) -> Result<Certificate, PkiError> {
+    service_certificate(
+        issuer,
+        issuer_cert,
+        &ServiceKey {
+            public_key: tsa_public_key,
+            common_name,
+            serial,
+            not_before,
+            not_after,
+            key_usage: KeyUsages::DigitalSignature.into(),
+            purpose: super::oids::KP_TIME_STAMPING,
+            policy: Some(tsa_policy),
+        },
+        profile,
+    )
+}
+
+/// The certificate of the proof-of-origin key, signed by the issuing CA.
+///
+/// Subject C=[`CA_COUNTRY`], O=Tandem, CN=`common_name`. Extensions as the TSA's, except
+/// keyUsage digitalSignature and nonRepudiation (critical), extendedKeyUsage
+/// [`oids::KP_TANDEM_PROOF_OF_ORIGIN`] only (critical: the key signs nothing else) and no
+/// certificate policy.
+#[allow(clippy::too_many_arguments)] // mirrors the certificate's fields one to one
+pub fn origin_certificate(
+    issuer: &dyn CaSigner,
+    issuer_cert: &Certificate,
+    public_key: SubjectPublicKeyInfoOwned,
+    common_name: &str,
+    serial: &[u8],
+    not_before: SystemTime,
+    not_after: SystemTime,
+    profile: &CaProfile,
+) -> Result<Certificate, PkiError> {
+    service_certificate(
+        issuer,
+        issuer_cert,
+        &ServiceKey {
+            public_key,
+            common_name,
+            serial,
+            not_before,
+            not_after,
+            key_usage: KeyUsages::DigitalSignature | KeyUsages::NonRepudiation,
+            purpose: oids::KP_TANDEM_PROOF_OF_ORIGIN,
+            policy: None,
+        },
+        profile,
+    )
+}
+
+/// What differs between the certificates of the service's own keys (TSA, proof of origin).
+struct ServiceKey<'a> {
+    public_key: SubjectPublicKeyInfoOwned,
+    common_name: &'a str,
+    serial: &'a [u8],
+    not_before: SystemTime,
+    not_after: SystemTime,
+    key_usage: der::flagset::FlagSet<KeyUsages>,
+    purpose: ObjectIdentifier,
+    policy: Option<ObjectIdentifier>,
+}
+
+fn service_certificate(
+    issuer: &dyn CaSigner,
+    issuer_cert: &Certificate,
+    key: &ServiceKey<'_>,
+    profile: &CaProfile,
+) -> Result<Certificate, PkiError> {
     check_signer_matches(issuer, issuer_cert)?;
-    let extensions = vec![
+    let mut extensions = vec![
         extension(
             oids::CE_BASIC_CONSTRAINTS,
             false,
@@ -378,23 +447,23 @@ pub fn tsa_certificate(
                 path_len_constraint: None,
             },
         )?,
-        extension(
-            oids::CE_KEY_USAGE,
-            true,
-            &KeyUsage(KeyUsages::DigitalSignature.into()),
-        )?,
+        extension(oids::CE_KEY_USAGE, true, &KeyUsage(key.key_usage))?,
         extension(
             oids::CE_EXT_KEY_USAGE,
             true,
-            &ExtendedKeyUsage(vec![super::oids::KP_TIME_STAMPING]),
+            &ExtendedKeyUsage(vec![key.purpose]),
         )?,
-        extension(
+    ];
+    if let Some(policy) = key.policy {
+        extensions.push(extension(
             oids::CE_CERTIFICATE_POLICIES,
             false,
             &vec![PolicyInformationOut {
-                policy_identifier: tsa_policy,
+                policy_identifier: policy,
             }],
-        )?,
+        )?);
+    }
+    extensions.extend([
         extension(
             oids::PE_AUTHORITY_INFO_ACCESS,
             false,
@@ -414,17 +483,17 @@ pub fn tsa_certificate(
         extension(
             oids::CE_SUBJECT_KEY_IDENTIFIER,
             false,
-            &OctetString::new(key_identifier(&tsa_public_key))?,
+            &OctetString::new(key_identifier(&key.public_key))?,
         )?,
-    ];
+    ]);
     build(
         issuer,
-        serial,
+        key.serial,
         issuer_cert.tbs_certificate().subject().clone(),
-        ca_name(common_name)?,
-        not_before,
-        not_after,
-        tsa_public_key,
+        ca_name(key.common_name)?,
+        key.not_before,
+        key.not_after,
+        key.public_key.clone(),
         extensions,
     )
 }

@@ -15,6 +15,7 @@
 mod cert;
 mod crl;
 pub mod ocsp;
+pub mod origin;
 pub mod tsp;
 /// The object identifiers, shared with the relying-party library.
 pub use tandem_rp::oids;
@@ -33,8 +34,8 @@ use x509_cert::time::Time;
 
 pub use cert::{
     CertificateLevel, EndEntity, KeyPurpose, certificate_der, certificate_pem,
-    end_entity_certificate, issuing_ca_certificate, qscd_capable, root_ca_certificate,
-    tsa_certificate,
+    end_entity_certificate, issuing_ca_certificate, origin_certificate, qscd_capable,
+    root_ca_certificate, tsa_certificate,
 };
 pub use crl::{RevocationReason, RevokedCert, crl};
 pub use ocsp::{

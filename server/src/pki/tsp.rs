@@ -222,23 +222,23 @@ struct TimeStampResp {
 
 /// ESSCertIDv2 (RFC 5035) with the default hash algorithm SHA-256 (so absent).
 #[derive(Clone, Debug, Eq, PartialEq, Sequence)]
-struct EssCertIdV2 {
-    cert_hash: OctetString,
+pub(super) struct EssCertIdV2 {
+    pub(super) cert_hash: OctetString,
     #[asn1(optional = "true")]
-    issuer_serial: Option<IssuerSerial>,
+    pub(super) issuer_serial: Option<IssuerSerial>,
 }
 
 /// IssuerSerial (RFC 5035).
 #[derive(Clone, Debug, Eq, PartialEq, Sequence)]
-struct IssuerSerial {
-    issuer: Vec<GeneralName>,
-    serial_number: x509_cert::serial_number::SerialNumber,
+pub(super) struct IssuerSerial {
+    pub(super) issuer: Vec<GeneralName>,
+    pub(super) serial_number: x509_cert::serial_number::SerialNumber,
 }
 
 /// SigningCertificateV2 (RFC 5035), without policies.
 #[derive(Clone, Debug, Eq, PartialEq, Sequence)]
-struct SigningCertificateV2 {
-    certs: Vec<EssCertIdV2>,
+pub(super) struct SigningCertificateV2 {
+    pub(super) certs: Vec<EssCertIdV2>,
 }
 
 /// PKIStatus granted.
@@ -466,7 +466,7 @@ pub fn time_stamp_response(
 }
 
 /// A signed attribute with one value.
-fn attribute(oid: ObjectIdentifier, value: &impl Encode) -> Result<Attribute, PkiError> {
+pub(super) fn attribute(oid: ObjectIdentifier, value: &impl Encode) -> Result<Attribute, PkiError> {
     Ok(Attribute {
         oid,
         values: SetOfVec::try_from(vec![Any::from_der(&value.to_der()?)?])?,

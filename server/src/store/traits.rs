@@ -424,6 +424,22 @@ pub trait RpSessions {
     /// (the partial index `rp_sessions_secret_held`): the cost follows the device-link
     /// sessions of the last minutes, not the history.
     fn prune_rp_sessions(&self, before: i64) -> Result<usize>;
+
+    /// Records that a proof of origin was issued with the AUTH session `auth_session_id`
+    /// for relying party `rp_uuid`, and appends its audit record (`event`, `account_id`,
+    /// `details`), in one database transaction. `Ok(false)`, changing nothing, when a proof
+    /// was already recorded for that session (one proof per session).
+    #[allow(clippy::too_many_arguments)] // the proof's record and its audit record
+    fn record_origin_proof(
+        &self,
+        auth_session_id: &str,
+        rp_uuid: &str,
+        message_id: &str,
+        now: i64,
+        event: &str,
+        account_id: Option<&str>,
+        details: &serde_json::Value,
+    ) -> Result<bool>;
 }
 
 /// End-entity certificates and the issuing CA's CRL numbers.

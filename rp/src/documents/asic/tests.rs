@@ -484,3 +484,51 @@ fn truncated_and_random_bytes_are_refused() {
         let _ = read(&b);
     }
 }
+
+#[test]
+fn extract_document_streams_the_bytes_and_checks_the_digest() {
+    let bytes = package(None);
+    let mut out = Vec::new();
+    let n = extract_document(
+        Cursor::new(&bytes),
+        "Schriftsatz.pdf",
+        &mut out,
+        &PackageLimits::default(),
+    )
+    .unwrap();
+    assert_eq!((n, &out[..]), (MAIN.len() as u64, MAIN));
+    let mut big = Vec::new();
+    extract_document(
+        Cursor::new(&bytes),
+        "Anlage 1 – Rechnung.bin",
+        &mut big,
+        &PackageLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(big.len(), 300_000);
+    for missing in ["nope.pdf", MANIFEST, "META-INF/signatures1.p7s"] {
+        assert!(matches!(
+            extract_document(
+                Cursor::new(&bytes),
+                missing,
+                Vec::new(),
+                &PackageLimits::default()
+            ),
+            Err(AsicError::MissingFile(_))
+        ));
+    }
+    let small = PackageLimits {
+        max_entry_size: 1000,
+        ..PackageLimits::default()
+    };
+    assert!(matches!(
+        extract_document(
+            Cursor::new(&bytes),
+            "Anlage 1 – Rechnung.bin",
+            Vec::new(),
+            &small
+        ),
+        Err(AsicError::EntryTooLarge(..))
+    ));
+    assert!(extract_document(Cursor::new(b"not a zip"), "x", Vec::new(), &small).is_err());
+}

@@ -234,6 +234,31 @@ impl RpSessions for SqliteStore {
                 .execute(params![before, before.saturating_mul(1000)])?)
         })
     }
+
+    fn record_origin_proof(
+        &self,
+        auth_session_id: &str,
+        rp_uuid: &str,
+        message_id: &str,
+        now: i64,
+        event: &str,
+        account_id: Option<&str>,
+        details: &serde_json::Value,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO origin_proofs (auth_session_id, rp_uuid, message_id, issued_at) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (auth_session_id) DO NOTHING",
+                )?
+                .execute(params![auth_session_id, rp_uuid, message_id, now])?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            audit(tx, now, event, account_id, details)?;
+            Ok(true)
+        })
+    }
 }
 
 /// Drops the secrets of sessions completed before `?1` (Unix seconds); `?2` is `?1` in

@@ -315,6 +315,21 @@ CREATE TABLE root_crl_counter (
 INSERT INTO root_crl_counter (id, next_number) VALUES (1, 1);
 "#,
     ),
+    (
+        14,
+        "proofs of origin issued, one per AUTH session",
+        // POST /tandem/v1/proof-of-origin (docs/DOCUMENTS.md): an AUTH session gives at most
+        // one proof; the row is written with the proof's audit record. Nothing was issued
+        // before, so the table starts empty.
+        r#"
+CREATE TABLE origin_proofs (
+    auth_session_id     TEXT PRIMARY KEY,
+    rp_uuid             TEXT NOT NULL,
+    message_id          TEXT NOT NULL,
+    issued_at           INTEGER NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The migration after which the write-ahead log is truncated, so no frame of it keeps an

@@ -1508,3 +1508,26 @@ fn a_registration_proof_failure_is_counted_against_the_count_it_was_built_for() 
         RegistrationState::Failed
     );
 }
+
+#[test]
+fn one_origin_proof_per_auth_session_with_its_audit_record() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let audit_len = |store: &SqliteStore| store.audit_log(1, 1000).unwrap().len();
+    let details = serde_json::json!({ "messageId": "m-1" });
+    let before = audit_len(&store);
+    let record = |session: &str, msg: &str| {
+        store
+            .record_origin_proof(session, "rp-1", msg, NOW, "origin.proof", None, &details)
+            .unwrap()
+    };
+    assert!(record("s-1", "m-1"));
+    assert_eq!(audit_len(&store), before + 1);
+    // The same session again, even with another message id: refused, nothing written.
+    assert!(!record("s-1", "m-2"));
+    assert_eq!(audit_len(&store), before + 1);
+    assert!(record("s-2", "m-2"));
+    assert_eq!(audit_len(&store), before + 2);
+    let last = store.audit_log(1, 1000).unwrap().pop().unwrap();
+    assert_eq!(last.event, "origin.proof");
+    assert_eq!(store.verify_audit_chain().unwrap(), Ok(before + 2));
+}
