@@ -1,8 +1,8 @@
 //! `tandem rp-api package create`: a signed package (ASiC-E) with a proof of origin.
 //!
 //! 1. An AUTH session of the sender (notification, verified as `rp-api notify-login`).
-//! 2. Each document signed with CAdES-B-B, or B-T with `--tsa` (as `rp-api sign-cades`: one notification
-//!    signature per document).
+//! 2. Each document signed with CAdES-B-B, or B-T with `--tsa` (as `rp-api sign-cades`: one
+//!    notification signature per document).
 //! 3. The proof of origin for that AUTH session with the documents' SHA-256 digests
 //!    (`POST /tandem/v1/proof-of-origin`), verified against the trust anchors.
 //! 4. The package written with [`asic::PackageWriter`], the proof as
