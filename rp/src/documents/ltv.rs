@@ -246,13 +246,23 @@ pub fn end_entities(p7s: &[u8]) -> Result<Vec<Vec<u8>>, LtvError> {
     Ok(out)
 }
 
-/// CAdES-B-T to B-LT: [`collect`] for the signer's and the TSAs' certificates, then
-/// [`add_to_cades`]. The certificates embedded in the `.p7s` serve as intermediates.
+/// CAdES-B-T to B-LT: [`validation_data`], then [`add_to_cades`].
 pub async fn extend_cades(
     p7s: &[u8],
     anchors: &TrustAnchors,
     opts: &RevocationOptions,
 ) -> Result<Vec<u8>, LtvError> {
+    let data = validation_data(p7s, anchors, opts).await?;
+    add_to_cades(p7s, &data)
+}
+
+/// [`collect`] for the signer's and the TSAs' certificates of the CAdES-B-T `.p7s`; the
+/// certificates embedded in it serve as intermediates (never as trust anchors).
+pub async fn validation_data(
+    p7s: &[u8],
+    anchors: &TrustAnchors,
+    opts: &RevocationOptions,
+) -> Result<ValidationData, LtvError> {
     let leaves = end_entities(p7s)?;
     let mut anchors = anchors.clone();
     let parsed =
@@ -267,8 +277,7 @@ pub async fn extend_cades(
             }
         }
     }
-    let data = collect(&leaves, &anchors, opts).await?;
-    add_to_cades(p7s, &data)
+    collect(&leaves, &anchors, opts).await
 }
 
 #[cfg(test)]
