@@ -1,8 +1,8 @@
 //! `tandem rp-api package create`: a signed package (ASiC-E) with a proof of origin.
 //!
 //! 1. An AUTH session of the sender (notification, verified as `rp-api notify-login`).
-//! 2. Each document signed with CAdES-B-B, or B-T with `--tsa` (as `rp-api sign-cades`: one
-//!    notification signature per document).
+//! 2. Each document signed with CAdES-B-B, or B-T with `--tsa`, B-LT with `--tsa --lt` (as
+//!    `rp-api sign-cades`: one notification signature per document).
 //! 3. The proof of origin for that AUTH session with the documents' SHA-256 digests
 //!    (`POST /tandem/v1/proof-of-origin`), verified against the trust anchors.
 //! 4. The package written with [`asic::PackageWriter`], the proof as
@@ -76,6 +76,10 @@ pub struct CreateArgs {
     /// each document's signature is time-stamped there (CAdES-B-T); without it, CAdES-B-B.
     #[arg(long, value_name = "URL")]
     pub tsa: Option<String>,
+    /// Embed each signature's validation data (CAdES-B-LT, as `rp-api sign-cades --lt`).
+    /// Needs --tsa.
+    #[arg(long, requires = "tsa")]
+    pub lt: bool,
     /// Where the package goes (`.asice`).
     #[arg(long)]
     pub out: PathBuf,
@@ -181,7 +185,7 @@ async fn create(opts: &RpApiOptions, args: CreateArgs) -> anyhow::Result<()> {
     )
     .await?;
 
-    // 2. Each document signed (CAdES-B-B, B-T with --tsa).
+    // 2. Each document signed (CAdES-B-B, B-T with --tsa, B-LT with --lt).
     let level = args.level.into();
     let signer = signer(
         opts,
@@ -207,6 +211,7 @@ async fn create(opts: &RpApiOptions, args: CreateArgs) -> anyhow::Result<()> {
             session,
             SystemTime::now(),
             args.tsa.as_deref(),
+            args.lt,
         )
         .await?;
         signatures.push(p7s);

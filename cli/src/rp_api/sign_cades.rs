@@ -13,8 +13,11 @@
 //!    for any signature; the result is verified like `rp-api sign`'s, and must come from the
 //!    certificate of step 1.
 //! 5. The SignedData; with `--tsa`, a time stamp over its signature value added as the
-//!    unsigned attribute id-aa-signatureTimeStampToken (B-T). Written to `--out` only when
-//!    everything succeeded.
+//!    unsigned attribute id-aa-signatureTimeStampToken (B-T). With `--lt` (needs `--tsa`), the
+//!    validation data of the signer's and the TSA's chains embedded (B-LT,
+//!    [`tandem_rp::documents::ltv`]): the certificates, the OCSP responses (`--ocsp-url`
+//!    replaces the end entities' responder) and the CA certificates' CRLs (`--ca-crl-url`).
+//!    Written to `--out` only when everything succeeded.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -29,12 +32,13 @@ use tandem_rp::api::types::{
     SignCertificateLevel, SignSignatureProtocol, SignSignatureProtocolParameters,
     SigningCertificateRequest, encode_interactions,
 };
+use tandem_rp::client::revocation::RevocationOptions;
 use tandem_rp::client::verify::{self, CertificatePurpose, ExpectedIdentity};
 use tandem_rp::client::{RpApiClient, TrustAnchors};
 use tandem_rp::client::{SignatureExpectation, UserRef};
 use tandem_rp::documents::cades::{self, CadesInput, CadesScheme};
-use tandem_rp::documents::timestamp;
 use tandem_rp::documents::{DocumentHash, digest_reader};
+use tandem_rp::documents::{ltv, timestamp};
 use tandem_server::fs_mode::write_atomic;
 
 use super::{
@@ -79,6 +83,11 @@ pub struct SignCadesArgs {
     /// it: CAdES-B-B.
     #[arg(long, value_name = "URL")]
     pub tsa: Option<String>,
+    /// Embed the validation data (CAdES-B-LT): the certificates of the signer's and the
+    /// TSA's chains, an OCSP response or CRL for each certificate below the root (from the
+    /// certificates' URLs, or --ocsp-url / --crl-url / --ca-crl-url). Needs --tsa.
+    #[arg(long, requires = "tsa")]
+    pub lt: bool,
     /// The signing time claimed in the signature (`YYYY-MM-DDTHH:MM:SSZ`); default: now.
     /// A claim only: verifiers trust a time-stamp, not this.
     #[arg(long)]
@@ -370,7 +379,8 @@ pub(super) fn scheme_name(scheme: CadesScheme) -> &'static str {
 
 /// Steps 3 to 5 for one file: its digest (read in chunks), the signed attributes claiming
 /// `signing_time`, their signature by `signer` through the RP API, the SignedData, and with
-/// `tsa` a signature time-stamp. Returns the `.p7s` (DER) and its level ("B-B" or "B-T").
+/// `tsa` a signature time-stamp, and with `lt` the validation data. Returns the `.p7s` (DER)
+/// and its level ("B-B", "B-T" or "B-LT").
 pub(super) async fn sign_file(
     opts: &RpApiOptions,
     signer: &Signer,
@@ -378,6 +388,7 @@ pub(super) async fn sign_file(
     session: Session<'_>,
     signing_time: SystemTime,
     tsa: Option<&str>,
+    lt: bool,
 ) -> anyhow::Result<(Vec<u8>, &'static str)> {
     let (hash, scheme) = hash_and_scheme(session.alg)?;
     let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -394,6 +405,7 @@ pub(super) async fn sign_file(
     let signature = sign_digest(opts, signer, session, prepared.digest_to_sign()).await?;
     let p7s = prepared.finish(&signature)?;
     match tsa {
+        None if lt => bail!("B-LT needs a time stamp: give --tsa"),
         None => Ok((p7s, "B-B")),
         Some(url) => {
             eprintln!("asking {url} for a signature time stamp");
@@ -401,9 +413,38 @@ pub(super) async fn sign_file(
                 .await
                 .context("no time stamp, no signature written")?;
             outln!("time stamp: {}", token.gen_time_utc());
-            Ok((stamped, "B-T"))
+            if !lt {
+                return Ok((stamped, "B-T"));
+            }
+            Ok((long_term(opts, &stamped).await?, "B-LT"))
         }
     }
+}
+
+/// The revocation options of `--ocsp-url`, `--crl-url` and `--ca-crl-url`.
+pub(super) fn revocation_options(opts: &RpApiOptions) -> RevocationOptions {
+    RevocationOptions {
+        ocsp_url: opts.ocsp_url.clone(),
+        crl_url: opts.crl_url.clone(),
+        ca_crl_url: opts.ca_crl_url.clone(),
+        ..Default::default()
+    }
+}
+
+/// CAdES-B-T to B-LT: the signer's and the TSA's validation data embedded.
+async fn long_term(opts: &RpApiOptions, p7s: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let anchors = required_trust(opts)?;
+    eprintln!("collecting the validation data (B-LT)");
+    let data = ltv::validation_data(p7s, &anchors, &revocation_options(opts))
+        .await
+        .context("no validation data, no signature written")?;
+    outln!(
+        "validation data: {} certificates, {} OCSP responses, {} CRLs",
+        data.certificates.len(),
+        data.ocsp_responses.len(),
+        data.crls.len()
+    );
+    Ok(ltv::add_to_cades(p7s, &data)?)
 }
 
 /// Runs `rp-api sign-cades`.
@@ -438,6 +479,7 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
         session,
         signing_time,
         args.tsa.as_deref(),
+        args.lt,
     )
     .await?;
     write_atomic(&args.out, &p7s)?;

@@ -68,6 +68,7 @@ use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509VerifyResult};
 pub use x509_cert::ext::pkix::CrlReason;
 
+pub(crate) use chain::build_chain;
 pub use chain::{
     ChainNotRevoked, ChainPosition, ChainRevocationError, ChainedCertificate, CheckedCertificate,
     check_chain_revocation,
@@ -369,6 +370,20 @@ async fn ocsp_query(
     url: &str,
     timeout: Duration,
 ) -> Result<OcspAnswer, String> {
+    ocsp_query_der(leaf, issuer, anchors, url, timeout)
+        .await
+        .map(|(answer, _)| answer)
+}
+
+/// [`ocsp_query`], with the DER OCSPResponse that gave the answer (what a B-LT signature
+/// embeds).
+async fn ocsp_query_der(
+    leaf: &X509,
+    issuer: &X509,
+    anchors: &TrustAnchors,
+    url: &str,
+    timeout: Duration,
+) -> Result<(OcspAnswer, Vec<u8>), String> {
     let id = || OcspCertId::from_cert(MessageDigest::sha1(), leaf, issuer);
     let mut req = OcspRequest::new().map_err(ossl("OCSP request"))?;
     req.add_id(id().map_err(ossl("OCSP CertID"))?)
@@ -419,7 +434,7 @@ async fn ocsp_query(
     status
         .check_validity(CLOCK_SLACK_SECS, None)
         .map_err(|_| "the OCSP response is not current (thisUpdate / nextUpdate)")?;
-    Ok(if status.status == OcspCertStatus::GOOD {
+    let answer = if status.status == OcspCertStatus::GOOD {
         OcspAnswer::Good {
             this_update: status.this_update.to_string(),
             next_update: status.next_update().map(|t| t.to_string()),
@@ -434,7 +449,8 @@ async fn ocsp_query(
         }
     } else {
         OcspAnswer::Unknown
-    })
+    };
+    Ok((answer, body))
 }
 
 /// Asks the certificate's OCSP responder whether `certificate_der` is revoked, with no CRL
@@ -524,10 +540,58 @@ async fn check_issued_by(
     urls: Overrides<'_>,
     opts: &RevocationOptions,
 ) -> Result<NotRevoked, RevocationError> {
+    check_issued_by_evidence(certificate_der, leaf, issuer, anchors, urls, opts)
+        .await
+        .map(|(ok, _)| ok)
+}
+
+/// The signed data behind a "not revoked" answer, as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevocationEvidence {
+    /// A DER OCSPResponse (status successful, answering `good` for the certificate).
+    Ocsp(Vec<u8>),
+    /// A DER CertificateList that does not list the certificate.
+    Crl(Vec<u8>),
+}
+
+/// Whether `certificate_der`, issued by `issuer`, is revoked, as [`check_revocation`]
+/// decides (OCSP at `ocsp_url` or the AIA one, else the CRL at `crl_url` or the
+/// distribution points), and the OCSP response or CRL that said it is not: what a B-LT
+/// signature embeds ([`crate::documents::ltv`]). The OCSP response must verify against
+/// `anchors`. Uses the system clock.
+pub async fn revocation_evidence(
+    certificate_der: &[u8],
+    issuer: &X509,
+    anchors: &TrustAnchors,
+    ocsp_url: Option<&str>,
+    crl_url: Option<&str>,
+    opts: &RevocationOptions,
+) -> Result<(NotRevoked, RevocationEvidence), RevocationError> {
+    let leaf = X509::from_der(certificate_der)
+        .map_err(|e| RevocationError::Certificate(format!("certificate: {e}")))?;
+    let urls = Overrides {
+        ocsp_url,
+        crl_url,
+        no_crl_hint: "",
+    };
+    check_issued_by_evidence(certificate_der, &leaf, issuer, anchors, urls, opts).await
+}
+
+/// [`check_issued_by`], with the OCSP response or CRL that answered.
+async fn check_issued_by_evidence(
+    certificate_der: &[u8],
+    leaf: &X509,
+    issuer: &X509,
+    anchors: &TrustAnchors,
+    urls: Overrides<'_>,
+    opts: &RevocationOptions,
+) -> Result<(NotRevoked, RevocationEvidence), RevocationError> {
     let ocsp_failure = match ocsp_url(leaf, urls.ocsp_url) {
         Err(why) => why,
-        Ok(url) => match ocsp_query(leaf, issuer, anchors, &url, opts.timeout).await {
-            Ok(answer) => return ocsp_verdict(answer, url),
+        Ok(url) => match ocsp_query_der(leaf, issuer, anchors, &url, opts.timeout).await {
+            Ok((answer, der)) => {
+                return ocsp_verdict(answer, url).map(|ok| (ok, RevocationEvidence::Ocsp(der)));
+            }
             Err(why) => format!("{url}: {why}"),
         },
     };
@@ -553,9 +617,12 @@ async fn check_issued_by(
     let slack = Duration::from_secs(CLOCK_SLACK_SECS.into());
     let mut failures = Vec::new();
     for url in crl_urls {
-        let status = match crl::fetch_crl(&url, opts.timeout, opts.max_crl_bytes).await {
-            Ok(body) => check_crl(certificate_der, issuer, &body, SystemTime::now(), slack),
-            Err(e) => Err(e),
+        let (status, body) = match crl::fetch_crl(&url, opts.timeout, opts.max_crl_bytes).await {
+            Ok(body) => (
+                check_crl(certificate_der, issuer, &body, SystemTime::now(), slack),
+                body,
+            ),
+            Err(e) => (Err(e), Vec::new()),
         };
         match status {
             Ok(CrlStatus {
@@ -564,13 +631,14 @@ async fn check_issued_by(
                 next_update,
                 ..
             }) => {
-                return Ok(NotRevoked {
+                let ok = NotRevoked {
                     method: RevocationMethod::Crl,
                     url,
                     this_update: rfc3339(this_update),
                     next_update: Some(rfc3339(next_update)),
                     ocsp_failure: Some(ocsp_failure),
-                });
+                };
+                return Ok((ok, RevocationEvidence::Crl(body)));
             }
             Ok(CrlStatus { entry: Some(e), .. }) => {
                 return Err(RevocationError::Revoked {

@@ -211,7 +211,7 @@ fn passed(s: impl Into<String>) -> StepOutcome {
 /// The RP's own trust configuration: root CAs (trust anchors), intermediate CAs (to build
 /// the chain; not trusted by themselves) and, optionally, the policy OIDs every end-entity
 /// certificate of the scheme must carry. The system certificate store is never used.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TrustAnchors {
     roots: Vec<X509>,
     intermediates: Vec<X509>,

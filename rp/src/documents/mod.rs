@@ -25,6 +25,7 @@
 pub mod asic;
 pub mod cades;
 pub mod inspect;
+pub mod ltv;
 pub mod origin;
 pub mod pades;
 pub mod pdf;

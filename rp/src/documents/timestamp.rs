@@ -406,6 +406,12 @@ fn check_token(token_der: &[u8]) -> Result<CheckedToken, TimeStampError> {
     })
 }
 
+/// The DER of the TSA certificate that signed `token_der` (a time-stamp token, e.g. one of
+/// [`signature_time_stamp_tokens`]), after checking the token's signature with it.
+pub fn token_signer_certificate(token_der: &[u8]) -> Result<Vec<u8>, TimeStampError> {
+    check_token(token_der).map(|t| t.tsa_certificate_der)
+}
+
 /// The embedded certificate that signed the token: the one with which CMS verification
 /// succeeds when it is the only one offered.
 fn cms_signer(cms: &mut CmsContentInfo, certs: &[Vec<u8>]) -> Result<Vec<u8>, TimeStampError> {

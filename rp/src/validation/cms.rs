@@ -8,11 +8,10 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
-use cms::revocation::RevocationInfoChoice;
-use cms::signed_data::{SignedData, SignerInfo};
+use cms::signed_data::SignerInfo;
 use const_oid::ObjectIdentifier as Oid;
 use der::asn1::OctetString;
-use der::{Decode, Encode};
+use der::{Decode, Encode, Tagged as _};
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
 use x509_cert::time::Time;
@@ -25,6 +24,83 @@ pub const ID_AA_SIGNING_CERTIFICATE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.1
 pub const ID_AA_SIGNATURE_TIME_STAMP_TOKEN: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.14");
 /// id-ri-ocsp-response (RFC 5940): an OCSP response among SignedData.crls.
 pub const ID_RI_OCSP_RESPONSE: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.16.2");
+
+/// SignedData (RFC 5652 5.1) with its `crls` kept as raw RevocationInfoChoice elements.
+/// cms 0.3's `OtherRevocationInfoFormat` reads otherRevInfoFormat as an AlgorithmIdentifier
+/// (a SEQUENCE) instead of an OBJECT IDENTIFIER, so it can neither read nor write an RFC 5940
+/// OCSP entry; [`revocation_entries`] and [`ocsp_revocation_entry`] do it right.
+#[derive(Clone, Debug, Eq, PartialEq, der::Sequence)]
+pub struct SignedDataRaw {
+    /// CMSVersion (5 when `crls` holds an "other" entry).
+    pub version: cms::content_info::CmsVersion,
+    /// DigestAlgorithmIdentifiers.
+    pub digest_algorithms: cms::signed_data::DigestAlgorithmIdentifiers,
+    /// EncapsulatedContentInfo.
+    pub encap_content_info: cms::signed_data::EncapsulatedContentInfo,
+    /// CertificateSet.
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    pub certificates: Option<cms::signed_data::CertificateSet>,
+    /// RevocationInfoChoices, each element as found (a CertificateList, or `[1]` other).
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    pub crls: Option<der::asn1::SetOfVec<der::Any>>,
+    /// SignerInfos.
+    pub signer_infos: cms::signed_data::SignerInfos,
+}
+
+/// OtherRevocationInfoFormat (RFC 5652 10.2.1) as the standard defines it.
+#[derive(Clone, Debug, Eq, PartialEq, der::Sequence)]
+pub struct OtherRevocationInfo {
+    /// otherRevInfoFormat, e.g. [`ID_RI_OCSP_RESPONSE`].
+    pub format: Oid,
+    /// otherRevInfo (for id-ri-ocsp-response: an OCSPResponse).
+    pub info: der::Any,
+}
+
+/// One RevocationInfoChoice.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum RevocationEntry {
+    /// A CRL (DER CertificateList).
+    Crl(Vec<u8>),
+    /// `other [1] IMPLICIT OtherRevocationInfoFormat`.
+    Other(OtherRevocationInfo),
+}
+
+const OTHER_TAG: der::Tag = der::Tag::ContextSpecific {
+    constructed: true,
+    number: der::TagNumber(1),
+};
+
+/// Reads the elements of SignedData.crls.
+pub fn revocation_entries(crls: &[der::Any]) -> Result<Vec<RevocationEntry>, FormatError> {
+    crls.iter()
+        .map(|a| match a.tag() {
+            der::Tag::Sequence => Ok(RevocationEntry::Crl(
+                a.to_der().map_err(fmt_err("embedded CRL"))?,
+            )),
+            t if t == OTHER_TAG => {
+                let seq = der::Any::new(der::Tag::Sequence, a.value())
+                    .map_err(fmt_err("embedded revocation data"))?;
+                Ok(RevocationEntry::Other(
+                    seq.decode_as()
+                        .map_err(fmt_err("embedded revocation data"))?,
+                ))
+            }
+            t => Err(FormatError(format!(
+                "embedded revocation data: unexpected tag {t}"
+            ))),
+        })
+        .collect()
+}
+
+/// The RevocationInfoChoice `other [1] { id-ri-ocsp-response, OCSPResponse }` (RFC 5940
+/// 4.1) for the DER OCSPResponse `ocsp_response`.
+pub fn ocsp_revocation_entry(ocsp_response: &[u8]) -> Result<der::Any, der::Error> {
+    let other = OtherRevocationInfo {
+        format: ID_RI_OCSP_RESPONSE,
+        info: der::Any::from_der(ocsp_response)?,
+    };
+    der::Any::new(OTHER_TAG, der::Any::encode_from(&other)?.value())
+}
 
 /// Largest signature file read (a CAdES signature with certificates, revocation data and a
 /// time-stamp is a few KiB to a few hundred KiB).
@@ -174,7 +250,7 @@ pub fn parse(der_bytes: &[u8]) -> Result<ParsedSignature, FormatError> {
             ci.content_type
         )));
     }
-    let sd: SignedData = ci
+    let sd: SignedDataRaw = ci
         .content
         .decode_as()
         .map_err(fmt_err("not a CMS SignedData"))?;
@@ -206,14 +282,13 @@ pub fn parse(der_bytes: &[u8]) -> Result<ParsedSignature, FormatError> {
     }
     let mut crls = Vec::new();
     let mut ocsp_responses = Vec::new();
-    for choice in sd.crls.iter().flat_map(|s| s.0.iter()) {
-        match choice {
-            RevocationInfoChoice::Crl(crl) => {
-                crls.push(crl.to_der().map_err(fmt_err("embedded CRL"))?);
-            }
-            RevocationInfoChoice::Other(other) => {
-                if other.other_format.oid == ID_RI_OCSP_RESPONSE {
-                    ocsp_responses.push(other.other.to_der().map_err(fmt_err("embedded OCSP"))?);
+    let raw: Vec<der::Any> = sd.crls.iter().flat_map(|s| s.iter().cloned()).collect();
+    for entry in revocation_entries(&raw)? {
+        match entry {
+            RevocationEntry::Crl(crl) => crls.push(crl),
+            RevocationEntry::Other(other) => {
+                if other.format == ID_RI_OCSP_RESPONSE {
+                    ocsp_responses.push(other.info.to_der().map_err(fmt_err("embedded OCSP"))?);
                 }
             }
         }

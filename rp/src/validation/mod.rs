@@ -291,7 +291,12 @@ pub fn examine(signature: &[u8], data: DataDigest<'_>, ctx: &ValidationContext) 
     // The signature time-stamp.
     let mut timestamp = None;
     if let Some(token) = &parsed.timestamp_token {
-        match timestamp::check(token, si.signature.as_bytes(), &ctx.anchors) {
+        match timestamp::check_with(
+            token,
+            si.signature.as_bytes(),
+            &ctx.anchors,
+            &parsed.certificates,
+        ) {
             Ok(t) => {
                 timestamp = Some(t);
                 if let Some(time) = utc(t) {
@@ -450,9 +455,17 @@ pub async fn validate_detached(
 ) -> Validation {
     match examine(signature, data, ctx) {
         Examination::Decided(v) => v,
-        Examination::NeedsRevocation(p) => {
+        Examination::NeedsRevocation(mut p) => {
             let finding = match p.embedded_revocation() {
-                Some(f) => f,
+                Some(f) => {
+                    // A time-stamped signature carrying the validation data of its whole
+                    // chain: B-LT (EN 319 122-1 5.4).
+                    let format = &mut p.base.result.format;
+                    if format.baseline == Some(BaselineLevel::T) {
+                        format.baseline = Some(BaselineLevel::Lt);
+                    }
+                    f
+                }
                 None => revocation::online(&p.chain, &ctx.revocation).await,
             };
             conclude(p, finding)

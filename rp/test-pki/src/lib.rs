@@ -292,3 +292,62 @@ pub fn pki() -> &'static Pki {
         }
     })
 }
+
+/// A DER OCSPResponse for `cert`, signed by its issuer `issuer` with `issuer_key`, made by
+/// the `openssl ocsp` command line tool acting as responder over an index file in `dir` (the
+/// `openssl` crate cannot build OCSP responses): status good, or revoked at `revoked_at`
+/// (`YYMMDDHHMMSSZ`). Valid for a day. Panics if the tool fails (a test fixture).
+pub fn ocsp_response_cli(
+    dir: &std::path::Path,
+    cert: &X509,
+    issuer: &X509,
+    issuer_key: &PKey<Private>,
+    revoked_at: Option<&str>,
+) -> Vec<u8> {
+    let write = |name: &str, bytes: Vec<u8>| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).expect("write an OCSP fixture file");
+        p
+    };
+    let serial = cert
+        .serial_number()
+        .to_bn()
+        .and_then(|b| b.to_hex_str().map(|s| s.to_string()))
+        .expect("serial number");
+    let subject = "/CN=unused";
+    let line = match revoked_at {
+        None => format!("V\t991231235959Z\t\t{serial}\tunknown\t{subject}\n"),
+        Some(at) => format!("R\t991231235959Z\t{at}\t{serial}\tunknown\t{subject}\n"),
+    };
+    let index = write("ocsp-index.txt", line.into_bytes());
+    let c = write("ocsp-cert.pem", cert.to_pem().expect("PEM"));
+    let i = write("ocsp-issuer.pem", issuer.to_pem().expect("PEM"));
+    let k = write(
+        "ocsp-issuer.key",
+        issuer_key.private_key_to_pem_pkcs8().expect("PEM"),
+    );
+    let out = dir.join("ocsp-response.der");
+    let status = std::process::Command::new("openssl")
+        .arg("ocsp")
+        .arg("-index")
+        .arg(&index)
+        .arg("-rsigner")
+        .arg(&i)
+        .arg("-rkey")
+        .arg(&k)
+        .arg("-CA")
+        .arg(&i)
+        .arg("-issuer")
+        .arg(&i)
+        .arg("-cert")
+        .arg(&c)
+        .arg("-respout")
+        .arg(&out)
+        .args(["-ndays", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run openssl ocsp");
+    assert!(status.success(), "openssl ocsp failed");
+    std::fs::read(&out).expect("read the OCSP response")
+}

@@ -203,7 +203,7 @@ fn serial_hex(der_content: &[u8]) -> String {
 
 /// The chain OpenSSL builds from `leaf` to a root among `anchors` (intermediates only from
 /// `anchors`, no system store), leaf first, at the current time.
-fn build_chain(leaf: &X509, anchors: &TrustAnchors) -> Result<Vec<X509>, String> {
+pub(crate) fn build_chain(leaf: &X509, anchors: &TrustAnchors) -> Result<Vec<X509>, String> {
     let e = |e: openssl::error::ErrorStack| format!("OpenSSL: {e}");
     if anchors.roots().is_empty() {
         return Err("no trust anchors configured".into());
