@@ -15,13 +15,14 @@ use anyhow::Context;
 use openssl::x509::X509;
 use tandem_rp::client::revocation::RevocationOptions;
 use tandem_rp::documents::asic::PackageLimits;
+use tandem_rp::documents::origin::OriginStatement;
 use tandem_rp::documents::{DocumentHash, digest_reader};
 use tandem_rp::report::texts::{self, Label};
 use tandem_rp::report::{
-    Document, DocumentRole, Lang, ProofOfOrigin, ReportHeader, ReportVersion, SigningTimeSource,
-    VerificationReport,
+    Document, DocumentRole, Lang, MessageData, Party, ProofOfOrigin, ReportHeader, ReportVersion,
+    SigningTimeSource, UtcTime, VerificationReport,
 };
-use tandem_rp::validation::package::validate_package;
+use tandem_rp::validation::package::{ProofCheck, validate_package};
 use tandem_rp::validation::{self, Validation, ValidationContext};
 
 /// Exit status for usage errors.
@@ -203,7 +204,7 @@ async fn run(opts: &VerifyOptions) -> anyhow::Result<u8> {
                 .unwrap_or(file_name);
             (
                 vec![doc(name, DocumentRole::MainDocument, v)],
-                Some(ProofOfOrigin::Absent),
+                ProofCheck::absent(),
             )
         }
         Kind::Package => {
@@ -220,24 +221,11 @@ async fn run(opts: &VerifyOptions) -> anyhow::Result<u8> {
 
     let report = VerificationReport {
         version: ReportVersion,
-        header: ReportHeader {
-            issuing_system: format!("Tandem {}", env!("CARGO_PKG_VERSION")),
-            created_at: ctx.checked_at(),
-            message: None,
-            sender: None,
-            recipient: None,
-        },
-        proof_of_origin: proof.clone().unwrap_or(ProofOfOrigin::Absent),
+        header: header(proof.statement.as_ref(), ctx.checked_at()),
+        proof_of_origin: proof.proof_of_origin.clone(),
         documents: documents.iter().map(|(d, _)| d.clone()).collect(),
     };
-    print_summary(&report, &documents, lang);
-    let Some(_) = proof else {
-        eprintln!(
-            "error: the package carries a proof of origin, and checking proofs of origin is \
-             not part of this build yet; no report written"
-        );
-        return Ok(2);
-    };
+    print_summary(&report, &documents, &proof.details, lang);
     write_reports(&report, opts, lang)?;
     Ok(report.exit_status().code() as u8)
 }
@@ -262,22 +250,66 @@ fn doc(name: String, role: DocumentRole, v: Validation) -> (Document, Vec<Valida
     )
 }
 
-type Checked = (Vec<(Document, Vec<Validation>)>, Option<ProofOfOrigin>);
+/// The report's header: the message data and the parties only from a statement that
+/// [`tandem_rp::validation::package::check_proof_of_origin`] handed out (a proof whose
+/// signature verified); an unverified proof's claims are not shown.
+fn header(statement: Option<&OriginStatement>, created_at: UtcTime) -> ReportHeader {
+    ReportHeader {
+        issuing_system: format!("Tandem {}", env!("CARGO_PKG_VERSION")),
+        created_at,
+        message: statement.map(|s| MessageData {
+            sender_reference: s.sender_reference.clone(),
+            recipient_reference: s.recipient_reference.clone(),
+            message_id: s.message_id.clone(),
+        }),
+        sender: statement.map(|s| Party {
+            name: s.sender.name.clone(),
+            identifier: s.sender.identifier.clone(),
+        }),
+        recipient: statement.map(|s| Party {
+            name: s.recipient.name.clone(),
+            identifier: s.recipient.identifier.clone(),
+        }),
+    }
+}
+
+type Checked = (Vec<(Document, Vec<Validation>)>, ProofCheck);
 
 async fn package<R: Read + Seek>(input: R, name: &str, ctx: &ValidationContext) -> Checked {
     match validate_package(input, &PackageLimits::default(), ctx).await {
-        Ok(p) => (p.documents, p.proof_of_origin),
+        Ok(p) => (p.documents, p.proof),
         Err(e) => {
             let v = validation::format_failure(format!("package: {e}"), ctx);
             (
                 vec![doc(name.to_owned(), DocumentRole::MainDocument, v)],
-                Some(ProofOfOrigin::Absent),
+                ProofCheck::absent(),
             )
         }
     }
 }
 
-fn print_summary(report: &VerificationReport, docs: &[(Document, Vec<Validation>)], lang: Lang) {
+fn print_summary(
+    report: &VerificationReport,
+    docs: &[(Document, Vec<Validation>)],
+    proof_details: &[String],
+    lang: Lang,
+) {
+    let h = &report.header;
+    if let Some(m) = &h.message {
+        for (label, value) in [
+            (Label::SenderReference, m.sender_reference.as_deref()),
+            (Label::RecipientReference, m.recipient_reference.as_deref()),
+            (Label::MessageId, Some(m.message_id.as_str())),
+        ] {
+            println!("{}: {}", label.text(lang), value.unwrap_or("—"));
+        }
+    }
+    for (label, party) in [(Label::Sender, &h.sender), (Label::Recipient, &h.recipient)] {
+        if let Some(p) = party {
+            let id = Label::Identifier.text(lang);
+            println!("{}: {} ({id}: {})", label.text(lang), p.name, p.identifier);
+        }
+    }
     let note = report.summary_note(lang);
     println!("{} {}", note.signatures, note.submission);
     if let Some(r) = &note.remark {
@@ -288,6 +320,19 @@ fn print_summary(report: &VerificationReport, docs: &[(Document, Vec<Validation>
         Label::SecurePath.text(lang),
         texts::proof_message(&report.proof_of_origin, lang)
     );
+    if let Some(d) = texts::proof_detail(&report.proof_of_origin, lang) {
+        println!("    {d}");
+    }
+    if let ProofOfOrigin::Checked { ca, status } = &report.proof_of_origin {
+        let status = match status.sub_indication() {
+            Some(s) => format!("{}/{}", status.indication().etsi_name(), s.etsi_name()),
+            None => status.indication().etsi_name().to_owned(),
+        };
+        println!("    {}: {ca} | {status}", Label::ProofCa.text(lang));
+    }
+    for line in proof_details {
+        println!("    {line}");
+    }
     for (d, validations) in docs {
         let role = match d.role {
             DocumentRole::MainDocument => Label::MainDocument.text(lang),

@@ -3,7 +3,8 @@
 //! NO_CERTIFICATE_CHAIN_FOUND), a package without proof of origin ("no secure path"), a
 //! revoked signer (REVOKED_NO_POE for a signature made before, REVOKED for one made after
 //! the revocation if the server still signs), the server stopped (yellow TRY_LATER); and bad
-//! input (malformed CMS, hostile ZIPs, usage errors) without a panic.
+//! input (malformed CMS, hostile ZIPs, usage errors) without a panic; a 500 MB document
+//! hashed by a child `tandem verify` whose peak memory stays below 100 MB.
 
 #![allow(clippy::unwrap_used)] // tests
 
@@ -553,4 +554,84 @@ fn bad_input_gives_a_clear_error_or_format_failure() {
         out.contains("cannot be verified by this build yet"),
         "{out}"
     );
+}
+
+/// The peak resident memory (VmHWM, kB) of a running process, if it still runs.
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_500_mb_document_is_hashed_in_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // A signer of its own (ECDSA P-256, self-signed, its own trust anchor) over a small
+    // document, checked against a 500 MB sparse file: red HASH_FAILURE.
+    let (ok, log) = openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "c.pem",
+            "-subj",
+            "/CN=Big Document Signer",
+            "-days",
+            "2",
+        ],
+    );
+    assert!(ok, "{log}");
+    std::fs::write(dir.join("doc.txt"), b"the signed bytes\n").unwrap();
+    let (ok, log) = openssl(
+        dir,
+        &[
+            "cms", "-sign", "-binary", "-md", "sha256", "-in", "doc.txt", "-signer", "c.pem",
+            "-inkey", "k.pem", "-outform", "DER", "-out", "s.p7s",
+        ],
+    );
+    assert!(ok, "{log}");
+    let big = dir.join("big.bin");
+    let size = 500 * 1024 * 1024;
+    std::fs::File::create(&big).unwrap().set_len(size).unwrap();
+
+    let mut child = Command::new(tandem_bin())
+        .args(["verify", s(&dir.join("s.p7s")), "--data", s(&big)])
+        .args(["--trust", s(&dir.join("c.pem")), "--lang", "en"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut peak_kb = 0;
+    while child.try_wait().unwrap().is_none() {
+        if let Some(kb) = vm_hwm_kb(child.id()) {
+            peak_kb = peak_kb.max(kb);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let elapsed = started.elapsed();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("TOTAL_FAILED/HASH_FAILURE"), "{stdout}");
+    // Sampled while it ran: the high-water mark only grows, so the last sample is close to
+    // the peak. Streaming keeps it far below the document's size.
+    assert!(peak_kb > 0, "no sample of the child's memory");
+    assert!(
+        peak_kb < 100 * 1024,
+        "peak {peak_kb} kB for a {size}-byte document"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(120), "{elapsed:?}");
+    println!("500 MB document: peak {peak_kb} kB, {elapsed:?}");
 }

@@ -368,6 +368,9 @@ pub struct VerifiedProof {
     pub ca: String,
     /// The signing-time attribute, if present.
     pub signing_time: Option<UtcTime>,
+    /// Every certificate embedded in the proof (DER), the signer's among them: the
+    /// untrusted intermediates for building the chain of the revocation check.
+    pub certificates_der: Vec<Vec<u8>>,
 }
 
 fn malformed(e: impl std::fmt::Display) -> ProofError {
@@ -462,6 +465,19 @@ pub fn read_statement_unverified(
         })
     });
     Ok((statement, signer))
+}
+
+/// The issuer (RFC 4514) of the proof's signer certificate, read without checking anything:
+/// names the CA in a report when the proof could not be verified.
+pub fn signer_issuer_unverified(proof_der: &[u8]) -> Option<String> {
+    let (sd, _) = signed_statement(proof_der).ok()?;
+    let si = sd.signer_infos.0.get(0)?;
+    let SignerIdentifier::IssuerAndSerialNumber(sid) = &si.sid else {
+        return None;
+    };
+    let der = sid.issuer.to_der().ok()?;
+    let name = openssl::x509::X509Name::from_der(&der).ok()?;
+    Some(name_string(&name))
 }
 
 /// Verifies a proof of origin (DER `ContentInfo`) at `now`: a SignedData with one
@@ -593,6 +609,7 @@ pub fn verify_proof(
         ca,
         signer_certificate_der: signer_der,
         signing_time,
+        certificates_der: certs.iter().filter_map(|c| c.to_der().ok()).collect(),
     })
 }
 

@@ -166,6 +166,13 @@ impl SignatureStatus {
         sub_indication: None,
     };
 
+    /// TOTAL_FAILED/FORMAT_FAILURE: the red fallback where a computed status does not fit
+    /// the table (never green by accident).
+    pub const FORMAT_FAILED: SignatureStatus = SignatureStatus {
+        indication: Indication::TotalFailed,
+        sub_indication: Some(SubIndication::FormatFailure),
+    };
+
     /// A status, checked against ETSI EN 319 102-1's table.
     pub fn new(
         indication: Indication,
