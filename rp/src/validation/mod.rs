@@ -333,7 +333,12 @@ pub fn examine_as(
     // The signature time-stamp.
     let mut timestamp = None;
     if let Some(token) = &parsed.timestamp_token {
-        match timestamp::check(token, si.signature.as_bytes(), &ctx.anchors) {
+        match timestamp::check(
+            token,
+            si.signature.as_bytes(),
+            &parsed.certificates,
+            &ctx.anchors,
+        ) {
             Ok(t) => {
                 timestamp = Some(t);
                 if let Some(time) = utc(t) {

@@ -58,8 +58,15 @@ struct TstInfo {
 }
 
 /// Checks `token` (DER ContentInfo) as the time-stamp of `signature_value`; returns its
-/// genTime. The error says which check failed.
-pub fn check(token: &[u8], signature_value: &[u8], anchors: &[X509]) -> Result<SystemTime, String> {
+/// genTime. The TSA's chain is built from the token's certificates and `untrusted` (the
+/// signature's own: a token often embeds only the TSA certificate, its CA travels with the
+/// signature). The error says which check failed.
+pub fn check(
+    token: &[u8],
+    signature_value: &[u8],
+    untrusted: &[EmbeddedCert],
+    anchors: &[X509],
+) -> Result<SystemTime, String> {
     let e = |what: &'static str| move |err: der::Error| format!("time-stamp {what}: {err}");
     let ci = ContentInfo::from_der(token).map_err(e("token"))?;
     if ci.content_type != oids::ID_SIGNED_DATA {
@@ -142,8 +149,9 @@ pub fn check(token: &[u8], signature_value: &[u8], anchors: &[X509]) -> Result<S
     if !eku.is_some_and(|(_, k)| k.0.contains(&oids::KP_TIME_STAMPING)) {
         return Err("the TSA certificate lacks the timeStamping extended key usage".into());
     }
+    let pool: Vec<EmbeddedCert> = certs.iter().chain(untrusted).cloned().collect();
     let chain =
-        chain::build(&tsa.der, &certs, anchors).map_err(|c| format!("TSA certificate: {c}"))?;
+        chain::build(&tsa.der, &pool, anchors).map_err(|c| format!("TSA certificate: {c}"))?;
     let gen_time = tst.gen_time.to_system_time();
     for c in &chain.certs {
         let within = openssl::asn1::Asn1Time::from_unix(unix(gen_time))
