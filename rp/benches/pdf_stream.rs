@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p tandem-rp --bench pdf_stream` builds a PDF of `PDF_BENCH_MB` MB (default
 //! 200: one large stream object of incompressible bytes) in a temporary directory, then for
-//! three rounds, alternating, times `sha256sum FILE`, signing (a child process:
+//! three rounds, alternating, times `sha256sum FILE` (and, for information, `openssl dgst
+//! -sha256 FILE`), signing (a child process:
 //! `pades::prepare` + `finish` with the test PKI's key, SHA-256, RSASSA-PSS: copy and hash of
 //! the original, the CMS, the `/Contents` patch) and verifying (a child process:
 //! `validation::pdf::examine_pdf`: reading the xref and fields, the `/ByteRange` checks, the
@@ -58,6 +59,7 @@ fn main() {
     println!("pdf_stream: {} ({size} bytes)", input.display());
 
     let (mut sha, mut sign, mut verify) = (Vec::new(), Vec::new(), Vec::new());
+    let mut ossl = Vec::new();
     for round in 1..=ROUNDS {
         let _ = std::fs::remove_file(&signed);
         let t = Instant::now();
@@ -69,6 +71,18 @@ fn main() {
             .success();
         assert!(ok, "sha256sum failed");
         let sha_t = t.elapsed();
+        // A second, informational reference: OpenSSL's SHA-256 (SHA-NI where the CPU has
+        // it; coreutils' sha256sum may not use it).
+        let t = Instant::now();
+        let ok = Command::new("openssl")
+            .args(["dgst", "-sha256"])
+            .arg(&input)
+            .output()
+            .expect("openssl")
+            .status
+            .success();
+        assert!(ok, "openssl dgst failed");
+        ossl.push(t.elapsed());
         let s = run_child(&exe, &["sign", path(&input), path(&signed), path(&root)]);
         let v = run_child(&exe, &["verify", path(&signed), path(&root)]);
         println!(
@@ -85,16 +99,22 @@ fn main() {
     }
     let sha = median(sha.clone());
     let mut ok = true;
-    println!("median sha256sum: {:.3} s", sha.as_secs_f64());
+    let ossl = median(ossl);
+    println!(
+        "median sha256sum: {:.3} s; openssl dgst -sha256: {:.3} s",
+        sha.as_secs_f64(),
+        ossl.as_secs_f64()
+    );
     for (what, runs) in [("sign", sign), ("verify", verify)] {
         let t = median(runs.iter().map(|r| r.0).collect());
         let peak = runs.iter().map(|r| r.1).max().unwrap_or(0) * 1024;
         let ratio = t.as_secs_f64() / sha.as_secs_f64();
         let limit = size + MEMORY_SLACK;
         println!(
-            "{what}: median {:.3} s = {ratio:.2}x sha256sum (target <= {TIME_FACTOR}x); \
-             peak RSS {} MiB (target <= file + 64 MiB = {} MiB)",
+            "{what}: median {:.3} s = {ratio:.2}x sha256sum (target <= {TIME_FACTOR}x), \
+             {:.2}x openssl dgst; peak RSS {} MiB (target <= file + 64 MiB = {} MiB)",
             t.as_secs_f64(),
+            t.as_secs_f64() / ossl.as_secs_f64(),
             peak >> 20,
             limit >> 20
         );
