@@ -1,5 +1,5 @@
 //! `tandem verify FILE`: checks a detached CAdES signature (`.p7s`, DER or PEM, with
-//! `--data`) or an ASiC-E package (ZIP) against the given trust anchors, prints a short
+//! `--data`), the signatures of a PDF (PAdES) or an ASiC-E package (ZIP) against the given trust anchors, prints a short
 //! summary and writes the verification report as JSON, HTML and PDF.
 //!
 //! Exit status: 0 every signature green, 1 any red, 2 otherwise (yellow, or nothing could be
@@ -19,8 +19,8 @@ use tandem_rp::documents::origin::OriginStatement;
 use tandem_rp::documents::{DocumentHash, digest_reader};
 use tandem_rp::report::texts::{self, Label};
 use tandem_rp::report::{
-    Document, DocumentRole, Lang, MessageData, Party, ProofOfOrigin, ReportHeader, ReportVersion,
-    SigningTimeSource, UtcTime, VerificationReport,
+    Document, DocumentRole, FormatFamily, Lang, MessageData, Party, ProofOfOrigin, ReportHeader,
+    ReportVersion, SigningTimeSource, UtcTime, VerificationReport,
 };
 use tandem_rp::validation::package::{ProofCheck, validate_package};
 use tandem_rp::validation::{self, Validation, ValidationContext};
@@ -31,8 +31,7 @@ pub const USAGE: u8 = 3;
 /// `tandem verify` options.
 #[derive(clap::Args, Debug, Clone)]
 pub struct VerifyOptions {
-    /// The signature (`.p7s`, DER or PEM) or the package (ZIP) to check. A PDF is recognised
-    /// but not checked by this build.
+    /// The signature (`.p7s`, DER or PEM), the signed PDF or the package (ZIP) to check.
     pub file: PathBuf,
     /// The document a detached signature signs.
     #[arg(long)]
@@ -172,16 +171,15 @@ async fn run(opts: &VerifyOptions) -> anyhow::Result<u8> {
 
     let (documents, proof) = match kind {
         Kind::Pdf => {
-            println!(
-                "{}",
-                match lang {
-                    Lang::De =>
-                        "PDF-Signaturen (PAdES) können mit diesem Build noch nicht geprüft werden.",
-                    Lang::En => "PDF signatures (PAdES) cannot be verified by this build yet.",
-                }
-            );
-            eprintln!("error: PDF verification is not available in this build yet");
-            return Ok(2);
+            if opts.data.is_some() {
+                return Err(usage(
+                    "--data is for a detached signature; a PDF carries its signatures",
+                ));
+            }
+            (
+                pdf(&opts.file, &file_name, &ctx).await,
+                ProofCheck::absent(),
+            )
         }
         Kind::Signature => {
             let data = opts.data.as_ref().ok_or_else(|| {
@@ -275,6 +273,29 @@ fn header(statement: Option<&OriginStatement>, created_at: UtcTime) -> ReportHea
 
 type Checked = (Vec<(Document, Vec<Validation>)>, ProofCheck);
 
+/// A signed PDF: one main document with its signatures. A PDF that cannot be read
+/// (garbage, truncated, encrypted) is one red FORMAT_FAILURE; a PDF without signatures is a
+/// document without signatures (nothing checked: exit status 2).
+async fn pdf(path: &Path, name: &str, ctx: &ValidationContext) -> Vec<(Document, Vec<Validation>)> {
+    let validations = match validation::pdf::validate_pdf(path, ctx).await {
+        Ok(v) => v,
+        Err(e) => {
+            let mut v = validation::format_failure(format!("PDF: {e}"), ctx);
+            v.result.format.family = FormatFamily::Pades;
+            vec![v]
+        }
+    };
+    vec![(
+        Document {
+            name: name.to_owned(),
+            role: DocumentRole::MainDocument,
+            signatures: validations.iter().map(|v| v.result.clone()).collect(),
+        },
+        validations,
+    )]
+}
+
+
 async fn package<R: Read + Seek>(input: R, name: &str, ctx: &ValidationContext) -> Checked {
     match validate_package(input, &PackageLimits::default(), ctx).await {
         Ok(p) => (p.documents, p.proof),
@@ -338,6 +359,9 @@ fn print_summary(
             DocumentRole::MainDocument => Label::MainDocument.text(lang),
             DocumentRole::Attachment => Label::Attachment.text(lang),
         };
+        if validations.is_empty() {
+            println!("{} ({role}): {}", d.name, Label::NotSigned.text(lang));
+        }
         for v in validations {
             let r = &v.result;
             let status = match r.status.sub_indication() {

@@ -5,6 +5,8 @@
 //! trust anchor (INTACT, TRUSTED, and the time stamp for B-T), `pdfsig` says the signature
 //! is valid, `qpdf --check` passes, and the signed file begins with the input byte for byte.
 //! A second signature keeps the first one valid. Bad input gives a clear error and no file.
+//! `tandem verify` checks the same files and agrees: green PAdES-B-B and B-T, the tampered
+//! file red HASH_FAILURE, garbage and encrypted files red FORMAT_FAILURE.
 
 #![allow(clippy::unwrap_used)] // tests
 
@@ -138,6 +140,57 @@ fn sign_pades(
     rp_api_cli(server, &args)
 }
 
+/// `tandem verify PDF --trust ROOT --json R` with the server's OCSP responder and CRLs (the
+/// certificates name the configured public base URL): exit code, stdout and the report.
+fn tandem_verify(
+    server: &TestServer,
+    pdf: &Path,
+) -> (i32, String, tandem_rp::report::VerificationReport) {
+    let json = pdf.with_extension("report.json");
+    let _ = std::fs::remove_file(&json);
+    let out = Command::new(tandem_bin())
+        .arg("verify")
+        .arg(pdf)
+        .arg("--trust")
+        .arg(server.data_dir.join("pki/root.pem"))
+        .arg("--json")
+        .arg(&json)
+        .args(["--lang", "en", "--ocsp-url"])
+        .arg(format!("{}/ocsp", server.http_url))
+        .arg("--crl-url")
+        .arg(format!("{}/crl/issuing.crl", server.http_url))
+        .arg("--ca-crl-url")
+        .arg(format!("{}/crl/root.crl", server.http_url))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    let report = std::fs::read_to_string(&json)
+        .map(|j| tandem_rp::report::VerificationReport::from_json(&j).unwrap())
+        .unwrap_or_else(|e| panic!("no report from tandem verify ({e}): {text}"));
+    (out.status.code().expect("exited"), text, report)
+}
+
+/// The (indication/sub-indication, format) of every signature in the report.
+fn results(report: &tandem_rp::report::VerificationReport) -> Vec<(String, String)> {
+    assert_eq!(report.documents.len(), 1);
+    report.documents[0]
+        .signatures
+        .iter()
+        .map(|s| {
+            let status = match s.status.sub_indication() {
+                Some(sub) => format!("{}/{}", s.status.indication().etsi_name(), sub.etsi_name()),
+                None => s.status.indication().etsi_name().to_owned(),
+            };
+            (status, s.format.to_string())
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_pades_b_b_and_b_t_validate_in_pyhanko_pdfsig_and_qpdf() {
     let _ = pyhanko();
@@ -253,6 +306,42 @@ async fn sign_pades_b_b_and_b_t_validate_in_pyhanko_pdfsig_and_qpdf() {
     let (ok, log) = pyhanko_validate(&server, &t, false);
     assert!(!ok && !log.contains("INTACT:TRUSTED"), "{log}");
 
+    // `tandem verify` agrees with pyHanko: green B-B, green B-T, two green signatures (the
+    // first followed by a later revision), the tampered file red.
+    let pass = || ("TOTAL_PASSED".to_owned(), "PAdES-B-B".to_owned());
+    let pass_t = || ("TOTAL_PASSED".to_owned(), "PAdES-B-T".to_owned());
+    for (pdf, expected) in [
+        (&bb, vec![pass()]),
+        (&bt, vec![pass_t()]),
+        (&twice, vec![pass_t(), pass()]),
+    ] {
+        let (code, out, report) = tandem_verify(&server, pdf);
+        assert_eq!(code, 0, "{}: {out}", pdf.display());
+        assert_eq!(results(&report), expected, "{out}");
+        assert_eq!(
+            report.documents[0].name,
+            pdf.file_name().unwrap().to_str().unwrap()
+        );
+        assert!(out.contains("revocation: not revoked"), "{out}");
+    }
+    let (_, out, report) = tandem_verify(&server, &twice);
+    assert!(out.contains("bytes of later revisions follow"), "{out}");
+    let first = &report.documents[0].signatures[0];
+    assert_eq!(
+        first.signing_time.unwrap().source,
+        tandem_rp::report::SigningTimeSource::TimeStamp
+    );
+    let (code, out, report) = tandem_verify(&server, &t);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        results(&report),
+        vec![(
+            "TOTAL_FAILED/HASH_FAILURE".to_owned(),
+            "PAdES-B-B".to_owned()
+        )],
+        "{out}"
+    );
+
     // Bad input: refused before anyone is asked to sign, nothing written.
     let garbage = tmp.join("garbage.pdf");
     std::fs::write(&garbage, b"%PDF-1.7\nnot really\n").unwrap();
@@ -270,6 +359,18 @@ async fn sign_pades_b_b_and_b_t_validate_in_pyhanko_pdfsig_and_qpdf() {
         ],
     );
     assert!(ok, "{log}");
+    for pdf in [&garbage, &enc] {
+        let (code, out, report) = tandem_verify(&server, pdf);
+        assert_eq!(code, 1, "{out}");
+        assert_eq!(
+            results(&report),
+            vec![(
+                "TOTAL_FAILED/FORMAT_FAILURE".to_owned(),
+                "PAdES-NOT-BASELINE".to_owned()
+            )],
+            "{out}"
+        );
+    }
     for (input, message) in [(&garbage, "truncated"), (&enc, "the PDF is encrypted")] {
         let out = tmp.join("refused.pdf");
         let e = sign_pades(&server, input, &out, &[]).unwrap_err();

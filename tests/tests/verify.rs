@@ -546,14 +546,15 @@ fn bad_input_gives_a_clear_error_or_format_failure() {
         assert!(err.contains("error"), "{args:?}: {err}");
     }
 
-    // A PDF: said clearly that this build does not check it.
+    // A PDF that is no PDF after its header: red FORMAT_FAILURE naming the reason.
     let pdf = write("doc.pdf", b"%PDF-1.7\n%%EOF\n");
     let (code, out, err) = verify(&[s(&pdf), "--trust", s(&trust), "--lang", "en"]);
-    assert_eq!(code, 2, "{out}{err}");
-    assert!(
-        out.contains("cannot be verified by this build yet"),
-        "{out}"
-    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("TOTAL_FAILED/FORMAT_FAILURE"), "{out}");
+    assert!(out.contains("PDF: the PDF is truncated"), "{out}");
+    // A PDF with --data: a usage error.
+    let (code, _, err) = verify(&[s(&pdf), "--data", s(&doc), "--trust", s(&trust)]);
+    assert_eq!(code, 3, "{err}");
 }
 
 /// The peak resident memory (VmHWM, kB) of a running process, if it still runs.

@@ -22,6 +22,7 @@
 pub mod chain;
 pub mod cms;
 pub mod package;
+pub mod pdf;
 pub mod revocation;
 pub mod signer;
 pub mod timestamp;
@@ -166,9 +167,36 @@ pub fn format_failure(detail: impl Into<String>, ctx: &ValidationContext) -> Val
     }
 }
 
+/// How the CMS is embedded, which decides the format family, the baseline rules and where
+/// the claimed signing time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// A detached CAdES signature: the claimed time is the signing-time attribute.
+    Cades,
+    /// The CMS of a PDF signature dictionary (EN 319 142-1).
+    Pades {
+        /// The dictionary's `/M`: the claimed signing time (PAdES has no signing-time
+        /// attribute; when `/M` is absent the attribute is used if present).
+        claimed: Option<SystemTime>,
+        /// Whether the dictionary is baseline (`/SubFilter /ETSI.CAdES.detached`); if not,
+        /// the format is PAdES-NOT-BASELINE.
+        baseline: bool,
+    },
+}
+
 /// Every step but revocation, for the detached signature `signature` (DER or PEM) over the
 /// data behind `data`.
 pub fn examine(signature: &[u8], data: DataDigest<'_>, ctx: &ValidationContext) -> Examination {
+    examine_as(signature, data, ctx, Profile::Cades)
+}
+
+/// [`examine`] for a CMS embedded as `profile` says.
+pub fn examine_as(
+    signature: &[u8],
+    data: DataDigest<'_>,
+    ctx: &ValidationContext,
+    profile: Profile,
+) -> Examination {
     let now = ctx.now;
     let der = match cms::der_from_pem_or_der(signature) {
         Ok(d) => d,
@@ -179,27 +207,41 @@ pub fn examine(signature: &[u8], data: DataDigest<'_>, ctx: &ValidationContext) 
         Err(e) => return Examination::Decided(format_failure(e.0, ctx)),
     };
     let si = &parsed.signer_info;
-    let baseline = parsed.signing_cert_ref.as_ref().map(|_| BaselineLevel::B);
+    let (family, claimed, baseline_dict) = match profile {
+        Profile::Cades => (FormatFamily::Cades, parsed.signing_time, true),
+        Profile::Pades { claimed, baseline } => (
+            FormatFamily::Pades,
+            claimed.or(parsed.signing_time),
+            // EN 319 142-1, 5.2: no signing-time attribute in a PAdES baseline signature.
+            baseline && parsed.signing_time.is_none(),
+        ),
+    };
+    let baseline = parsed
+        .signing_cert_ref
+        .as_ref()
+        .filter(|_| baseline_dict)
+        .map(|_| BaselineLevel::B);
     let mut v = Validation {
         result: SignatureResult {
             signer_name: None,
-            signing_time: parsed.signing_time.and_then(utc).map(|time| SigningTime {
+            signing_time: claimed.and_then(utc).map(|time| SigningTime {
                 time,
                 source: SigningTimeSource::Claimed,
             }),
             level: SignatureLevel::NotDetermined,
-            format: SignatureFormat {
-                family: FormatFamily::Cades,
-                baseline,
-            },
+            format: SignatureFormat { family, baseline },
             status: SignatureStatus::PASSED,
             checked_at: ctx.checked_at,
         },
         details: Vec::new(),
     };
-    if baseline.is_none() {
+    if parsed.signing_cert_ref.is_none() {
         v.details.push(
             "format: no signing-certificate(-v2) attribute: CMS, but not CAdES baseline".into(),
+        );
+    } else if baseline.is_none() {
+        v.details.push(
+            "format: not a PAdES baseline signature (/SubFilter other than ETSI.CAdES.detached, or a signing-time attribute)".into(),
         );
     }
     macro_rules! decide {
@@ -329,7 +371,6 @@ pub fn examine(signature: &[u8], data: DataDigest<'_>, ctx: &ValidationContext) 
     ));
 
     // Times: the claimed time against the clock, the best signature time against validity.
-    let claimed = parsed.signing_time;
     if let Some(c) = claimed
         && c > now + FUTURE_SLACK
     {
@@ -453,7 +494,17 @@ pub async fn validate_detached(
     data: DataDigest<'_>,
     ctx: &ValidationContext,
 ) -> Validation {
-    match examine(signature, data, ctx) {
+    validate_as(signature, data, ctx, Profile::Cades).await
+}
+
+/// [`validate_detached`] for a CMS embedded as `profile` says.
+pub async fn validate_as(
+    signature: &[u8],
+    data: DataDigest<'_>,
+    ctx: &ValidationContext,
+    profile: Profile,
+) -> Validation {
+    match examine_as(signature, data, ctx, profile) {
         Examination::Decided(v) => v,
         Examination::NeedsRevocation(mut p) => {
             let finding = match p.embedded_revocation() {
