@@ -80,6 +80,8 @@ pub fn main(opts: VerifyOptions) -> u8 {
     let result = crate::runtime().and_then(|rt| rt.block_on(run(&opts)));
     match result {
         Ok(code) => code,
+        // Standard output closed early (`tandem verify ... | head`): as every command does.
+        Err(e) if e.downcast_ref::<crate::StdoutClosed>().is_some() => 141,
         Err(e) if e.downcast_ref::<Usage>().is_some() => {
             eprintln!("error: {e:#}");
             USAGE
@@ -223,8 +225,9 @@ async fn run(opts: &VerifyOptions) -> anyhow::Result<u8> {
         proof_of_origin: proof.proof_of_origin.clone(),
         documents: documents.iter().map(|(d, _)| d.clone()).collect(),
     };
-    print_summary(&report, &documents, &proof.details, lang);
+    // The reports first: a closed standard output (`| head`) must not lose them.
     write_reports(&report, opts, lang)?;
+    print_summary(&report, &documents, &proof.details, lang)?;
     Ok(report.exit_status().code() as u8)
 }
 
@@ -295,7 +298,6 @@ async fn pdf(path: &Path, name: &str, ctx: &ValidationContext) -> Vec<(Document,
     )]
 }
 
-
 async fn package<R: Read + Seek>(input: R, name: &str, ctx: &ValidationContext) -> Checked {
     match validate_package(input, &PackageLimits::default(), ctx).await {
         Ok(p) => (p.documents, p.proof),
@@ -314,7 +316,7 @@ fn print_summary(
     docs: &[(Document, Vec<Validation>)],
     proof_details: &[String],
     lang: Lang,
-) {
+) -> anyhow::Result<()> {
     let h = &report.header;
     if let Some(m) = &h.message {
         for (label, value) in [
@@ -322,37 +324,37 @@ fn print_summary(
             (Label::RecipientReference, m.recipient_reference.as_deref()),
             (Label::MessageId, Some(m.message_id.as_str())),
         ] {
-            println!("{}: {}", label.text(lang), value.unwrap_or("—"));
+            outln!("{}: {}", label.text(lang), value.unwrap_or("—"));
         }
     }
     for (label, party) in [(Label::Sender, &h.sender), (Label::Recipient, &h.recipient)] {
         if let Some(p) = party {
             let id = Label::Identifier.text(lang);
-            println!("{}: {} ({id}: {})", label.text(lang), p.name, p.identifier);
+            outln!("{}: {} ({id}: {})", label.text(lang), p.name, p.identifier);
         }
     }
     let note = report.summary_note(lang);
-    println!("{} {}", note.signatures, note.submission);
+    outln!("{} {}", note.signatures, note.submission);
     if let Some(r) = &note.remark {
-        println!("{r}");
+        outln!("{r}");
     }
-    println!(
+    outln!(
         "{}: {}",
         Label::SecurePath.text(lang),
         texts::proof_message(&report.proof_of_origin, lang)
     );
     if let Some(d) = texts::proof_detail(&report.proof_of_origin, lang) {
-        println!("    {d}");
+        outln!("    {d}");
     }
     if let ProofOfOrigin::Checked { ca, status } = &report.proof_of_origin {
         let status = match status.sub_indication() {
             Some(s) => format!("{}/{}", status.indication().etsi_name(), s.etsi_name()),
             None => status.indication().etsi_name().to_owned(),
         };
-        println!("    {}: {ca} | {status}", Label::ProofCa.text(lang));
+        outln!("    {}: {ca} | {status}", Label::ProofCa.text(lang));
     }
     for line in proof_details {
-        println!("    {line}");
+        outln!("    {line}");
     }
     for (d, validations) in docs {
         let role = match d.role {
@@ -360,7 +362,7 @@ fn print_summary(
             DocumentRole::Attachment => Label::Attachment.text(lang),
         };
         if validations.is_empty() {
-            println!("{} ({role}): {}", d.name, Label::NotSigned.text(lang));
+            outln!("{} ({role}): {}", d.name, Label::NotSigned.text(lang));
         }
         for v in validations {
             let r = &v.result;
@@ -378,7 +380,7 @@ fn print_summary(
                     format!("{} ({src})", t.time.display(lang))
                 })
                 .unwrap_or_else(|| Label::Unknown.text(lang).to_owned());
-            println!(
+            outln!(
                 "{} ({role}): {} {status} | {} | {time} | {} | {}",
                 d.name,
                 texts::colour_label(r.status.colour(), lang).to_uppercase(),
@@ -389,10 +391,11 @@ fn print_summary(
                 r.format,
             );
             for line in &v.details {
-                println!("    {line}");
+                outln!("    {line}");
             }
         }
     }
+    Ok(())
 }
 
 fn write_reports(

@@ -29,7 +29,7 @@ pub enum PdfError {
     #[error("the PDF is truncated: {0}")]
     Truncated(String),
     /// The PDF is encrypted (`/Encrypt` in the trailer).
-    #[error("the PDF is encrypted; encrypted PDFs cannot be signed here")]
+    #[error("the PDF is encrypted; encrypted PDFs are neither signed nor checked here")]
     Encrypted,
     /// A structure the signer needs is missing or unsupported.
     #[error("the PDF cannot be signed: {0}")]
