@@ -856,6 +856,38 @@ pub fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// `openssl cms -verify` of the detached DER `p7s` over `content`, trusting only `pki_dir`'s
+/// `root.pem`; its `issuing.pem` is offered as `-certfile` (OpenSSL 3.0's `cms` has no
+/// `-untrusted`). Returns whether OpenSSL accepted it and what it said.
+pub fn openssl_cms_verify(pki_dir: &Path, p7s: &Path, content: &Path) -> (bool, String) {
+    let path = |p: &Path| p.to_str().expect("UTF-8 path").to_owned();
+    let (p7s, content) = (path(p7s), path(content));
+    let (root, issuing) = (
+        path(&pki_dir.join("root.pem")),
+        path(&pki_dir.join("issuing.pem")),
+    );
+    openssl(
+        pki_dir,
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            &p7s,
+            "-content",
+            &content,
+            "-CAfile",
+            &root,
+            "-certfile",
+            &issuing,
+            "-out",
+            "/dev/null",
+        ],
+    )
+}
+
 /// PEM of a DER certificate.
 pub fn cert_pem(der: &[u8]) -> String {
     use base64::Engine as _;

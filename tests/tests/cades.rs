@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used)] // tests
 
-use std::path::Path;
 
 use tandem_tests::*;
 
@@ -15,33 +14,6 @@ use tandem_tests::*;
 const OK: &str = "PNOEE-40504040001-MOCK-Q";
 /// Its person.
 const OK_PERSON: &str = "PNOEE-40504040001";
-
-/// `openssl cms -verify` of the detached `p7s` over `content`, trusting only the server's
-/// root; the issuing CA certificate is offered as `-certfile` (OpenSSL 3.0's `cms` has no
-/// `-untrusted`).
-fn openssl_cms_verify(server: &TestServer, p7s: &Path, content: &Path) -> (bool, String) {
-    let pki = server.data_dir.join("pki");
-    openssl(
-        server.tmp.path(),
-        &[
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            p7s.to_str().unwrap(),
-            "-content",
-            content.to_str().unwrap(),
-            "-CAfile",
-            pki.join("root.pem").to_str().unwrap(),
-            "-certfile",
-            pki.join("issuing.pem").to_str().unwrap(),
-            "-out",
-            "/dev/null",
-        ],
-    )
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_cades_writes_a_p7s_that_openssl_verifies() {
@@ -100,10 +72,10 @@ async fn sign_cades_writes_a_p7s_that_openssl_verifies() {
             "{out}"
         );
 
-        let (ok, log) = openssl_cms_verify(&server, &p7s, &doc);
+        let (ok, log) = openssl_cms_verify(&server.data_dir.join("pki"), &p7s, &doc);
         assert!(ok, "{label}: openssl rejected the signature: {log}");
         assert!(log.contains("Verification successful"), "{log}");
-        let (ok, log) = openssl_cms_verify(&server, &p7s, &changed_doc);
+        let (ok, log) = openssl_cms_verify(&server.data_dir.join("pki"), &p7s, &changed_doc);
         assert!(!ok, "{label}: openssl accepted a changed document: {log}");
         assert!(log.contains("content verify error"), "{log}");
     }

@@ -16,30 +16,6 @@ use tandem_tests::*;
 /// The test account that signs with OK.
 const OK: &str = "PNOEE-40504040001-MOCK-Q";
 
-fn cms_verify(server: &TestServer, p7s: &Path, content: &Path) -> (bool, String) {
-    let pki = server.data_dir.join("pki");
-    openssl(
-        server.tmp.path(),
-        &[
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            p7s.to_str().unwrap(),
-            "-content",
-            content.to_str().unwrap(),
-            "-CAfile",
-            pki.join("root.pem").to_str().unwrap(),
-            "-certfile",
-            pki.join("issuing.pem").to_str().unwrap(),
-            "-out",
-            "/dev/null",
-        ],
-    )
-}
-
 fn ts_verify(server: &TestServer, data: &Path, token: &Path) -> (bool, String) {
     let pki = server.data_dir.join("pki");
     openssl(
@@ -96,7 +72,7 @@ async fn sign_cades_with_tsa_is_b_t_and_openssl_ts_verifies_the_token() {
         out.contains("CAdES-B-T signature (RSASSA-PSS, SHA-384) written to"),
         "{out}"
     );
-    let (ok, log) = cms_verify(&server, &p7s, &doc);
+    let (ok, log) = openssl_cms_verify(&server.data_dir.join("pki"), &p7s, &doc);
     assert!(ok && log.contains("Verification successful"), "{log}");
 
     // The token: over the SignerInfo's signature value, verified by OpenSSL's TSA check.

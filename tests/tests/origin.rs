@@ -235,27 +235,7 @@ async fn package_with_proof_of_origin_and_the_endpoints_refusals() {
             .unwrap();
         let p7s = tmp.join(format!("{name}.p7s"));
         std::fs::write(&p7s, &doc.signature).unwrap();
-        let pki = server.data_dir.join("pki");
-        let (ok, log) = openssl(
-            tmp,
-            &[
-                "cms",
-                "-verify",
-                "-binary",
-                "-inform",
-                "DER",
-                "-in",
-                p7s.to_str().unwrap(),
-                "-content",
-                extracted.to_str().unwrap(),
-                "-CAfile",
-                pki.join("root.pem").to_str().unwrap(),
-                "-certfile",
-                pki.join("issuing.pem").to_str().unwrap(),
-                "-out",
-                "/dev/null",
-            ],
-        );
+        let (ok, log) = openssl_cms_verify(&server.data_dir.join("pki"), &p7s, &extracted);
         assert!(ok, "{name}: openssl rejected the signature: {log}");
     }
 
