@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used)] // tests
 
-
 use tandem_tests::*;
 
 /// The test account that signs with OK.

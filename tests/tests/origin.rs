@@ -4,7 +4,7 @@
 //! the statement's digests are the documents'; `verify_proof` accepts it and tells a
 //! corrupted signature, a changed statement and a foreign root apart; `package inspect`
 //! lists it. The endpoint refuses a second proof for a session (409), an AUTH session older
-//! than `rp_api.max_auth_age_seconds` (410), another relying party's session (403), a
+//! than `rp_api.max_auth_age_seconds` (410), another relying party's session (404, as an unknown one), a
 //! signature session (400) and an unknown relying party (401).
 
 #![allow(clippy::unwrap_used)] // tests
@@ -347,13 +347,14 @@ async fn package_with_proof_of_origin_and_the_endpoints_refusals() {
     assert!(audit.contains(&session), "{audit}");
     assert_eq!(audit.matches("origin.proof").count(), 2, "{audit}");
 
-    // Another relying party's session: 403; an unknown relying party: 401.
+    // Another relying party's session: 404, as an unknown one; an unknown relying party: 401.
     let session = authenticate(&server);
     let (s, b) = ask(
         &server,
         &proof_request(&session, OTHER_RP_UUID, OTHER_RP_NAME),
     );
-    assert_eq!(s, 403, "{b}");
+    assert_eq!(s, 404, "{b}");
+    let foreign_body = b;
     let (s, b) = ask(
         &server,
         &proof_request(&session, "00000000-0000-4000-8000-00000000dead", RP_NAME),
@@ -376,6 +377,10 @@ async fn package_with_proof_of_origin_and_the_endpoints_refusals() {
         &proof_request("11111111-1111-4111-8111-111111111111", RP_UUID, RP_NAME),
     );
     assert_eq!(s, 404, "{b}");
+    assert_eq!(
+        b, foreign_body,
+        "a foreign session must look like no session"
+    );
 
     // A signature session: 400.
     let (s, b) = rest(

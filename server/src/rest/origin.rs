@@ -7,8 +7,8 @@
 //! | 200 `{messageId, proof}` | issued |
 //! | 400 | malformed body, a field out of bounds, not an AUTH session |
 //! | 401 | unknown relyingPartyUUID / relyingPartyName / address (as the RP API v3) |
-//! | 403 | the session was started by another relying party |
-//! | 404 | no such session |
+//! | 404 | no such session, or one started by another relying party (the same answer, as
+//! |     | `GET /v3/session/{id}` gives: a relying party cannot learn that a session id exists) |
 //! | 409 | the session is still running, did not end OK, or already gave a proof |
 //! | 410 | the authentication completed more than `rp_api.max_auth_age_seconds` ago |
 //! | 503 | no usable proof-of-origin key or certificate |
@@ -30,9 +30,9 @@ pub const SERVICE_NAME: &str = "Tandem";
 
 fn refused(e: OriginRefused) -> Problem {
     match e {
-        OriginRefused::NoSuchSession => Problem::session_not_found(),
-        OriginRefused::ForeignSession => {
-            Problem::forbidden("The session was started by another relying party")
+        // Another relying party's session looks like no session at all.
+        OriginRefused::NoSuchSession | OriginRefused::ForeignSession => {
+            Problem::session_not_found()
         }
         OriginRefused::NotAuthentication => {
             Problem::bad_request("authSessionId is not an authentication session")
