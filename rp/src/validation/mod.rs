@@ -431,7 +431,14 @@ pub fn examine_as(
 impl Pending {
     /// The finding from the embedded revocation data, if it covers the whole chain.
     pub fn embedded_revocation(&self) -> Option<RevocationFinding> {
-        revocation::embedded(&self.chain, &self.ocsp, &self.crls, &self.anchors, self.now)
+        revocation::embedded(
+            &self.chain,
+            &self.ocsp,
+            &self.crls,
+            &self.anchors,
+            self.now,
+            self.timestamp.or(self.claimed),
+        )
     }
 }
 

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use openssl::hash::MessageDigest;
 use openssl::ocsp::{OcspCertId, OcspCertStatus, OcspFlag, OcspResponse, OcspResponseStatus};
-use openssl::stack::Stack;
+use openssl::stack::{Stack, StackRef};
 use openssl::x509::X509;
-use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::store::{X509Store, X509StoreBuilder};
 
 use super::chain::Chain;
 use crate::client::revocation::{
@@ -57,30 +57,32 @@ pub fn parse_time(text: &str) -> Option<SystemTime> {
     Some(dt.to_system_time())
 }
 
+/// The status of `cert` in one embedded OCSP response, if the response is usable: successful,
+/// signed by the issuer or its delegate chaining to `store`, answering for `cert`, and issued
+/// no earlier than `signed_at` (less the clock slack): an answer older than the signature says
+/// nothing about the certificate at the time of signing.
 fn ocsp_status(
     resp_der: &[u8],
     cert: &X509,
     issuer: &X509,
-    anchors: &[X509],
-    untrusted: &[X509],
+    store: &X509Store,
+    untrusted: &StackRef<X509>,
+    signed_at: Option<SystemTime>,
 ) -> Option<Result<(), Option<SystemTime>>> {
     let resp = OcspResponse::from_der(resp_der).ok()?;
     if resp.status() != OcspResponseStatus::SUCCESSFUL {
         return None;
     }
     let basic = resp.basic().ok()?;
-    let mut store = X509StoreBuilder::new().ok()?;
-    for a in anchors {
-        store.add_cert(a.clone()).ok()?;
-    }
-    let store = store.build();
-    let mut stack = Stack::new().ok()?;
-    for c in untrusted {
-        stack.push(c.clone()).ok()?;
-    }
-    basic.verify(&stack, &store, OcspFlag::empty()).ok()?;
+    basic.verify(untrusted, store, OcspFlag::empty()).ok()?;
     let id = OcspCertId::from_cert(MessageDigest::sha1(), cert, issuer).ok()?;
     let status = basic.find_status(&id)?;
+    if let Some(signed_at) = signed_at {
+        let this_update = parse_time(&status.this_update.to_string())?;
+        if this_update + slack() < signed_at {
+            return None;
+        }
+    }
     if status.status == OcspCertStatus::GOOD {
         Some(Ok(()))
     } else if status.status == OcspCertStatus::REVOKED {
@@ -92,32 +94,51 @@ fn ocsp_status(
     }
 }
 
+fn slack() -> Duration {
+    Duration::from_secs(CLOCK_SLACK_SECS.into())
+}
+
 /// The status of every certificate below the root from the embedded data alone, if it
-/// covers them all; `None` sends the check online.
+/// covers them all; `None` sends the check online. Only data issued no earlier than
+/// `signed_at` (the best signature time: the time-stamp's, else the claimed one; less the
+/// clock slack) counts: it must speak for the time of signing.
 pub fn embedded(
     chain: &Chain,
     ocsp: &[Vec<u8>],
     crls: &[Vec<u8>],
     anchors: &[X509],
     now: SystemTime,
+    signed_at: Option<SystemTime>,
 ) -> Option<RevocationFinding> {
     if ocsp.is_empty() && crls.is_empty() {
         return None;
     }
     let certs = &chain.certs;
-    let slack = Duration::from_secs(CLOCK_SLACK_SECS.into());
+    // One store and one stack for every response (not one per response).
+    let mut store = X509StoreBuilder::new().ok()?;
+    for a in anchors {
+        store.add_cert(a.clone()).ok()?;
+    }
+    let store = store.build();
+    let mut untrusted = Stack::new().ok()?;
+    for c in certs {
+        untrusted.push(c.clone()).ok()?;
+    }
+    let recent = |this_update: SystemTime| signed_at.is_none_or(|t| this_update + slack() >= t);
     for (i, cert) in certs.iter().enumerate().take(certs.len().saturating_sub(1)) {
         let issuer = &certs[i + 1];
         let from_ocsp = ocsp
             .iter()
-            .find_map(|r| ocsp_status(r, cert, issuer, anchors, certs));
+            .find_map(|r| ocsp_status(r, cert, issuer, &store, &untrusted, signed_at));
         let answer = match from_ocsp {
             Some(a) => a,
             None => {
                 let der = cert.to_der().ok()?;
-                let entry = crls
-                    .iter()
-                    .find_map(|c| check_crl(&der, issuer, c, now, slack).ok())?;
+                let entry = crls.iter().find_map(|c| {
+                    check_crl(&der, issuer, c, now, slack())
+                        .ok()
+                        .filter(|status| recent(status.this_update))
+                })?;
                 match entry.entry {
                     None => Ok(()),
                     Some(e) => Err(Some(e.revoked_at)),

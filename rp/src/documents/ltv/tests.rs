@@ -20,6 +20,10 @@ use crate::validation::{
 const DOC: &[u8] = b"Anlage K1: Vertrag vom 1. Dezember\n";
 
 fn sign() -> Vec<u8> {
+    sign_at(SystemTime::now())
+}
+
+fn sign_at(signing_time: SystemTime) -> Vec<u8> {
     let hash = DocumentHash::Sha256;
     let digest = hash.digest(DOC);
     let (s, i) = (
@@ -32,7 +36,7 @@ fn sign() -> Vec<u8> {
         issuer_certificate_der: &i,
         hash,
         scheme: CadesScheme::RsassaPss,
-        signing_time: SystemTime::now(),
+        signing_time,
     })
     .unwrap();
     let mut ctx = PkeyCtx::new(&pki().leaf_key).unwrap();
@@ -61,9 +65,13 @@ fn data(dir: &std::path::Path, signer_revoked: Option<&str>) -> ValidationData {
 }
 
 fn finding(p7s: &[u8]) -> Option<RevocationFinding> {
+    finding_at(p7s, SystemTime::now())
+}
+
+fn finding_at(p7s: &[u8], now: SystemTime) -> Option<RevocationFinding> {
     let ctx = ValidationContext::new(
         vec![pki().root.clone()],
-        SystemTime::now(),
+        now,
         RevocationOptions::default(),
     )
     .unwrap();
@@ -181,6 +189,24 @@ fn an_embedded_revoked_status_is_found() {
         }) => assert!(at.is_some()),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn embedded_data_older_than_the_signature_does_not_count() {
+    // The responses are made now; the signature claims to be 20 minutes younger (beyond the
+    // 5 minutes' clock slack), checked 21 minutes from now: the "good" answers say nothing
+    // about the certificate when it signed, so the check must go online.
+    let dir = tempfile::tempdir().unwrap();
+    let later = SystemTime::now() + std::time::Duration::from_secs(20 * 60);
+    let lt = add_to_cades(&sign_at(later), &data(dir.path(), None)).unwrap();
+    let check_time = later + std::time::Duration::from_secs(60);
+    assert_eq!(finding_at(&lt, check_time), None);
+    // The same data for a signature made before it decides.
+    let lt = add_to_cades(&sign(), &data(dir.path(), None)).unwrap();
+    assert!(matches!(
+        finding_at(&lt, check_time),
+        Some(RevocationFinding::NotRevoked { .. })
+    ));
 }
 
 #[test]
