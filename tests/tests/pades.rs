@@ -392,3 +392,104 @@ async fn sign_pades_b_b_and_b_t_validate_in_pyhanko_pdfsig_and_qpdf() {
     assert!(!out.exists());
     assert!(!tmp.join("refused.pdf.part").exists());
 }
+
+/// PAdES-B-LT: `sign-pades --tsa --lt` with the server's OCSP responder and CRLs adds a
+/// `/DSS` after the signature. With the server stopped, pyHanko's AdES validation
+/// (`adesverify`: revocation data required, read from the DSS) and `tandem verify` both find
+/// the signature valid from the DSS.
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_pades_b_lt_validates_with_the_server_stopped() {
+    let _ = pyhanko();
+    let mut server = TestServer::start(ServerOptions {
+        rp_api: Some(rp_api_table(60, true)),
+        ..Default::default()
+    })
+    .unwrap();
+    wait_for_test_accounts(&server);
+    let tmp = server.tmp.path().to_owned();
+    let pki = server.data_dir.join("pki");
+    let input = tmp.join("in.pdf");
+    std::fs::write(&input, simple_pdf(1)).unwrap();
+    let tsa = format!("{}/tsa", server.http_url);
+    let (ocsp, crl, root_crl) = (
+        format!("{}/ocsp", server.http_url),
+        format!("{}/crl/issuing.crl", server.http_url),
+        format!("{}/crl/root.crl", server.http_url),
+    );
+    let lt = tmp.join("lt.pdf");
+    let mut args = vec![
+        "--ocsp-url",
+        ocsp.as_str(),
+        "--crl-url",
+        crl.as_str(),
+        "--ca-crl-url",
+        root_crl.as_str(),
+        "sign-pades",
+        "--document",
+        OK,
+        "--file",
+        input.to_str().unwrap(),
+        "--out",
+        lt.to_str().unwrap(),
+        "--tsa",
+        &tsa,
+    ];
+    // --lt without --tsa: a usage error, no file.
+    let refused = tmp.join("refused.pdf");
+    let mut no_tsa = args[..12].to_vec();
+    no_tsa.extend_from_slice(&[refused.to_str().unwrap(), "--lt"]);
+    let e = rp_api_cli(&server, &no_tsa).unwrap_err();
+    assert!(e.contains("--tsa"), "{e}");
+    assert!(!refused.exists());
+
+    args.push("--lt");
+    let out = rp_api_cli(&server, &args).unwrap();
+    assert!(
+        out.contains("PAdES-B-LT signature (RSASSA-PSS, SHA-512) written to"),
+        "{out}"
+    );
+    assert!(
+        out.contains("validation data: 4 certificates, 2 OCSP responses, 1 CRLs"),
+        "{out}"
+    );
+    let (ok, log) = run("qpdf", &["--check", lt.to_str().unwrap()]);
+    assert!(ok, "{log}");
+    let (_, log) = run("pdfsig", &[lt.to_str().unwrap()]);
+    assert!(log.contains("Signature is Valid."), "{log}");
+    let (ok, log) = run("qpdf", &["--show-object=trailer", lt.to_str().unwrap()]);
+    assert!(ok, "{log}");
+
+    server.kill();
+    // Point-in-time validation now: without a document time-stamp (B-LTA) pyHanko's default
+    // past validation has no proof that the DSS existed before now.
+    let (ok, now) = run("date", &["-u", "+%Y-%m-%dT%H:%M:%S+00:00"]);
+    assert!(ok, "{now}");
+    let (ok, log) = run(
+        pyhanko().to_str().unwrap(),
+        &[
+            "sign",
+            "adesverify",
+            "--validation-time",
+            now.trim(),
+            "--trust-replace",
+            "--trust",
+            pki.join("root.pem").to_str().unwrap(),
+            "--other-certs",
+            pki.join("issuing.pem").to_str().unwrap(),
+            lt.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{log}");
+    assert!(
+        log.contains(":INTACT:TRUSTED,TIMESTAMP_TOKEN<INTACT:TRUSTED>"),
+        "{log}"
+    );
+
+    let (code, text, report) = tandem_verify(&server, &lt);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        results(&report),
+        vec![("TOTAL_PASSED".to_owned(), "PAdES-B-LT".to_owned())],
+        "{text}"
+    );
+}

@@ -5,7 +5,11 @@
 //! (the original bytes and an incremental update with an empty `/Contents`), the byte
 //! ranges hashed, the signed attributes' digest signed by the RP API, the CMS (with a time
 //! stamp over its signature value for `--tsa`) written into `/Contents`, and `<out>.part`
-//! renamed to `--out`. On any error no `--out` is written and `<out>.part` is removed.
+//! renamed to `--out`. With `--lt` (needs `--tsa`), the validation data of the signer's and
+//! the TSA's chains ([`tandem_rp::documents::ltv`], collected before anything is written) go
+//! into a document security store in one more incremental update
+//! ([`tandem_rp::documents::dss`]): PAdES-B-LT. On any error no `--out` is written and
+//! `<out>.part` is removed.
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -14,9 +18,11 @@ use anyhow::{Context, bail};
 use clap::Args;
 use tandem_rp::api::types::SignCertificateLevel;
 use tandem_rp::documents::pades::{self, Appearance, DEFAULT_CONTENTS_SIZE, PadesInput};
-use tandem_rp::documents::timestamp;
+use tandem_rp::documents::{dss, ltv, timestamp};
 
-use super::sign_cades::{Session, hash_and_scheme, scheme_name, sign_digest, signer};
+use super::sign_cades::{
+    Session, hash_and_scheme, revocation_options, scheme_name, sign_digest, signer,
+};
 use super::{AlgorithmArgs, RpApiOptions, SignLevelArg, UserArgs};
 
 /// Arguments of `rp-api sign-pades`.
@@ -46,6 +52,12 @@ pub struct SignPadesArgs {
     /// the signature value is time-stamped there (PAdES-B-T). Without it: PAdES-B-B.
     #[arg(long, value_name = "URL")]
     pub tsa: Option<String>,
+    /// Add the validation data (PAdES-B-LT) in a `/DSS` after the signature's revision: the
+    /// certificates of the signer's and the TSA's chains, an OCSP response or CRL for each
+    /// certificate below the root (from the certificates' URLs, or --ocsp-url / --crl-url /
+    /// --ca-crl-url). Needs --tsa.
+    #[arg(long, requires = "tsa")]
+    pub lt: bool,
     /// Long-poll timeout of each session status request (ms).
     #[arg(long, default_value_t = 30_000)]
     pub timeout_ms: u64,
@@ -143,7 +155,33 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignPadesArgs) -> anyhow::Res
             "B-T"
         }
     };
+    let data = if args.lt {
+        let anchors = super::required_trust(opts)?;
+        eprintln!("collecting the validation data (B-LT)");
+        let data = ltv::validation_data(&cms, &anchors, &revocation_options(opts))
+            .await
+            .context("no validation data, no signed PDF written")?;
+        outln!(
+            "validation data: {} certificates, {} OCSP responses, {} CRLs",
+            data.certificates.len(),
+            data.ocsp_responses.len(),
+            data.crls.len()
+        );
+        Some(data)
+    } else {
+        None
+    };
     let out = prepared.finish(&cms)?;
+    let pades_level = match data {
+        None => pades_level,
+        Some(data) => {
+            if let Err(e) = dss::add_dss(&out, &out, &data) {
+                let _ = std::fs::remove_file(&out);
+                return Err(anyhow::Error::new(e).context("no /DSS, no signed PDF written"));
+            }
+            "B-LT"
+        }
+    };
     outln!(
         "PAdES-{pades_level} signature ({}, {}) written to {}",
         scheme_name(scheme),

@@ -24,6 +24,7 @@
 
 pub mod asic;
 pub mod cades;
+pub mod dss;
 pub mod inspect;
 pub mod ltv;
 pub mod origin;

@@ -233,23 +233,8 @@ pub fn prepare(input: &Path, out: &Path, p: &PadesInput<'_>) -> Result<PreparedP
     let part = part_path(out);
     let mut hasher = Hasher::new(p.hash);
     let result = (|| -> Result<(), PadesError> {
-        let mut src = File::open(input).map_err(io(input))?;
         let mut dst = File::create(&part).map_err(io(&part))?;
-        let mut buf = vec![0u8; CHUNK];
-        let mut copied = 0u64;
-        while copied < orig_len {
-            let n = src.read(&mut buf).map_err(io(input))?;
-            if n == 0 {
-                return Err(PadesError::Io(format!(
-                    "{}: changed while signing",
-                    input.display()
-                )));
-            }
-            let n = n.min((orig_len - copied) as usize);
-            hasher.update(&buf[..n]);
-            dst.write_all(&buf[..n]).map_err(io(&part))?;
-            copied += n as u64;
-        }
+        copy_prefix(input, orig_len, &part, &mut dst, |c| hasher.update(c))?;
         let lt = update.contents_lt;
         let gt = lt + 2 + 2 * p.contents_size;
         hasher.update(&bytes[..lt]);
@@ -288,7 +273,35 @@ pub fn prepare(input: &Path, out: &Path, p: &PadesInput<'_>) -> Result<PreparedP
     })
 }
 
-fn part_path(out: &Path) -> PathBuf {
+/// Copies the first `len` bytes of `input` to `dst` (the file `part`) in [`CHUNK`]s, each
+/// also given to `on_chunk`; an input shorter than `len` is an error.
+pub(super) fn copy_prefix(
+    input: &Path,
+    len: u64,
+    part: &Path,
+    dst: &mut File,
+    mut on_chunk: impl FnMut(&[u8]),
+) -> Result<(), PadesError> {
+    let mut src = File::open(input).map_err(io(input))?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut copied = 0u64;
+    while copied < len {
+        let n = src.read(&mut buf).map_err(io(input))?;
+        if n == 0 {
+            return Err(PadesError::Io(format!(
+                "{}: changed while updating it",
+                input.display()
+            )));
+        }
+        let n = n.min((len - copied) as usize);
+        on_chunk(&buf[..n]);
+        dst.write_all(&buf[..n]).map_err(io(part))?;
+        copied += n as u64;
+    }
+    Ok(())
+}
+
+pub(super) fn part_path(out: &Path) -> PathBuf {
     let mut s = out.as_os_str().to_owned();
     s.push(".part");
     PathBuf::from(s)
@@ -588,13 +601,40 @@ fn build_update<R: Read + Seek>(
     bytes.extend(std::iter::repeat_n(b'0', 2 * p.contents_size));
     bytes.push(b'>');
     bytes.extend_from_slice(format!("\n/M ({date})>>\nendobj\n").as_bytes());
-    for (n, g, o) in &objects {
-        offsets.push((*n, *g, orig_len + bytes.len() as u64));
+    write_objects(r, &mut bytes, &mut offsets, &objects);
+    write_xref(r, &mut bytes, offsets, next_free);
+    Ok(Update {
+        bytes,
+        contents_lt,
+        byte_range_at,
+    })
+}
+
+/// Appends `objects` to `bytes` (an update that follows `r`'s file), recording each one's
+/// absolute offset in `offsets`.
+pub(super) fn write_objects<R: Read + Seek>(
+    r: &PdfReader<R>,
+    bytes: &mut Vec<u8>,
+    offsets: &mut Vec<(u32, u16, u64)>,
+    objects: &[(u32, u16, Obj)],
+) {
+    for (n, g, o) in objects {
+        offsets.push((*n, *g, r.len() + bytes.len() as u64));
         bytes.extend_from_slice(format!("{n} {g} obj\n").as_bytes());
-        o.write(&mut bytes);
+        o.write(bytes);
         bytes.extend_from_slice(b"\nendobj\n");
     }
+}
 
+/// Appends the update's cross-reference section for `offsets` (a table, or a stream with
+/// number `next_free` if `r`'s file uses one), the trailer with `/Prev`, `startxref` and
+/// `%%EOF`. `next_free` is the first object number the update does not use.
+pub(super) fn write_xref<R: Read + Seek>(
+    r: &PdfReader<R>,
+    bytes: &mut Vec<u8>,
+    mut offsets: Vec<(u32, u16, u64)>,
+    next_free: u32,
+) {
     let mut trailer = r.trailer.clone();
     for k in [
         "Prev",
@@ -610,7 +650,7 @@ fn build_update<R: Read + Seek>(
         trailer.remove(k);
     }
     trailer.set("Prev", Obj::Int(r.startxref as i64));
-    let xref_at = orig_len + bytes.len() as u64;
+    let xref_at = r.len() + bytes.len() as u64;
     if r.xref_is_stream {
         let xref_n = next_free;
         offsets.push((xref_n, 0, xref_at));
@@ -635,7 +675,7 @@ fn build_update<R: Read + Seek>(
             d.0.push((k, v));
         }
         bytes.extend_from_slice(format!("{xref_n} 0 obj\n").as_bytes());
-        Obj::Stream(d, data).write(&mut bytes);
+        Obj::Stream(d, data).write(bytes);
         bytes.extend_from_slice(b"\nendobj\n");
     } else {
         offsets.sort();
@@ -648,15 +688,10 @@ fn build_update<R: Read + Seek>(
         }
         trailer.set("Size", Obj::Int(i64::from(next_free)));
         bytes.extend_from_slice(b"trailer\n");
-        Obj::Dict(trailer).write(&mut bytes);
+        Obj::Dict(trailer).write(bytes);
         bytes.push(b'\n');
     }
     bytes.extend_from_slice(format!("startxref\n{xref_at}\n%%EOF\n").as_bytes());
-    Ok(Update {
-        bytes,
-        contents_lt,
-        byte_range_at,
-    })
 }
 
 /// Runs of consecutive object numbers in sorted `offsets`.
@@ -673,4 +708,4 @@ fn runs(offsets: &[(u32, u16, u64)]) -> Vec<&[(u32, u16, u64)]> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

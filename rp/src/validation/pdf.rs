@@ -13,6 +13,9 @@
 //!        (the claimed time is /M)
 //!      coverage: a range that ends before the end of the file is followed by later
 //!        revisions; the finding says so, the signature's own result stays
+//!    the catalog's /DSS (PAdES-B-LT, [`crate::documents::dss`]): its OCSP responses and
+//!      CRLs join each signature's embedded revocation data; if they cover the whole
+//!      chain of a B-T signature, it is PAdES-B-LT and no responder is asked
 //! ```
 //!
 //! A PDF that cannot be read (garbage, truncated, encrypted) is a [`PdfError`]; the caller
@@ -31,9 +34,10 @@ use super::{
     examine_as,
 };
 use crate::documents::DocumentHash;
+use crate::documents::ltv::ValidationData;
 use crate::documents::pdf::reader::PdfReader;
 use crate::documents::pdf::{Dict, Obj, PdfError};
-use crate::report::FormatFamily;
+use crate::report::{BaselineLevel, FormatFamily};
 
 /// Chunk size of the streaming hash of the byte ranges.
 const CHUNK: usize = 1024 * 1024;
@@ -438,6 +442,25 @@ pub fn examine_pdf(path: &Path, ctx: &ValidationContext) -> Result<Vec<PdfExamin
     let io = |e: std::io::Error| PdfError::Io(e.to_string());
     let mut reader = PdfReader::open(BufReader::new(File::open(path).map_err(io)?))?;
     let signatures = find_signatures(&mut reader)?;
+    // The document security store (PAdES-B-LT): revocation data for every signature.
+    let (dss, dss_finding) = match crate::documents::dss::read_dss(&mut reader) {
+        Ok(d) if d == ValidationData::default() => (d, None),
+        Ok(d) => {
+            let f = format!(
+                "document security store: {} certificates, {} OCSP responses, {} CRLs",
+                d.certificates.len(),
+                d.ocsp_responses.len(),
+                d.crls.len()
+            );
+            (d, Some(f))
+        }
+        Err(e) => (
+            ValidationData::default(),
+            Some(format!(
+                "document security store: unreadable, not used ({e})"
+            )),
+        ),
+    };
     let len = reader.len();
     let mut file = reader.into_inner();
     let last_end = signatures
@@ -457,7 +480,11 @@ pub fn examine_pdf(path: &Path, ctx: &ValidationContext) -> Result<Vec<PdfExamin
             }
             continue;
         }
-        let examination = examine_one(sig, path, &mut file, len, ctx);
+        let mut examination = examine_one(sig, path, &mut file, len, ctx);
+        if let Examination::NeedsRevocation(p) = &mut examination {
+            p.ocsp.extend(dss.ocsp_responses.iter().cloned());
+            p.crls.extend(dss.crls.iter().cloned());
+        }
         let mut findings = Vec::new();
         let mut place = format!("signature field {:?}", sig.field);
         if let Some(n) = &sig.name {
@@ -484,6 +511,7 @@ pub fn examine_pdf(path: &Path, ctx: &ValidationContext) -> Result<Vec<PdfExamin
             }
             _ => {}
         }
+        findings.extend(dss_finding.clone());
         out.push(PdfExamination {
             examination,
             findings,
@@ -502,9 +530,17 @@ pub async fn validate_pdf(
     for e in examine_pdf(path, ctx)? {
         let v = match e.examination {
             Examination::Decided(v) => v,
-            Examination::NeedsRevocation(p) => {
+            Examination::NeedsRevocation(mut p) => {
                 let finding = match p.embedded_revocation() {
-                    Some(f) => f,
+                    Some(f) => {
+                        // Time-stamped, with the validation data of the whole chain (in the
+                        // DSS or the CMS): B-LT (EN 319 142-1 5.4).
+                        let format = &mut p.base.result.format;
+                        if format.baseline == Some(BaselineLevel::T) {
+                            format.baseline = Some(BaselineLevel::Lt);
+                        }
+                        f
+                    }
                     None => super::revocation::online(&p.chain, &ctx.revocation).await,
                 };
                 conclude(p, finding)

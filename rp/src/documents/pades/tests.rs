@@ -80,7 +80,7 @@ fn sign_digest(hash: DocumentHash, digest: &[u8]) -> Vec<u8> {
 }
 
 /// Signs `input` into `out` with the test PKI's signing certificate.
-fn sign(input: &Path, out: &Path, appearance: Appearance) -> Result<(), PadesError> {
+pub(crate) fn sign(input: &Path, out: &Path, appearance: Appearance) -> Result<(), PadesError> {
     let (signer, issuer) = (
         pki().sign.to_der().unwrap(),
         pki().issuing.to_der().unwrap(),
@@ -104,7 +104,7 @@ fn sign(input: &Path, out: &Path, appearance: Appearance) -> Result<(), PadesErr
     Ok(())
 }
 
-fn run(cmd: &str, args: &[&str]) -> (bool, String) {
+pub(crate) fn run(cmd: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(cmd)
         .args(args)
         .output()

@@ -327,3 +327,59 @@ fn pdf_dates_are_read_with_their_offsets() {
         assert_eq!(d(bad), None, "{bad}");
     }
 }
+
+/// The revocation finding [`examine_pdf`] gets from the embedded data (the DSS here).
+fn embedded_finding(path: &Path) -> Option<RevocationFinding> {
+    let mut found = examine_pdf(path, &ctx()).unwrap();
+    assert_eq!(found.len(), 1);
+    match found.remove(0).examination {
+        Examination::NeedsRevocation(p) => p.embedded_revocation(),
+        Examination::Decided(v) => panic!("decided early: {:?}", v.details),
+    }
+}
+
+#[test]
+fn the_dss_is_embedded_revocation_data() {
+    use crate::documents::dss::add_dss;
+    use crate::documents::ltv::ValidationData;
+    use tandem_rp_test_pki::ocsp_response_cli;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_, signed) = signed(dir.path());
+    assert_eq!(embedded_finding(&signed), None, "nothing embedded yet");
+    let p = pki();
+    let data = |revoked: Option<&str>| ValidationData {
+        certificates: vec![p.root.to_der().unwrap(), p.issuing.to_der().unwrap()],
+        ocsp_responses: vec![
+            ocsp_response_cli(dir.path(), &p.sign, &p.issuing, &p.issuing_key, revoked),
+            ocsp_response_cli(dir.path(), &p.issuing, &p.root, &p.root_key, None),
+        ],
+        crls: Vec::new(),
+    };
+    let good = dir.path().join("good.pdf");
+    add_dss(&signed, &good, &data(None)).unwrap();
+    assert!(
+        matches!(
+            embedded_finding(&good),
+            Some(RevocationFinding::NotRevoked { .. })
+        ),
+        "{:?}",
+        embedded_finding(&good)
+    );
+    let v = check(&good).unwrap();
+    assert!(has(
+        &v[0],
+        "document security store: 2 certificates, 2 OCSP responses"
+    ));
+
+    let revoked = dir.path().join("revoked.pdf");
+    add_dss(&signed, &revoked, &data(Some("260101000000Z"))).unwrap();
+    assert!(
+        matches!(
+            embedded_finding(&revoked),
+            Some(RevocationFinding::Revoked { signer: true, .. })
+        ),
+        "{:?}",
+        embedded_finding(&revoked)
+    );
+}
