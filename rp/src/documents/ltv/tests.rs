@@ -69,12 +69,8 @@ fn finding(p7s: &[u8]) -> Option<RevocationFinding> {
 }
 
 fn finding_at(p7s: &[u8], now: SystemTime) -> Option<RevocationFinding> {
-    let ctx = ValidationContext::new(
-        vec![pki().root.clone()],
-        now,
-        RevocationOptions::default(),
-    )
-    .unwrap();
+    let ctx = ValidationContext::new(vec![pki().root.clone()], now, RevocationOptions::default())
+        .unwrap();
     let mut digest = |h: DocumentHash| Ok(h.digest(DOC));
     match examine(p7s, &mut digest, &ctx) {
         Examination::NeedsRevocation(p) => {
