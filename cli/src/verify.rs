@@ -20,7 +20,7 @@ use tandem_rp::documents::{DocumentHash, digest_reader};
 use tandem_rp::report::texts::{self, Label};
 use tandem_rp::report::{
     Document, DocumentRole, FormatFamily, Lang, MessageData, Party, ProofOfOrigin, ReportHeader,
-    ReportVersion, SigningTimeSource, UtcTime, VerificationReport,
+    ReportVersion, UtcTime, VerificationReport,
 };
 use tandem_rp::validation::package::{ProofCheck, validate_package};
 use tandem_rp::validation::{self, Validation, ValidationContext};
@@ -347,10 +347,7 @@ fn print_summary(
         outln!("    {d}");
     }
     if let ProofOfOrigin::Checked { ca, status } = &report.proof_of_origin {
-        let status = match status.sub_indication() {
-            Some(s) => format!("{}/{}", status.indication().etsi_name(), s.etsi_name()),
-            None => status.indication().etsi_name().to_owned(),
-        };
+        let status = status.etsi_text();
         outln!("    {}: {ca} | {status}", Label::ProofCa.text(lang));
     }
     for line in proof_details {
@@ -366,20 +363,8 @@ fn print_summary(
         }
         for v in validations {
             let r = &v.result;
-            let status = match r.status.sub_indication() {
-                Some(s) => format!("{}/{}", r.status.indication().etsi_name(), s.etsi_name()),
-                None => r.status.indication().etsi_name().to_owned(),
-            };
-            let time = r
-                .signing_time
-                .map(|t| {
-                    let src = match t.source {
-                        SigningTimeSource::Claimed => Label::Claimed.text(lang),
-                        SigningTimeSource::TimeStamp => Label::TimeStamp.text(lang),
-                    };
-                    format!("{} ({src})", t.time.display(lang))
-                })
-                .unwrap_or_else(|| Label::Unknown.text(lang).to_owned());
+            let status = r.status.etsi_text();
+            let time = texts::signing_time_text(r.signing_time.as_ref(), lang);
             outln!(
                 "{} ({role}): {} {status} | {} | {time} | {} | {}",
                 d.name,

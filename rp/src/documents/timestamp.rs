@@ -90,9 +90,9 @@ fn malformed(e: impl std::fmt::Display) -> TimeStampError {
 
 /// MessageImprint (RFC 3161 2.4.1).
 #[derive(Clone, Debug, Eq, PartialEq, Sequence)]
-struct MessageImprint {
-    hash_algorithm: AlgorithmIdentifierOwned,
-    hashed_message: OctetString,
+pub(crate) struct MessageImprint {
+    pub(crate) hash_algorithm: AlgorithmIdentifierOwned,
+    pub(crate) hashed_message: OctetString,
 }
 
 /// TimeStampReq (RFC 3161 2.4.1), without policy and extensions.
@@ -117,20 +117,21 @@ struct Accuracy {
     micros: Option<u16>,
 }
 
-/// TSTInfo (RFC 3161 2.4.2).
+/// TSTInfo (RFC 3161 2.4.2), as read here and by the validation
+/// ([`crate::validation::timestamp`]).
 #[derive(Clone, Debug, Eq, PartialEq, Sequence)]
-struct TstInfo {
+pub(crate) struct TstInfo {
     version: u8,
     policy: Oid,
-    message_imprint: MessageImprint,
+    pub(crate) message_imprint: MessageImprint,
     serial_number: Int,
-    gen_time: GeneralizedTime,
+    pub(crate) gen_time: GeneralizedTime,
     #[asn1(optional = "true")]
     accuracy: Option<Accuracy>,
     #[asn1(default = "Default::default")]
     ordering: bool,
     #[asn1(optional = "true")]
-    nonce: Option<Int>,
+    pub(crate) nonce: Option<Int>,
     #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
     tsa: Option<GeneralName>,
     #[asn1(

@@ -5,8 +5,7 @@
 use std::fmt::Write as _;
 
 use super::model::{
-    Document, DocumentRole, ProofOfOrigin, SignatureResult, SigningTimeSource, TransmissionPath,
-    VerificationReport,
+    Document, DocumentRole, ProofOfOrigin, SignatureResult, TransmissionPath, VerificationReport,
 };
 use super::status::Colour;
 use super::texts::{self, Label, Lang};
@@ -227,16 +226,7 @@ fn signature(page: &mut String, sig: &SignatureResult, lang: Lang) {
         .signer_name
         .as_deref()
         .unwrap_or(Label::Unknown.text(lang));
-    let time = match &sig.signing_time {
-        Some(t) => {
-            let source = match t.source {
-                SigningTimeSource::Claimed => Label::Claimed,
-                SigningTimeSource::TimeStamp => Label::TimeStamp,
-            };
-            format!("{} ({})", t.time.display(lang), source.text(lang))
-        }
-        None => Label::Unknown.text(lang).to_owned(),
-    };
+    let time = texts::signing_time_text(sig.signing_time.as_ref(), lang);
     let _ = write!(
         page,
         "<td>{}<br><span class=\"small\">{}</span></td><td>{}<br>{}</td>",

@@ -14,8 +14,7 @@ use font::Font;
 use layout::{Cell, Frame, MARGIN, PAGE_WIDTH, Pages, write_file};
 
 use super::model::{
-    Document, DocumentRole, ProofOfOrigin, SignatureResult, SigningTimeSource, TransmissionPath,
-    VerificationReport,
+    Document, DocumentRole, ProofOfOrigin, SignatureResult, TransmissionPath, VerificationReport,
 };
 use super::texts::{self, Label, Lang};
 
@@ -242,16 +241,7 @@ fn signature(sig: &SignatureResult, widths: [f32; 3], lang: Lang) -> [Cell; 3] {
         .signer_name
         .as_deref()
         .unwrap_or(Label::Unknown.text(lang));
-    let time = match &sig.signing_time {
-        Some(t) => {
-            let source = match t.source {
-                SigningTimeSource::Claimed => Label::Claimed,
-                SigningTimeSource::TimeStamp => Label::TimeStamp,
-            };
-            format!("{} ({})", t.time.display(lang), source.text(lang))
-        }
-        None => Label::Unknown.text(lang).to_owned(),
-    };
+    let time = texts::signing_time_text(sig.signing_time.as_ref(), lang);
     let who =
         Cell::new(widths[0])
             .text(Font::Regular, BODY, signer)

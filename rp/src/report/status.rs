@@ -217,6 +217,14 @@ impl SignatureStatus {
         self.sub_indication
     }
 
+    /// The ETSI names as one text: `TOTAL_PASSED`, `INDETERMINATE/TRY_LATER`.
+    pub fn etsi_text(&self) -> String {
+        match self.sub_indication() {
+            Some(sub) => format!("{}/{}", self.indication().etsi_name(), sub.etsi_name()),
+            None => self.indication().etsi_name().to_owned(),
+        }
+    }
+
     /// The colour this status means.
     pub fn colour(&self) -> Colour {
         self.indication.colour()

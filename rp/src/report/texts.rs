@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{ProofOfOrigin, SignatureLevel, TransmissionPath};
+use super::model::{
+    ProofOfOrigin, SignatureLevel, SigningTime, SigningTimeSource, TransmissionPath,
+};
 use super::rules::SignatureOutcome;
 use super::status::{Colour, SubIndication};
 
@@ -443,6 +445,21 @@ pub fn colour_label(colour: Colour, lang: Lang) -> &'static str {
         Colour::Green => lang.pick("Gültig", "Valid"),
         Colour::Yellow => lang.pick("Unbestimmt", "Indeterminate"),
         Colour::Red => lang.pick("Ungültig", "Invalid"),
+    }
+}
+
+/// A signing time with where it comes from, e.g. `07.12.2026 14:03:12 UTC (Zeitstempel)`;
+/// "unknown" when there is none.
+pub fn signing_time_text(time: Option<&SigningTime>, lang: Lang) -> String {
+    match time {
+        Some(t) => {
+            let source = match t.source {
+                SigningTimeSource::Claimed => Label::Claimed,
+                SigningTimeSource::TimeStamp => Label::TimeStamp,
+            };
+            format!("{} ({})", t.time.display(lang), source.text(lang))
+        }
+        None => Label::Unknown.text(lang).to_owned(),
     }
 }
 

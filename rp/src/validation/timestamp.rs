@@ -7,55 +7,15 @@ use std::time::SystemTime;
 
 use cms::content_info::ContentInfo;
 use cms::signed_data::SignedData;
-use const_oid::ObjectIdentifier as Oid;
-use der::asn1::{GeneralizedTime, Int, OctetString};
+use der::asn1::OctetString;
 use der::{Decode, Encode};
 use openssl::x509::X509;
 use x509_cert::ext::pkix::ExtendedKeyUsage;
-use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::spki::AlgorithmIdentifierOwned;
 
 use super::cms::EmbeddedCert;
 use super::{chain, signer};
+use crate::documents::timestamp::TstInfo;
 use crate::oids;
-
-/// MessageImprint (RFC 3161).
-#[derive(Clone, Debug, Eq, PartialEq, der::Sequence)]
-struct MessageImprint {
-    hash_algorithm: AlgorithmIdentifierOwned,
-    hashed_message: OctetString,
-}
-
-/// Accuracy (RFC 3161).
-#[derive(Clone, Debug, Eq, PartialEq, der::Sequence)]
-struct Accuracy {
-    #[asn1(optional = "true")]
-    seconds: Option<Int>,
-    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
-    millis: Option<Int>,
-    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
-    micros: Option<Int>,
-}
-
-/// TSTInfo (RFC 3161).
-#[derive(Clone, Debug, Eq, PartialEq, der::Sequence)]
-struct TstInfo {
-    version: Int,
-    policy: Oid,
-    message_imprint: MessageImprint,
-    serial_number: Int,
-    gen_time: GeneralizedTime,
-    #[asn1(optional = "true")]
-    accuracy: Option<Accuracy>,
-    #[asn1(default = "Default::default")]
-    ordering: bool,
-    #[asn1(optional = "true")]
-    nonce: Option<Int>,
-    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
-    tsa: Option<GeneralName>,
-    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
-    extensions: Option<Vec<x509_cert::ext::Extension>>,
-}
 
 /// Checks `token` (DER ContentInfo) as the time-stamp of `signature_value`; returns its
 /// genTime. The error says which check failed.
