@@ -18,6 +18,9 @@ command -v pkg-config    >/dev/null 2>&1 || need+=(pkg-config)
 # (rp/tests/report_chromium.rs); DejaVu is the report's font.
 if ! $demo; then
   command -v chromium    >/dev/null 2>&1 || need+=(chromium)
+  # The web front end's browser tests drive that Chromium through WebDriver
+  # (tests/src/browser.rs); chromium-driver is Debian's chromedriver of the same version.
+  command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
   dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)
   # The PDF report is read back with poppler (pdftotext, pdfinfo) and checked with qpdf
   # (rp/tests/report_pdf.rs).

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, missing_debug_implementations)]
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
