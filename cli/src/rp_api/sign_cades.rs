@@ -22,12 +22,14 @@
 //! The steps are [`tandem_rp::signing`]'s; this module adds the options and the output.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use openssl::x509::X509;
 use tandem_rp::api::types::SignCertificateLevel;
+use tandem_rp::client::TrustAnchors;
 use tandem_rp::client::revocation::RevocationOptions;
 use tandem_rp::signing::document::{self, Extension, Step, hash_and_scheme, scheme_name};
 use tandem_rp::signing::session::{self, SessionOptions};
@@ -273,28 +275,50 @@ fn print_step(step: Step<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A step printer for [`document::finish_cades`] and [`document::finish_pades`]: the first
-/// failure to print (a closed standard output) is kept in `closed`.
-pub(super) fn step_printer(closed: &mut Option<anyhow::Error>) -> impl FnMut(Step<'_>) + Send + '_ {
-    move |step| {
-        if closed.is_none()
-            && let Err(e) = print_step(step)
-        {
-            *closed = Some(e);
-        }
-    }
+/// What [`document::finish_cades`] and [`document::finish_pades`] need from the options,
+/// and the first failure to print a step (a closed standard output).
+pub(super) struct Finishing {
+    anchors: TrustAnchors,
+    revocation: RevocationOptions,
+    closed: Mutex<Option<anyhow::Error>>,
 }
 
-/// The extension of `--tsa` and `--lt`.
-pub(super) fn extension<'a>(
-    tsa: Option<&'a str>,
-    lt: bool,
-    anchors: &'a tandem_rp::client::TrustAnchors,
-    revocation: &'a RevocationOptions,
-) -> Extension<'a> {
-    Extension {
-        tsa,
-        long_term: lt.then_some((anchors, revocation)),
+impl Finishing {
+    /// The trust anchors and the revocation options of `opts`.
+    pub(super) fn new(opts: &RpApiOptions) -> anyhow::Result<Self> {
+        Ok(Finishing {
+            anchors: required_trust(opts)?,
+            revocation: revocation_options(opts),
+            closed: Mutex::new(None),
+        })
+    }
+
+    /// The extension of `--tsa` and `--lt`.
+    pub(super) fn extension<'a>(&'a self, tsa: Option<&'a str>, lt: bool) -> Extension<'a> {
+        Extension {
+            tsa,
+            long_term: lt.then_some((&self.anchors, &self.revocation)),
+        }
+    }
+
+    /// Prints each step; keeps the first failure.
+    pub(super) fn printer(&self) -> impl FnMut(Step<'_>) + Send + '_ {
+        move |step| {
+            if let Ok(mut closed) = self.closed.lock()
+                && closed.is_none()
+                && let Err(e) = print_step(step)
+            {
+                *closed = Some(e);
+            }
+        }
+    }
+
+    /// The finish's result, or the failure to print.
+    pub(super) fn result<T>(self, r: Result<T, SigningError>) -> anyhow::Result<T> {
+        if let Ok(Some(e)) = self.closed.into_inner() {
+            return Err(e);
+        }
+        r.map_err(|e| signing_failure(e, "signing"))
     }
 }
 
@@ -319,17 +343,10 @@ pub(super) async fn sign_file(
             e => signing_failure(e, "signing"),
         })?;
     let signature = sign_digest(opts, signer, options, signing.digest_to_sign()).await?;
-    let anchors = required_trust(opts)?;
-    let revocation = revocation_options(opts);
-    let ext = extension(tsa, lt, &anchors, &revocation);
-    let mut closed = None;
-    let result = document::finish_cades(signing, &signature, &ext, &mut step_printer(&mut closed))
-        .await
-        .map_err(|e| signing_failure(e, "signing"));
-    if let Some(e) = closed {
-        return Err(e);
-    }
-    let (p7s, level) = result?;
+    let finishing = Finishing::new(opts)?;
+    let ext = finishing.extension(tsa, lt);
+    let result = document::finish_cades(signing, &signature, &ext, &mut finishing.printer()).await;
+    let (p7s, level) = finishing.result(result)?;
     Ok((p7s, level.as_str()))
 }
 

@@ -21,10 +21,8 @@ use tandem_rp::documents::pades::Appearance;
 use tandem_rp::signing::document::{self, PadesOptions, scheme_name};
 
 use super::AlgorithmArgs;
-use super::sign_cades::{
-    extension, revocation_options, session_options, sign_digest, signer, step_printer,
-};
-use super::{RpApiOptions, SignLevelArg, UserArgs, required_trust, signing_failure};
+use super::sign_cades::{Finishing, session_options, sign_digest, signer};
+use super::{RpApiOptions, SignLevelArg, UserArgs, signing_failure};
 
 /// Arguments of `rp-api sign-pades`.
 #[derive(Args, Debug, Clone)]
@@ -139,17 +137,10 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignPadesArgs) -> anyhow::Res
     )
     .map_err(|e| signing_failure(e, "signing"))?;
     let signature = sign_digest(opts, &signer, &options, prepared.digest_to_sign()).await?;
-    let anchors = required_trust(opts)?;
-    let revocation = revocation_options(opts);
-    let ext = extension(args.tsa.as_deref(), args.lt, &anchors, &revocation);
-    let mut closed = None;
-    let result = document::finish_pades(prepared, &signature, &ext, &mut step_printer(&mut closed))
-        .await
-        .map_err(|e| signing_failure(e, "signing"));
-    if let Some(e) = closed {
-        return Err(e);
-    }
-    let (out, pades_level) = result?;
+    let finishing = Finishing::new(opts)?;
+    let ext = finishing.extension(args.tsa.as_deref(), args.lt);
+    let result = document::finish_pades(prepared, &signature, &ext, &mut finishing.printer()).await;
+    let (out, pades_level) = finishing.result(result)?;
     outln!(
         "PAdES-{} signature ({}, {}) written to {}",
         pades_level.as_str(),

@@ -78,6 +78,16 @@ pub struct Extension<'a> {
     pub long_term: Option<(&'a TrustAnchors, &'a RevocationOptions)>,
 }
 
+impl Extension<'_> {
+    /// B-LT needs a time stamp.
+    fn check(&self) -> Result<(), SigningError> {
+        if self.long_term.is_some() && self.tsa.is_none() {
+            return Err(SigningError::LongTermNeedsTimeStamp);
+        }
+        Ok(())
+    }
+}
+
 /// Progress after the signature, for a caller that reports it.
 #[derive(Debug)]
 pub enum Step<'a> {
@@ -132,9 +142,7 @@ pub async fn finish_cades(
     ext: &Extension<'_>,
     on_step: &mut (dyn FnMut(Step<'_>) + Send),
 ) -> Result<(Vec<u8>, BaselineLevel), SigningError> {
-    if ext.long_term.is_some() && ext.tsa.is_none() {
-        return Err(SigningError::LongTermNeedsTimeStamp);
-    }
+    ext.check()?;
     let hash = signing.prepared.hash();
     let p7s = signing.prepared.finish(signature)?;
     let Some(url) = ext.tsa else {
@@ -244,9 +252,7 @@ pub async fn finish_pades(
     ext: &Extension<'_>,
     on_step: &mut (dyn FnMut(Step<'_>) + Send),
 ) -> Result<(PathBuf, BaselineLevel), SigningError> {
-    if ext.long_term.is_some() && ext.tsa.is_none() {
-        return Err(SigningError::LongTermNeedsTimeStamp);
-    }
+    ext.check()?;
     let prepared = signing.prepared;
     let mut cms = prepared.signed_cms(signature)?;
     let mut level = BaselineLevel::B;

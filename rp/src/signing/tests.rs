@@ -6,7 +6,8 @@ use std::time::SystemTime;
 use tandem_rp_test_pki::pki;
 
 use super::document::{self, CadesSigning, Extension, hash_and_scheme, prepare_cades};
-use super::signer::issuer_among;
+use super::session;
+use super::signer::{self, issuer_among};
 use super::*;
 use crate::api::types::{HashAlgorithm, ResultDetails, SessionResult};
 use crate::client::TrustAnchors;
@@ -207,4 +208,33 @@ async fn an_unreachable_tsa_is_a_typed_error() {
     assert_eq!(e.kind(), ErrorKind::TimeStampOrValidationData);
     assert_eq!(asked.len(), 1, "{asked:?}");
     assert!(asked[0].contains("AskingTimeStamp"), "{asked:?}");
+}
+
+/// A web server runs the steps in tokio tasks: their futures must be `Send` (a compile-time
+/// check; never called).
+#[allow(dead_code)]
+fn the_steps_can_run_in_a_tokio_task(
+    client: &crate::client::RpApiClient,
+    rp: &RelyingParty,
+    signer: &Signer,
+    options: &SessionOptions,
+    started: &StartedSignature,
+    anchors: &TrustAnchors,
+) {
+    fn send<T: Send>(_: T) {}
+    send(signer::certificate_of_document(
+        client,
+        rp,
+        "d",
+        crate::api::types::SignCertificateLevel::Qualified,
+        anchors,
+    ));
+    send(session::start(client, rp, signer, options, &[]));
+    send(started.finish(client, anchors, |_| {}));
+    send(document::finish_cades(
+        cades_signing(),
+        &[],
+        &Extension::default(),
+        &mut |_| {},
+    ));
 }

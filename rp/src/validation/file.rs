@@ -334,6 +334,12 @@ mod tests {
         }
     }
 
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
     fn ctx() -> ValidationContext {
         ValidationContext::new(Vec::new(), std::time::SystemTime::now(), Default::default())
             .unwrap()
@@ -342,11 +348,7 @@ mod tests {
     #[tokio::test]
     async fn input_that_cannot_be_checked_is_a_clear_error() {
         let tmp = tempfile::tempdir().unwrap();
-        let write = |name: &str, bytes: &[u8]| {
-            let p = tmp.path().join(name);
-            std::fs::write(&p, bytes).unwrap();
-            p
-        };
+        let write = |name: &str, bytes: &[u8]| write(tmp.path(), name, bytes);
         let garbage = write("x.bin", b"hello");
         let sig = write("x.p7s", &[0x30, 0x03, 0x02, 0x01, 0x00]);
         let pdf = write("x.pdf", b"%PDF-1.7\n%%EOF\n");
@@ -379,11 +381,7 @@ mod tests {
     #[tokio::test]
     async fn unreadable_content_is_a_red_format_failure() {
         let tmp = tempfile::tempdir().unwrap();
-        let write = |name: &str, bytes: &[u8]| {
-            let p = tmp.path().join(name);
-            std::fs::write(&p, bytes).unwrap();
-            p
-        };
+        let write = |name: &str, bytes: &[u8]| write(tmp.path(), name, bytes);
         let doc = write("doc.txt", b"doc");
         let ctx = ctx();
         for (name, bytes, kind) in [
