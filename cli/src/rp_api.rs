@@ -13,23 +13,24 @@ use clap::{Args, Subcommand, ValueEnum};
 use tandem_rp::api::device_link::DeviceLinkType;
 use tandem_rp::api::types::{
     AuthCertificateLevel, AuthSignatureProtocol, AuthSignatureProtocolParameters, CertificateState,
-    DeviceLinkAuthenticationRequest, DeviceLinkSigningRequest, EndResult, HashAlgorithm,
-    Interaction, NotificationAuthenticationRequest, NotificationSigningRequest, SessionState,
-    SessionStatusResponse, SignCertificateLevel, SignSignatureProtocol,
-    SignSignatureProtocolParameters, SignatureAlgorithm, SignatureAlgorithmParametersInRequest,
-    SigningCertificateRequest, VerificationCodeType, encode_interactions,
+    DeviceLinkAuthenticationRequest, DeviceLinkSigningRequest, HashAlgorithm, Interaction,
+    NotificationAuthenticationRequest, NotificationSigningRequest, SessionStatusResponse,
+    SignCertificateLevel, SignSignatureProtocol, SignSignatureProtocolParameters,
+    SignatureAlgorithm, SignatureAlgorithmParametersInRequest, SigningCertificateRequest,
+    VerificationCodeType, encode_interactions,
 };
 use tandem_rp::api::vc::authentication_vc_b64;
 use tandem_rp::client::pinning::{certificate_file_pins, presented_certificate_pins};
 use tandem_rp::client::revocation::{RevocationOptions, check_chain_revocation};
 use tandem_rp::client::verify::{
     self, CertificateLevel, CertificatePurpose, VerificationError, VerificationReport,
-    end_result_name,
 };
 use tandem_rp::client::{
     AuthTarget, AuthenticationExpectation, ClientConfig, DeviceLinkSession, RpApiClient,
     SignatureExpectation, SpkiPin, TrustAnchors, UserRef, generate_rp_challenge, qr,
 };
+use tandem_rp::signing::session::notification_interaction;
+use tandem_rp::signing::{self, SigningError};
 
 use tandem_server::fs_mode::write_atomic;
 
@@ -585,58 +586,56 @@ async fn show_qr_until_complete(
     }
 }
 
-/// The interaction of a notification session: the three-code choice (`--vc-choice`) or the
-/// text with the PIN.
-fn notification_interaction(text: String, vc_choice: bool) -> Interaction {
-    if vc_choice {
-        Interaction::ConfirmationMessageAndVerificationCodeChoice {
-            display_text200: text,
-        }
-    } else {
-        Interaction::DisplayTextAndPin {
-            display_text60: text,
-        }
-    }
-}
-
 async fn wait_plain(
     client: &RpApiClient,
     session_id: &str,
     timeout_ms: u64,
     waiting_for: &str,
 ) -> anyhow::Result<SessionStatusResponse> {
-    eprintln!("{waiting_for} (session {session_id})…");
-    let started = Instant::now();
+    announce_wait(waiting_for, session_id);
     Ok(client
-        .wait_for_completion(session_id, Some(timeout_ms), |_| {
-            eprintln!("  still {waiting_for} ({} s)", started.elapsed().as_secs());
-        })
+        .wait_for_completion(session_id, Some(timeout_ms), wait_progress(waiting_for))
         .await?)
+}
+
+/// The line before a long poll.
+fn announce_wait(waiting_for: &str, session_id: &str) {
+    eprintln!("{waiting_for} (session {session_id})…");
+}
+
+/// The progress lines while a long poll finds the session running.
+fn wait_progress(waiting_for: &str) -> impl FnMut(u32) + '_ {
+    let started = Instant::now();
+    move |_| eprintln!("  still {waiting_for} ({} s)", started.elapsed().as_secs())
 }
 
 // ---------------------------------------------------------------------- results
 
 /// A COMPLETE session that did not end OK: print it and fail.
 fn check_end_result(status: &SessionStatusResponse, what: &str) -> anyhow::Result<()> {
-    if status.state != SessionState::Complete {
-        bail!("{what}: the session is still running");
-    }
-    let Some(result) = &status.result else {
-        return Ok(());
-    };
-    if result.end_result != EndResult::Ok {
-        let mut s = end_result_name(result.end_result);
-        if let Some(i) = result
-            .details
-            .as_ref()
-            .and_then(|d| d.interaction.as_deref())
-        {
-            s.push_str(&format!(" (interaction {i})"));
+    signing::check_end_result(status).map_err(|e| signing_failure(e, what))
+}
+
+/// A [`SigningError`] as the commands report it: a session that did not end OK printed as
+/// `result: …`, a failed verification with its steps, an RP API error as itself (the
+/// transport hint of [`run`] looks for it).
+fn signing_failure(e: SigningError, what: &str) -> anyhow::Error {
+    match e {
+        SigningError::Api(e) => e.into(),
+        SigningError::StillRunning => anyhow::anyhow!("{what}: the session is still running"),
+        SigningError::Ended(end) => {
+            let printed = (|| -> anyhow::Result<()> {
+                outln!("result: {end}");
+                Ok(())
+            })();
+            match printed {
+                Ok(()) => anyhow::anyhow!("{what} did not succeed: {end}"),
+                Err(closed) => closed,
+            }
         }
-        outln!("result: {s}");
-        bail!("{what} did not succeed: {s}");
+        SigningError::Verification(v) => print_failure(&v),
+        e => e.into(),
     }
-    Ok(())
 }
 
 fn print_report(report: &VerificationReport) -> anyhow::Result<()> {

@@ -1,29 +1,22 @@
 //! `tandem verify FILE`: checks a detached CAdES signature (`.p7s`, DER or PEM, with
-//! `--data`), the signatures of a PDF (PAdES) or an ASiC-E package (ZIP) against the given trust anchors, prints a short
-//! summary and writes the verification report as JSON, HTML and PDF.
+//! `--data`), the signatures of a PDF (PAdES) or an ASiC-E package (ZIP) against the given
+//! trust anchors ([`tandem_rp::validation::file`]), prints a short summary and writes the
+//! verification report as JSON, HTML and PDF.
 //!
 //! Exit status: 0 every signature green, 1 any red, 2 otherwise (yellow, or nothing could be
 //! checked), 3 usage errors (a file that cannot be read, `--data` missing for a `.p7s`, no
 //! `--trust`, an unknown `--lang`).
 
-use std::fs::File;
-use std::io::{BufReader, Read, Seek};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use openssl::x509::X509;
 use tandem_rp::client::revocation::RevocationOptions;
-use tandem_rp::documents::asic::PackageLimits;
-use tandem_rp::documents::origin::OriginStatement;
-use tandem_rp::documents::{DocumentHash, digest_reader};
 use tandem_rp::report::texts::{self, Label};
-use tandem_rp::report::{
-    Document, DocumentRole, FormatFamily, Lang, MessageData, Party, ProofOfOrigin, ReportHeader,
-    ReportVersion, UtcTime, VerificationReport,
-};
-use tandem_rp::validation::package::{ProofCheck, validate_package};
-use tandem_rp::validation::{self, Validation, ValidationContext};
+use tandem_rp::report::{Document, DocumentRole, Lang, ProofOfOrigin, VerificationReport};
+use tandem_rp::validation::file::{FileError, FileKind, NamedFile, validate_file};
+use tandem_rp::validation::{Validation, ValidationContext};
 
 /// Exit status for usage errors.
 pub const USAGE: u8 = 3;
@@ -130,31 +123,11 @@ fn anchors(paths: &[PathBuf]) -> anyhow::Result<Vec<X509>> {
     Ok(out)
 }
 
-/// What the input is, from its first bytes.
-enum Kind {
-    Package,
-    Pdf,
-    Signature,
-}
-
-fn kind(path: &Path) -> anyhow::Result<Kind> {
-    let mut head = [0u8; 5];
-    let mut f = File::open(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
-    let n = f
-        .read(&mut head)
-        .map_err(|e| usage(format!("{}: {e}", path.display())))?;
-    Ok(if head[..n].starts_with(b"PK\x03\x04") {
-        Kind::Package
-    } else if head[..n].starts_with(b"%PDF-") {
-        Kind::Pdf
-    } else {
-        Kind::Signature
-    })
-}
-
 async fn run(opts: &VerifyOptions) -> anyhow::Result<u8> {
     let lang = lang(&opts.lang)?;
-    let kind = kind(&opts.file)?;
+    if let Err(e) = FileKind::of_file(&opts.file) {
+        return Err(usage(e.to_string()));
+    }
     let anchors = anchors(&opts.trust)?;
     let revocation = RevocationOptions {
         ocsp_url: opts.ocsp_url.clone(),
@@ -165,149 +138,38 @@ async fn run(opts: &VerifyOptions) -> anyhow::Result<u8> {
     };
     let now = SystemTime::now();
     let ctx = ValidationContext::new(anchors, now, revocation).context("the system clock")?;
-    let file_name = opts
-        .file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-
-    let (documents, proof) = match kind {
-        Kind::Pdf => {
-            if opts.data.is_some() {
-                return Err(usage(
-                    "--data is for a detached signature; a PDF carries its signatures",
-                ));
-            }
-            (
-                pdf(&opts.file, &file_name, &ctx).await,
-                ProofCheck::absent(),
-            )
-        }
-        Kind::Signature => {
-            let data = opts.data.as_ref().ok_or_else(|| {
-                usage("a detached signature needs the signed document: --data FILE")
-            })?;
-            if !data.is_file() {
-                return Err(usage(format!(
-                    "--data {}: not a readable file",
-                    data.display()
-                )));
-            }
-            let signature = read_signature(&opts.file)?;
-            let mut digest = |h: DocumentHash| -> std::io::Result<Vec<u8>> {
-                digest_reader(h, BufReader::new(File::open(data)?))
-            };
-            let v = validation::validate_detached(&signature, &mut digest, &ctx).await;
-            let name = data
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or(file_name);
-            (
-                vec![doc(name, DocumentRole::MainDocument, v)],
-                ProofCheck::absent(),
-            )
-        }
-        Kind::Package => {
-            if opts.data.is_some() {
-                return Err(usage(
-                    "--data is for a detached signature, not for a package",
-                ));
-            }
-            let file = File::open(&opts.file)
-                .map_err(|e| usage(format!("{}: {e}", opts.file.display())))?;
-            package(BufReader::new(file), &file_name, &ctx).await
-        }
-    };
-
-    let report = VerificationReport {
-        version: ReportVersion,
-        header: header(proof.statement.as_ref(), ctx.checked_at()),
-        proof_of_origin: proof.proof_of_origin.clone(),
-        documents: documents.iter().map(|(d, _)| d.clone()).collect(),
-    };
+    let file = NamedFile::new(&opts.file);
+    let data = opts.data.as_deref().map(NamedFile::new);
+    let checked = validate_file(&file, data.as_ref(), &ctx)
+        .await
+        .map_err(|e| usage(cli_text(e, opts.data.as_ref())))?;
     // The reports first: a closed standard output (`| head`) must not lose them.
-    write_reports(&report, opts, lang)?;
-    print_summary(&report, &documents, &proof.details, lang)?;
-    Ok(report.exit_status().code() as u8)
+    write_reports(&checked.report, opts, lang)?;
+    print_summary(
+        &checked.report,
+        &checked.documents,
+        &checked.proof_details,
+        lang,
+    )?;
+    Ok(checked.exit_status().code() as u8)
 }
 
-fn read_signature(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let f = File::open(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
-    let mut buf = Vec::new();
-    f.take(validation::cms::MAX_SIGNATURE_BYTES as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| usage(format!("{}: {e}", path.display())))?;
-    Ok(buf)
-}
-
-fn doc(name: String, role: DocumentRole, v: Validation) -> (Document, Vec<Validation>) {
-    (
-        Document {
-            name,
-            role,
-            signatures: vec![v.result.clone()],
-        },
-        vec![v],
-    )
-}
-
-/// The report's header: the message data and the parties only from a statement that
-/// [`tandem_rp::validation::package::check_proof_of_origin`] handed out (a proof whose
-/// signature verified); an unverified proof's claims are not shown.
-fn header(statement: Option<&OriginStatement>, created_at: UtcTime) -> ReportHeader {
-    ReportHeader {
-        issuing_system: format!("Tandem {}", env!("CARGO_PKG_VERSION")),
-        created_at,
-        message: statement.map(|s| MessageData {
-            sender_reference: s.sender_reference.clone(),
-            recipient_reference: s.recipient_reference.clone(),
-            message_id: s.message_id.clone(),
-        }),
-        sender: statement.map(|s| Party {
-            name: s.sender.name.clone(),
-            identifier: s.sender.identifier.clone(),
-        }),
-        recipient: statement.map(|s| Party {
-            name: s.recipient.name.clone(),
-            identifier: s.recipient.identifier.clone(),
-        }),
-    }
-}
-
-type Checked = (Vec<(Document, Vec<Validation>)>, ProofCheck);
-
-/// A signed PDF: one main document with its signatures. A PDF that cannot be read
-/// (garbage, truncated, encrypted) is one red FORMAT_FAILURE; a PDF without signatures is a
-/// document without signatures (nothing checked: exit status 2).
-async fn pdf(path: &Path, name: &str, ctx: &ValidationContext) -> Vec<(Document, Vec<Validation>)> {
-    let validations = match validation::pdf::validate_pdf(path, ctx).await {
-        Ok(v) => v,
-        Err(e) => {
-            let mut v = validation::format_failure(format!("PDF: {e}"), ctx);
-            v.result.format.family = FormatFamily::Pades;
-            vec![v]
+/// A [`FileError`] in the words of the command's options.
+fn cli_text(e: FileError, data: Option<&PathBuf>) -> String {
+    match e {
+        FileError::DocumentMissing => {
+            "a detached signature needs the signed document: --data FILE".into()
         }
-    };
-    vec![(
-        Document {
-            name: name.to_owned(),
-            role: DocumentRole::MainDocument,
-            signatures: validations.iter().map(|v| v.result.clone()).collect(),
-        },
-        validations,
-    )]
-}
-
-async fn package<R: Read + Seek>(input: R, name: &str, ctx: &ValidationContext) -> Checked {
-    match validate_package(input, &PackageLimits::default(), ctx).await {
-        Ok(p) => (p.documents, p.proof),
-        Err(e) => {
-            let v = validation::format_failure(format!("package: {e}"), ctx);
-            (
-                vec![doc(name.to_owned(), DocumentRole::MainDocument, v)],
-                ProofCheck::absent(),
-            )
+        FileError::DocumentNotExpected { kind: "PDF" } => {
+            "--data is for a detached signature; a PDF carries its signatures".into()
         }
+        FileError::DocumentNotExpected { .. } => {
+            "--data is for a detached signature, not for a package".into()
+        }
+        FileError::Unreadable { path, reason } if Some(&path) == data => {
+            format!("--data {}: {reason}", path.display())
+        }
+        other => other.to_string(),
     }
 }
 

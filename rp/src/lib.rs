@@ -30,8 +30,11 @@
 //!   (`.p7s`) in two steps around a RAW_DIGEST_SIGNATURE session.
 //! - [`report`]: the verification report (green / yellow / red per signature, ETSI
 //!   indications, proof of origin, summary note) as a typed model, JSON and HTML.
-//! - [`validation`]: validation of detached CAdES signatures and packages (ETSI EN
-//!   319 102-1 in its essentials), filling the report.
+//! - [`signing`]: remote document signing as steps a caller drives: the signer, the
+//!   signing session (start → verification code → finish), CAdES and PAdES B-B/B-T/B-LT.
+//! - [`validation`]: validation of detached CAdES signatures, PDFs and packages (ETSI EN
+//!   319 102-1 in its essentials), filling the report; [`validation::file`] for a file as
+//!   a user hands it in.
 //! - [`oids`]: the object identifiers of the certificates, CRLs and OCSP messages involved.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -41,4 +44,5 @@ pub mod client;
 pub mod documents;
 pub mod oids;
 pub mod report;
+pub mod signing;
 pub mod validation;

@@ -22,7 +22,7 @@ use tandem_rp::documents::origin::{
 };
 use tandem_rp::documents::{DocumentHash, digest_reader};
 
-use super::sign_cades::{Session, sign_file, signer};
+use super::sign_cades::{session_options, sign_file, signer};
 use super::{
     AlgorithmArgs, AuthLevelArg, NotifyLoginArgs, RpApiOptions, SignLevelArg, UserArgs, client,
     notification_login, required_trust, rp,
@@ -195,20 +195,20 @@ async fn create(opts: &RpApiOptions, args: CreateArgs) -> anyhow::Result<()> {
         args.timeout_ms,
     )
     .await?;
+    let options = session_options(
+        &args.alg,
+        level,
+        "Sign the document".into(),
+        false,
+        args.timeout_ms,
+    )?;
     let mut signatures = Vec::new();
     for (path, _, _) in &files {
-        let session = Session {
-            alg: &args.alg,
-            level,
-            text: "Sign the document".into(),
-            vc_choice: false,
-            timeout_ms: args.timeout_ms,
-        };
         let (p7s, _) = sign_file(
             opts,
             &signer,
             path,
-            session,
+            &options,
             SystemTime::now(),
             args.tsa.as_deref(),
             args.lt,

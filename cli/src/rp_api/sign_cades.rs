@@ -18,33 +18,29 @@
 //!    [`tandem_rp::documents::ltv`]): the certificates, the OCSP responses (`--ocsp-url`
 //!    replaces the end entities' responder) and the CA certificates' CRLs (`--ca-crl-url`).
 //!    Written to `--out` only when everything succeeded.
+//!
+//! The steps are [`tandem_rp::signing`]'s; this module adds the options and the output.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use clap::Args;
 use openssl::x509::X509;
-use tandem_rp::api::types::{
-    CertificateChoiceRequest, CertificateState, FlowType, NotificationSigningRequest,
-    SignCertificateLevel, SignSignatureProtocol, SignSignatureProtocolParameters,
-    SigningCertificateRequest, encode_interactions,
-};
+use tandem_rp::api::types::SignCertificateLevel;
+use tandem_rp::client::TrustAnchors;
 use tandem_rp::client::revocation::RevocationOptions;
-use tandem_rp::client::verify::{self, CertificatePurpose, ExpectedIdentity};
-use tandem_rp::client::{RpApiClient, TrustAnchors};
-use tandem_rp::client::{SignatureExpectation, UserRef};
-use tandem_rp::documents::cades::{self, CadesInput, CadesScheme};
-use tandem_rp::documents::{DocumentHash, digest_reader};
-use tandem_rp::documents::{ltv, timestamp};
+use tandem_rp::signing::document::{self, Extension, Step, hash_and_scheme, scheme_name};
+use tandem_rp::signing::session::{self, SessionOptions};
+use tandem_rp::signing::signer::{self as signing_signer, Signer};
+use tandem_rp::signing::{RelyingParty, SigningError};
 use tandem_server::fs_mode::write_atomic;
 
+use super::{AlgorithmArgs, announce_wait};
 use super::{
-    AlgorithmArgs, RpApiOptions, SignLevelArg, UserArgs, check_end_result, client,
-    notification_interaction, print_failure, print_report, read, required_trust, revocation, rp,
-    to_stdout, wait_plain,
+    RpApiOptions, SignLevelArg, UserArgs, client, print_failure, print_report, read,
+    required_trust, revocation, rp, signing_failure, to_stdout, wait_progress,
 };
 
 /// Arguments of `rp-api sign-cades`.
@@ -122,129 +118,36 @@ fn issuer_candidates(opts: &RpApiOptions) -> Vec<PathBuf> {
     files.into_iter().filter(|f| f.is_file()).collect()
 }
 
-/// The issuing CA certificate (DER) of `signer`.
-fn issuer_der(opts: &RpApiOptions, given: Option<&Path>, signer: &X509) -> anyhow::Result<Vec<u8>> {
-    let issuer_name = signer.issuer_name().to_der()?;
+/// The signer of `document` with its verified certificate: the issuing CA certificate from
+/// `given` (`--issuer`), else from the trust options' intermediates.
+fn signer_with_issuer(
+    opts: &RpApiOptions,
+    given: Option<&Path>,
+    document: String,
+    certificate_der: Vec<u8>,
+) -> anyhow::Result<Signer> {
     let files = match given {
         Some(p) => vec![p.to_path_buf()],
         None => issuer_candidates(opts),
     };
+    let mut candidates = Vec::new();
     for f in &files {
-        for c in certificates(&read(f)?, f)? {
-            if c.subject_name().to_der()? == issuer_name {
-                return Ok(c.to_der()?);
-            }
-        }
+        candidates.extend(certificates(&read(f)?, f)?);
     }
-    match given {
-        Some(p) => bail!(
-            "{} is not the certificate of the CA that issued the signer's certificate",
-            p.display()
-        ),
-        None => bail!(
-            "no issuing CA certificate of the signer's certificate in --trust / \
-             --intermediate: give --issuer FILE"
-        ),
+    match Signer::new(document, certificate_der, &candidates) {
+        Ok(s) => Ok(s),
+        Err(SigningError::IssuerNotFound) => match given {
+            Some(p) => bail!(
+                "{} is not the certificate of the CA that issued the signer's certificate",
+                p.display()
+            ),
+            None => bail!(
+                "no issuing CA certificate of the signer's certificate in --trust / \
+                 --intermediate: give --issuer FILE"
+            ),
+        },
+        Err(e) => Err(signing_failure(e, "signing")),
     }
-}
-
-/// The signing certificate (DER) of `document`, from the certificate endpoint, verified.
-async fn certificate_of_document(
-    client: &RpApiClient,
-    (relying_party_uuid, relying_party_name): (String, String),
-    document: &str,
-    level: SignCertificateLevel,
-    anchors: &TrustAnchors,
-) -> anyhow::Result<Vec<u8>> {
-    eprintln!("asking for the signing certificate of document {document}");
-    let resp = client
-        .signing_certificate(
-            document,
-            &SigningCertificateRequest {
-                relying_party_uuid,
-                relying_party_name,
-                certificate_level: Some(level),
-            },
-        )
-        .await?;
-    let cert = match (resp.state, resp.cert) {
-        (CertificateState::Ok, Some(c)) => c,
-        (CertificateState::Ok, None) => bail!("state OK but no certificate"),
-        (CertificateState::DocumentUnusable, _) => {
-            bail!("the document cannot be used for signing now (DOCUMENT_UNUSABLE)")
-        }
-    };
-    let der = STANDARD
-        .decode(&cert.value)
-        .context("cert.value is not Base64")?;
-    if let Err(e) = verify::verify_certificate(
-        &cert,
-        CertificatePurpose::Signing,
-        level.into(),
-        None,
-        anchors,
-        SystemTime::now(),
-    ) {
-        return Err(print_failure(&e).context("the signer's certificate"));
-    }
-    Ok(der)
-}
-
-/// The document number and signing certificate (DER) the person `etsi` chooses in a
-/// notification certificate choice session, verified.
-async fn choose_certificate(
-    client: &RpApiClient,
-    (relying_party_uuid, relying_party_name): (String, String),
-    etsi: &str,
-    level: SignCertificateLevel,
-    anchors: &TrustAnchors,
-    timeout_ms: u64,
-) -> anyhow::Result<(String, Vec<u8>)> {
-    eprintln!("starting a notification certificate choice ({etsi})");
-    let req = CertificateChoiceRequest {
-        relying_party_uuid,
-        relying_party_name,
-        initial_callback_url: None,
-        certificate_level: Some(level),
-        nonce: None,
-        request_properties: None,
-        capabilities: None,
-    };
-    let resp = client.notification_certificate_choice(etsi, &req).await?;
-    let status = wait_plain(
-        client,
-        &resp.session_id,
-        timeout_ms,
-        "waiting for the user to choose the signing certificate",
-    )
-    .await?;
-    check_end_result(&status, "certificate choice")?;
-    let v = verify::verify_certificate_choice(
-        &status,
-        level,
-        &[FlowType::Notification],
-        Some(&ExpectedIdentity::Etsi(etsi.to_owned())),
-        anchors,
-        SystemTime::now(),
-    )
-    .map_err(|e| print_failure(&e))?;
-    print_report(&v.report)?;
-    let Some(document) = status.result.and_then(|r| r.document_number) else {
-        bail!("the certificate choice gave no documentNumber");
-    };
-    outln!("chosen: document {document}");
-    Ok((document, v.der))
-}
-
-/// The signer (step 1) and the issuing CA (step 2), as the document signature commands
-/// need them before the signing session.
-pub(super) struct Signer {
-    /// The document number to sign with.
-    pub document: String,
-    /// The signer's signing certificate (DER), verified.
-    pub certificate_der: Vec<u8>,
-    /// The issuing CA certificate (DER).
-    pub issuer_der: Vec<u8>,
 }
 
 /// Steps 1 and 2: the signer's certificate, checked before anyone is asked to sign, and its
@@ -256,41 +159,69 @@ pub(super) async fn signer(
     issuer: Option<&Path>,
     timeout_ms: u64,
 ) -> anyhow::Result<Signer> {
-    let rp = rp(opts)?;
+    let rp = relying_party(opts)?;
     let anchors = required_trust(opts)?;
     let client = client(opts)?;
-    let rp_ids = (rp.uuid, rp.name);
     let (document, certificate_der) = match (&user.document, &user.etsi) {
         (Some(document), _) => {
-            let der = certificate_of_document(&client, rp_ids, document, level, &anchors).await?;
+            eprintln!("asking for the signing certificate of document {document}");
+            let der =
+                signing_signer::certificate_of_document(&client, &rp, document, level, &anchors)
+                    .await
+                    .map_err(|e| match e {
+                        SigningError::Verification(v) => {
+                            print_failure(&v).context("the signer's certificate")
+                        }
+                        e => signing_failure(e, "signing certificate"),
+                    })?;
             (document.clone(), der)
         }
         (None, Some(etsi)) => {
-            choose_certificate(&client, rp_ids, etsi, level, &anchors, timeout_ms).await?
+            eprintln!("starting a notification certificate choice ({etsi})");
+            let choice = signing_signer::start_certificate_choice(&client, &rp, etsi, level)
+                .await
+                .map_err(|e| signing_failure(e, "certificate choice"))?;
+            let waiting = "waiting for the user to choose the signing certificate";
+            announce_wait(waiting, &choice.session_id);
+            let chosen = choice
+                .finish(&client, &anchors, timeout_ms, wait_progress(waiting))
+                .await
+                .map_err(|e| signing_failure(e, "certificate choice"))?;
+            print_report(&chosen.certificate.report)?;
+            outln!("chosen: document {}", chosen.document);
+            (chosen.document, chosen.certificate.der)
         }
         (None, None) => bail!("give --document or --etsi"),
     };
-    let cert = X509::from_der(&certificate_der).context("the signer's certificate")?;
-    let issuer_der = issuer_der(opts, issuer, &cert)?;
-    Ok(Signer {
-        document,
-        certificate_der,
-        issuer_der,
+    signer_with_issuer(opts, issuer, document, certificate_der)
+}
+
+/// The relying party of `--rp-uuid` and `--rp-name`.
+pub(super) fn relying_party(opts: &RpApiOptions) -> anyhow::Result<RelyingParty> {
+    let rp = rp(opts)?;
+    Ok(RelyingParty {
+        uuid: rp.uuid,
+        name: rp.name,
     })
 }
 
-/// What the signing session shows and how it runs.
-pub(super) struct Session<'a> {
-    /// The algorithm options (hash, PSS or PKCS#1 v1.5).
-    pub alg: &'a AlgorithmArgs,
-    /// The certificate level.
-    pub level: SignCertificateLevel,
-    /// The text shown in the app.
-    pub text: String,
-    /// Make the user pick the code among three.
-    pub vc_choice: bool,
-    /// Long-poll timeout (ms).
-    pub timeout_ms: u64,
+/// The session options of the algorithm options and the texts.
+pub(super) fn session_options(
+    alg: &AlgorithmArgs,
+    level: SignCertificateLevel,
+    text: String,
+    vc_choice: bool,
+    timeout_ms: u64,
+) -> anyhow::Result<SessionOptions> {
+    let (hash, scheme) = hash_and_scheme(alg.hash, alg.pkcs1)?;
+    Ok(SessionOptions {
+        level,
+        hash,
+        scheme,
+        text,
+        vc_choice,
+        timeout_ms,
+    })
 }
 
 /// Step 4: a notification RAW_DIGEST_SIGNATURE of `digest` by `signer`, verified like
@@ -298,82 +229,96 @@ pub(super) struct Session<'a> {
 pub(super) async fn sign_digest(
     opts: &RpApiOptions,
     signer: &Signer,
-    session: Session<'_>,
+    options: &SessionOptions,
     digest: &[u8],
 ) -> anyhow::Result<Vec<u8>> {
-    let rp = rp(opts)?;
+    let rp = relying_party(opts)?;
     let anchors = required_trust(opts)?;
     let client = client(opts)?;
-    let user = UserRef::Document(signer.document.clone());
-    let req = NotificationSigningRequest {
-        relying_party_uuid: rp.uuid,
-        relying_party_name: rp.name,
-        certificate_level: Some(session.level),
-        signature_protocol: SignSignatureProtocol::RawDigestSignature,
-        signature_protocol_parameters: SignSignatureProtocolParameters {
-            digest: STANDARD.encode(digest),
-            signature_algorithm: session.alg.algorithm()?,
-            signature_algorithm_parameters: session.alg.parameters(),
-        },
-        nonce: None,
-        interactions: encode_interactions(&[notification_interaction(
-            session.text,
-            session.vc_choice,
-        )]),
-        request_properties: None,
-        capabilities: None,
-    };
     eprintln!(
         "starting a notification signature (document {}) at {}",
         signer.document,
         client.base_url()
     );
-    let resp = client.notification_signature(&user, &req).await?;
-    outln!("verification code: {}", resp.vc.value);
-    let status = wait_plain(
-        &client,
-        &resp.session_id,
-        session.timeout_ms,
-        &format!(
-            "waiting for the user to check code {} and sign",
-            resp.vc.value
-        ),
-    )
-    .await?;
-    check_end_result(&status, "signing")?;
-    let expected = SignatureExpectation::notification(&req, &user)?;
-    let v = verify::verify_signature(&status, &expected, &anchors, SystemTime::now())
-        .map_err(|e| print_failure(&e))?;
+    let started = session::start(&client, &rp, signer, options, digest)
+        .await
+        .map_err(|e| signing_failure(e, "signing"))?;
+    outln!("verification code: {}", started.verification_code);
+    let waiting = format!(
+        "waiting for the user to check code {} and sign",
+        started.verification_code
+    );
+    announce_wait(&waiting, &started.session_id);
+    let v = started
+        .finish(&client, &anchors, wait_progress(&waiting))
+        .await
+        .map_err(|e| signing_failure(e, "signing"))?;
     print_report(&v.report)?;
     revocation(opts, &v.certificate_der, &anchors, to_stdout).await?;
-    if v.certificate_der != signer.certificate_der {
-        bail!("the signature was made with another certificate than the one asked for first");
-    }
     outln!("signed by: {}", v.identity);
     Ok(v.signature)
 }
 
-/// The document hash and RSA scheme of the algorithm options.
-pub(super) fn hash_and_scheme(alg: &AlgorithmArgs) -> anyhow::Result<(DocumentHash, CadesScheme)> {
-    let Some(hash) = DocumentHash::from_api(alg.hash) else {
-        bail!(
-            "CAdES signatures here use SHA-256, SHA-384 or SHA-512, not {}",
-            alg.hash.as_str()
-        );
-    };
-    let scheme = if alg.pkcs1 {
-        CadesScheme::Pkcs1v15
-    } else {
-        CadesScheme::RsassaPss
-    };
-    Ok((hash, scheme))
+/// Prints a step after the signature (time stamp, validation data).
+fn print_step(step: Step<'_>) -> anyhow::Result<()> {
+    match step {
+        Step::AskingTimeStamp(url) => eprintln!("asking {url} for a signature time stamp"),
+        Step::TimeStamped(token) => outln!("time stamp: {}", token.gen_time_utc()),
+        Step::CollectingValidationData => eprintln!("collecting the validation data (B-LT)"),
+        Step::ValidationData(data) => outln!(
+            "validation data: {} certificates, {} OCSP responses, {} CRLs",
+            data.certificates.len(),
+            data.ocsp_responses.len(),
+            data.crls.len()
+        ),
+    }
+    Ok(())
 }
 
-/// "RSASSA-PSS" or "PKCS#1 v1.5".
-pub(super) fn scheme_name(scheme: CadesScheme) -> &'static str {
-    match scheme {
-        CadesScheme::RsassaPss => "RSASSA-PSS",
-        CadesScheme::Pkcs1v15 => "PKCS#1 v1.5",
+/// What [`document::finish_cades`] and [`document::finish_pades`] need from the options,
+/// and the first failure to print a step (a closed standard output).
+pub(super) struct Finishing {
+    anchors: TrustAnchors,
+    revocation: RevocationOptions,
+    closed: Mutex<Option<anyhow::Error>>,
+}
+
+impl Finishing {
+    /// The trust anchors and the revocation options of `opts`.
+    pub(super) fn new(opts: &RpApiOptions) -> anyhow::Result<Self> {
+        Ok(Finishing {
+            anchors: required_trust(opts)?,
+            revocation: revocation_options(opts),
+            closed: Mutex::new(None),
+        })
+    }
+
+    /// The extension of `--tsa` and `--lt`.
+    pub(super) fn extension<'a>(&'a self, tsa: Option<&'a str>, lt: bool) -> Extension<'a> {
+        Extension {
+            tsa,
+            long_term: lt.then_some((&self.anchors, &self.revocation)),
+        }
+    }
+
+    /// Prints each step; keeps the first failure.
+    pub(super) fn printer(&self) -> impl FnMut(Step<'_>) + Send + '_ {
+        move |step| {
+            if let Ok(mut closed) = self.closed.lock()
+                && closed.is_none()
+                && let Err(e) = print_step(step)
+            {
+                *closed = Some(e);
+            }
+        }
+    }
+
+    /// The finish's result, or the failure to print.
+    pub(super) fn result<T>(self, r: Result<T, SigningError>) -> anyhow::Result<T> {
+        if let Ok(Some(e)) = self.closed.into_inner() {
+            return Err(e);
+        }
+        r.map_err(|e| signing_failure(e, "signing"))
     }
 }
 
@@ -385,40 +330,24 @@ pub(super) async fn sign_file(
     opts: &RpApiOptions,
     signer: &Signer,
     file: &Path,
-    session: Session<'_>,
+    options: &SessionOptions,
     signing_time: SystemTime,
     tsa: Option<&str>,
     lt: bool,
 ) -> anyhow::Result<(Vec<u8>, &'static str)> {
-    let (hash, scheme) = hash_and_scheme(session.alg)?;
-    let f = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let document_digest =
-        digest_reader(hash, f).with_context(|| format!("cannot read {}", file.display()))?;
-    let prepared = cades::prepare(&CadesInput {
-        document_digest: &document_digest,
-        signer_certificate_der: &signer.certificate_der,
-        issuer_certificate_der: &signer.issuer_der,
-        hash,
-        scheme,
-        signing_time,
-    })?;
-    let signature = sign_digest(opts, signer, session, prepared.digest_to_sign()).await?;
-    let p7s = prepared.finish(&signature)?;
-    match tsa {
-        None if lt => bail!("B-LT needs a time stamp: give --tsa"),
-        None => Ok((p7s, "B-B")),
-        Some(url) => {
-            eprintln!("asking {url} for a signature time stamp");
-            let (stamped, token) = timestamp::stamp_cades(url, hash, &p7s)
-                .await
-                .context("no time stamp, no signature written")?;
-            outln!("time stamp: {}", token.gen_time_utc());
-            if !lt {
-                return Ok((stamped, "B-T"));
-            }
-            Ok((long_term(opts, &stamped).await?, "B-LT"))
-        }
-    }
+    let cannot_read = || format!("cannot read {}", file.display());
+    let f = std::fs::File::open(file).with_context(cannot_read)?;
+    let signing = document::prepare_cades(signer, f, options.hash, options.scheme, signing_time)
+        .map_err(|e| match e {
+            SigningError::Read(io) => anyhow::Error::new(io).context(cannot_read()),
+            e => signing_failure(e, "signing"),
+        })?;
+    let signature = sign_digest(opts, signer, options, signing.digest_to_sign()).await?;
+    let finishing = Finishing::new(opts)?;
+    let ext = finishing.extension(tsa, lt);
+    let result = document::finish_cades(signing, &signature, &ext, &mut finishing.printer()).await;
+    let (p7s, level) = finishing.result(result)?;
+    Ok((p7s, level.as_str()))
 }
 
 /// The revocation options of `--ocsp-url`, `--crl-url` and `--ca-crl-url`.
@@ -431,26 +360,10 @@ pub(super) fn revocation_options(opts: &RpApiOptions) -> RevocationOptions {
     }
 }
 
-/// CAdES-B-T to B-LT: the signer's and the TSA's validation data embedded.
-async fn long_term(opts: &RpApiOptions, p7s: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let anchors = required_trust(opts)?;
-    eprintln!("collecting the validation data (B-LT)");
-    let data = ltv::validation_data(p7s, &anchors, &revocation_options(opts))
-        .await
-        .context("no validation data, no signature written")?;
-    outln!(
-        "validation data: {} certificates, {} OCSP responses, {} CRLs",
-        data.certificates.len(),
-        data.ocsp_responses.len(),
-        data.crls.len()
-    );
-    Ok(ltv::add_to_cades(p7s, &data)?)
-}
-
 /// Runs `rp-api sign-cades`.
 pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Result<()> {
-    let (_, scheme) = hash_and_scheme(&args.alg)?;
     let level: SignCertificateLevel = args.level.into();
+    let options = session_options(&args.alg, level, args.text, args.vc_choice, args.timeout_ms)?;
     let signer = signer(
         opts,
         &args.user,
@@ -465,18 +378,11 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
         .signing_time
         .map(|t| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t.unix_secs()))
         .unwrap_or_else(SystemTime::now);
-    let session = Session {
-        alg: &args.alg,
-        level,
-        text: args.text,
-        vc_choice: args.vc_choice,
-        timeout_ms: args.timeout_ms,
-    };
     let (p7s, level) = sign_file(
         opts,
         &signer,
         &args.file,
-        session,
+        &options,
         signing_time,
         args.tsa.as_deref(),
         args.lt,
@@ -485,7 +391,7 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignCadesArgs) -> anyhow::Res
     write_atomic(&args.out, &p7s)?;
     outln!(
         "CAdES-{level} signature ({}, {}) written to {}",
-        scheme_name(scheme),
+        scheme_name(options.scheme),
         args.alg.hash.as_str(),
         args.out.display()
     );

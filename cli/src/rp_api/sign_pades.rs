@@ -17,13 +17,12 @@ use std::time::SystemTime;
 use anyhow::{Context, bail};
 use clap::Args;
 use tandem_rp::api::types::SignCertificateLevel;
-use tandem_rp::documents::pades::{self, Appearance, DEFAULT_CONTENTS_SIZE, PadesInput};
-use tandem_rp::documents::{dss, ltv, timestamp};
+use tandem_rp::documents::pades::Appearance;
+use tandem_rp::signing::document::{self, PadesOptions, scheme_name};
 
-use super::sign_cades::{
-    Session, hash_and_scheme, revocation_options, scheme_name, sign_digest, signer,
-};
-use super::{AlgorithmArgs, RpApiOptions, SignLevelArg, UserArgs};
+use super::AlgorithmArgs;
+use super::sign_cades::{Finishing, session_options, sign_digest, signer};
+use super::{RpApiOptions, SignLevelArg, UserArgs, signing_failure};
 
 /// Arguments of `rp-api sign-pades`.
 #[derive(Args, Debug, Clone)]
@@ -100,7 +99,14 @@ fn parse_visible(s: &str) -> anyhow::Result<Appearance> {
 
 /// Runs `rp-api sign-pades`.
 pub(super) async fn run(opts: &RpApiOptions, args: SignPadesArgs) -> anyhow::Result<()> {
-    let (hash, scheme) = hash_and_scheme(&args.alg)?;
+    let level: SignCertificateLevel = args.level.into();
+    let options = session_options(
+        &args.alg,
+        level,
+        args.text.clone(),
+        args.vc_choice,
+        args.timeout_ms,
+    )?;
     let appearance = match &args.visible {
         Some(v) => parse_visible(v)?,
         None => Appearance::Invisible,
@@ -108,7 +114,6 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignPadesArgs) -> anyhow::Res
     if args.out == args.file {
         bail!("--out must not be the input file: the original stays untouched");
     }
-    let level: SignCertificateLevel = args.level.into();
     let signer = signer(
         opts,
         &args.user,
@@ -119,72 +124,27 @@ pub(super) async fn run(opts: &RpApiOptions, args: SignPadesArgs) -> anyhow::Res
     .await?;
 
     // The update and the byte ranges' digest, before anyone is asked to sign.
-    let prepared = pades::prepare(
+    let prepared = document::prepare_pades(
+        &signer,
         &args.file,
         &args.out,
-        &PadesInput {
-            signer_certificate_der: &signer.certificate_der,
-            issuer_certificate_der: &signer.issuer_der,
-            hash,
-            scheme,
+        &PadesOptions {
+            hash: options.hash,
+            scheme: options.scheme,
             signing_time: SystemTime::now(),
             appearance,
-            contents_size: DEFAULT_CONTENTS_SIZE,
         },
     )
-    .with_context(|| format!("cannot sign {}", args.file.display()))?;
-
-    let session = Session {
-        alg: &args.alg,
-        level,
-        text: args.text,
-        vc_choice: args.vc_choice,
-        timeout_ms: args.timeout_ms,
-    };
-    let signature = sign_digest(opts, &signer, session, prepared.digest_to_sign()).await?;
-    let mut cms = prepared.signed_cms(&signature)?;
-    let pades_level = match &args.tsa {
-        None => "B-B",
-        Some(url) => {
-            eprintln!("asking {url} for a signature time stamp");
-            let (stamped, token) = timestamp::stamp_cades(url, hash, &cms)
-                .await
-                .context("no time stamp, no signed PDF written")?;
-            cms = stamped;
-            outln!("time stamp: {}", token.gen_time_utc());
-            "B-T"
-        }
-    };
-    let data = if args.lt {
-        let anchors = super::required_trust(opts)?;
-        eprintln!("collecting the validation data (B-LT)");
-        let data = ltv::validation_data(&cms, &anchors, &revocation_options(opts))
-            .await
-            .context("no validation data, no signed PDF written")?;
-        outln!(
-            "validation data: {} certificates, {} OCSP responses, {} CRLs",
-            data.certificates.len(),
-            data.ocsp_responses.len(),
-            data.crls.len()
-        );
-        Some(data)
-    } else {
-        None
-    };
-    let out = prepared.finish(&cms)?;
-    let pades_level = match data {
-        None => pades_level,
-        Some(data) => {
-            if let Err(e) = dss::add_dss(&out, &out, &data) {
-                let _ = std::fs::remove_file(&out);
-                return Err(anyhow::Error::new(e).context("no /DSS, no signed PDF written"));
-            }
-            "B-LT"
-        }
-    };
+    .map_err(|e| signing_failure(e, "signing"))?;
+    let signature = sign_digest(opts, &signer, &options, prepared.digest_to_sign()).await?;
+    let finishing = Finishing::new(opts)?;
+    let ext = finishing.extension(args.tsa.as_deref(), args.lt);
+    let result = document::finish_pades(prepared, &signature, &ext, &mut finishing.printer()).await;
+    let (out, pades_level) = finishing.result(result)?;
     outln!(
-        "PAdES-{pades_level} signature ({}, {}) written to {}",
-        scheme_name(scheme),
+        "PAdES-{} signature ({}, {}) written to {}",
+        pades_level.as_str(),
+        scheme_name(options.scheme),
         args.alg.hash.as_str(),
         out.display()
     );

@@ -18,9 +18,12 @@
 //!
 //! [`examine`] does every step but revocation without the network; [`conclude`] adds the
 //! revocation finding; [`validate_detached`] does both. The check time is passed in.
+//! [`file::validate_file`] takes a file as a user hands it in (signature and document, PDF
+//! or package), detects its kind and builds the whole report.
 
 pub mod chain;
 pub mod cms;
+pub mod file;
 pub mod package;
 pub mod pdf;
 pub mod revocation;
