@@ -9,6 +9,7 @@
 //!  tandem rp-api …    ─▶ rp_api     ─▶ tandem_rp::client ──REST (RP API v3)──▶
 //!  tandem demo        ─▶ demo       (a server, a device and a relying party in one run)
 //!  tandem load        ─▶ load, load::soak (load generator)
+//!  tandem web         ─▶ web ─▶ tandem_web (Demo Bank; HTTPS; RP API v3 client)
 //! ```
 //!
 //! Secrets (HSM PIN, device PINs) never come from arguments:
@@ -43,6 +44,7 @@ pub mod load;
 pub mod package;
 pub mod rp_api;
 pub mod verify;
+pub mod web;
 
 pub use device_answer::RefuseReasonArg;
 
@@ -362,7 +364,7 @@ pub fn server(cmd: ServerCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut term) = signal(SignalKind::terminate()) else {
         let _ = tokio::signal::ctrl_c().await;

@@ -76,6 +76,9 @@ enum Command {
     /// writes the verification report (JSON, HTML, PDF). Exit status: 0 all valid, 1 any
     /// invalid, 2 otherwise indeterminate, 3 usage errors.
     Verify(tandem_cli::verify::VerifyOptions),
+    /// Runs the web front end (Demo Bank) as its own process: HTTPS, a relying party of the
+    /// REST RP API (docs/WEB.md).
+    Web(tandem_cli::web::WebOptions),
 }
 
 fn main() -> std::process::ExitCode {
@@ -92,7 +95,7 @@ fn main() -> std::process::ExitCode {
         }
         Err(e) => e.exit(),
     };
-    let default_level = if matches!(args.command, Command::Server(_)) {
+    let default_level = if matches!(args.command, Command::Server(_) | Command::Web(_)) {
         "info"
     } else {
         "warn"
@@ -121,6 +124,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(tandem_cli::verify::main(opts));
         }
         Command::Package(c) => tandem_cli::package::run(c),
+        Command::Web(opts) => tandem_cli::web::run(&opts),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -250,7 +250,9 @@ impl Drop for Browser {
 
 /// Decodes the QR codes in a PNG image (e.g. a screenshot), as a phone's camera would.
 pub fn decode_qr(png_bytes: &[u8]) -> Result<Vec<String>> {
-    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    // Palette and 1/2/4-bit images (the web front end draws its QR codes in 1 bit) as 8 bit.
+    decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder.read_info().context("screenshot is not a PNG")?;
     let size = reader
         .output_buffer_size()

@@ -1,0 +1,380 @@
+//! The login handlers: they convert between HTTP and the login's state (decisions in
+//! [`super::login_state`], following in [`super::follow`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Extension, Form, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Json, Redirect, Response};
+use rand_core::{OsRng, RngCore as _};
+use serde::Deserialize;
+use tandem_rp::api::device_link::DeviceLinkType;
+use tandem_rp::api::types::{
+    AuthCertificateLevel, AuthSignatureProtocol, AuthSignatureProtocolParameters,
+    DeviceLinkAuthenticationRequest, HashAlgorithm, Interaction, NotificationAuthenticationRequest,
+    SignatureAlgorithm, SignatureAlgorithmParametersInRequest, VerificationCodeType,
+    encode_interactions,
+};
+use tandem_rp::api::vc::authentication_vc_b64;
+use tandem_rp::client::{
+    AuthTarget, AuthenticationExpectation, DeviceLinkSession, UserRef, generate_rp_challenge, qr,
+};
+
+use super::follow::{self, AttemptKind, LoginAttempt, Verifier};
+use super::login_state::{self, Failure, LoginState};
+use super::views::{self, LoginView};
+use crate::i18n::Lang;
+use crate::pages;
+use crate::security::origin::expected_origin;
+use crate::state::{AppState, Current, SessionChange};
+
+/// How long a status request waits for the login to end before answering "waiting".
+pub const STATUS_WAIT: Duration = Duration::from_secs(25);
+/// Pixels per QR module.
+const QR_MODULE_PX: u32 = 8;
+/// The phone's text (at most 60 characters).
+fn login_text(app: &AppState) -> String {
+    let t = format!("Log in to {}", app.cfg.bank.relying_party_name);
+    t.chars().take(60).collect()
+}
+
+fn verifier(app: &AppState) -> Verifier {
+    Verifier {
+        anchors: app.anchors.clone(),
+        revocation: app.cfg.revocation.clone(),
+    }
+}
+
+fn protocol_parameters() -> AuthSignatureProtocolParameters {
+    AuthSignatureProtocolParameters {
+        rp_challenge: generate_rp_challenge(&mut OsRng),
+        signature_algorithm: SignatureAlgorithm::RsassaPss,
+        signature_algorithm_parameters: Some(SignatureAlgorithmParametersInRequest {
+            hash_algorithm: HashAlgorithm::Sha512,
+        }),
+    }
+}
+
+/// Starts an anonymous device-link login; its Web2App link returns to `callback_origin`.
+async fn start_device_link(
+    app: &AppState,
+    lang: Lang,
+    callback_origin: Option<String>,
+) -> LoginAttempt {
+    let callback = callback_origin
+        .filter(|o| o.starts_with("https://"))
+        .map(|o| {
+            let mut v = [0u8; 16];
+            OsRng.fill_bytes(&mut v);
+            format!("{o}/bank/login/callback?value={}", hex::encode(v))
+        });
+    let req = DeviceLinkAuthenticationRequest {
+        relying_party_uuid: app.cfg.bank.relying_party_uuid.clone(),
+        relying_party_name: app.cfg.bank.relying_party_name.clone(),
+        initial_callback_url: callback,
+        certificate_level: Some(AuthCertificateLevel::Qualified),
+        signature_protocol: AuthSignatureProtocol::AcspV2,
+        signature_protocol_parameters: protocol_parameters(),
+        interactions: encode_interactions(&[Interaction::DisplayTextAndPin {
+            display_text60: login_text(app),
+        }]),
+        request_properties: None,
+        capabilities: None,
+        nonce: None,
+    };
+    let refused = |f| LoginAttempt::failed(AttemptKind::DeviceLinkRefused, f);
+    let target = AuthTarget::Anonymous;
+    let resp = match app.rp.device_link_authentication(&target, &req).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "device-link login not started");
+            return refused(login_state::start_failure(&e));
+        }
+    };
+    let scheme = &app.cfg.rp_api.scheme_name;
+    let built = DeviceLinkSession::for_authentication(&resp, Instant::now(), scheme, &req)
+        .and_then(|s| s.with_lang(lang.iso639_2()))
+        .and_then(|s| {
+            let web2app = req
+                .initial_callback_url
+                .is_some()
+                .then(|| s.same_device_link(DeviceLinkType::Web2App))
+                .transpose()?;
+            Ok((s, web2app))
+        });
+    let expected = AuthenticationExpectation::device_link(&req, scheme, &target);
+    let (session, web2app, expected) = match (built, expected) {
+        (Ok((s, w)), Ok(e)) => (s, w, e),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "device-link answer unusable");
+            return refused(Failure::ServerError);
+        }
+    };
+    follow::follow(
+        AttemptKind::DeviceLink {
+            session: Arc::new(session),
+            web2app,
+        },
+        app.rp.clone(),
+        resp.session_id,
+        expected,
+        verifier(app),
+    )
+}
+
+/// `GET /bank/`.
+pub async fn index(
+    State(app): State<AppState>,
+    Extension(cur): Extension<Current>,
+    headers: HeaderMap,
+) -> Response {
+    let now = Instant::now();
+    let (logged_in, running) = app
+        .sessions
+        .with(&cur.id, now, |s| {
+            let running = s.data.bank.attempt.as_ref().is_some_and(|a| {
+                matches!(a.kind, AttemptKind::DeviceLink { .. }) && !a.current().is_final()
+            });
+            (s.data.bank.person.is_some(), running)
+        })
+        .unwrap_or((false, false));
+    if logged_in {
+        return Redirect::to("/bank/account").into_response();
+    }
+    if !running {
+        let origin = expected_origin(app.cfg.public_url.as_deref(), app.secure(), &headers);
+        let attempt = start_device_link(&app, cur.lang, origin).await;
+        app.sessions.with(&cur.id, Instant::now(), |s| {
+            s.data.bank.attempt = Some(attempt)
+        });
+    }
+    render_login(&app, &cur, "EE", "", false, StatusCode::OK)
+}
+
+fn render_login(
+    app: &AppState,
+    cur: &Current,
+    country: &str,
+    national_id: &str,
+    form_invalid: bool,
+    code: StatusCode,
+) -> Response {
+    let Some((csrf, qr, web2app, qr_failure)) = app.sessions.with(&cur.id, Instant::now(), |s| {
+        let (qr, web2app, failure) = match &s.data.bank.attempt {
+            Some(a) => match (&a.kind, a.current()) {
+                (AttemptKind::DeviceLink { web2app, .. }, LoginState::Failed(f)) => {
+                    (false, web2app.clone(), Some(f))
+                }
+                (AttemptKind::DeviceLink { web2app, .. }, _) => (true, web2app.clone(), None),
+                (AttemptKind::DeviceLinkRefused, LoginState::Failed(f)) => (false, None, Some(f)),
+                _ => (false, None, None),
+            },
+            None => (false, None, None),
+        };
+        (s.csrf.expose_secret(), qr, web2app, failure)
+    }) else {
+        return Redirect::to("/bank/").into_response();
+    };
+    let view = LoginView {
+        qr,
+        web2app: web2app.as_deref(),
+        qr_failure,
+        country,
+        national_id,
+        form_invalid,
+    };
+    (
+        code,
+        Html(views::login(cur.lang, &csrf, &view).into_string()),
+    )
+        .into_response()
+}
+
+/// `GET /bank/login/qr.png?n=…`: the QR code of the link at this second (`n` only defeats
+/// caches). The authCode is computed here; the sessionSecret stays in this process.
+pub async fn qr_png(State(app): State<AppState>, Extension(cur): Extension<Current>) -> Response {
+    let now = Instant::now();
+    let link = app
+        .sessions
+        .with(&cur.id, now, |s| match &s.data.bank.attempt {
+            Some(LoginAttempt {
+                kind: AttemptKind::DeviceLink { session, .. },
+                ..
+            }) => Some(session.qr_link(now)),
+            _ => None,
+        })
+        .flatten();
+    let Some(link) = link else {
+        return pages::not_found(cur.lang);
+    };
+    match qr::png(&link, QR_MODULE_PX) {
+        Ok(png) => (
+            [(header::CONTENT_TYPE, HeaderValue::from_static("image/png"))],
+            png,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "QR code not drawn");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// The notification form.
+#[derive(Debug, Deserialize)]
+pub struct NotifyForm {
+    #[serde(default)]
+    country: String,
+    #[serde(default)]
+    national_id: String,
+}
+
+/// `POST /bank/login/notify` (CSRF checked by the middleware).
+pub async fn notify(
+    State(app): State<AppState>,
+    Extension(cur): Extension<Current>,
+    Form(f): Form<NotifyForm>,
+) -> Response {
+    let Some(id) = login_state::semantics_identifier(&f.country, &f.national_id) else {
+        return render_login(
+            &app,
+            &cur,
+            &f.country,
+            &f.national_id,
+            true,
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    let user = UserRef::Etsi(id);
+    let req = NotificationAuthenticationRequest {
+        relying_party_uuid: app.cfg.bank.relying_party_uuid.clone(),
+        relying_party_name: app.cfg.bank.relying_party_name.clone(),
+        certificate_level: Some(AuthCertificateLevel::Qualified),
+        signature_protocol: AuthSignatureProtocol::AcspV2,
+        signature_protocol_parameters: protocol_parameters(),
+        interactions: encode_interactions(&[Interaction::DisplayTextAndPin {
+            display_text60: login_text(&app),
+        }]),
+        request_properties: None,
+        capabilities: None,
+        vc_type: VerificationCodeType::Numeric4,
+        nonce: None,
+    };
+    let vc =
+        authentication_vc_b64(&req.signature_protocol_parameters.rp_challenge).unwrap_or_default();
+    let kind = AttemptKind::Notification { vc: vc.clone() };
+    let attempt = match app.rp.notification_authentication(&user, &req).await {
+        Err(e) => {
+            tracing::info!(error = %e, "notification login not started");
+            LoginAttempt::failed(kind, login_state::start_failure(&e))
+        }
+        Ok(resp) => {
+            match AuthenticationExpectation::notification(&req, &app.cfg.rp_api.scheme_name, &user)
+            {
+                Ok(expected) => follow::follow(
+                    kind,
+                    app.rp.clone(),
+                    resp.session_id,
+                    expected,
+                    verifier(&app),
+                ),
+                Err(_) => LoginAttempt::failed(kind, Failure::ServerError),
+            }
+        }
+    };
+    let failed = attempt.current().is_final();
+    app.sessions.with(&cur.id, Instant::now(), |s| {
+        s.data.bank.attempt = Some(attempt)
+    });
+    let next = if failed {
+        login_state::DONE_PATH
+    } else {
+        "/bank/login/wait"
+    };
+    Redirect::to(next).into_response()
+}
+
+/// `GET /bank/login/wait`: the verification code of a running notification login.
+pub async fn wait(State(app): State<AppState>, Extension(cur): Extension<Current>) -> Response {
+    let vc = app
+        .sessions
+        .with(&cur.id, Instant::now(), |s| match &s.data.bank.attempt {
+            Some(LoginAttempt {
+                kind: AttemptKind::Notification { vc },
+                ..
+            }) => Some(vc.clone()),
+            _ => None,
+        })
+        .flatten();
+    match vc {
+        Some(vc) => Html(views::wait(cur.lang, &vc).into_string()).into_response(),
+        None => Redirect::to("/bank/").into_response(),
+    }
+}
+
+/// `GET /bank/login/status`: answers when the login ends, or after [`STATUS_WAIT`].
+pub async fn status(State(app): State<AppState>, Extension(cur): Extension<Current>) -> Response {
+    let rx = app
+        .sessions
+        .with(&cur.id, Instant::now(), |s| {
+            s.data.bank.attempt.as_ref().map(|a| a.state.clone())
+        })
+        .flatten();
+    let Some(mut rx) = rx else {
+        return Json(login_state::status_answer(None, cur.lang)).into_response();
+    };
+    // Ends early when the login ends (or its task is gone: the sender dropped).
+    let _ = tokio::time::timeout(STATUS_WAIT, rx.wait_for(LoginState::is_final)).await;
+    let state = rx.borrow().clone();
+    Json(login_state::status_answer(Some(&state), cur.lang)).into_response()
+}
+
+/// `GET /bank/login/done`: a successful login rotates the session id and goes to the
+/// account; a failed one shows its message; a running one goes back.
+pub async fn done(State(app): State<AppState>, Extension(cur): Extension<Current>) -> Response {
+    let now = Instant::now();
+    let state = app
+        .sessions
+        .with(&cur.id, now, |s| {
+            let st = s.data.bank.attempt.as_ref().map(LoginAttempt::current);
+            if let Some(LoginState::LoggedIn(p)) = &st {
+                s.data.bank.person = Some(p.clone());
+                s.data.bank.attempt = None;
+            }
+            st
+        })
+        .flatten();
+    match state {
+        Some(LoginState::LoggedIn(p)) => {
+            let Some(new_id) = app.sessions.rotate(&cur.id, now) else {
+                return Redirect::to("/bank/").into_response();
+            };
+            tracing::info!(person = %p.semantics_identifier, "logged in");
+            let mut r = Redirect::to("/bank/account").into_response();
+            r.extensions_mut().insert(SessionChange::Rotated(new_id));
+            r
+        }
+        Some(LoginState::Failed(f)) => {
+            Html(views::failed(cur.lang, f).into_string()).into_response()
+        }
+        Some(LoginState::Waiting) => {
+            let running_notification = app
+                .sessions
+                .with(&cur.id, now, |s| {
+                    matches!(
+                        s.data.bank.attempt.as_ref().map(|a| &a.kind),
+                        Some(AttemptKind::Notification { .. })
+                    )
+                })
+                .unwrap_or(false);
+            Redirect::to(if running_notification {
+                "/bank/login/wait"
+            } else {
+                "/bank/"
+            })
+            .into_response()
+        }
+        None => Redirect::to("/bank/").into_response(),
+    }
+}

@@ -1,0 +1,36 @@
+// Demo Bank login: renews the QR code every second and follows the login by long-polling
+// /bank/login/status (cookie-bound; the answer comes as soon as the login ends, or after
+// about 25 s with "waiting"). No inline script: the page names what to do in data-*.
+(function () {
+  "use strict";
+  var root = document.getElementById("login");
+  if (!root) { return; }
+  var img = document.getElementById("qr");
+  var status = document.getElementById("status");
+  if (img) {
+    var n = 0;
+    setInterval(function () {
+      n += 1;
+      img.src = "/bank/login/qr.png?n=" + n;
+    }, 1000);
+  }
+  var failures = 0;
+  function poll() {
+    fetch("/bank/login/status", { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (!r.ok) { throw new Error("HTTP " + r.status); }
+        return r.json();
+      })
+      .then(function (s) {
+        failures = 0;
+        if (s.message && status) { status.textContent = s.message; }
+        if (s.next) { window.location.assign(s.next); return; }
+        poll();
+      })
+      .catch(function () {
+        failures += 1;
+        setTimeout(poll, Math.min(30000, 1000 * failures));
+      });
+  }
+  poll();
+})();
