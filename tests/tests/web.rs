@@ -7,73 +7,12 @@
 
 #![allow(clippy::unwrap_used)] // tests
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Client, StatusCode};
+use tandem_tests::web::{COOKIE, CSP, Phone, WebOptions, start_web};
 use tandem_tests::*;
-
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-const COOKIE: &str = "__Host-tandem";
-
-/// A running `tandem web`, killed on drop.
-struct Web {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Web {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_web(server: &TestServer, dir: &Path, upload_limit: u64) -> Web {
-    let config = dir.join("web.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\ntandem_data_dir = \"{}\"\ndefault_lang = \"en\"\n\
-             upload_limit_bytes = {upload_limit}\n\n[rp_api]\nbase_url = \"{}/v3\"\n\n\
-             [revocation]\nocsp_url = \"{}/ocsp\"\nca_crl_url = \"{}/crl/root.crl\"\n\n\
-             [bank]\nrelying_party_uuid = \"{RP_UUID}\"\nrelying_party_name = \"{RP_NAME}\"\n",
-            server.data_dir.display(),
-            server.rest_url,
-            server.http_url,
-            server.http_url,
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("web.log")).unwrap();
-    let mut child = Command::new(tandem_bin())
-        .args(["web", "--config"])
-        .arg(&config)
-        .env("TANDEM_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("web: listening on ")
-        .unwrap_or_else(|| {
-            panic!(
-                "no address from tandem web: {line:?}\n{}",
-                std::fs::read_to_string(dir.join("web.log")).unwrap_or_default()
-            )
-        })
-        .to_owned();
-    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
-    Web { child, url }
-}
 
 /// A browser: HTTPS trusting the server's certificate, no redirects, one cookie by hand.
 struct Browser {
@@ -83,7 +22,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn new(server: &TestServer, web: &Web) -> Self {
+    fn new(server: &TestServer, web: &tandem_tests::web::Web) -> Self {
         let http = Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&server.ca).unwrap())
             .redirect(reqwest::redirect::Policy::none())
@@ -175,46 +114,6 @@ fn query_param<'a>(link: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} in {link}"))
 }
 
-struct Phone<'a> {
-    server: &'a TestServer,
-    dir: PathBuf,
-}
-
-impl Phone<'_> {
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> String {
-        let ca = self.server.data_dir.join("tls/server.crt");
-        let mut all = vec![
-            "device",
-            "--dir",
-            self.dir.to_str().unwrap(),
-            "--ca",
-            ca.to_str().unwrap(),
-            "--server",
-            &self.server.url,
-        ];
-        all.extend_from_slice(args);
-        tandem_env(&all, env).unwrap()
-    }
-
-    /// The pending authentication line, waiting up to 10 s.
-    fn pending_auth(&self) -> String {
-        for _ in 0..100 {
-            let out = self.run(&["pending"], &[]);
-            if let Some(l) = out.lines().find(|l| l.contains("  Auth  ")) {
-                return l.to_owned();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("no pending authentication within 10 s");
-    }
-
-    fn has_pending(&self) -> bool {
-        !self
-            .run(&["pending"], &[])
-            .contains("no pending transaction")
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_bank_login_over_https() {
     let server = TestServer::start(ServerOptions {
@@ -223,26 +122,10 @@ async fn demo_bank_login_over_https() {
     })
     .unwrap();
     let tmp = server.tmp.path();
-    let phone = Phone {
-        server: &server,
-        dir: tmp.join("phone"),
-    };
-    let out = phone.run(&["register-start"], &[]);
-    server
-        .approve(field(&out, "registration code:"), &MARY)
-        .unwrap();
-    let out = phone.run(
-        &[
-            "register-finish",
-            "--key-bits",
-            "2048",
-            "--insecure-fast-kdf",
-        ],
-        &[("TANDEM_PIN1", "1234"), ("TANDEM_PIN2", "12345")],
-    );
-    let doc = field(&out, "registered: document number").to_owned();
+    let phone = Phone::new(&server, tmp.join("phone"));
+    let doc = phone.register(&MARY, "1234", "12345");
     let limit = 1024 * 1024;
-    let web = start_web(&server, tmp, limit);
+    let web = start_web(&server, tmp, &WebOptions::with_upload_limit(limit));
 
     // 1. The login page: security headers, the session cookie's attributes, no inline
     //    script or style, a QR image, a Web2App link and the notification form.
