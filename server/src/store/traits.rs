@@ -349,8 +349,8 @@ pub trait Transactions {
         reply: Option<&Reply>,
     ) -> Result<bool>;
 
-    /// Transactions addressed to any of `account_ids`, newest first (by creation time, then
-    /// id), at most `limit`; each once, however many of the accounts it was addressed to.
+    /// Transactions addressed to any of `account_ids`, newest first (by creation time in
+    /// seconds, then the order they were stored), at most `limit`; each once, however many of the accounts it was addressed to.
     fn recent_transactions_of(
         &self,
         account_ids: &[String],

@@ -128,6 +128,17 @@ fn a_holders_transactions_come_newest_first_once_each_with_their_api() {
     assert_eq!(two.len(), 2);
     assert_eq!(two[1].id, "both");
     assert!(store.recent_transactions_of(&[], 50).unwrap().is_empty());
+    // Within one second, the one stored last comes first (ids are random).
+    for id in ["b-first", "a-second"] {
+        store
+            .create_transaction(&at(id, NOW + 20), &[(a1.clone(), vec![6])])
+            .unwrap();
+    }
+    let two = store.recent_transactions_of(&ids, 2).unwrap();
+    assert_eq!(
+        [two[0].id.as_str(), two[1].id.as_str()],
+        ["a-second", "b-first"]
+    );
 }
 
 #[test]

@@ -96,7 +96,7 @@ impl Transactions for SqliteStore {
              FROM transactions t LEFT JOIN rp_sessions s ON s.transaction_id = t.id
              WHERE t.id IN (SELECT transaction_id FROM transaction_targets
                             INDEXED BY transaction_targets_account WHERE account_id IN ({marks}))
-             ORDER BY t.created_at DESC, t.id LIMIT {}",
+             ORDER BY t.created_at DESC, t.rowid DESC LIMIT {}",
             i64::try_from(limit).unwrap_or(i64::MAX)
         );
         let conn = self.conn();
