@@ -388,6 +388,15 @@ pub enum DeviceIpSharing {
     Forbid,
 }
 
+/// Whether a relying party may use the self-service portal endpoints.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortalPermission {
+    /// `POST /tandem/v1/portal/*` are served.
+    Allow,
+    /// They get 403 (the default of every relying party).
+    Forbid,
+}
+
 /// Which key pair.
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum KeyArg {
@@ -504,9 +513,23 @@ pub enum OperatorCommand {
         /// gets 403. `rp-device-ip` changes it later.
         #[arg(long)]
         device_ip_sharing: bool,
+        /// Allows it to use the self-service portal endpoints (`POST /tandem/v1/portal/*`:
+        /// an authenticated holder's accounts, their deletion); without this flag they get
+        /// 403. `rp-portal` changes it later.
+        #[arg(long)]
+        portal: bool,
     },
     /// Lists the registered relying parties.
     Rps,
+    /// Allows or forbids a relying party the self-service portal endpoints
+    /// (`POST /tandem/v1/portal/*`, forbidden unless allowed here).
+    RpPortal {
+        /// UUID.
+        uuid: String,
+        /// `allow` or `forbid`.
+        #[arg(value_enum)]
+        permission: PortalPermission,
+    },
     /// Allows or forbids a relying party to request the mobile device's IP address
     /// (`requestProperties.shareMdClientIpAddress`, forbidden unless allowed here).
     RpDeviceIp {
@@ -848,6 +871,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
             uuid,
             allow_ip,
             device_ip_sharing,
+            portal,
         } => {
             let names = name
                 .iter()
@@ -862,17 +886,33 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 names,
                 allowed_ips: allow_ip,
                 device_ip_sharing,
+                portal,
             };
             store.add_relying_party(&rp, now)?;
             outln!(
-                "relying party {} registered as {}{}",
+                "relying party {} registered as {}{}{}",
                 rp.uuid,
                 quoted_names(&rp.names),
                 if rp.device_ip_sharing {
                     " (may request the device IP address)"
                 } else {
                     ""
+                },
+                if rp.portal {
+                    " (may use the portal endpoints)"
+                } else {
+                    ""
                 }
+            );
+        }
+        OperatorCommand::RpPortal { uuid, permission } => {
+            let uuid = rp_uuid_arg(&uuid)?;
+            let allowed = permission == PortalPermission::Allow;
+            let changed = store.set_relying_party_portal(&uuid, allowed, now)?;
+            outln!(
+                "relying party {uuid} {} use the portal endpoints{}",
+                if allowed { "may" } else { "may not" },
+                if changed { " now" } else { " (unchanged)" }
             );
         }
         OperatorCommand::RpDeviceIp { uuid, sharing } => {
@@ -914,8 +954,9 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 } else {
                     "no device IP"
                 };
+                let portal = if rp.portal { "  portal" } else { "" };
                 outln!(
-                    "{}  {}  from {from}  {device_ip}",
+                    "{}  {}  from {from}  {device_ip}{portal}",
                     rp.uuid,
                     quoted_names(&rp.names)
                 );

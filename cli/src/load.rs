@@ -698,6 +698,7 @@ async fn prepare(
                 allowed_ips: Vec::new(),
                 // The load requests never ask for the device's address.
                 device_ip_sharing: false,
+                portal: false,
             },
             unix_now(),
         )?;

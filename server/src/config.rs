@@ -79,6 +79,11 @@ pub struct RpApiConfig {
     /// How old (seconds since it completed) an AUTH session may be when a proof of origin
     /// is asked for with it (`POST /tandem/v1/proof-of-origin`).
     pub max_auth_age_seconds: u64,
+    /// How old (seconds since it completed) an AUTH session may be when the self-service
+    /// portal asks for its holder's overview (`POST /tandem/v1/portal/overview`): the
+    /// portal's login lasts this long. Deletions need a fresh one
+    /// (`max_auth_age_seconds`).
+    pub portal_session_seconds: u64,
 }
 
 impl Default for RpApiConfig {
@@ -98,6 +103,7 @@ impl Default for RpApiConfig {
             test_account_delay_ms: 3000,
             test_account_key_bits: 3072,
             max_auth_age_seconds: 300,
+            portal_session_seconds: 900,
         }
     }
 }
@@ -398,6 +404,10 @@ impl Config {
         anyhow::ensure!(
             (1..=86_400).contains(&self.rp_api.max_auth_age_seconds),
             "rp_api.max_auth_age_seconds must be 1 to 86400"
+        );
+        anyhow::ensure!(
+            (1..=86_400).contains(&self.rp_api.portal_session_seconds),
+            "rp_api.portal_session_seconds must be 1 to 86400"
         );
         anyhow::ensure!(
             self.rp_api.test_account_delay_ms <= 60_000,

@@ -58,6 +58,7 @@ mod errors;
 #[doc(hidden)]
 pub mod fuzz_api;
 mod origin;
+mod portal;
 
 use errors::{JsonBody, ProblemResponse};
 
@@ -113,6 +114,14 @@ pub fn router(app: Arc<App>, test_accounts: Option<TestAccounts>) -> Router {
         .route(
             tandem_rp::documents::origin::ENDPOINT_PATH,
             post(origin::proof_of_origin),
+        )
+        .route(
+            tandem_rp::api::portal::OVERVIEW_PATH,
+            post(portal::overview),
+        )
+        .route(
+            tandem_rp::api::portal::DELETE_ACCOUNT_PATH,
+            post(portal::delete_account),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state.clone());

@@ -21,6 +21,7 @@ pub mod acsp;
 pub mod callback_url;
 pub mod device_link;
 pub mod level;
+pub mod portal;
 pub mod problem;
 pub mod rp_name;
 pub mod session;

@@ -241,6 +241,45 @@ impl RpApiClient {
         self.post_url(url, req).await
     }
 
+    /// `POST /tandem/v1/portal/overview` (a relying party with the `portal` permission):
+    /// the holder of a completed AUTH session, their accounts and recent transactions.
+    /// Refusals come back as [`Error::Problem`]: 403 no permission, 404 no such session (or
+    /// another relying party's), 409 not complete or not OK, 410 completed too long ago.
+    pub async fn portal_overview(
+        &self,
+        req: &crate::api::portal::PortalOverviewRequest,
+    ) -> Result<crate::api::portal::PortalOverview, Error> {
+        req.validate().map_err(Error::Config)?;
+        self.post_tandem(crate::api::portal::OVERVIEW_PATH, req)
+            .await
+    }
+
+    /// `POST /tandem/v1/portal/delete-account`: deletes one of the holder's accounts with a
+    /// fresh AUTH session (certificates revoked, secrets destroyed). Refusals as for
+    /// [`RpApiClient::portal_overview`], and 404 for an account of another person, 409 for
+    /// a session used for a deletion already, 410 for a session older than
+    /// `rp_api.max_auth_age_seconds`.
+    pub async fn portal_delete_account(
+        &self,
+        req: &crate::api::portal::PortalDeleteAccountRequest,
+    ) -> Result<crate::api::portal::AccountDeleted, Error> {
+        req.validate().map_err(Error::Config)?;
+        self.post_tandem(crate::api::portal::DELETE_ACCOUNT_PATH, req)
+            .await
+    }
+
+    /// POSTs to one of Tandem's own endpoints beside the base path.
+    async fn post_tandem<Q: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        req: &Q,
+    ) -> Result<T, Error> {
+        let mut url = self.base.clone();
+        url.set_path(path);
+        url.set_query(None);
+        self.post_url(url, req).await
+    }
+
     /// `POST /v3/authentication/device-link/{anonymous | etsi/{id} | document/{number}}`.
     pub async fn device_link_authentication(
         &self,

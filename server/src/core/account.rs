@@ -7,7 +7,7 @@ use super::Clock;
 use super::envelope;
 use crate::hsm::{Hsm, is_token_share_blob};
 use crate::lockout::LockoutPolicy;
-use crate::store::{KeyPair, KeyPairStatus, Reply, Store, StoreError};
+use crate::store::{KeyPair, KeyPairStatus, PortalDeletion, Reply, Store, StoreError};
 
 /// Whether a key pair can sign now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +103,39 @@ pub fn delete(
     reply: Option<&Reply>,
     clock: &dyn Clock,
 ) -> Result<(), StoreError> {
+    with_secrets_destroyed(store, hsm, account_id, || {
+        store
+            .delete_account(account_id, clock.now(), by.as_str(), reply)
+            .map(|()| true)
+    })
+    .map(|_| ())
+}
+
+/// The self-service portal's deletion, confirmed by the AUTH session in `deletion`: as
+/// [`delete`], and the store records in the same database transaction that the session was
+/// used (audited `by: "portal"` with the relying party and the session). `Ok(false)`, and
+/// nothing deleted, when the session was used for a deletion before.
+pub fn delete_for_portal(
+    store: &dyn Store,
+    hsm: &Hsm,
+    account_id: &str,
+    deletion: &PortalDeletion<'_>,
+    clock: &dyn Clock,
+) -> Result<bool, StoreError> {
+    with_secrets_destroyed(store, hsm, account_id, || {
+        store.delete_account_for_portal(account_id, deletion, clock.now())
+    })
+}
+
+/// Runs the store's deletion `remove` (true: the account was deleted) and then, if it
+/// deleted, makes the HSM forget the account's server keys and destroy its token-rsa share
+/// keys.
+fn with_secrets_destroyed(
+    store: &dyn Store,
+    hsm: &Hsm,
+    account_id: &str,
+    remove: impl FnOnce() -> Result<bool, StoreError>,
+) -> Result<bool, StoreError> {
     let key_pairs: Vec<KeyPair> = [KeyType::Auth, KeyType::Sign]
         .into_iter()
         .filter_map(|kt| store.key_pair(account_id, kt).ok())
@@ -116,14 +149,16 @@ pub fn delete(
         .into_iter()
         .filter_map(|kp| kp.server_key_blob)
         .collect();
-    store.delete_account(account_id, clock.now(), by.as_str(), reply)?;
+    if !remove()? {
+        return Ok(false);
+    }
     // The blobs are gone from the database; their unwrapped copies go too.
     for blob in server_keys {
         hsm.forget_server_key(&blob);
     }
     // token-rsa: d1'' lives on the token; it goes with the account.
     envelope::destroy_share_keys(hsm, &share_keys);
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -145,6 +180,7 @@ mod tests {
             consecutive_failures: failures,
             locked_until,
             clone_token_hash: Vec::new(),
+            last_attempt_at: None,
         }
     }
 

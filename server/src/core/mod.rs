@@ -16,12 +16,14 @@
 //! - [`envelope`]: device envelopes checked and opened in the HSM.
 //! - [`certificate`]: an account's current certificate and the level it reaches.
 //! - [`origin`]: a proof of origin for a completed AUTH session.
+//! - [`portal`]: the self-service portal: a holder's overview and account deletion.
 
 pub mod account;
 pub mod certificate;
 pub mod clone_token;
 pub mod confirm;
 pub mod origin;
+pub mod portal;
 pub mod refuse;
 pub mod start;
 

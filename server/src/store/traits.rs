@@ -10,9 +10,9 @@ use tandem_rp::api::rp_name;
 
 use super::{
     Account, AccountState, AttemptGate, AuditRecord, CaRevocation, CertRecord, ClaimResult,
-    Completion, EndResult, Identity, KeyPair, NewCertificate, NewRegistration, Registration,
-    RegistrationKey, RelyingParty, Reply, ReplyLookup, Result, RpCheck, RpSession, StoreError,
-    TxForAccount, TxRecord, secret_hash,
+    Completion, EndResult, HolderTransaction, Identity, KeyPair, NewCertificate, NewRegistration,
+    PortalDeletion, Registration, RegistrationKey, RelyingParty, Reply, ReplyLookup, Result,
+    RpCheck, RpSession, StoreError, TxForAccount, TxRecord, secret_hash,
 };
 use crate::lockout::LockoutPolicy;
 
@@ -161,6 +161,20 @@ pub trait Accounts {
             .into();
         Ok((ok && acc.state == AccountState::Active).then_some(acc))
     }
+
+    /// Every account of a person (any state), oldest first.
+    fn accounts_of(&self, country: &str, national_id: &str) -> Result<Vec<Account>>;
+
+    /// The portal's deletion: as [`Accounts::delete_account`] (audited `by: "portal"`, with
+    /// the relying party and the session), and in the same database transaction the record
+    /// that `deletion.auth_session_id` was used. `Ok(false)`, changing nothing, when that
+    /// session was used for a deletion before.
+    fn delete_account_for_portal(
+        &self,
+        account_id: &str,
+        deletion: &PortalDeletion<'_>,
+        now: i64,
+    ) -> Result<bool>;
 
     /// Deletes an account: destroys its wrapped secrets, disables its key pairs, cancels
     /// its running transactions.
@@ -334,6 +348,14 @@ pub trait Transactions {
         now: i64,
         reply: Option<&Reply>,
     ) -> Result<bool>;
+
+    /// Transactions addressed to any of `account_ids`, newest first (by creation time in
+    /// seconds, then the order they were stored), at most `limit`; each once, however many of the accounts it was addressed to.
+    fn recent_transactions_of(
+        &self,
+        account_ids: &[String],
+        limit: usize,
+    ) -> Result<Vec<HolderTransaction>>;
 
     /// Completes running transactions whose time ran out as `TIMEOUT`.
     ///
@@ -516,6 +538,12 @@ pub trait RelyingParties {
         allowed: bool,
         now: i64,
     ) -> Result<bool>;
+
+    /// Allows or forbids an active relying party to use the self-service portal endpoints
+    /// (operator). Returns whether the permission changed; a change is audited as
+    /// `relying_party_portal`. Refused, and nothing changed, when the relying party is
+    /// unknown or removed.
+    fn set_relying_party_portal(&self, uuid: &str, allowed: bool, now: i64) -> Result<bool>;
 
     /// Deactivates a relying party (operator). Returns false if it was unknown or inactive.
     fn remove_relying_party(&self, uuid: &str, now: i64) -> Result<bool>;

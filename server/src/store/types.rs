@@ -214,6 +214,8 @@ pub struct KeyPair {
     pub locked_until: Option<i64>,
     /// Hash of the current clone-detection token.
     pub clone_token_hash: Vec<u8>,
+    /// The last PIN attempt counted by the gate (unix seconds), if any: the device's last use.
+    pub last_attempt_at: Option<i64>,
 }
 
 impl KeyPair {
@@ -309,6 +311,9 @@ pub struct RelyingParty {
     /// openapi.yml: "default configuration does not allow the IP sharing"). Off unless the
     /// operator allows it.
     pub device_ip_sharing: bool,
+    /// May use the self-service portal endpoints (`POST /tandem/v1/portal/*`): read an
+    /// authenticated holder's accounts and delete them. Off unless the operator allows it.
+    pub portal: bool,
 }
 
 /// Result of checking a relying party.
@@ -686,4 +691,36 @@ pub(crate) fn chain_hash(
         h.update(part.as_bytes());
     }
     h.finalize().to_vec()
+}
+
+/// A transaction as the self-service portal lists it.
+#[derive(Debug, Clone)]
+pub struct HolderTransaction {
+    /// Transaction id.
+    pub id: String,
+    /// What the relying party asked for.
+    pub kind: TxKind,
+    /// Relying party display name.
+    pub relying_party: String,
+    /// State.
+    pub state: TxState,
+    /// End result when complete.
+    pub end_result: Option<EndResult>,
+    /// Account that answered.
+    pub answered_by: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds, when complete.
+    pub completed_at: Option<i64>,
+    /// Started over the REST RP API v3 (else gRPC).
+    pub rest: bool,
+}
+
+/// The portal's deletion of an account with an AUTH session (recorded once per session).
+#[derive(Debug, Clone)]
+pub struct PortalDeletion<'a> {
+    /// The AUTH session that confirmed it.
+    pub auth_session_id: &'a str,
+    /// The portal relying party.
+    pub rp_uuid: &'a str,
 }

@@ -259,7 +259,7 @@ impl KeyPairs for SqliteStore {
 
 pub(super) const KP_COLS: &str = "id, account_id, key_type, client_modulus, server_modulus, composite_modulus, \
                        server_share_blob, server_key_blob, status, disabled_reason, consecutive_failures, \
-                       locked_until, clone_token_hash";
+                       locked_until, clone_token_hash, last_attempt_at";
 
 pub(super) fn key_pair_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<KeyPair>> {
     let kt: String = r.get(2)?;
@@ -283,6 +283,7 @@ pub(super) fn key_pair_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Key
             consecutive_failures: r.get(10)?,
             locked_until: r.get(11)?,
             clone_token_hash: r.get(12)?,
+            last_attempt_at: r.get(13)?,
         })
     })();
     Ok(kp)

@@ -199,3 +199,5 @@ fn in_transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_portal;

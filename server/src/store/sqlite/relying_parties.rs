@@ -32,8 +32,8 @@ impl RelyingParties for SqliteStore {
                 return Err(StoreError::Conflict(format!("relying party {} exists already", rp.uuid)));
             }
             let ips: Vec<String> = rp.allowed_ips.iter().map(ToString::to_string).collect();
-            tx.prepare_cached("INSERT INTO relying_parties (uuid, allowed_ips, created_at, active, device_ip_sharing) VALUES (?1, ?2, ?3, 1, ?4)")?.execute(
-                params![rp.uuid, ips.join(","), now, rp.device_ip_sharing],
+            tx.prepare_cached("INSERT INTO relying_parties (uuid, allowed_ips, created_at, active, device_ip_sharing, portal) VALUES (?1, ?2, ?3, 1, ?4, ?5)")?.execute(
+                params![rp.uuid, ips.join(","), now, rp.device_ip_sharing, rp.portal],
             )?;
             for (position, name) in (1i64..).zip(&rp.names) {
                 insert_rp_name(tx, &rp.uuid, position, name, now)?;
@@ -43,6 +43,7 @@ impl RelyingParties for SqliteStore {
                 "names": rp.names,
                 "allowed_ips": ips,
                 "device_ip_sharing": rp.device_ip_sharing,
+                "portal": rp.portal,
             });
             audit(tx, now, "relying_party_added", None, &details)?;
             Ok(())
@@ -99,27 +100,11 @@ impl RelyingParties for SqliteStore {
         allowed: bool,
         now: i64,
     ) -> Result<bool> {
-        self.write(|tx| {
-            let current: Option<bool> = tx
-                .prepare_cached(
-                    "SELECT device_ip_sharing FROM relying_parties WHERE uuid = ?1 AND active = 1",
-                )?
-                .query_row(params![uuid], |r| r.get(0))
-                .optional()?;
-            let Some(current) = current else {
-                return Err(StoreError::Conflict(format!(
-                    "no active relying party {uuid}"
-                )));
-            };
-            if current == allowed {
-                return Ok(false);
-            }
-            tx.prepare_cached("UPDATE relying_parties SET device_ip_sharing = ?2 WHERE uuid = ?1")?
-                .execute(params![uuid, allowed])?;
-            let details = serde_json::json!({ "uuid": uuid, "device_ip_sharing": allowed });
-            audit(tx, now, "relying_party_device_ip_sharing", None, &details)?;
-            Ok(true)
-        })
+        self.set_permission(uuid, Permission::DeviceIpSharing, allowed, now)
+    }
+
+    fn set_relying_party_portal(&self, uuid: &str, allowed: bool, now: i64) -> Result<bool> {
+        self.set_permission(uuid, Permission::Portal, allowed, now)
     }
 
     fn remove_relying_party(&self, uuid: &str, now: i64) -> Result<bool> {
@@ -145,7 +130,7 @@ impl RelyingParties for SqliteStore {
     fn relying_parties(&self) -> Result<Vec<RelyingParty>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT r.uuid, n.name, r.allowed_ips, r.device_ip_sharing FROM relying_parties r
+            "SELECT r.uuid, n.name, r.allowed_ips, r.device_ip_sharing, r.portal FROM relying_parties r
              JOIN relying_party_names n ON n.rp_uuid = r.uuid
              WHERE r.active = 1 ORDER BY r.created_at, r.uuid, n.position",
         )?;
@@ -156,7 +141,7 @@ impl RelyingParties for SqliteStore {
     fn active_relying_party(&self, uuid: &str) -> Result<Option<RelyingParty>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT r.uuid, n.name, r.allowed_ips, r.device_ip_sharing FROM relying_parties r
+            "SELECT r.uuid, n.name, r.allowed_ips, r.device_ip_sharing, r.portal FROM relying_parties r
              JOIN relying_party_names n ON n.rp_uuid = r.uuid
              WHERE r.uuid = ?1 AND r.active = 1 ORDER BY n.position",
         )?;
@@ -165,12 +150,60 @@ impl RelyingParties for SqliteStore {
     }
 }
 
-/// The columns `uuid, name, allowed_ips, device_ip_sharing` of a `relying_parties` row
-/// joined with one of its `relying_party_names`.
-type RpRow = (String, String, String, bool);
+/// A relying party's permission: its column and the audit event of a change.
+#[derive(Clone, Copy)]
+enum Permission {
+    DeviceIpSharing,
+    Portal,
+}
+
+impl Permission {
+    /// The column (also the audit details' key).
+    fn column(self) -> &'static str {
+        match self {
+            Self::DeviceIpSharing => "device_ip_sharing",
+            Self::Portal => "portal",
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Allows or forbids a permission of an active relying party; a change is audited as
+    /// `relying_party_<column>`.
+    fn set_permission(&self, uuid: &str, p: Permission, allowed: bool, now: i64) -> Result<bool> {
+        let column = p.column();
+        self.write(|tx| {
+            let current: Option<bool> = tx
+                .prepare_cached(&format!(
+                    "SELECT {column} FROM relying_parties WHERE uuid = ?1 AND active = 1"
+                ))?
+                .query_row(params![uuid], |r| r.get(0))
+                .optional()?;
+            let Some(current) = current else {
+                return Err(StoreError::Conflict(format!(
+                    "no active relying party {uuid}"
+                )));
+            };
+            if current == allowed {
+                return Ok(false);
+            }
+            tx.prepare_cached(&format!(
+                "UPDATE relying_parties SET {column} = ?2 WHERE uuid = ?1"
+            ))?
+            .execute(params![uuid, allowed])?;
+            let details = serde_json::json!({ "uuid": uuid, column: allowed });
+            audit(tx, now, &format!("relying_party_{column}"), None, &details)?;
+            Ok(true)
+        })
+    }
+}
+
+/// The columns `uuid, name, allowed_ips, device_ip_sharing, portal` of a `relying_parties`
+/// row joined with one of its `relying_party_names`.
+type RpRow = (String, String, String, bool, bool);
 
 pub(super) fn rp_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<RpRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
 /// Relying parties from [`rp_columns`] rows, one row per name, ordered by relying party and
@@ -180,7 +213,7 @@ pub(super) fn relying_parties_from_rows(
 ) -> Result<Vec<RelyingParty>> {
     let mut out: Vec<RelyingParty> = Vec::new();
     for row in rows {
-        let (uuid, name, ips, device_ip_sharing) = row?;
+        let (uuid, name, ips, device_ip_sharing, portal) = row?;
         match out.last_mut() {
             Some(rp) if rp.uuid == uuid => rp.names.push(name),
             _ => {
@@ -197,6 +230,7 @@ pub(super) fn relying_parties_from_rows(
                     names: vec![name],
                     allowed_ips,
                     device_ip_sharing,
+                    portal,
                 });
             }
         }

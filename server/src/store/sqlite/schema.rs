@@ -330,6 +330,25 @@ CREATE TABLE origin_proofs (
 );
 "#,
     ),
+    (
+        15,
+        "the self-service portal: its permission and the AUTH sessions used for deletions",
+        // POST /tandem/v1/portal/* (docs/RP_API.md, "Portal endpoints"): only a relying
+        // party the operator allowed (`tandem operator rp-portal UUID allow`, audited) sees
+        // a holder's accounts; every relying party starts without it. A deletion uses its
+        // AUTH session once: the row is written in the deletion's database transaction. (The portal's list
+        // of a person's transactions goes through `transaction_targets_account`; no new index.)
+        r#"
+ALTER TABLE relying_parties ADD COLUMN portal INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE portal_deletions (
+    auth_session_id     TEXT PRIMARY KEY,
+    rp_uuid             TEXT NOT NULL,
+    account_id          TEXT NOT NULL,
+    deleted_at          INTEGER NOT NULL
+);
+"#,
+    ),
 ];
 
 /// The migration after which the write-ahead log is truncated, so no frame of it keeps an

@@ -17,7 +17,7 @@ fn reply(scope: &str, nonce: u8) -> Reply {
     }
 }
 
-fn identity() -> Identity {
+pub(super) fn identity() -> Identity {
     Identity {
         given_name: "MARY ÄNN".into(),
         surname: "O'CONNEŽ-ŠUSLIK TESTNUMBER".into(),
@@ -27,7 +27,7 @@ fn identity() -> Identity {
 }
 
 /// Registers an account with small fake moduli (the store does not check the maths).
-fn account(store: &SqliteStore, n: u8) -> (String, KeyPair, KeyPair) {
+pub(super) fn account(store: &SqliteStore, n: u8) -> (String, KeyPair, KeyPair) {
     account_on_device(store, n, n)
 }
 
@@ -379,7 +379,7 @@ fn replies_are_stored_once_and_mismatches_detected() {
 }
 
 /// A running signature transaction created at `NOW`, expiring a minute later.
-fn tx_record(id: &str) -> TxRecord {
+pub(super) fn tx_record(id: &str) -> TxRecord {
     TxRecord {
         id: id.into(),
         kind: TxKind::Signature,
@@ -618,6 +618,7 @@ fn relying_parties_are_checked_by_uuid_name_and_address() {
         names: vec!["DEMO".into()],
         allowed_ips: vec![local],
         device_ip_sharing: false,
+        portal: false,
     };
     store.add_relying_party(&rp, NOW).unwrap();
     assert!(store.add_relying_party(&rp, NOW).is_err(), "no duplicates");
@@ -651,6 +652,7 @@ fn relying_parties_are_checked_by_uuid_name_and_address() {
         names: vec!["Open".into()],
         allowed_ips: vec![],
         device_ip_sharing: false,
+        portal: false,
     };
     store.add_relying_party(&open, NOW).unwrap();
     assert!(matches!(
@@ -719,6 +721,7 @@ fn a_relying_party_is_admitted_by_any_of_its_names_ignoring_case() {
                 names: vec!["DEMO".into(), "Straße Bank".into()],
                 allowed_ips: vec![],
                 device_ip_sharing: false,
+                portal: false,
             },
             NOW,
         )
@@ -730,6 +733,7 @@ fn a_relying_party_is_admitted_by_any_of_its_names_ignoring_case() {
                 names: vec!["Other Bank".into()],
                 allowed_ips: vec![],
                 device_ip_sharing: false,
+                portal: false,
             },
             NOW,
         )
@@ -801,6 +805,7 @@ fn relying_party_names_that_fold_alike_and_the_last_name_are_refused() {
         names: names.iter().map(|n| (*n).to_owned()).collect(),
         allowed_ips: vec![],
         device_ip_sharing: false,
+        portal: false,
     };
     let audit_len = |store: &SqliteStore| store.audit_log(1, 1000).unwrap().len();
     // At creation: no name, two names that fold alike, a name with white space around it.
@@ -893,12 +898,14 @@ fn single_relying_party_names_become_the_first_configured_name_on_upgrade() {
                 names: vec!["DEMO".into()],
                 allowed_ips: vec![from],
                 device_ip_sharing: false,
+                portal: false,
             },
             RelyingParty {
                 uuid: "00000000-0000-4000-8000-0000000000c2".into(),
                 names: vec!["Straße Bank".into()],
                 allowed_ips: vec![],
                 device_ip_sharing: false,
+                portal: false,
             },
         ]
     );
@@ -1230,6 +1237,7 @@ fn device_ip_sharing_is_forbidden_unless_allowed_and_every_change_is_audited() {
         names: vec![format!("Bank {uuid}")],
         allowed_ips: vec![],
         device_ip_sharing,
+        portal: false,
     };
     store.add_relying_party(&rp(plain, false), NOW).unwrap();
     store.add_relying_party(&rp(sharing, true), NOW).unwrap();
@@ -1334,6 +1342,7 @@ fn relying_parties_of_an_earlier_schema_may_not_request_the_device_ip_after_upgr
             names: vec!["DEMO".into(), "Demo Bank".into()],
             allowed_ips: vec![from],
             device_ip_sharing: false,
+            portal: false,
         })
     );
     assert!(matches!(
@@ -1342,6 +1351,7 @@ fn relying_parties_of_an_earlier_schema_may_not_request_the_device_ip_after_upgr
             .unwrap(),
         RpCheck::Allowed(RelyingParty {
             device_ip_sharing: false,
+            portal: false,
             ..
         })
     ));

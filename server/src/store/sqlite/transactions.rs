@@ -80,6 +80,62 @@ impl Transactions for SqliteStore {
         })
     }
 
+    fn recent_transactions_of(
+        &self,
+        account_ids: &[String],
+        limit: usize,
+    ) -> Result<Vec<HolderTransaction>> {
+        if account_ids.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // One placeholder per account; the accounts of one person are few.
+        let marks = vec!["?"; account_ids.len()].join(", ");
+        let sql = format!(
+            "SELECT t.id, t.kind, t.relying_party, t.state, t.end_result, t.answered_by,
+                    t.created_at, t.completed_at, s.transaction_id IS NOT NULL
+             FROM transactions t LEFT JOIN rp_sessions s ON s.transaction_id = t.id
+             WHERE t.id IN (SELECT transaction_id FROM transaction_targets
+                            INDEXED BY transaction_targets_account WHERE account_id IN ({marks}))
+             ORDER BY t.created_at DESC, t.rowid DESC LIMIT {}",
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        );
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(account_ids), |r| {
+            Ok((
+                (
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ),
+                HolderTransaction {
+                    id: r.get(0)?,
+                    kind: TxKind::Authentication,
+                    relying_party: r.get(2)?,
+                    state: TxState::Running,
+                    end_result: None,
+                    answered_by: r.get(5)?,
+                    created_at: r.get(6)?,
+                    completed_at: r.get(7)?,
+                    rest: r.get(8)?,
+                },
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let ((kind, state, end), mut t) = row?;
+            t.kind = TxKind::parse(&kind)?;
+            t.state = match state.as_str() {
+                "RUNNING" => TxState::Running,
+                "COMPLETE" => TxState::Complete,
+                other => return Err(StoreError::Corrupt(format!("transaction state {other}"))),
+            };
+            t.end_result = end.as_deref().map(EndResult::parse).transpose()?;
+            out.push(t);
+        }
+        Ok(out)
+    }
+
     fn expire_transactions(&self, now: i64) -> Result<usize> {
         if now <= self.clean_through.load(Ordering::SeqCst) {
             return Ok(0);
