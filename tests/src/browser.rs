@@ -219,6 +219,19 @@ impl Browser {
         Ok(())
     }
 
+    /// For docs/WEB.md: when `$TANDEM_WEB_SCREENSHOTS` names a directory, saves a screenshot
+    /// there as `NAME.png` (e.g. `bank-login-desktop`); otherwise does nothing. The pictures
+    /// in docs/web/ come from `TANDEM_WEB_SCREENSHOTS=docs/web cargo nextest run ...`.
+    pub async fn doc_screenshot(&self, name: &str) -> Result<()> {
+        match std::env::var_os("TANDEM_WEB_SCREENSHOTS") {
+            Some(dir) => {
+                self.save_screenshot(&Path::new(&dir).join(format!("{name}.png")))
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Waits up to `timeout` for a download whose name ends with `suffix` to finish
     /// (Chromium writes `*.crdownload` first) and returns its path.
     pub async fn wait_for_download(&self, suffix: &str, timeout: Duration) -> Result<PathBuf> {
