@@ -4,7 +4,7 @@
 //! browser sends `Origin: null` even for our own forms, which this check would refuse).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -43,8 +43,24 @@ pub fn same_origin(expected: &str, origin: Option<&str>, referer: Option<&str>) 
     }
 }
 
-/// The middleware: a POST from elsewhere gets the 403 page.
-pub async fn middleware(State(app): State<AppState>, req: Request, next: Next) -> Response {
+/// An HTTP/2 request names its host in the `:authority` pseudo-header, which hyper puts into
+/// the request's URI, not into a `Host` header (browsers speak HTTP/2 to us through ALPN):
+/// copy it into `Host`, so that every handler finds the host in one place. A request with a
+/// `Host` header keeps it.
+fn host_from_authority(req: &mut Request) {
+    if req.headers().contains_key(header::HOST) {
+        return;
+    }
+    let authority = req.uri().authority().map(|a| a.as_str().to_owned());
+    if let Some(v) = authority.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        req.headers_mut().insert(header::HOST, v);
+    }
+}
+
+/// The middleware: a POST from elsewhere gets the 403 page. (Also gives HTTP/2 requests their
+/// `Host` header, see [`host_from_authority`].)
+pub async fn middleware(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    host_from_authority(&mut req);
     if req.method() != Method::POST {
         return next.run(req).await;
     }
@@ -82,6 +98,30 @@ mod tests {
         assert!(!same_origin(e, None, Some("https://bank.example.evil/")));
         assert!(!same_origin(e, None, Some("https://bank.example")));
         assert!(!same_origin(e, None, None));
+    }
+
+    /// Chromium talks HTTP/2: no `Host` header, the host is in the URI's authority.
+    #[test]
+    fn an_http2_authority_becomes_the_host() {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri("https://127.0.0.1:8443/bank/login/notify")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        host_from_authority(&mut req);
+        assert_eq!(req.headers()[header::HOST], "127.0.0.1:8443");
+        assert_eq!(
+            expected_origin(None, true, req.headers()).as_deref(),
+            Some("https://127.0.0.1:8443")
+        );
+        // An HTTP/1.1 request's own Host header wins.
+        let mut req = Request::builder()
+            .uri("/bank/")
+            .header(header::HOST, "bank.example")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        host_from_authority(&mut req);
+        assert_eq!(req.headers()[header::HOST], "bank.example");
     }
 
     #[test]
