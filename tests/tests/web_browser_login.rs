@@ -68,7 +68,7 @@ async fn qr_login_from_a_screenshot_in_chromium() {
         param(&first, "elapsedSeconds").parse().unwrap(),
         param(&link, "elapsedSeconds").parse().unwrap(),
     );
-    assert!(e2 >= e1 + 1, "the QR code is rebuilt: {e1} then {e2}");
+    assert!(e2 > e1, "the QR code is rebuilt: {e1} then {e2}");
     assert_ne!(param(&first, "authCode"), param(&link, "authCode"));
 
     // 2. The phone scans what the screenshot showed and confirms with PIN1; the page moves
