@@ -62,6 +62,25 @@ async fn qr_login_from_a_screenshot_in_chromium() {
     let first = qr_of_page(&b).await;
     assert!(first.contains("deviceLinkType=QR"), "{first}");
     b.doc_screenshot("bank-login-desktop").await.unwrap();
+    // Keyboard: the first Tab reaches the skip link; every visible field has a label.
+    b.find("body")
+        .await
+        .unwrap()
+        .send_keys(thirtyfour::Key::Tab + "")
+        .await
+        .unwrap();
+    let focused = b.client().active_element().await.unwrap();
+    assert_eq!(focused.class_name().await.unwrap().as_deref(), Some("skip"));
+    let unlabelled = b
+        .client()
+        .execute(
+            "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+             .filter(e => e.labels.length === 0).map(e => e.id || e.name);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(unlabelled.json(), &serde_json::json!([]), "fields without a label");
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let link = qr_of_page(&b).await;
     let (e1, e2): (u64, u64) = (
