@@ -138,8 +138,13 @@ impl<'a> Phone<'a> {
         field(&out, "registered: document number").to_owned()
     }
 
-    /// Runs `tandem device ARGS` with `env`; its output.
+    /// Runs `tandem device ARGS` with `env`; its output (panics if the command fails).
     pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        self.try_run(args, env).unwrap()
+    }
+
+    /// Runs `tandem device ARGS` with `env`; its output, or the failure with the output.
+    pub fn try_run(&self, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<String> {
         let ca = self.server.data_dir.join("tls/server.crt");
         let mut all = vec![
             "device",
@@ -151,7 +156,7 @@ impl<'a> Phone<'a> {
             &self.server.url,
         ];
         all.extend_from_slice(args);
-        tandem_env(&all, env).unwrap()
+        tandem_env(&all, env)
     }
 
     /// The pending authentication line, waiting up to 10 s.
