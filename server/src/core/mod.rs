@@ -19,6 +19,7 @@
 //! - [`portal`]: the self-service portal: a holder's overview and account deletion.
 
 pub mod account;
+pub mod auth_session;
 pub mod certificate;
 pub mod clone_token;
 pub mod confirm;

@@ -12,16 +12,16 @@
 
 use der::Decode;
 use tandem_client_core::types::KeyType;
-use tandem_rp::api::session as api_session;
 use tandem_rp::documents::origin::{
     OriginStatement, ProofOfOriginRequest, STATEMENT_VERSION, Sender, StatementRelyingParty,
 };
 use tandem_rp::report::UtcTime;
 use x509_cert::Certificate;
 
+use super::auth_session::{AuthSessionRefused, RecentAuthentication, recent_authentication};
 use super::{Clock, Rng, random_uuid};
 use crate::pki::oids;
-use crate::store::{EndResult, Store, StoreError, TxState};
+use crate::store::{Store, StoreError};
 
 /// The audit event of an issued proof.
 pub const AUDIT_EVENT: &str = "origin.proof";
@@ -47,29 +47,9 @@ pub struct Issued {
 /// Why no proof was issued.
 #[derive(Debug, thiserror::Error)]
 pub enum OriginRefused {
-    /// No session with that id.
-    #[error("no such session")]
-    NoSuchSession,
-    /// Another relying party started the session.
-    #[error("the session belongs to another relying party")]
-    ForeignSession,
-    /// Not an AUTH session (a signature or certificate choice).
-    #[error("the session is not an authentication session")]
-    NotAuthentication,
-    /// Still running.
-    #[error("the authentication session is not complete")]
-    NotComplete,
-    /// Completed without OK.
-    #[error("the authentication did not succeed")]
-    NotSuccessful,
-    /// Completed longer ago than allowed.
-    #[error("the authentication completed {age} s ago, more than the {max} s allowed")]
-    TooOld {
-        /// Seconds since it completed.
-        age: i64,
-        /// The limit.
-        max: i64,
-    },
+    /// The session does not vouch for anyone ([`super::auth_session`]).
+    #[error(transparent)]
+    Session(#[from] AuthSessionRefused),
     /// A proof was already issued for the session.
     #[error("a proof of origin was already issued for this session")]
     AlreadyUsed,
@@ -97,34 +77,10 @@ pub fn issue(
 ) -> Result<Issued, OriginRefused> {
     let now = clock.now();
     let id = req.auth_session_id.as_str();
-    let session = store.rp_session(id)?.ok_or(OriginRefused::NoSuchSession)?;
-    if session.rp_uuid != rp_uuid {
-        return Err(OriginRefused::ForeignSession);
-    }
-    if session.session_type != api_session::AUTH {
-        return Err(OriginRefused::NotAuthentication);
-    }
-    let tx = store.transaction(id, now)?;
-    if tx.state != TxState::Complete {
-        return Err(OriginRefused::NotComplete);
-    }
-    if tx.end_result != Some(EndResult::Ok) {
-        return Err(OriginRefused::NotSuccessful);
-    }
-    let (_, completed_at) = store.completion(id)?;
-    let completed_at =
-        completed_at.ok_or_else(|| OriginRefused::Internal("completed without a time".into()))?;
-    let age = now - completed_at;
-    if age > settings.max_auth_age_seconds {
-        return Err(OriginRefused::TooOld {
-            age,
-            max: settings.max_auth_age_seconds,
-        });
-    }
-    let account_id = tx
-        .answered_by
-        .clone()
-        .ok_or_else(|| OriginRefused::Internal("OK without an answering account".into()))?;
+    let RecentAuthentication {
+        account_id,
+        completed_at,
+    } = recent_authentication(store, rp_uuid, id, settings.max_auth_age_seconds, now)?;
     let cert = super::certificate::latest_certificate(store, &account_id, KeyType::Auth, false)?
         .ok_or_else(|| OriginRefused::Internal("account without AUTH certificate".into()))?;
     let (name, identifier) = sender_of(&cert.der).map_err(OriginRefused::Internal)?;

@@ -22,12 +22,12 @@ use tandem_rp::api::portal::{
     PortalCertificate, PortalDevice, PortalKey, PortalOverview, PortalTransaction, Revocation,
     TransactionApi, TransactionKind, TransactionResult,
 };
-use tandem_rp::api::session as api_session;
 use tandem_rp::report::UtcTime;
 use x509_cert::Certificate;
 
 use super::Clock;
 use super::account::{KeyStatus, key_state};
+use super::auth_session::{AuthSessionRefused, RecentAuthentication, recent_authentication};
 use crate::lockout::LockoutPolicy;
 use crate::store::{
     Account, AccountState, CertRecord, EndResult, HolderTransaction, Identity, Store, StoreError,
@@ -48,29 +48,9 @@ pub struct PortalSettings {
 /// Why the portal gets no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum PortalRefused {
-    /// No session with that id.
-    #[error("no such session")]
-    NoSuchSession,
-    /// Another relying party started the session.
-    #[error("the session belongs to another relying party")]
-    ForeignSession,
-    /// Not an AUTH session.
-    #[error("the session is not an authentication session")]
-    NotAuthentication,
-    /// Still running.
-    #[error("the authentication session is not complete")]
-    NotComplete,
-    /// Completed without OK.
-    #[error("the authentication did not succeed")]
-    NotSuccessful,
-    /// Completed longer ago than allowed.
-    #[error("the authentication completed {age} s ago, more than the {max} s allowed")]
-    TooOld {
-        /// Seconds since it completed.
-        age: i64,
-        /// The limit.
-        max: i64,
-    },
+    /// The session does not vouch for anyone ([`super::auth_session`]).
+    #[error(transparent)]
+    Session(#[from] AuthSessionRefused),
     /// The session was used for a deletion before.
     #[error("this authentication session was used for a deletion already")]
     AlreadyUsed,
@@ -105,30 +85,8 @@ fn authenticated(
     max_age: i64,
     now: i64,
 ) -> Result<Authenticated, PortalRefused> {
-    let session = store.rp_session(id)?.ok_or(PortalRefused::NoSuchSession)?;
-    if session.rp_uuid != rp_uuid {
-        return Err(PortalRefused::ForeignSession);
-    }
-    if session.session_type != api_session::AUTH {
-        return Err(PortalRefused::NotAuthentication);
-    }
-    let tx = store.transaction(id, now)?;
-    if tx.state != TxState::Complete {
-        return Err(PortalRefused::NotComplete);
-    }
-    if tx.end_result != Some(EndResult::Ok) {
-        return Err(PortalRefused::NotSuccessful);
-    }
-    let (_, completed_at) = store.completion(id)?;
-    let completed_at =
-        completed_at.ok_or_else(|| PortalRefused::Internal("completed without a time".into()))?;
-    let age = now - completed_at;
-    if age > max_age {
-        return Err(PortalRefused::TooOld { age, max: max_age });
-    }
-    let account_id = tx
-        .answered_by
-        .ok_or_else(|| PortalRefused::Internal("OK without an answering account".into()))?;
+    let RecentAuthentication { account_id, .. } =
+        recent_authentication(store, rp_uuid, id, max_age, now)?;
     // The account may have been deleted since: its person is still the holder.
     let account = store.account(&account_id)?;
     Ok(Authenticated {

@@ -7,6 +7,7 @@ use tandem_client_core::encoding::{HashAlgorithm, SignatureScheme};
 
 use super::*;
 use crate::core::FixedClock;
+use crate::core::auth_session::AuthSessionRefused;
 use crate::lockout::LockoutPolicy;
 use crate::store::prelude::*;
 use crate::store::{
@@ -245,15 +246,18 @@ fn only_a_completed_ok_auth_session_of_the_same_rp_within_the_limit_counts() {
     let refused = |id: &str, rp: &str| overview(&store, &st, rp, id, &clock).unwrap_err();
     assert!(matches!(
         refused(&sessions_id(9), RP),
-        PortalRefused::NoSuchSession
+        PortalRefused::Session(AuthSessionRefused::NoSuchSession)
     ));
     let s = sessions_id(1);
     session(&store, &s, RP, "auth", &a1, NOW - 10);
-    assert!(matches!(refused(&s, RP), PortalRefused::NotComplete));
+    assert!(matches!(
+        refused(&s, RP),
+        PortalRefused::Session(AuthSessionRefused::NotComplete)
+    ));
     ok(&store, &s, &a1, NOW - 5);
     assert!(matches!(
         refused(&s, OTHER_RP),
-        PortalRefused::ForeignSession
+        PortalRefused::Session(AuthSessionRefused::ForeignSession)
     ));
     assert!(overview(&store, &st, RP, &s, &clock).is_ok());
     let sign = sessions_id(2);
@@ -261,7 +265,7 @@ fn only_a_completed_ok_auth_session_of_the_same_rp_within_the_limit_counts() {
     ok(&store, &sign, &a1, NOW - 5);
     assert!(matches!(
         refused(&sign, RP),
-        PortalRefused::NotAuthentication
+        PortalRefused::Session(AuthSessionRefused::NotAuthentication)
     ));
     let refused_one = sessions_id(3);
     session(&store, &refused_one, RP, "auth", &a1, NOW - 10);
@@ -276,7 +280,7 @@ fn only_a_completed_ok_auth_session_of_the_same_rp_within_the_limit_counts() {
         .unwrap();
     assert!(matches!(
         refused(&refused_one, RP),
-        PortalRefused::NotSuccessful
+        PortalRefused::Session(AuthSessionRefused::NotSuccessful)
     ));
     // Exactly at the limit still counts; one second more does not.
     let at_limit = FixedClock((NOW - 5 + 900) * 1000);
@@ -284,7 +288,7 @@ fn only_a_completed_ok_auth_session_of_the_same_rp_within_the_limit_counts() {
     let late = FixedClock((NOW - 5 + 901) * 1000);
     assert!(matches!(
         overview(&store, &st, RP, &s, &late).unwrap_err(),
-        PortalRefused::TooOld { age: 901, max: 900 }
+        PortalRefused::Session(AuthSessionRefused::TooOld { age: 901, max: 900 })
     ));
 }
 
@@ -314,7 +318,7 @@ fn a_deletion_needs_a_fresh_unused_session_and_the_holders_own_account() {
     assert!(overview(&store, &st, RP, &s, &clock).is_ok());
     assert!(matches!(
         del("PNOEE-30303039914-0002-Q").unwrap_err(),
-        PortalRefused::TooOld { age: 301, max: 300 }
+        PortalRefused::Session(AuthSessionRefused::TooOld { age: 301, max: 300 })
     ));
     let fresh = sessions_id(2);
     session(&store, &fresh, RP, "auth", &a1, NOW - 20);

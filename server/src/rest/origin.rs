@@ -23,38 +23,50 @@ use tracing::info;
 
 use super::{Answer, PeerAddr, Rest, admit, internal, json, parse, run};
 use crate::core::SystemClock;
+use crate::core::auth_session::AuthSessionRefused;
 use crate::core::origin::{self, OriginRefused, OriginSettings};
 
 /// The statement's `issuer`.
 pub const SERVICE_NAME: &str = "Tandem";
 
-fn refused(e: OriginRefused) -> Problem {
+/// The answer to a session that does not vouch for its holder, for the proof of origin and
+/// the portal alike: another relying party's session looks like no session at all (as
+/// `GET /v3/session/{id}` answers), a session of another kind is a bad request, one still
+/// running or not OK a conflict, one too old gone.
+pub(super) fn session_refused(e: AuthSessionRefused) -> Problem {
     match e {
-        // Another relying party's session looks like no session at all.
-        OriginRefused::NoSuchSession | OriginRefused::ForeignSession => {
+        AuthSessionRefused::NoSuchSession | AuthSessionRefused::ForeignSession => {
             Problem::session_not_found()
         }
-        OriginRefused::NotAuthentication => {
+        AuthSessionRefused::NotAuthentication => {
             Problem::bad_request("authSessionId is not an authentication session")
         }
-        OriginRefused::NotComplete => Problem::new(
+        AuthSessionRefused::NotComplete => Problem::new(
             409,
             "Authentication not complete",
             "The authentication session is still running",
         ),
-        OriginRefused::NotSuccessful => Problem::new(
+        AuthSessionRefused::NotSuccessful => Problem::new(
             409,
             "Authentication not successful",
             "The authentication session did not end with OK",
         ),
+        e @ AuthSessionRefused::TooOld { .. } => {
+            Problem::new(410, "Authentication too old", e.to_string())
+        }
+        AuthSessionRefused::Store(e) => e.into(),
+        AuthSessionRefused::Internal(m) => internal(m),
+    }
+}
+
+fn refused(e: OriginRefused) -> Problem {
+    match e {
+        OriginRefused::Session(e) => session_refused(e),
         OriginRefused::AlreadyUsed => Problem::new(
             409,
             "Proof already issued",
             "A proof of origin was already issued for this authentication session",
         ),
-        e @ OriginRefused::TooOld { .. } => {
-            Problem::new(410, "Authentication too old", e.to_string())
-        }
         OriginRefused::Store(e) => e.into(),
         OriginRefused::Internal(m) => internal(m),
     }

@@ -21,6 +21,7 @@ use tandem_rp::api::portal::{PortalDeleteAccountRequest, PortalOverviewRequest};
 use tandem_rp::api::problem::Problem;
 use tracing::info;
 
+use super::origin::session_refused;
 use super::{Answer, PeerAddr, Rest, admit, internal, json, parse, run};
 use crate::core::SystemClock;
 use crate::core::account;
@@ -30,34 +31,15 @@ use crate::store::{PortalDeletion, RelyingParty, StoreError};
 
 fn refused(e: PortalRefused) -> Problem {
     match e {
-        // Another relying party's session looks like no session at all.
-        PortalRefused::NoSuchSession | PortalRefused::ForeignSession => {
-            Problem::session_not_found()
-        }
+        PortalRefused::Session(e) => session_refused(e),
         PortalRefused::NoSuchAccount => {
             Problem::new(404, "Not Found", "The holder has no such account")
         }
-        PortalRefused::NotAuthentication => {
-            Problem::bad_request("authSessionId is not an authentication session")
-        }
-        PortalRefused::NotComplete => Problem::new(
-            409,
-            "Authentication not complete",
-            "The authentication session is still running",
-        ),
-        PortalRefused::NotSuccessful => Problem::new(
-            409,
-            "Authentication not successful",
-            "The authentication session did not end with OK",
-        ),
         PortalRefused::AlreadyUsed => Problem::new(
             409,
             "Authentication already used",
             "This authentication session was used for a deletion already",
         ),
-        e @ PortalRefused::TooOld { .. } => {
-            Problem::new(410, "Authentication too old", e.to_string())
-        }
         PortalRefused::Store(StoreError::Db(e)) => {
             internal(&e);
             Problem::new(503, "Service Unavailable", "Try again later")
