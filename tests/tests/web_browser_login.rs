@@ -80,7 +80,11 @@ async fn qr_login_from_a_screenshot_in_chromium() {
         )
         .await
         .unwrap();
-    assert_eq!(unlabelled.json(), &serde_json::json!([]), "fields without a label");
+    assert_eq!(
+        unlabelled.json(),
+        &serde_json::json!([]),
+        "fields without a label"
+    );
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let link = qr_of_page(&b).await;
     let (e1, e2): (u64, u64) = (
