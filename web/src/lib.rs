@@ -24,10 +24,13 @@ pub mod error;
 pub mod i18n;
 pub mod layout;
 pub mod pages;
+pub mod report_view;
 pub mod security;
 pub mod server;
 pub mod state;
 pub mod tls;
+pub mod upload;
+pub mod verify;
 
 pub use config::WebConfig;
 pub use error::WebError;
