@@ -44,7 +44,17 @@ pub fn same_origin(expected: &str, origin: Option<&str>, referer: Option<&str>) 
 }
 
 /// The middleware: a POST from elsewhere gets the 403 page.
-pub async fn middleware(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn middleware(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    // HTTP/2 has no Host header but the `:authority` (in the URI): give every later step
+    // (this check, the Web2App callback URL) a Host header either way.
+    if !req.headers().contains_key(header::HOST)
+        && let Some(v) = req
+            .uri()
+            .authority()
+            .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok())
+    {
+        req.headers_mut().insert(header::HOST, v);
+    }
     if req.method() != Method::POST {
         return next.run(req).await;
     }
