@@ -105,6 +105,19 @@ async fn wait_for(b: &Browser, css: &str, timeout: Duration) -> thirtyfour::WebE
     }
 }
 
+/// A screenshot for docs/WEB.md with the report's summary and documents table in view.
+async fn report_screenshot(b: &Browser, name: &str) {
+    b.client()
+        .execute(
+            "const t = [...document.querySelectorAll('#report table')].pop(); \
+             if (t) { t.scrollIntoView({block: 'end'}); }",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.doc_screenshot(name).await.unwrap();
+}
+
 /// Confirms the phone's pending transaction showing `vc` with `pin`.
 fn confirm(phone: &Phone<'_>, vc: &str, pin: &str) {
     for _ in 0..100 {
@@ -188,9 +201,7 @@ async fn sign_a_pdf_in_the_bank_and_verify_it() {
             Some("green")
         );
         assert!(b.body_text().await.unwrap().contains(green_text));
-        b.doc_screenshot(&format!("bank-signed-{tag}"))
-            .await
-            .unwrap();
+        report_screenshot(&b, &format!("bank-signed-{tag}")).await;
         b.click("#download-signed").await.unwrap();
         let signed = b.wait_for_download(".pdf", WAIT).await.unwrap();
         let bytes = std::fs::read(&signed).unwrap();
@@ -208,17 +219,13 @@ async fn sign_a_pdf_in_the_bank_and_verify_it() {
         // The verification page: green, and a changed byte in the signed range is red.
         assert_eq!(verify(&b, &web.url, &signed).await, "green");
         assert!(b.body_text().await.unwrap().contains(green_text));
-        b.doc_screenshot(&format!("verify-green-{tag}"))
-            .await
-            .unwrap();
+        report_screenshot(&b, &format!("verify-green-{tag}")).await;
         let mut tampered = bytes.clone();
         tampered[200] ^= 0x20;
         let t = tmp.join(format!("tampered-{tag}.pdf"));
         std::fs::write(&t, &tampered).unwrap();
         assert_eq!(verify(&b, &web.url, &t).await, "red");
-        b.doc_screenshot(&format!("verify-red-{tag}"))
-            .await
-            .unwrap();
+        report_screenshot(&b, &format!("verify-red-{tag}")).await;
 
         // A form without its CSRF token: the 403 page.
         b.goto(&format!("{}/verify/", web.url)).await.unwrap();
