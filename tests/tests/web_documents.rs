@@ -2,8 +2,10 @@
 //! `tandem web` and the simulated phone: the Demo Bank signs an uploaded PDF (PAdES B-T,
 //! the code shown while the phone confirms with PIN2), the downloaded file validates in
 //! pyHanko and shows green in our report; the verification page shows that PDF green, a
-//! tampered copy red, and yellow once the server's OCSP responder is gone; an upload
-//! without the CSRF token gets the 403 page, an oversized one the 413 page.
+//! tampered copy red, and yellow once the server's OCSP responder is gone (in English and
+//! German); a signature declined on the phone and one whose TSA does not answer get their
+//! messages; an upload without the CSRF token gets the 403 page, an oversized one the 413
+//! page; no page has inline style.
 
 #![allow(clippy::unwrap_used)] // tests
 
@@ -133,6 +135,55 @@ fn confirm(phone: &Phone<'_>, vc: &str, pin: &str) {
     panic!("nothing pending with code {vc}");
 }
 
+/// Answers the phone's pending transaction showing `vc`: refuses it.
+fn refuse(phone: &Phone<'_>, vc: &str) {
+    for _ in 0..100 {
+        let out = phone.run(&["pending"], &[]);
+        if let Some(l) = out.lines().find(|l| l.contains(&format!("code {vc}"))) {
+            let tx = l.split_whitespace().next().unwrap();
+            let out = phone.run(&["refuse", tx], &[]);
+            assert!(out.contains("refused"), "{out}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("nothing pending with code {vc}");
+}
+
+/// Logs in at `web` by notification (the phone confirms with PIN1); on the account page.
+async fn login(b: &Browser, web: &str, phone: &Phone<'_>) {
+    b.goto(&format!("{web}/bank/")).await.unwrap();
+    b.fill("#national_id", MARY.id).await.unwrap();
+    b.click("#notify-h ~ form button[type=submit]")
+        .await
+        .unwrap();
+    let vc = wait_for(b, "#vc", WAIT).await.text().await.unwrap();
+    confirm(phone, &vc, "1234");
+    wait_for(b, "#sign", WAIT).await;
+}
+
+/// Uploads `file` in the account page's signing form; the verification code shown.
+async fn start_signing(b: &Browser, file: &Path) -> String {
+    b.upload("#sign-file", file).await.unwrap();
+    b.click("#sign-submit").await.unwrap();
+    let vc = wait_for(b, "#signing #vc", WAIT)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(vc.len(), 4, "{vc}");
+    vc
+}
+
+/// The failure page's code, and its message.
+async fn failure(b: &Browser) -> (String, String) {
+    let e = wait_for(b, "p.error[data-failure]", Duration::from_secs(60)).await;
+    (
+        e.attr("data-failure").await.unwrap().unwrap(),
+        e.text().await.unwrap(),
+    )
+}
+
 /// Uploads `file` on the verification page; the report's outcome.
 async fn verify(b: &Browser, web: &str, file: &Path) -> String {
     b.goto(&format!("{web}/verify/")).await.unwrap();
@@ -160,10 +211,14 @@ async fn sign_a_pdf_in_the_bank_and_verify_it() {
     let web = start_web(&server, &tmp, &opts);
     let small_dir = tmp.join("small");
     std::fs::create_dir_all(&small_dir).unwrap();
+    // A small upload limit, and a time-stamp authority nobody answers at.
     let small = start_web(
         &server,
         &small_dir,
-        &WebOptions::with_upload_limit(64 * 1024),
+        &WebOptions {
+            top_toml: "tsa_url = \"http://127.0.0.1:9/tsa\"".into(),
+            ..WebOptions::with_upload_limit(64 * 1024)
+        },
     );
     let input = tmp.join("Vertrag.pdf");
     std::fs::write(&input, simple_pdf()).unwrap();
@@ -171,25 +226,16 @@ async fn sign_a_pdf_in_the_bank_and_verify_it() {
 
     for (size, tag) in [(DESKTOP, "desktop"), (PHONE, "phone")] {
         let b = Browser::start(size).await.unwrap();
-        // Log in by notification.
-        b.goto(&format!("{}/bank/", web.url)).await.unwrap();
-        b.fill("#national_id", MARY.id).await.unwrap();
-        b.click("#notify-h ~ form button[type=submit]")
-            .await
-            .unwrap();
-        let vc = wait_for(&b, "#vc", WAIT).await.text().await.unwrap();
-        confirm(&phone, &vc, "1234");
-        wait_for(&b, "#sign-file", WAIT).await;
+        // Log in by notification; no inline style or script on the pages.
+        login(&b, &web.url, &phone).await;
+        let source = b.client().source().await.unwrap();
+        assert!(
+            !source.contains("style=") && !source.contains("<style"),
+            "{source}"
+        );
 
         // Sign the PDF: the code shows, the phone confirms with PIN2.
-        b.upload("#sign-file", &input).await.unwrap();
-        b.click("#sign-submit").await.unwrap();
-        let vc = wait_for(&b, "#signing #vc", WAIT)
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(vc.len(), 4, "{vc}");
+        let vc = start_signing(&b, &input).await;
         b.doc_screenshot(&format!("bank-sign-vc-{tag}"))
             .await
             .unwrap();
@@ -246,7 +292,25 @@ async fn sign_a_pdf_in_the_bank_and_verify_it() {
                 .contains("cross-site request forgery")
         );
 
-        // An upload over the limit: the 413 page.
+        let source = b.client().source().await.unwrap();
+        assert!(
+            !source.contains("style=") && !source.contains("<style"),
+            "{source}"
+        );
+
+        // Declined on the phone: its message, and "Try again" leads back to the form.
+        if tag == "desktop" {
+            b.goto(&format!("{}/bank/account", web.url)).await.unwrap();
+            let vc = start_signing(&b, &input).await;
+            refuse(&phone, &vc);
+            let (code, text) = failure(&b).await;
+            assert_eq!(code, "refused");
+            assert!(text.contains("declined on the phone"), "{text}");
+            b.click("a.button").await.unwrap();
+            wait_for(&b, "#sign-file", WAIT).await;
+        }
+        // An upload over the limit: the 413 page. (Last: cookies do not tell ports apart,
+        // so the other web process's session cookie replaces this one's.)
         let big = tmp.join("big.bin");
         std::fs::write(&big, vec![b'x'; 200 * 1024]).unwrap();
         b.goto(&format!("{}/verify/", small.url)).await.unwrap();
@@ -259,6 +323,19 @@ async fn sign_a_pdf_in_the_bank_and_verify_it() {
         b.quit().await.unwrap();
     }
 
+    // The phone confirms, but the TSA does not answer: no signed file, its message.
+    let b = Browser::start(DESKTOP).await.unwrap();
+    login(&b, &small.url, &phone).await;
+    let vc = start_signing(&b, &input).await;
+    confirm(&phone, &vc, "12345");
+    let (code, text) = failure(&b).await;
+    assert_eq!(code, "tsa-unreachable");
+    assert!(
+        text.contains("time-stamp authority cannot be reached"),
+        "{text}"
+    );
+    b.quit().await.unwrap();
+
     // The OCSP responder gone (the server killed; the web process runs on): yellow.
     drop(phone);
     server.kill();
@@ -267,5 +344,15 @@ async fn sign_a_pdf_in_the_bank_and_verify_it() {
         verify(&b, &web.url, &tmp.join("signed.pdf")).await,
         "yellow"
     );
+    // The same in German: the seed's German sentence.
+    b.goto(&format!("{}/lang/de?back=/verify/", web.url))
+        .await
+        .unwrap();
+    assert_eq!(
+        verify(&b, &web.url, &tmp.join("signed.pdf")).await,
+        "yellow"
+    );
+    let de = signatures_note(SignatureOutcome::SomeIndeterminate, Lang::De);
+    assert!(b.body_text().await.unwrap().contains(de));
     b.quit().await.unwrap();
 }
