@@ -186,8 +186,16 @@ async fn failure(b: &Browser) -> (String, String) {
 
 /// Uploads `file` on the verification page; the report's outcome.
 async fn verify(b: &Browser, web: &str, file: &Path) -> String {
+    verify_with(b, web, file, None).await
+}
+
+/// Uploads `file` (and `document`) on the verification page; the report's outcome.
+async fn verify_with(b: &Browser, web: &str, file: &Path, document: Option<&Path>) -> String {
     b.goto(&format!("{web}/verify/")).await.unwrap();
     b.upload("#file", file).await.unwrap();
+    if let Some(d) = document {
+        b.upload("#document", d).await.unwrap();
+    }
     b.click("#verify-submit").await.unwrap();
     let r = wait_for(b, "#report", Duration::from_secs(60)).await;
     r.attr("data-outcome").await.unwrap().unwrap()
@@ -308,6 +316,38 @@ async fn sign_a_pdf_in_the_bank_and_verify_it() {
             assert!(text.contains("declined on the phone"), "{text}");
             b.click("a.button").await.unwrap();
             wait_for(&b, "#sign-file", WAIT).await;
+
+            // Any other file: a detached CAdES-B-T .p7s; OpenSSL verifies it, and the
+            // verification page with the document shows it green.
+            let note = tmp.join("Notiz.txt");
+            std::fs::write(&note, "Überweisung an die Demo Bank\n".repeat(100)).unwrap();
+            let vc = start_signing(&b, &note).await;
+            confirm(&phone, &vc, "12345");
+            wait_for(&b, "#download-signed", Duration::from_secs(60)).await;
+            let report = b.find("#report").await.unwrap();
+            assert_eq!(
+                report.attr("data-outcome").await.unwrap().as_deref(),
+                Some("green")
+            );
+            b.click("#download-signed").await.unwrap();
+            let p7s = b.wait_for_download(".p7s", WAIT).await.unwrap();
+            assert!(p7s.ends_with("Notiz.txt.p7s"), "{}", p7s.display());
+            let (ok, log) = openssl_cms_verify(&server.data_dir.join("pki"), &p7s, &note);
+            assert!(ok, "{log}");
+            assert_eq!(verify_with(&b, &web.url, &p7s, Some(&note)).await, "green");
+            // Without its document: the message, no report.
+            b.goto(&format!("{}/verify/", web.url)).await.unwrap();
+            b.upload("#file", &p7s).await.unwrap();
+            b.click("#verify-submit").await.unwrap();
+            let e = wait_for(&b, "#verify-error", WAIT)
+                .await
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                e.contains("can only be checked with the signed document"),
+                "{e}"
+            );
         }
         // An upload over the limit: the 413 page. (Last: cookies do not tell ports apart,
         // so the other web process's session cookie replaces this one's.)

@@ -171,25 +171,31 @@ async fn begin(
     let signer = Signer::new(document, der, app.anchors.intermediates())?;
     let (hash, scheme) = document::hash_and_scheme(HashAlgorithm::Sha256, false)?;
     let now = SystemTime::now();
-    let pdf = is_pdf(input.path());
-    let prepared = if pdf {
-        let out = upload::output_path(&app.uploads, "pdf");
-        let p = document::prepare_pades(
-            &signer,
-            input.path(),
-            &out,
-            &PadesOptions {
-                hash,
-                scheme,
-                signing_time: now,
-                appearance: Appearance::Invisible,
-            },
-        )?;
-        Prepared::Pades(p)
-    } else {
-        let f = std::fs::File::open(input.path()).map_err(SigningError::Read)?;
-        Prepared::Cades(document::prepare_cades(&signer, f, hash, scheme, now)?)
+    // Reading and hashing the file (up to the upload limit) is blocking work.
+    let path = input.path().to_owned();
+    let out = upload::output_path(&app.uploads, "pdf");
+    let prepare = {
+        let signer = signer.clone();
+        move || -> Result<Prepared, SigningError> {
+            if is_pdf(&path) {
+                let options = PadesOptions {
+                    hash,
+                    scheme,
+                    signing_time: now,
+                    appearance: Appearance::Invisible,
+                };
+                let p = document::prepare_pades(&signer, &path, &out, &options)?;
+                Ok(Prepared::Pades(p))
+            } else {
+                let f = std::fs::File::open(&path).map_err(SigningError::Read)?;
+                let c = document::prepare_cades(&signer, f, hash, scheme, now)?;
+                Ok(Prepared::Cades(c))
+            }
+        }
     };
+    let prepared = tokio::task::spawn_blocking(prepare)
+        .await
+        .map_err(|e| SigningError::Read(std::io::Error::other(e.to_string())))??;
     let digest = match &prepared {
         Prepared::Pades(p) => p.digest_to_sign().to_vec(),
         Prepared::Cades(c) => c.digest_to_sign().to_vec(),
