@@ -23,6 +23,8 @@ pub struct WebOptions {
     pub upload_limit: u64,
     /// More TOML appended to the configuration (e.g. a `[portal]` table).
     pub extra_toml: String,
+    /// Top-level keys (e.g. `tsa_url = "..."`), put before the first table.
+    pub top_toml: String,
 }
 
 impl WebOptions {
@@ -31,6 +33,7 @@ impl WebOptions {
         Self {
             upload_limit,
             extra_toml: String::new(),
+            top_toml: String::new(),
         }
     }
 }
@@ -64,10 +67,11 @@ pub fn start_web(server: &TestServer, dir: &Path, opts: &WebOptions) -> Web {
         &config,
         format!(
             "listen = \"127.0.0.1:0\"\ntandem_data_dir = \"{}\"\ndefault_lang = \"en\"\n\
-             upload_limit_bytes = {upload_limit}\n\n[rp_api]\nbase_url = \"{}/v3\"\n\n\
+             upload_limit_bytes = {upload_limit}\n{}\n\n[rp_api]\nbase_url = \"{}/v3\"\n\n\
              [revocation]\nocsp_url = \"{}/ocsp\"\nca_crl_url = \"{}/crl/root.crl\"\n\n\
              [bank]\nrelying_party_uuid = \"{RP_UUID}\"\nrelying_party_name = \"{RP_NAME}\"\n\n{}",
             server.data_dir.display(),
+            opts.top_toml,
             server.rest_url,
             server.http_url,
             server.http_url,

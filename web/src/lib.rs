@@ -1,13 +1,14 @@
 //! Tandem's web front end (`tandem web --config web.toml`, its own process): the Demo Bank,
 //! an ordinary relying party of the REST RP API v3 built on `tandem-rp` exactly as a bank
-//! would use it; later the self-service portal and the verification page. Server-rendered
-//! HTML (maud, escaped), German and English, one static CSS and one small script.
+//! would use it (login, document signing); the verification page; later the self-service
+//! portal. Server-rendered HTML (maud, escaped), German and English, one static CSS and two
+//! small scripts. Uploads are streamed to private temporary files (`upload.rs`).
 //!
 //! ```text
 //!  browser ──HTTPS──▶ server.rs (tls.rs listener, router)
 //!                       │ security/: headers ▸ limit ▸ origin ▸ session ▸ csrf
 //!                       ▼
-//!                     bank/ (login.rs, account.rs: convert)
+//!                     bank/ (login.rs, account.rs, sign.rs: convert)   verify/ ─ report_view.rs
 //!                       │ login_state.rs: RP API outcomes ─▶ page state (no I/O)
 //!                       │ follow.rs: one task per login, long-polls, watch channel
 //!                       ▼
@@ -24,10 +25,13 @@ pub mod error;
 pub mod i18n;
 pub mod layout;
 pub mod pages;
+pub mod report_view;
 pub mod security;
 pub mod server;
 pub mod state;
 pub mod tls;
+pub mod upload;
+pub mod verify;
 
 pub use config::WebConfig;
 pub use error::WebError;

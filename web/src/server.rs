@@ -27,6 +27,7 @@ use crate::tls::TlsListener;
 
 const STYLE_CSS: &str = include_str!("../static/style.css");
 const LOGIN_JS: &str = include_str!("../static/login.js");
+const SIGN_JS: &str = include_str!("../static/sign.js");
 
 /// How often expired sessions are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -61,6 +62,7 @@ pub fn state(cfg: WebConfig) -> Result<AppState, WebError> {
         sessions: Arc::new(sessions),
         rp: client,
         anchors: Arc::new(anchors),
+        uploads: Arc::new(crate::upload::UploadDir::new()?),
     })
 }
 
@@ -75,7 +77,7 @@ pub fn router(app: AppState) -> Router {
         .route("/bank", get(|| async { Redirect::to("/bank/") }))
         .merge(crate::bank::routes())
         .route("/portal/", get(coming_later))
-        .route("/verify/", get(coming_later))
+        .merge(crate::verify::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -108,6 +110,7 @@ async fn static_file(Path(file): Path<String>) -> Response {
     let (body, ty) = match file.as_str() {
         "style.css" => (STYLE_CSS, "text/css; charset=utf-8"),
         "login.js" => (LOGIN_JS, "text/javascript; charset=utf-8"),
+        "sign.js" => (SIGN_JS, "text/javascript; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (

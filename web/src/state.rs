@@ -22,6 +22,8 @@ use crate::security::session::{SessionId, Sessions};
 pub struct Browser {
     /// The Demo Bank's login and logged-in person.
     pub bank: BankSession,
+    /// Uploads, kept reports and document signatures (verification page, signing).
+    pub docs: crate::verify::DocsSession,
 }
 
 /// Shared by all requests. Cheap to clone.
@@ -35,6 +37,8 @@ pub struct AppState {
     pub rp: RpApiClient,
     /// Trust anchors for user certificates.
     pub anchors: Arc<TrustAnchors>,
+    /// The private directory of uploads and signed files.
+    pub uploads: Arc<crate::upload::UploadDir>,
 }
 
 impl AppState {

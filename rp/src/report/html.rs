@@ -50,14 +50,21 @@ pub fn render(report: &VerificationReport, lang: Lang) -> String {
          <body><h1>{title}</h1>\n",
         lang.tag()
     );
+    page.push_str(&render_sections(report, lang));
+    page.push_str("</body></html>\n");
+    page
+}
+
+/// The report's sections (header, proof of origin, documents, legend) without the page
+/// around them and without style: for a page that embeds the report under its own
+/// stylesheet (the classes are those of [`render`]'s style: `kv`, `note`, `icon`, `green`,
+/// `yellow`, `red`, `grey`, `sub`, `small`).
+pub fn render_sections(report: &VerificationReport, lang: Lang) -> String {
+    let mut page = String::new();
     header(&mut page, report, lang);
     proof(&mut page, &report.proof_of_origin, lang);
     documents(&mut page, report, lang);
-    let _ = writeln!(
-        page,
-        "<p class=\"small\">{}</p></body></html>",
-        Label::Legend.text(lang)
-    );
+    let _ = writeln!(page, "<p class=\"small\">{}</p>", Label::Legend.text(lang));
     page
 }
 

@@ -1,4 +1,4 @@
-//! `/bank/account` and logout.
+//! `/bank/account` (with the "Sign a document" form of [`super::sign`]) and logout.
 
 use std::time::Instant;
 
@@ -21,7 +21,13 @@ pub async fn page(State(app): State<AppState>, Extension(cur): Extension<Current
         })
         .flatten();
     match found {
-        Some((p, csrf)) => Html(views::account(cur.lang, &csrf, &p).into_string()).into_response(),
+        Some((p, csrf)) => {
+            // The signing form goes at the end of the page's main content (views.rs draws
+            // the person; sign.rs the form).
+            let page = views::account(cur.lang, &csrf, &p).into_string();
+            let form = super::sign::form_section(&app, cur.lang, &csrf).into_string();
+            Html(page.replacen("</main>", &format!("{form}</main>"), 1)).into_response()
+        }
         None => Redirect::to("/bank/").into_response(),
     }
 }

@@ -11,6 +11,8 @@
 //!                              the failure page
 //!  GET  /bank/account          "Welcome, NAME"
 //!  POST /bank/logout           end the session
+//!  POST /bank/sign             sign an uploaded document (sign.rs) ─▶ /bank/sign/wait
+//!  GET  /bank/sign/{status,done,file}
 //! ```
 
 use axum::Router;
@@ -22,6 +24,9 @@ pub mod account;
 pub mod follow;
 pub mod login;
 pub mod login_state;
+pub mod sign;
+pub mod sign_state;
+pub mod sign_texts;
 pub mod views;
 
 /// What the bank keeps per browser session.
@@ -44,4 +49,9 @@ pub fn routes() -> Router<AppState> {
         .route("/bank/login/done", get(login::done))
         .route("/bank/account", get(account::page))
         .route("/bank/logout", post(account::logout))
+        .route("/bank/sign", post(sign::start))
+        .route("/bank/sign/wait", get(sign::wait))
+        .route("/bank/sign/status", get(sign::status))
+        .route("/bank/sign/done", get(sign::done))
+        .route("/bank/sign/file", get(sign::file))
 }

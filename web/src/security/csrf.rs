@@ -3,8 +3,13 @@
 //! never reaches a handler. (The cookie's `SameSite=Strict` and the Origin check of
 //! [`super::origin`] come on top.)
 //!
-//! POST bodies must be `application/x-www-form-urlencoded`; any other POST is refused here.
-//! (File uploads will add `multipart/form-data` with the token as the first part.)
+//! POST bodies must be `application/x-www-form-urlencoded` or `multipart/form-data`; any
+//! other POST is refused here. In a multipart form (an upload) the token must be the
+//! **first** part (every upload form puts the hidden field first; browsers send the parts in
+//! document order): the middleware reads only up to the end of that part (at most
+//! [`crate::upload::FIRST_PART_MAX`] bytes), checks it, and hands the handler the whole body,
+//! still streaming. So no byte of a file is stored before the token is checked, and the token
+//! never goes into a URL.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -20,6 +25,7 @@ use super::session::SessionId;
 use crate::i18n::Msg;
 use crate::pages;
 use crate::state::{AppState, Current};
+use crate::upload;
 
 /// The form field that carries the token.
 pub const FIELD: &str = "csrf";
@@ -90,7 +96,27 @@ pub async fn middleware(State(app): State<AppState>, req: Request, next: Next) -
             })
         });
     if !urlencoded {
-        return pages::forbidden(current.lang, Msg::ForbiddenCsrf);
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let Some(boundary) = upload::boundary(ct) else {
+            return pages::forbidden(current.lang, Msg::ForbiddenCsrf);
+        };
+        let (parts, body) = req.into_parts();
+        let (first, body) = match upload::first_field(body, &boundary).await {
+            Ok(x) => x,
+            Err(upload::UploadError::TooLarge) => {
+                return pages::too_large(current.lang, app.cfg.upload_limit_bytes);
+            }
+            Err(_) => return pages::forbidden(current.lang, Msg::ForbiddenCsrf),
+        };
+        let ok = first.is_some_and(|(name, t)| name == FIELD && session_has(&app, &current.id, &t));
+        if !ok {
+            tracing::info!(path = %parts.uri.path(), "upload refused: CSRF token not the first part or wrong");
+            return pages::forbidden(current.lang, Msg::ForbiddenCsrf);
+        }
+        return next.run(Request::from_parts(parts, body)).await;
     }
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, app.upload_limit()).await {
