@@ -1,14 +1,15 @@
 //! Tandem's web front end (`tandem web --config web.toml`, its own process): the Demo Bank,
 //! an ordinary relying party of the REST RP API v3 built on `tandem-rp` exactly as a bank
-//! would use it; later the self-service portal and the verification page. Server-rendered
+//! would use it; the self-service portal for account holders; later the verification page. Server-rendered
 //! HTML (maud, escaped), German and English, one static CSS and one small script.
 //!
 //! ```text
 //!  browser ──HTTPS──▶ server.rs (tls.rs listener, router)
 //!                       │ security/: headers ▸ limit ▸ origin ▸ session ▸ csrf
 //!                       ▼
-//!                     bank/ (login.rs, account.rs: convert)
-//!                       │ login_state.rs: RP API outcomes ─▶ page state (no I/O)
+//!                     bank/, portal/ (pages: convert)
+//!                     login/ (shared by the areas: handlers.rs, callback.rs)
+//!                       │ state.rs: RP API outcomes ─▶ page state (no I/O)
 //!                       │ follow.rs: one task per login, long-polls, watch channel
 //!                       ▼
 //!                     tandem_rp::client ──HTTPS (RP API v3)──▶ Tandem server
@@ -23,7 +24,9 @@ pub mod config;
 pub mod error;
 pub mod i18n;
 pub mod layout;
+pub mod login;
 pub mod pages;
+pub mod portal;
 pub mod security;
 pub mod server;
 pub mod state;

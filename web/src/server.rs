@@ -27,6 +27,7 @@ use crate::tls::TlsListener;
 
 const STYLE_CSS: &str = include_str!("../static/style.css");
 const LOGIN_JS: &str = include_str!("../static/login.js");
+const PORTAL_JS: &str = include_str!("../static/portal.js");
 
 /// How often expired sessions are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -74,7 +75,7 @@ pub fn router(app: AppState) -> Router {
         .route("/", get(|| async { Redirect::to("/bank/") }))
         .route("/bank", get(|| async { Redirect::to("/bank/") }))
         .merge(crate::bank::routes())
-        .route("/portal/", get(coming_later))
+        .merge(crate::portal::routes())
         .route("/verify/", get(coming_later))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -108,6 +109,7 @@ async fn static_file(Path(file): Path<String>) -> Response {
     let (body, ty) = match file.as_str() {
         "style.css" => (STYLE_CSS, "text/css; charset=utf-8"),
         "login.js" => (LOGIN_JS, "text/javascript; charset=utf-8"),
+        "portal.js" => (PORTAL_JS, "text/javascript; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (
