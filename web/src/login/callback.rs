@@ -79,7 +79,17 @@ pub async fn callback(
         })
         .flatten();
     let Some((session, initial, mut rx, publish)) = found else {
-        // Another browser, an expired session, or no same-device login: nothing to log in.
+        // Used already (the person is logged in): their page. Another browser, an expired
+        // session, or no same-device login: nothing to log in.
+        let logged_in = app
+            .sessions
+            .with(&cur.id, Instant::now(), |s| {
+                area.slot(&mut s.data).person.is_some()
+            })
+            .unwrap_or(false);
+        if logged_in {
+            return Redirect::to(area.after_login()).into_response();
+        }
         tracing::warn!(area = area.prefix(), "callback without a matching login");
         let page = views::failed(area, cur.lang, Failure::Verification);
         return Html(page.into_string()).into_response();

@@ -43,8 +43,25 @@ pub fn same_origin(expected: &str, origin: Option<&str>, referer: Option<&str>) 
     }
 }
 
+/// HTTP/2 has no `Host` header: the authority comes as `:authority`, which hyper puts in the
+/// request URI. Copies it into `Host` (when there is none) so that [`expected_origin`] works
+/// the same over HTTP/1.1 and HTTP/2 (browsers use HTTP/2 over TLS).
+pub fn host_from_authority(req: &mut Request) {
+    if req.headers().contains_key(header::HOST) {
+        return;
+    }
+    let value = req
+        .uri()
+        .authority()
+        .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok());
+    if let Some(v) = value {
+        req.headers_mut().insert(header::HOST, v);
+    }
+}
+
 /// The middleware: a POST from elsewhere gets the 403 page.
-pub async fn middleware(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn middleware(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    host_from_authority(&mut req);
     if req.method() != Method::POST {
         return next.run(req).await;
     }
@@ -67,6 +84,28 @@ pub async fn middleware(State(app): State<AppState>, req: Request, next: Next) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_http2_authority_serves_as_host() {
+        let mut req = Request::builder()
+            .uri("https://127.0.0.1:8443/bank/login/notify")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        host_from_authority(&mut req);
+        assert_eq!(req.headers()[header::HOST], "127.0.0.1:8443");
+        assert_eq!(
+            expected_origin(None, true, req.headers()).as_deref(),
+            Some("https://127.0.0.1:8443")
+        );
+        // A Host header that is there stays.
+        let mut req = Request::builder()
+            .uri("https://other:1/")
+            .header(header::HOST, "bank.example")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        host_from_authority(&mut req);
+        assert_eq!(req.headers()[header::HOST], "bank.example");
+    }
 
     #[test]
     fn origin_or_referer_must_be_ours() {
