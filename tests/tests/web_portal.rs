@@ -95,17 +95,22 @@ async fn resize(b: &Browser, size: (u32, u32)) {
         .unwrap();
 }
 
-/// A screenshot at the desktop size and at the phone size (then back to the desktop), and
-/// the phone-sized page must not scroll sideways.
-async fn shots(b: &Browser, name: &str) {
-    b.doc_screenshot(&format!("{name}-desktop")).await.unwrap();
+/// Screenshots at the desktop size and at the phone size (then back to the desktop) when
+/// `name` is given, and the phone-sized page must not scroll sideways.
+async fn shots(b: &Browser, name: Option<&str>) {
+    if let Some(n) = name {
+        b.doc_screenshot(&format!("{n}-desktop")).await.unwrap();
+    }
     resize(b, PHONE).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let url = b.url().await.unwrap();
     assert!(
         !scrolls_sideways(b).await,
-        "{name}: horizontal scroll at phone size"
+        "{url}: horizontal scroll at phone size"
     );
-    b.doc_screenshot(&format!("{name}-phone")).await.unwrap();
+    if let Some(n) = name {
+        b.doc_screenshot(&format!("{n}-phone")).await.unwrap();
+    }
     resize(b, DESKTOP).await;
 }
 
@@ -148,7 +153,7 @@ async fn portal_overview_lock_and_deletion_in_a_browser() {
     wait(&b, "#qr").await;
     let text = b.body_text().await.unwrap();
     assert!(text.contains("Log in to the Tandem portal"), "{text}");
-    shots(&b, "portal-login").await;
+    shots(&b, Some("portal-login")).await;
     b.fill("#national_id", MARY.id).await.unwrap();
     b.click("form[action=\"/portal/login/notify\"] button[type=submit]")
         .await
@@ -183,7 +188,7 @@ async fn portal_overview_lock_and_deletion_in_a_browser() {
         text.contains("Recent transactions") && text.contains(PORTAL_NAME),
         "{text}"
     );
-    shots(&b, "portal-overview").await;
+    shots(&b, None).await;
     // The certificates as PEM downloads (kept for the OCSP check at the end).
     let serials: Vec<String> = {
         let mut v = Vec::new();
@@ -319,7 +324,7 @@ async fn portal_overview_lock_and_deletion_in_a_browser() {
     b.find("li[data-key=\"auth\"][data-status=\"active\"]")
         .await
         .unwrap();
-    shots(&b, "portal-overview-locked").await;
+    shots(&b, Some("portal-overview-locked")).await;
 
     // 5. Deletion: the page naming the account, the checkbox, the button, the phone.
     b.click(&format!("a[href=\"/portal/delete?account={doc}\"]"))
@@ -328,7 +333,7 @@ async fn portal_overview_lock_and_deletion_in_a_browser() {
     let named = wait(&b, "#delete-account").await;
     assert_eq!(named.text().await.unwrap(), doc);
     assert!(b.body_text().await.unwrap().contains("cannot be undone"));
-    shots(&b, "portal-delete").await;
+    shots(&b, Some("portal-delete")).await;
     b.click("#understand").await.unwrap();
     b.click("#delete-button").await.unwrap();
     let vc = wait(&b, "#vc").await.text().await.unwrap();
@@ -356,7 +361,7 @@ async fn portal_overview_lock_and_deletion_in_a_browser() {
     listed.sort();
     revoked.sort();
     assert_eq!(revoked, listed);
-    shots(&b, "portal-deleted").await;
+    shots(&b, Some("portal-deleted")).await;
 
     // 6. The operator sees it deleted; OCSP (asked by openssl) says revoked.
     let accounts = server.operator(&["accounts"]).unwrap();
