@@ -407,5 +407,21 @@ async fn portal_overview_lock_and_deletion_in_a_browser() {
             .unwrap();
     }
     wait(&b, "form[action=\"/portal/login/notify\"]").await;
+
+    // 8. A session that is no longer valid (expired after 15 min, or a restart): the
+    //    portal's page goes back to the login page and says so.
+    let mut stale = thirtyfour::Cookie::new(tandem_tests::web::COOKIE, "ab".repeat(32));
+    stale.set_path("/");
+    stale.set_secure(true);
+    b.client().add_cookie(stale).await.unwrap();
+    b.goto(&format!("{}/portal/overview", web.url))
+        .await
+        .unwrap();
+    let notice = wait(&b, "#notice").await;
+    assert_eq!(
+        notice.text().await.unwrap(),
+        "Your session has expired. Please log in again."
+    );
+    assert!(b.url().await.unwrap().ends_with("/portal/"));
     b.quit().await.unwrap();
 }

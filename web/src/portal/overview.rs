@@ -134,6 +134,10 @@ pub async fn fetch(app: &AppState, cur: &Current) -> Fetched {
         return Fetched::Page(views::not_configured(cur.lang));
     };
     let Some((person, csrf)) = holder(app, cur) else {
+        if cur.expired {
+            // The stale cookie was replaced by a new session: the login page says why.
+            return Fetched::Page(expired(app, cur));
+        }
         return Fetched::Page(Redirect::to("/portal/").into_response());
     };
     match overview(app, &rp, &person).await {
