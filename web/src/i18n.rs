@@ -117,6 +117,7 @@ pub enum Msg {
     BusyHeading,
     Busy,
     ComingLater,
+    SessionExpired,
 }
 
 impl Msg {
@@ -245,6 +246,10 @@ impl Msg {
                 "Too many sessions at once. Please try again later.",
             ),
             ComingLater => ("Dieser Bereich folgt.", "This area is coming."),
+            SessionExpired => (
+                "Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an.",
+                "Your session has expired. Please log in again.",
+            ),
         }
     }
 }

@@ -1,15 +1,17 @@
 //! Tandem's web front end (`tandem web --config web.toml`, its own process): the Demo Bank,
 //! an ordinary relying party of the REST RP API v3 built on `tandem-rp` exactly as a bank
-//! would use it (login, document signing); the verification page; later the self-service
-//! portal. Server-rendered HTML (maud, escaped), German and English, one static CSS and two
-//! small scripts. Uploads are streamed to private temporary files (`upload.rs`).
+//! would use it (login, document signing); the self-service portal for account holders; the
+//! verification page. Server-rendered HTML (maud, escaped), German and English, one static
+//! CSS and three small scripts. Uploads are streamed to private temporary files
+//! (`upload.rs`).
 //!
 //! ```text
 //!  browser ──HTTPS──▶ server.rs (tls.rs listener, router)
 //!                       │ security/: headers ▸ limit ▸ origin ▸ session ▸ csrf
 //!                       ▼
-//!                     bank/ (login.rs, account.rs, sign.rs: convert)   verify/ ─ report_view.rs
-//!                       │ login_state.rs: RP API outcomes ─▶ page state (no I/O)
+//!                     bank/ (account.rs, sign.rs), portal/, verify/ ─ report_view.rs
+//!                     login/ (shared by the areas: handlers.rs, callback.rs)
+//!                       │ state.rs: RP API outcomes ─▶ page state (no I/O)
 //!                       │ follow.rs: one task per login, long-polls, watch channel
 //!                       ▼
 //!                     tandem_rp::client ──HTTPS (RP API v3)──▶ Tandem server
@@ -24,7 +26,9 @@ pub mod config;
 pub mod error;
 pub mod i18n;
 pub mod layout;
+pub mod login;
 pub mod pages;
+pub mod portal;
 pub mod report_view;
 pub mod security;
 pub mod server;

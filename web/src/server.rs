@@ -28,6 +28,7 @@ use crate::tls::TlsListener;
 const STYLE_CSS: &str = include_str!("../static/style.css");
 const LOGIN_JS: &str = include_str!("../static/login.js");
 const SIGN_JS: &str = include_str!("../static/sign.js");
+const PORTAL_JS: &str = include_str!("../static/portal.js");
 
 /// How often expired sessions are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -78,6 +79,8 @@ pub fn router(app: AppState) -> Router {
         .merge(crate::bank::routes())
         .route("/portal/", get(coming_later))
         .merge(crate::verify::routes())
+        .merge(crate::portal::routes())
+        .route("/verify/", get(coming_later))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -111,6 +114,7 @@ async fn static_file(Path(file): Path<String>) -> Response {
         "style.css" => (STYLE_CSS, "text/css; charset=utf-8"),
         "login.js" => (LOGIN_JS, "text/javascript; charset=utf-8"),
         "sign.js" => (SIGN_JS, "text/javascript; charset=utf-8"),
+        "portal.js" => (PORTAL_JS, "text/javascript; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (

@@ -14,6 +14,7 @@ use crate::bank::BankSession;
 use crate::config::WebConfig;
 use crate::i18n::{Lang, Msg};
 use crate::pages;
+use crate::portal::PortalSession;
 use crate::security::cookie;
 use crate::security::session::{SessionId, Sessions};
 
@@ -24,6 +25,8 @@ pub struct Browser {
     pub bank: BankSession,
     /// Uploads, kept reports and document signatures (verification page, signing).
     pub docs: crate::verify::DocsSession,
+    /// The portal's login, logged-in person and deletion (separate from the bank's).
+    pub portal: PortalSession,
 }
 
 /// Shared by all requests. Cheap to clone.
@@ -78,6 +81,9 @@ pub struct Current {
     pub id: SessionId,
     /// Its language.
     pub lang: Lang,
+    /// The browser presented a session cookie that is no longer valid (expired, or the
+    /// process restarted): pages behind a login say so.
+    pub expired: bool,
 }
 
 /// What a handler did to the session, in its response's extensions: the middleware sets or
@@ -101,6 +107,7 @@ pub async fn browser_middleware(
         .request_lang(req.headers())
         .unwrap_or(app.cfg.default_lang);
     let presented = cookie::read(req.headers(), app.cookie_name()).and_then(SessionId::from_cookie);
+    let presented_any = presented.is_some();
     let begun = match app.sessions.begin(presented, Instant::now()) {
         Ok(b) => b,
         Err(_) => {
@@ -115,6 +122,7 @@ pub async fn browser_middleware(
     req.extensions_mut().insert(Current {
         id: begun.id.clone(),
         lang,
+        expired: presented_any && begun.created,
     });
     let mut resp = next.run(req).await;
     let max_age = app.sessions.lifetime().as_secs();

@@ -1,22 +1,25 @@
-// Demo Bank login: renews the QR code every second and follows the login by long-polling
-// /bank/login/status (cookie-bound; the answer comes as soon as the login ends, or after
-// about 25 s with "waiting"). No inline script: the page names what to do in data-*.
+// The login of every area (Demo Bank, portal): renews the QR code every second and follows
+// the login by long-polling /{area}/login/status (cookie-bound; the answer comes as soon as
+// the login ends, or after about 25 s with "waiting"). No inline script: the page names its
+// URLs in data-status and data-qr.
 (function () {
   "use strict";
   var root = document.getElementById("login");
   if (!root) { return; }
+  var statusUrl = root.getAttribute("data-status") || "/bank/login/status";
+  var qrUrl = root.getAttribute("data-qr") || "/bank/login/qr.png";
   var img = document.getElementById("qr");
   var status = document.getElementById("status");
   if (img) {
     var n = 0;
     setInterval(function () {
       n += 1;
-      img.src = "/bank/login/qr.png?n=" + n;
+      img.src = qrUrl + "?n=" + n;
     }, 1000);
   }
   var failures = 0;
   function poll() {
-    fetch("/bank/login/status", { credentials: "same-origin", cache: "no-store" })
+    fetch(statusUrl, { credentials: "same-origin", cache: "no-store" })
       .then(function (r) {
         if (!r.ok) { throw new Error("HTTP " + r.status); }
         return r.json();

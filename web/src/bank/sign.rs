@@ -27,11 +27,11 @@ use tandem_rp::signing::{RelyingParty, Signer, SigningError, signer};
 use tandem_rp::validation::file::FileKind;
 use tokio::sync::watch;
 
-use super::login::STATUS_WAIT;
 use super::sign_state::{Outcome, SignAttempt, SignFailure, SignState, Signed, status_answer};
 use super::sign_texts::S;
 use crate::i18n::Lang;
 use crate::layout::{Area, PageCtx, csrf_field, page};
+use crate::login::handlers::STATUS_WAIT;
 use crate::pages;
 use crate::report_view;
 use crate::state::{AppState, Current};

@@ -13,9 +13,9 @@ use tandem_rp::signing::{ErrorKind, SigningError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::login_state::Failure;
 use super::sign_texts::S;
 use crate::i18n::Lang;
+use crate::login::state::Failure;
 use crate::upload::TempUpload;
 
 /// Why a signature did not come about: each has its own message.
@@ -56,7 +56,7 @@ impl SignFailure {
             ErrorKind::TimeStampOrValidationData => Self::TsaUnreachable,
             ErrorKind::Document => Self::Document,
             ErrorKind::Api => match e {
-                SigningError::Api(a) => match super::login_state::start_failure(a) {
+                SigningError::Api(a) => match crate::login::state::start_failure(a) {
                     Failure::AccountUnusable => Self::KeyLocked,
                     Failure::Unreachable => Self::Unreachable,
                     _ => Self::ServiceFailure,

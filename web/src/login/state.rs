@@ -8,11 +8,15 @@
 //!  LoginState ──▶ StatusAnswer { state, message, next }
 //! ```
 
-use serde::Serialize;
-use tandem_rp::api::types::{EndResult, SessionState, SessionStatusResponse};
-use tandem_rp::client::Error as RpError;
-use tandem_rp::client::verify::VerifiedAuthentication;
+use std::sync::Arc;
 
+use serde::Serialize;
+use tandem_rp::api::types::{EndResult, FlowType, SessionState, SessionStatusResponse, Signature};
+use tandem_rp::client::Error as RpError;
+use tandem_rp::client::verify::{AuthenticationExpectation, VerifiedAuthentication};
+
+use super::LoginArea;
+use super::follow::Verifier;
 use crate::i18n::{Lang, Msg};
 
 /// Why a login did not succeed: each has its own message.
@@ -75,11 +79,14 @@ pub struct Person {
     pub semantics_identifier: String,
     /// The account's document number.
     pub document_number: Option<String>,
+    /// The RP API session that logged the person in (the portal's endpoints are bound to
+    /// it).
+    pub auth_session_id: String,
 }
 
 impl Person {
-    /// The person of a verified authentication.
-    pub fn from_verified(v: &VerifiedAuthentication) -> Self {
+    /// The person of a verified authentication of RP API session `auth_session_id`.
+    pub fn from_verified(v: &VerifiedAuthentication, auth_session_id: &str) -> Self {
         let id = &v.identity;
         let name = [id.given_name.as_deref(), id.surname.as_deref()]
             .into_iter()
@@ -97,8 +104,42 @@ impl Person {
             name,
             semantics_identifier: id.serial_number.clone(),
             document_number: v.document_number.clone(),
+            auth_session_id: auth_session_id.to_owned(),
         }
     }
+}
+
+/// An OK answer of a same-device flow: it is verified only with the values the browser
+/// brings back on the callback URL (`sessionSecretDigest`, `userChallengeVerifier`).
+#[derive(Debug, Clone)]
+pub struct PendingCallback {
+    /// The RP API session.
+    pub session_id: String,
+    /// Its final status.
+    pub status: Arc<SessionStatusResponse>,
+    /// The request values the answer is checked against.
+    pub expected: Arc<AuthenticationExpectation>,
+    /// Anchors and revocation check.
+    pub verifier: Verifier,
+}
+
+impl PartialEq for PendingCallback {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.status, &other.status)
+    }
+}
+
+impl Eq for PendingCallback {}
+
+/// Whether an OK status ended in a same-device flow (its callback must be checked).
+pub fn is_same_device(status: &SessionStatusResponse) -> bool {
+    let flow = match &status.signature {
+        Some(Signature::AcspV2(s)) => Some(s.flow_type),
+        Some(Signature::RawDigest(s)) => Some(s.flow_type),
+        Some(Signature::CertificateChoice(s)) => Some(s.flow_type),
+        None => None,
+    };
+    matches!(flow, Some(FlowType::Web2App | FlowType::App2App))
 }
 
 /// Where a login stands.
@@ -106,6 +147,9 @@ impl Person {
 pub enum LoginState {
     /// The phone has not answered yet.
     Waiting,
+    /// The phone confirmed in a same-device flow; waiting for the browser's return through
+    /// the callback URL.
+    Callback(PendingCallback),
     /// Verified: this person.
     LoggedIn(Person),
     /// Ended without a login.
@@ -115,6 +159,11 @@ pub enum LoginState {
 impl LoginState {
     /// Whether the login has ended.
     pub fn is_final(&self) -> bool {
+        !matches!(self, Self::Waiting | Self::Callback(_))
+    }
+
+    /// Whether the RP API session has ended (final, or waiting only for the callback).
+    pub fn session_ended(&self) -> bool {
         !matches!(self, Self::Waiting)
     }
 }
@@ -184,7 +233,7 @@ pub fn completed<E>(
     }
 }
 
-/// The JSON answer of `GET /bank/login/status`.
+/// The JSON answer of `GET /{area}/login/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusAnswer {
     /// `waiting`, `ok`, `failed` or `none` (no login in this session).
@@ -195,18 +244,15 @@ pub struct StatusAnswer {
     pub next: Option<&'static str>,
 }
 
-/// Where the browser continues after a login ended.
-pub const DONE_PATH: &str = "/bank/login/done";
-
-/// What the status poll answers for `state` (`None`: no login running).
-pub fn status_answer(state: Option<&LoginState>, lang: Lang) -> StatusAnswer {
+/// What the status poll of `area` answers for `state` (`None`: no login running).
+pub fn status_answer(area: LoginArea, state: Option<&LoginState>, lang: Lang) -> StatusAnswer {
     match state {
         None => StatusAnswer {
             state: "none",
             message: String::new(),
-            next: Some("/bank/"),
+            next: Some(area.home()),
         },
-        Some(LoginState::Waiting) => StatusAnswer {
+        Some(LoginState::Waiting | LoginState::Callback(_)) => StatusAnswer {
             state: "waiting",
             message: Msg::Waiting.text(lang).to_owned(),
             next: None,
@@ -214,12 +260,12 @@ pub fn status_answer(state: Option<&LoginState>, lang: Lang) -> StatusAnswer {
         Some(LoginState::LoggedIn(_)) => StatusAnswer {
             state: "ok",
             message: Msg::LoginDone.text(lang).to_owned(),
-            next: Some(DONE_PATH),
+            next: Some(area.done_path()),
         },
         Some(LoginState::Failed(f)) => StatusAnswer {
             state: "failed",
             message: f.message().text(lang).to_owned(),
-            next: Some(DONE_PATH),
+            next: Some(area.done_path()),
         },
     }
 }
@@ -261,6 +307,7 @@ mod tests {
             name: "MARY TESTNUMBER".into(),
             semantics_identifier: "PNOEE-30303039914".into(),
             document_number: Some("PNOEE-30303039914-AAAA-Q".into()),
+            auth_session_id: "9b5a1c3e-0f4e-4b8e-8c1a-2f2d9d1e7a10".into(),
         }
     }
 
@@ -309,14 +356,19 @@ mod tests {
 
     #[test]
     fn status_answers_say_where_to_go() {
-        let w = status_answer(Some(&LoginState::Waiting), Lang::En);
+        let bank = LoginArea::Bank;
+        let w = status_answer(bank, Some(&LoginState::Waiting), Lang::En);
         assert_eq!((w.state, w.next), ("waiting", None));
-        let ok = status_answer(Some(&LoginState::LoggedIn(person())), Lang::De);
-        assert_eq!((ok.state, ok.next), ("ok", Some(DONE_PATH)));
-        let f = status_answer(Some(&LoginState::Failed(Failure::Timeout)), Lang::En);
+        let ok = status_answer(bank, Some(&LoginState::LoggedIn(person())), Lang::De);
+        assert_eq!((ok.state, ok.next), ("ok", Some("/bank/login/done")));
+        let f = status_answer(bank, Some(&LoginState::Failed(Failure::Timeout)), Lang::En);
         assert_eq!(f.state, "failed");
         assert_eq!(f.message, Msg::FailTimeout.text(Lang::En));
-        assert_eq!(status_answer(None, Lang::En).next, Some("/bank/"));
+        assert_eq!(status_answer(bank, None, Lang::En).next, Some("/bank/"));
+        let portal = LoginArea::Portal;
+        let ok = status_answer(portal, Some(&LoginState::LoggedIn(person())), Lang::En);
+        assert_eq!(ok.next, Some("/portal/login/done"));
+        assert_eq!(status_answer(portal, None, Lang::En).next, Some("/portal/"));
     }
 
     #[test]
