@@ -8,17 +8,15 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use maud::html;
 use serde::Deserialize;
 use tandem_rp::client::{ClientConfig, RpApiClient, TrustAnchors};
 use tokio::net::TcpListener;
 
 use crate::config::WebConfig;
 use crate::error::WebError;
-use crate::i18n::{Lang, Msg};
-use crate::layout::{Area, PageCtx, page};
+use crate::i18n::Lang;
 use crate::pages;
 use crate::security::session::Sessions;
 use crate::security::{cookie, csrf, headers, limit, origin};
@@ -77,10 +75,8 @@ pub fn router(app: AppState) -> Router {
         .route("/", get(|| async { Redirect::to("/bank/") }))
         .route("/bank", get(|| async { Redirect::to("/bank/") }))
         .merge(crate::bank::routes())
-        .route("/portal/", get(coming_later))
         .merge(crate::verify::routes())
         .merge(crate::portal::routes())
-        .route("/verify/", get(coming_later))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -154,35 +150,6 @@ async fn switch_language(
     r
 }
 
-async fn coming_later(
-    axum::extract::Extension(cur): axum::extract::Extension<Current>,
-    uri: axum::http::Uri,
-) -> Response {
-    let area = if uri.path().starts_with("/portal") {
-        Area::Portal
-    } else {
-        Area::Verify
-    };
-    let ctx = PageCtx {
-        lang: cur.lang,
-        area,
-        path: uri.path(),
-        script: None,
-    };
-    let title = match area {
-        Area::Portal => Msg::AreaPortal,
-        _ => Msg::AreaVerify,
-    };
-    let body = page(
-        &ctx,
-        title.text(cur.lang),
-        html! {
-            h1 { (title.text(cur.lang)) }
-            p { (Msg::ComingLater.text(cur.lang)) }
-        },
-    );
-    Html(body.into_string()).into_response()
-}
 
 async fn not_found(axum::extract::Extension(cur): axum::extract::Extension<Current>) -> Response {
     pages::not_found(cur.lang)
