@@ -43,8 +43,11 @@ pub fn tandem_bin() -> PathBuf {
         let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
         let bin = dir.join("tandem");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // Benchmarks (`cargo bench`) run from target/release: build the release binary.
+        let release = dir.ends_with("release").then_some("--release");
         let status = Command::new(cargo)
             .args(["build", "-q", "-p", "tandem-cli", "--bin", "tandem"])
+            .args(release)
             .status()
             .expect("cannot run cargo to build the tandem binary");
         assert!(status.success(), "building the tandem binary failed");
@@ -343,13 +346,18 @@ impl TestServer {
         Ok(())
     }
 
-    /// The server's log so far.
+    /// The server process's id while it runs (for CPU figures from `/proc`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Asserts that `tandem audit --verify` finds the audit chain intact.
     pub fn assert_audit_intact(&self) {
         let out = self.operator(&["audit", "--verify"]).unwrap();
         assert!(out.contains("intact"), "audit chain: {out}");
     }
 
+    /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }

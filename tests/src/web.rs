@@ -53,6 +53,13 @@ pub struct Web {
     pub log: PathBuf,
 }
 
+impl Web {
+    /// The process id (for CPU figures from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Web {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -142,14 +149,8 @@ impl<'a> Phone<'a> {
         field(&out, "registered: document number").to_owned()
     }
 
-    /// Runs `tandem device ARGS` with `env`; its output (panics if the command fails).
-    pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> String {
-        self.try_run(args, env).unwrap()
-    }
-
-    /// Runs `tandem device ARGS` with `env`; its output, or the failure with the output.
-    pub fn try_run(&self, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<String> {
-        let ca = self.server.data_dir.join("tls/server.crt");
+    /// `tandem device ARGS` against the server, with its options (dir, CA, server).
+    fn args<'b>(&'b self, ca: &'b Path, args: &[&'b str]) -> Vec<&'b str> {
         let mut all = vec![
             "device",
             "--dir",
@@ -160,7 +161,29 @@ impl<'a> Phone<'a> {
             &self.server.url,
         ];
         all.extend_from_slice(args);
-        tandem_env(&all, env)
+        all
+    }
+
+    /// Runs `tandem device ARGS` with `env`; its output (panics if the command fails).
+    pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        self.try_run(args, env).unwrap()
+    }
+
+    /// Runs `tandem device ARGS` with `env`; its output, or the failure with the output.
+    pub fn try_run(&self, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<String> {
+        let ca = self.server.data_dir.join("tls/server.crt");
+        tandem_env(&self.args(&ca, args), env)
+    }
+
+    /// `tandem --log warn device ARGS` as a command to spawn (e.g. to read its output as it
+    /// comes); stdin is closed.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let ca = self.server.data_dir.join("tls/server.crt");
+        let mut c = Command::new(tandem_bin());
+        c.args(["--log", "warn"])
+            .args(self.args(&ca, args))
+            .stdin(Stdio::null());
+        c
     }
 
     /// The pending authentication line, waiting up to 10 s.

@@ -58,8 +58,12 @@ pub fn modules(link: &str, quiet: u32) -> Result<ModuleMatrix, Error> {
     Ok(ModuleMatrix { size, dark })
 }
 
-/// A PNG (8-bit grayscale, black on white) of the QR code of `link`: quiet zone of
+/// A PNG (1-bit grayscale, black on white) of the QR code of `link`: quiet zone of
 /// [`QUIET_ZONE_MODULES`], `module_pixels` pixels per module (at least 1).
+///
+/// One bit per pixel, the "Up" filter and fdeflate: a web page redraws its QR code every
+/// second per waiting login, and the 8-bit image with the default (adaptive) compression
+/// cost about 2.5 ms per 520-pixel code (docs/BENCHMARKS.md, issue 23).
 pub fn png(link: &str, module_pixels: u32) -> Result<Vec<u8>, Error> {
     let scale = module_pixels.max(1);
     let m = modules(link, QUIET_ZONE_MODULES)?;
@@ -68,12 +72,19 @@ pub fn png(link: &str, module_pixels: u32) -> Result<Vec<u8>, Error> {
         .checked_mul(scale)
         .filter(|s| *s <= 16_384)
         .ok_or_else(|| Error::Qr("image too large".into()))?;
-    let mut pixels = Vec::with_capacity((side * side) as usize);
+    let stride = side.div_ceil(8) as usize;
+    let mut pixels = Vec::with_capacity(stride * side as usize);
     for row in m.dark.chunks(m.size as usize) {
-        let mut line = Vec::with_capacity(side as usize);
-        for &d in row {
-            let v = if d { 0u8 } else { 255u8 };
-            line.extend(std::iter::repeat_n(v, scale as usize));
+        // Bit 1 is white; the most significant bit is the leftmost pixel.
+        let mut line = vec![0u8; stride];
+        for (x, &d) in row
+            .iter()
+            .flat_map(|d| std::iter::repeat_n(d, scale as usize))
+            .enumerate()
+        {
+            if !d {
+                line[x / 8] |= 0x80 >> (x % 8);
+            }
         }
         for _ in 0..scale {
             pixels.extend_from_slice(&line);
@@ -83,7 +94,10 @@ pub fn png(link: &str, module_pixels: u32) -> Result<Vec<u8>, Error> {
     {
         let mut enc = png::Encoder::new(&mut out, side, side);
         enc.set_color(png::ColorType::Grayscale);
-        enc.set_depth(png::BitDepth::Eight);
+        enc.set_depth(png::BitDepth::One);
+        enc.set_compression(png::Compression::Fast);
+        // Rows repeat `scale` times: "Up" turns the repeats into zeros.
+        enc.set_filter(png::Filter::Up);
         let perr = |e: png::EncodingError| Error::Qr(format!("PNG encoding: {e}"));
         let mut w = enc.write_header().map_err(perr)?;
         w.write_image_data(&pixels).map_err(perr)?;
@@ -99,9 +113,10 @@ mod tests {
     const LINK: &str = "https://smart-id.com/device-link?deviceLinkType=QR&elapsedSeconds=22&sessionToken=wGIrqveE6AuGDATZKmR1mtAZ&sessionType=auth&version=1.0&lang=eng&authCode=OY1eHaD4UYedrBwtqUbSkpa0w7ttm4FllPkCD_3wlE0";
 
     fn decode(png_bytes: &[u8]) -> (png::OutputInfo, Vec<u8>) {
-        let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes))
-            .read_info()
-            .unwrap();
+        // 1-bit pixels expanded to 8-bit 0 / 255.
+        let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+        decoder.set_transformations(png::Transformations::EXPAND);
+        let mut reader = decoder.read_info().unwrap();
         let mut buf = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut buf).unwrap();
         buf.truncate(info.buffer_size());
@@ -119,6 +134,10 @@ mod tests {
             m.size
         );
         let bytes = png(LINK, 6).unwrap();
+        let header = png::Decoder::new(std::io::Cursor::new(&bytes))
+            .read_info()
+            .unwrap();
+        assert_eq!(header.info().bit_depth, png::BitDepth::One);
         let (info, px) = decode(&bytes);
         let side = (m.size + 2 * QUIET_ZONE_MODULES) * 6;
         assert_eq!((info.width, info.height), (side, side));
