@@ -150,7 +150,6 @@ async fn switch_language(
     r
 }
 
-
 async fn not_found(axum::extract::Extension(cur): axum::extract::Extension<Current>) -> Response {
     pages::not_found(cur.lang)
 }

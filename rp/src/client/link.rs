@@ -74,6 +74,8 @@ pub struct DeviceLinkSession {
     interactions: String,
     initial_callback_url: Option<String>,
     lang: String,
+    /// The QR mask, picked on the first [`Self::qr_png`] (see [`super::qr::QrMask`]).
+    qr_mask: std::sync::OnceLock<super::qr::QrMask>,
 }
 
 impl DeviceLinkSession {
@@ -119,6 +121,7 @@ impl DeviceLinkSession {
             interactions: interactions.to_owned(),
             initial_callback_url: initial_callback_url.map(str::to_owned),
             lang: DEFAULT_LANG.to_owned(),
+            qr_mask: std::sync::OnceLock::new(),
         })
     }
 
@@ -284,6 +287,20 @@ impl DeviceLinkSession {
     /// The dynamic QR link at `now` (rebuild it every second).
     pub fn qr_link(&self, now: Instant) -> String {
         self.qr_link_at(self.elapsed_seconds(now))
+    }
+
+    /// The PNG of the QR code at `now` (`module_pixels` per module, see [`super::qr::png`]).
+    /// The mask is picked for the session's first code and kept ([`super::qr::QrMask`]).
+    pub fn qr_png(&self, now: Instant, module_pixels: u32) -> Result<Vec<u8>, Error> {
+        let link = self.qr_link(now);
+        let mask = match self.qr_mask.get() {
+            Some(m) => *m,
+            None => *self.qr_mask.get_or_init(|| {
+                // A link the encoder cannot draw fails below, in png_with_mask.
+                super::qr::best_mask(&link).unwrap_or(super::qr::QrMask::default())
+            }),
+        };
+        super::qr::png_with_mask(&link, module_pixels, mask)
     }
 
     /// A Web2App or App2App link. The spec allows them only for a session started with an

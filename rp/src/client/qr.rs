@@ -5,6 +5,7 @@
 //! the standard 4-module quiet zone, and draw the PNG from the module matrix ourselves (the
 //! `qrcode` crate's image renderer would pull in the `image` crate).
 
+use qrcode::canvas::{Canvas, MaskPattern};
 use qrcode::render::unicode::Dense1x2;
 use qrcode::{Color, EcLevel, QrCode};
 
@@ -18,6 +19,57 @@ pub const DEFAULT_MODULE_PIXELS: u32 = 8;
 fn encode(link: &str) -> Result<QrCode, Error> {
     QrCode::with_error_correction_level(link.as_bytes(), EcLevel::M)
         .map_err(|e| Error::Qr(format!("cannot encode the link: {e}")))
+}
+
+/// One of the eight mask patterns of a QR code (ISO/IEC 18004 §7.8.2).
+///
+/// An encoder picks the mask with the lowest penalty (no large same-coloured blocks, no
+/// finder-like runs); the penalty of all eight costs most of the drawing time (about 85%).
+/// A page that redraws a session's QR code every second picks the mask once, with
+/// [`best_mask`] on the first link, and draws the following links of the session with it
+/// ([`DeviceLinkSession::qr_png`](super::link::DeviceLinkSession::qr_png)): they differ only
+/// in `elapsedSeconds` and `authCode` (the same length, or a digit more), so the mask stays
+/// a good one. Any mask decodes: the format information names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QrMask(u8);
+
+const MASKS: [MaskPattern; 8] = [
+    MaskPattern::Checkerboard,
+    MaskPattern::HorizontalLines,
+    MaskPattern::VerticalLines,
+    MaskPattern::DiagonalLines,
+    MaskPattern::LargeCheckerboard,
+    MaskPattern::Fields,
+    MaskPattern::Diamonds,
+    MaskPattern::Meadow,
+];
+
+/// The modules of `link` with `mask`, and the width.
+fn colors_with_mask(link: &str, mask: QrMask) -> Result<(Vec<Color>, usize), Error> {
+    let err = |e: qrcode::types::QrError| Error::Qr(format!("cannot encode the link: {e}"));
+    let bits = qrcode::bits::encode_auto(link.as_bytes(), EcLevel::M).map_err(err)?;
+    let version = bits.version();
+    let (data, ec) =
+        qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).map_err(err)?;
+    let mut canvas = Canvas::new(version, EcLevel::M);
+    canvas.draw_all_functional_patterns();
+    canvas.draw_data(&data, &ec);
+    canvas.apply_mask(MASKS[usize::from(mask.0 & 7)]);
+    let width = usize::try_from(version.width()).map_err(|_| Error::Qr("bad version".into()))?;
+    Ok((canvas.into_colors(), width))
+}
+
+/// The mask the full penalty evaluation picks for `link` (the one [`png`] draws with).
+pub fn best_mask(link: &str) -> Result<QrMask, Error> {
+    let best = encode(link)?.into_colors();
+    for m in 0..8u8 {
+        if colors_with_mask(link, QrMask(m))?.0 == best {
+            return Ok(QrMask(m));
+        }
+    }
+    Err(Error::Qr(
+        "no mask pattern reproduces the encoder's code".into(),
+    ))
 }
 
 /// The QR code as lines of Unicode half blocks (two modules per character cell), with quiet
@@ -43,10 +95,21 @@ pub struct ModuleMatrix {
 
 /// The module matrix of `link` with a `quiet`-module margin on every side.
 pub fn modules(link: &str, quiet: u32) -> Result<ModuleMatrix, Error> {
-    let code = encode(link)?;
-    let w = u32::try_from(code.width()).map_err(|_| Error::Qr("code too wide".into()))?;
+    modules_with(link, quiet, None)
+}
+
+/// [`modules`] with a given mask, or the best one for `None`.
+fn modules_with(link: &str, quiet: u32, mask: Option<QrMask>) -> Result<ModuleMatrix, Error> {
+    let (colors, width) = match mask {
+        Some(m) => colors_with_mask(link, m)?,
+        None => {
+            let code = encode(link)?;
+            let width = code.width();
+            (code.into_colors(), width)
+        }
+    };
+    let w = u32::try_from(width).map_err(|_| Error::Qr("code too wide".into()))?;
     let size = w + 2 * quiet;
-    let colors = code.into_colors();
     let mut dark = vec![false; (size * size) as usize];
     for y in 0..w {
         for x in 0..w {
@@ -65,8 +128,17 @@ pub fn modules(link: &str, quiet: u32) -> Result<ModuleMatrix, Error> {
 /// second per waiting login, and the 8-bit image with the default (adaptive) compression
 /// cost about 2.5 ms per 520-pixel code (docs/BENCHMARKS.md, issue 23).
 pub fn png(link: &str, module_pixels: u32) -> Result<Vec<u8>, Error> {
+    png_with(link, module_pixels, None)
+}
+
+/// [`png`] drawn with `mask` (see [`QrMask`]): about an eighth of the encoding work.
+pub fn png_with_mask(link: &str, module_pixels: u32, mask: QrMask) -> Result<Vec<u8>, Error> {
+    png_with(link, module_pixels, Some(mask))
+}
+
+fn png_with(link: &str, module_pixels: u32, mask: Option<QrMask>) -> Result<Vec<u8>, Error> {
     let scale = module_pixels.max(1);
-    let m = modules(link, QUIET_ZONE_MODULES)?;
+    let m = modules_with(link, QUIET_ZONE_MODULES, mask)?;
     let side = m
         .size
         .checked_mul(scale)
@@ -121,6 +193,21 @@ mod tests {
         let info = reader.next_frame(&mut buf).unwrap();
         buf.truncate(info.buffer_size());
         (info, buf)
+    }
+
+    /// The best mask found by comparison draws exactly the encoder's code; another mask
+    /// draws another code of the same size.
+    #[test]
+    fn the_best_mask_reproduces_the_encoder() {
+        let mask = best_mask(LINK).unwrap();
+        assert_eq!(png_with_mask(LINK, 3, mask).unwrap(), png(LINK, 3).unwrap());
+        let other = QrMask((mask.0 + 1) % 8);
+        let (a, b) = (
+            modules(LINK, 4).unwrap(),
+            modules_with(LINK, 4, Some(other)).unwrap(),
+        );
+        assert_eq!(a.size, b.size);
+        assert_ne!(a.dark, b.dark);
     }
 
     #[test]

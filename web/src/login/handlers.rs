@@ -19,7 +19,7 @@ use tandem_rp::api::types::{
 };
 use tandem_rp::api::vc::authentication_vc_b64;
 use tandem_rp::client::{
-    AuthTarget, AuthenticationExpectation, DeviceLinkSession, UserRef, generate_rp_challenge, qr,
+    AuthTarget, AuthenticationExpectation, DeviceLinkSession, UserRef, generate_rp_challenge,
 };
 
 use super::LoginArea;
@@ -230,20 +230,21 @@ pub async fn qr_png(
     Extension(cur): Extension<Current>,
 ) -> Response {
     let now = Instant::now();
-    let link = app
+    let session = app
         .sessions
         .with(&cur.id, now, |s| match &*area.slot(&mut s.data).attempt {
             Some(LoginAttempt {
                 kind: AttemptKind::DeviceLink { session, .. },
                 ..
-            }) => Some(session.qr_link(now)),
+            }) => Some(Arc::clone(session)),
             _ => None,
         })
         .flatten();
-    let Some(link) = link else {
+    let Some(session) = session else {
         return pages::not_found(cur.lang);
     };
-    match qr::png(&link, QR_MODULE_PX) {
+    // The session keeps the QR mask it picked for its first code (tandem_rp::client::qr::QrMask).
+    match session.qr_png(now, QR_MODULE_PX) {
         Ok(png) => (
             [(header::CONTENT_TYPE, HeaderValue::from_static("image/png"))],
             png,
