@@ -34,8 +34,11 @@ use crate::state::{AppState, Current, SessionChange};
 
 /// How long a status request waits for the login to end before answering "waiting".
 pub const STATUS_WAIT: Duration = Duration::from_secs(25);
-/// Pixels per QR module.
-const QR_MODULE_PX: u32 = 8;
+/// Pixels per QR module: the lower end of the 6-10 that device_link_flows.txt recommends on
+/// a PC screen; the page shows the image at its own size where it fits (23rem: 61 modules of
+/// a version-9 code with its quiet zone). Every pixel costs drawing time 200 times a second
+/// with 200 open logins (docs/BENCHMARKS.md).
+const QR_MODULE_PX: u32 = 6;
 /// The phone's text (at most 60 characters).
 fn login_text(rp: &RelyingParty) -> String {
     let t = format!("Log in to {}", rp.relying_party_name);

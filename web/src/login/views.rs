@@ -75,7 +75,7 @@ pub fn login(lang: Lang, csrf: &str, v: &LoginView<'_>) -> Markup {
                         a class="button" href=(area.home()) { (t(Msg::TryAgain)) }
                     } @else if v.qr {
                         p { (t(Msg::QrHelp)) }
-                        img id="qr" class="qr" src={ (qr_url) "?n=0" } alt=(t(Msg::QrAlt)) width="296" height="296";
+                        img id="qr" class="qr" src={ (qr_url) "?n=0" } alt=(t(Msg::QrAlt)) width="366" height="366";
                         p id="status" class="status" role="status" aria-live="polite" {}
                         noscript { p class="hint" { (t(Msg::QrNoScript)) } }
                         a class="button secondary" href=(area.home()) { (t(Msg::QrReload)) }
