@@ -51,7 +51,15 @@ async fn qr_login_from_a_screenshot_in_chromium() {
     let tmp = server.tmp.path();
     let phone = Phone::new(&server, tmp.join("phone"));
     let doc = phone.register(&MARY, "1234", "12345");
-    let web = start_web(&server, tmp, &WebOptions::default());
+    // With a TSA, so that the account page shows its signing form (the screenshots).
+    let web = start_web(
+        &server,
+        tmp,
+        &WebOptions {
+            top_toml: format!("tsa_url = \"{}/tsa\"", server.http_url),
+            ..WebOptions::default()
+        },
+    );
 
     // 1. Desktop: the login page with its QR code, rebuilt every second.
     let b = Browser::start(DESKTOP).await.unwrap();
