@@ -297,7 +297,7 @@ impl DeviceLinkSession {
             Some(m) => *m,
             None => *self.qr_mask.get_or_init(|| {
                 // A link the encoder cannot draw fails below, in png_with_mask.
-                super::qr::best_mask(&link).unwrap_or(super::qr::QrMask::default())
+                super::qr::best_mask(&link).unwrap_or_default()
             }),
         };
         super::qr::png_with_mask(&link, module_pixels, mask)
