@@ -107,7 +107,10 @@ fn a_stolen_state_file_gives_no_offline_pin_test() {
     // exactly the share's length (no tag, no padding, no hash).
     let json: serde_json::Value = serde_json::from_slice(&state.to_json_bytes().unwrap()).unwrap();
     let share = &json["key_pairs"][0]["protected_share"];
-    let fields: Vec<&String> = share.as_object().unwrap().keys().collect();
+    // Sorted: serde_json keeps the file's order when a build enables its `preserve_order`
+    // (the browser tests' WebDriver client does, for the whole workspace build).
+    let mut fields: Vec<&String> = share.as_object().unwrap().keys().collect();
+    fields.sort();
     assert_eq!(
         fields,
         ["algorithm", "ciphertext", "kdf", "salt", "version"],
