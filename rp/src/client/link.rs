@@ -293,13 +293,10 @@ impl DeviceLinkSession {
     /// The mask is picked for the session's first code and kept ([`super::qr::QrMask`]).
     pub fn qr_png(&self, now: Instant, module_pixels: u32) -> Result<Vec<u8>, Error> {
         let link = self.qr_link(now);
-        let mask = match self.qr_mask.get() {
-            Some(m) => *m,
-            None => *self.qr_mask.get_or_init(|| {
-                // A link the encoder cannot draw fails below, in png_with_mask.
-                super::qr::best_mask(&link).unwrap_or_default()
-            }),
-        };
+        let mask = *self.qr_mask.get_or_init(|| {
+            // A link the encoder cannot draw fails below, in png_with_mask.
+            super::qr::best_mask(&link).unwrap_or_default()
+        });
         super::qr::png_with_mask(&link, module_pixels, mask)
     }
 

@@ -85,28 +85,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_http2_authority_serves_as_host() {
-        let mut req = Request::builder()
-            .uri("https://127.0.0.1:8443/bank/login/notify")
-            .body(axum::body::Body::empty())
-            .unwrap();
-        host_from_authority(&mut req);
-        assert_eq!(req.headers()[header::HOST], "127.0.0.1:8443");
-        assert_eq!(
-            expected_origin(None, true, req.headers()).as_deref(),
-            Some("https://127.0.0.1:8443")
-        );
-        // A Host header that is there stays.
-        let mut req = Request::builder()
-            .uri("https://other:1/")
-            .header(header::HOST, "bank.example")
-            .body(axum::body::Body::empty())
-            .unwrap();
-        host_from_authority(&mut req);
-        assert_eq!(req.headers()[header::HOST], "bank.example");
-    }
-
-    #[test]
     fn origin_or_referer_must_be_ours() {
         let e = "https://bank.example";
         assert!(same_origin(e, Some("https://bank.example"), None));
