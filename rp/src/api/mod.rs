@@ -22,6 +22,7 @@ pub mod callback_url;
 pub mod device_link;
 pub mod level;
 pub mod portal;
+pub mod rp_certs;
 pub mod problem;
 pub mod rp_name;
 pub mod session;

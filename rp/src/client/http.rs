@@ -268,6 +268,69 @@ impl RpApiClient {
             .await
     }
 
+    /// `POST /tandem/v1/rp-certs/list`: the relying parties the administrator of the AUTH
+    /// session manages, with credits, vouchers and certificates. Refusals come back as
+    /// [`Error::Problem`]: 403 not an administrator (or the caller may not manage the
+    /// target), 404/409/410 for the session as in [`RpApiClient::portal_overview`].
+    pub async fn rp_certs_list(
+        &self,
+        req: &crate::api::rp_certs::ListRequest,
+    ) -> Result<crate::api::rp_certs::RpCertOverview, Error> {
+        req.validate().map_err(Error::Config)?;
+        self.post_tandem(crate::api::rp_certs::LIST_PATH, req).await
+    }
+
+    /// `POST /tandem/v1/rp-certs/create`: queues certificates, one credit each (all or
+    /// none). 400 names a bad label or request, 409 too few credits.
+    pub async fn rp_certs_create(
+        &self,
+        req: &crate::api::rp_certs::CreateRequest,
+    ) -> Result<crate::api::rp_certs::Created, Error> {
+        req.validate().map_err(Error::Config)?;
+        self.post_tandem(crate::api::rp_certs::CREATE_PATH, req).await
+    }
+
+    /// `POST /tandem/v1/rp-certs/cancel`: cancels a queued or running creation and answers
+    /// the voucher; 409 when it is issued already.
+    pub async fn rp_certs_cancel(
+        &self,
+        req: &crate::api::rp_certs::CertificateRequest,
+    ) -> Result<crate::api::rp_certs::Cancelled, Error> {
+        req.validate().map_err(Error::Config)?;
+        self.post_tandem(crate::api::rp_certs::CANCEL_PATH, req).await
+    }
+
+    /// `POST /tandem/v1/rp-certs/redeem`: turns a voucher back into a credit, once; 404 for
+    /// an unknown code, 409 for one redeemed already.
+    pub async fn rp_certs_redeem(
+        &self,
+        req: &crate::api::rp_certs::RedeemRequest,
+    ) -> Result<crate::api::rp_certs::Redeemed, Error> {
+        req.validate().map_err(Error::Config)?;
+        self.post_tandem(crate::api::rp_certs::REDEEM_PATH, req).await
+    }
+
+    /// `POST /tandem/v1/rp-certs/revoke`: revokes a ready certificate (OCSP and CRL say so
+    /// at once; mutual TLS with it is refused at once).
+    pub async fn rp_certs_revoke(
+        &self,
+        req: &crate::api::rp_certs::CertificateRequest,
+    ) -> Result<crate::api::rp_certs::RpCert, Error> {
+        req.validate().map_err(Error::Config)?;
+        self.post_tandem(crate::api::rp_certs::REVOKE_PATH, req).await
+    }
+
+    /// `POST /tandem/v1/rp-certs/certificate`: an issued certificate with its chain; 409
+    /// while it is still queued or being created.
+    pub async fn rp_certs_certificate(
+        &self,
+        req: &crate::api::rp_certs::CertificateRequest,
+    ) -> Result<crate::api::rp_certs::IssuedRpCert, Error> {
+        req.validate().map_err(Error::Config)?;
+        self.post_tandem(crate::api::rp_certs::CERTIFICATE_PATH, req)
+            .await
+    }
+
     /// POSTs to one of Tandem's own endpoints beside the base path.
     async fn post_tandem<Q: serde::Serialize, T: serde::de::DeserializeOwned>(
         &self,
