@@ -19,7 +19,7 @@
     var chars = Array.from(label), i, c;
     for (i = 0; i < chars.length; i += 1) {
       c = chars[i];
-      if (FORBIDDEN.indexOf(c) >= 0) {
+      if (c === "\t" || FORBIDDEN.indexOf(c) >= 0) {
         return tx("char").replace("{c}", c === "\t" ? tx("tab") : c);
       }
     }
@@ -74,7 +74,8 @@
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (s) {
           var now = $("rp-certs");
-          if (!s || !now) { return; }
+          if (!now) { return; }
+          if (!s) { return schedule(); } // the server may be restarting: keep asking (bounded)
           if (s.sig !== now.getAttribute("data-sig")) { return refresh(); }
           if (s.pending) { schedule(); }
         })
