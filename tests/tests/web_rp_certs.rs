@@ -23,6 +23,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+use tandem_rp::api::rp_certs::{FORBIDDEN_LABEL_CHARS, LabelError, check_label};
 use tandem_tests::browser::{Browser, DESKTOP};
 use tandem_tests::web::{WebOptions, start_web};
 use tandem_tests::*;
@@ -302,6 +303,57 @@ async fn browser_crypto_csr_and_p12() {
     assert!(out.contains(&format!("subject CN={LABEL}")), "{out}");
     let (ok, out) = python_load(&file, "geheim-124");
     assert!(!ok && out.contains("ERROR"), "{out}");
+
+    // 5. The page script's label check mirrors check_label (on stand-ins for the page's
+    //    elements; the messages come from data attributes as on the real page).
+    let forbidden: String = FORBIDDEN_LABEL_CHARS.iter().collect();
+    b.run_js(
+        "var d = document.createElement('div');\n\
+         d.innerHTML = '<div id=\"rpc-texts\" data-max=\"74\" data-char=\"C {c}\" \
+           data-tab=\"TAB\" data-long=\"L {n}\" data-empty=\"E\" data-control=\"X\"></div>' +\n\
+           '<button id=\"add-row\"></button><form id=\"create-form\"></form>' +\n\
+           '<button id=\"cancel-yes\"></button><button id=\"revoke-yes\"></button>' +\n\
+           '<form id=\"download-form\"></form>';\n\
+         document.body.appendChild(d);\n\
+         document.getElementById('rpc-texts').setAttribute('data-forbidden', args[0]);",
+        vec![json!(forbidden)],
+        t,
+    )
+    .await
+    .unwrap();
+    b.load_script("rpcerts.js").await.unwrap();
+    let mut labels: Vec<String> = vec![
+        String::new(),
+        "   ".into(),
+        "a".repeat(74),
+        "ä".repeat(74),
+        "a".repeat(75),
+        "ü".repeat(75),
+        format!("{}$", "a".repeat(80)),
+        "a\nb".into(),
+        "a\u{7f}b".into(),
+        "Büro/Köln (2) #1 & co. - test@x, ok?".into(),
+        "😀".repeat(74),
+    ];
+    labels.extend(FORBIDDEN_LABEL_CHARS.iter().map(|c| format!("ab{c}cd")));
+    for label in &labels {
+        let js = b
+            .run_js(
+                "return window.TandemRpCerts.checkLabel(args[0]);",
+                vec![json!(label)],
+                t,
+            )
+            .await
+            .unwrap();
+        let want = match check_label(label) {
+            Ok(()) => String::new(),
+            Err(LabelError::Empty) => "E".into(),
+            Err(LabelError::Control) => "X".into(),
+            Err(LabelError::TooLong(n)) => format!("L {n}"),
+            Err(LabelError::Forbidden(c)) => format!("C {}", LabelError::char_name(c)),
+        };
+        assert_eq!(js, json!(want), "{label:?}");
+    }
     b.quit().await.unwrap();
 }
 
@@ -456,7 +508,7 @@ async fn rp_certificates_in_the_portal() {
     let long = "a".repeat(75);
     let m = refused_label(&b, 1, &long).await;
     assert!(m.contains("75") && m.contains("74"), "{m}");
-    for c in tandem_rp::api::rp_certs::FORBIDDEN_LABEL_CHARS {
+    for c in FORBIDDEN_LABEL_CHARS {
         let m = refused_label(&b, 1, &format!("ab{c}cd")).await;
         let name = if c == '\t' {
             "TAB".to_owned()
