@@ -24,7 +24,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tandem_rp::api::rp_certs::{FORBIDDEN_LABEL_CHARS, LabelError, check_label};
-use tandem_tests::browser::{Browser, DESKTOP};
+use tandem_tests::browser::{Browser, DESKTOP, PHONE};
 use tandem_tests::web::{WebOptions, start_web};
 use tandem_tests::*;
 
@@ -604,6 +604,26 @@ async fn rp_certificates_in_the_portal() {
         .unwrap();
     assert_eq!(rows.len(), 1, "the cancelled one is not listed");
     let serial = text_of(&b, "tr[data-state=\"ready\"] td.serial").await;
+    // Phone-sized: no sideways scrolling (the table becomes labelled blocks).
+    b.client()
+        .set_window_rect(0, 0, PHONE.0, PHONE.1)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let wide = b
+        .run_js(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            vec![],
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(wide, json!(false), "horizontal scroll at phone size");
+    b.doc_screenshot("rp-certs-ready-phone").await.unwrap();
+    b.client()
+        .set_window_rect(0, 0, DESKTOP.0, DESKTOP.1)
+        .await
+        .unwrap();
 
     // 6. Download: short and mismatching passwords refused, nothing saved; then the file.
     ready.click().await.unwrap();
