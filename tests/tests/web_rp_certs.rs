@@ -438,7 +438,8 @@ async fn portal_login(b: &Browser, web_url: &str, server: &TestServer) {
         .await
         .unwrap();
     wait(b, "#vc").await;
-    let tx = phone.pending_auth();
+    let line = phone.pending_auth();
+    let tx = line.split_whitespace().next().unwrap().to_owned();
     let out = phone.run(&["confirm", &tx], &[("TANDEM_PIN", "1234")]);
     assert!(out.contains("ACCEPTED"), "{out}");
     wait(b, "#holder-name").await;

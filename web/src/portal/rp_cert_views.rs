@@ -107,7 +107,7 @@ fn rp_card(lang: Lang, csrf: &str, rp: &AdministeredRp) -> Markup {
                 }
             }
             button type="button" class="create-open" data-rp=(rp.relying_party_uuid) data-credits=(rp.credits) disabled[rp.credits == 0] {
-                (t(C::CreateN)) " (" (rp.credits) " " (t(C::Credits)) ")"
+                (t(C::CreateN)) " (" (rp.credits) " " (t(C::CreditsInButton)) ")"
             }
             h3 { (t(C::Vouchers)) }
             @if !rp.vouchers.is_empty() {
