@@ -232,6 +232,51 @@ impl Browser {
         }
     }
 
+    /// Runs `body`, the body of a JavaScript function that may return a promise, in the page
+    /// and waits up to `timeout` for its value (JSON). The function gets `args` as its
+    /// `arguments`. A rejected promise or a thrown error is an `Err` with its message and
+    /// stack. (WebDriver's scripts are not subject to the page's CSP.)
+    pub async fn run_js(
+        &self,
+        body: &str,
+        args: Vec<serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<serde_json::Value> {
+        self.client().set_script_timeout(timeout).await?;
+        let script = format!(
+            "var done = arguments[arguments.length - 1];\n\
+             var args = Array.prototype.slice.call(arguments, 0, arguments.length - 1);\n\
+             Promise.resolve().then(function () {{ return (function () {{\n{body}\n}}).apply(null, args); }})\n\
+             .then(function (v) {{ done({{ ok: v === undefined ? null : v }}); }},\n\
+                   function (e) {{ done({{ err: String(e && (e.stack || e.message) || e) }}); }});"
+        );
+        let ret = self.client().execute_async(script, args).await?;
+        let v = ret.json().clone();
+        if let Some(e) = v.get("err") {
+            bail!("script failed: {}", e.as_str().unwrap_or_default());
+        }
+        Ok(v.get("ok").cloned().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Loads one of the web process's static scripts (`/static/NAME`) into the current page
+    /// (a `<script src>` from our own origin, which the CSP allows), for tests that call its
+    /// functions directly.
+    pub async fn load_script(&self, name: &str) -> Result<()> {
+        self.run_js(
+            "return new Promise(function (ok, fail) {\n\
+               var s = document.createElement('script');\n\
+               s.src = '/static/' + args[0];\n\
+               s.onload = function () { ok(true); };\n\
+               s.onerror = function () { fail(new Error('cannot load ' + s.src)); };\n\
+               document.head.appendChild(s);\n\
+             });",
+            vec![serde_json::Value::String(name.into())],
+            Duration::from_secs(10),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Waits up to `timeout` for a download whose name ends with `suffix` to finish
     /// (Chromium writes `*.crdownload` first) and returns its path.
     pub async fn wait_for_download(&self, suffix: &str, timeout: Duration) -> Result<PathBuf> {

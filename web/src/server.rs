@@ -27,6 +27,8 @@ const STYLE_CSS: &str = include_str!("../static/style.css");
 const LOGIN_JS: &str = include_str!("../static/login.js");
 const SIGN_JS: &str = include_str!("../static/sign.js");
 const PORTAL_JS: &str = include_str!("../static/portal.js");
+const RPCERT_PKI_JS: &str = include_str!("../static/rpcert-pki.js");
+const RPCERTS_JS: &str = include_str!("../static/rpcerts.js");
 
 /// How often expired sessions are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -111,6 +113,8 @@ async fn static_file(Path(file): Path<String>) -> Response {
         "login.js" => (LOGIN_JS, "text/javascript; charset=utf-8"),
         "sign.js" => (SIGN_JS, "text/javascript; charset=utf-8"),
         "portal.js" => (PORTAL_JS, "text/javascript; charset=utf-8"),
+        "rpcert-pki.js" => (RPCERT_PKI_JS, "text/javascript; charset=utf-8"),
+        "rpcerts.js" => (RPCERTS_JS, "text/javascript; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (

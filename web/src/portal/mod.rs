@@ -17,10 +17,11 @@
 //!  GET  /portal/delete/status       long poll (≤ 25 s)
 //!  GET  /portal/delete/done         delete with the fresh session ─▶ result page
 //!  POST /portal/logout              leave the portal (the bank's login stays)
+//!  GET  /portal/certificates, …     relying parties' software certificates (rp_certs.rs)
 //! ```
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::i18n::{Lang, Msg};
 use crate::login::follow::LoginAttempt;
@@ -29,6 +30,9 @@ use crate::state::AppState;
 
 pub mod delete;
 pub mod overview;
+pub mod rp_cert_texts;
+pub mod rp_cert_views;
+pub mod rp_certs;
 pub mod texts;
 pub mod views;
 
@@ -43,6 +47,8 @@ pub struct PortalSession {
     pub deletion: Option<Deletion>,
     /// A note for the next login page.
     pub notice: Option<Notice>,
+    /// A note for the next certificate page (after a plain form POST).
+    pub rp_cert_note: Option<rp_certs::RpCertNote>,
 }
 
 /// A deletion waiting for (or done with) the phone's fresh confirmation.
@@ -87,4 +93,11 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/delete/status", get(delete::status))
         .route("/portal/delete/done", get(delete::done))
         .route("/portal/logout", axum::routing::post(overview::logout))
+        .route("/portal/certificates", get(rp_certs::page))
+        .route("/portal/certificates/state", get(rp_certs::state))
+        .route("/portal/certificates/download", get(rp_certs::download))
+        .route("/portal/certificates/create", post(rp_certs::create))
+        .route("/portal/certificates/cancel", post(rp_certs::cancel))
+        .route("/portal/certificates/revoke", post(rp_certs::revoke))
+        .route("/portal/certificates/redeem", post(rp_certs::redeem))
 }

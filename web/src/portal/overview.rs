@@ -97,7 +97,7 @@ fn revocation_options(app: &AppState) -> RevocationOptions {
 }
 
 /// The logged-in holder and the CSRF token, or `None`.
-fn holder(app: &AppState, cur: &Current) -> Option<(Person, String)> {
+pub(crate) fn holder(app: &AppState, cur: &Current) -> Option<(Person, String)> {
     app.sessions
         .with(&cur.id, Instant::now(), |s| {
             s.data

@@ -231,6 +231,11 @@ pub fn overview(
                     button type="submit" class="secondary" { (t(T::Logout)) }
                 }
             }
+            nav class="portal-nav" aria-label=(t(T::Title)) {
+                a id="nav-rp-certs" href="/portal/certificates" {
+                    (super::rp_cert_texts::C::NavLink.text(lang))
+                }
+            }
             h2 { (t(T::Accounts)) }
             @if o.accounts.is_empty() { p id="no-accounts" { (t(T::NoAccounts)) } }
             @for (ai, a) in o.accounts.iter().enumerate() {
