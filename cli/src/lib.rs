@@ -887,6 +887,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 allowed_ips: allow_ip,
                 device_ip_sharing,
                 portal,
+                mtls_required: false,
             };
             store.add_relying_party(&rp, now)?;
             outln!(
