@@ -483,3 +483,66 @@ async fn rp_certificates_end_to_end() {
         assert!(audit.contains(event), "{event} missing");
     }
 }
+
+/// The queue against the CA's bare signing (`tandem operator ca-sign-bench`), 1000
+/// certificates each, RSA-3072 CA key in SoftHSM, `rp_certs.workers` = 2 threads both. The
+/// target is a queue time of at most 1.5 times the bare signing. Run on a quiet machine:
+/// `cargo nextest run -p tandem-tests --test rp_certs_api --run-ignored only`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark: run it alone"]
+async fn rp_cert_queue_speed() {
+    const N: usize = 1000;
+    let server = TestServer::start(ServerOptions {
+        ca_key_spec: Some("rsa-3072".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut mary = register(&server, &MARY, "1234", "12345").await.unwrap();
+    let phone = server.device_client().await.unwrap();
+    let client = RpApiClient::new(ClientConfig::new(format!("{}/v3", server.rest_url))).unwrap();
+    let dir = server.tmp.path().join("bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    server
+        .operator(&["rp-credit", "--rp", RP_UUID, "--add", &N.to_string()])
+        .unwrap();
+    server
+        .operator(&["rp-admin", "--rp", RP_UUID, "add", MARY_ADMIN])
+        .unwrap();
+    let bare = server
+        .operator(&["ca-sign-bench", "--count", &N.to_string(), "--threads", "2"])
+        .unwrap();
+    let bare_secs: f64 = bare
+        .split(" in ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{bare}"));
+    let admin = Admin {
+        client: client.clone(),
+        session: login(&server, &phone, &mut mary).await,
+    };
+    let good = csr(&dir, "bench");
+    let certs = (0..N)
+        .map(|i| (format!("bench {i}"), good.clone()))
+        .collect();
+    let start = Instant::now();
+    client
+        .rp_certs_create(&admin.create(RP_UUID, certs))
+        .await
+        .unwrap();
+    let rp = admin.settled(Duration::from_secs(600)).await;
+    let queue_secs = start.elapsed().as_secs_f64();
+    assert_eq!(
+        rp.certificates
+            .iter()
+            .filter(|c| c.state == RpCertState::Ready)
+            .count(),
+        N
+    );
+    let ratio = queue_secs / bare_secs;
+    println!("bare signing {bare_secs:.3} s, queue {queue_secs:.3} s, ratio {ratio:.2}");
+    assert!(
+        ratio <= 1.5,
+        "bare {bare_secs:.3} s, queue {queue_secs:.3} s"
+    );
+}
