@@ -41,6 +41,7 @@ macro_rules! out {
 pub mod demo;
 mod device_answer;
 pub mod load;
+mod operator_rp;
 pub mod package;
 pub mod rp_api;
 pub mod verify;
@@ -420,6 +421,10 @@ impl From<KeyArg> for KeyType {
 pub enum OperatorCommand {
     /// Lists registrations waiting for approval (with their matching codes).
     Registrations,
+    /// Relying parties' software certificates (`rp-credit`, `rp-admin`, `rp-mtls`,
+    /// `rp-certs`, `rp-cert-revoke`, `ca-sign-bench`).
+    #[command(flatten)]
+    RpCerts(operator_rp::RpCertCommand),
     /// Approves a registration code for a person.
     Approve {
         /// Registration code the person received on the device.
@@ -696,6 +701,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
     let (cfg, store) = open_store(data_dir)?;
     let now = unix_now();
     match cmd {
+        OperatorCommand::RpCerts(c) => operator_rp::run(data_dir, &cfg, &store, c, now)?,
         OperatorCommand::Registrations => {
             let regs = store.pending_registrations(now)?;
             if regs.is_empty() {
@@ -887,6 +893,7 @@ pub fn operator(data_dir: &Path, cmd: OperatorCommand) -> anyhow::Result<()> {
                 allowed_ips: allow_ip,
                 device_ip_sharing,
                 portal,
+                mtls_required: false,
             };
             store.add_relying_party(&rp, now)?;
             outln!(

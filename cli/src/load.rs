@@ -699,6 +699,7 @@ async fn prepare(
                 // The load requests never ask for the device's address.
                 device_ip_sharing: false,
                 portal: false,
+                mtls_required: false,
             },
             unix_now(),
         )?;

@@ -457,6 +457,106 @@ impl Ca {
         }
     }
 
+    /// Issues a relying party's TLS client certificate (its software certificate) for the
+    /// public key of its CSR (SPKI DER, checked by [`pki::csr::public_key_of_csr`]): subject
+    /// O and CN `rp_name`, SubjectAltName `urn:uuid:<rp_uuid>`, clientAuth only. Signs in
+    /// the HSM with the issuing CA key. Returns the serial (big-endian) and the DER.
+    pub fn issue_rp_client(
+        &self,
+        rp_uuid: &str,
+        rp_name: &str,
+        public_key_der: &[u8],
+        not_before: i64,
+        not_after: i64,
+    ) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+        let serial = random_serial();
+        let rp = self.rp_client(
+            rp_uuid,
+            rp_name,
+            public_key_der,
+            &serial,
+            not_before,
+            not_after,
+        )?;
+        let cert =
+            pki::rp_client_certificate(&self.issuing, &self.issuing_cert, &rp, &self.profile)?;
+        Ok((serial, cert.to_der()?))
+    }
+
+    fn rp_client<'a>(
+        &self,
+        rp_uuid: &'a str,
+        rp_name: &'a str,
+        public_key_der: &[u8],
+        serial: &'a [u8],
+        not_before: i64,
+        not_after: i64,
+    ) -> anyhow::Result<pki::RpClient<'a>> {
+        Ok(pki::RpClient {
+            rp_uuid,
+            rp_name,
+            public_key: SubjectPublicKeyInfoOwned::from_der(public_key_der)
+                .context("the stored public key")?,
+            serial,
+            not_before: UNIX_EPOCH + Duration::from_secs(not_before.max(0) as u64),
+            not_after: UNIX_EPOCH + Duration::from_secs(not_after.max(0) as u64),
+        })
+    }
+
+    /// The CA's bare signing speed: builds `count` RP client TBSCertificates for
+    /// `public_key_der` (outside the timing), then signs them with the issuing CA key in the
+    /// HSM from `threads` threads. Returns the time the signing took. The yardstick of the
+    /// certificate queue (`tandem operator ca-sign-bench`).
+    pub fn sign_bench(
+        &self,
+        public_key_der: &[u8],
+        count: usize,
+        threads: usize,
+    ) -> anyhow::Result<Duration> {
+        let now = crate::store::unix_now();
+        let rp_uuid = uuid::Uuid::nil().to_string();
+        let mut tbs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let serial = random_serial();
+            let rp = self.rp_client(
+                &rp_uuid,
+                "Benchmark",
+                public_key_der,
+                &serial,
+                now,
+                now + 86_400,
+            )?;
+            tbs.push(pki::rp_client_tbs(
+                &self.issuing,
+                &self.issuing_cert,
+                &rp,
+                &self.profile,
+            )?);
+        }
+        let threads = threads.clamp(1, 64);
+        let chunk = count.div_ceil(threads).max(1);
+        let start = std::time::Instant::now();
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let handles: Vec<_> = tbs
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || -> anyhow::Result<()> {
+                        for t in part {
+                            pki::CaSigner::sign(&self.issuing, t)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a signing thread panicked"))??;
+            }
+            Ok(())
+        })?;
+        Ok(start.elapsed())
+    }
+
     /// Issues the AUTH or SIGN certificate for a composite key. Signs in the HSM.
     pub fn issue(
         &self,

@@ -41,6 +41,32 @@ pub struct Config {
     /// Relying-party REST API (Smart-ID RP API v3 compatible).
     #[serde(default)]
     pub rp_api: RpApiConfig,
+    /// The queue of relying parties' software certificates.
+    #[serde(default)]
+    pub rp_certs: RpCertsConfig,
+}
+
+/// The queue that signs relying parties' software certificates
+/// (`crate::rp_cert_queue`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpCertsConfig {
+    /// Threads signing in the HSM at once.
+    pub workers: usize,
+    /// Creations claimed (and completed) per database transaction.
+    pub batch: usize,
+    /// Seconds between looks at the queue when nobody wakes the pool.
+    pub poll_seconds: u64,
+}
+
+impl Default for RpCertsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            batch: 64,
+            poll_seconds: 5,
+        }
+    }
 }
 
 /// Relying-party REST API settings.
@@ -124,6 +150,13 @@ pub struct PkiConfig {
     pub level: String,
     /// Validity of a CRL (nextUpdate − thisUpdate), in seconds.
     pub crl_validity_seconds: i64,
+    /// Validity of a relying party's software certificate (TLS client), in days.
+    #[serde(default = "default_rp_cert_validity_days")]
+    pub rp_cert_validity_days: u32,
+}
+
+fn default_rp_cert_validity_days() -> u32 {
+    365
 }
 
 impl Default for PkiConfig {
@@ -135,6 +168,7 @@ impl Default for PkiConfig {
             policy_arc: crate::pki::DEFAULT_POLICY_ARC.into(),
             level: "QUALIFIED".into(),
             crl_validity_seconds: 24 * 3600,
+            rp_cert_validity_days: default_rp_cert_validity_days(),
         }
     }
 }
@@ -303,6 +337,7 @@ impl Config {
             timeouts: Timeouts::default(),
             pki: PkiConfig::default(),
             rp_api: RpApiConfig::default(),
+            rp_certs: RpCertsConfig::default(),
         }
     }
 
@@ -427,6 +462,22 @@ impl Config {
         anyhow::ensure!(
             self.pki.crl_validity_seconds > 0,
             "pki.crl_validity_seconds must be positive"
+        );
+        anyhow::ensure!(
+            (1..=3650).contains(&self.pki.rp_cert_validity_days),
+            "pki.rp_cert_validity_days must be 1 to 3650"
+        );
+        anyhow::ensure!(
+            (1..=64).contains(&self.rp_certs.workers),
+            "rp_certs.workers must be 1 to 64"
+        );
+        anyhow::ensure!(
+            (1..=1000).contains(&self.rp_certs.batch),
+            "rp_certs.batch must be 1 to 1000"
+        );
+        anyhow::ensure!(
+            (1..=3600).contains(&self.rp_certs.poll_seconds),
+            "rp_certs.poll_seconds must be 1 to 3600"
         );
         Ok(())
     }

@@ -222,8 +222,19 @@ async fn answer_ocsp(state: Arc<Publication>, der: Vec<u8>) -> Response {
                 // the server uses them.
                 OcspStatus::Good
             } else {
-                match state.store.certificate(&id.serial) {
-                    Ok(Some(rec)) => match rec.revoked {
+                // An account's certificate, else a relying party's software certificate.
+                let revoked = state
+                    .store
+                    .certificate(&id.serial)
+                    .and_then(|rec| match rec {
+                        Some(rec) => Ok(Some(rec.revoked)),
+                        None => Ok(state
+                            .store
+                            .rp_cert_by_serial(&id.serial)?
+                            .map(|r| r.revoked)),
+                    });
+                match revoked {
+                    Ok(Some(revoked)) => match revoked {
                         Some((at, reason)) => OcspStatus::Revoked {
                             at: unix(at),
                             reason: reason_of(reason),
@@ -291,15 +302,28 @@ fn cached_crl(
 /// The current CRL of the issuing CA: regenerated when the set of revoked serials changed or
 /// half its validity has passed.
 fn current_crl(state: &Publication) -> anyhow::Result<Vec<u8>> {
-    let revoked = state.store.revoked_certificates()?;
-    let serials: Vec<String> = revoked.iter().map(|r| r.serial_hex.clone()).collect();
+    // Accounts' certificates and relying parties' software certificates: (serial, revoked).
+    let mut revoked: Vec<(String, Option<(i64, i64)>)> = state
+        .store
+        .revoked_certificates()?
+        .into_iter()
+        .map(|r| (r.serial_hex, r.revoked))
+        .collect();
+    revoked.extend(
+        state
+            .store
+            .revoked_rp_certs()?
+            .into_iter()
+            .filter_map(|r| Some((r.serial_hex?, r.revoked))),
+    );
+    let serials: Vec<String> = revoked.iter().map(|r| r.0.clone()).collect();
     cached_crl(&state.crl_cache, serials, state.ca.crl_validity, |now| {
         let entries: Vec<RevokedCert> = revoked
             .iter()
-            .filter_map(|r| {
-                let (at, reason) = r.revoked?;
+            .filter_map(|(serial, revoked)| {
+                let (at, reason) = (*revoked)?;
                 Some(RevokedCert {
-                    serial: hex::decode(&r.serial_hex).ok()?,
+                    serial: hex::decode(serial).ok()?,
                     revoked_at: unix(at),
                     reason: reason_of(reason),
                 })

@@ -28,6 +28,7 @@ pub mod http;
 pub mod lockout;
 pub mod pki;
 pub mod rest;
+pub mod rp_cert_queue;
 pub mod run;
 pub mod service;
 pub mod signing;

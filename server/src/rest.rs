@@ -59,6 +59,7 @@ mod errors;
 pub mod fuzz_api;
 mod origin;
 mod portal;
+mod rp_certs;
 
 use errors::{JsonBody, ProblemResponse};
 
@@ -123,7 +124,33 @@ pub fn router(app: Arc<App>, test_accounts: Option<TestAccounts>) -> Router {
             tandem_rp::api::portal::DELETE_ACCOUNT_PATH,
             post(portal::delete_account),
         )
+        .route(tandem_rp::api::rp_certs::LIST_PATH, post(rp_certs::list))
+        .route(
+            tandem_rp::api::rp_certs::CANCEL_PATH,
+            post(rp_certs::cancel),
+        )
+        .route(
+            tandem_rp::api::rp_certs::REDEEM_PATH,
+            post(rp_certs::redeem),
+        )
+        .route(
+            tandem_rp::api::rp_certs::REVOKE_PATH,
+            post(rp_certs::revoke),
+        )
+        .route(
+            tandem_rp::api::rp_certs::CERTIFICATE_PATH,
+            post(rp_certs::certificate),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // Up to 1000 certificate requests in one body.
+        .merge(
+            Router::new()
+                .route(
+                    tandem_rp::api::rp_certs::CREATE_PATH,
+                    post(rp_certs::create),
+                )
+                .layer(DefaultBodyLimit::max(rp_certs::MAX_CREATE_BODY)),
+        )
         .with_state(state.clone());
     let api = Router::new()
         .route(

@@ -365,6 +365,8 @@ pub async fn serve(
 
     // Keep the pool of pre-generated server keys full (registration takes from it).
     let key_pool = KeyPoolRefill::start(Arc::clone(&app));
+    // Sign relying parties' queued software certificates.
+    let rp_cert_pool = crate::rp_cert_queue::start(Arc::clone(&app));
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -447,6 +449,7 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, stopped(stop_rx))
         .await;
     sweeper.abort();
+    rp_cert_pool.abort();
     key_pool.stop();
     result?;
     http.await??;

@@ -386,6 +386,11 @@ impl TestServer {
         }
     }
 
+    /// Sets an environment variable (a test hook) for the next restart.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra_env.push((key.to_owned(), value.to_owned()));
+    }
+
     /// Drops the extra environment (test hooks) for the next restart.
     pub fn clear_env(&mut self) {
         self.extra_env.clear();

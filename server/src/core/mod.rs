@@ -17,6 +17,8 @@
 //! - [`certificate`]: an account's current certificate and the level it reaches.
 //! - [`origin`]: a proof of origin for a completed AUTH session.
 //! - [`portal`]: the self-service portal: a holder's overview and account deletion.
+//! - [`rp_certs`]: relying parties' software certificates (credits, vouchers, creations).
+//! - [`rp_mtls`]: whether a relying party's TLS client certificate lets it call.
 
 pub mod account;
 pub mod auth_session;
@@ -26,6 +28,8 @@ pub mod confirm;
 pub mod origin;
 pub mod portal;
 pub mod refuse;
+pub mod rp_certs;
+pub mod rp_mtls;
 pub mod start;
 
 pub mod envelope;

@@ -538,6 +538,25 @@ fn build(
     spki: SubjectPublicKeyInfoOwned,
     extensions: Vec<Extension>,
 ) -> Result<Certificate, PkiError> {
+    let (tbs, algorithm) = tbs_certificate(
+        signer, serial, issuer, subject, not_before, not_after, spki, extensions,
+    )?;
+    sign_tbs(signer, tbs, algorithm)
+}
+
+/// The TBSCertificate after the checks of serial and validity, with the signer's
+/// algorithm.
+#[allow(clippy::too_many_arguments)] // private: the fields of a TBSCertificate
+fn tbs_certificate(
+    signer: &dyn CaSigner,
+    serial: &[u8],
+    issuer: Name,
+    subject: Name,
+    not_before: SystemTime,
+    not_after: SystemTime,
+    spki: SubjectPublicKeyInfoOwned,
+    extensions: Vec<Extension>,
+) -> Result<(TbsCertificateOut, AlgorithmIdentifierOwned), PkiError> {
     if serial.is_empty() || serial.len() > 20 || serial[0] == 0 {
         return Err(PkiError::Malformed(
             "serial must be 1 to 20 bytes without a leading zero byte",
@@ -557,6 +576,15 @@ fn build(
         subject_public_key_info: spki,
         extensions,
     };
+    Ok((tbs, algorithm))
+}
+
+/// Signs a TBSCertificate and checks the result re-encodes to the signed bytes.
+fn sign_tbs(
+    signer: &dyn CaSigner,
+    tbs: TbsCertificateOut,
+    algorithm: AlgorithmIdentifierOwned,
+) -> Result<Certificate, PkiError> {
     let tbs_der = tbs.to_der()?;
     let signature = sign_der(signer, &tbs_der)?;
     let der = CertificateOut {
@@ -705,4 +733,162 @@ fn person_name(ee: &EndEntity) -> Result<Name, PkiError> {
             )?,
         ),
     ])
+}
+
+/// subjectAltName (RFC 5280 4.2.1.6).
+const CE_SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
+
+/// The leaf of the "RP client certificate" policy: `<arc>.1.4` (after authentication 1,
+/// qualified signature 2, advanced signature 3).
+pub const RP_CLIENT_POLICY_LEAF: u32 = 4;
+
+/// What a relying party's software certificate certifies.
+#[derive(Debug, Clone)]
+pub struct RpClient<'a> {
+    /// The relying party's UUID: the SubjectAltName `urn:uuid:<uuid>` that mutual TLS binds
+    /// to.
+    pub rp_uuid: &'a str,
+    /// The relying party's (first) name: O and CN.
+    pub rp_name: &'a str,
+    /// The key from the relying party's CSR (checked: [`super::csr::public_key_of_csr`]).
+    pub public_key: SubjectPublicKeyInfoOwned,
+    /// Serial (1 to 20 bytes, no leading zero byte).
+    pub serial: &'a [u8],
+    /// Start of validity.
+    pub not_before: SystemTime,
+    /// End of validity.
+    pub not_after: SystemTime,
+}
+
+/// The subject alternative name of an RP client certificate: `urn:uuid:<uuid>` (lower case).
+pub fn rp_client_san(rp_uuid: &str) -> String {
+    format!("urn:uuid:{}", rp_uuid.to_ascii_lowercase())
+}
+
+/// The TBSCertificate (DER) of a relying party's TLS client certificate, to be signed by
+/// the issuing CA: [`rp_client_certificate`] without the signature (the CA benchmark signs
+/// these).
+pub fn rp_client_tbs(
+    issuer: &dyn CaSigner,
+    issuer_cert: &Certificate,
+    rp: &RpClient<'_>,
+    profile: &CaProfile,
+) -> Result<Vec<u8>, PkiError> {
+    let (tbs, _) = rp_client_parts(issuer, issuer_cert, rp, profile)?;
+    Ok(tbs.to_der()?)
+}
+
+/// A relying party's TLS client certificate (its software certificate), signed by the
+/// issuing CA.
+///
+/// Subject C=[`CA_COUNTRY`], O and CN the relying party's name; SubjectAltName URI
+/// `urn:uuid:<rp uuid>`. Extensions: basicConstraints cA=false, keyUsage digitalSignature
+/// (critical), extendedKeyUsage clientAuth only, certificatePolicies `<arc>.1.4` ("RP
+/// client certificate"), authorityInfoAccess (OCSP, caIssuers), cRLDistributionPoints,
+/// AKI, SKI.
+pub fn rp_client_certificate(
+    issuer: &dyn CaSigner,
+    issuer_cert: &Certificate,
+    rp: &RpClient<'_>,
+    profile: &CaProfile,
+) -> Result<Certificate, PkiError> {
+    let (tbs, algorithm) = rp_client_parts(issuer, issuer_cert, rp, profile)?;
+    sign_tbs(issuer, tbs, algorithm)
+}
+
+fn rp_client_parts(
+    issuer: &dyn CaSigner,
+    issuer_cert: &Certificate,
+    rp: &RpClient<'_>,
+    profile: &CaProfile,
+) -> Result<(TbsCertificateOut, AlgorithmIdentifierOwned), PkiError> {
+    check_signer_matches(issuer, issuer_cert)?;
+    if uuid::Uuid::parse_str(rp.rp_uuid).is_err() {
+        return Err(PkiError::Malformed("relying party UUID"));
+    }
+    if rp.public_key.algorithm.oid != oids::RSA_ENCRYPTION {
+        return Err(PkiError::Malformed("the key is not an RSA key"));
+    }
+    let subject = name(vec![
+        (
+            oids::AT_COUNTRY_NAME,
+            printable(CA_COUNTRY, 2, "CA country")?,
+        ),
+        (
+            oids::AT_ORGANIZATION_NAME,
+            utf8(
+                rp.rp_name,
+                64,
+                "relying party name must be 1 to 64 characters",
+            )?,
+        ),
+        (
+            oids::AT_COMMON_NAME,
+            utf8(
+                rp.rp_name,
+                64,
+                "relying party name must be 1 to 64 characters",
+            )?,
+        ),
+    ])?;
+    let san = vec![uri(&rp_client_san(rp.rp_uuid))?];
+    let extensions = vec![
+        extension(
+            oids::CE_BASIC_CONSTRAINTS,
+            false,
+            &BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            },
+        )?,
+        extension(
+            oids::CE_KEY_USAGE,
+            true,
+            &KeyUsage(KeyUsages::DigitalSignature.into()),
+        )?,
+        extension(
+            oids::CE_EXT_KEY_USAGE,
+            false,
+            &ExtendedKeyUsage(vec![oids::KP_CLIENT_AUTH]),
+        )?,
+        extension(CE_SUBJECT_ALT_NAME, false, &san)?,
+        extension(
+            oids::CE_CERTIFICATE_POLICIES,
+            false,
+            &vec![PolicyInformationOut {
+                policy_identifier: policy_oid(profile.policy_arc, RP_CLIENT_POLICY_LEAF)?,
+            }],
+        )?,
+        extension(
+            oids::PE_AUTHORITY_INFO_ACCESS,
+            false,
+            &AuthorityInfoAccessSyntax(vec![
+                AccessDescription {
+                    access_method: oids::AD_OCSP,
+                    access_location: uri(&profile.ocsp_url)?,
+                },
+                AccessDescription {
+                    access_method: oids::AD_CA_ISSUERS,
+                    access_location: uri(&profile.ca_issuers_url)?,
+                },
+            ]),
+        )?,
+        crl_distribution_point(&profile.crl_url)?,
+        authority_key_identifier(issuer_cert)?,
+        extension(
+            oids::CE_SUBJECT_KEY_IDENTIFIER,
+            false,
+            &OctetString::new(key_identifier(&rp.public_key))?,
+        )?,
+    ];
+    tbs_certificate(
+        issuer,
+        rp.serial,
+        issuer_cert.tbs_certificate().subject().clone(),
+        subject,
+        rp.not_before,
+        rp.not_after,
+        rp.public_key.clone(),
+        extensions,
+    )
 }

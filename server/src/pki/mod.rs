@@ -14,6 +14,7 @@
 
 mod cert;
 mod crl;
+pub mod csr;
 pub mod ocsp;
 pub mod origin;
 pub mod tsp;
@@ -33,9 +34,10 @@ use x509_cert::ext::Extension;
 use x509_cert::time::Time;
 
 pub use cert::{
-    CertificateLevel, EndEntity, KeyPurpose, certificate_der, certificate_pem,
-    end_entity_certificate, issuing_ca_certificate, origin_certificate, qscd_capable,
-    root_ca_certificate, tsa_certificate,
+    CertificateLevel, EndEntity, KeyPurpose, RP_CLIENT_POLICY_LEAF, RpClient, certificate_der,
+    certificate_pem, end_entity_certificate, issuing_ca_certificate, origin_certificate,
+    qscd_capable, root_ca_certificate, rp_client_certificate, rp_client_san, rp_client_tbs,
+    tsa_certificate,
 };
 pub use crl::{RevocationReason, RevokedCert, crl};
 pub use ocsp::{
@@ -114,7 +116,8 @@ pub const DEFAULT_POLICY_ARC: &str = "1.3.6.1.4.1.32473.1";
 /// Country of the CA's own subject (EN 319 412-2 requires C in the issuer's name).
 pub const CA_COUNTRY: &str = "EE";
 
-/// `<arc>.1.<leaf>`: 1 authentication, 2 qualified signature, 3 advanced signature.
+/// `<arc>.1.<leaf>`: 1 authentication, 2 qualified signature, 3 advanced signature, 4 a
+/// relying party's TLS client certificate ([`RP_CLIENT_POLICY_LEAF`]).
 pub fn policy_oid(arc: ObjectIdentifier, leaf: u32) -> Result<ObjectIdentifier, PkiError> {
     arc.push_arc(1)
         .and_then(|o| o.push_arc(leaf))

@@ -36,6 +36,15 @@
 //!   PIN attempt is always counted durably before its share is judged ([`KeyPairs`] says
 //!   how: read the counters, ask [`crate::lockout::LockoutPolicy::gate`], write the
 //!   decision).
+//! - **Relying parties' software certificates ([`RpCerts`]) never lose or double a
+//!   credit.** Queuing N creations spends N credits or refuses all of them; a cancellation
+//!   (only while queued or creating) turns the creation into a voucher in the same
+//!   transaction; redeeming a voucher adds one credit exactly once, whatever the number of
+//!   concurrent calls; a worker claims queued creations (queued → creating) and completes
+//!   them in batches, and a completion counts only for a creation still creating: one
+//!   cancelled meanwhile keeps the signed serial as revoked, so that certificate never
+//!   works. Creations left creating by a crash are queued again at start. Every change is
+//!   audited in its transaction.
 //! - **Lockout lives in the policy**, not in the backend: a backend reads counters, asks
 //!   the policy and writes what it says.
 //!
@@ -48,14 +57,16 @@
 //! are. `sqlite/tests.rs` is the behaviour a second backend's tests should repeat.
 
 pub mod names;
+mod rp_cert_types;
 pub mod sqlite;
 pub mod traits;
 mod types;
 
+pub use rp_cert_types::*;
 pub use sqlite::SqliteStore;
 pub use traits::{
     Accounts, Audit, CaRevocations, Certificates, KeyPairs, Registrations, RelyingParties, Replies,
-    RpSessions, Store, Transactions,
+    RpCerts, RpSessions, Store, Transactions,
 };
 pub use types::*;
 
@@ -64,6 +75,6 @@ pub use types::*;
 pub mod prelude {
     pub use super::traits::{
         Accounts, Audit, CaRevocations, Certificates, KeyPairs, Registrations, RelyingParties,
-        Replies, RpSessions, Store, Transactions,
+        Replies, RpCerts, RpSessions, Store, Transactions,
     };
 }

@@ -14,6 +14,9 @@ use super::{
     PortalDeletion, Registration, RegistrationKey, RelyingParty, Reply, ReplyLookup, Result,
     RpCheck, RpSession, StoreError, TxForAccount, TxRecord, secret_hash,
 };
+use super::{
+    IssuedRpCertRecord, NewRpCertRecord, NewVoucher, RpCertCompletion, RpCertRecord, VoucherRecord,
+};
 use crate::lockout::LockoutPolicy;
 
 /// Stored answers for retransmission nonces (see `service::retransmission`).
@@ -545,6 +548,12 @@ pub trait RelyingParties {
     /// unknown or removed.
     fn set_relying_party_portal(&self, uuid: &str, allowed: bool, now: i64) -> Result<bool>;
 
+    /// Requires or stops requiring mutual TLS on the RP API for an active relying party
+    /// (operator). Returns whether the setting changed; a change is audited as
+    /// `relying_party_mtls_required`. Refused, and nothing changed, when the relying party is
+    /// unknown or removed.
+    fn set_relying_party_mtls(&self, uuid: &str, required: bool, now: i64) -> Result<bool>;
+
     /// Deactivates a relying party (operator). Returns false if it was unknown or inactive.
     fn remove_relying_party(&self, uuid: &str, now: i64) -> Result<bool>;
 
@@ -576,6 +585,114 @@ pub trait RelyingParties {
         }
         Ok(RpCheck::Allowed(rp))
     }
+}
+
+/// Software certificates of relying parties: credits, administrators, vouchers and
+/// certificate creations. Every method that changes state runs in one database
+/// transaction with its audit record; see the module documentation of [`crate::store`].
+pub trait RpCerts {
+    /// The credits of a relying party (0 when it never had any).
+    fn rp_credits(&self, rp_uuid: &str) -> Result<u32>;
+
+    /// Operator: adds `n` credits to an active relying party; returns the new balance.
+    /// Refused (nothing changed) for an unknown or removed relying party, or when the
+    /// balance would exceed `u32::MAX`. Audited as `rp_credit_added`.
+    fn add_rp_credits(&self, rp_uuid: &str, n: u32, now: i64) -> Result<u32>;
+
+    /// Operator: makes a person (`PNO<CC>-<id>`) an administrator of an active relying
+    /// party. Returns false if they were one already. Audited as `rp_admin_added`.
+    fn add_rp_admin(&self, rp_uuid: &str, person: &str, now: i64) -> Result<bool>;
+
+    /// Operator: removes an administrator. Returns false if they were none. Audited as
+    /// `rp_admin_removed`.
+    fn remove_rp_admin(&self, rp_uuid: &str, person: &str, now: i64) -> Result<bool>;
+
+    /// The administrators of a relying party, sorted.
+    fn rp_admins(&self, rp_uuid: &str) -> Result<Vec<String>>;
+
+    /// The relying parties (UUIDs, sorted) a person administers.
+    fn administered_rps(&self, person: &str) -> Result<Vec<String>>;
+
+    /// Queues creations for `rp_uuid` by administrator `admin`, spending one credit each:
+    /// all of them, or none when the credits do not suffice ([`StoreError::Conflict`]).
+    /// Returns the credits left. Audited as `rp_certs_queued`.
+    fn queue_rp_certs(
+        &self,
+        rp_uuid: &str,
+        admin: &str,
+        certs: &[NewRpCertRecord],
+        now: i64,
+    ) -> Result<u32>;
+
+    /// Cancels a queued or creating creation of `rp_uuid` and issues the voucher that
+    /// replaces its credit. [`StoreError::NotFound`] for no such creation of that relying
+    /// party, [`StoreError::Conflict`] in another state. Audited as `rp_cert_cancelled` and
+    /// `rp_voucher_issued`.
+    fn cancel_rp_cert(
+        &self,
+        rp_uuid: &str,
+        id: &str,
+        voucher: &NewVoucher,
+        by: &str,
+        now: i64,
+    ) -> Result<RpCertRecord>;
+
+    /// Redeems a voucher of `rp_uuid` (by its code's hash): issued → redeemed and one credit
+    /// more, exactly once. Returns the new balance. [`StoreError::NotFound`] for an unknown
+    /// code (or another relying party's), [`StoreError::Conflict`] for a redeemed one.
+    /// Audited as `rp_voucher_redeemed`.
+    fn redeem_rp_voucher(&self, rp_uuid: &str, code_hash: &[u8], by: &str, now: i64)
+    -> Result<u32>;
+
+    /// The worker: claims up to `max` queued creations, oldest first (queued → creating).
+    fn claim_rp_certs(&self, max: usize, now: i64) -> Result<Vec<RpCertRecord>>;
+
+    /// The worker: puts claimed creations it could not sign back in the queue (creating →
+    /// queued; others are left alone).
+    fn release_rp_certs(&self, ids: &[String]) -> Result<()>;
+
+    /// The worker: stores signed certificates, one transaction for all. A creation still
+    /// creating becomes READY; one cancelled meanwhile keeps the serial as revoked
+    /// (cessationOfOperation) and the certificate is discarded. One answer per entry, in
+    /// order. Audited as `rp_certs_issued` (and `rp_cert_discarded`).
+    fn complete_rp_certs(
+        &self,
+        done: &[IssuedRpCertRecord],
+        now: i64,
+    ) -> Result<Vec<RpCertCompletion>>;
+
+    /// At start: creations left creating by a stopped process go back to the queue.
+    /// Returns how many.
+    fn requeue_creating_rp_certs(&self) -> Result<usize>;
+
+    /// Revokes a READY certificate of `rp_uuid` (any relying party's when `None`), by
+    /// creation id or serial (hex). Returns the record and whether this call revoked it
+    /// (false: it was revoked already). [`StoreError::NotFound`] for no such certificate,
+    /// [`StoreError::Conflict`] for one not issued. Audited as `rp_cert_revoked`.
+    fn revoke_rp_cert(
+        &self,
+        rp_uuid: Option<&str>,
+        id_or_serial: &str,
+        reason: i64,
+        by: &str,
+        now: i64,
+    ) -> Result<(RpCertRecord, bool)>;
+
+    /// A creation of `rp_uuid` by id.
+    fn rp_cert(&self, rp_uuid: &str, id: &str) -> Result<Option<RpCertRecord>>;
+
+    /// The certificate with this serial (big-endian bytes), if we issued one to a relying
+    /// party (also a discarded one, revoked).
+    fn rp_cert_by_serial(&self, serial: &[u8]) -> Result<Option<RpCertRecord>>;
+
+    /// The creations of a relying party, or of all when `None`, newest first.
+    fn rp_certs_of(&self, rp_uuid: Option<&str>) -> Result<Vec<RpCertRecord>>;
+
+    /// The vouchers of a relying party, oldest first (redeemed ones included).
+    fn rp_vouchers(&self, rp_uuid: &str) -> Result<Vec<VoucherRecord>>;
+
+    /// Revoked relying-party certificates (for the CRL).
+    fn revoked_rp_certs(&self) -> Result<Vec<RpCertRecord>>;
 }
 
 /// The append-only, hash-chained audit log.
@@ -610,6 +727,7 @@ pub trait Store:
     + Certificates
     + CaRevocations
     + RelyingParties
+    + RpCerts
     + Audit
     + Send
     + Sync
@@ -627,6 +745,7 @@ impl<T> Store for T where
         + Certificates
         + CaRevocations
         + RelyingParties
+        + RpCerts
         + Audit
         + Send
         + Sync

@@ -314,6 +314,10 @@ pub struct RelyingParty {
     /// May use the self-service portal endpoints (`POST /tandem/v1/portal/*`): read an
     /// authenticated holder's accounts and delete them. Off unless the operator allows it.
     pub portal: bool,
+    /// Must present one of its software certificates (mutual TLS) on the RP API
+    /// ([`crate::core::rp_mtls`]). Off unless the operator requires it
+    /// (`tandem operator rp-mtls UUID require`).
+    pub mtls_required: bool,
 }
 
 /// Result of checking a relying party.

@@ -28,6 +28,7 @@ mod key_pairs;
 mod registrations;
 mod relying_parties;
 mod replies;
+mod rp_certs;
 mod rp_sessions;
 mod schema;
 mod transactions;
@@ -201,3 +202,5 @@ fn in_transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>
 mod tests;
 #[cfg(test)]
 mod tests_portal;
+#[cfg(test)]
+mod tests_rp_certs;

@@ -32,8 +32,8 @@ impl RelyingParties for SqliteStore {
                 return Err(StoreError::Conflict(format!("relying party {} exists already", rp.uuid)));
             }
             let ips: Vec<String> = rp.allowed_ips.iter().map(ToString::to_string).collect();
-            tx.prepare_cached("INSERT INTO relying_parties (uuid, allowed_ips, created_at, active, device_ip_sharing, portal) VALUES (?1, ?2, ?3, 1, ?4, ?5)")?.execute(
-                params![rp.uuid, ips.join(","), now, rp.device_ip_sharing, rp.portal],
+            tx.prepare_cached("INSERT INTO relying_parties (uuid, allowed_ips, created_at, active, device_ip_sharing, portal, mtls_required) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6)")?.execute(
+                params![rp.uuid, ips.join(","), now, rp.device_ip_sharing, rp.portal, rp.mtls_required],
             )?;
             for (position, name) in (1i64..).zip(&rp.names) {
                 insert_rp_name(tx, &rp.uuid, position, name, now)?;
@@ -44,6 +44,7 @@ impl RelyingParties for SqliteStore {
                 "allowed_ips": ips,
                 "device_ip_sharing": rp.device_ip_sharing,
                 "portal": rp.portal,
+                "mtls_required": rp.mtls_required,
             });
             audit(tx, now, "relying_party_added", None, &details)?;
             Ok(())
@@ -107,6 +108,10 @@ impl RelyingParties for SqliteStore {
         self.set_permission(uuid, Permission::Portal, allowed, now)
     }
 
+    fn set_relying_party_mtls(&self, uuid: &str, required: bool, now: i64) -> Result<bool> {
+        self.set_permission(uuid, Permission::MtlsRequired, required, now)
+    }
+
     fn remove_relying_party(&self, uuid: &str, now: i64) -> Result<bool> {
         self.write(|tx| {
             let n = tx
@@ -130,7 +135,7 @@ impl RelyingParties for SqliteStore {
     fn relying_parties(&self) -> Result<Vec<RelyingParty>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT r.uuid, n.name, r.allowed_ips, r.device_ip_sharing, r.portal FROM relying_parties r
+            "SELECT r.uuid, n.name, r.allowed_ips, r.device_ip_sharing, r.portal, r.mtls_required FROM relying_parties r
              JOIN relying_party_names n ON n.rp_uuid = r.uuid
              WHERE r.active = 1 ORDER BY r.created_at, r.uuid, n.position",
         )?;
@@ -141,7 +146,7 @@ impl RelyingParties for SqliteStore {
     fn active_relying_party(&self, uuid: &str) -> Result<Option<RelyingParty>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT r.uuid, n.name, r.allowed_ips, r.device_ip_sharing, r.portal FROM relying_parties r
+            "SELECT r.uuid, n.name, r.allowed_ips, r.device_ip_sharing, r.portal, r.mtls_required FROM relying_parties r
              JOIN relying_party_names n ON n.rp_uuid = r.uuid
              WHERE r.uuid = ?1 AND r.active = 1 ORDER BY n.position",
         )?;
@@ -155,6 +160,7 @@ impl RelyingParties for SqliteStore {
 enum Permission {
     DeviceIpSharing,
     Portal,
+    MtlsRequired,
 }
 
 impl Permission {
@@ -163,6 +169,7 @@ impl Permission {
         match self {
             Self::DeviceIpSharing => "device_ip_sharing",
             Self::Portal => "portal",
+            Self::MtlsRequired => "mtls_required",
         }
     }
 }
@@ -198,12 +205,19 @@ impl SqliteStore {
     }
 }
 
-/// The columns `uuid, name, allowed_ips, device_ip_sharing, portal` of a `relying_parties`
-/// row joined with one of its `relying_party_names`.
-type RpRow = (String, String, String, bool, bool);
+/// The columns `uuid, name, allowed_ips, device_ip_sharing, portal, mtls_required` of a
+/// `relying_parties` row joined with one of its `relying_party_names`.
+type RpRow = (String, String, String, bool, bool, bool);
 
 pub(super) fn rp_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<RpRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 /// Relying parties from [`rp_columns`] rows, one row per name, ordered by relying party and
@@ -213,7 +227,7 @@ pub(super) fn relying_parties_from_rows(
 ) -> Result<Vec<RelyingParty>> {
     let mut out: Vec<RelyingParty> = Vec::new();
     for row in rows {
-        let (uuid, name, ips, device_ip_sharing, portal) = row?;
+        let (uuid, name, ips, device_ip_sharing, portal, mtls_required) = row?;
         match out.last_mut() {
             Some(rp) if rp.uuid == uuid => rp.names.push(name),
             _ => {
@@ -231,6 +245,7 @@ pub(super) fn relying_parties_from_rows(
                     allowed_ips,
                     device_ip_sharing,
                     portal,
+                    mtls_required,
                 });
             }
         }

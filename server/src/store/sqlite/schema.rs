@@ -349,6 +349,63 @@ CREATE TABLE portal_deletions (
 );
 "#,
     ),
+    (
+        16,
+        "software certificates for relying parties: credits, administrators, vouchers, creations, mutual TLS",
+        // POST /tandem/v1/rp-certs/* (docs/RP_API.md, "Software certificates"). Credits and
+        // administrators are given by the operator (`tandem operator rp-credit`, `rp-admin`,
+        // audited); nothing existed before, so every relying party starts with no credit, no
+        // administrator and mutual TLS optional. A voucher's code is stored as its SHA-256
+        // (of the normalised code) with a short hint for listings. A creation keeps only the
+        // CSR's public key (SPKI DER); serials are hex without leading zero bytes, as in
+        // `certificates`. A creation cancelled while it was being signed keeps the serial
+        // the worker made, revoked, so that certificate can never be used.
+        r#"
+ALTER TABLE relying_parties ADD COLUMN mtls_required INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE rp_credits (
+    rp_uuid             TEXT PRIMARY KEY,
+    credits             INTEGER NOT NULL CHECK (credits >= 0)
+);
+
+CREATE TABLE rp_admins (
+    rp_uuid             TEXT NOT NULL,
+    person              TEXT NOT NULL,
+    added_at            INTEGER NOT NULL,
+    PRIMARY KEY (rp_uuid, person)
+);
+
+CREATE TABLE rp_vouchers (
+    code_hash           BLOB PRIMARY KEY,
+    hint                TEXT NOT NULL,
+    rp_uuid             TEXT NOT NULL,
+    cert_id             TEXT NOT NULL,
+    state               TEXT NOT NULL CHECK (state IN ('ISSUED', 'REDEEMED')),
+    issued_at           INTEGER NOT NULL,
+    redeemed_at         INTEGER
+);
+CREATE INDEX rp_vouchers_rp ON rp_vouchers (rp_uuid, state);
+
+CREATE TABLE rp_certs (
+    id                  TEXT PRIMARY KEY,
+    rp_uuid             TEXT NOT NULL,
+    label               TEXT NOT NULL,
+    state               TEXT NOT NULL
+        CHECK (state IN ('QUEUED', 'CREATING', 'READY', 'CANCELLED', 'REVOKED')),
+    queued_at           INTEGER NOT NULL,
+    seq                 INTEGER NOT NULL,
+    public_key          BLOB NOT NULL,
+    admin               TEXT NOT NULL,
+    serial              TEXT UNIQUE,
+    der                 BLOB,
+    not_after           INTEGER,
+    revoked_at          INTEGER,
+    revocation_reason   INTEGER
+);
+CREATE INDEX rp_certs_queue ON rp_certs (state, seq);
+CREATE INDEX rp_certs_rp ON rp_certs (rp_uuid, seq);
+"#,
+    ),
 ];
 
 /// The migration after which the write-ahead log is truncated, so no frame of it keeps an

@@ -619,6 +619,7 @@ fn relying_parties_are_checked_by_uuid_name_and_address() {
         allowed_ips: vec![local],
         device_ip_sharing: false,
         portal: false,
+        mtls_required: false,
     };
     store.add_relying_party(&rp, NOW).unwrap();
     assert!(store.add_relying_party(&rp, NOW).is_err(), "no duplicates");
@@ -653,6 +654,7 @@ fn relying_parties_are_checked_by_uuid_name_and_address() {
         allowed_ips: vec![],
         device_ip_sharing: false,
         portal: false,
+        mtls_required: false,
     };
     store.add_relying_party(&open, NOW).unwrap();
     assert!(matches!(
@@ -722,6 +724,7 @@ fn a_relying_party_is_admitted_by_any_of_its_names_ignoring_case() {
                 allowed_ips: vec![],
                 device_ip_sharing: false,
                 portal: false,
+                mtls_required: false,
             },
             NOW,
         )
@@ -734,6 +737,7 @@ fn a_relying_party_is_admitted_by_any_of_its_names_ignoring_case() {
                 allowed_ips: vec![],
                 device_ip_sharing: false,
                 portal: false,
+                mtls_required: false,
             },
             NOW,
         )
@@ -806,6 +810,7 @@ fn relying_party_names_that_fold_alike_and_the_last_name_are_refused() {
         allowed_ips: vec![],
         device_ip_sharing: false,
         portal: false,
+        mtls_required: false,
     };
     let audit_len = |store: &SqliteStore| store.audit_log(1, 1000).unwrap().len();
     // At creation: no name, two names that fold alike, a name with white space around it.
@@ -899,6 +904,7 @@ fn single_relying_party_names_become_the_first_configured_name_on_upgrade() {
                 allowed_ips: vec![from],
                 device_ip_sharing: false,
                 portal: false,
+                mtls_required: false,
             },
             RelyingParty {
                 uuid: "00000000-0000-4000-8000-0000000000c2".into(),
@@ -906,6 +912,7 @@ fn single_relying_party_names_become_the_first_configured_name_on_upgrade() {
                 allowed_ips: vec![],
                 device_ip_sharing: false,
                 portal: false,
+                mtls_required: false,
             },
         ]
     );
@@ -1238,6 +1245,7 @@ fn device_ip_sharing_is_forbidden_unless_allowed_and_every_change_is_audited() {
         allowed_ips: vec![],
         device_ip_sharing,
         portal: false,
+        mtls_required: false,
     };
     store.add_relying_party(&rp(plain, false), NOW).unwrap();
     store.add_relying_party(&rp(sharing, true), NOW).unwrap();
@@ -1343,6 +1351,7 @@ fn relying_parties_of_an_earlier_schema_may_not_request_the_device_ip_after_upgr
             allowed_ips: vec![from],
             device_ip_sharing: false,
             portal: false,
+            mtls_required: false,
         })
     );
     assert!(matches!(
@@ -1352,6 +1361,7 @@ fn relying_parties_of_an_earlier_schema_may_not_request_the_device_ip_after_upgr
         RpCheck::Allowed(RelyingParty {
             device_ip_sharing: false,
             portal: false,
+            mtls_required: false,
             ..
         })
     ));

@@ -34,6 +34,7 @@ fn the_portal_permission_is_off_by_default_and_every_change_is_audited() {
         allowed_ips: vec![],
         device_ip_sharing: false,
         portal: false,
+        mtls_required: false,
     };
     store.add_relying_party(&rp, NOW).unwrap();
     let portal = |s: &SqliteStore| s.active_relying_party(RP).unwrap().unwrap().portal;
