@@ -177,7 +177,12 @@ macro_rules! caller_of {
         }
     )*};
 }
-caller_of!(ListRequest, CreateRequest, CertificateRequest, RedeemRequest);
+caller_of!(
+    ListRequest,
+    CreateRequest,
+    CertificateRequest,
+    RedeemRequest
+);
 
 fn target(uuid: &str) -> Result<(), String> {
     uuid::Uuid::parse_str(uuid)
@@ -494,8 +499,14 @@ mod tests {
             }],
         };
         let json = serde_json::to_value(&req).unwrap();
-        assert_eq!(json["relyingPartyUUID"], "00000000-0000-4000-8000-000000000000");
-        assert_eq!(json["targetRelyingPartyUUID"], "22222222-2222-4222-8222-222222222222");
+        assert_eq!(
+            json["relyingPartyUUID"],
+            "00000000-0000-4000-8000-000000000000"
+        );
+        assert_eq!(
+            json["targetRelyingPartyUUID"],
+            "22222222-2222-4222-8222-222222222222"
+        );
         let back: CreateRequest = serde_json::from_value(json).unwrap();
         assert_eq!(back, req);
         assert_eq!(req.validate(), Ok(()));

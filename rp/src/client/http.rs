@@ -287,7 +287,8 @@ impl RpApiClient {
         req: &crate::api::rp_certs::CreateRequest,
     ) -> Result<crate::api::rp_certs::Created, Error> {
         req.validate().map_err(Error::Config)?;
-        self.post_tandem(crate::api::rp_certs::CREATE_PATH, req).await
+        self.post_tandem(crate::api::rp_certs::CREATE_PATH, req)
+            .await
     }
 
     /// `POST /tandem/v1/rp-certs/cancel`: cancels a queued or running creation and answers
@@ -297,7 +298,8 @@ impl RpApiClient {
         req: &crate::api::rp_certs::CertificateRequest,
     ) -> Result<crate::api::rp_certs::Cancelled, Error> {
         req.validate().map_err(Error::Config)?;
-        self.post_tandem(crate::api::rp_certs::CANCEL_PATH, req).await
+        self.post_tandem(crate::api::rp_certs::CANCEL_PATH, req)
+            .await
     }
 
     /// `POST /tandem/v1/rp-certs/redeem`: turns a voucher back into a credit, once; 404 for
@@ -307,7 +309,8 @@ impl RpApiClient {
         req: &crate::api::rp_certs::RedeemRequest,
     ) -> Result<crate::api::rp_certs::Redeemed, Error> {
         req.validate().map_err(Error::Config)?;
-        self.post_tandem(crate::api::rp_certs::REDEEM_PATH, req).await
+        self.post_tandem(crate::api::rp_certs::REDEEM_PATH, req)
+            .await
     }
 
     /// `POST /tandem/v1/rp-certs/revoke`: revokes a ready certificate (OCSP and CRL say so
@@ -317,7 +320,8 @@ impl RpApiClient {
         req: &crate::api::rp_certs::CertificateRequest,
     ) -> Result<crate::api::rp_certs::RpCert, Error> {
         req.validate().map_err(Error::Config)?;
-        self.post_tandem(crate::api::rp_certs::REVOKE_PATH, req).await
+        self.post_tandem(crate::api::rp_certs::REVOKE_PATH, req)
+            .await
     }
 
     /// `POST /tandem/v1/rp-certs/certificate`: an issued certificate with its chain; 409
