@@ -76,8 +76,23 @@ enum Round {
     Failed,
 }
 
+/// Test hook: when the environment variable `TANDEM_TEST_HOLD_RP_CERT_QUEUE` names a file
+/// and that file exists, the pool claims nothing (creations stay QUEUED); tests hold and
+/// release the queue by creating and removing the file. Never set it in production.
+pub const TEST_HOLD_QUEUE_ENV: &str = "TANDEM_TEST_HOLD_RP_CERT_QUEUE";
+
+fn queue_held() -> bool {
+    static FLAG: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| std::env::var_os(TEST_HOLD_QUEUE_ENV).map(Into::into))
+        .as_deref()
+        .is_some_and(std::path::Path::exists)
+}
+
 /// One round: claim a batch, sign it with the pool's threads, complete it.
 fn round(app: &App) -> Round {
+    if queue_held() {
+        return Round::Idle;
+    }
     let cfg = &app.config.rp_certs;
     let claimed = match app.store.claim_rp_certs(cfg.batch, unix_now()) {
         Ok(c) => c,

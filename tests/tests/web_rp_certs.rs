@@ -445,25 +445,20 @@ async fn portal_login(b: &Browser, web_url: &str, server: &TestServer) {
     wait(b, "#holder-name").await;
 }
 
-/// The acceptance flow of issue 24 in the browser. NEEDS THE SERVER PART (branch srv: the
-/// rp-certs endpoints, `tandem operator rp-credit` / `rp-admin`, the
-/// `TANDEM_TEST_FAIL_CA_SIGN` hook): ignored until that is merged; then remove the
-/// `#[ignore]`.
+/// The acceptance flow of issue 24 in the browser.
 ///
 /// Operator: credit 3 and Mary as administrator of the target; Mary logs in to the portal,
 /// opens the certificate page from the overview; a 75-character label and each forbidden
 /// character (TAB included) are refused with a message naming it, in the page and by the web
-/// process; two certificates created at once (two rows, "+"); while the CA cannot sign they
+/// process; two certificates created at once (two rows, "+"); while the queue is held they
 /// stay queued (hourglass), one is cancelled in the dialog (voucher shown), the voucher
-/// redeemed (credits back); with the CA back the other becomes ready by itself; a
+/// redeemed (credits back); released, the other becomes ready by itself; a
 /// 5-character password and a mismatch are refused, a good one downloads the `.p12`, which
 /// `openssl pkcs12 -info` reads.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the server part of issue 24 (branch srv); remove after the merge"]
 async fn rp_certificates_in_the_portal() {
     let mut server = TestServer::start(ServerOptions {
         rp_api: Some(rp_api_https_table()),
-        env: vec![("TANDEM_TEST_FAIL_CA_SIGN".into(), "1".into())],
         ..Default::default()
     })
     .unwrap();
@@ -483,6 +478,12 @@ async fn rp_certificates_in_the_portal() {
     op(&["rp-admin", "--rp", TARGET_UUID, "add", &admin]);
     let tmp = server.tmp.path().to_owned();
     tandem_tests::web::Phone::new(&server, tmp.join("phone")).register(&MARY, "1234", "12345");
+    // The queue is held (the server's test hook) while this file exists: creations stay
+    // queued until step 5 releases it.
+    let hold = tmp.join("hold-rp-cert-queue");
+    std::fs::write(&hold, b"").unwrap();
+    server.set_env("TANDEM_TEST_HOLD_RP_CERT_QUEUE", hold.to_str().unwrap());
+    server.restart().unwrap();
     let web = start_web(
         &server,
         &tmp,
@@ -587,10 +588,8 @@ async fn rp_certificates_in_the_portal() {
     assert!(note.contains("Credits: 2"), "{note}");
     assert_eq!(credits(&b).await, "2");
 
-    // 5. The CA signs again: the other one becomes ready without a reload.
-    server.kill();
-    server.clear_env();
-    server.restart().unwrap();
+    // 5. The queue is released: the other one becomes ready without a reload.
+    std::fs::remove_file(&hold).unwrap();
     let ready = b
         .wait_for(
             "tr[data-state=\"ready\"] button.download",

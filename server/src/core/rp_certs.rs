@@ -168,7 +168,7 @@ pub fn entry(rec: &RpCertRecord, now: i64) -> Result<RpCert, RpCertsRefused> {
 
 fn voucher_entry(v: &VoucherRecord) -> Result<Voucher, RpCertsRefused> {
     Ok(Voucher {
-        code: format!("TV-****-****-{}", v.hint),
+        code: v.code.clone(),
         issued: time(v.issued_at)?,
     })
 }
@@ -304,8 +304,8 @@ fn not_found_or(e: StoreError, not_found: RpCertsRefused) -> RpCertsRefused {
     }
 }
 
-/// `cancel`: a queued or running creation becomes a voucher (its code is answered once and
-/// stored only as a hash).
+/// `cancel`: a queued or running creation becomes a voucher (listed in full until it is
+/// redeemed; looked up by the hash of its normalised form).
 pub fn cancel(
     store: &dyn Store,
     admin: &Admin,
@@ -319,7 +319,7 @@ pub fn cancel(
     let code = new_voucher_code(rng);
     let voucher = NewVoucher {
         code_hash: voucher_code_hash(&code),
-        hint: code[code.len() - 4..].to_owned(),
+        code: code.clone(),
     };
     store
         .cancel_rp_cert(

@@ -240,7 +240,7 @@ fn a_certificate_signed_for_a_cancelled_creation_is_revoked() {
     store.claim_rp_certs(1, NOW).unwrap();
     let voucher = NewVoucher {
         code_hash: vec![7; 32],
-        hint: "AAAA".into(),
+        code: "TV-AAAA-AAAA-AAAA".into(),
     };
     store
         .cancel_rp_cert(A, &id, &voucher, "PNOEE-1", NOW)

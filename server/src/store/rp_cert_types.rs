@@ -104,11 +104,12 @@ pub enum RpCertCompletion {
     Discarded,
 }
 
-/// A voucher as stored (the code itself is not: only its hash and a hint).
+/// A voucher as stored (the code and the hash of its normalised form, the lookup key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VoucherRecord {
-    /// The code's last group, for listings (`TV-…-4HPA`).
-    pub hint: String,
+    /// The code, e.g. `TV-7KQ2-M9XD-4HPA` (redeemable only by the relying party's
+    /// administrators, so listed in full).
+    pub code: String,
     /// The relying party whose credit it is.
     pub rp_uuid: String,
     /// The cancelled creation it replaces.
@@ -119,14 +120,14 @@ pub struct VoucherRecord {
     pub redeemed_at: Option<i64>,
 }
 
-/// A voucher code as the store receives it on cancellation: the hash of the normalised
-/// code and its hint.
+/// A voucher code as the store receives it on cancellation: the code and the hash of its
+/// normalised form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewVoucher {
     /// SHA-256 of the normalised code ([`voucher_code_hash`]).
     pub code_hash: Vec<u8>,
-    /// The code's last group.
-    pub hint: String,
+    /// The code.
+    pub code: String,
 }
 
 /// A voucher code normalised for lookup: upper case, letters and digits only (`TV-7kq2 m9xd`

@@ -229,14 +229,14 @@ impl RpCerts for SqliteStore {
             tx.prepare_cached("UPDATE rp_certs SET state = 'CANCELLED' WHERE id = ?1")?
                 .execute(params![id])?;
             tx.prepare_cached(
-                "INSERT INTO rp_vouchers (code_hash, hint, rp_uuid, cert_id, state, issued_at)
+                "INSERT INTO rp_vouchers (code_hash, code, rp_uuid, cert_id, state, issued_at)
                  VALUES (?1, ?2, ?3, ?4, 'ISSUED', ?5)",
             )?
-            .execute(params![voucher.code_hash, voucher.hint, rp_uuid, id, now])?;
+            .execute(params![voucher.code_hash, voucher.code, rp_uuid, id, now])?;
             let details = serde_json::json!({ "uuid": rp_uuid, "id": id, "by": by });
             audit(tx, now, "rp_cert_cancelled", None, &details)?;
             let details = serde_json::json!({
-                "uuid": rp_uuid, "id": id, "hint": voucher.hint,
+                "uuid": rp_uuid, "id": id, "hint": voucher_hint(&voucher.code),
             });
             audit(tx, now, "rp_voucher_issued", None, &details)?;
             rec.status = RpCertStatus::Cancelled;
@@ -254,11 +254,11 @@ impl RpCerts for SqliteStore {
         self.write(|tx| {
             let found: Option<(String, String)> = tx
                 .prepare_cached(
-                    "SELECT state, hint FROM rp_vouchers WHERE code_hash = ?1 AND rp_uuid = ?2",
+                    "SELECT state, code FROM rp_vouchers WHERE code_hash = ?1 AND rp_uuid = ?2",
                 )?
                 .query_row(params![code_hash, rp_uuid], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
-            let Some((state, hint)) = found else {
+            let Some((state, code)) = found else {
                 return Err(StoreError::NotFound("voucher"));
             };
             if state != "ISSUED" {
@@ -277,7 +277,7 @@ impl RpCerts for SqliteStore {
                 .ok_or_else(|| StoreError::Conflict("the balance is at its largest".into()))?;
             set_credits(tx, rp_uuid, after)?;
             let details = serde_json::json!({
-                "uuid": rp_uuid, "hint": hint, "by": by, "credits": after,
+                "uuid": rp_uuid, "hint": voucher_hint(&code), "by": by, "credits": after,
             });
             audit(tx, now, "rp_voucher_redeemed", None, &details)?;
             Ok(after)
@@ -437,12 +437,12 @@ impl RpCerts for SqliteStore {
     fn rp_vouchers(&self, rp_uuid: &str) -> Result<Vec<VoucherRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT hint, rp_uuid, cert_id, issued_at, redeemed_at FROM rp_vouchers
+            "SELECT code, rp_uuid, cert_id, issued_at, redeemed_at FROM rp_vouchers
              WHERE rp_uuid = ?1 ORDER BY issued_at, cert_id",
         )?;
         let rows = stmt.query_map(params![rp_uuid], |r| {
             Ok(VoucherRecord {
-                hint: r.get(0)?,
+                code: r.get(0)?,
                 rp_uuid: r.get(1)?,
                 cert_id: r.get(2)?,
                 issued_at: r.get(3)?,
@@ -456,4 +456,9 @@ impl RpCerts for SqliteStore {
         let conn = self.conn();
         certs_where(&conn, "revoked_at IS NOT NULL AND serial IS NOT NULL", [])
     }
+}
+
+/// A voucher code's last group, for the audit log (which keeps no whole code).
+fn voucher_hint(code: &str) -> &str {
+    code.rsplit('-').next().unwrap_or_default()
 }

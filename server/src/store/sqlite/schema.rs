@@ -355,8 +355,10 @@ CREATE TABLE portal_deletions (
         // POST /tandem/v1/rp-certs/* (docs/RP_API.md, "Software certificates"). Credits and
         // administrators are given by the operator (`tandem operator rp-credit`, `rp-admin`,
         // audited); nothing existed before, so every relying party starts with no credit, no
-        // administrator and mutual TLS optional. A voucher's code is stored as its SHA-256
-        // (of the normalised code) with a short hint for listings. A creation keeps only the
+        // administrator and mutual TLS optional. A voucher's code is stored with the SHA-256
+        // of its normalised form (the lookup key): only the target's administrators can
+        // redeem it, for that relying party, so its listing shows the whole code and a
+        // voucher whose code was not noted is not lost. A creation keeps only the
         // CSR's public key (SPKI DER); serials are hex without leading zero bytes, as in
         // `certificates`. A creation cancelled while it was being signed keeps the serial
         // the worker made, revoked, so that certificate can never be used.
@@ -377,7 +379,7 @@ CREATE TABLE rp_admins (
 
 CREATE TABLE rp_vouchers (
     code_hash           BLOB PRIMARY KEY,
-    hint                TEXT NOT NULL,
+    code                TEXT NOT NULL,
     rp_uuid             TEXT NOT NULL,
     cert_id             TEXT NOT NULL,
     state               TEXT NOT NULL CHECK (state IN ('ISSUED', 'REDEEMED')),

@@ -39,7 +39,7 @@ fn new_certs(n: usize) -> Vec<NewRpCertRecord> {
 fn voucher(code: &str) -> NewVoucher {
     NewVoucher {
         code_hash: voucher_code_hash(code),
-        hint: code[code.len() - 4..].into(),
+        code: code.to_owned(),
     }
 }
 
