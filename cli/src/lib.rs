@@ -43,6 +43,7 @@ mod device_answer;
 pub mod load;
 pub mod package;
 pub mod rp_api;
+pub mod rp_cert;
 pub mod verify;
 pub mod web;
 

@@ -26,6 +26,7 @@ pub mod confirm;
 pub mod origin;
 pub mod portal;
 pub mod refuse;
+pub mod rp_mtls;
 pub mod start;
 
 pub mod envelope;
