@@ -32,6 +32,10 @@ if ! $demo; then
   # pdfsig (poppler-utils, above) lists PAdES signatures; pyHanko (below) runs in a venv,
   # since Debian's python3 is "externally managed".
   python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
+  # The .p12 files of `tandem rp-cert` are read back with Python's cryptography and the
+  # mutual-TLS tests call the RP API with curl (tests/tests/rp_cert_cli.rs, rp_mtls.rs).
+  python3 -c "import cryptography" >/dev/null 2>&1 || need+=(python3-cryptography)
+  command -v curl        >/dev/null 2>&1 || need+=(curl)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2

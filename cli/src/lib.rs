@@ -44,6 +44,7 @@ pub mod load;
 mod operator_rp;
 pub mod package;
 pub mod rp_api;
+pub mod rp_cert;
 pub mod verify;
 pub mod web;
 

@@ -50,6 +50,16 @@ enum Command {
         #[command(subcommand)]
         command: Box<tandem_cli::rp_api::RpApiCommand>,
     },
+    /// A relying party's software certificates (keys made here, .p12 download) for mutual
+    /// TLS on the RP API; takes the `rp-api` options (--api, --rp-uuid, --rp-name, --trust).
+    RpCert {
+        #[command(flatten)]
+        api: Box<tandem_cli::rp_api::RpApiOptions>,
+        #[command(flatten)]
+        opts: tandem_cli::rp_cert::RpCertOptions,
+        #[command(subcommand)]
+        command: tandem_cli::rp_cert::RpCertCommand,
+    },
     /// Signed packages (ASiC-E): list what one holds.
     #[command(subcommand)]
     Package(tandem_cli::package::PackageCommand),
@@ -114,6 +124,8 @@ fn main() -> std::process::ExitCode {
         }
         Command::RpApi { opts, command } => tandem_cli::runtime()
             .and_then(|rt| rt.block_on(tandem_cli::rp_api::run(*opts, *command))),
+        Command::RpCert { api, opts, command } => tandem_cli::runtime()
+            .and_then(|rt| rt.block_on(tandem_cli::rp_cert::run(*api, opts, command))),
         Command::Demo {
             data_dir,
             key_bits,

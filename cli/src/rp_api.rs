@@ -26,8 +26,8 @@ use tandem_rp::client::verify::{
     self, CertificateLevel, CertificatePurpose, VerificationError, VerificationReport,
 };
 use tandem_rp::client::{
-    AuthTarget, AuthenticationExpectation, ClientConfig, DeviceLinkSession, RpApiClient,
-    SignatureExpectation, SpkiPin, TrustAnchors, UserRef, generate_rp_challenge, qr,
+    AuthTarget, AuthenticationExpectation, ClientConfig, ClientIdentity, DeviceLinkSession,
+    RpApiClient, SignatureExpectation, SpkiPin, TrustAnchors, UserRef, generate_rp_challenge, qr,
 };
 use tandem_rp::signing::session::notification_interaction;
 use tandem_rp::signing::{self, SigningError};
@@ -109,6 +109,24 @@ pub struct RpApiOptions {
         value_delimiter = ','
     )]
     pub pin_sha256: Vec<SpkiPin>,
+    /// Mutual TLS: present this client certificate to the RP API: a `.p12` (PKCS#12, as
+    /// `tandem rp-cert download` writes it; give --client-cert-password-file) or a PEM
+    /// file with the certificate chain (and the key, or give --client-key). Needs an https
+    /// --api.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "TANDEM_RP_CLIENT_CERT"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// The .p12's password: the first line of this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_cert_password_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM) when --client-cert is a PEM file without
+    /// it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
     /// Scheme name in authCodes and ACSP_V2 payloads (the server's configured one).
     #[arg(long, global = true, default_value = "smart-id")]
     pub scheme_name: String,
@@ -410,10 +428,39 @@ fn client_config(opts: &RpApiOptions) -> anyhow::Result<ClientConfig> {
         cfg.tls_crls.push(read(p)?);
     }
     cfg.pins = opts.pin_sha256.clone();
+    cfg.client_identity = client_identity(opts)?;
     Ok(cfg)
 }
 
-fn client(opts: &RpApiOptions) -> anyhow::Result<RpApiClient> {
+/// The client certificate of `--client-cert` (with its password or key), if given.
+fn client_identity(opts: &RpApiOptions) -> anyhow::Result<Option<ClientIdentity>> {
+    let Some(path) = &opts.client_cert else {
+        if opts.client_key.is_some() || opts.client_cert_password_file.is_some() {
+            bail!("--client-key and --client-cert-password-file need --client-cert");
+        }
+        return Ok(None);
+    };
+    let file = zeroize::Zeroizing::new(read(path)?);
+    let id = if file.trim_ascii_start().starts_with(b"-----BEGIN") {
+        let key = match &opts.client_key {
+            Some(k) => zeroize::Zeroizing::new(read(k)?),
+            None => file.clone(),
+        };
+        ClientIdentity::from_pem(&key, &file)
+    } else {
+        let pw = opts
+            .client_cert_password_file
+            .as_deref()
+            .context("--client-cert is a .p12: give --client-cert-password-file")?;
+        let pw = crate::rp_cert::read_password_file(pw)?;
+        ClientIdentity::from_pkcs12(&file, &pw)
+    };
+    Ok(Some(id.with_context(|| {
+        format!("--client-cert {}", path.display())
+    })?))
+}
+
+pub(crate) fn client(opts: &RpApiOptions) -> anyhow::Result<RpApiClient> {
     Ok(RpApiClient::new(client_config(opts)?)?)
 }
 
@@ -758,17 +805,17 @@ async fn finish_authentication(
 }
 
 /// How `notification_login` asks.
-struct NotifyLoginArgs {
-    timeout_ms: u64,
-    text: String,
-    vc_choice: bool,
-    alg: AlgorithmArgs,
-    level: AuthLevelArg,
+pub(crate) struct NotifyLoginArgs {
+    pub(crate) timeout_ms: u64,
+    pub(crate) text: String,
+    pub(crate) vc_choice: bool,
+    pub(crate) alg: AlgorithmArgs,
+    pub(crate) level: AuthLevelArg,
 }
 
 /// A notification authentication of `user` (ACSP_V2), verified as `rp-api notify-login`
 /// does; returns the session id.
-async fn notification_login(
+pub(crate) async fn notification_login(
     opts: &RpApiOptions,
     user: &UserRef,
     args: NotifyLoginArgs,

@@ -16,13 +16,13 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -57,11 +57,13 @@ use crate::test_accounts::TestAccounts;
 mod errors;
 #[doc(hidden)]
 pub mod fuzz_api;
+pub mod mtls;
 mod origin;
 mod portal;
 mod rp_certs;
 
 use errors::{JsonBody, ProblemResponse};
+use mtls::Client;
 
 /// Largest accepted request body.
 const MAX_BODY: usize = 64 * 1024;
@@ -268,7 +270,12 @@ impl From<store::StoreError> for Problem {
 /// responds with HTTP error 401." An unknown UUID, a name not configured for it and an
 /// address it may not call from therefore all get the same 401 problem: the caller learns
 /// that the combination is wrong, not which part. The reason is logged here.
-fn admit(rest: &Rest, uuid: &str, name: &str, from: IpAddr) -> Result<RelyingParty, Problem> {
+///
+/// Then mutual TLS ([`crate::core::rp_mtls::check`]): the client certificate the
+/// connection presented (if any) must be this relying party's, and the operator may
+/// require one. This is the one place RP API requests are authenticated.
+fn admit(rest: &Rest, uuid: &str, name: &str, client: &Client) -> Result<RelyingParty, Problem> {
+    let from = client.addr.ip();
     let rp = match rest
         .app
         .store
@@ -284,11 +291,23 @@ fn admit(rest: &Rest, uuid: &str, name: &str, from: IpAddr) -> Result<RelyingPar
             return Err(Problem::unauthorized());
         }
     };
+    check_mtls(&rest.app, &rp.uuid, client)?;
     let cfg = &rest.app.config.rp_api;
     rest.limiter
         .allow(uuid, cfg.rate_limit_per_second, cfg.rate_limit_burst)
         .map_err(Problem::too_many_requests)?;
     Ok(rp)
+}
+
+/// The mutual-TLS check of a request for relying party `rp_uuid` (see [`admit`]).
+fn check_mtls(app: &App, rp_uuid: &str, client: &Client) -> Result<(), Problem> {
+    crate::core::rp_mtls::check(
+        &*app.store,
+        rp_uuid,
+        client.cert.as_deref(),
+        store::unix_now(),
+    )
+    .map_err(|r| mtls::refusal(rp_uuid, r))
 }
 
 /// SHA-256 over the path and the body as sent (the idempotency key).
@@ -625,19 +644,18 @@ enum Kind {
 }
 
 type Rp = State<Rest>;
-type Peer = ConnectInfo<PeerAddr>;
 /// `(relyingPartyUUID, relyingPartyName, what to start)`.
 type Parsed = (String, String, Start);
 
 /// Every session start: parse and validate, check the relying party, then start (or find
 /// the identical request's session) on a blocking thread.
-async fn start(rest: Rest, from: SocketAddr, kind: Kind, target: Target, body: Bytes) -> Answer {
+async fn start(rest: Rest, client: Client, kind: Kind, target: Target, body: Bytes) -> Answer {
     let hash = request_hash(&format!("{kind:?}:{target:?}"), &body);
     let (uuid, name, start) = parse_start(kind, target, &body, hash)?;
     if start.flow != Flow::DeviceLink {
         tandem_rp::api::callback_url::refuse_in_notification_request(&body)?;
     }
-    let rp = admit(&rest, &uuid, &name, from.ip())?;
+    let rp = admit(&rest, &uuid, &name, &client)?;
     check_device_ip_sharing(&rp, &start.params)?;
     let v = run(&rest, move |app| start_session(app, start)).await?;
     Ok(json(&v))
@@ -839,26 +857,21 @@ fn parse_start(kind: Kind, target: Target, body: &Bytes, hash: Vec<u8>) -> Resul
 
 /// A start route without a path parameter.
 fn anonymous(kind: Kind) -> axum::routing::MethodRouter<Rest> {
-    post(
-        move |State(r): Rp, ConnectInfo(PeerAddr(f)): Peer, JsonBody(b): JsonBody| {
-            start(r, f, kind, Target::Anonymous, b)
-        },
-    )
+    post(move |State(r): Rp, c: Client, JsonBody(b): JsonBody| {
+        start(r, c, kind, Target::Anonymous, b)
+    })
 }
 
 /// A start route for `etsi/{id}` (`document == false`) or `document/{number}`.
 fn named(kind: Kind, document: bool) -> axum::routing::MethodRouter<Rest> {
     post(
-        move |State(r): Rp,
-              ConnectInfo(PeerAddr(f)): Peer,
-              Path(p): Path<String>,
-              JsonBody(b): JsonBody| {
+        move |State(r): Rp, c: Client, Path(p): Path<String>, JsonBody(b): JsonBody| {
             let target = if document {
                 Target::Document(p)
             } else {
                 Target::Etsi(p)
             };
-            start(r, f, kind, target, b)
+            start(r, c, kind, target, b)
         },
     )
 }
@@ -899,14 +912,14 @@ async fn test_account_scan(State(rest): Rp, JsonBody(b): JsonBody) -> Answer {
 
 async fn signing_certificate(
     State(rest): Rp,
-    ConnectInfo(PeerAddr(f)): Peer,
+    client: Client,
     Path(doc): Path<String>,
     JsonBody(b): JsonBody,
 ) -> Answer {
     let r: t::SigningCertificateRequest = parse(&b)?;
     r.validate()?;
     check_document(&doc)?;
-    admit(&rest, &r.relying_party_uuid, &r.relying_party_name, f.ip())?;
+    admit(&rest, &r.relying_party_uuid, &r.relying_party_name, &client)?;
     let wanted = requested_level(r.certificate_level);
     let v = run(&rest, move |app| {
         let now = store::unix_now();
@@ -1098,6 +1111,7 @@ fn status_timeout(
 /// (1000..=120000, default 60500) passes, then answers RUNNING.
 async fn session_status(
     State(rest): Rp,
+    client: Client,
     Path(id): Path<String>,
     query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
@@ -1105,6 +1119,13 @@ async fn session_status(
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(Problem::session_not_found().into());
     }
+    // The session's relying party: its mutual-TLS rule holds for the status too.
+    let id2 = id.clone();
+    run(&rest, move |app| match app.store.rp_session(&id2)? {
+        Some(s) => check_mtls(app, &s.rp_uuid, &client),
+        None => Ok(()),
+    })
+    .await?;
     let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout);
     let mut events = rest.app.events.subscribe();
     loop {
@@ -1204,23 +1225,29 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const ALPN_PROTOCOLS: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 impl TlsListener {
-    /// TLS with the server's certificate chain and key (PEM). Call inside the runtime: it
-    /// starts the accepting task.
+    /// TLS with the server's certificate chain and key (PEM). Clients are asked for a
+    /// certificate chaining to one of `client_anchors` (DER; none: no client certificates
+    /// asked for), but need not present one ([`mtls::client_verifier`]). Call inside the
+    /// runtime: it starts the accepting task.
     pub fn new(
         inner: tokio::net::TcpListener,
         cert_pem: &[u8],
         key_pem: &[u8],
+        client_anchors: &[Vec<u8>],
     ) -> anyhow::Result<Self> {
         use tokio_rustls::rustls;
         use tokio_rustls::rustls::pki_types::pem::PemObject as _;
         use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let certs = CertificateDer::pem_slice_iter(cert_pem).collect::<Result<Vec<_>, _>>()?;
         let key = PrivateKeyDer::from_pem_slice(key_pem)?;
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()?;
+        let mut config = if client_anchors.is_empty() {
+            builder.with_no_client_auth()
+        } else {
+            builder.with_client_cert_verifier(mtls::client_verifier(client_anchors, provider)?)
+        }
         .with_single_cert(certs, key)?;
         // api_details.txt: "both HTTP/1.1 and HTTP/2 protocols are supported". HTTP/2 over
         // TLS is chosen by ALPN (RFC 9113 §3.2); the connection builder behind `axum::serve`
@@ -1280,7 +1307,8 @@ impl axum::serve::Listener for TlsListener {
 }
 
 /// Serves the REST API on `listener` (HTTPS when `tls` holds the PEM cert and key) until
-/// `stop` resolves.
+/// `stop` resolves. Over HTTPS, clients may present a certificate of our CA (root or
+/// issuing CA as anchors) for mutual TLS ([`mtls`]).
 pub async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
@@ -1288,18 +1316,23 @@ pub async fn serve(
     test_accounts: Option<TestAccounts>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let router = router(app, test_accounts);
+    use der::Encode as _;
+    let anchors = vec![app.ca.root_cert.to_der()?, app.ca.issuing_cert.to_der()?];
+    let router = router(app, test_accounts).layer(axum::middleware::from_fn(mtls::attach));
     match tls {
         Some((cert, key)) => {
-            let l = TlsListener::new(listener, &cert, &key)?;
-            axum::serve(l, router.into_make_service_with_connect_info::<PeerAddr>())
-                .with_graceful_shutdown(stop)
-                .await?;
+            let l = TlsListener::new(listener, &cert, &key, &anchors)?;
+            axum::serve(
+                l,
+                router.into_make_service_with_connect_info::<mtls::Connection>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await?;
         }
         None => {
             axum::serve(
                 PlainListener(listener),
-                router.into_make_service_with_connect_info::<PeerAddr>(),
+                router.into_make_service_with_connect_info::<mtls::Connection>(),
             )
             .with_graceful_shutdown(stop)
             .await?;

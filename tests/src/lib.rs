@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, missing_debug_implementations)]
 
 pub mod browser;
+pub mod mtls;
 pub mod web;
 
 use std::io::{BufRead, BufReader};

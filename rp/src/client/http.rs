@@ -69,6 +69,10 @@ pub struct ClientConfig {
     /// whose nextUpdate has not passed, and not be listed in it. Keeping the files current
     /// is the caller's job (the issuer's CRL distribution point says where to fetch them).
     pub tls_crls: Vec<Vec<u8>>,
+    /// Mutual TLS: the client certificate and key presented to the server (a relying
+    /// party's software certificate from `tandem rp-cert download`). Needs an `https` base
+    /// URL.
+    pub client_identity: Option<super::identity::ClientIdentity>,
     /// TCP + TLS connection timeout.
     pub connect_timeout: Duration,
     /// Time allowed for a session-start request (long polls get `timeoutMs` on top).
@@ -85,6 +89,7 @@ impl ClientConfig {
             extra_root_pem: None,
             pins: Vec::new(),
             tls_crls: Vec::new(),
+            client_identity: None,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             validate_requests: true,
@@ -101,6 +106,13 @@ impl ClientConfig {
     /// [`ClientConfig::tls_crls`]).
     pub fn with_tls_crl(mut self, crl_file: impl Into<Vec<u8>>) -> Self {
         self.tls_crls.push(crl_file.into());
+        self
+    }
+
+    /// Presents a client certificate for mutual TLS (see
+    /// [`ClientConfig::client_identity`]).
+    pub fn with_client_identity(mut self, identity: super::identity::ClientIdentity) -> Self {
+        self.client_identity = Some(identity);
         self
     }
 
@@ -142,12 +154,19 @@ impl RpApiClient {
                 config.base_url
             )));
         }
+        if config.client_identity.is_some() && base.scheme() != "https" {
+            return Err(Error::Config(format!(
+                "base URL {:?}: a client certificate needs https",
+                config.base_url
+            )));
+        }
         // Our own rustls configuration (reqwest's has no hook for the pin check); see
         // `pinning`.
         let tls = pinning::tls_config(
             config.extra_root_pem.as_deref(),
             &config.tls_crls,
             &config.pins,
+            config.client_identity.as_ref(),
         )?;
         let builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)

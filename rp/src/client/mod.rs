@@ -31,6 +31,7 @@
 
 pub mod callback;
 pub mod http;
+pub mod identity;
 pub mod link;
 pub mod pinning;
 pub mod qr;
@@ -49,6 +50,7 @@ use crate::api::problem::Problem;
 
 pub use callback::CallbackError;
 pub use http::{AuthTarget, ClientConfig, RpApiClient, UserRef};
+pub use identity::ClientIdentity;
 pub use link::DeviceLinkSession;
 pub use pinning::{PinMismatch, SpkiPin};
 pub use verify::{

@@ -244,11 +244,13 @@ impl ServerCertVerifier for PinnedVerifier {
 /// The rustls configuration of the client: the web PKI's roots plus `extra_root_pem`, TLS 1.2
 /// and 1.3 with rustls' safe suites (ring), ALPN `http/1.1` (the HTTP layer speaks HTTP/1.1);
 /// with `crls` (each a CRL file: PEM blocks or one DER CRL) the revocation check of the server
-/// certificate; with `pins` the pin check and no session resumption.
+/// certificate; with `pins` the pin check and no session resumption; with `identity` the
+/// client certificate for mutual TLS.
 pub(crate) fn tls_config(
     extra_root_pem: Option<&[u8]>,
     crls: &[Vec<u8>],
     pins: &[SpkiPin],
+    identity: Option<&super::identity::ClientIdentity>,
 ) -> Result<rustls::ClientConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
@@ -288,8 +290,8 @@ pub(crate) fn tls_config(
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(format!("TLS: {e}")))?;
-    let mut config = if pins.is_empty() {
-        builder.with_webpki_verifier(chain).with_no_client_auth()
+    let builder = if pins.is_empty() {
+        builder.with_webpki_verifier(chain)
     } else {
         builder
             .dangerous()
@@ -297,7 +299,15 @@ pub(crate) fn tls_config(
                 chain,
                 pins: pins.to_vec(),
             }))
-            .with_no_client_auth()
+    };
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => {
+            let (chain, key) = id.rustls_parts();
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| Error::Config(format!("client certificate: {e}")))?
+        }
     };
     if !pins.is_empty() {
         config.resumption = Resumption::disabled();
@@ -377,7 +387,12 @@ pub async fn presented_certificate_pins(
         url: config.base_url.clone(),
         detail,
     };
-    let tls = tls_config(config.extra_root_pem.as_deref(), &config.tls_crls, &[])?;
+    let tls = tls_config(
+        config.extra_root_pem.as_deref(),
+        &config.tls_crls,
+        &[],
+        config.client_identity.as_ref(),
+    )?;
     let connect = async {
         let tcp = tokio::net::TcpStream::connect((host, port))
             .await

@@ -13,7 +13,7 @@
 //! | 410 | the authentication completed more than `rp_api.max_auth_age_seconds` ago |
 //! | 503 | no usable proof-of-origin key or certificate |
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand_core::OsRng;
@@ -21,7 +21,7 @@ use tandem_rp::api::problem::Problem;
 use tandem_rp::documents::origin::{ProofOfOriginRequest, ProofOfOriginResponse};
 use tracing::info;
 
-use super::{Answer, PeerAddr, Rest, admit, internal, json, parse, run};
+use super::{Answer, Rest, admit, internal, json, parse, run};
 use crate::core::SystemClock;
 use crate::core::auth_session::AuthSessionRefused;
 use crate::core::origin::{self, OriginRefused, OriginSettings};
@@ -75,7 +75,7 @@ fn refused(e: OriginRefused) -> Problem {
 /// `POST /tandem/v1/proof-of-origin`.
 pub(super) async fn proof_of_origin(
     State(rest): State<Rest>,
-    ConnectInfo(PeerAddr(from)): ConnectInfo<PeerAddr>,
+    client: super::mtls::Client,
     super::errors::JsonBody(body): super::errors::JsonBody,
 ) -> Answer {
     let req: ProofOfOriginRequest = parse(&body)?;
@@ -84,7 +84,7 @@ pub(super) async fn proof_of_origin(
         &rest,
         &req.relying_party_uuid,
         &req.relying_party_name,
-        from.ip(),
+        &client,
     )?;
     let issued = run(&rest, move |app| {
         let Some(signer) = app.ca.origin.as_ref() else {

@@ -16,13 +16,13 @@
 //! |     | the overview, `rp_api.max_auth_age_seconds` for a deletion) |
 //! | 503 | the store is unavailable |
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use tandem_rp::api::portal::{PortalDeleteAccountRequest, PortalOverviewRequest};
 use tandem_rp::api::problem::Problem;
 use tracing::info;
 
 use super::origin::session_refused;
-use super::{Answer, PeerAddr, Rest, admit, internal, json, parse, run};
+use super::{Answer, Rest, admit, internal, json, parse, run};
 use crate::core::SystemClock;
 use crate::core::account;
 use crate::core::portal::{self, PortalRefused, PortalSettings};
@@ -72,7 +72,7 @@ fn settings(app: &App) -> PortalSettings {
 /// `POST /tandem/v1/portal/overview`.
 pub(super) async fn overview(
     State(rest): State<Rest>,
-    ConnectInfo(PeerAddr(from)): ConnectInfo<PeerAddr>,
+    client: super::mtls::Client,
     super::errors::JsonBody(body): super::errors::JsonBody,
 ) -> Answer {
     let req: PortalOverviewRequest = parse(&body)?;
@@ -81,7 +81,7 @@ pub(super) async fn overview(
         &rest,
         &req.relying_party_uuid,
         &req.relying_party_name,
-        from.ip(),
+        &client,
     )?;
     permitted(&rp)?;
     let session = req.auth_session_id.clone();
@@ -111,7 +111,7 @@ pub(super) async fn overview(
 /// `POST /tandem/v1/portal/delete-account`.
 pub(super) async fn delete_account(
     State(rest): State<Rest>,
-    ConnectInfo(PeerAddr(from)): ConnectInfo<PeerAddr>,
+    client: super::mtls::Client,
     super::errors::JsonBody(body): super::errors::JsonBody,
 ) -> Answer {
     let req: PortalDeleteAccountRequest = parse(&body)?;
@@ -120,7 +120,7 @@ pub(super) async fn delete_account(
         &rest,
         &req.relying_party_uuid,
         &req.relying_party_name,
-        from.ip(),
+        &client,
     )?;
     permitted(&rp)?;
     let session = req.auth_session_id.clone();

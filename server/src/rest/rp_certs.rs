@@ -16,7 +16,7 @@
 //! | 410 | the authentication completed more than `rp_api.portal_session_seconds` ago |
 //! | 503 | the store is unavailable |
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use der::Encode;
 use rand_core::OsRng;
 use serde::Serialize;
@@ -26,7 +26,7 @@ use tandem_rp::api::rp_certs::{CertificateRequest, CreateRequest, ListRequest, R
 use tracing::info;
 
 use super::origin::session_refused;
-use super::{Answer, PeerAddr, Rest, admit, internal, json, parse, run};
+use super::{Answer, Rest, admit, internal, json, parse, run};
 use crate::core::SystemClock;
 use crate::core::rp_certs::{self, Admin, RpCertSettings, RpCertsRefused};
 use crate::service::App;
@@ -97,7 +97,7 @@ called!(
 /// thread; logs the outcome under `what`.
 async fn handle<Q: Called, T: Serialize + Send + 'static>(
     rest: &Rest,
-    from: std::net::IpAddr,
+    client: &super::mtls::Client,
     body: &axum::body::Bytes,
     what: &'static str,
     op: impl FnOnce(&App, &RelyingParty, &Admin, &Q) -> Result<T, RpCertsRefused> + Send + 'static,
@@ -106,7 +106,7 @@ async fn handle<Q: Called, T: Serialize + Send + 'static>(
     req.check().map_err(Problem::bad_request)?;
     let (uuid, name, session) = req.caller();
     let session = session.to_owned();
-    let rp = admit(rest, uuid, name, from)?;
+    let rp = admit(rest, uuid, name, client)?;
     let answer = run(rest, move |app| {
         let now = crate::core::Clock::now(&SystemClock);
         let admin = rp_certs::authenticate(&*app.store, &settings(app), &rp, &session, now)
@@ -129,12 +129,12 @@ async fn handle<Q: Called, T: Serialize + Send + 'static>(
 /// `POST /tandem/v1/rp-certs/list`.
 pub(super) async fn list(
     State(rest): State<Rest>,
-    ConnectInfo(PeerAddr(from)): ConnectInfo<PeerAddr>,
+    client: super::mtls::Client,
     super::errors::JsonBody(body): super::errors::JsonBody,
 ) -> Answer {
     handle(
         &rest,
-        from.ip(),
+        &client,
         &body,
         "list",
         |app, _, admin, req: &ListRequest| rp_certs::list(&*app.store, admin, req, &SystemClock),
@@ -145,12 +145,12 @@ pub(super) async fn list(
 /// `POST /tandem/v1/rp-certs/create`: queues, then wakes the pool.
 pub(super) async fn create(
     State(rest): State<Rest>,
-    ConnectInfo(PeerAddr(from)): ConnectInfo<PeerAddr>,
+    client: super::mtls::Client,
     super::errors::JsonBody(body): super::errors::JsonBody,
 ) -> Answer {
     handle(
         &rest,
-        from.ip(),
+        &client,
         &body,
         "create",
         |app, _, admin, req: &CreateRequest| {
@@ -165,12 +165,12 @@ pub(super) async fn create(
 /// `POST /tandem/v1/rp-certs/cancel`.
 pub(super) async fn cancel(
     State(rest): State<Rest>,
-    ConnectInfo(PeerAddr(from)): ConnectInfo<PeerAddr>,
+    client: super::mtls::Client,
     super::errors::JsonBody(body): super::errors::JsonBody,
 ) -> Answer {
     handle(
         &rest,
-        from.ip(),
+        &client,
         &body,
         "cancel",
         |app, _, admin, req: &CertificateRequest| {
@@ -183,12 +183,12 @@ pub(super) async fn cancel(
 /// `POST /tandem/v1/rp-certs/redeem`.
 pub(super) async fn redeem(
     State(rest): State<Rest>,
-    ConnectInfo(PeerAddr(from)): ConnectInfo<PeerAddr>,
+    client: super::mtls::Client,
     super::errors::JsonBody(body): super::errors::JsonBody,
 ) -> Answer {
     handle(
         &rest,
-        from.ip(),
+        &client,
         &body,
         "redeem",
         |app, _, admin, req: &RedeemRequest| {
@@ -201,12 +201,12 @@ pub(super) async fn redeem(
 /// `POST /tandem/v1/rp-certs/revoke`.
 pub(super) async fn revoke(
     State(rest): State<Rest>,
-    ConnectInfo(PeerAddr(from)): ConnectInfo<PeerAddr>,
+    client: super::mtls::Client,
     super::errors::JsonBody(body): super::errors::JsonBody,
 ) -> Answer {
     handle(
         &rest,
-        from.ip(),
+        &client,
         &body,
         "revoke",
         |app, _, admin, req: &CertificateRequest| {
@@ -219,12 +219,12 @@ pub(super) async fn revoke(
 /// `POST /tandem/v1/rp-certs/certificate`.
 pub(super) async fn certificate(
     State(rest): State<Rest>,
-    ConnectInfo(PeerAddr(from)): ConnectInfo<PeerAddr>,
+    client: super::mtls::Client,
     super::errors::JsonBody(body): super::errors::JsonBody,
 ) -> Answer {
     handle(
         &rest,
-        from.ip(),
+        &client,
         &body,
         "certificate",
         |app, _, admin, req: &CertificateRequest| {
