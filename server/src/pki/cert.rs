@@ -315,27 +315,7 @@ pub fn end_entity_certificate(
         false,
         &qc_statements(ee)?,
     )?);
-    extensions.push(extension(
-        oids::PE_AUTHORITY_INFO_ACCESS,
-        false,
-        &AuthorityInfoAccessSyntax(vec![
-            AccessDescription {
-                access_method: oids::AD_OCSP,
-                access_location: uri(&profile.ocsp_url)?,
-            },
-            AccessDescription {
-                access_method: oids::AD_CA_ISSUERS,
-                access_location: uri(&profile.ca_issuers_url)?,
-            },
-        ]),
-    )?);
-    extensions.push(crl_distribution_point(&profile.crl_url)?);
-    extensions.push(authority_key_identifier(issuer_cert)?);
-    extensions.push(extension(
-        oids::CE_SUBJECT_KEY_IDENTIFIER,
-        false,
-        &OctetString::new(key_identifier(&spki))?,
-    )?);
+    extensions.extend(pointers(profile, issuer_cert, &spki)?);
 
     build(
         issuer,
@@ -419,6 +399,39 @@ pub fn origin_certificate(
     )
 }
 
+/// The pointers every certificate the issuing CA signs carries: authorityInfoAccess (OCSP,
+/// caIssuers), cRLDistributionPoints, the authority key identifier and the subject key
+/// identifier of `public_key`.
+fn pointers(
+    profile: &CaProfile,
+    issuer_cert: &Certificate,
+    public_key: &SubjectPublicKeyInfoOwned,
+) -> Result<[Extension; 4], PkiError> {
+    Ok([
+        extension(
+            oids::PE_AUTHORITY_INFO_ACCESS,
+            false,
+            &AuthorityInfoAccessSyntax(vec![
+                AccessDescription {
+                    access_method: oids::AD_OCSP,
+                    access_location: uri(&profile.ocsp_url)?,
+                },
+                AccessDescription {
+                    access_method: oids::AD_CA_ISSUERS,
+                    access_location: uri(&profile.ca_issuers_url)?,
+                },
+            ]),
+        )?,
+        crl_distribution_point(&profile.crl_url)?,
+        authority_key_identifier(issuer_cert)?,
+        extension(
+            oids::CE_SUBJECT_KEY_IDENTIFIER,
+            false,
+            &OctetString::new(key_identifier(public_key))?,
+        )?,
+    ])
+}
+
 /// What differs between the certificates of the service's own keys (TSA, proof of origin).
 struct ServiceKey<'a> {
     public_key: SubjectPublicKeyInfoOwned,
@@ -463,29 +476,7 @@ fn service_certificate(
             }],
         )?);
     }
-    extensions.extend([
-        extension(
-            oids::PE_AUTHORITY_INFO_ACCESS,
-            false,
-            &AuthorityInfoAccessSyntax(vec![
-                AccessDescription {
-                    access_method: oids::AD_OCSP,
-                    access_location: uri(&profile.ocsp_url)?,
-                },
-                AccessDescription {
-                    access_method: oids::AD_CA_ISSUERS,
-                    access_location: uri(&profile.ca_issuers_url)?,
-                },
-            ]),
-        )?,
-        crl_distribution_point(&profile.crl_url)?,
-        authority_key_identifier(issuer_cert)?,
-        extension(
-            oids::CE_SUBJECT_KEY_IDENTIFIER,
-            false,
-            &OctetString::new(key_identifier(&key.public_key))?,
-        )?,
-    ]);
+    extensions.extend(pointers(profile, issuer_cert, &key.public_key)?);
     build(
         issuer,
         key.serial,
@@ -832,7 +823,7 @@ fn rp_client_parts(
         ),
     ])?;
     let san = vec![uri(&rp_client_san(rp.rp_uuid))?];
-    let extensions = vec![
+    let mut extensions = vec![
         extension(
             oids::CE_BASIC_CONSTRAINTS,
             false,
@@ -859,28 +850,8 @@ fn rp_client_parts(
                 policy_identifier: policy_oid(profile.policy_arc, RP_CLIENT_POLICY_LEAF)?,
             }],
         )?,
-        extension(
-            oids::PE_AUTHORITY_INFO_ACCESS,
-            false,
-            &AuthorityInfoAccessSyntax(vec![
-                AccessDescription {
-                    access_method: oids::AD_OCSP,
-                    access_location: uri(&profile.ocsp_url)?,
-                },
-                AccessDescription {
-                    access_method: oids::AD_CA_ISSUERS,
-                    access_location: uri(&profile.ca_issuers_url)?,
-                },
-            ]),
-        )?,
-        crl_distribution_point(&profile.crl_url)?,
-        authority_key_identifier(issuer_cert)?,
-        extension(
-            oids::CE_SUBJECT_KEY_IDENTIFIER,
-            false,
-            &OctetString::new(key_identifier(&rp.public_key))?,
-        )?,
     ];
+    extensions.extend(pointers(profile, issuer_cert, &rp.public_key)?);
     tbs_certificate(
         issuer,
         rp.serial,
