@@ -25,6 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tandem_rp::api::rp_certs::{FORBIDDEN_LABEL_CHARS, LabelError, check_label};
 use tandem_tests::browser::{Browser, DESKTOP, PHONE};
+use tandem_tests::mtls::{CurlCert, auth_body, curl};
 use tandem_tests::web::{WebOptions, start_web};
 use tandem_tests::*;
 
@@ -669,5 +670,26 @@ async fn rp_certificates_in_the_portal() {
     let (ok, out) = python_load(&file, PASSWORD);
     assert!(ok && out.contains("key-matches-cert True"), "{out}");
     assert!(out.contains("additional 2"), "issuing CA and root: {out}");
+
+    // 7. The browser's .p12 is the relying party's credential for mutual TLS: curl starts a
+    // session on the RP API with it, for its own relying party only.
+    let admin = format!("PNOEE-{}", MARY.id);
+    let path = format!("/v3/authentication/notification/etsi/{admin}");
+    let p12 = CurlCert::P12(&file, PASSWORD);
+    let a = curl(&server, p12, &path, Some(&auth_body(TARGET_UUID, TARGET_NAME))).unwrap();
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(a.body.contains("sessionID"), "{a:?}");
+    let a = curl(&server, p12, &path, Some(&auth_body(PORTAL_UUID, PORTAL_NAME))).unwrap();
+    assert_eq!(a.status, 403, "another relying party's UUID: {a:?}");
+
+    // 8. Revoked on the page (with its confirmation): the same call is refused at once.
+    b.click("#download-dialog button.close").await.unwrap();
+    b.click("tr[data-state=\"ready\"] form.revoke button").await.unwrap();
+    wait(&b, "#revoke-dialog[open]").await;
+    b.click("#revoke-yes").await.unwrap();
+    wait(&b, "tr[data-state=\"revoked\"]").await;
+    let a = curl(&server, p12, &path, Some(&auth_body(TARGET_UUID, TARGET_NAME))).unwrap();
+    assert_eq!(a.status, 403, "{a:?}");
+    assert!(a.body.contains("revoked"), "{a:?}");
     b.quit().await.unwrap();
 }
