@@ -107,7 +107,10 @@
     input.setAttribute("aria-describedby", err.id);
     lab.htmlFor = input.id;
     lab.textContent = tx("label") + " " + n;
-    input.addEventListener("input", function () { err.textContent = checkLabel(input.value); });
+    input.addEventListener("input", function () {
+      err.textContent = checkLabel(input.value);
+      $("create-error").textContent = ""; // the summary of the last attempt is stale now
+    });
     div.appendChild(lab); div.appendChild(input); div.appendChild(err);
     rows.appendChild(div);
     input.focus();

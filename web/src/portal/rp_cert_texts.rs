@@ -33,6 +33,8 @@ pub enum C {
     Redeem,
     VoucherCode,
     CreateN,
+    /// "credit" after the number 1 on the create button.
+    CreditInButton,
     AddRow,
     CreateAll,
     Close,
@@ -88,6 +90,7 @@ impl C {
             ),
             Credits => ("Guthaben", "Credits"),
             CreditsInButton => ("Guthaben", "credits"),
+            CreditInButton => ("Guthaben", "credit"),
             Label => ("Bezeichnung", "Label"),
             State => ("Status", "State"),
             Serial => ("Seriennummer", "Serial number"),

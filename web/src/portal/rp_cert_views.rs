@@ -36,7 +36,11 @@ fn state_badge(s: RpCertState, lang: Lang) -> Markup {
     html! {
         span class=(class) {
             @if matches!(s, RpCertState::Queued | RpCertState::Creating) {
-                span class="hourglass" aria-hidden="true" { "⏳" } " "
+                // Drawn, not a glyph: not every system font has U+23F3.
+                svg class="hourglass" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true" {
+                    path fill="currentColor" d="M3 1h10v1.5h-1v2c0 1.7-1.2 2.8-2.6 3.5 1.4.7 2.6 1.8 2.6 3.5v2h1V15H3v-1.5h1v-2c0-1.7 1.2-2.8 2.6-3.5C5.2 7.3 4 6.2 4 4.5v-2H3zm2.5 1.5v2c0 1 .9 1.8 2.5 2.6 1.6-.8 2.5-1.6 2.5-2.6v-2zM8 9.4c-1.6.8-2.5 1.6-2.5 2.1h5c0-.5-.9-1.3-2.5-2.1z" {}
+                }
+                " "
             }
             (text.text(lang))
         }
@@ -107,7 +111,8 @@ fn rp_card(lang: Lang, csrf: &str, rp: &AdministeredRp) -> Markup {
                 }
             }
             button type="button" class="create-open" data-rp=(rp.relying_party_uuid) data-credits=(rp.credits) disabled[rp.credits == 0] {
-                (t(C::CreateN)) " (" (rp.credits) " " (t(C::CreditsInButton)) ")"
+                (t(C::CreateN)) " (" (rp.credits) " "
+                (t(if rp.credits == 1 { C::CreditInButton } else { C::CreditsInButton })) ")"
             }
             h3 { (t(C::Vouchers)) }
             @if !rp.vouchers.is_empty() {
@@ -296,7 +301,7 @@ mod tests {
         ]);
         let s = page(Lang::De, "tok", &o, None).into_string();
         assert!(s.contains("data-pending=\"1\""), "{s}");
-        assert!(s.contains("⏳"), "hourglass while creating");
+        assert!(s.contains("class=\"hourglass\""), "hourglass while creating");
         assert_eq!(
             s.matches("action=\"/portal/certificates/cancel\"").count(),
             1
