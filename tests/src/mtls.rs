@@ -1,6 +1,7 @@
-//! Helpers of the mutual-TLS tests (rp_mtls.rs, rp_cert_cli.rs): client certificates from a
-//! test server's CA or from a foreign one, curl against the RP API with a client
-//! certificate, and `tandem rp-cert`.
+//! Helpers of the mutual-TLS tests (rp_mtls.rs, rp_cert_cli.rs, rp_cert_secrets.rs): an
+//! administrator's login and relying-party certificates from the server's queue, client
+//! certificates of the test CA unknown to the store or of a foreign CA, curl against the RP
+//! API with a client certificate, and `tandem rp-cert`.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,19 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{RP_NAME, RP_UUID, TestServer, tandem_bin, tandem_env};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use tandem_client_core::grpc::{self as dev, Client};
+use tandem_client_core::pin::Pin;
+use tandem_client_core::state::DeviceState;
+use tandem_proto::v1 as pb;
+use tandem_rp::api::rp_certs::{
+    CertificateRequest, CreateRequest, ListRequest, NewRpCert, RpCert, RpCertState,
+};
+use tandem_rp::api::types::{EndResult, NotificationAuthenticationRequest};
+use tandem_rp::client::{ClientConfig, ClientIdentity, RpApiClient, UserRef};
+
+use crate::{RP_NAME, RP_UUID, TestServer, cert_pem, pending_session, tandem_bin, tandem_env};
 
 /// A key and certificate pair on disk (PEM).
 #[derive(Debug, Clone)]
@@ -20,38 +33,43 @@ pub struct ClientCert {
 }
 
 /// Environment variable that turns the test binary into the issuing helper
-/// ([`issue_helper!`]): `DATA_DIR\nOUT_DIR\nCLIENT_AUTH(0/1)\nSAN URI…`.
+/// ([`issue_helper!`]): `DATA_DIR\nOUT_DIR\nCLIENT_AUTH(0/1)\nEXPIRED(0/1)\nSAN URI…`.
 pub const ISSUE_ENV: &str = "TANDEM_TEST_ISSUE";
 
-/// Defines the test `mtls_issue_helper` that [`issue_from_test_ca`] runs in a child process
+/// Defines the test `mtls_issue_helper` that [`sign_unregistered_with_test_ca`] runs in a child process
 /// of the test binary (the HSM module reads its environment when it is loaded, so it runs
 /// in a process of its own). Ignored in normal runs; does nothing without [`ISSUE_ENV`].
 #[macro_export]
 macro_rules! issue_helper {
     () => {
         #[test]
-        #[ignore = "helper: run by issue_from_test_ca in a child process"]
+        #[ignore = "helper: run by sign_unregistered_with_test_ca in a child process"]
         fn mtls_issue_helper() {
             $crate::mtls::issue_helper_main().unwrap();
         }
     };
 }
 
-/// A client certificate signed by `server`'s issuing CA, with the given SAN URIs and EKU
-/// clientAuth unless `client_auth` is false, written under `dir` (TEST ONLY: signed with the
-/// CA key in the test token, by the test binary itself, which must contain
-/// [`issue_helper!`]).
-pub fn issue_from_test_ca(
+/// A client certificate of `server`'s issuing CA that the store does NOT know as a relying
+/// party's certificate (it bypasses the certificate queue): the given SAN URIs, EKU
+/// clientAuth unless `client_auth` is false, valid from a minute ago for a day, or, when
+/// `expired`, for one hour that ended a day ago; written under `dir`. TEST ONLY: signed with
+/// the CA key in the test token, by the test binary itself, which must contain
+/// [`issue_helper!`]. Real relying-party certificates come from the queue
+/// (`tandem rp-cert`, `RpApiClient::rp_certs_*`).
+pub fn sign_unregistered_with_test_ca(
     server: &TestServer,
     dir: &Path,
     san_uris: &[&str],
     client_auth: bool,
+    expired: bool,
 ) -> Result<ClientCert> {
     let mut spec = format!(
-        "{}\n{}\n{}",
+        "{}\n{}\n{}\n{}",
         server.data_dir.display(),
         dir.display(),
-        u8::from(client_auth)
+        u8::from(client_auth),
+        u8::from(expired)
     );
     for s in san_uris {
         spec.push('\n');
@@ -96,12 +114,13 @@ pub fn issue_helper_main() -> Result<()> {
         return Ok(());
     };
     let mut lines = spec.lines();
-    let (Some(data_dir), Some(out_dir), Some(ca)) = (lines.next(), lines.next(), lines.next())
+    let (Some(data_dir), Some(out_dir), Some(ca), Some(expired)) =
+        (lines.next(), lines.next(), lines.next(), lines.next())
     else {
-        bail!("{ISSUE_ENV}: DATA_DIR, OUT_DIR, CLIENT_AUTH expected");
+        bail!("{ISSUE_ENV}: DATA_DIR, OUT_DIR, CLIENT_AUTH, EXPIRED expected");
     };
     let (data_dir, out_dir) = (PathBuf::from(data_dir), PathBuf::from(out_dir));
-    let client_auth = ca == "1";
+    let (client_auth, expired) = (ca == "1", expired == "1");
     let sans: Vec<&str> = lines.collect();
     let cfg = tandem_server::config::Config::load(&data_dir)?;
     tandem_server::run::ensure_module_env(&cfg)?;
@@ -128,10 +147,17 @@ pub fn issue_helper_main() -> Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
-    let (from, until) = (
-        Asn1Time::from_unix(now - 60)?,
-        Asn1Time::from_unix(now + 86_400)?,
-    );
+    let (from, until) = if expired {
+        (
+            Asn1Time::from_unix(now - 86_400 - 3_600)?,
+            Asn1Time::from_unix(now - 86_400)?,
+        )
+    } else {
+        (
+            Asn1Time::from_unix(now - 60)?,
+            Asn1Time::from_unix(now + 86_400)?,
+        )
+    };
     b.set_not_before(&from)?;
     b.set_not_after(&until)?;
     if client_auth {
@@ -327,5 +353,172 @@ pub fn rp_cert_cli(server: &TestServer, args: &[&str], stdin: Option<&str>) -> R
             }
             Ok(String::from_utf8(out.stdout)?)
         }
+    }
+}
+
+/// An `RpApiClient` for `server`'s RP API (HTTPS with [`crate::rp_api_https_table`]: the
+/// server's TLS certificate trusted), presenting `identity` if given.
+pub fn rp_client(server: &TestServer, identity: Option<ClientIdentity>) -> Result<RpApiClient> {
+    let mut cfg = ClientConfig::new(format!("{}/v3", server.rest_url));
+    if server.rest_url.starts_with("https://") {
+        cfg = cfg.with_extra_root_pem(server.ca.clone());
+    }
+    cfg.client_identity = identity;
+    Ok(RpApiClient::new(cfg)?)
+}
+
+/// An AUTH notification session of relying party `uuid`/`name` for the phone's account,
+/// confirmed on the phone with PIN1 `1234`; its id once it completed with OK (the
+/// administrator's login of the certificate endpoints).
+pub async fn admin_login(
+    client: &RpApiClient,
+    phone: &Client,
+    state: &mut DeviceState,
+    uuid: &str,
+    name: &str,
+) -> Result<String> {
+    let req: NotificationAuthenticationRequest = serde_json::from_str(&auth_body(uuid, name))?;
+    let user = UserRef::Document(state.document_number.clone());
+    let id = client
+        .notification_authentication(&user, &req)
+        .await?
+        .session_id;
+    let t = pending_session(phone, state, &id).await?;
+    let r = dev::confirm(phone, state, &t, &Pin::new("1234")?, None).await?;
+    anyhow::ensure!(
+        r.outcome == pb::ConfirmOutcome::Accepted as i32,
+        "login not accepted: {r:?}"
+    );
+    let done = client.wait_for_completion(&id, Some(5_000), |_| {}).await?;
+    anyhow::ensure!(
+        done.result.as_ref().map(|r| &r.end_result) == Some(&EndResult::Ok),
+        "login ended {done:?}"
+    );
+    Ok(id)
+}
+
+/// A new RSA-2048 key made by `openssl req` at `dir/<name>.key` (PKCS#8 PEM) and its
+/// PKCS#10 request (`dir/<name>.csr`, DER); base64 of the request.
+pub fn new_csr(dir: &Path, name: &str) -> Result<String> {
+    std::fs::create_dir_all(dir)?;
+    let (ok, out) = crate::openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-subj",
+            "/CN=ignored",
+            "-outform",
+            "DER",
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
+    anyhow::ensure!(ok, "openssl req: {out}");
+    Ok(STANDARD.encode(std::fs::read(dir.join(format!("{name}.csr")))?))
+}
+
+/// The certificate endpoints' requests of an administrator logged in with `session`
+/// through relying party `uuid`/`name`, for that relying party's own certificates.
+#[derive(Debug, Clone)]
+pub struct CertAdmin {
+    /// The relying party (caller and target).
+    pub uuid: String,
+    /// Its name.
+    pub name: String,
+    /// The administrator's AUTH session.
+    pub session: String,
+}
+
+impl CertAdmin {
+    /// `list` of the relying party's certificates.
+    pub fn list(&self) -> ListRequest {
+        ListRequest {
+            relying_party_uuid: self.uuid.clone(),
+            relying_party_name: self.name.clone(),
+            auth_session_id: self.session.clone(),
+            target_relying_party_uuid: Some(self.uuid.clone()),
+        }
+    }
+    /// `create` with (label, base64 CSR) pairs.
+    pub fn create(&self, certs: &[(&str, &str)]) -> CreateRequest {
+        CreateRequest {
+            relying_party_uuid: self.uuid.clone(),
+            relying_party_name: self.name.clone(),
+            auth_session_id: self.session.clone(),
+            target_relying_party_uuid: self.uuid.clone(),
+            certificates: certs
+                .iter()
+                .map(|(label, csr)| NewRpCert {
+                    label: (*label).into(),
+                    csr: (*csr).into(),
+                })
+                .collect(),
+        }
+    }
+    /// `certificate` / `cancel` / `revoke` of creation `id`.
+    pub fn cert(&self, id: &str) -> CertificateRequest {
+        CertificateRequest {
+            relying_party_uuid: self.uuid.clone(),
+            relying_party_name: self.name.clone(),
+            auth_session_id: self.session.clone(),
+            target_relying_party_uuid: self.uuid.clone(),
+            certificate_id: id.into(),
+        }
+    }
+
+    /// Waits (at most `timeout`) until creation `id` is READY; its entry.
+    pub async fn wait_ready(
+        &self,
+        client: &RpApiClient,
+        id: &str,
+        timeout: std::time::Duration,
+    ) -> Result<RpCert> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let o = client.rp_certs_list(&self.list()).await?;
+            let c = o
+                .relying_parties
+                .iter()
+                .flat_map(|rp| rp.certificates.iter())
+                .find(|c| c.id == id)
+                .with_context(|| format!("certificate {id} not listed"))?;
+            if c.state == RpCertState::Ready {
+                return Ok(c.clone());
+            }
+            anyhow::ensure!(c.state != RpCertState::Cancelled, "{id} was cancelled");
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "{id} not ready: {c:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Downloads issued certificate `id` and writes `dir/<name>.pem` (the certificate, then
+    /// its chain: issuing CA, root), the key being `dir/<name>.key` ([`new_csr`]).
+    pub async fn download_pem(
+        &self,
+        client: &RpApiClient,
+        id: &str,
+        dir: &Path,
+        name: &str,
+    ) -> Result<ClientCert> {
+        let issued = client.rp_certs_certificate(&self.cert(id)).await?;
+        let mut pem = cert_pem(&STANDARD.decode(&issued.der)?);
+        for c in &issued.chain {
+            pem.push_str(&cert_pem(&STANDARD.decode(c)?));
+        }
+        let cert = dir.join(format!("{name}.pem"));
+        std::fs::write(&cert, pem)?;
+        Ok(ClientCert {
+            key: dir.join(format!("{name}.key")),
+            cert,
+        })
     }
 }
