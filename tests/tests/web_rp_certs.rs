@@ -579,6 +579,12 @@ async fn rp_certificates_in_the_portal() {
     b.click("#cancel-yes").await.unwrap();
     let code = text_of(&b, "#voucher-code").await;
     assert!(code.starts_with("TV-"), "{code}");
+    let again = b
+        .client()
+        .find(thirtyfour::By::Id("cancel-yes"))
+        .await
+        .unwrap();
+    assert!(!again.is_displayed().await.unwrap(), "no second cancel offered");
     b.doc_screenshot("rp-certs-cancel").await.unwrap();
     b.click("#cancel-dialog .close").await.unwrap();
     wait(&b, &format!("li[data-voucher=\"{code}\"]")).await;
