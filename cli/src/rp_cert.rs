@@ -37,6 +37,8 @@ use zeroize::Zeroizing;
 
 use crate::rp_api::{self, RpApiOptions};
 
+mod wait;
+
 /// PBKDF2 iterations of the .p12's key and certificate encryption and of its MAC
 /// (OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256).
 pub const P12_ITERATIONS: i32 = 600_000;
@@ -80,6 +82,13 @@ pub enum RpCertCommand {
         /// Prefix of the labels of --count.
         #[arg(long)]
         label_prefix: Option<String>,
+        /// Wait until all are READY (polling the list) and report the times: key
+        /// generation, and request sent to all ready.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: how often to look, in milliseconds.
+        #[arg(long, default_value_t = 200, requires = "wait")]
+        poll_ms: u64,
     },
     /// The certificates, credits and vouchers.
     List {
@@ -145,7 +154,12 @@ pub async fn run(api: RpApiOptions, opts: RpCertOptions, cmd: RpCertCommand) -> 
             label,
             count,
             label_prefix,
-        } => create(&api, &opts, labels(label, count, label_prefix)?).await,
+            wait,
+            poll_ms,
+        } => {
+            let poll = wait.then(|| std::time::Duration::from_millis(poll_ms.clamp(10, 60_000)));
+            create(&api, &opts, labels(label, count, label_prefix)?, poll).await
+        }
         RpCertCommand::List { json } => list(&api, &opts, json).await,
         RpCertCommand::Cancel { id } => {
             let c = Ctx::new(&api, &opts)?;
@@ -513,9 +527,16 @@ async fn create(
     api: &RpApiOptions,
     opts: &RpCertOptions,
     labels: Vec<String>,
+    wait: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
     let c = Ctx::new(api, opts)?;
+    let started = std::time::Instant::now();
     let keys = generate(&labels)?;
+    eprintln!(
+        "generated {} keys and requests in {:.3} s",
+        keys.len(),
+        started.elapsed().as_secs_f64()
+    );
     let dir = keys_dir(opts);
     private_dir(&dir)?;
     // Written before the request: a key must not be lost if the answer is.
@@ -541,6 +562,7 @@ async fn create(
             })
             .collect(),
     };
+    let sent = std::time::Instant::now();
     let created = match c.client.rp_certs_create(&req).await {
         Ok(c) => c,
         Err(e) => {
@@ -569,6 +591,15 @@ async fn create(
         created.credits,
         dir.display()
     );
+    if let Some(poll) = wait {
+        let ids: Vec<String> = created.certificates.iter().map(|c| c.id.clone()).collect();
+        let ready = wait::all_ready(&c, &ids, poll).await?;
+        eprintln!(
+            "all {} ready {:.3} s after the request was sent",
+            ids.len(),
+            ready.duration_since(sent).as_secs_f64()
+        );
+    }
     Ok(())
 }
 

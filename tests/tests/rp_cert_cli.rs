@@ -2,8 +2,9 @@
 //! `rp-cert pack` → `openssl pkcs12 -info` and Python's `cryptography` read it with the
 //! password; a wrong password fails in both; a 5-character password is refused; the PBES2 /
 //! PBKDF2 / SHA-256 / iteration parameters as `openssl pkcs12 -info` reports them), and the
-//! whole flow against the server's certificate queue (login, create, list, download, curl
-//! with the .p12 starts a session, revoke → refused), which needs srv's endpoints.
+//! whole flow against the server's certificate queue (login, create, create --wait returning
+//! only when READY, list, download, curl with the .p12 starts a session, revoke → refused),
+//! which needs srv's endpoints.
 
 #![allow(clippy::unwrap_used)] // tests
 
@@ -367,6 +368,22 @@ async fn login_create_download_use_and_revoke() {
         assert!(Instant::now() < deadline, "not ready: {json}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    // create --wait returns only once the new one is READY (the list says so at once).
+    let out = rp_cert_cli(
+        &server,
+        &["--dir", &d, "create", "--label", "Server C", "--wait"],
+        None,
+    )
+    .unwrap();
+    let id_c = out.split('\t').next().unwrap().to_owned();
+    let json = rp_cert_cli(&server, &["--dir", &d, "list", "--json"], None).unwrap();
+    let o: RpCertOverview = serde_json::from_str(&json).unwrap();
+    let c = o.relying_parties[0]
+        .certificates
+        .iter()
+        .find(|c| c.id == id_c)
+        .unwrap_or_else(|| panic!("{out}\n{json}"));
+    assert_eq!(c.state, RpCertState::Ready, "{json}");
     let table = rp_cert_cli(&server, &["--dir", &d, "list"], None).unwrap();
     assert!(
         table.contains("Server A") && table.contains(&serial),
