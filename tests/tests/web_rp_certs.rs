@@ -584,7 +584,10 @@ async fn rp_certificates_in_the_portal() {
         .find(thirtyfour::By::Id("cancel-yes"))
         .await
         .unwrap();
-    assert!(!again.is_displayed().await.unwrap(), "no second cancel offered");
+    assert!(
+        !again.is_displayed().await.unwrap(),
+        "no second cancel offered"
+    );
     b.doc_screenshot("rp-certs-cancel").await.unwrap();
     b.click("#cancel-dialog .close").await.unwrap();
     wait(&b, &format!("li[data-voucher=\"{code}\"]")).await;
@@ -682,19 +685,39 @@ async fn rp_certificates_in_the_portal() {
     let admin = format!("PNOEE-{}", MARY.id);
     let path = format!("/v3/authentication/notification/etsi/{admin}");
     let p12 = CurlCert::P12(&file, PASSWORD);
-    let a = curl(&server, p12, &path, Some(&auth_body(TARGET_UUID, TARGET_NAME))).unwrap();
+    let a = curl(
+        &server,
+        p12,
+        &path,
+        Some(&auth_body(TARGET_UUID, TARGET_NAME)),
+    )
+    .unwrap();
     assert_eq!(a.status, 200, "{a:?}");
     assert!(a.body.contains("sessionID"), "{a:?}");
-    let a = curl(&server, p12, &path, Some(&auth_body(PORTAL_UUID, PORTAL_NAME))).unwrap();
+    let a = curl(
+        &server,
+        p12,
+        &path,
+        Some(&auth_body(PORTAL_UUID, PORTAL_NAME)),
+    )
+    .unwrap();
     assert_eq!(a.status, 403, "another relying party's UUID: {a:?}");
 
     // 8. Revoked on the page (with its confirmation): the same call is refused at once.
     b.click("#download-dialog button.close").await.unwrap();
-    b.click("tr[data-state=\"ready\"] form.revoke button").await.unwrap();
+    b.click("tr[data-state=\"ready\"] form.revoke button")
+        .await
+        .unwrap();
     wait(&b, "#revoke-dialog[open]").await;
     b.click("#revoke-yes").await.unwrap();
     wait(&b, "tr[data-state=\"revoked\"]").await;
-    let a = curl(&server, p12, &path, Some(&auth_body(TARGET_UUID, TARGET_NAME))).unwrap();
+    let a = curl(
+        &server,
+        p12,
+        &path,
+        Some(&auth_body(TARGET_UUID, TARGET_NAME)),
+    )
+    .unwrap();
     assert_eq!(a.status, 403, "{a:?}");
     assert!(a.body.contains("revoked"), "{a:?}");
     b.quit().await.unwrap();

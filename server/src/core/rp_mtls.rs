@@ -9,6 +9,7 @@
 //!                        no ──▶ NotAnRpCertificate (e.g. a person's AUTH certificate)
 //!                 ──▶ its SAN urn:uuid: equals rp_uuid? no ──▶ WrongRelyingParty
 //!                 ──▶ revoked in the store (at once)? ──▶ Revoked
+//!                 ──▶ past its notAfter (rustls checks too)? ──▶ Expired
 //!                 ──▶ Ok
 //! ```
 
@@ -40,6 +41,9 @@ pub enum MtlsRefusal {
     WrongRelyingParty,
     /// The certificate is revoked.
     Revoked,
+    /// The certificate's validity ended (the TLS layer refuses such a certificate in the
+    /// handshake already; the store's notAfter is checked here as well).
+    Expired,
     /// Not one of our relying parties' software certificates.
     NotAnRpCertificate,
     /// The store failed (the message is for the log).
@@ -84,9 +88,11 @@ pub fn check(
     }
     // Revoked now (the store's record is read on every check: a revocation acts at once);
     // a certificate signed for a cancelled creation is revoked too.
-    let _ = now;
     if rec.revoked.is_some() || rec.status != RpCertStatus::Ready {
         return Err(MtlsRefusal::Revoked);
+    }
+    if rec.not_after.is_none_or(|not_after| now > not_after) {
+        return Err(MtlsRefusal::Expired);
     }
     Ok(())
 }

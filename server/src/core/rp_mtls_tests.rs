@@ -195,6 +195,12 @@ fn a_certificate_must_be_ours_of_this_rp_and_not_revoked() {
         check(&store, A, Some(&twin), NOW),
         Err(MtlsRefusal::NotAnRpCertificate)
     );
+    // Past the recorded notAfter (a day after NOW).
+    assert_eq!(
+        check(&store, A, Some(&peer), NOW + 86_401),
+        Err(MtlsRefusal::Expired)
+    );
+    assert_eq!(check(&store, A, Some(&peer), NOW + 86_400), Ok(()));
     // Revoked: refused at once.
     store
         .revoke_rp_cert(Some(A), &id, 0, "test", NOW + 1)

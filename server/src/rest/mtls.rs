@@ -142,6 +142,13 @@ pub fn refusal(rp_uuid: &str, r: MtlsRefusal) -> Problem {
             );
             Problem::forbidden("client certificate revoked")
         }
+        MtlsRefusal::Expired => {
+            info!(
+                rp_uuid,
+                "REST request refused (403): client certificate expired"
+            );
+            Problem::forbidden("client certificate expired")
+        }
         MtlsRefusal::Store(e) => super::internal(e),
     }
 }

@@ -301,7 +301,10 @@ mod tests {
         ]);
         let s = page(Lang::De, "tok", &o, None).into_string();
         assert!(s.contains("data-pending=\"1\""), "{s}");
-        assert!(s.contains("class=\"hourglass\""), "hourglass while creating");
+        assert!(
+            s.contains("class=\"hourglass\""),
+            "hourglass while creating"
+        );
         assert_eq!(
             s.matches("action=\"/portal/certificates/cancel\"").count(),
             1
