@@ -303,6 +303,7 @@ fn admit(rest: &Rest, uuid: &str, name: &str, client: &Client) -> Result<Relying
 fn check_mtls(app: &App, rp_uuid: &str, client: &Client) -> Result<(), Problem> {
     crate::core::rp_mtls::check(
         &*app.store,
+        &app.ca.issuing_serial(),
         rp_uuid,
         client.cert.as_deref(),
         store::unix_now(),

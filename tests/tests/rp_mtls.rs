@@ -276,6 +276,20 @@ async fn certificates_from_the_queue() {
     let a = curl(&server, CurlCert::None, NOBODY, Some(&ours)).unwrap();
     assert_eq!(a.status, 404, "{a:?}");
 
+    // The operator revokes the issuing CA certificate (`revoke-ca`): every certificate it
+    // issued is refused at once, these two included.
+    server
+        .operator(&["revoke-ca", "--reason", "ca-compromise", "--yes"])
+        .unwrap();
+    let a = curl(&server, p12_cert, &start_mary, Some(&ours)).unwrap();
+    assert_eq!(a.status, 403, "{a:?}");
+    assert!(
+        a.body.contains("issued the client certificate is revoked"),
+        "{a:?}"
+    );
+    let (s, p) = status_of(start_for_mary(&with_two, RP_UUID, RP_NAME).await);
+    assert!(s == 403 && p.contains("is revoked"), "{s} {p}");
+
     // The operator revokes the first (by serial): the same call is 403 at once.
     let serial = c1.serial_number.clone().unwrap();
     let out = server

@@ -10,6 +10,7 @@
 //!                 ──▶ its SAN urn:uuid: equals rp_uuid? no ──▶ WrongRelyingParty
 //!                 ──▶ revoked in the store (at once)? ──▶ Revoked
 //!                 ──▶ past its notAfter (rustls checks too)? ──▶ Expired
+//!                 ──▶ the issuing CA certificate revoked (`revoke-ca`)? ──▶ IssuerRevoked
 //!                 ──▶ Ok
 //! ```
 
@@ -46,14 +47,19 @@ pub enum MtlsRefusal {
     Expired,
     /// Not one of our relying parties' software certificates.
     NotAnRpCertificate,
+    /// The issuing CA certificate that signs relying parties' certificates is revoked
+    /// (`tandem operator revoke-ca`): every certificate it issued is refused.
+    IssuerRevoked,
     /// The store failed (the message is for the log).
     Store(String),
 }
 
 /// Decides whether a connection with `peer` (or none) may call as relying party `rp_uuid`
-/// at `now` (unix seconds).
+/// at `now` (unix seconds). `issuing_ca_serial` is the serial of the issuing CA certificate
+/// the server signs relying parties' certificates with (big-endian).
 pub fn check(
     store: &dyn Store,
+    issuing_ca_serial: &[u8],
     rp_uuid: &str,
     peer: Option<&PeerCertificate>,
     now: i64,
@@ -93,6 +99,13 @@ pub fn check(
     }
     if rec.not_after.is_none_or(|not_after| now > not_after) {
         return Err(MtlsRefusal::Expired);
+    }
+    if store
+        .ca_revocation(issuing_ca_serial)
+        .map_err(store_error)?
+        .is_some()
+    {
+        return Err(MtlsRefusal::IssuerRevoked);
     }
     Ok(())
 }

@@ -19,6 +19,8 @@ use crate::store::prelude::*;
 use crate::store::{IssuedRpCertRecord, NewRpCertRecord, NewVoucher, RelyingParty, SqliteStore};
 
 const NOW: i64 = 1_800_000_000;
+/// The issuing CA certificate's serial the server passes in.
+const ISSUING: &[u8] = &[0x5a, 0x01];
 const A: &str = "00000000-0000-4000-8000-0000000000aa";
 const B: &str = "00000000-0000-4000-8000-0000000000bb";
 
@@ -152,12 +154,15 @@ fn record(store: &SqliteStore, rp_uuid: &str, serial: &[u8], der: &[u8]) -> Stri
 #[test]
 fn without_a_certificate_only_mtls_required_refuses() {
     let store = store();
-    assert_eq!(check(&store, A, None, NOW), Ok(()));
+    assert_eq!(check(&store, ISSUING, A, None, NOW), Ok(()));
     store.set_relying_party_mtls(A, true, NOW).unwrap();
-    assert_eq!(check(&store, A, None, NOW), Err(MtlsRefusal::Required));
-    assert_eq!(check(&store, B, None, NOW), Ok(()));
+    assert_eq!(
+        check(&store, ISSUING, A, None, NOW),
+        Err(MtlsRefusal::Required)
+    );
+    assert_eq!(check(&store, ISSUING, B, None, NOW), Ok(()));
     // An unknown relying party is the transport's 401, not this check's business.
-    assert_eq!(check(&store, "unknown", None, NOW), Ok(()));
+    assert_eq!(check(&store, ISSUING, "unknown", None, NOW), Ok(()));
 }
 
 #[test]
@@ -170,14 +175,14 @@ fn a_certificate_must_be_ours_of_this_rp_and_not_revoked() {
     let peer = PeerCertificate { der: der.clone() };
     // Not in the store (yet): e.g. a person's AUTH certificate, or another CA's.
     assert_eq!(
-        check(&store, A, Some(&peer), NOW),
+        check(&store, ISSUING, A, Some(&peer), NOW),
         Err(MtlsRefusal::NotAnRpCertificate)
     );
     let id = record(&store, A, &serial, &der);
-    assert_eq!(check(&store, A, Some(&peer), NOW), Ok(()));
+    assert_eq!(check(&store, ISSUING, A, Some(&peer), NOW), Ok(()));
     // Another relying party presenting it.
     assert_eq!(
-        check(&store, B, Some(&peer), NOW),
+        check(&store, ISSUING, B, Some(&peer), NOW),
         Err(MtlsRefusal::WrongRelyingParty)
     );
     // Garbage and a different certificate with a known serial.
@@ -185,28 +190,39 @@ fn a_certificate_must_be_ours_of_this_rp_and_not_revoked() {
         der: vec![0x30, 3, 1, 1, 0],
     };
     assert_eq!(
-        check(&store, A, Some(&junk), NOW),
+        check(&store, ISSUING, A, Some(&junk), NOW),
         Err(MtlsRefusal::NotAnRpCertificate)
     );
     let twin = PeerCertificate {
         der: rp_cert(&ca, A, &serial),
     };
     assert_eq!(
-        check(&store, A, Some(&twin), NOW),
+        check(&store, ISSUING, A, Some(&twin), NOW),
         Err(MtlsRefusal::NotAnRpCertificate)
     );
     // Past the recorded notAfter (a day after NOW).
     assert_eq!(
-        check(&store, A, Some(&peer), NOW + 86_401),
+        check(&store, ISSUING, A, Some(&peer), NOW + 86_401),
         Err(MtlsRefusal::Expired)
     );
-    assert_eq!(check(&store, A, Some(&peer), NOW + 86_400), Ok(()));
+    assert_eq!(check(&store, ISSUING, A, Some(&peer), NOW + 86_400), Ok(()));
+    // The issuing CA certificate revoked (`revoke-ca`): refused, whatever the certificate.
+    let other = self::store();
+    let other_id = record(&other, A, &serial, &der);
+    assert!(!other_id.is_empty());
+    other
+        .revoke_ca_certificate(ISSUING, "CN=Tandem Issuing CA", 2, NOW)
+        .unwrap();
+    assert_eq!(
+        check(&other, ISSUING, A, Some(&peer), NOW),
+        Err(MtlsRefusal::IssuerRevoked)
+    );
     // Revoked: refused at once.
     store
         .revoke_rp_cert(Some(A), &id, 0, "test", NOW + 1)
         .unwrap();
     assert_eq!(
-        check(&store, A, Some(&peer), NOW + 1),
+        check(&store, ISSUING, A, Some(&peer), NOW + 1),
         Err(MtlsRefusal::Revoked)
     );
 }
@@ -222,11 +238,11 @@ fn a_certificate_whose_san_names_another_rp_is_refused() {
     record(&store, A, &serial, &der);
     let peer = PeerCertificate { der };
     assert_eq!(
-        check(&store, A, Some(&peer), NOW),
+        check(&store, ISSUING, A, Some(&peer), NOW),
         Err(MtlsRefusal::WrongRelyingParty)
     );
     assert_eq!(
-        check(&store, B, Some(&peer), NOW),
+        check(&store, ISSUING, B, Some(&peer), NOW),
         Err(MtlsRefusal::WrongRelyingParty)
     );
 }
@@ -261,7 +277,7 @@ fn a_certificate_signed_for_a_cancelled_creation_is_revoked() {
     };
     store.complete_rp_certs(&[done], NOW).unwrap();
     assert_eq!(
-        check(&store, A, Some(&PeerCertificate { der }), NOW),
+        check(&store, ISSUING, A, Some(&PeerCertificate { der }), NOW),
         Err(MtlsRefusal::Revoked)
     );
 }

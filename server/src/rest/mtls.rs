@@ -149,6 +149,13 @@ pub fn refusal(rp_uuid: &str, r: MtlsRefusal) -> Problem {
             );
             Problem::forbidden("client certificate expired")
         }
+        MtlsRefusal::IssuerRevoked => {
+            info!(
+                rp_uuid,
+                "REST request refused (403): the issuing CA certificate is revoked"
+            );
+            Problem::forbidden("the CA that issued the client certificate is revoked")
+        }
         MtlsRefusal::Store(e) => super::internal(e),
     }
 }
