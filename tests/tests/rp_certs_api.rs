@@ -18,14 +18,13 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
-use tandem_client_core::grpc::{self as dev, Client};
-use tandem_client_core::pin::Pin;
+use tandem_client_core::grpc::Client;
 use tandem_client_core::state::DeviceState;
-use tandem_proto::v1 as pb;
 use tandem_rp::api::rp_certs::{
     CertificateRequest, CreateRequest, ListRequest, NewRpCert, RedeemRequest, RpCertState,
 };
 use tandem_rp::client::{ClientConfig, Error, RpApiClient};
+use tandem_tests::mtls;
 use tandem_tests::*;
 
 /// Another relying party (a target the caller may not manage).
@@ -34,67 +33,17 @@ const SHOP_NAME: &str = "Tandem Test Shop";
 /// Mary's identity as an administrator.
 const MARY_ADMIN: &str = "PNOEE-30303039914";
 
-/// An AUTH notification session of the test bank for the phone's account, confirmed with
-/// PIN1; its id.
-async fn login(server: &TestServer, phone: &Client, state: &mut DeviceState) -> String {
-    let mut challenge = [0u8; 64];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut challenge);
-    let body = json!({
-        "relyingPartyUUID": RP_UUID,
-        "relyingPartyName": RP_NAME,
-        "certificateLevel": "QUALIFIED",
-        "signatureProtocol": "ACSP_V2",
-        "signatureProtocolParameters": {
-            "rpChallenge": STANDARD.encode(challenge),
-            "signatureAlgorithm": "rsassa-pss",
-            "signatureAlgorithmParameters": {"hashAlgorithm": "SHA-512"}
-        },
-        "interactions": b64_json(r#"[{"type":"displayTextAndPIN","displayText60":"Manage certificates"}]"#),
-        "vcType": "numeric4",
-    });
-    let doc = state.document_number.clone();
-    let (s, b) = rest(
-        server,
-        "POST",
-        &format!("/v3/authentication/notification/document/{doc}"),
-        &body.to_string(),
-    )
-    .unwrap();
-    assert_eq!(s, 200, "{b}");
-    let id = b["sessionID"].as_str().unwrap().to_owned();
-    let t = pending_session(phone, state, &id).await.unwrap();
-    let r = dev::confirm(phone, state, &t, &Pin::new("1234").unwrap(), None)
+/// The administrator's login: an AUTH session of the test bank for the phone's account,
+/// confirmed with PIN1 (the shared helper); its id.
+async fn login(client: &RpApiClient, phone: &Client, state: &mut DeviceState) -> String {
+    mtls::admin_login(client, phone, state, RP_UUID, RP_NAME)
         .await
-        .unwrap();
-    assert_eq!(r.outcome, pb::ConfirmOutcome::Accepted as i32, "{r:?}");
-    let done = rest_session_result(server, &id).unwrap();
-    assert_eq!(done["result"]["endResult"], "OK", "{done}");
-    id
+        .unwrap()
 }
 
-/// A PKCS#10 request of a new 2048-bit RSA key made by `openssl req` (the key stays in
-/// `dir`), base64 of its DER.
+/// A PKCS#10 request of a new 2048-bit RSA key (the key stays in `dir`), base64 of its DER.
 fn csr(dir: &Path, name: &str) -> String {
-    let (ok, out) = openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-subj",
-            "/CN=ignored",
-            "-outform",
-            "DER",
-            "-out",
-            &format!("{name}.csr"),
-        ],
-    );
-    assert!(ok, "{out}");
-    STANDARD.encode(std::fs::read(dir.join(format!("{name}.csr"))).unwrap())
+    mtls::new_csr(dir, name).unwrap()
 }
 
 fn status_of<T: std::fmt::Debug>(r: Result<T, Error>) -> (u16, String) {
@@ -211,7 +160,7 @@ async fn rp_certificates_end_to_end() {
     // A person who administers nothing: 403 (for an existing and an unknown target alike).
     let stranger = Admin {
         client: client.clone(),
-        session: login(&server, &phone, &mut other).await,
+        session: login(&client, &phone, &mut other).await,
     };
     let out = server
         .operator(&["rp-credit", "--rp", RP_UUID, "--add", "2"])
@@ -235,7 +184,7 @@ async fn rp_certificates_end_to_end() {
         .unwrap();
     let admin = Admin {
         client: client.clone(),
-        session: login(&server, &phone, &mut mary).await,
+        session: login(&client, &phone, &mut mary).await,
     };
     // The shop's certificates through the bank (no portal permission): 403.
     let (s, _) = status_of(client.rp_certs_list(&admin.list(Some(SHOP_UUID))).await);
