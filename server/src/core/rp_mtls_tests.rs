@@ -6,15 +6,14 @@
 
 use std::time::{Duration, SystemTime};
 
-use der::asn1::Any;
 use der::{Decode, Encode};
 use openssl::hash::MessageDigest;
-use openssl::pkey::{PKey, Private};
-use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 
 use super::*;
-use crate::pki::{self, CaProfile, CaSigner, PkiError, oids};
+use crate::pki::soft_signer::{Soft, rsa_key as key};
+use crate::pki::{self, CaProfile};
 use crate::store::prelude::*;
 use crate::store::{IssuedRpCertRecord, NewRpCertRecord, NewVoucher, RelyingParty, SqliteStore};
 
@@ -23,29 +22,6 @@ const NOW: i64 = 1_800_000_000;
 const ISSUING: &[u8] = &[0x5a, 0x01];
 const A: &str = "00000000-0000-4000-8000-0000000000aa";
 const B: &str = "00000000-0000-4000-8000-0000000000bb";
-
-/// A software CA key (tests only).
-pub(crate) struct Soft(pub PKey<Private>);
-
-impl CaSigner for Soft {
-    fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
-        AlgorithmIdentifierOwned {
-            oid: oids::SHA384_WITH_RSA,
-            parameters: Some(Any::null()),
-        }
-    }
-    fn public_key(&self) -> SubjectPublicKeyInfoOwned {
-        SubjectPublicKeyInfoOwned::from_der(&self.0.public_key_to_der().unwrap()).unwrap()
-    }
-    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, PkiError> {
-        let mut s = openssl::sign::Signer::new(MessageDigest::sha384(), &self.0).unwrap();
-        Ok(s.sign_oneshot_to_vec(data).unwrap())
-    }
-}
-
-fn key() -> PKey<Private> {
-    PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap()
-}
 
 /// A software CA: its key and self-signed certificate.
 pub(crate) fn soft_ca() -> (Soft, Certificate) {

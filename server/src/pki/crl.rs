@@ -193,33 +193,13 @@ fn check_crl_sign(cert: &Certificate) -> Result<(), PkiError> {
 
 #[cfg(test)]
 mod tests {
-    use der::asn1::Any;
     use openssl::hash::MessageDigest;
     use openssl::pkey::{PKey, Private};
     use openssl::x509::extension::{BasicConstraints, KeyUsage as OsslKeyUsage};
     use openssl::x509::{X509Builder, X509NameBuilder};
-    use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
     use super::*;
-
-    /// A software CA key (RSA-2048, tests only).
-    struct Soft(PKey<Private>);
-
-    impl CaSigner for Soft {
-        fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
-            AlgorithmIdentifierOwned {
-                oid: oids::SHA384_WITH_RSA,
-                parameters: Some(Any::null()),
-            }
-        }
-        fn public_key(&self) -> SubjectPublicKeyInfoOwned {
-            SubjectPublicKeyInfoOwned::from_der(&self.0.public_key_to_der().unwrap()).unwrap()
-        }
-        fn sign(&self, data: &[u8]) -> Result<Vec<u8>, PkiError> {
-            let mut s = openssl::sign::Signer::new(MessageDigest::sha384(), &self.0).unwrap();
-            Ok(s.sign_oneshot_to_vec(data).unwrap())
-        }
-    }
+    use crate::pki::soft_signer::Soft;
 
     /// A self-signed CA certificate of `key` with this keyUsage.
     fn ca_cert(key: &PKey<Private>, usage: &mut OsslKeyUsage) -> Certificate {

@@ -17,6 +17,8 @@ mod crl;
 pub mod csr;
 pub mod ocsp;
 pub mod origin;
+#[cfg(test)]
+pub(crate) mod soft_signer;
 pub mod tsp;
 /// The object identifiers, shared with the relying-party library.
 pub use tandem_rp::oids;

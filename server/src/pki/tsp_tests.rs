@@ -4,32 +4,9 @@
 use der::asn1::Any;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
-use spki::SubjectPublicKeyInfoOwned;
 
 use super::*;
-
-/// A software TSA key (RSA-2048, tests only).
-struct Soft(PKey<Private>);
-
-impl CaSigner for Soft {
-    fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
-        AlgorithmIdentifierOwned {
-            oid: oids::SHA384_WITH_RSA,
-            parameters: Some(Any::null()),
-        }
-    }
-    fn public_key(&self) -> SubjectPublicKeyInfoOwned {
-        SubjectPublicKeyInfoOwned::from_der(&self.0.public_key_to_der().unwrap()).unwrap()
-    }
-    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, PkiError> {
-        let mut s = openssl::sign::Signer::new(MessageDigest::sha384(), &self.0).unwrap();
-        Ok(s.sign_oneshot_to_vec(data).unwrap())
-    }
-}
-
-fn key() -> PKey<Private> {
-    PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap()
-}
+use crate::pki::soft_signer::{Soft, rsa_key as key};
 
 /// A self-signed certificate of `key` (the structure under test does not depend on its
 /// extensions).
